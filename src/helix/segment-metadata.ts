@@ -1,0 +1,109 @@
+import type { ZNRecord } from './znrecord.js';
+
+/**
+ * Segment ZK metadata (PROPERTYSTORE/SEGMENTS/<table>/<segment>), typed the way Pinot's
+ * SegmentZKMetadata reads it (pinot-protocol.md §3). Pure: record in, view out.
+ */
+export const SegmentKeys = {
+  status: 'segment.realtime.status',
+  downloadUrl: 'segment.download.url',
+  legacyOfflineDownloadUrl: 'segment.offline.download.url',
+  legacyRealtimeDownloadUrl: 'segment.realtime.download.url',
+  crc: 'segment.crc',
+  dataCrc: 'segment.data.crc',
+  useDataCrc: 'segment.use.data.crc',
+  creationTime: 'segment.creation.time',
+  startTime: 'segment.start.time',
+  endTime: 'segment.end.time',
+  timeUnit: 'segment.time.unit',
+  startOffset: 'segment.realtime.startOffset',
+  endOffset: 'segment.realtime.endOffset',
+  totalDocs: 'segment.total.docs',
+  sizeInBytes: 'segment.size.in.bytes',
+} as const;
+
+export const SEGMENT_STATUSES = ['IN_PROGRESS', 'COMMITTING', 'DONE', 'UPLOADED'] as const;
+export type SegmentStatus = (typeof SEGMENT_STATUSES)[number];
+
+/**
+ * The three download-URL cases Pinot distinguishes by exact comparison (§3.3): the key absent
+ * (COMMITTING, or broken), `""` (peer download only: the one case repair fixes), or a URI.
+ */
+export type DownloadUrl = { kind: 'absent' } | { kind: 'empty' } | { kind: 'uri'; uri: string };
+
+export interface SegmentMetadata {
+  segmentName: string;
+  /** Missing or not an exact enum name reads as UPLOADED (SegmentZKMetadata.getStatus). */
+  status: SegmentStatus;
+  downloadUrl: DownloadUrl;
+  /** Unsigned 32-bit decimal string, or null when absent or not a valid CRC. */
+  crc: string | null;
+  dataCrc: string | null;
+  useDataCrc: boolean;
+  creationTimeMs: number | null;
+  /** End of the segment's time range in ms (segment.end.time in segment.time.unit), null when unknown. */
+  endTimeMs: number | null;
+  startTimeMs: number | null;
+  startOffset: string | null;
+  endOffset: string | null;
+  totalDocs: number | null;
+  sizeInBytes: number | null;
+}
+
+const UNIT_MS: Record<string, number> = {
+  NANOSECONDS: 1e-6,
+  MICROSECONDS: 1e-3,
+  MILLISECONDS: 1,
+  SECONDS: 1000,
+  MINUTES: 60_000,
+  HOURS: 3_600_000,
+  DAYS: 86_400_000,
+};
+
+export function readSegmentMetadata(record: ZNRecord): SegmentMetadata {
+  const f = record.simpleFields;
+  const statusRaw = f[SegmentKeys.status];
+  const status = (SEGMENT_STATUSES as readonly string[]).includes(statusRaw ?? '') ? (statusRaw as SegmentStatus) : 'UPLOADED';
+  const unitMs = UNIT_MS[f[SegmentKeys.timeUnit] ?? 'MILLISECONDS'] ?? null;
+  return {
+    segmentName: record.id,
+    status,
+    downloadUrl: readDownloadUrl(f),
+    crc: unsignedCrc(f[SegmentKeys.crc]),
+    dataCrc: f[SegmentKeys.dataCrc] ?? null,
+    useDataCrc: f[SegmentKeys.useDataCrc] === 'true',
+    creationTimeMs: positiveInt(f[SegmentKeys.creationTime]),
+    // Values <= 0 are treated as absent (SegmentZKMetadata).
+    startTimeMs: scaled(positiveInt(f[SegmentKeys.startTime]), unitMs),
+    endTimeMs: scaled(positiveInt(f[SegmentKeys.endTime]), unitMs),
+    startOffset: f[SegmentKeys.startOffset] ?? null,
+    endOffset: f[SegmentKeys.endOffset] ?? null,
+    totalDocs: positiveInt(f[SegmentKeys.totalDocs], true),
+    sizeInBytes: positiveInt(f[SegmentKeys.sizeInBytes], true),
+  };
+}
+
+/** getDownloadUrl falls back to the legacy offline, then realtime keys when the main key is absent. */
+function readDownloadUrl(f: Record<string, string>): DownloadUrl {
+  const value = f[SegmentKeys.downloadUrl] ?? f[SegmentKeys.legacyOfflineDownloadUrl] ?? f[SegmentKeys.legacyRealtimeDownloadUrl];
+  if (value === undefined) return { kind: 'absent' };
+  if (value === '') return { kind: 'empty' };
+  return { kind: 'uri', uri: value };
+}
+
+/** `segment.crc` is String.valueOf(long) of an unsigned 32-bit Adler-32; anything else is not a CRC. */
+export function unsignedCrc(value: string | undefined): string | null {
+  if (value === undefined || !/^\d{1,10}$/.test(value)) return null;
+  const n = Number(value);
+  return n <= 0xffffffff ? String(n) : null;
+}
+
+function positiveInt(value: string | undefined, allowZero = false): number | null {
+  if (value === undefined || !/^-?\d+$/.test(value)) return null;
+  const n = Number(value);
+  return n > 0 || (allowZero && n === 0) ? n : null;
+}
+
+function scaled(value: number | null, unitMs: number | null): number | null {
+  return value === null || unitMs === null ? null : Math.floor(value * unitMs);
+}

@@ -1,0 +1,397 @@
+import { EventEmitter } from 'node:events';
+import zookeeper from 'node-zookeeper-client';
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import { ZooKeeperError, type ZooKeeperErrorCode } from './errors.js';
+
+/**
+ * A promise API over node-zookeeper-client 1.1.3 that survives what the library does not
+ * (DESIGN.md "Known library pitfalls"): it has no operation timeouts, operations queued while
+ * disconnected never complete if the session expires, and after expiry the client is dead. Here
+ * every operation has a deadline; operations in flight when the session dies fail at once with a
+ * typed error; expiry is also detected locally when the server cannot be reached for a whole session
+ * timeout (the library only learns of expiry from a server); and a dead client is replaced with a
+ * new one, with backoff. `renewed` tells owners that every watch is gone and they must resync.
+ */
+export type ZkOp = 'getData' | 'getChildren' | 'exists' | 'setData' | 'create' | 'delete';
+export const ZK_OPS: readonly ZkOp[] = ['getData', 'getChildren', 'exists', 'setData', 'create', 'delete'];
+
+export interface ZkStat {
+  version: number;
+  cversion: number;
+  /** Last modification time, ms since epoch (the controller's stuck-commit clock, §7.3). */
+  mtimeMs: number;
+  ctimeMs: number;
+  /** Monotonic across the ensemble: orders two reads of the same node. */
+  mzxid: bigint;
+  czxid: bigint;
+  /** Session id (hex) owning an ephemeral node, or null. */
+  ephemeralOwner: string | null;
+  dataLength: number;
+  numChildren: number;
+}
+
+export type WatchEventType = 'created' | 'deleted' | 'dataChanged' | 'childrenChanged';
+export interface WatchEvent {
+  type: WatchEventType;
+  path: string;
+}
+export type Watcher = (event: WatchEvent) => void;
+
+export type CreateMode = 'persistent' | 'ephemeral';
+
+export interface ZkSessionOptions {
+  /** host:port[,host:port][/chroot] */
+  connectString: string;
+  sessionTimeoutMs?: number;
+  /** Deadline for every operation, including time spent queued while disconnected. */
+  operationTimeoutMs?: number;
+  /** Backoff between client re-creations after an expiry. */
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  logger?: Logger;
+  /** Called once per request sent, by operation: feeds pinot_sidecar_zk_requests_total{op}. */
+  onRequest?: (op: ZkOp) => void;
+}
+
+export type ZkSessionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+interface ZkSessionEvents {
+  connected: [sessionId: string];
+  disconnected: [];
+  /** The session is gone (reported by the server, or detected locally); watches with it. */
+  expired: [reason: 'server' | 'local'];
+  /** A new session after an expiry: every watch is gone, owners resync. */
+  renewed: [sessionId: string];
+  closed: [];
+}
+
+interface Pending {
+  reject: (err: Error) => void;
+  op: ZkOp;
+  path: string;
+}
+
+const LIBRARY_CODES: Record<number, ZooKeeperErrorCode> = {
+  [-101]: 'NO_NODE',
+  [-103]: 'BAD_VERSION',
+  [-110]: 'NODE_EXISTS',
+  [-111]: 'NOT_EMPTY',
+  [-4]: 'CONNECTION_LOSS',
+  [-112]: 'SESSION_EXPIRED',
+  [-7]: 'TIMEOUT',
+};
+
+const EVENT_TYPES: Record<number, WatchEventType> = {
+  1: 'created',
+  2: 'deleted',
+  3: 'dataChanged',
+  4: 'childrenChanged',
+};
+
+export class ZkSession extends EventEmitter<ZkSessionEvents> {
+  readonly requests: Record<ZkOp, number> = { getData: 0, getChildren: 0, exists: 0, setData: 0, create: 0, delete: 0 };
+  private readonly options: Required<Omit<ZkSessionOptions, 'onRequest' | 'logger'>>;
+  private readonly log: Logger;
+  private client: zookeeper.Client | undefined;
+  private generation = 0;
+  private everConnected = false;
+  private stateValue: ZkSessionState = 'connecting';
+  private currentSessionId: string | null = null;
+  private readonly pending = new Set<Pending>();
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private recreateTimer: NodeJS.Timeout | undefined;
+  private recreateAttempt = 0;
+  private connectedWaiters: Array<() => void> = [];
+
+  constructor(private readonly settings: ZkSessionOptions) {
+    super();
+    this.options = {
+      connectString: settings.connectString,
+      sessionTimeoutMs: settings.sessionTimeoutMs ?? 30_000,
+      operationTimeoutMs: settings.operationTimeoutMs ?? 15_000,
+      reconnectMinMs: settings.reconnectMinMs ?? 250,
+      reconnectMaxMs: settings.reconnectMaxMs ?? 30_000,
+    };
+    this.log = (settings.logger ?? silentLogger).child({ component: 'zk' });
+  }
+
+  get state(): ZkSessionState {
+    return this.stateValue;
+  }
+
+  /** Hex session id (as Helix names CURRENTSTATES folders), null before the first connection. */
+  get sessionId(): string | null {
+    return this.currentSessionId;
+  }
+
+  get sessionTimeoutMs(): number {
+    return this.options.sessionTimeoutMs;
+  }
+
+  totalRequests(): number {
+    return ZK_OPS.reduce((sum, op) => sum + this.requests[op], 0);
+  }
+
+  /** Start connecting; the session keeps (re)connecting in the background until close(). */
+  start(): void {
+    if (this.client || this.stateValue === 'closed') return;
+    this.createClient();
+  }
+
+  /** Resolves once connected; rejects with TIMEOUT after `timeoutMs`. Starts the session if needed. */
+  async waitConnected(timeoutMs = this.options.sessionTimeoutMs): Promise<void> {
+    this.start();
+    if (this.stateValue === 'connected') return;
+    if (this.stateValue === 'closed') throw new ZooKeeperError('CLOSED', 'connect', this.options.connectString);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.connectedWaiters = this.connectedWaiters.filter((w) => w !== done);
+        reject(new ZooKeeperError('TIMEOUT', 'connect', this.options.connectString));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.connectedWaiters.push(done);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.stateValue === 'closed') return;
+    this.stateValue = 'closed';
+    clearTimeout(this.expiryTimer);
+    clearTimeout(this.recreateTimer);
+    this.failPending('CLOSED');
+    const client = this.client;
+    this.client = undefined;
+    if (client) {
+      client.removeAllListeners();
+      client.close();
+    }
+    this.emit('closed');
+  }
+
+  getData(path: string, watcher?: Watcher): Promise<{ data: Buffer | null; stat: ZkStat }> {
+    return this.call('getData', path, (client, done) => {
+      const cb = (err: ZkCallbackError, data: Buffer | undefined, stat: zookeeper.Stat) => done(err, { data: data ?? null, stat: toStat(stat) });
+      if (watcher) client.getData(path, this.wrapWatcher(watcher), cb);
+      else client.getData(path, cb);
+    });
+  }
+
+  getChildren(path: string, watcher?: Watcher): Promise<{ children: string[]; stat: ZkStat }> {
+    return this.call('getChildren', path, (client, done) => {
+      const cb = (err: ZkCallbackError, children: string[], stat: zookeeper.Stat) => done(err, { children, stat: toStat(stat) });
+      if (watcher) client.getChildren(path, this.wrapWatcher(watcher), cb);
+      else client.getChildren(path, cb);
+    });
+  }
+
+  /** Stat or null; with a watcher, a missing node is watched for creation. */
+  exists(path: string, watcher?: Watcher): Promise<ZkStat | null> {
+    return this.call('exists', path, (client, done) => {
+      const cb = (err: ZkCallbackError, stat: zookeeper.Stat | null) => done(err, stat ? toStat(stat) : null);
+      if (watcher) client.exists(path, this.wrapWatcher(watcher), cb);
+      else client.exists(path, cb);
+    });
+  }
+
+  /**
+   * Versioned write. `version` is the version that was read; -1 is refused here because every write
+   * the sidecar makes must be a compare-and-set (DESIGN.md "Repair rules").
+   */
+  setData(path: string, data: Buffer, version: number): Promise<ZkStat> {
+    if (!Number.isInteger(version) || version < 0) {
+      return Promise.reject(new ZooKeeperError('OTHER', 'setData', path, { cause: new Error(`refusing unconditional write (version ${version})`) }));
+    }
+    return this.call('setData', path, (client, done) => {
+      client.setData(path, data, version, (err: ZkCallbackError, stat: zookeeper.Stat) => done(err, toStat(stat)));
+    });
+  }
+
+  create(path: string, data: Buffer | null, mode: CreateMode = 'persistent'): Promise<string> {
+    return this.call('create', path, (client, done) => {
+      const m = mode === 'ephemeral' ? zookeeper.CreateMode.EPHEMERAL : zookeeper.CreateMode.PERSISTENT;
+      client.create(path, data ?? Buffer.alloc(0), OPEN_ACL_UNSAFE, m, (err: ZkCallbackError, p: string) => done(err, p));
+    });
+  }
+
+  /** Versioned delete (-1 allowed: deleting is only used on the sidecar's own nodes). */
+  delete(path: string, version = -1): Promise<void> {
+    return this.call('delete', path, (client, done) => {
+      client.remove(path, version, (err: ZkCallbackError) => done(err, undefined));
+    });
+  }
+
+  /** Create every missing node on the way (persistent, empty); NODE_EXISTS races are fine. */
+  async ensurePath(path: string): Promise<void> {
+    let current = '';
+    for (const part of path.split('/').filter(Boolean)) {
+      current += `/${part}`;
+      if (await this.exists(current)) continue;
+      try {
+        await this.create(current, null);
+      } catch (err) {
+        if (!(err instanceof ZooKeeperError && err.code === 'NODE_EXISTS')) throw err;
+      }
+    }
+  }
+
+  private call<T>(op: ZkOp, path: string, run: (client: zookeeper.Client, done: (err: ZkCallbackError, value: T) => void) => void): Promise<T> {
+    if (this.stateValue === 'closed') return Promise.reject(new ZooKeeperError('CLOSED', op, path));
+    const client = this.client;
+    // Between an expiry and the next client there is no session to queue on: fail fast.
+    if (!client) return Promise.reject(new ZooKeeperError('SESSION_EXPIRED', op, path));
+    this.requests[op] += 1;
+    this.settings.onRequest?.(op);
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const entry: Pending = {
+        op,
+        path,
+        reject: (err) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          this.pending.delete(entry);
+          reject(err);
+        },
+      };
+      const timer = setTimeout(() => entry.reject(new ZooKeeperError('TIMEOUT', op, path)), this.options.operationTimeoutMs);
+      this.pending.add(entry);
+      try {
+        run(client, (err, value) => {
+          if (settled) return;
+          if (err) {
+            entry.reject(toZkError(err, op, path));
+            return;
+          }
+          settled = true;
+          clearTimeout(timer);
+          this.pending.delete(entry);
+          resolve(value);
+        });
+      } catch (err) {
+        // The library throws synchronously on invalid paths.
+        entry.reject(new ZooKeeperError('OTHER', op, path, { cause: err }));
+      }
+    });
+  }
+
+  private wrapWatcher(watcher: Watcher): (event: zookeeper.Event) => void {
+    // The library de-duplicates watchers per path by function identity; keep one wrapper per watcher.
+    let wrapped = WRAPPED.get(watcher);
+    if (!wrapped) {
+      wrapped = (event: zookeeper.Event) => {
+        const type = EVENT_TYPES[event.getType()];
+        if (type) watcher({ type, path: event.getPath() });
+      };
+      WRAPPED.set(watcher, wrapped);
+    }
+    return wrapped;
+  }
+
+  private createClient(): void {
+    const generation = ++this.generation;
+    const client = zookeeper.createClient(this.options.connectString, {
+      sessionTimeout: this.options.sessionTimeoutMs,
+      spinDelay: 200,
+      // Retries are ours to decide: the library's retry loop hides connection loss for up to a session.
+      retries: 0,
+    });
+    this.client = client;
+    this.stateValue = 'connecting';
+    client.on('state', (state: zookeeper.State) => {
+      if (generation !== this.generation) return;
+      if (state === zookeeper.State.SYNC_CONNECTED || state === zookeeper.State.CONNECTED_READ_ONLY) this.onConnected(client);
+      else if (state === zookeeper.State.DISCONNECTED) this.onDisconnected();
+      else if (state === zookeeper.State.EXPIRED) this.onExpired('server');
+      else if (state === zookeeper.State.AUTH_FAILED) this.onExpired('server');
+    });
+    client.connect();
+    // A client that never reaches the server has no session to lose; it keeps trying (spinDelay).
+  }
+
+  private onConnected(client: zookeeper.Client): void {
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    const sessionId = client.getSessionId().toString('hex').replace(/^0+(?=.)/, '');
+    const renewed = this.everConnected && sessionId !== this.currentSessionId;
+    this.everConnected = true;
+    this.currentSessionId = sessionId;
+    this.stateValue = 'connected';
+    this.recreateAttempt = 0;
+    this.log.info({ sessionId, renewed }, renewed ? 'zk session renewed' : 'zk connected');
+    this.emit('connected', sessionId);
+    if (renewed) this.emit('renewed', sessionId);
+    const waiters = this.connectedWaiters;
+    this.connectedWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private onDisconnected(): void {
+    if (this.stateValue !== 'connected') return;
+    this.stateValue = 'disconnected';
+    this.log.warn({ sessionId: this.currentSessionId }, 'zk disconnected');
+    this.emit('disconnected');
+    // The server expires us after a session timeout without hearing from us. If we cannot reach it
+    // for that long, the session is as good as gone, even though the library would never say so.
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = setTimeout(() => this.onExpired('local'), this.options.sessionTimeoutMs);
+  }
+
+  private onExpired(reason: 'server' | 'local'): void {
+    if (this.stateValue === 'closed' || !this.client) return;
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    this.log.warn({ sessionId: this.currentSessionId, reason }, 'zk session expired');
+    const client = this.client;
+    this.client = undefined;
+    this.generation += 1;
+    this.stateValue = 'disconnected';
+    this.failPending('SESSION_EXPIRED');
+    client.removeAllListeners();
+    client.close();
+    this.emit('expired', reason);
+    const delay = Math.min(this.options.reconnectMaxMs, this.options.reconnectMinMs * 2 ** this.recreateAttempt);
+    this.recreateAttempt += 1;
+    this.recreateTimer = setTimeout(() => {
+      if (this.stateValue !== 'closed') this.createClient();
+    }, delay * (0.5 + Math.random() / 2));
+  }
+
+  private failPending(code: ZooKeeperErrorCode): void {
+    for (const p of [...this.pending]) p.reject(new ZooKeeperError(code, p.op, p.path));
+  }
+}
+
+type ZkCallbackError = Error | zookeeper.Exception | null;
+// Present at runtime, missing from @types/node-zookeeper-client.
+const OPEN_ACL_UNSAFE = (zookeeper.ACL as unknown as { OPEN_ACL_UNSAFE: zookeeper.ACL[] }).OPEN_ACL_UNSAFE;
+
+const WRAPPED = new WeakMap<Watcher, (event: zookeeper.Event) => void>();
+
+function toZkError(err: Error | zookeeper.Exception, op: ZkOp, path: string): ZooKeeperError {
+  const code = (err as { code?: number }).code;
+  return new ZooKeeperError((code !== undefined && LIBRARY_CODES[code]) || 'OTHER', op, path, { cause: err });
+}
+
+function long(buf: Buffer | undefined): bigint {
+  return buf && buf.length === 8 ? buf.readBigInt64BE(0) : 0n;
+}
+
+function toStat(stat: zookeeper.Stat): ZkStat {
+  const owner = long(stat.ephemeralOwner as unknown as Buffer);
+  return {
+    version: stat.version,
+    cversion: stat.cversion,
+    mtimeMs: Number(long(stat.mtime as unknown as Buffer)),
+    ctimeMs: Number(long(stat.ctime as unknown as Buffer)),
+    mzxid: long(stat.mzxid as unknown as Buffer),
+    czxid: long(stat.czxid as unknown as Buffer),
+    ephemeralOwner: owner === 0n ? null : owner.toString(16),
+    dataLength: stat.dataLength,
+    numChildren: stat.numChildren,
+  };
+}

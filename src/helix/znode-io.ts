@@ -1,0 +1,53 @@
+import { isZkCode } from './errors.js';
+import { parseZNRecord, serializeDocument, type ZNRecordDocument } from './znrecord.js';
+import type { Watcher, ZkSession, ZkStat } from './zk-session.js';
+
+/** A ZNRecord read together with the stat its compare-and-set write must name. */
+export interface VersionedRecord {
+  path: string;
+  doc: ZNRecordDocument;
+  stat: ZkStat;
+}
+
+/**
+ * Read and parse a znode; null when it does not exist. A record that does not parse throws
+ * ZNRecordParseError naming the path (the caller logs it and skips that record).
+ */
+export async function readRecord(session: ZkSession, path: string, watcher?: Watcher): Promise<VersionedRecord | null> {
+  try {
+    const { data, stat } = await session.getData(path, watcher);
+    return { path, doc: parseZNRecord(data, path), stat };
+  } catch (err) {
+    if (isZkCode(err, 'NO_NODE')) return null;
+    throw err;
+  }
+}
+
+export type CasOutcome =
+  | { outcome: 'written'; stat: ZkStat }
+  /** BadVersion: someone else wrote since our read. Re-read; never overwrite. */
+  | { outcome: 'conflict' }
+  /** NoNode: the znode was deleted. Never recreate it. */
+  | { outcome: 'gone' };
+
+/**
+ * Set one simpleField with a versioned setData of the version that was read. Nothing else in the
+ * record changes: same fields, same key order, same compression (DESIGN.md "Repair rules").
+ */
+export async function compareAndSetSimpleField(
+  session: ZkSession,
+  read: VersionedRecord,
+  key: string,
+  value: string,
+): Promise<CasOutcome> {
+  const record = read.doc.record;
+  const next: ZNRecordDocument = { ...read.doc, record: { ...record, simpleFields: { ...record.simpleFields, [key]: value } } };
+  try {
+    const stat = await session.setData(read.path, serializeDocument(next), read.stat.version);
+    return { outcome: 'written', stat };
+  } catch (err) {
+    if (isZkCode(err, 'BAD_VERSION')) return { outcome: 'conflict' };
+    if (isZkCode(err, 'NO_NODE')) return { outcome: 'gone' };
+    throw err;
+  }
+}
