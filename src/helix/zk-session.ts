@@ -103,6 +103,8 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   private recreateTimer: NodeJS.Timeout | undefined;
   private recreateAttempt = 0;
   private connectedWaiters: Array<() => void> = [];
+  private lastHeardAt = 0;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(private readonly settings: ZkSessionOptions) {
     super();
@@ -162,6 +164,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     this.stateValue = 'closed';
     clearTimeout(this.expiryTimer);
     clearTimeout(this.recreateTimer);
+    clearInterval(this.watchdog);
     this.failPending('CLOSED');
     const client = this.client;
     this.client = undefined;
@@ -174,7 +177,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
 
   getData(path: string, watcher?: Watcher): Promise<{ data: Buffer | null; stat: ZkStat }> {
     return this.call('getData', path, (client, done) => {
-      const cb = (err: ZkCallbackError, data: Buffer | undefined, stat: zookeeper.Stat) => done(err, { data: data ?? null, stat: toStat(stat) });
+      const cb = (err: ZkCallbackError, data: Buffer | undefined, stat: zookeeper.Stat) => done(err, () => ({ data: data ?? null, stat: toStat(stat) }));
       if (watcher) client.getData(path, this.wrapWatcher(watcher), cb);
       else client.getData(path, cb);
     });
@@ -182,7 +185,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
 
   getChildren(path: string, watcher?: Watcher): Promise<{ children: string[]; stat: ZkStat }> {
     return this.call('getChildren', path, (client, done) => {
-      const cb = (err: ZkCallbackError, children: string[], stat: zookeeper.Stat) => done(err, { children, stat: toStat(stat) });
+      const cb = (err: ZkCallbackError, children: string[], stat: zookeeper.Stat) => done(err, () => ({ children, stat: toStat(stat) }));
       if (watcher) client.getChildren(path, this.wrapWatcher(watcher), cb);
       else client.getChildren(path, cb);
     });
@@ -191,7 +194,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   /** Stat or null; with a watcher, a missing node is watched for creation. */
   exists(path: string, watcher?: Watcher): Promise<ZkStat | null> {
     return this.call('exists', path, (client, done) => {
-      const cb = (err: ZkCallbackError, stat: zookeeper.Stat | null) => done(err, stat ? toStat(stat) : null);
+      const cb = (err: ZkCallbackError, stat: zookeeper.Stat | null) => done(err, () => (stat ? toStat(stat) : null));
       if (watcher) client.exists(path, this.wrapWatcher(watcher), cb);
       else client.exists(path, cb);
     });
@@ -206,21 +209,21 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
       return Promise.reject(new ZooKeeperError('OTHER', 'setData', path, { cause: new Error(`refusing unconditional write (version ${version})`) }));
     }
     return this.call('setData', path, (client, done) => {
-      client.setData(path, data, version, (err: ZkCallbackError, stat: zookeeper.Stat) => done(err, toStat(stat)));
+      client.setData(path, data, version, (err: ZkCallbackError, stat: zookeeper.Stat) => done(err, () => toStat(stat)));
     });
   }
 
   create(path: string, data: Buffer | null, mode: CreateMode = 'persistent'): Promise<string> {
     return this.call('create', path, (client, done) => {
       const m = mode === 'ephemeral' ? zookeeper.CreateMode.EPHEMERAL : zookeeper.CreateMode.PERSISTENT;
-      client.create(path, data ?? Buffer.alloc(0), OPEN_ACL_UNSAFE, m, (err: ZkCallbackError, p: string) => done(err, p));
+      client.create(path, data ?? Buffer.alloc(0), OPEN_ACL_UNSAFE, m, (err: ZkCallbackError, p: string) => done(err, () => p));
     });
   }
 
   /** Versioned delete (-1 allowed: deleting is only used on the sidecar's own nodes). */
   delete(path: string, version = -1): Promise<void> {
     return this.call('delete', path, (client, done) => {
-      client.remove(path, version, (err: ZkCallbackError) => done(err, undefined));
+      client.remove(path, version, (err: ZkCallbackError) => done(err, () => undefined));
     });
   }
 
@@ -238,7 +241,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     }
   }
 
-  private call<T>(op: ZkOp, path: string, run: (client: zookeeper.Client, done: (err: ZkCallbackError, value: T) => void) => void): Promise<T> {
+  private call<T>(op: ZkOp, path: string, run: (client: zookeeper.Client, done: (err: ZkCallbackError, value: () => T) => void) => void): Promise<T> {
     if (this.stateValue === 'closed') return Promise.reject(new ZooKeeperError('CLOSED', op, path));
     const client = this.client;
     // Between an expiry and the next client there is no session to queue on: fail fast.
@@ -270,7 +273,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
           settled = true;
           clearTimeout(timer);
           this.pending.delete(entry);
-          resolve(value);
+          resolve(value());
         });
       } catch (err) {
         // The library throws synchronously on invalid paths.
@@ -302,6 +305,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     });
     this.client = client;
     this.stateValue = 'connecting';
+    this.watchServerLiveness(client, generation);
     client.on('state', (state: zookeeper.State) => {
       if (generation !== this.generation) return;
       if (state === zookeeper.State.SYNC_CONNECTED || state === zookeeper.State.CONNECTED_READ_ONLY) this.onConnected(client);
@@ -313,7 +317,36 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     // A client that never reaches the server has no session to lose; it keeps trying (spinDelay).
   }
 
+  /**
+   * The library pings every third of the session timeout but never notices that no answer comes
+   * back: against a frozen server (SIGSTOP, a GC pause, a half-open connection) it stays
+   * "connected" forever, and neither disconnection nor expiry is ever reported. Like the Java
+   * client's read timeout (2/3 of the session timeout), we record when the server last said
+   * anything and drop the connection when it has been silent too long; the library then reconnects
+   * and our expiry timer runs. This hooks one internal method of node-zookeeper-client 1.1.3
+   * (pinned); the frozen-server test fails if a different version changes it.
+   */
+  private watchServerLiveness(client: zookeeper.Client, generation: number): void {
+    const manager = (client as unknown as { connectionManager: { onSocketData: (b: Buffer) => void; socket?: { destroy(): void } } }).connectionManager;
+    const onSocketData = manager.onSocketData;
+    manager.onSocketData = (buffer: Buffer) => {
+      if (generation === this.generation) this.lastHeardAt = Date.now();
+      onSocketData.call(manager, buffer);
+    };
+    clearInterval(this.watchdog);
+    const readTimeoutMs = Math.floor((this.options.sessionTimeoutMs * 2) / 3);
+    this.watchdog = setInterval(() => {
+      if (generation !== this.generation || this.stateValue !== 'connected') return;
+      if (Date.now() - this.lastHeardAt > readTimeoutMs) {
+        this.log.warn({ silentMs: Date.now() - this.lastHeardAt }, 'zk server silent past the read timeout: dropping the connection');
+        manager.socket?.destroy();
+      }
+    }, Math.max(50, Math.floor(this.options.sessionTimeoutMs / 6)));
+    this.watchdog.unref();
+  }
+
   private onConnected(client: zookeeper.Client): void {
+    this.lastHeardAt = Date.now();
     clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;
     const sessionId = client.getSessionId().toString('hex').replace(/^0+(?=.)/, '');

@@ -1,0 +1,38 @@
+/**
+ * Local segment store of one Pinot server: name validation, safe resolution of sealed segments,
+ * Pinot's CRC, and tar.gz streaming. Independent of src/helix, src/deepstore and src/agent.
+ */
+export { adler32, Adler32 } from './adler32.js';
+export { CODEC_SNIFF_BYTES, detectArchiveCodec, type ArchiveCodec } from './archive-codec.js';
+export { computeSegmentCrc, crcFileOrder, isCrcCovered, isDataCrcCovered, type SegmentCrc } from './crc.js';
+export { inspectCrc, type CrcInspection } from './crc-inspect.js';
+export { encodeCreationMeta, parseCreationMeta, type CreationMeta } from './creation-meta.js';
+export {
+  CorruptSegmentError,
+  InvalidNameError,
+  SegmentChangedError,
+  SegmentNotFoundError,
+  SegmentReadError,
+  UnsafeSegmentError,
+} from './errors.js';
+export { CREATION_META, isTransientDirName, V3_DIR } from './layout.js';
+export {
+  decodePathParam,
+  MAX_NAME_BYTES,
+  parseTableName,
+  rawTableName,
+  tableNameWithType,
+  validateSegmentName,
+  type ParsedTableName,
+  type TableType,
+} from './names.js';
+export { SegmentStore, type ResolvedSegment } from './segment-store.js';
+export {
+  DEFAULT_GZIP_LEVEL,
+  DEFAULT_READ_SIZE,
+  planSegmentArchive,
+  streamSegmentArchive,
+  type ArchiveEntry,
+  type SegmentArchiveOptions,
+  type SegmentArchivePlan,
+} from './tar-stream.js';

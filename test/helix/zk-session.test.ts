@@ -1,0 +1,177 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ZooKeeperError } from '../../src/helix/errors.js';
+import { ZkSession, type WatchEvent } from '../../src/helix/zk-session.js';
+import { nextEvent } from '../helpers/events.js';
+import { connectSession, uniqueClusterName } from '../helpers/pinot-cluster.js';
+import { ZooKeeperServer } from '../helpers/zookeeper-server.js';
+
+async function rejection(p: Promise<unknown>): Promise<ZooKeeperError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ZooKeeperError);
+  return err as ZooKeeperError;
+}
+
+describe('ZkSession against the shared ZooKeeper', () => {
+  let session: ZkSession;
+  const root = `/${uniqueClusterName('zksession')}`;
+
+  beforeAll(async () => {
+    session = await connectSession();
+    await session.ensurePath(root);
+  });
+  afterAll(async () => {
+    await session.close();
+  });
+
+  it('counts every request by operation', async () => {
+    const before = { ...session.requests };
+    await session.create(`${root}/a`, Buffer.from('1'));
+    const { data, stat } = await session.getData(`${root}/a`);
+    await session.setData(`${root}/a`, Buffer.from('2'), stat.version);
+    await session.getChildren(root);
+    await session.exists(`${root}/a`);
+    await session.delete(`${root}/a`);
+    expect(data?.toString()).toBe('1');
+    for (const op of ['create', 'getData', 'setData', 'getChildren', 'exists', 'delete'] as const) {
+      expect(session.requests[op] - before[op], op).toBe(1);
+    }
+  });
+
+  it('maps ZooKeeper errors to typed codes', async () => {
+    expect((await rejection(session.getData(`${root}/missing`))).code).toBe('NO_NODE');
+    await session.create(`${root}/v`, Buffer.from('x'));
+    expect((await rejection(session.setData(`${root}/v`, Buffer.from('y'), 7))).code).toBe('BAD_VERSION');
+    expect((await rejection(session.create(`${root}/v`, null))).code).toBe('NODE_EXISTS');
+    const noNode = await rejection(session.getData(`${root}/missing`));
+    expect(noNode.retriable).toBe(false);
+    expect(noNode.path).toBe(`${root}/missing`);
+  });
+
+  it('refuses an unconditional write (version -1) without sending it', async () => {
+    const before = session.requests.setData;
+    await session.ensurePath(`${root}/u`);
+    const err = await rejection(session.setData(`${root}/u`, Buffer.from('x'), -1));
+    expect(err.cause).toBeInstanceOf(Error);
+    expect(session.requests.setData).toBe(before);
+  });
+
+  it('delivers a one-shot data watch once per arming', async () => {
+    const path = `${root}/w`;
+    await session.create(path, Buffer.from('0'));
+    const events: WatchEvent[] = [];
+    const watcher = (e: WatchEvent) => events.push(e);
+    const other = await connectSession();
+    try {
+      const { stat } = await session.getData(path, watcher);
+      await other.setData(path, Buffer.from('1'), stat.version);
+      await vi.waitFor(() => expect(events).toEqual([{ type: 'dataChanged', path }]));
+      // Not re-armed: a second change is not delivered.
+      await other.setData(path, Buffer.from('2'), stat.version + 1);
+      await session.getData(path); // a round trip after the change: any notification would have arrived
+      expect(events).toHaveLength(1);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('reports the session id in hex like Helix names CURRENTSTATES folders', () => {
+    expect(session.sessionId).toMatch(/^[0-9a-f]+$/);
+  });
+
+  it('fails operations after close with CLOSED', async () => {
+    const s = await connectSession();
+    await s.close();
+    expect((await rejection(s.exists('/'))).code).toBe('CLOSED');
+  });
+});
+
+describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
+  let server: ZooKeeperServer;
+  let session: ZkSession | undefined;
+
+  beforeAll(async () => {
+    server = await ZooKeeperServer.start();
+  });
+  afterEach(async () => {
+    server.resume();
+    await session?.close();
+    session = undefined;
+  });
+  afterAll(async () => {
+    await server.destroy();
+  });
+
+  it('times out an operation the server never answers', async () => {
+    session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 20_000, operationTimeoutMs: 300 });
+    await session.waitConnected();
+    server.pause();
+    const err = await rejection(session.getData('/'));
+    expect(err.code).toBe('TIMEOUT');
+    expect(err.retriable).toBe(true);
+    server.resume();
+    await expect(session.exists('/')).resolves.not.toBeNull();
+  });
+
+  it('detects expiry of a frozen server the library never reports, fails in-flight operations at once, and renews', async () => {
+    session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 1_500, operationTimeoutMs: 60_000, reconnectMinMs: 50 });
+    await session.waitConnected();
+    const firstSession = session.sessionId;
+    const expired = nextEvent<['server' | 'local']>(session, 'expired');
+    const disconnected = nextEvent(session, 'disconnected');
+    server.pause();
+    // Sent to a frozen server with a 60 s deadline: it fails when the silent connection is dropped.
+    const inFlight = rejection(session.getData('/'));
+    await disconnected;
+    expect((await inFlight).code).toBe('CONNECTION_LOSS');
+    // Queued while disconnected: it fails when the session is declared dead, not at its deadline.
+    const queued = rejection(session.getData('/'));
+    const [reason] = await expired;
+    expect(reason).toBe('local');
+    expect((await queued).code).toBe('SESSION_EXPIRED');
+    const renewed = nextEvent<[string]>(session, 'renewed');
+    server.resume();
+    const [newSession] = await renewed;
+    expect(newSession).not.toBe(firstSession);
+    expect(session.state).toBe('connected');
+    await expect(session.exists('/')).resolves.not.toBeNull();
+  });
+
+  it('keeps its session across a quick ZooKeeper restart and renews after a long outage', async () => {
+    session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 4_000, reconnectMinMs: 50 });
+    await session.waitConnected();
+    const first = session.sessionId;
+    let renewals = 0;
+    session.on('renewed', () => renewals++);
+
+    // Quick restart: the server restores the session from its log; the client reconnects to it.
+    await server.restart();
+    await vi.waitFor(() => expect(session!.state).toBe('connected'), { timeout: 15_000 });
+    await expect(session.exists('/')).resolves.not.toBeNull();
+    expect(session.sessionId).toBe(first);
+    expect(renewals).toBe(0);
+
+    // Down longer than the session timeout: expiry is detected locally, then a new session.
+    const expired = nextEvent(session, 'expired');
+    await server.stop();
+    await expired;
+    const renewed = nextEvent<[string]>(session, 'renewed');
+    await server.restart();
+    const [second] = await renewed;
+    expect(second).not.toBe(first);
+    expect(renewals).toBe(1);
+  });
+
+  it('a connect that cannot reach ZooKeeper times out with a typed error', async () => {
+    await server.stop();
+    try {
+      session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 2_000 });
+      const err = await rejection(session.waitConnected(300));
+      expect(err.code).toBe('TIMEOUT');
+    } finally {
+      await server.restart();
+    }
+  });
+});

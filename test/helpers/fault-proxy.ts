@@ -1,0 +1,298 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A fault-injecting HTTP proxy on loopback in front of an S3 endpoint (the S3 fake). Real sockets, no mocks:
+ * the client under test talks HTTP to the proxy, the proxy talks HTTP to the store.
+ *
+ * Every request is classified as an S3 operation (path-style addressing, as the tests configure the client)
+ * and logged; a test programs faults per operation (or any predicate) and then asserts on the log: how many
+ * UploadPart requests were made, whether AbortMultipartUpload happened and what the store answered, ...
+ *
+ *   const proxy = await startFaultProxy(fake.endpoint);
+ *   proxy.inject('UploadPart', faults.internalError(), { after: 1 });  // the 2nd part fails once
+ *   proxy.inject('CompleteMultipartUpload', faults.forwardThenFail()); // S3 completes, client sees 500
+ *   proxy.count('AbortMultipartUpload');                              // requests seen
+ */
+
+export type S3Operation =
+  | 'ListBuckets'
+  | 'CreateBucket'
+  | 'DeleteBucket'
+  | 'HeadBucket'
+  | 'ListObjects'
+  | 'ListMultipartUploads'
+  | 'DeleteObjects'
+  | 'PutObject'
+  | 'CopyObject'
+  | 'GetObject'
+  | 'HeadObject'
+  | 'DeleteObject'
+  | 'CreateMultipartUpload'
+  | 'UploadPart'
+  | 'CompleteMultipartUpload'
+  | 'AbortMultipartUpload'
+  | 'ListParts'
+  | 'Other';
+
+/** Which S3 operation a path-style request is, from its method, path and query (as S3 itself routes them). */
+export function s3OperationOf(method: string, url: string, headers: http.IncomingHttpHeaders = {}): S3Operation {
+  const { pathname, searchParams: q } = new URL(url, 'http://proxy.invalid');
+  const parts = pathname.split('/').filter((p) => p !== '');
+  const hasKey = parts.length > 1;
+  switch (method.toUpperCase()) {
+    case 'GET':
+      if (parts.length === 0) return 'ListBuckets';
+      if (!hasKey) return q.has('uploads') ? 'ListMultipartUploads' : 'ListObjects';
+      return q.has('uploadId') ? 'ListParts' : 'GetObject';
+    case 'HEAD':
+      return hasKey ? 'HeadObject' : 'HeadBucket';
+    case 'PUT':
+      if (!hasKey) return 'CreateBucket';
+      if (q.has('uploadId') && q.has('partNumber')) return 'UploadPart';
+      return headers['x-amz-copy-source'] ? 'CopyObject' : 'PutObject';
+    case 'POST':
+      if (!hasKey) return q.has('delete') ? 'DeleteObjects' : 'Other';
+      if (q.has('uploads')) return 'CreateMultipartUpload';
+      return q.has('uploadId') ? 'CompleteMultipartUpload' : 'Other';
+    case 'DELETE':
+      if (!hasKey) return 'DeleteBucket';
+      return q.has('uploadId') ? 'AbortMultipartUpload' : 'DeleteObject';
+    default:
+      return 'Other';
+  }
+}
+
+export interface ProxiedRequest {
+  readonly op: S3Operation;
+  readonly method: string;
+  /** Path and query as received, e.g. `/bucket/key?uploadId=...&partNumber=2`. */
+  readonly url: string;
+  readonly query: URLSearchParams;
+}
+
+export type Fault =
+  /** 503 SlowDown (S3's throttling answer), with `Retry-After: <value>` when given. */
+  | { type: 'slowDown'; retryAfter?: string }
+  /** Any S3 error document: 500 InternalError, 403 AccessDenied, ... The request never reaches the store. */
+  | { type: 'error'; status: number; code: string; message?: string }
+  /** Destroy the client's socket: `before` the store sees the request, or `after` the store has answered. */
+  | { type: 'reset'; when: 'before' | 'after' }
+  /** The store performs the request and succeeds, the client gets a 500: the ambiguous success. */
+  | { type: 'forwardThenFail' }
+  /** Hold the request for `ms`, then forward it. */
+  | { type: 'delay'; ms: number };
+
+export const faults = {
+  slowDown: (retryAfterSeconds?: number): Fault =>
+    retryAfterSeconds === undefined ? { type: 'slowDown' } : { type: 'slowDown', retryAfter: String(retryAfterSeconds) },
+  internalError: (): Fault => ({ type: 'error', status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again.' }),
+  accessDenied: (): Fault => ({ type: 'error', status: 403, code: 'AccessDenied', message: 'Access Denied' }),
+  error: (status: number, code: string, message?: string): Fault => ({ type: 'error', status, code, ...(message ? { message } : {}) }),
+  resetBeforeForward: (): Fault => ({ type: 'reset', when: 'before' }),
+  resetAfterForward: (): Fault => ({ type: 'reset', when: 'after' }),
+  forwardThenFail: (): Fault => ({ type: 'forwardThenFail' }),
+  delay: (ms: number): Fault => ({ type: 'delay', ms }),
+};
+
+export type RequestMatcher = S3Operation | ((req: ProxiedRequest) => boolean);
+
+export interface InjectOptions {
+  /** Let this many matching requests through untouched first (default 0). */
+  after?: number;
+  /** Affect this many matching requests, then stop (default 1; `Infinity` for all). */
+  times?: number;
+}
+
+export interface FaultHandle {
+  /** Matching requests this fault was applied to. */
+  readonly applied: number;
+  remove(): void;
+}
+
+export interface LoggedRequest extends ProxiedRequest {
+  /** The fault applied, if any. */
+  readonly fault: Fault['type'] | null;
+  /** Status the client received; `'reset'` when its socket was destroyed; `null` while in flight. */
+  status: number | 'reset' | null;
+  /** Status the store answered with, when the request was forwarded (`null` otherwise or while in flight). */
+  upstreamStatus: number | null;
+}
+
+export interface FaultProxy {
+  /** `http://127.0.0.1:<port>`: the endpoint to give the client under test. */
+  readonly endpoint: string;
+  inject(match: RequestMatcher, fault: Fault, options?: InjectOptions): FaultHandle;
+  /** Every request seen, in arrival order. */
+  readonly log: readonly LoggedRequest[];
+  /** Requests seen for one operation (or matching a predicate). */
+  count(match: RequestMatcher): number;
+  /** Forget the log and remove every fault. */
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+interface Rule {
+  match: RequestMatcher;
+  fault: Fault;
+  skip: number;
+  remaining: number;
+  applied: number;
+}
+
+function matches(match: RequestMatcher, req: ProxiedRequest): boolean {
+  return typeof match === 'function' ? match(req) : req.op === match;
+}
+
+function errorXml(code: string, message: string): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>FAULTPROXY</RequestId><HostId>fault-proxy</HostId></Error>`;
+}
+
+// Hop-by-hop headers are the proxy's own business; `expect` was already answered (Node sends 100 Continue).
+const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'expect', 'upgrade']);
+
+export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
+  const target = new URL(upstream);
+  const agent = new http.Agent({ keepAlive: true });
+  let rules: Rule[] = [];
+  let log: LoggedRequest[] = [];
+
+  function pickFault(req: ProxiedRequest): Fault | null {
+    for (const rule of rules) {
+      if (rule.remaining <= 0 || !matches(rule.match, req)) continue;
+      if (rule.skip > 0) {
+        rule.skip -= 1;
+        continue;
+      }
+      rule.remaining -= 1;
+      rule.applied += 1;
+      return rule.fault;
+    }
+    return null;
+  }
+
+  /** Forward the request and buffer the store's answer (small: S3 answers are XML or empty, GET is not faulted). */
+  function forward(req: http.IncomingMessage): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const headers: http.OutgoingHttpHeaders = {};
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (!NOT_FORWARDED.has(name) && value !== undefined) headers[name] = value;
+      }
+      const out = http.request(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        },
+      );
+      out.on('error', reject);
+      req.pipe(out);
+    });
+  }
+
+  async function drain(req: http.IncomingMessage): Promise<void> {
+    for await (const _chunk of req) {
+      // discard: answer only once the client has sent everything, as S3 does for a whole-body error
+    }
+  }
+
+  function sendError(req: http.IncomingMessage, res: http.ServerResponse, status: number, code: string, message: string, extra: http.OutgoingHttpHeaders = {}): void {
+    const body = req.method === 'HEAD' ? '' : errorXml(code, message);
+    res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), ...extra });
+    res.end(body);
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    const info: ProxiedRequest = {
+      op: s3OperationOf(req.method ?? 'GET', url, req.headers),
+      method: req.method ?? 'GET',
+      url,
+      query: new URL(url, 'http://proxy.invalid').searchParams,
+    };
+    const fault = pickFault(info);
+    const entry: LoggedRequest = { ...info, fault: fault?.type ?? null, status: null, upstreamStatus: null };
+    log.push(entry);
+    res.on('finish', () => {
+      entry.status = res.statusCode;
+    });
+
+    if (fault?.type === 'reset' && fault.when === 'before') {
+      entry.status = 'reset';
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.type === 'slowDown' || fault?.type === 'error') {
+      await drain(req);
+      if (fault.type === 'slowDown') {
+        const extra = fault.retryAfter === undefined ? {} : { 'retry-after': fault.retryAfter };
+        sendError(req, res, 503, 'SlowDown', 'Please reduce your request rate.', extra);
+      } else {
+        sendError(req, res, fault.status, fault.code, fault.message ?? fault.code);
+      }
+      return;
+    }
+    if (fault?.type === 'delay') await new Promise((resolve) => setTimeout(resolve, fault.ms));
+
+    const answer = await forward(req);
+    entry.upstreamStatus = answer.status;
+    if (fault?.type === 'reset') {
+      entry.status = 'reset';
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.type === 'forwardThenFail') {
+      sendError(req, res, 500, 'InternalError', 'We encountered an internal error. Please try again.');
+      return;
+    }
+    const headers = { ...answer.headers };
+    for (const name of NOT_FORWARDED) delete headers[name];
+    delete headers['transfer-encoding'];
+    if (req.method !== 'HEAD') headers['content-length'] = String(answer.body.length);
+    res.writeHead(answer.status, headers);
+    res.end(answer.body);
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      // The store is unreachable or the client went away: tell the client if it can still hear it.
+      if (!res.headersSent && !req.socket.destroyed) sendError(req, res, 502, 'BadGateway', String(err));
+      else req.socket.destroy();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    inject(match, fault, options = {}) {
+      const rule: Rule = { match, fault, skip: options.after ?? 0, remaining: options.times ?? 1, applied: 0 };
+      rules.push(rule);
+      return {
+        get applied() {
+          return rule.applied;
+        },
+        remove() {
+          rules = rules.filter((r) => r !== rule);
+        },
+      };
+    },
+    get log() {
+      return log;
+    },
+    count(match) {
+      return log.filter((entry) => matches(match, entry)).length;
+    },
+    reset() {
+      rules = [];
+      log = [];
+    },
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      agent.destroy();
+    },
+  };
+}
