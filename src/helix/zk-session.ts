@@ -127,6 +127,10 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     return this.currentSessionId;
   }
 
+  get connectString(): string {
+    return this.options.connectString;
+  }
+
   get sessionTimeoutMs(): number {
     return this.options.sessionTimeoutMs;
   }

@@ -1,0 +1,170 @@
+import { errorMessage } from '../errors.js';
+import { DeepStoreError } from './errors.js';
+
+/**
+ * Which storage failures are worth retrying, pure. The caller (the reconciler) retries with its own capped
+ * exponential backoff, so the only question here is "may the same call succeed later without an operator?".
+ *
+ * - Throttling (SlowDown, 429), 5xx, timeouts and broken connections: yes. The server may also say how long
+ *   to wait (`Retry-After`), which we pass on as `retryAfterMs`.
+ * - Permissions, credentials, a missing bucket, a wrong region: no. These need a person; retrying them fast
+ *   only adds load and hides the reason (DESIGN.md "Repair rules").
+ * - Anything unrecognised without an HTTP answer: no, like every unknown error in the project (errors.ts).
+ *
+ * The S3 lists follow the AWS SDK's own classification (@smithy/core retry: THROTTLING_ERROR_CODES,
+ * TRANSIENT_ERROR_CODES, NODEJS_*_ERROR_CODES) plus S3's documented error codes.
+ */
+
+/** Answers that are wrong whatever the status code says (`NotImplemented` is a 501). */
+const PERMANENT_CODES = new Set([
+  'AccessDenied',
+  'AccountProblem',
+  'AllAccessDisabled',
+  'AuthorizationHeaderMalformed', // wrong region configured
+  'CredentialsProviderError', // no credentials found in the AWS chain
+  'Forbidden', // a 403 to HEAD, which has no body to name the reason
+  'InvalidAccessKeyId',
+  'InvalidBucketName',
+  'InvalidRegion',
+  'NoSuchBucket',
+  'NotImplemented',
+  'PermanentRedirect', // bucket lives in another region
+  'SignatureDoesNotMatch', // wrong secret key
+]);
+
+const RETRIABLE_CODES = new Set([
+  // throttling
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'TooManyRequestsException',
+  'BandwidthLimitExceeded',
+  'PriorRequestNotComplete',
+  // the server or the path to it had a moment
+  'InternalError',
+  'ServiceUnavailable',
+  'RequestTimeout', // S3's 400 for a body that arrived too slowly
+  'RequestTimeoutException',
+  'TimeoutError', // the SDK's own connection/socket timeouts
+  'IncompleteBody',
+  'BadDigest', // bytes damaged in transit
+  'XAmzContentSHA256Mismatch',
+  'OperationAborted', // 409 "a conflicting operation is in progress, try again"
+  'NoSuchUpload', // the multipart upload vanished (lifecycle rule, concurrent abort): a new attempt starts over
+  // credentials or clock that the SDK refreshes/corrects by itself
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'TokenRefreshRequired',
+  'RequestTimeTooSkewed',
+  // the connection broke
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+export function isRetriableS3Failure(code: string, httpStatus: number | undefined): boolean {
+  if (PERMANENT_CODES.has(code)) return false;
+  if (RETRIABLE_CODES.has(code)) return true;
+  if (httpStatus === undefined) return false;
+  return httpStatus >= 500 || httpStatus === 429 || httpStatus === 408;
+}
+
+const IMF_FIXDATE = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
+/** `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, in milliseconds from `nowMs`. */
+export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  if (IMF_FIXDATE.test(trimmed)) {
+    const at = Date.parse(trimmed);
+    if (!Number.isNaN(at)) return Math.max(0, at - nowMs);
+  }
+  return undefined;
+}
+
+/** What an AWS SDK v3 error carries, wherever the SDK put it. */
+export interface S3ErrorFacts {
+  code: string;
+  httpStatus: number | undefined;
+  retryAfter: string | undefined;
+  message: string;
+}
+
+interface SdkErrorShape {
+  name?: unknown;
+  code?: unknown;
+  Code?: unknown;
+  message?: unknown;
+  $metadata?: { httpStatusCode?: unknown };
+  // The raw HTTP response (HttpResponse: statusCode, headers with lower-case names from node-http-handler).
+  // The SDK attaches it as a non-enumerable property of every service error (@smithy/core schema
+  // deserializer); it is where Retry-After lives, since S3 error documents do not carry it.
+  $response?: { statusCode?: unknown; headers?: Record<string, string | undefined> };
+}
+
+export function s3ErrorFacts(err: unknown): S3ErrorFacts {
+  const e = (typeof err === 'object' && err !== null ? err : {}) as SdkErrorShape;
+  const status = e.$metadata?.httpStatusCode ?? e.$response?.statusCode;
+  const httpStatus = typeof status === 'number' ? status : undefined;
+  const headers = e.$response?.headers ?? {};
+  const retryAfterName = Object.keys(headers).find((name) => name.toLowerCase() === 'retry-after');
+  // S3 error documents name the failure in <Code>, which the SDK turns into `name` (and sometimes `Code`);
+  // a Node socket error has a `code` (ECONNRESET) and the generic name "Error".
+  const code =
+    (typeof e.Code === 'string' && e.Code) ||
+    (httpStatus !== undefined && typeof e.name === 'string' && e.name) ||
+    (typeof e.code === 'string' && e.code) ||
+    (typeof e.name === 'string' && e.name !== 'Error' && e.name) ||
+    'Unknown';
+  return {
+    code,
+    httpStatus,
+    retryAfter: retryAfterName === undefined ? undefined : headers[retryAfterName],
+    message: errorMessage(err),
+  };
+}
+
+/** Turn whatever the SDK threw into a DeepStoreError; `what` says which call, e.g. "S3 put s3://b/k". */
+export function classifyS3Error(err: unknown, what: string, nowMs: number = Date.now()): DeepStoreError {
+  if (err instanceof DeepStoreError) return err;
+  const facts = s3ErrorFacts(err);
+  const retryAfterMs = parseRetryAfter(facts.retryAfter, nowMs);
+  const status = facts.httpStatus === undefined ? '' : ` (HTTP ${facts.httpStatus})`;
+  return new DeepStoreError(`${what} failed: ${facts.code}${status}: ${facts.message}`, {
+    code: facts.code,
+    retriable: isRetriableS3Failure(facts.code, facts.httpStatus),
+    ...(facts.httpStatus === undefined ? {} : { httpStatus: facts.httpStatus }),
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    cause: err,
+  });
+}
+
+/** File-system errors (errno codes) that may go away by themselves: a full disk, a busy or flaky NFS mount. */
+const RETRIABLE_FS_CODES = new Set(['EAGAIN', 'EBUSY', 'EINTR', 'EIO', 'EMFILE', 'ENFILE', 'ENOSPC', 'EDQUOT', 'ESTALE', 'ETIMEDOUT', 'ENOENT']);
+
+export function isRetriableFsFailure(code: string): boolean {
+  return RETRIABLE_FS_CODES.has(code);
+}
+
+export function classifyFsError(err: unknown, what: string): DeepStoreError {
+  if (err instanceof DeepStoreError) return err;
+  const raw = (err as { code?: unknown } | null)?.code;
+  const code = typeof raw === 'string' ? raw : 'Unknown';
+  return new DeepStoreError(`${what} failed: ${code}: ${errorMessage(err)}`, {
+    code,
+    retriable: isRetriableFsFailure(code),
+    cause: err,
+  });
+}

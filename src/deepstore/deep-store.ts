@@ -1,0 +1,73 @@
+import type { Readable } from 'node:stream';
+import type { Logger } from '../log.js';
+import { FileDeepStore } from './file-deep-store.js';
+import { S3DeepStore, type S3DeepStoreOptions } from './s3-deep-store.js';
+import { parseStoreUri } from './store-uri.js';
+
+export interface SegmentObjectMeta {
+  /** The segment CRC (`creation.meta`, ZK `segment.crc`): an unsigned 32-bit decimal string. */
+  crc: string;
+}
+
+export interface StoredObject {
+  bytes: number;
+  /**
+   * The CRC recorded with the object, or null when it has none that can be read: an object written by Pinot
+   * itself (no metadata), or a file that is not a gzipped segment archive. Null never equals a real CRC, so a
+   * caller comparing it with ZK's `segment.crc` treats such an object as unverified.
+   */
+  crc: string | null;
+}
+
+export interface DeepStoreCallOptions {
+  /** Aborting rejects the call with `signal.reason`, after the store has cleaned up (see put). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Where segments that exist only on servers are copied to: Pinot's deep store (the controller's
+ * `controller.data.dir`). Two operations are all the repair needs: write a segment archive, and look at what
+ * is stored. The CRC travels with the object (S3 user metadata; inside the archive for a file store), never as
+ * an extra file: Pinot's retention and orphan cleanup list the table folder and would trip over one.
+ */
+export interface DeepStore {
+  /** The configured URI, verbatim (it must equal the controller's controller.data.dir). */
+  readonly baseUri: string;
+
+  /** Canonical URI for a segment: `<baseUri>/<rawTableName>/<URLEncoder-encoded segmentName>`, no extension. */
+  segmentUri(rawTableName: string, segmentName: string): string;
+
+  /**
+   * Write a stream of unknown length to `uri` (which must lie under `baseUri`), replacing any object there.
+   * The object appears whole or not at all. On failure nothing partial is left behind (the multipart upload is
+   * aborted, the temp file removed) and `body` is destroyed.
+   *
+   * Rejects with a DeepStoreError for storage failures, with `body`'s own error if the body failed, and with
+   * `signal.reason` when aborted. A DeepStoreError does not prove the object is absent: a write may have
+   * succeeded where the answer was lost ("ambiguous success"), so callers check with head() before retrying.
+   */
+  put(uri: string, body: Readable, meta: SegmentObjectMeta, options?: DeepStoreCallOptions): Promise<{ bytes: number }>;
+
+  /** Size and stored CRC of the object at `uri`, or null when there is none. */
+  head(uri: string, options?: DeepStoreCallOptions): Promise<StoredObject | null>;
+
+  /** Release connections (S3 keep-alive sockets). */
+  close(): Promise<void>;
+}
+
+export interface DeepStoreOptions {
+  /** Used for `s3://` URIs only. */
+  s3?: Omit<S3DeepStoreOptions, 'logger'>;
+  logger?: Logger;
+}
+
+/**
+ * The store for `uri`, by scheme: `s3://bucket/prefix` (also `s3a://`, as S3PinotFS accepts) or
+ * `file:///absolute/path`. Anything else throws a non-retriable DeepStoreError (code InvalidDeepStoreUri),
+ * meant to be reported as a configuration error before the agent starts.
+ */
+export function createDeepStore(uri: string, options: DeepStoreOptions = {}): DeepStore {
+  const logger = options.logger ? { logger: options.logger } : {};
+  const location = parseStoreUri(uri);
+  return location.kind === 's3' ? new S3DeepStore(uri, { ...options.s3, ...logger }) : new FileDeepStore(uri, logger);
+}

@@ -1,0 +1,493 @@
+import { EventEmitter } from 'node:events';
+import pLimit from 'p-limit';
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import { readClusterSettings, readCurrentState, readLiveInstanceSession, type ClusterSettings, type ReplicaState } from './cluster-records.js';
+import { ClusterNotFoundError, isZkCode, ZooKeeperError } from './errors.js';
+import { clusterPaths, type ClusterPaths } from './paths.js';
+import { readSegmentMetadata, type SegmentMetadata } from './segment-metadata.js';
+import { readTableSettings, type TableSettings } from './table-config.js';
+import { readRecord } from './znode-io.js';
+import type { WatchEvent, ZkSession, ZkStat } from './zk-session.js';
+
+/**
+ * What this server hosts, learned the way DESIGN.md "How the sidecar learns what it hosts" asks:
+ * LIVEINSTANCES/<instance> gives the server's session; CURRENTSTATES/<session>/* give
+ * table -> segment -> state; hosted REALTIME segments have their PROPERTYSTORE metadata cached.
+ * Everything is read once and then watched, so ZooKeeper cost follows what changes: with nothing
+ * changing there are zero reads. After a ZooKeeper session expiry (every watch is gone) or a
+ * server restart (new Helix session id) everything affected is read once more.
+ *
+ * Watches only mark things dirty; one pump drains the dirty sets, reading many nodes at once. Two
+ * notifications for the same node while its read is pending cost one read, not two.
+ */
+export interface ZkSegmentMetadata {
+  metadata: SegmentMetadata;
+  /** Version of the znode the metadata came from; mtime is the controller's stuck-commit clock. */
+  version: number;
+  mtimeMs: number;
+}
+
+export interface HostedSegment {
+  table: string;
+  segment: string;
+  /** CURRENT_STATE of this server's replica. */
+  state: ReplicaState;
+  /**
+   * REALTIME tables only: the segment's ZK metadata; null when the znode is missing or unreadable
+   * (see metadataError); undefined until first read.
+   */
+  zk?: ZkSegmentMetadata | null;
+  metadataError?: string;
+}
+
+export type HostedSegmentChange =
+  | { kind: 'added' | 'state' | 'metadata' | 'removed'; table: string; segment: string };
+
+interface HostedSegmentsEvents {
+  change: [HostedSegmentChange];
+  /** A table's settings were read or changed (or the table is no longer hosted: settings null). */
+  tableSettings: [table: string, settings: TableSettings | null];
+  /** Every dirty node has been read: the view matches ZooKeeper as of the last notification. */
+  synced: [];
+}
+
+export interface HostedSegmentsOptions {
+  session: ZkSession;
+  cluster: string;
+  instance: string;
+  logger?: Logger;
+  /** Reads in flight at once during a sync (pipelined on the one ZooKeeper connection). */
+  readConcurrency?: number;
+  /** Delay before retrying reads that failed for a retriable reason. */
+  retryDelayMs?: number;
+}
+
+type SegmentKey = string; // `${table}\u0000${segment}`
+
+export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
+  readonly paths: ClusterPaths;
+  private readonly session: ZkSession;
+  private readonly instance: string;
+  private readonly log: Logger;
+  private readonly limit: ReturnType<typeof pLimit>;
+  private readonly retryDelayMs: number;
+
+  private readonly view = new Map<string, Map<string, HostedSegmentEntry>>();
+  private readonly settings = new Map<string, TableSettings | null>();
+  private cluster: ClusterSettings = readClusterSettings(null);
+  private serverSession: string | null = null;
+
+  // Dirty sets, drained by pump().
+  private liveDirty = false;
+  private childrenDirty = false;
+  private clusterDirty = false;
+  private readonly tablesDirty = new Set<string>();
+  private readonly settingsDirty = new Set<string>();
+  private readonly metadataDirty = new Set<SegmentKey>();
+
+  private pumping: Promise<void> | undefined;
+  private rerun = false;
+  private stopped = false;
+  private isSynced = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: HostedSegmentsOptions) {
+    super();
+    this.session = options.session;
+    this.instance = options.instance;
+    this.paths = clusterPaths(options.cluster);
+    this.log = (options.logger ?? silentLogger).child({ component: 'hosted-segments' });
+    this.limit = pLimit(options.readConcurrency ?? 512);
+    this.retryDelayMs = options.retryDelayMs ?? 1_000;
+  }
+
+  /** True once a sync has completed and nothing is waiting to be read. */
+  get synced(): boolean {
+    return this.isSynced;
+  }
+
+  /** The server's Helix session id (names its CURRENTSTATES folder); null when it is not live. */
+  get serverSessionId(): string | null {
+    return this.serverSession;
+  }
+
+  get clusterSettings(): ClusterSettings {
+    return this.cluster;
+  }
+
+  /**
+   * Check the cluster exists, read everything once, and resolve when the first sync is done.
+   * On a ZooKeeper session renewal everything is read again (watches died with the session).
+   */
+  async start(): Promise<void> {
+    if (!(await this.session.exists(this.paths.root))) {
+      throw new ClusterNotFoundError(this.paths.root.slice(1), this.session.connectString);
+    }
+    this.session.on('renewed', this.onRenewed);
+    this.markEverythingDirty();
+    await this.waitSynced();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.session.off('renewed', this.onRenewed);
+  }
+
+  /** Resolves once nothing is dirty (immediately when already synced). */
+  async waitSynced(): Promise<void> {
+    this.schedule();
+    while (this.pumping) await this.pumping;
+    if (!this.isSynced && !this.stopped) await new Promise<void>((resolve) => this.once('synced', resolve));
+  }
+
+  tables(): string[] {
+    return [...this.view.keys()];
+  }
+
+  segments(table: string): ReadonlyMap<string, HostedSegment> {
+    return this.view.get(table) ?? new Map();
+  }
+
+  get(table: string, segment: string): HostedSegment | undefined {
+    return this.view.get(table)?.get(segment);
+  }
+
+  *all(): IterableIterator<HostedSegment> {
+    for (const segments of this.view.values()) yield* segments.values();
+  }
+
+  count(): number {
+    let n = 0;
+    for (const segments of this.view.values()) n += segments.size;
+    return n;
+  }
+
+  tableSettings(table: string): TableSettings | null | undefined {
+    return this.settings.get(table);
+  }
+
+  private readonly onRenewed = (): void => {
+    this.log.info('zk session renewed: resyncing hosted segments');
+    this.markEverythingDirty();
+  };
+
+  private markEverythingDirty(): void {
+    this.liveDirty = true;
+    this.clusterDirty = true;
+    // Tables and metadata are re-read from the (possibly unchanged) current states after the live
+    // instance; everything cached needs a fresh read and a fresh watch.
+    for (const [table, segments] of this.view) {
+      this.tablesDirty.add(table);
+      this.settingsDirty.add(table);
+      if (isRealtime(table)) for (const segment of segments.keys()) this.metadataDirty.add(key(table, segment));
+    }
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.isSynced = false;
+    if (this.pumping) {
+      this.rerun = true;
+      return;
+    }
+    this.pumping = this.pump().finally(() => {
+      this.pumping = undefined;
+    });
+  }
+
+  private hasDirty(): boolean {
+    return (
+      this.liveDirty ||
+      this.childrenDirty ||
+      this.clusterDirty ||
+      this.tablesDirty.size > 0 ||
+      this.settingsDirty.size > 0 ||
+      this.metadataDirty.size > 0
+    );
+  }
+
+  private async pump(): Promise<void> {
+    do {
+      this.rerun = false;
+      try {
+        if (this.liveDirty) await this.readLiveInstance();
+        if (this.childrenDirty) await this.readTableList();
+        if (this.clusterDirty) await this.readClusterConfig();
+        await this.drain(this.tablesDirty, (table) => this.readTable(table));
+        await this.drain(this.settingsDirty, (table) => this.readTableConfig(table));
+        await this.drain(this.metadataDirty, (k) => this.readMetadata(k));
+      } catch (err) {
+        this.onReadFailure(err);
+        return;
+      }
+    } while ((this.rerun || this.hasDirty()) && !this.stopped);
+    if (!this.stopped && !this.isSynced) {
+      this.isSynced = true;
+      this.emit('synced');
+    }
+  }
+
+  /** Read every item of a dirty set concurrently; items that fail retriably stay dirty. */
+  private async drain(set: Set<string>, read: (item: string) => Promise<void>): Promise<void> {
+    if (set.size === 0) return;
+    const items = [...set];
+    set.clear();
+    const failures: unknown[] = [];
+    await Promise.all(
+      items.map((item) =>
+        this.limit(async () => {
+          try {
+            await read(item);
+          } catch (err) {
+            set.add(item);
+            failures.push(err);
+          }
+        }),
+      ),
+    );
+    if (failures.length > 0) throw failures[0];
+  }
+
+  private onReadFailure(err: unknown): void {
+    if (this.stopped) return;
+    // Session expiry: onRenewed marks everything dirty when the new session is up. Other retriable
+    // failures (timeouts, connection loss): try the dirty nodes again shortly.
+    if (err instanceof ZooKeeperError && err.code === 'CLOSED') return;
+    this.log.warn({ err }, 'hosted-segment sync interrupted; retrying');
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.schedule(), this.retryDelayMs);
+    this.retryTimer.unref();
+  }
+
+  // --- readers -------------------------------------------------------------------------------
+
+  private async readLiveInstance(): Promise<void> {
+    this.liveDirty = false;
+    const path = this.paths.liveInstance(this.instance);
+    let session: string | null = null;
+    try {
+      const live = await readRecord(this.session, path, this.onLiveEvent);
+      if (live) session = readLiveInstanceSession(live.doc.record, path);
+      else await this.session.exists(path, this.onLiveEvent); // watch for the server coming up
+    } catch (err) {
+      if (err instanceof ZooKeeperError) {
+        this.liveDirty = true;
+        throw err;
+      }
+      this.log.error({ err, path }, 'unreadable live instance record: treating the server as not live');
+    }
+    if (session !== this.serverSession) {
+      this.log.info({ instance: this.instance, session, previous: this.serverSession }, session ? 'server session' : 'server not live');
+      this.serverSession = session;
+    }
+    // Always re-list: after a ZooKeeper session renewal the children watch must be re-armed too.
+    this.childrenDirty = true;
+  }
+
+  private async readTableList(): Promise<void> {
+    this.childrenDirty = false;
+    let tables: string[] = [];
+    if (this.serverSession) {
+      const dir = this.paths.currentStates(this.instance, this.serverSession);
+      try {
+        tables = (await this.session.getChildren(dir, this.onTablesEvent)).children;
+      } catch (err) {
+        if (!isZkCode(err, 'NO_NODE')) {
+          this.childrenDirty = true;
+          throw err;
+        }
+        // Helix creates the folder with the first current state: watch for it.
+        if (await this.session.exists(dir, this.onTablesEvent)) this.childrenDirty = true;
+      }
+    }
+    const current = new Set(tables);
+    for (const table of [...this.view.keys()]) if (!current.has(table)) this.dropTable(table);
+    for (const table of tables) {
+      this.tablesDirty.add(table);
+      if (!this.settings.has(table)) this.settingsDirty.add(table);
+    }
+  }
+
+  private async readTable(table: string): Promise<void> {
+    if (!this.serverSession) return;
+    const path = this.paths.currentState(this.instance, this.serverSession, table);
+    let states: Map<string, ReplicaState>;
+    try {
+      const record = await readRecord(this.session, path, this.onTableEvent);
+      if (!record) {
+        this.dropTable(table);
+        return;
+      }
+      states = readCurrentState(record.doc.record);
+    } catch (err) {
+      if (err instanceof ZooKeeperError) throw err;
+      // One bad record never stops the rest: log it with its path and keep the previous view.
+      this.log.error({ err, path }, 'unreadable current state record: skipped');
+      return;
+    }
+    let segments = this.view.get(table);
+    if (!segments) {
+      segments = new Map();
+      this.view.set(table, segments);
+      this.settingsDirty.add(table);
+    }
+    for (const [segment, entry] of segments) {
+      if (!states.has(segment)) {
+        segments.delete(segment);
+        this.metadataDirty.delete(key(table, segment));
+        this.emit('change', { kind: 'removed', table, segment });
+      } else if (states.get(segment) !== entry.state) {
+        entry.state = states.get(segment)!;
+        this.emit('change', { kind: 'state', table, segment });
+      }
+    }
+    for (const [segment, state] of states) {
+      if (segments.has(segment)) continue;
+      segments.set(segment, { table, segment, state });
+      if (isRealtime(table)) this.metadataDirty.add(key(table, segment));
+      this.emit('change', { kind: 'added', table, segment });
+    }
+  }
+
+  private async readTableConfig(table: string): Promise<void> {
+    if (!this.view.has(table)) return;
+    const path = this.paths.tableConfig(table);
+    let settings: TableSettings | null = null;
+    try {
+      const record = await readRecord(this.session, path, this.onTableConfigEvent);
+      if (record) settings = readTableSettings(record.doc.record, path);
+      else await this.session.exists(path, this.onTableConfigEvent);
+    } catch (err) {
+      if (err instanceof ZooKeeperError) throw err;
+      this.log.error({ err, path }, 'unreadable table config: skipped');
+    }
+    this.settings.set(table, settings);
+    this.emit('tableSettings', table, settings);
+  }
+
+  private async readClusterConfig(): Promise<void> {
+    this.clusterDirty = false;
+    const path = this.paths.clusterConfig();
+    try {
+      const record = await readRecord(this.session, path, this.onClusterEvent);
+      if (!record) await this.session.exists(path, this.onClusterEvent);
+      this.cluster = readClusterSettings(record?.doc.record ?? null);
+    } catch (err) {
+      if (err instanceof ZooKeeperError) {
+        this.clusterDirty = true;
+        throw err;
+      }
+      this.log.error({ err, path }, 'unreadable cluster config: using defaults');
+    }
+  }
+
+  private async readMetadata(k: SegmentKey): Promise<void> {
+    const [table, segment] = split(k);
+    if (!this.view.get(table)?.has(segment)) return; // no longer hosted
+    const path = this.paths.segmentMetadata(table, segment);
+    let zk: ZkSegmentMetadata | null = null;
+    let stat: ZkStat | undefined;
+    let error: string | undefined;
+    try {
+      const record = await readRecord(this.session, path, this.onMetadataEvent);
+      if (record) {
+        stat = record.stat;
+        zk = { metadata: readSegmentMetadata(record.doc.record), version: record.stat.version, mtimeMs: record.stat.mtimeMs };
+      } else {
+        error = 'segment metadata znode does not exist';
+        await this.session.exists(path, this.onMetadataEvent);
+      }
+    } catch (err) {
+      if (err instanceof ZooKeeperError) throw err;
+      error = (err as Error).message;
+      this.log.error({ err, path, table, segment }, 'unreadable segment metadata: skipped');
+    }
+    const entry = this.view.get(table)?.get(segment);
+    if (!entry) return; // dropped while reading
+    const previous = entry.zk;
+    // A read overtaken by a newer one for the same znode must not win (mzxid orders writes).
+    if (stat && previous && entry.mzxid !== undefined && stat.mzxid < entry.mzxid) return;
+    entry.mzxid = stat?.mzxid;
+    entry.zk = zk;
+    entry.metadataError = error;
+    if (previous === undefined || previous?.version !== zk?.version || (previous === null) !== (zk === null)) {
+      this.emit('change', { kind: 'metadata', table, segment });
+    }
+  }
+
+  private dropTable(table: string): void {
+    const segments = this.view.get(table);
+    this.view.delete(table);
+    this.tablesDirty.delete(table);
+    if (this.settings.delete(table)) this.emit('tableSettings', table, null);
+    if (!segments) return;
+    for (const segment of segments.keys()) {
+      this.metadataDirty.delete(key(table, segment));
+      this.emit('change', { kind: 'removed', table, segment });
+    }
+  }
+
+  // --- watchers: mark dirty, never read here ---------------------------------------------------
+
+  private readonly onLiveEvent = (): void => {
+    this.liveDirty = true;
+    this.schedule();
+  };
+
+  private readonly onTablesEvent = (event: WatchEvent): void => {
+    if (!this.serverSession || event.path !== this.paths.currentStates(this.instance, this.serverSession)) return;
+    this.childrenDirty = true;
+    this.schedule();
+  };
+
+  private readonly onTableEvent = (event: WatchEvent): void => {
+    if (!this.serverSession) return;
+    const dir = this.paths.currentStates(this.instance, this.serverSession);
+    if (!event.path.startsWith(`${dir}/`)) return; // a previous server session's folder
+    this.tablesDirty.add(event.path.slice(dir.length + 1));
+    this.schedule();
+  };
+
+  private readonly onTableConfigEvent = (event: WatchEvent): void => {
+    const table = event.path.slice(event.path.lastIndexOf('/') + 1);
+    if (!this.view.has(table)) return;
+    this.settingsDirty.add(table);
+    this.schedule();
+  };
+
+  private readonly onClusterEvent = (): void => {
+    this.clusterDirty = true;
+    this.schedule();
+  };
+
+  private readonly onMetadataEvent = (event: WatchEvent): void => {
+    const parts = event.path.split('/');
+    const segment = parts[parts.length - 1]!;
+    const table = parts[parts.length - 2]!;
+    if (!this.view.get(table)?.has(segment)) return; // stale watch of a segment no longer hosted
+    this.metadataDirty.add(key(table, segment));
+    this.schedule();
+  };
+}
+
+/** The view's own entries also remember the mzxid their metadata was read at. */
+interface HostedSegmentEntry extends HostedSegment {
+  mzxid?: bigint;
+}
+
+function key(table: string, segment: string): SegmentKey {
+  return `${table}\u0000${segment}`;
+}
+
+function split(k: SegmentKey): [string, string] {
+  const i = k.indexOf('\u0000');
+  return [k.slice(0, i), k.slice(i + 1)];
+}
+
+function isRealtime(table: string): boolean {
+  return table.endsWith('_REALTIME');
+}
+

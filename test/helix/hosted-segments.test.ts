@@ -1,0 +1,256 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ClusterNotFoundError } from '../../src/helix/errors.js';
+import { HostedSegments, type HostedSegmentChange } from '../../src/helix/hosted-segments.js';
+import { ZkSession } from '../../src/helix/zk-session.js';
+import { nextEvent } from '../helpers/events.js';
+import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../helpers/pinot-cluster.js';
+import { ZooKeeperServer } from '../helpers/zookeeper-server.js';
+
+const RT = 'events_REALTIME';
+const OFF = 'events_OFFLINE';
+const SERVER = 'Server_pinot-server-0.pinot_8098';
+const seg = (n: number) => `events__0__${n}__20240101T0000Z`;
+
+function stateOf(tracker: HostedSegments): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const table of tracker.tables().sort()) {
+    out[table] = Object.fromEntries([...tracker.segments(table)].map(([s, e]) => [s, e.state]));
+  }
+  return out;
+}
+
+/** Seed a server hosting a realtime and an offline table. */
+async function seedServer(seed: PinotClusterSeeder): Promise<string> {
+  await seed.createCluster({ 'max.segment.completion.time.millis': '120000' });
+  const session = await seed.addInstance(SERVER, { host: 'pinot-server-0.pinot', adminPort: 8097 });
+  await seed.addTable(RT, { pauseless: true });
+  await seed.addTable(OFF);
+  await seed.putSegment(RT, seg(1), { downloadUrl: '' });
+  await seed.putSegment(RT, seg(2), { downloadUrl: 's3://bucket/events/x' });
+  await seed.putSegment(RT, seg(3), { status: 'IN_PROGRESS' });
+  await seed.setCurrentState(SERVER, session, RT, { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE', [seg(3)]: 'CONSUMING' });
+  await seed.setCurrentState(SERVER, session, OFF, { events_0: 'ONLINE' });
+  return session;
+}
+
+describe('HostedSegments against the shared ZooKeeper', () => {
+  let zk: ZkSession;
+  let seedSession: ZkSession;
+  let seed: PinotClusterSeeder;
+  let tracker: HostedSegments;
+  let serverSession: string;
+  const changes: HostedSegmentChange[] = [];
+
+  beforeEach(async () => {
+    seedSession = await connectSession();
+    seed = new PinotClusterSeeder(seedSession, uniqueClusterName('hosted'));
+    serverSession = await seedServer(seed);
+    zk = await connectSession();
+    tracker = new HostedSegments({ session: zk, cluster: seed.cluster, instance: SERVER });
+    changes.length = 0;
+    tracker.on('change', (c) => changes.push(c));
+    await tracker.start();
+  });
+  afterEach(async () => {
+    tracker.stop();
+    await zk.close();
+    await seedSession.close();
+  });
+
+  it('first sync reads the live session, current states, realtime metadata and settings', () => {
+    expect(tracker.serverSessionId).toBe(serverSession);
+    expect(stateOf(tracker)).toEqual({
+      [OFF]: { events_0: 'ONLINE' },
+      [RT]: { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE', [seg(3)]: 'CONSUMING' },
+    });
+    expect(tracker.get(RT, seg(1))?.zk?.metadata).toMatchObject({ status: 'DONE', downloadUrl: { kind: 'empty' }, crc: '12345' });
+    expect(tracker.get(RT, seg(2))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://bucket/events/x' });
+    expect(tracker.get(RT, seg(3))?.zk?.metadata.status).toBe('IN_PROGRESS');
+    expect(tracker.get(RT, seg(1))?.zk?.mtimeMs).toBeGreaterThan(Date.now() - 60_000);
+    // OFFLINE segments are not repaired: no metadata read for them.
+    expect(tracker.get(OFF, 'events_0')?.zk).toBeUndefined();
+    expect(tracker.tableSettings(RT)).toMatchObject({ pauselessEnabled: true, tableType: 'REALTIME' });
+    expect(tracker.tableSettings(OFF)).toMatchObject({ tableType: 'OFFLINE' });
+    expect(tracker.clusterSettings.maxSegmentCompletionTimeMs).toBe(120_000);
+  });
+
+  it('costs about one read per hosted segment plus a few per table', () => {
+    // live + list + cluster config + 2 x (current state + table config) + 3 realtime metadata reads
+    expect(zk.requests.getData + zk.requests.getChildren + zk.requests.exists).toBeLessThanOrEqual(1 + 1 + 1 + 4 + 3 + 1);
+  });
+
+  it('follows current-state changes: added, state, removed', async () => {
+    await seed.putSegment(RT, seg(4), { status: 'IN_PROGRESS' });
+    await seed.setCurrentState(SERVER, serverSession, RT, { [seg(1)]: 'ONLINE', [seg(2)]: 'ERROR', [seg(4)]: 'CONSUMING' });
+    await vi.waitFor(() => expect(tracker.get(RT, seg(4))?.zk?.metadata.status).toBe('IN_PROGRESS'));
+    expect(stateOf(tracker)[RT]).toEqual({ [seg(1)]: 'ONLINE', [seg(2)]: 'ERROR', [seg(4)]: 'CONSUMING' });
+    expect(changes).toEqual(
+      expect.arrayContaining([
+        { kind: 'state', table: RT, segment: seg(2) },
+        { kind: 'removed', table: RT, segment: seg(3) },
+        { kind: 'added', table: RT, segment: seg(4) },
+        { kind: 'metadata', table: RT, segment: seg(4) },
+      ]),
+    );
+  });
+
+  it('follows segment metadata changes and a table leaving the server', async () => {
+    await seed.putSegment(RT, seg(1), { downloadUrl: 's3://bucket/events/fixed' });
+    await vi.waitFor(() => expect(tracker.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://bucket/events/fixed' }));
+    await seed.removeCurrentState(SERVER, serverSession, OFF);
+    await vi.waitFor(() => expect(tracker.tables()).toEqual([RT]));
+    expect(changes).toContainEqual({ kind: 'removed', table: OFF, segment: 'events_0' });
+  });
+
+  it('makes zero reads while only things it does not host change', async () => {
+    const before = zk.totalRequests();
+    // Another server's state, the external view, another table's metadata: none of it is ours.
+    const other = await seed.addInstance('Server_other_8098');
+    await seed.setCurrentState('Server_other_8098', other, RT, { [seg(1)]: 'ONLINE' });
+    await seed.setExternalView(RT, { [seg(1)]: { [SERVER]: 'ONLINE', Server_other_8098: 'ONLINE' } });
+    await seed.addTable('other_REALTIME');
+    await seed.putSegment('other_REALTIME', 'other__0__1__20240101T0000Z', { downloadUrl: '' });
+    // Barrier: one change we do watch. When it is seen, any notification for the changes above
+    // would have arrived before it (ZooKeeper delivers in order).
+    await seed.putSegment(RT, seg(2), { downloadUrl: 's3://bucket/events/y' });
+    await vi.waitFor(() => expect(tracker.get(RT, seg(2))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://bucket/events/y' }));
+    expect(zk.totalRequests() - before).toBe(1);
+  });
+
+  it('resyncs once when the server restarts with a new Helix session', async () => {
+    const fresh = await seed.setLive(SERVER);
+    await seed.setCurrentState(SERVER, fresh, RT, { [seg(1)]: 'ONLINE' });
+    await vi.waitFor(() => expect(tracker.serverSessionId).toBe(fresh));
+    await vi.waitFor(() => expect(stateOf(tracker)).toEqual({ [RT]: { [seg(1)]: 'ONLINE' } }));
+    // Writes under the old session's folder are ignored.
+    await seed.setCurrentState(SERVER, serverSession, RT, { [seg(2)]: 'ONLINE' });
+    await seed.putSegment(RT, seg(1), { downloadUrl: 's3://b/barrier' });
+    await vi.waitFor(() => expect(tracker.get(RT, seg(1))?.zk?.metadata.downloadUrl.kind).toBe('uri'));
+    expect(stateOf(tracker)).toEqual({ [RT]: { [seg(1)]: 'ONLINE' } });
+  });
+
+  it('treats a server that is not live as hosting nothing, and picks it up when it comes back', async () => {
+    await seed.setDead(SERVER);
+    await vi.waitFor(() => expect(tracker.tables()).toEqual([]));
+    expect(tracker.serverSessionId).toBeNull();
+    const back = await seed.setLive(SERVER);
+    await seed.setCurrentState(SERVER, back, OFF, { events_1: 'ONLINE' });
+    await vi.waitFor(() => expect(stateOf(tracker)).toEqual({ [OFF]: { events_1: 'ONLINE' } }));
+  });
+
+  it('logs and skips a corrupt record without stopping the rest', async () => {
+    await seed.put(seed.paths.segmentMetadata(RT, seg(5)), Buffer.from('{"id": "broken",'));
+    await seed.put(seed.paths.segmentMetadata(RT, seg(6)), Buffer.from([0x1f, 0x8b, 1, 2, 3]));
+    await seed.putSegment(RT, seg(7), { downloadUrl: '' });
+    await seed.setCurrentState(SERVER, serverSession, RT, { [seg(5)]: 'ONLINE', [seg(6)]: 'ONLINE', [seg(7)]: 'ONLINE', [seg(8)]: 'ONLINE' });
+    await vi.waitFor(() => expect(tracker.get(RT, seg(7))?.zk?.metadata.downloadUrl.kind).toBe('empty'));
+    await tracker.waitSynced();
+    expect(tracker.get(RT, seg(5))).toMatchObject({ zk: null, metadataError: expect.stringContaining('malformed JSON') });
+    expect(tracker.get(RT, seg(6))).toMatchObject({ zk: null, metadataError: expect.stringContaining('corrupt gzip') });
+    // Missing znode (vanished between list and read): recorded, watched, and picked up when it appears.
+    expect(tracker.get(RT, seg(8))).toMatchObject({ zk: null, metadataError: expect.stringContaining('does not exist') });
+    await seed.putSegment(RT, seg(8), { downloadUrl: '' });
+    await vi.waitFor(() => expect(tracker.get(RT, seg(8))?.zk?.metadata.downloadUrl.kind).toBe('empty'));
+    // A corrupt current state for one table leaves the other tables alone.
+    await seed.put(seed.paths.currentState(SERVER, serverSession, OFF), Buffer.from('not json'));
+    await seed.putSegment(RT, seg(7), { downloadUrl: 's3://b/after' });
+    await vi.waitFor(() => expect(tracker.get(RT, seg(7))?.zk?.metadata.downloadUrl.kind).toBe('uri'));
+    expect(stateOf(tracker)[OFF]).toEqual({ events_0: 'ONLINE' });
+  });
+
+  it('reads a gzipped current state', async () => {
+    const states: Record<string, string> = {};
+    for (let i = 0; i < 20; i++) states[`big_${i}`] = 'ONLINE';
+    const { newZNRecord, serializeZNRecord } = await import('../../src/helix/znrecord.js');
+    const mapFields = Object.fromEntries(Object.entries(states).map(([s, st]) => [s, { CURRENT_STATE: st }]));
+    await seed.put(seed.paths.currentState(SERVER, serverSession, OFF), serializeZNRecord(newZNRecord(OFF, { mapFields }), { compress: true }));
+    await vi.waitFor(() => expect(Object.keys(stateOf(tracker)[OFF] ?? {})).toHaveLength(20));
+  });
+});
+
+describe('HostedSegments configuration errors', () => {
+  it('fails clearly when the cluster does not exist', async () => {
+    const zk = await connectSession();
+    try {
+      const tracker = new HostedSegments({ session: zk, cluster: 'NoSuchCluster', instance: SERVER });
+      await expect(tracker.start()).rejects.toThrow(ClusterNotFoundError);
+      await expect(tracker.start()).rejects.toThrow(/Pinot cluster "NoSuchCluster" does not exist/);
+    } finally {
+      await zk.close();
+    }
+  });
+});
+
+describe('HostedSegments across ZooKeeper failures (own ZooKeeper)', () => {
+  let server: ZooKeeperServer;
+  beforeAll(async () => {
+    server = await ZooKeeperServer.start();
+  });
+  afterAll(async () => {
+    await server.destroy();
+  });
+
+  it('resyncs after a forced session expiry and sees changes made while it had no session', async () => {
+    const seedSession = await connectSession({ connectString: server.connectString, sessionTimeoutMs: 60_000 });
+    const seed = new PinotClusterSeeder(seedSession, uniqueClusterName('expiry'));
+    const serverSession = await seedServer(seed);
+    // Long backoff before a new client: a window in which the tracker has no session at all.
+    const zk = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 1_500, reconnectMinMs: 4_000, reconnectMaxMs: 4_000 });
+    await zk.waitConnected();
+    const tracker = new HostedSegments({ session: zk, cluster: seed.cluster, instance: SERVER });
+    await tracker.start();
+    try {
+      const expired = nextEvent(zk, 'expired');
+      server.pause();
+      await expired;
+      server.resume();
+      const renewed = nextEvent(zk, 'renewed');
+      // Changes while the tracker has no session: none of its watches can report them.
+      await seed.putSegment(RT, seg(9), { downloadUrl: '' });
+      await seed.setCurrentState(SERVER, serverSession, RT, { [seg(1)]: 'ERROR', [seg(9)]: 'ONLINE' });
+      await seed.putSegment(RT, seg(1), { downloadUrl: 's3://b/during-outage' });
+      expect(zk.state).not.toBe('connected');
+      await renewed;
+      const before = zk.totalRequests();
+      await vi.waitFor(() => expect(tracker.get(RT, seg(9))?.zk?.metadata.downloadUrl.kind).toBe('empty'), { timeout: 15_000 });
+      await tracker.waitSynced();
+      expect(stateOf(tracker)[RT]).toEqual({ [seg(1)]: 'ERROR', [seg(9)]: 'ONLINE' });
+      expect(tracker.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://b/during-outage' });
+      // One resync: live + list + cluster + 2 tables x (state + config) + metadata of 2 (+ 1 for a removed one at most).
+      expect(zk.totalRequests() - before).toBeLessThanOrEqual(12);
+      // Then back to watches.
+      await seed.putSegment(RT, seg(9), { downloadUrl: 's3://b/after' });
+      await vi.waitFor(() => expect(tracker.get(RT, seg(9))?.zk?.metadata.downloadUrl.kind).toBe('uri'));
+    } finally {
+      server.resume();
+      tracker.stop();
+      await zk.close();
+      await seedSession.close();
+    }
+  });
+
+  it('sees changes made around a ZooKeeper restart', async () => {
+    const seedSession = await connectSession({ connectString: server.connectString, sessionTimeoutMs: 60_000 });
+    const seed = new PinotClusterSeeder(seedSession, uniqueClusterName('restart'));
+    const serverSession = await seedServer(seed);
+    const zk = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 20_000, reconnectMinMs: 50 });
+    await zk.waitConnected();
+    const tracker = new HostedSegments({ session: zk, cluster: seed.cluster, instance: SERVER });
+    await tracker.start();
+    try {
+      const disconnected = nextEvent(zk, 'disconnected');
+      await server.stop();
+      await disconnected;
+      await server.restart();
+      await vi.waitFor(() => expect(seedSession.state).toBe('connected'), { timeout: 15_000 });
+      await seed.setCurrentState(SERVER, serverSession, RT, { [seg(2)]: 'ONLINE' });
+      await seed.putSegment(RT, seg(2), { downloadUrl: 's3://b/after-restart' });
+      await vi.waitFor(() => expect(tracker.get(RT, seg(2))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://b/after-restart' }), { timeout: 20_000 });
+      expect(stateOf(tracker)[RT]).toEqual({ [seg(2)]: 'ONLINE' });
+    } finally {
+      tracker.stop();
+      await zk.close();
+      await seedSession.close();
+    }
+  });
+});
