@@ -2,7 +2,7 @@ import type { BigIntStats } from 'node:fs';
 import { readdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { CreationMeta } from './creation-meta.js';
-import { InvalidNameError, SegmentNotFoundError, SegmentReadError } from './errors.js';
+import { CorruptSegmentError, InvalidNameError, SegmentNotFoundError, SegmentReadError } from './errors.js';
 import { lstatIfExists } from './fs-calls.js';
 import { isTransientDirName } from './layout.js';
 import { parseTableName, tableNameWithType, validateSegmentName, type TableType } from './names.js';
@@ -76,8 +76,12 @@ export class SegmentStore {
     for (const dirent of dirents) {
       // Dirent types come from the directory listing and do not follow symlinks.
       if (!dirent.isDirectory() || !isServableSegmentName(dirent.name)) continue;
-      const lookup = await lookupSegment(realDataDir, nameWithType, dirent.name);
-      if (lookup.found) names.push(lookup.segment.segmentName);
+      // One corrupt seal must not hide every other segment of the table from a listing.
+      const lookup = await lookupSegment(realDataDir, nameWithType, dirent.name).catch((err: unknown) => {
+        if (err instanceof CorruptSegmentError) return undefined;
+        throw err;
+      });
+      if (lookup?.found === true) names.push(lookup.segment.segmentName);
     }
     return names.sort();
   }
