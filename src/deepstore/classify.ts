@@ -94,6 +94,21 @@ export function parseRetryAfter(value: string | undefined, nowMs: number): numbe
   return undefined;
 }
 
+/** Names for body-less error answers, after S3's own codes for these statuses. */
+const STATUS_CODES: Record<number, string> = {
+  400: 'BadRequest',
+  403: 'Forbidden',
+  404: 'NotFound',
+  409: 'Conflict',
+  412: 'PreconditionFailed',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  501: 'NotImplemented',
+  502: 'BadGateway',
+  503: 'ServiceUnavailable',
+  504: 'GatewayTimeout',
+};
+
 /** What an AWS SDK v3 error carries, wherever the SDK put it. */
 export interface S3ErrorFacts {
   code: string;
@@ -122,12 +137,16 @@ export function s3ErrorFacts(err: unknown): S3ErrorFacts {
   const retryAfterName = Object.keys(headers).find((name) => name.toLowerCase() === 'retry-after');
   // S3 error documents name the failure in <Code>, which the SDK turns into `name` (and sometimes `Code`);
   // a Node socket error has a `code` (ECONNRESET) and the generic name "Error".
-  const code =
+  let code =
     (typeof e.Code === 'string' && e.Code) ||
     (httpStatus !== undefined && typeof e.name === 'string' && e.name) ||
     (typeof e.code === 'string' && e.code) ||
     (typeof e.name === 'string' && e.name !== 'Error' && e.name) ||
     'Unknown';
+  // An error answer without a body (every HEAD) leaves the SDK nothing to name it by ("Unknown").
+  if (httpStatus !== undefined && (code === 'Unknown' || code === 'UnknownError')) {
+    code = STATUS_CODES[httpStatus] ?? `Http${httpStatus}`;
+  }
   return {
     code,
     httpStatus,

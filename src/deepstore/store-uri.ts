@@ -14,7 +14,7 @@ export type StoreLocation =
 const S3_URI = /^s3a?:\/\/([^/?#]*)([^?#]*)$/i;
 const BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 // file:/abs (what Pinot's URIUtils.getUri writes for a path without a scheme), file:///abs, file://localhost/abs
-const FILE_URI = /^file:(?:\/\/(?:localhost)?)?(\/[^?#]*)$/i;
+const FILE_URI = /^file:(?:\/\/(?:localhost)?(?=\/)|(?!\/\/))(\/[^?#]*)$/i;
 
 function decodePath(uri: string, rawPath: string): string {
   try {

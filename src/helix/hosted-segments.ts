@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import pLimit from 'p-limit';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { readClusterSettings, readCurrentState, readLiveInstanceSession, type ClusterSettings, type ReplicaState } from './cluster-records.js';
@@ -70,7 +69,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
   private readonly session: ZkSession;
   private readonly instance: string;
   private readonly log: Logger;
-  private readonly limit: ReturnType<typeof pLimit>;
+  private readonly readConcurrency: number;
   private readonly retryDelayMs: number;
 
   private readonly view = new Map<string, Map<string, HostedSegmentEntry>>();
@@ -98,7 +97,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     this.instance = options.instance;
     this.paths = clusterPaths(options.cluster);
     this.log = (options.logger ?? silentLogger).child({ component: 'hosted-segments' });
-    this.limit = pLimit(options.readConcurrency ?? 512);
+    this.readConcurrency = options.readConcurrency ?? 256;
     this.retryDelayMs = options.retryDelayMs ?? 1_000;
   }
 
@@ -230,25 +229,29 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     }
   }
 
-  /** Read every item of a dirty set concurrently; items that fail retriably stay dirty. */
+  /**
+   * Read every item of a dirty set with a fixed number of workers (many requests in flight on the
+   * one connection, without a promise per item up front); items that fail stay dirty.
+   */
   private async drain(set: Set<string>, read: (item: string) => Promise<void>): Promise<void> {
     if (set.size === 0) return;
     const items = [...set];
     set.clear();
-    const failures: unknown[] = [];
-    await Promise.all(
-      items.map((item) =>
-        this.limit(async () => {
-          try {
-            await read(item);
-          } catch (err) {
-            set.add(item);
-            failures.push(err);
-          }
-        }),
-      ),
-    );
-    if (failures.length > 0) throw failures[0];
+    let next = 0;
+    let failure: unknown;
+    const worker = async () => {
+      while (next < items.length) {
+        const item = items[next++]!;
+        try {
+          await read(item);
+        } catch (err) {
+          set.add(item);
+          failure ??= err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.readConcurrency, items.length) }, worker));
+    if (failure !== undefined) throw failure;
   }
 
   private onReadFailure(err: unknown): void {

@@ -69,6 +69,8 @@ export interface ProxiedRequest {
   /** Path and query as received, e.g. `/bucket/key?uploadId=...&partNumber=2`. */
   readonly url: string;
   readonly query: URLSearchParams;
+  /** Request headers as received (lower-case names). */
+  readonly headers: http.IncomingHttpHeaders;
 }
 
 export type Fault =
@@ -171,7 +173,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     return null;
   }
 
-  /** Forward the request and buffer the store's answer (small: S3 answers are XML or empty, GET is not faulted). */
+  /** Forward the request and buffer the store's answer (test-sized objects only: fine for GET too). */
   function forward(req: http.IncomingMessage): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
     return new Promise((resolve, reject) => {
       const headers: http.OutgoingHttpHeaders = {};
@@ -211,6 +213,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       method: req.method ?? 'GET',
       url,
       query: new URL(url, 'http://proxy.invalid').searchParams,
+      headers: req.headers,
     };
     const fault = pickFault(info);
     const entry: LoggedRequest = { ...info, fault: fault?.type ?? null, status: null, upstreamStatus: null };

@@ -1,0 +1,18 @@
+/**
+ * The deep-store library: where the sidecar copies segments that exist only on servers. Independent of the
+ * rest of the sidecar (no ZooKeeper, no local segment store); the agent composes it.
+ */
+export {
+  createDeepStore,
+  type DeepStore,
+  type DeepStoreCallOptions,
+  type DeepStoreOptions,
+  type SegmentObjectMeta,
+  type StoredObject,
+} from './deep-store.js';
+export { DeepStoreError } from './errors.js';
+export { segmentUri, urlEncode } from './segment-key.js';
+export { parseStoreUri } from './store-uri.js';
+export { isSegmentCrc } from './creation-meta.js';
+export { S3DeepStore, CRC_METADATA_KEY, S3_DEFAULTS, type S3DeepStoreOptions, type ChecksumMode } from './s3-deep-store.js';
+export { FileDeepStore } from './file-deep-store.js';

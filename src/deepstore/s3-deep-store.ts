@@ -1,0 +1,238 @@
+import { AbortMultipartUploadCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { pipeline, Transform, type Readable } from 'node:stream';
+import { silentLogger, type Logger } from '../log.js';
+import { classifyS3Error, s3ErrorFacts } from './classify.js';
+import { assertSegmentCrc } from './creation-meta.js';
+import type { DeepStore, DeepStoreCallOptions, SegmentObjectMeta, StoredObject } from './deep-store.js';
+import { segmentUri } from './segment-key.js';
+import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
+
+/** S3 user metadata key for the segment CRC (sent as `x-amz-meta-segment-crc`). */
+export const CRC_METADATA_KEY = 'segment-crc';
+
+export type ChecksumMode = 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+
+export interface S3DeepStoreOptions {
+  /** A non-AWS endpoint (MinIO, Ceph, a test fake). */
+  endpoint?: string;
+  /** Default: the AWS chain (AWS_REGION, config files). */
+  region?: string;
+  forcePathStyle?: boolean;
+  /**
+   * requestChecksumCalculation and responseChecksumValidation. Default WHEN_REQUIRED with an `endpoint`,
+   * WHEN_SUPPORTED on AWS: with WHEN_SUPPORTED the SDK adds CRC32 checksums to every part, and for streamed
+   * bodies aws-chunked framing, which several S3-compatible stores mishandle or store as data (DESIGN.md).
+   */
+  checksums?: ChecksumMode;
+  /** Default: the standard AWS credential chain. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /**
+   * Attempts per HTTP request inside the SDK (default 3). The caller retries whole uploads with its own
+   * backoff; the SDK's few fast retries are still worth having because they retry one 16 MiB part (already in
+   * memory), not the whole segment, and its retry quota keeps them from piling up during an outage.
+   * Set 1 to see every failure (tests).
+   */
+  maxAttempts?: number;
+  /** Multipart part size (default 16 MiB, at least 5 MiB). Memory per upload is about (queueSize + 1) parts. */
+  partSizeBytes?: number;
+  /** Parts in flight per upload (default 4). */
+  queueSize?: number;
+  /** TCP connect timeout (default 10 s). */
+  connectionTimeoutMs?: number;
+  /** A socket idle this long fails the request with TimeoutError (default 120 s): no upload hangs forever. */
+  socketTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export const S3_DEFAULTS = {
+  partSizeBytes: 16 * 1024 * 1024,
+  queueSize: 4,
+  maxAttempts: 3,
+  connectionTimeoutMs: 10_000,
+  socketTimeoutMs: 120_000,
+} as const;
+
+/** The SDK client configuration for `options`, pure. */
+export function s3ClientConfig(options: S3DeepStoreOptions): S3ClientConfig {
+  const checksums = options.checksums ?? (options.endpoint === undefined ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED');
+  return {
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+    ...(options.region === undefined ? {} : { region: options.region }),
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+    forcePathStyle: options.forcePathStyle ?? false,
+    requestChecksumCalculation: checksums,
+    responseChecksumValidation: checksums,
+    maxAttempts: options.maxAttempts ?? S3_DEFAULTS.maxAttempts,
+    requestHandler: {
+      connectionTimeout: options.connectionTimeoutMs ?? S3_DEFAULTS.connectionTimeoutMs,
+      socketTimeout: options.socketTimeoutMs ?? S3_DEFAULTS.socketTimeoutMs,
+    },
+  };
+}
+
+/**
+ * What one put() learns from the SDK while lib-storage runs the upload. lib-storage hides the two facts we
+ * need: that a part failed (it keeps reading the body and uploading the other parts until the input ends) and
+ * whether its AbortMultipartUpload worked (if not, it rejects with the abort's error and loses the cause).
+ */
+interface UploadWatch {
+  uploadId?: string;
+  aborted: boolean;
+  onStoreFailure(err: unknown): void;
+}
+
+// lib-storage builds every PutObject / CreateMultipartUpload / UploadPart / CompleteMultipartUpload input as
+// `{ ...params, ... }` (Upload.__doConcurrentUpload and friends), so a symbol-keyed property of params reaches
+// each command's input; the serialisers only read modelled members and ignore it. Its AbortMultipartUpload is
+// built from Bucket/Key/UploadId only, so aborts are matched by upload id instead.
+const WATCH = Symbol('pinot-sidecar.deepstore.uploadWatch');
+
+export class S3DeepStore implements DeepStore {
+  readonly baseUri: string;
+  private readonly base: StoreLocation;
+  private readonly client: S3Client;
+  private readonly logger: Logger;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+  private readonly watchesByUploadId = new Map<string, UploadWatch>();
+
+  constructor(baseUri: string, options: S3DeepStoreOptions = {}) {
+    this.base = parseStoreUri(baseUri);
+    if (this.base.kind !== 's3') throw new TypeError(`S3DeepStore needs an s3:// URI, got ${baseUri}`);
+    this.baseUri = baseUri;
+    this.logger = options.logger ?? silentLogger;
+    this.partSize = options.partSizeBytes ?? S3_DEFAULTS.partSizeBytes;
+    this.queueSize = options.queueSize ?? S3_DEFAULTS.queueSize;
+    this.client = new S3Client(s3ClientConfig(options));
+    this.watchUploads();
+  }
+
+  segmentUri(rawTableName: string, segmentName: string): string {
+    return segmentUri(this.baseUri, rawTableName, segmentName);
+  }
+
+  async put(uri: string, body: Readable, meta: SegmentObjectMeta, options: DeepStoreCallOptions = {}): Promise<{ bytes: number }> {
+    const { signal } = options;
+    let target: { bucket: string; key: string };
+    try {
+      target = this.locate(uri);
+      assertSegmentCrc(meta.crc);
+      signal?.throwIfAborted();
+    } catch (err) {
+      body.destroy();
+      throw err;
+    }
+
+    let bytes = 0;
+    let failure: { from: 'store' | 'body' | 'signal'; error: unknown } | undefined;
+    // lib-storage reads `feed`; destroying it stops the readers of every part at once, and pipeline() then
+    // destroys `body` too (lib-storage never cancels its input itself).
+    const feed = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        bytes += chunk.length;
+        done(null, chunk);
+      },
+    });
+    const stop = (from: 'store' | 'body' | 'signal', error: unknown): void => {
+      failure ??= { from, error };
+      feed.destroy(new Error('deep-store upload stopped'));
+    };
+    body.once('error', (error) => stop('body', error));
+    pipeline(body, feed, () => {});
+    const onAbort = (): void => stop('signal', signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    const watch: UploadWatch = { aborted: false, onStoreFailure: (err) => stop('store', err) };
+    const params = Object.assign(
+      { Bucket: target.bucket, Key: target.key, Body: feed, Metadata: { [CRC_METADATA_KEY]: meta.crc } },
+      { [WATCH]: watch },
+    );
+    const upload = new Upload({ client: this.client, params, partSize: this.partSize, queueSize: this.queueSize, leavePartsOnError: false });
+    try {
+      await upload.done();
+      return { bytes };
+    } catch (err) {
+      failure ??= { from: 'store', error: err };
+      await this.abortIfLeftOpen(watch, target, uri);
+      body.destroy();
+      if (failure.from === 'store') throw classifyS3Error(failure.error, `S3 put ${uri}`);
+      throw failure.error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      if (watch.uploadId !== undefined) this.watchesByUploadId.delete(watch.uploadId);
+    }
+  }
+
+  async head(uri: string, options: DeepStoreCallOptions = {}): Promise<StoredObject | null> {
+    const target = this.locate(uri);
+    try {
+      const out = await this.client.send(
+        new HeadObjectCommand({ Bucket: target.bucket, Key: target.key }),
+        options.signal === undefined ? {} : { abortSignal: options.signal },
+      );
+      return { bytes: out.ContentLength ?? 0, crc: out.Metadata?.[CRC_METADATA_KEY] ?? null };
+    } catch (err) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      // A HEAD answer has no body, so a 404 cannot tell a missing key from a missing bucket; the latter shows
+      // up as NoSuchBucket on the next put().
+      if (s3ErrorFacts(err).httpStatus === 404) return null;
+      throw classifyS3Error(err, `S3 head ${uri}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  private locate(uri: string): { bucket: string; key: string } {
+    const target = locateObject(this.base, uri);
+    if (target.kind !== 's3') throw new TypeError('unreachable: locateObject keeps the base kind');
+    return target;
+  }
+
+  /**
+   * lib-storage aborts the multipart upload when it fails, but a failing abort is only reported in place of
+   * the real error. If our watch did not see the abort succeed, try once more ourselves; if that fails too,
+   * the parts stay until the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them.
+   */
+  private async abortIfLeftOpen(watch: UploadWatch, target: { bucket: string; key: string }, uri: string): Promise<void> {
+    if (watch.uploadId === undefined || watch.aborted) return;
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: target.bucket, Key: target.key, UploadId: watch.uploadId }));
+    } catch (err) {
+      if (watch.aborted) return;
+      this.logger.warn({ uri, uploadId: watch.uploadId, err }, 'could not abort a failed multipart upload; its parts stay until a lifecycle rule removes them');
+    }
+  }
+
+  /** One middleware for the client's lifetime, outside the SDK's retries: it sees each command's final outcome. */
+  private watchUploads(): void {
+    this.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as Record<PropertyKey, unknown>;
+        const isAbort = context.commandName === 'AbortMultipartUploadCommand';
+        const watch = isAbort
+          ? this.watchesByUploadId.get(String(input['UploadId']))
+          : (input[WATCH] as UploadWatch | undefined);
+        if (watch === undefined) return next(args);
+        try {
+          const result = await next(args);
+          if (isAbort) watch.aborted = true;
+          const uploadId = (result.output as { UploadId?: unknown }).UploadId;
+          if (context.commandName === 'CreateMultipartUploadCommand' && typeof uploadId === 'string') {
+            watch.uploadId = uploadId;
+            this.watchesByUploadId.set(uploadId, watch);
+          }
+          return result;
+        } catch (err) {
+          // An abort that finds no upload has nothing left to remove (it was completed or aborted already).
+          if (isAbort) watch.aborted ||= s3ErrorFacts(err).code === 'NoSuchUpload';
+          else watch.onStoreFailure(err);
+          throw err;
+        }
+      },
+      { step: 'initialize', name: 'pinotSidecarUploadWatch', priority: 'high', override: true },
+    );
+  }
+}

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { locateObject, parseStoreUri, sanitizeS3Key } from '../../src/deepstore/store-uri.js';
+
+describe('parseStoreUri', () => {
+  it.each([
+    ['s3://bucket/pinot/data', { kind: 's3', bucket: 'bucket', key: 'pinot/data' }],
+    ['s3://bucket/pinot/data/', { kind: 's3', bucket: 'bucket', key: 'pinot/data/' }],
+    ['s3://bucket', { kind: 's3', bucket: 'bucket', key: '' }],
+    ['s3a://bucket/x', { kind: 's3', bucket: 'bucket', key: 'x' }], // S3PinotFS serves s3a too
+    // the key is the decoded path: %XX decoded, "+" kept (URI.getPath, not form decoding), "//" collapsed
+    ['s3://b/data//t/seg+1', { kind: 's3', bucket: 'b', key: 'data/t/seg+1' }],
+    ['s3://b/data/t/a%2Bb', { kind: 's3', bucket: 'b', key: 'data/t/a+b' }],
+    ['s3://b/data/t/%C3%A9%7E', { kind: 's3', bucket: 'b', key: 'data/t/é~' }],
+    ['file:///var/pinot/deep', { kind: 'file', path: '/var/pinot/deep' }],
+    ['file:/var/pinot/deep/', { kind: 'file', path: '/var/pinot/deep' }], // what URIUtils.getUri writes
+    ['file://localhost/var/x', { kind: 'file', path: '/var/x' }],
+    ['file:///var/deep//t/seg%20x', { kind: 'file', path: '/var/deep/t/seg x' }],
+  ])('%s', (uri, expected) => {
+    expect(parseStoreUri(uri)).toEqual({ uri, ...expected });
+  });
+
+  it.each([
+    'gs://bucket/data', // a scheme we do not implement
+    'hdfs:///data',
+    'http://host/data',
+    '/var/pinot/deep', // Pinot would read this as file:, but a config should say what it means
+    's3:///data', // no bucket
+    's3://bucket/data?x=1',
+    'file://otherhost/var/x',
+    'file:relative/path',
+    's3://bucket/bad%zz',
+    '',
+  ])('refuses %j with a non-retriable InvalidDeepStoreUri', (uri) => {
+    expect(() => parseStoreUri(uri)).toThrow(expect.objectContaining({ code: 'InvalidDeepStoreUri', retriable: false }));
+  });
+});
+
+describe('sanitizeS3Key (S3PinotFS.sanitizePath)', () => {
+  it.each([
+    ['/a/b', 'a/b'],
+    ['//a///b', 'a/b'],
+    ['/', ''],
+    ['a', 'a'],
+  ])('%j → %j', (input, expected) => {
+    expect(sanitizeS3Key(input)).toBe(expected);
+  });
+});
+
+describe('locateObject', () => {
+  const s3Base = parseStoreUri('s3://bucket/data');
+  const s3Root = parseStoreUri('s3://bucket');
+  const fileBase = parseStoreUri('file:///deep');
+
+  it.each([
+    [s3Base, 's3://bucket/data/t/seg', 'data/t/seg'],
+    [s3Base, 's3://bucket/data//t/seg', 'data/t/seg'], // from a base written with a trailing slash
+    [parseStoreUri('s3://bucket/data/'), 's3://bucket/data/t/seg', 'data/t/seg'],
+    [s3Root, 's3://bucket/t/seg', 't/seg'],
+  ])('finds the key of an object under the base', (base, uri, key) => {
+    expect(locateObject(base, uri)).toMatchObject({ kind: 's3', key });
+  });
+
+  it.each([
+    ['s3://other/data/t/seg', s3Base],
+    ['s3://bucket/database/t/seg', s3Base], // a sibling that shares the prefix string
+    ['s3://bucket/data', s3Base],
+    ['s3://bucket/data/', s3Base],
+    ['s3://bucket/data/t/', s3Base],
+    ['s3://bucket/data/../t/seg', s3Base],
+    ['s3://bucket/data/t/%2E%2E', s3Base],
+    ['s3://bucket', s3Root],
+    ['file:///data/t/seg', s3Base],
+    ['file:///deep', fileBase],
+    ['file:///deeper/t/seg', fileBase],
+    ['file:///deep/t/../../etc/passwd', fileBase],
+    ['s3://deep/t/seg', fileBase],
+  ])('refuses %s', (uri, base) => {
+    expect(() => locateObject(base, uri)).toThrow(expect.objectContaining({ code: 'UriOutsideDeepStore', retriable: false }));
+  });
+
+  it('finds the path of a file under the base', () => {
+    expect(locateObject(fileBase, 'file:///deep/t/seg+1')).toMatchObject({ kind: 'file', path: '/deep/t/seg+1' });
+    expect(locateObject(fileBase, 'file:/deep//t/..seg')).toMatchObject({ kind: 'file', path: '/deep/t/..seg' });
+  });
+});
