@@ -145,7 +145,7 @@ async function* fileBytes(segmentDir: string, entry: ArchiveEntry, readSize: num
     // O_NOFOLLOW: a file swapped for a symlink since planning fails instead of being followed.
     handle = await readingSegment(segmentDir, path, () => open(path, constants.O_RDONLY | constants.O_NOFOLLOW));
     const opened = handle;
-    // MUTATION
+    assertSameVersion(segmentDir, path, expected, identityOf(await readingSegment(segmentDir, path, () => opened.stat({ bigint: true }))));
     let position = 0;
     let remaining = Number(entry.stats.size);
     while (remaining > 0) {
@@ -157,7 +157,7 @@ async function* fileBytes(segmentDir: string, entry: ArchiveEntry, readSize: num
       yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
     }
     // A file rewritten in place while we read it would mix old and new bytes.
-    // MUTATION
+    assertSameVersion(segmentDir, path, expected, identityOf(await readingSegment(segmentDir, path, () => opened.stat({ bigint: true }))));
   } finally {
     await handle?.close();
   }
