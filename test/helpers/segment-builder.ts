@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -20,8 +20,8 @@ export interface SegmentBuildSpec {
   layout?: 'v1' | 'v3';
   /** Size of an extra raw forward index (`payload.sv.raw.fwd`, inside columns.psf for v3). Default 0. */
   payloadBytes?: number;
-  /** 'random' (incompressible) or 'text' (compressible). Default 'random'. */
-  payloadKind?: 'random' | 'text';
+  /** 'random' (incompressible), 'text' (compressible) or 'mixed' (alternating 1 MiB of each). Default 'random'. */
+  payloadKind?: 'random' | 'text' | 'mixed';
   /** Default 1_700_000_000_000. */
   creationTime?: number;
   /** Write the 24-byte creation.meta with a data CRC (Pinot 1.5.0+). Default true. */
@@ -121,15 +121,15 @@ function v1ColumnFiles(segmentName: string): Record<string, string | Uint8Array>
   };
 }
 
-async function writePayload(file: string, size: number, kind: 'random' | 'text'): Promise<void> {
+async function writePayload(file: string, size: number, kind: 'random' | 'text' | 'mixed'): Promise<void> {
   const handle = await open(file, 'w');
   try {
     let written = 0;
     let line = 0;
-    while (written < size) {
+    for (let index = 0; written < size; index++) {
       const length = Math.min(CHUNK, size - written);
       let chunk: Buffer;
-      if (kind === 'random') chunk = randomBytes(length);
+      if (kind === 'random' || (kind === 'mixed' && index % 2 === 0)) chunk = randomBytes(length);
       else {
         const parts: string[] = [];
         let partsLength = 0;
@@ -209,12 +209,4 @@ async function referenceCrc(dir: string, relPaths: string[]): Promise<number> {
     }
   }
   return b * 65536 + a;
-}
-
-/** Moves a built segment to another parent directory (e.g. from a staging dir into a table dir). */
-export async function moveSegment(segment: BuiltSegment, newParentDir: string): Promise<BuiltSegment> {
-  await mkdir(newParentDir, { recursive: true });
-  const dir = path.join(newParentDir, segment.name);
-  await rename(segment.dir, dir);
-  return { ...segment, dir };
 }
