@@ -5,9 +5,9 @@ import type { Readable } from 'node:stream';
 import { silentLogger, type Logger } from '../log.js';
 import { readArchiveCrc } from './archive-crc.js';
 import { classifyFsError } from './classify.js';
-import { assertSegmentCrc } from './creation-meta.js';
 import type { DeepStore, DeepStoreCallOptions, SegmentObjectMeta, StoredObject } from './deep-store.js';
 import { DeepStoreError } from './errors.js';
+import { acceptPut } from './put-guard.js';
 import { segmentUri, tmpSegmentFileName } from './segment-key.js';
 import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
 
@@ -43,15 +43,7 @@ export class FileDeepStore implements DeepStore {
 
   async put(uri: string, body: Readable, meta: SegmentObjectMeta, options: DeepStoreCallOptions = {}): Promise<{ bytes: number }> {
     const { signal } = options;
-    let file: string;
-    try {
-      file = this.locate(uri);
-      assertSegmentCrc(meta.crc);
-      signal?.throwIfAborted();
-    } catch (err) {
-      body.destroy();
-      throw err;
-    }
+    const file = acceptPut(body, meta, signal, () => this.locate(uri));
     const dir = path.dirname(file);
     const tmp = path.join(dir, tmpSegmentFileName(path.basename(file), randomUUID()));
     let bodyError: unknown;

@@ -3,8 +3,8 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { silentLogger, type Logger } from '../log.js';
 import { classifyS3Error, s3ErrorFacts } from './classify.js';
-import { assertSegmentCrc } from './creation-meta.js';
 import type { DeepStore, DeepStoreCallOptions, SegmentObjectMeta, StoredObject } from './deep-store.js';
+import { acceptPut } from './put-guard.js';
 import { segmentUri } from './segment-key.js';
 import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
 
@@ -114,15 +114,7 @@ export class S3DeepStore implements DeepStore {
 
   async put(uri: string, body: Readable, meta: SegmentObjectMeta, options: DeepStoreCallOptions = {}): Promise<{ bytes: number }> {
     const { signal } = options;
-    let target: { bucket: string; key: string };
-    try {
-      target = this.locate(uri);
-      assertSegmentCrc(meta.crc);
-      signal?.throwIfAborted();
-    } catch (err) {
-      body.destroy();
-      throw err;
-    }
+    const target = acceptPut(body, meta, signal, () => this.locate(uri));
 
     let bytes = 0;
     let failure: { from: 'store' | 'body' | 'signal'; error: unknown } | undefined;

@@ -16,6 +16,8 @@ const BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 // file:/abs (what Pinot's URIUtils.getUri writes for a path without a scheme), file:///abs, file://localhost/abs
 const FILE_URI = /^file:(?:\/\/(?:localhost)?(?=\/)|(?!\/\/))(\/[^?#]*)$/i;
 
+const EXPECTED = 'expected s3://bucket/prefix or file:///absolute/path';
+
 function decodePath(uri: string, rawPath: string): string {
   try {
     // java.net.URI.getPath(): %XX decoded, "+" left alone (it is not form decoding).
@@ -36,17 +38,14 @@ export function parseStoreUri(uri: string): StoreLocation {
   const s3 = S3_URI.exec(uri);
   if (s3) {
     const [, bucket = '', rawPath = ''] = s3;
-    if (!BUCKET.test(bucket)) throw invalidArgument('InvalidDeepStoreUri', `no valid bucket in ${uri}`);
+    if (!BUCKET.test(bucket)) throw invalidArgument('InvalidDeepStoreUri', `no valid bucket in ${JSON.stringify(uri)}: ${EXPECTED}`);
     return { kind: 's3', uri, bucket, key: sanitizeS3Key(decodePath(uri, rawPath)) };
   }
   const file = FILE_URI.exec(uri);
   if (file) {
     return { kind: 'file', uri, path: path.resolve(decodePath(uri, file[1] ?? '/')) };
   }
-  throw invalidArgument(
-    'InvalidDeepStoreUri',
-    `unsupported deep-store URI ${JSON.stringify(uri)}: expected s3://bucket/prefix or file:///absolute/path`,
-  );
+  throw invalidArgument('InvalidDeepStoreUri', `unsupported deep-store URI ${JSON.stringify(uri)}: ${EXPECTED}`);
 }
 
 /**
