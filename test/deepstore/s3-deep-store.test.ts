@@ -3,9 +3,9 @@ import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DeepStoreError } from '../../src/deepstore/errors.js';
 import { S3DeepStore, s3ClientConfig, type S3DeepStoreOptions } from '../../src/deepstore/s3-deep-store.js';
-import { faults, startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { faults, startFaultProxy, type FaultProxy, type S3Operation } from '../helpers/fault-proxy.js';
 import { FAKE_CREDENTIALS, FAKE_REGION, startS3Fake, type S3Fake } from '../helpers/s3-fake.js';
-import { MiB, PatternSource, sha256, uniqueName } from './support.js';
+import { MiB, PatternSource, rejection, sha256, uniqueName } from './support.js';
 
 /**
  * The S3 deep store against an S3 fake over real HTTP, through a fault-injecting proxy (test/helpers).
@@ -53,13 +53,17 @@ async function storedBytes(bucket: string, key: string): Promise<Buffer> {
   return Buffer.from(await out.Body!.transformToByteArray());
 }
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (err: unknown) => err,
-  );
+/** Statuses the client received for one operation, in order. */
+function statuses(op: S3Operation): Array<number | 'reset' | null> {
+  return proxy.log.filter((r) => r.op === op).map((r) => r.status);
+}
+
+/** After a failed put: never completed, the multipart upload aborted, nothing at the key, no upload in progress. */
+async function expectNothingLeft(store: S3DeepStore, bucket: string, uri: string, abortStatuses: number[] = [204]): Promise<void> {
+  expect(proxy.count('CompleteMultipartUpload')).toBe(0);
+  expect(statuses('AbortMultipartUpload')).toEqual(abortStatuses);
+  expect(await store.head(uri)).toBeNull();
+  expect(await fake.hasInProgressMultipartUploads(bucket)).toBe(false);
 }
 
 describe('S3DeepStore round trips', () => {
@@ -222,7 +226,7 @@ describe('S3DeepStore failures', () => {
     expect(await store.head(uri)).toEqual({ bytes: 12 * MiB, crc: '31337' });
     expect(sha256(await storedBytes(bucket, 'pinot/data/t/seg'))).toBe(source.digest());
     // lib-storage's clean-up abort found nothing to remove (the upload was completed).
-    expect(proxy.log.filter((r) => r.op === 'AbortMultipartUpload').map((r) => r.status)).toEqual([404]);
+    expect(statuses('AbortMultipartUpload')).toEqual([404]);
 
     // Doing it again is harmless: same key, same bytes.
     const again = new PatternSource(12 * MiB);
@@ -263,10 +267,7 @@ describe('S3DeepStore clean-up after a failed upload', () => {
     // lib-storage alone would keep reading and uploading all 20 parts before giving up
     expect(body.emitted).toBeLessThan(total / 2);
     expect(proxy.count('UploadPart')).toBeLessThan(10);
-    expect(proxy.count('CompleteMultipartUpload')).toBe(0);
-    expect(proxy.log.filter((r) => r.op === 'AbortMultipartUpload').map((r) => r.status)).toEqual([204]);
-    expect(await store.head(uri)).toBeNull();
-    expect(await fake.hasInProgressMultipartUploads(bucket)).toBe(false);
+    await expectNothingLeft(store, bucket, uri);
   });
 
   it('a source stream failing mid-way aborts the upload and rejects with the source error itself', async () => {
@@ -278,20 +279,17 @@ describe('S3DeepStore clean-up after a failed upload', () => {
     const err = await rejection(store.put(uri, body, { crc: '1' }));
     expect(err).toBe(vanished);
     expect(body.destroyed).toBe(true);
-    expect(proxy.count('CompleteMultipartUpload')).toBe(0);
-    expect(proxy.log.filter((r) => r.op === 'AbortMultipartUpload').map((r) => r.status)).toEqual([204]);
-    expect(await store.head(uri)).toBeNull();
-    expect(await fake.hasInProgressMultipartUploads(bucket)).toBe(false);
+    await expectNothingLeft(store, bucket, uri);
   });
 
   it('retries the abort itself when lib-storage\'s abort fails, and still reports the original error', async () => {
     const { store, bucket } = await newStore({ partSizeBytes: 5 * MiB });
     proxy.inject('UploadPart', faults.accessDenied());
     proxy.inject('AbortMultipartUpload', faults.internalError());
-    const err = await rejection(store.put(store.segmentUri('t', 'seg'), new PatternSource(30 * MiB), { crc: '1' }));
+    const uri = store.segmentUri('t', 'seg');
+    const err = await rejection(store.put(uri, new PatternSource(30 * MiB), { crc: '1' }));
     expect(err).toMatchObject({ code: 'AccessDenied', retriable: false }); // not the abort's InternalError
-    expect(proxy.log.filter((r) => r.op === 'AbortMultipartUpload').map((r) => r.status)).toEqual([500, 204]);
-    expect(await fake.hasInProgressMultipartUploads(bucket)).toBe(false);
+    await expectNothingLeft(store, bucket, uri, [500, 204]);
   });
 
   it('aborting the signal mid-upload rejects with its reason and leaves nothing behind', async () => {
@@ -306,9 +304,7 @@ describe('S3DeepStore clean-up after a failed upload', () => {
     controller.abort(reason);
     expect(await rejection(put)).toBe(reason);
     expect(body.destroyed).toBe(true);
-    expect(proxy.log.filter((r) => r.op === 'AbortMultipartUpload').map((r) => r.status)).toEqual([204]);
-    expect(await store.head(uri)).toBeNull();
-    expect(await fake.hasInProgressMultipartUploads(bucket)).toBe(false);
+    await expectNothingLeft(store, bucket, uri);
   });
 
   it('with SDK retries on, a part that fails once is retried alone and the upload succeeds', async () => {
@@ -317,7 +313,7 @@ describe('S3DeepStore clean-up after a failed upload', () => {
     const source = new PatternSource(12 * MiB);
     const uri = store.segmentUri('t', 'seg');
     expect(await store.put(uri, source, { crc: '9' })).toEqual({ bytes: 12 * MiB });
-    expect(proxy.log.filter((r) => r.op === 'UploadPart').map((r) => r.status).sort()).toEqual([200, 200, 200, 500]);
+    expect(statuses('UploadPart').sort()).toEqual([200, 200, 200, 500]);
     expect(proxy.count('AbortMultipartUpload')).toBe(0);
     expect(sha256(await storedBytes(bucket, 'pinot/data/t/seg'))).toBe(source.digest());
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DeepStoreError } from '../../src/deepstore/errors.js';
 import { segmentUri, tmpSegmentFileName, urlEncode } from '../../src/deepstore/segment-key.js';
+import { thrown } from './support.js';
 
 describe('urlEncode (java.net.URLEncoder.encode(s, UTF_8))', () => {
   it.each([
@@ -52,12 +53,7 @@ describe('segmentUri (URIUtils.getUri(dataDir, raw, encode(segment)))', () => {
     ['myTable', 'a\\b'],
     ['myTable', 'a\0b'],
   ])('refuses table %j / segment %j with a non-retriable InvalidName', (table, segment) => {
-    let caught: unknown;
-    try {
-      segmentUri('s3://bucket/data', table, segment);
-    } catch (err) {
-      caught = err;
-    }
+    const caught = thrown(() => segmentUri('s3://bucket/data', table, segment));
     expect(caught).toBeInstanceOf(DeepStoreError);
     expect(caught).toMatchObject({ code: 'InvalidName', retriable: false });
   });

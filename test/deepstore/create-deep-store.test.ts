@@ -1,0 +1,57 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDeepStore, DeepStoreError, FileDeepStore, S3DeepStore } from '../../src/deepstore/index.js';
+import { FAKE_CREDENTIALS, FAKE_REGION, startS3Fake, type S3Fake } from '../helpers/s3-fake.js';
+import { thrown } from './support.js';
+
+let fake: S3Fake;
+beforeAll(async () => {
+  fake = await startS3Fake();
+  await fake.createBucket('made-by-factory');
+});
+afterAll(async () => {
+  await fake?.stop();
+});
+
+describe('createDeepStore', () => {
+  it('builds an S3 store for s3:// and passes the S3 options through', async () => {
+    const store = createDeepStore('s3://made-by-factory/pinot', {
+      s3: { endpoint: fake.endpoint, region: FAKE_REGION, credentials: FAKE_CREDENTIALS, forcePathStyle: true, maxAttempts: 1 },
+    });
+    try {
+      expect(store).toBeInstanceOf(S3DeepStore);
+      expect(store.baseUri).toBe('s3://made-by-factory/pinot');
+      const uri = store.segmentUri('t', 'seg');
+      await store.put(uri, Readable.from([Buffer.from('abc')]), { crc: '3' });
+      expect(await store.head(uri)).toEqual({ bytes: 3, crc: '3' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('builds a file store for file:// and file:/ (Pinot\'s own form)', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'deepstore-factory-'));
+    try {
+      for (const uri of [pathToFileURL(dir).href, `file:${dir}`]) {
+        const store = createDeepStore(uri);
+        expect(store).toBeInstanceOf(FileDeepStore);
+        expect(store.baseUri).toBe(uri); // verbatim: it must equal the controller's controller.data.dir
+        await store.put(store.segmentUri('t', 'seg'), Readable.from([Buffer.from('x')]), { crc: '1' });
+        expect(await store.head(store.segmentUri('t', 'seg'))).toEqual({ bytes: 1, crc: null });
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each(['gs://bucket/x', 'hdfs://nn/x', '/var/pinot', 'adl2://x', 's3://', ''])('refuses %j as a configuration error', (uri) => {
+    const caught = thrown(() => createDeepStore(uri));
+    expect(caught).toBeInstanceOf(DeepStoreError);
+    expect(caught).toMatchObject({ code: 'InvalidDeepStoreUri', retriable: false });
+    expect((caught as Error).message).toContain('s3://bucket/prefix or file:///absolute/path');
+  });
+});
