@@ -310,7 +310,9 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     this.client = client;
     this.stateValue = 'connecting';
     this.watchServerLiveness(client, generation);
+    this.log.debug({ generation }, 'zk client created');
     client.on('state', (state: zookeeper.State) => {
+      this.log.debug({ generation, current: this.generation, state: String(state) }, 'zk client state');
       if (generation !== this.generation) return;
       if (state === zookeeper.State.SYNC_CONNECTED || state === zookeeper.State.CONNECTED_READ_ONLY) this.onConnected(client);
       else if (state === zookeeper.State.DISCONNECTED) this.onDisconnected();
@@ -324,11 +326,13 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   /**
    * The library pings every third of the session timeout but never notices that no answer comes
    * back: against a frozen server (SIGSTOP, a GC pause, a half-open connection) it stays
-   * "connected" forever, and neither disconnection nor expiry is ever reported. Like the Java
-   * client's read timeout (2/3 of the session timeout), we record when the server last said
-   * anything and drop the connection when it has been silent too long; the library then reconnects
-   * and our expiry timer runs. This hooks one internal method of node-zookeeper-client 1.1.3
-   * (pinned); the frozen-server test fails if a different version changes it.
+   * "connected" forever, and neither disconnection nor expiry is ever reported. Its handshake has
+   * the same gap: once TCP is up, a ConnectRequest the server never answers (seen against a
+   * ZooKeeper that is still starting) waits forever. Like the Java client's read timeout (2/3 of
+   * the session timeout), we record when the server last said anything and drop the connection
+   * when it has been silent too long; the library then reconnects and our expiry timer runs. This
+   * hooks one internal method of node-zookeeper-client 1.1.3 (pinned); the frozen-server and
+   * restart tests fail if another version changes it.
    */
   private watchServerLiveness(client: zookeeper.Client, generation: number): void {
     const manager = (client as unknown as { connectionManager: { onSocketData: (b: Buffer) => void; socket?: { destroy(): void } } }).connectionManager;
@@ -337,14 +341,16 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
       if (generation === this.generation) this.lastHeardAt = Date.now();
       onSocketData.call(manager, buffer);
     };
+    this.lastHeardAt = Date.now();
     clearInterval(this.watchdog);
     const readTimeoutMs = Math.floor((this.options.sessionTimeoutMs * 2) / 3);
     this.watchdog = setInterval(() => {
-      if (generation !== this.generation || this.stateValue !== 'connected') return;
-      if (Date.now() - this.lastHeardAt > readTimeoutMs) {
-        this.log.warn({ silentMs: Date.now() - this.lastHeardAt }, 'zk server silent past the read timeout: dropping the connection');
-        manager.socket?.destroy();
-      }
+      if (generation !== this.generation) return;
+      const silentMs = Date.now() - this.lastHeardAt;
+      if (silentMs <= readTimeoutMs) return;
+      this.log.warn({ silentMs, state: this.stateValue }, 'zk server silent past the read timeout: dropping the connection');
+      this.lastHeardAt = Date.now();
+      manager.socket?.destroy();
     }, Math.max(50, Math.floor(this.options.sessionTimeoutMs / 6)));
     this.watchdog.unref();
   }
