@@ -63,8 +63,8 @@ export class SegmentStore {
   }
 
   /** Names of the sealed, servable segments of a table, sorted; [] when the table dir is absent. */
-  async listSegments(tableNameWithTypeArg: string): Promise<string[]> {
-    const nameWithType = requireTypedTable(tableNameWithTypeArg);
+  async listSegments(table: string): Promise<string[]> {
+    const nameWithType = requireTypedTable(table);
     const realDataDir = await this.realDataDir();
     const tableDir = path.join(realDataDir, nameWithType);
     const tableCheck = await checkRealDirectory(tableDir, 'table directory');

@@ -3,7 +3,7 @@ import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { addAbortSignal, Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { SegmentChangedError, UnsafeSegmentError } from './errors.js';
-import { identityChange, identityOf } from './file-identity.js';
+import { identityChange, identityOf, type FileIdentity } from './file-identity.js';
 import { readingSegment } from './fs-calls.js';
 import { assertSealUnchanged } from './seal.js';
 import type { ResolvedSegment } from './segment-store.js';
@@ -145,7 +145,7 @@ async function* fileBytes(segmentDir: string, entry: ArchiveEntry, readSize: num
     // O_NOFOLLOW: a file swapped for a symlink since planning fails instead of being followed.
     handle = await readingSegment(segmentDir, path, () => open(path, constants.O_RDONLY | constants.O_NOFOLLOW));
     const opened = handle;
-    assertSameVersion(segmentDir, path, expected, identityOf(await readingSegment(segmentDir, path, () => opened.stat({ bigint: true }))));
+    await assertSameVersion(segmentDir, path, opened, expected);
     let position = 0;
     let remaining = Number(entry.stats.size);
     while (remaining > 0) {
@@ -157,13 +157,15 @@ async function* fileBytes(segmentDir: string, entry: ArchiveEntry, readSize: num
       yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
     }
     // A file rewritten in place while we read it would mix old and new bytes.
-    assertSameVersion(segmentDir, path, expected, identityOf(await readingSegment(segmentDir, path, () => opened.stat({ bigint: true }))));
+    await assertSameVersion(segmentDir, path, opened, expected);
   } finally {
     await handle?.close();
   }
 }
 
-function assertSameVersion(segmentDir: string, path: string, expected: ReturnType<typeof identityOf>, actual: ReturnType<typeof identityOf>): void {
-  const change = identityChange(expected, actual);
+/** The open file must be the version that was planned: same inode, size and mtime. */
+async function assertSameVersion(segmentDir: string, path: string, handle: FileHandle, expected: FileIdentity): Promise<void> {
+  const stats = await readingSegment(segmentDir, path, () => handle.stat({ bigint: true }));
+  const change = identityChange(expected, identityOf(stats));
   if (change !== undefined) throw new SegmentChangedError(segmentDir, `${path} ${change}`);
 }
