@@ -344,14 +344,17 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     this.lastHeardAt = Date.now();
     clearInterval(this.watchdog);
     const readTimeoutMs = Math.floor((this.options.sessionTimeoutMs * 2) / 3);
+    // A healthy server answers a handshake in milliseconds; a stalled one should cost seconds, not
+    // two thirds of a long session timeout.
+    const handshakeTimeoutMs = Math.min(readTimeoutMs, 5_000);
     this.watchdog = setInterval(() => {
       if (generation !== this.generation) return;
       const silentMs = Date.now() - this.lastHeardAt;
-      if (silentMs <= readTimeoutMs) return;
+      if (silentMs <= (this.stateValue === 'connected' ? readTimeoutMs : handshakeTimeoutMs)) return;
       this.log.warn({ silentMs, state: this.stateValue }, 'zk server silent past the read timeout: dropping the connection');
       this.lastHeardAt = Date.now();
       manager.socket?.destroy();
-    }, Math.max(50, Math.floor(this.options.sessionTimeoutMs / 6)));
+    }, Math.max(50, Math.min(1_000, Math.floor(this.options.sessionTimeoutMs / 6))));
     this.watchdog.unref();
   }
 
