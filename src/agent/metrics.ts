@@ -1,0 +1,70 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ZK_OPS } from '../helix/zk-session.js';
+
+/**
+ * Every metric the sidecar exports (DESIGN.md "Interfaces": prefix pinot_sidecar_, base units,
+ * counters end in _total, labels table/status/result/op only — never a segment name). Counters
+ * with a fixed label set start at 0 so rate() works from the first scrape; table-labelled series
+ * start at 0 when the table becomes known (knownTable()).
+ */
+export const UPLOAD_RESULTS = ['success', 'already_uploaded', 'fixed_by_other', 'gone', 'error'] as const;
+export type UploadResult = (typeof UPLOAD_RESULTS)[number];
+
+export const DOWNLOAD_RESULTS = ['success', 'bad_request', 'not_found', 'unauthorized', 'busy', 'aborted', 'error'] as const;
+export type DownloadResult = (typeof DOWNLOAD_RESULTS)[number];
+
+export const SEGMENT_STATUSES = ['IN_PROGRESS', 'COMMITTING', 'DONE', 'UPLOADED'] as const;
+
+const P = 'pinot_sidecar_';
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: P });
+  const registers = [registry];
+
+  const metrics = {
+    registry,
+
+    // --- commit state, per hosted table (gauges return to 0 when the condition clears) ---
+    pauselessEnabled: new Gauge({ name: `${P}pauseless_consumption_enabled`, help: 'Whether the table has pauseless consumption enabled (1) or not (0).', labelNames: ['table'] as const, registers }),
+    segments: new Gauge({ name: `${P}segments`, help: 'Segments hosted by this server, by ZooKeeper commit status.', labelNames: ['table', 'status'] as const, registers }),
+    segmentsMissingDeepStore: new Gauge({ name: `${P}segments_missing_deep_store`, help: 'Hosted segments committed DONE without a deep-store copy (download URL "").', labelNames: ['table'] as const, registers }),
+    segmentsInError: new Gauge({ name: `${P}segments_in_error`, help: "Hosted segments whose replica on this server is in ERROR.", labelNames: ['table'] as const, registers }),
+    committingStuck: new Gauge({ name: `${P}committing_segments_stuck`, help: 'Hosted segments COMMITTING for longer than max.segment.completion.time.millis.', labelNames: ['table'] as const, registers }),
+    pauselessInError: new Gauge({ name: `${P}pauseless_segments_in_error`, help: "Segments with every replica in ERROR (the controller's definition); each counted by one sidecar.", labelNames: ['table'] as const, registers }),
+    pauselessUnrecoverable: new Gauge({ name: `${P}pauseless_segments_in_unrecoverable_error`, help: 'Segments with every replica in ERROR that the controller may not repair (dedup or partial upsert without disasterRecoveryMode ALWAYS).', labelNames: ['table'] as const, registers }),
+
+    // --- deep-store repair ---
+    uploads: new Counter({ name: `${P}deep_store_uploads_total`, help: 'Deep-store repair attempts by result.', labelNames: ['table', 'result'] as const, registers }),
+    uploadDuration: new Histogram({ name: `${P}deep_store_upload_duration_seconds`, help: 'Time to upload one segment archive to the deep store.', buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600], registers }),
+    uploadBytes: new Counter({ name: `${P}deep_store_upload_bytes_total`, help: 'Bytes uploaded to the deep store.', registers }),
+    repairQueueDepth: new Gauge({ name: `${P}repair_queue_depth`, help: 'Segments waiting for or undergoing repair.', registers }),
+    repairLastSuccess: new Gauge({ name: `${P}repair_last_success_timestamp_seconds`, help: 'Unix time of the last successful repair (0 = none yet).', registers }),
+
+    // --- peer downloads ---
+    downloads: new Counter({ name: `${P}peer_downloads_total`, help: 'Segment download requests by result.', labelNames: ['result'] as const, registers }),
+    downloadBytes: new Counter({ name: `${P}peer_download_bytes_total`, help: 'Compressed bytes sent to segment downloaders.', registers }),
+    downloadDuration: new Histogram({ name: `${P}peer_download_duration_seconds`, help: 'Time to stream one segment archive.', buckets: [0.05, 0.25, 1, 2.5, 5, 10, 30, 60, 120, 300, 600], registers }),
+    downloadsInFlight: new Gauge({ name: `${P}peer_downloads_in_flight`, help: 'Segment downloads being streamed now.', registers }),
+
+    // --- ZooKeeper ---
+    zkConnected: new Gauge({ name: `${P}zk_connected`, help: 'Whether the ZooKeeper session is connected (1) or not (0).', registers }),
+    zkExpirations: new Counter({ name: `${P}zk_session_expirations_total`, help: 'ZooKeeper session expirations (reported by the server or detected locally).', registers }),
+    zkRequests: new Counter({ name: `${P}zk_requests_total`, help: 'ZooKeeper requests sent, by operation.', labelNames: ['op'] as const, registers }),
+
+    /** Start the table's counters at 0 (Prometheus sees the series before the first event). */
+    knownTable(table: string): void {
+      for (const result of UPLOAD_RESULTS) metrics.uploads.labels(table, result).inc(0);
+    },
+  };
+
+  for (const result of DOWNLOAD_RESULTS) metrics.downloads.labels(result).inc(0);
+  for (const op of ZK_OPS) metrics.zkRequests.labels(op).inc(0);
+  metrics.zkConnected.set(0);
+  metrics.repairQueueDepth.set(0);
+  metrics.repairLastSuccess.set(0);
+  metrics.downloadsInFlight.set(0);
+  return metrics;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
