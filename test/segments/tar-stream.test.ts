@@ -13,7 +13,7 @@ import { SegmentStore, type ResolvedSegment } from '../../src/segments/segment-s
 import { planSegmentArchive, streamSegmentArchive, type SegmentArchiveOptions } from '../../src/segments/tar-stream.js';
 import { extractTarGz, listTarGz } from '../helpers/raw-tar.js';
 import { buildSegment, type SegmentBuildSpec } from '../helpers/segment-builder.js';
-import { openFdCount, readTree } from './tree.js';
+import { openFdCount, readTree } from '../helpers/tree.js';
 
 const MiB = 1024 * 1024;
 const TABLE = 'stream_OFFLINE';

@@ -28,3 +28,11 @@ export async function readTree(root: string): Promise<Map<string, Buffer | 'dir'
 export function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
+
+/** readTree with file contents replaced by their SHA-256: byte-for-byte comparison without slow deep equality on Buffers. */
+export async function digestTree(root: string): Promise<Map<string, string>> {
+  const { createHash } = await import('node:crypto');
+  const out = new Map<string, string>();
+  for (const [rel, content] of await readTree(root)) out.set(rel, content === 'dir' ? 'dir' : createHash('sha256').update(content).digest('hex'));
+  return out;
+}

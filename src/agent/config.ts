@@ -1,0 +1,128 @@
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { SidecarError } from '../errors.js';
+
+/**
+ * `pinot-sidecar serve` options (DESIGN.md "Interfaces"). Every option is a flag and an environment
+ * variable; a flag wins. Invalid configuration fails before anything listens, with one line per
+ * problem naming the flag and the variable.
+ */
+interface OptionSpec {
+  flag: string;
+  env: string;
+  type: 'string' | 'boolean';
+  help: string;
+  default?: string;
+}
+
+const cpus = availableParallelism();
+
+export const SERVE_OPTIONS = {
+  zk: { flag: 'zk', env: 'PINOT_SIDECAR_ZK', type: 'string', help: 'ZooKeeper connect string host:port[,host:port][/chroot] (Pinot\'s zkAddress)' },
+  cluster: { flag: 'cluster', env: 'PINOT_SIDECAR_CLUSTER', type: 'string', help: 'Helix cluster name (pinot.cluster.name)' },
+  instance: { flag: 'instance', env: 'PINOT_SIDECAR_INSTANCE', type: 'string', help: 'Helix instance id of the Pinot server beside this sidecar, e.g. Server_pinot-server-0_8098' },
+  dataDir: { flag: 'data-dir', env: 'PINOT_SIDECAR_DATA_DIR', type: 'string', help: 'The server\'s dataDir: <dataDir>/<tableNameWithType>/<segment>/ (mounted read-only)' },
+  deepStore: { flag: 'deep-store', env: 'PINOT_SIDECAR_DEEP_STORE', type: 'string', help: 'Deep store URI, equal to the controller\'s controller.data.dir: s3://bucket/prefix or file:///path. Without it, repair is off' },
+  s3Endpoint: { flag: 's3-endpoint', env: 'PINOT_SIDECAR_S3_ENDPOINT', type: 'string', help: 'S3 endpoint URL for S3-compatible stores (MinIO, ...)' },
+  s3Region: { flag: 's3-region', env: 'PINOT_SIDECAR_S3_REGION', type: 'string', help: 'S3 region (default: AWS_REGION, else us-east-1)' },
+  s3PathStyle: { flag: 's3-path-style', env: 'PINOT_SIDECAR_S3_PATH_STYLE', type: 'boolean', help: 'Path-style S3 addressing (MinIO and most non-AWS stores)' },
+  s3Checksums: { flag: 's3-checksums', env: 'PINOT_SIDECAR_S3_CHECKSUMS', type: 'string', help: 'WHEN_REQUIRED (default with --s3-endpoint) or WHEN_SUPPORTED (default on AWS)' },
+  port: { flag: 'port', env: 'PINOT_SIDECAR_PORT', type: 'string', help: 'HTTP port', default: '9700' },
+  host: { flag: 'host', env: 'PINOT_SIDECAR_HOST', type: 'string', help: 'HTTP bind address', default: '0.0.0.0' },
+  tokenFile: { flag: 'token-file', env: 'PINOT_SIDECAR_TOKEN_FILE', type: 'string', help: 'File holding a bearer token required on every request except /health/* and /metrics' },
+  authHealth: { flag: 'auth-health', env: 'PINOT_SIDECAR_AUTH_HEALTH', type: 'boolean', help: 'Also require the token on /health/* and /metrics' },
+  maxDownloads: { flag: 'max-downloads', env: 'PINOT_SIDECAR_MAX_DOWNLOADS', type: 'string', help: 'Segment downloads streamed at once', default: String(2 * cpus) },
+  downloadQueue: { flag: 'download-queue', env: 'PINOT_SIDECAR_DOWNLOAD_QUEUE', type: 'string', help: 'Downloads waiting for a slot before 503 Busy', default: String(2 * cpus) },
+  gzipLevel: { flag: 'gzip-level', env: 'PINOT_SIDECAR_GZIP_LEVEL', type: 'string', help: 'gzip level of served and uploaded archives (1 = fastest)', default: '1' },
+  zkSessionTimeoutMs: { flag: 'zk-session-timeout-ms', env: 'PINOT_SIDECAR_ZK_SESSION_TIMEOUT_MS', type: 'string', help: 'ZooKeeper session timeout', default: '30000' },
+  repairParallelism: { flag: 'repair-parallelism', env: 'PINOT_SIDECAR_REPAIR_PARALLELISM', type: 'string', help: 'Segments uploaded at once', default: '2' },
+  repairIntervalS: { flag: 'repair-interval-seconds', env: 'PINOT_SIDECAR_REPAIR_INTERVAL_SECONDS', type: 'string', help: 'Safety pass over every hosted segment, besides the watch-driven repairs', default: '600' },
+  lockRoot: { flag: 'lock-root', env: 'PINOT_SIDECAR_LOCK_ROOT', type: 'string', help: 'ZooKeeper root of the sidecar\'s own upload locks (never inside the Pinot cluster)', default: '/pinot-sidecar' },
+  shutdownGraceS: { flag: 'shutdown-grace-seconds', env: 'PINOT_SIDECAR_SHUTDOWN_GRACE_SECONDS', type: 'string', help: 'How long in-flight downloads may drain after SIGTERM', default: '25' },
+  tmpDir: { flag: 'tmp-dir', env: 'PINOT_SIDECAR_TMP_DIR', type: 'string', help: 'Scratch directory (the only place the sidecar writes locally)' },
+  logLevel: { flag: 'log-level', env: 'PINOT_SIDECAR_LOG_LEVEL', type: 'string', help: 'fatal, error, warn, info, debug or trace', default: 'info' },
+} as const satisfies Record<string, OptionSpec>;
+
+type OptionKey = keyof typeof SERVE_OPTIONS;
+
+const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+
+const schema = z.object({
+  zk: z.string().regex(/^[^\s/,]+(,[^\s/,]+)*(\/\S*)?$/, 'expected host:port[,host:port][/chroot]'),
+  cluster: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a Helix cluster name ([A-Za-z0-9_.-]+)'),
+  instance: z.string().regex(/^[^\s/]+$/, 'expected a Helix instance id without spaces or slashes'),
+  dataDir: z.string().min(1),
+  deepStore: z.string().regex(/^(s3|file):\/\//, 'expected s3://bucket/prefix or file:///path').optional(),
+  s3Endpoint: z.url().optional(),
+  s3Region: z.string().min(1).optional(),
+  s3PathStyle: bool.default(false),
+  s3Checksums: z.enum(['WHEN_REQUIRED', 'WHEN_SUPPORTED']).optional(),
+  port: intIn(0, 65535),
+  host: z.string().min(1),
+  tokenFile: z.string().min(1).optional(),
+  authHealth: bool.default(false),
+  maxDownloads: intIn(1, 1024),
+  downloadQueue: intIn(0, 10_000),
+  gzipLevel: intIn(0, 9),
+  zkSessionTimeoutMs: intIn(1_000, 120_000),
+  repairParallelism: intIn(1, 64),
+  repairIntervalS: intIn(1, 86_400),
+  lockRoot: z.string().regex(/^\/[^\s]*[^/\s]$|^\/$/, 'expected an absolute ZooKeeper path'),
+  shutdownGraceS: intIn(0, 3_600),
+  tmpDir: z.string().min(1).optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+});
+
+export type ServeConfig = z.infer<typeof schema>;
+
+export class ConfigError extends SidecarError {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+}
+
+/** Flags (argv after `serve`) over environment variables over defaults; throws ConfigError listing every problem. */
+export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  const problems: string[] = [];
+  let flags: Record<string, string | boolean | undefined> = {};
+  try {
+    const options: Record<string, { type: 'string' | 'boolean' }> = {};
+    for (const spec of Object.values(SERVE_OPTIONS)) options[spec.flag] = { type: spec.type };
+    flags = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  const raw: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(SERVE_OPTIONS) as Array<[OptionKey, OptionSpec]>) {
+    const value = flags[spec.flag] ?? (env[spec.env] === undefined || env[spec.env] === '' ? undefined : env[spec.env]) ?? spec.default;
+    if (value !== undefined) raw[key] = value;
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = issue.path[0] as OptionKey;
+      const spec = SERVE_OPTIONS[key];
+      const missing = raw[key] === undefined;
+      problems.push(spec ? `--${spec.flag} (${spec.env}): ${missing ? 'required' : issue.message}` : issue.message);
+    }
+  }
+  if (parsed.success) {
+    const c = parsed.data;
+    if (!c.deepStore?.startsWith('s3://') && (c.s3Endpoint || c.s3Region)) problems.push('--s3-endpoint/--s3-region: only meaningful with an s3:// --deep-store');
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  return parsed.data;
+}
+
+/** Help text generated from the option table, so it never drifts from what is parsed. */
+export function serveUsage(): string {
+  const lines = ['Usage: pinot-sidecar serve [options]', '', 'Options (flag / environment variable / default):'];
+  for (const spec of Object.values(SERVE_OPTIONS) as OptionSpec[]) {
+    const arg = spec.type === 'string' ? ' <value>' : '';
+    lines.push(`  --${spec.flag}${arg}`.padEnd(36) + `${spec.env}${spec.default !== undefined ? ` (default ${spec.default})` : ''}`);
+    lines.push(`      ${spec.help}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,64 @@
+import { Hono } from 'hono';
+import type { Logger } from '../../log.js';
+import type { SegmentStore } from '../../segments/index.js';
+import type { Metrics } from '../metrics.js';
+import { bearerAuth } from './auth.js';
+import type { DownloadSlots } from './download-slots.js';
+import { errorBody, NotFoundError, toHttpError } from './errors.js';
+import { registerSegmentDownloads } from './segment-download.js';
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not ready (empty when ready). */
+  reasons: string[];
+}
+
+export interface AppDeps {
+  store: SegmentStore;
+  slots: DownloadSlots;
+  metrics: Metrics;
+  logger: Logger;
+  gzipLevel: number;
+  /** Bearer token; undefined = no authentication. */
+  token?: string;
+  /** Require the token on /health/* and /metrics too. */
+  authHealth?: boolean;
+  readiness: () => Readiness;
+  /** False once shutdown starts. */
+  accepting: () => boolean;
+  /** Extra routes (repair status, debug views), registered after authentication. */
+  routes?: Array<(app: Hono) => void>;
+}
+
+const OPEN_PATHS = new Set(['/health/live', '/health/ready', '/metrics']);
+
+/** The sidecar's HTTP surface on one port: segment downloads, health, metrics, and what `routes` adds. */
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  const log = deps.logger.child({ component: 'http' });
+
+  app.onError((err, c) => {
+    const http = toHttpError(err);
+    if (http.status === 500) log.error({ err, path: c.req.path }, 'request failed');
+    return c.body(errorBody(http.status, http.message), http.status, { ...http.headers, 'Content-Type': 'application/json' });
+  });
+  app.notFound((c) => {
+    const http = toHttpError(new NotFoundError(`no such endpoint: ${c.req.method} ${c.req.path}`));
+    return c.body(errorBody(http.status, http.message), http.status, { 'Content-Type': 'application/json' });
+  });
+
+  if (deps.token !== undefined) {
+    app.use('*', bearerAuth({ token: deps.token, openPaths: deps.authHealth ? new Set() : OPEN_PATHS }));
+  }
+
+  app.get('/health/live', (c) => c.json({ status: 'ok' }));
+  app.get('/health/ready', (c) => {
+    const r = deps.readiness();
+    return c.json({ status: r.ready ? 'ready' : 'not ready', reasons: r.reasons }, r.ready ? 200 : 503);
+  });
+  app.get('/metrics', async (c) => c.body(await deps.metrics.registry.metrics(), 200, { 'Content-Type': deps.metrics.registry.contentType }));
+
+  registerSegmentDownloads(app, deps);
+  for (const register of deps.routes ?? []) register(app);
+  return app;
+}

@@ -1,0 +1,58 @@
+import { SidecarError, errorMessage } from '../../errors.js';
+import { ZooKeeperError } from '../../helix/errors.js';
+import { CorruptSegmentError, InvalidNameError, SegmentChangedError, SegmentNotFoundError, SegmentReadError } from '../../segments/index.js';
+
+/** Every download slot and queue place is taken: the client should come back (503 + Retry-After). */
+export class BusyError extends SidecarError {
+  constructor(readonly retryAfterSeconds: number) {
+    super('too many segment downloads in progress; retry later', { retriable: true });
+  }
+}
+
+/** Missing or wrong bearer token. */
+export class UnauthorizedError extends SidecarError {
+  constructor() {
+    super('missing or invalid bearer token');
+  }
+}
+
+/** A request that is not well-formed for reasons other than a name (a path not in canonical form, ...). */
+export class BadRequestError extends SidecarError {}
+
+/** No such route, or a feature that is off (e.g. repair without a deep store). */
+export class NotFoundError extends SidecarError {}
+
+/** The sidecar is shutting down or not ready for this request yet. */
+export class UnavailableError extends SidecarError {
+  constructor(message: string, readonly retryAfterSeconds = 5) {
+    super(message, { retriable: true });
+  }
+}
+
+export interface HttpError {
+  status: 400 | 401 | 404 | 500 | 503;
+  message: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * The one place errors become HTTP responses (DESIGN.md "Interfaces": errors are JSON
+ * `{"error": ..., "status": ...}`). A corrupt local segment is a 404 like any segment we cannot
+ * serve: a peer moves on to the next replica, exactly as for a missing one.
+ */
+export function toHttpError(err: unknown): HttpError {
+  const message = errorMessage(err);
+  if (err instanceof InvalidNameError || err instanceof BadRequestError) return { status: 400, message, headers: {} };
+  if (err instanceof UnauthorizedError) return { status: 401, message, headers: { 'WWW-Authenticate': 'Bearer realm="pinot-sidecar"' } };
+  if (err instanceof SegmentNotFoundError || err instanceof CorruptSegmentError || err instanceof NotFoundError) return { status: 404, message, headers: {} };
+  if (err instanceof BusyError) return { status: 503, message, headers: { 'Retry-After': String(err.retryAfterSeconds) } };
+  if (err instanceof UnavailableError) return { status: 503, message, headers: { 'Retry-After': String(err.retryAfterSeconds) } };
+  if (err instanceof SegmentChangedError || err instanceof SegmentReadError || (err instanceof ZooKeeperError && err.retriable)) {
+    return { status: 503, message, headers: { 'Retry-After': '2' } };
+  }
+  return { status: 500, message: 'internal error', headers: {} };
+}
+
+export function errorBody(status: number, message: string): string {
+  return JSON.stringify({ error: message, status });
+}

@@ -1,0 +1,139 @@
+import { pipeline, Transform } from 'node:stream';
+import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { Context, Hono } from 'hono';
+import type { Logger } from '../../log.js';
+import {
+  decodePathParam,
+  planSegmentArchive,
+  SegmentChangedError,
+  streamSegmentArchive,
+  type SegmentArchivePlan,
+  type SegmentStore,
+} from '../../segments/index.js';
+import type { DownloadResult, Metrics } from '../metrics.js';
+import type { DownloadSlots } from './download-slots.js';
+import { BadRequestError, toHttpError, UnavailableError } from './errors.js';
+
+export interface SegmentDownloadDeps {
+  store: SegmentStore;
+  slots: DownloadSlots;
+  metrics: Metrics;
+  logger: Logger;
+  gzipLevel: number;
+  /** False once shutdown starts: new downloads are refused, in-flight ones drain. */
+  accepting: () => boolean;
+}
+
+/**
+ * The two download paths (DESIGN.md "Interfaces"): ours, `/tables/{table}/segments/{segment}` with
+ * a raw or typed table, and Pinot's own, `/segments/{tableNameWithType}/{segment}`, which is what
+ * PeerServerSegmentFinder builds, so a peer pointed at the sidecar's port needs nothing else.
+ */
+const ROUTES = [
+  { pattern: '/tables/:table/segments/:segment', shape: ['tables', 'table', 'segments', 'segment'] },
+  { pattern: '/segments/:table/:segment', shape: ['segments', 'table', 'segment'] },
+] as const;
+
+export function registerSegmentDownloads(app: Hono, deps: SegmentDownloadDeps): void {
+  for (const route of ROUTES) {
+    app.get(route.pattern, async (c) => {
+      // Hono serves HEAD by running the GET handler and dropping the body: answer HEAD here,
+      // before a stream (and a file descriptor, and a download slot) exists only to be discarded.
+      if (c.req.raw.method === 'HEAD') return c.body(null, 200, archiveHeaders(await planFromRequest(c, route.shape, deps)));
+      return download(c, route.shape, deps);
+    });
+  }
+}
+
+async function download(c: Context, shape: readonly string[], deps: SegmentDownloadDeps): Promise<Response> {
+  const started = performance.now();
+  const { metrics } = deps;
+  let plan: SegmentArchivePlan;
+  let release: () => void;
+  try {
+    if (!deps.accepting()) throw new UnavailableError('shutting down: not accepting new downloads');
+    plan = await planFromRequest(c, shape, deps);
+    release = await deps.slots.acquire(c.req.raw.signal);
+  } catch (err) {
+    metrics.downloads.labels(resultOf(err)).inc();
+    throw err;
+  }
+  const log = deps.logger.child({ table: plan.segment.tableNameWithType, segment: plan.segment.segmentName });
+  metrics.downloadsInFlight.inc();
+  let bytes = 0;
+  let archiveError: unknown;
+  const archive = streamSegmentArchive(plan, { gzipLevel: deps.gzipLevel });
+  archive.once('error', (err) => {
+    archiveError = err;
+  });
+  const counted = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  // Written straight to Node's response: no web-stream conversion per chunk, and the one pipeline
+  // owns every failure. A client that goes away destroys the archive stream (and its file
+  // descriptor); an archive that fails destroys the socket, so the client sees a broken transfer —
+  // the chunked encoding never gets its final chunk — never a clean end of a truncated archive.
+  const outgoing = (c.env as HttpBindings).outgoing;
+  outgoing.writeHead(200, archiveHeaders(plan));
+  pipeline(archive, counted, outgoing, (err) => {
+    release();
+    const outcome: DownloadResult = err === undefined ? 'success' : archiveError !== undefined && !isAbort(archiveError) ? 'error' : 'aborted';
+    metrics.downloadsInFlight.dec();
+    metrics.downloads.labels(outcome).inc();
+    metrics.downloadBytes.inc(bytes);
+    metrics.downloadDuration.observe((performance.now() - started) / 1000);
+    if (outcome === 'error') log.warn({ err: archiveError, bytes }, 'segment download failed mid-stream');
+    else log.info({ bytes, outcome, ms: Math.round(performance.now() - started) }, 'segment download');
+  });
+  return RESPONSE_ALREADY_SENT;
+}
+
+function isAbort(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'AbortError' || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE');
+}
+
+async function planFromRequest(c: Context, shape: readonly string[], deps: SegmentDownloadDeps): Promise<SegmentArchivePlan> {
+  const { table, segment } = rawParams(c, shape);
+  const resolved = await deps.store.resolve(decodePathParam(table, 'table'), decodePathParam(segment, 'segment'));
+  return planSegmentArchive(resolved);
+}
+
+/**
+ * Path parameters taken from the request target exactly as sent, so that they are decoded exactly
+ * once (Hono would decode them itself), and a target the URL parser had to normalise (dot segments,
+ * `%2e%2e`, backslashes) is refused instead of being served under another path.
+ */
+function rawParams(c: Context, shape: readonly string[]): { table: string; segment: string } {
+  const target: string = (c.env as { incoming?: { url?: string } } | undefined)?.incoming?.url ?? c.req.path;
+  const raw = target.split(/[?#]/, 1)[0]!;
+  const parts = raw.split('/').slice(1);
+  const canonical = raw === new URL(c.req.url).pathname && parts.length === shape.length;
+  if (!canonical || shape.some((name, i) => name !== 'table' && name !== 'segment' && parts[i] !== name)) {
+    throw new BadRequestError(`request path is not in canonical form: ${JSON.stringify(raw.slice(0, 200))}`);
+  }
+  return { table: parts[shape.indexOf('table')]!, segment: parts[shape.indexOf('segment')]! };
+}
+
+function archiveHeaders(plan: SegmentArchivePlan): Record<string, string> {
+  return {
+    'Content-Type': 'application/gzip',
+    'Content-Disposition': `attachment; filename="${plan.segment.segmentName}.tar.gz"`,
+    'X-Segment-Crc': plan.segment.creationMeta.crcString,
+    'X-Segment-Table': plan.segment.tableNameWithType,
+    'Cache-Control': 'no-store',
+  };
+}
+
+function resultOf(err: unknown): DownloadResult {
+  if (err instanceof SegmentChangedError) return 'error';
+  const status = toHttpError(err).status;
+  if (status === 400) return 'bad_request';
+  if (status === 404) return 'not_found';
+  if (status === 401) return 'unauthorized';
+  if (status === 503) return 'busy';
+  return 'error';
+}
