@@ -1,0 +1,141 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { parseServeConfig, ConfigError } from '../../../src/agent/config.js';
+import { spawnCli } from '../../helpers/cli.js';
+import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../../helpers/pinot-cluster.js';
+import { buildSegment } from '../../helpers/segment-builder.js';
+import { freePort } from '../../helpers/zookeeper-server.js';
+import type { ZkSession } from '../../../src/helix/zk-session.js';
+
+function problems(argv: string[], env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseServeConfig(argv, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+const minimal = ['--zk', '127.0.0.1:2181', '--cluster', 'C', '--instance', 'Server_a_8098', '--data-dir', '/data'];
+
+describe('serve configuration', () => {
+  it('takes every option from a flag or its environment variable, flags first, with defaults', () => {
+    const fromEnv = parseServeConfig([], {
+      PINOT_SIDECAR_ZK: 'zk-0:2181,zk-1:2181/pinot',
+      PINOT_SIDECAR_CLUSTER: 'PinotCluster',
+      PINOT_SIDECAR_INSTANCE: 'Server_pinot-server-0_8098',
+      PINOT_SIDECAR_DATA_DIR: '/var/pinot/server/data',
+      PINOT_SIDECAR_DEEP_STORE: 's3://bucket/pinot',
+      PINOT_SIDECAR_S3_PATH_STYLE: 'true',
+      PINOT_SIDECAR_PORT: '9800',
+    });
+    expect(fromEnv).toMatchObject({ zk: 'zk-0:2181,zk-1:2181/pinot', port: 9800, s3PathStyle: true, gzipLevel: 1, host: '0.0.0.0', lockRoot: '/pinot-sidecar' });
+    expect(parseServeConfig([...minimal, '--port', '9900'], { PINOT_SIDECAR_PORT: '9800' }).port).toBe(9900);
+    expect(parseServeConfig(minimal, {}).port).toBe(9700);
+  });
+
+  it('lists every problem, one line each, naming the flag and the variable', () => {
+    const lines = problems(['--port', 'abc', '--gzip-level', '12', '--deep-store', 'gs://bucket']);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^--zk \(PINOT_SIDECAR_ZK\): required$/),
+        expect.stringMatching(/^--cluster \(PINOT_SIDECAR_CLUSTER\): required$/),
+        expect.stringMatching(/^--instance \(PINOT_SIDECAR_INSTANCE\): required$/),
+        expect.stringMatching(/^--data-dir \(PINOT_SIDECAR_DATA_DIR\): required$/),
+        expect.stringMatching(/^--port \(PINOT_SIDECAR_PORT\): /),
+        expect.stringMatching(/^--gzip-level \(PINOT_SIDECAR_GZIP_LEVEL\): /),
+        expect.stringMatching(/^--deep-store \(PINOT_SIDECAR_DEEP_STORE\): expected s3:\/\/bucket\/prefix or file:\/\/\/path$/),
+      ]),
+    );
+    expect(lines).toHaveLength(7);
+  });
+
+  it.each([
+    [['--bogus-flag'], /bogus-flag/],
+    [['--zk', 'host with space:2181'], /--zk/],
+    [['--lock-root', 'relative/path'], /--lock-root/],
+    [['--s3-endpoint', 'http://minio:9000'], /only meaningful with an s3:\/\//],
+    [['--max-downloads', '0'], /--max-downloads/],
+  ])('%j is refused', (extra, message) => {
+    const found = problems([...minimal, ...extra]);
+    expect(found.some((p) => message.test(p))).toBe(true);
+  });
+});
+
+describe('pinot-sidecar serve (real process)', () => {
+  let root: string;
+  let session: ZkSession;
+  let seed: PinotClusterSeeder;
+  const instance = 'Server_serve-test_8098';
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'serve-'));
+    session = await connectSession();
+    seed = new PinotClusterSeeder(session, uniqueClusterName('serve'));
+    await seed.createCluster();
+    const live = await seed.addInstance(instance);
+    await seed.addTable('events_REALTIME');
+    await seed.putSegment('events_REALTIME', 'events__0__1__20240101T0000Z', { downloadUrl: 's3://b/x' });
+    await seed.setCurrentState(instance, live, 'events_REALTIME', { events__0__1__20240101T0000Z: 'ONLINE' });
+    await buildSegment(path.join(root, 'data', 'events_REALTIME'), { name: 'events__0__1__20240101T0000Z' });
+  });
+  afterAll(async () => {
+    await session.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('exits 2 before listening on a bad configuration, printing one line per problem', async () => {
+    const port = await freePort();
+    const p = spawnCli(['serve', '--port', String(port), '--gzip-level', '42'], {});
+    expect(await p.exited).toBe(2);
+    expect(p.output()).toMatch(/invalid configuration/);
+    expect(p.output()).toMatch(/--zk \(PINOT_SIDECAR_ZK\): required/);
+    expect(p.output()).toMatch(/--gzip-level \(PINOT_SIDECAR_GZIP_LEVEL\)/);
+  });
+
+  it('exits 2 when the data dir or the token file is unusable', async () => {
+    const bad = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', instance, '--data-dir', path.join(root, 'missing'), '--port', '0']);
+    expect(await bad.exited).toBe(2);
+    expect(bad.output()).toMatch(/--data-dir \(PINOT_SIDECAR_DATA_DIR\): .* is not a readable directory/);
+    await writeFile(path.join(root, 'empty-token'), '\n');
+    const token = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', instance, '--data-dir', path.join(root, 'data'), '--port', '0', '--token-file', path.join(root, 'empty-token')]);
+    expect(await token.exited).toBe(2);
+    expect(token.output()).toMatch(/--token-file/);
+  });
+
+  it('exits 2 with a clear message when the cluster does not exist', async () => {
+    const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', 'NoSuchCluster', '--instance', instance, '--data-dir', path.join(root, 'data'), '--port', '0']);
+    expect(await p.exited).toBe(2);
+    expect(p.output()).toMatch(/Pinot cluster "NoSuchCluster" does not exist/);
+  });
+
+  it('serves, becomes ready, and exits 0 on SIGTERM', async () => {
+    const port = await freePort();
+    const p = spawnCli(['serve', '--port', String(port), '--host', '127.0.0.1'], {
+      PINOT_SIDECAR_ZK: inject('zkConnectString'),
+      PINOT_SIDECAR_CLUSTER: seed.cluster,
+      PINOT_SIDECAR_INSTANCE: instance,
+      PINOT_SIDECAR_DATA_DIR: path.join(root, 'data'),
+    });
+    try {
+      await vi.waitFor(async () => expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200), { timeout: 20_000, interval: 100 });
+      const res = await fetch(`http://127.0.0.1:${port}/tables/events/segments/events__0__1__20240101T0000Z`);
+      expect(res.status).toBe(200);
+      expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(100);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/^pinot_sidecar_zk_connected 1$/m);
+      expect(metrics).toMatch(/^pinot_sidecar_peer_downloads_total\{result="success"\} 1$/m);
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+      // Logs are JSON lines.
+      const lines = p.output().split('\n').filter((l) => l.startsWith('{'));
+      expect(lines.some((l) => JSON.parse(l).msg === 'first sync done')).toBe(true);
+      expect(lines.some((l) => JSON.parse(l).msg === 'shut down')).toBe(true);
+    } finally {
+      p.child.kill('SIGKILL');
+    }
+  });
+});
