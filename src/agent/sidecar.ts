@@ -12,6 +12,8 @@ import { createApp, type Readiness } from './http/app.js';
 import { DownloadSlots } from './http/download-slots.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { CommitStateCollector } from './observability/commit-state-collector.js';
+import { registerPauselessDebugInfo } from './observability/pauseless-debug.js';
 
 /**
  * The composition root (DESIGN.md: src/agent composes; helix, segments and deepstore never meet
@@ -103,6 +105,7 @@ export class Sidecar {
     const store = new SegmentStore(config.dataDir);
     const parts: SidecarParts = { session, hosted, store, deepStore, metrics, logger, config };
     const services = (options.services ?? []).map((make) => make(parts));
+    const commitState = new CommitStateCollector({ hosted, session, metrics, cluster: config.cluster, instance: config.instance, logger });
 
     let sidecar: Sidecar | undefined;
     const slots = new DownloadSlots(config.maxDownloads, config.downloadQueue);
@@ -116,7 +119,8 @@ export class Sidecar {
       authHealth: config.authHealth,
       readiness: () => sidecar?.readiness() ?? { ready: false, reasons: ['starting'] },
       accepting: () => sidecar?.accepting ?? true,
-      routes: services.flatMap((s) => (s.routes ? [s.routes] : [])),
+      routes: [(a) => registerPauselessDebugInfo(a, { hosted, session, cluster: config.cluster, instance: config.instance }), ...services.flatMap((s) => (s.routes ? [s.routes] : []))],
+      beforeScrape: () => commitState.refresh(),
     });
     const http = await startHttpServer(app, { port: config.port, host: config.host });
     const fail = options.onFatal ?? ((err: Error) => logger.fatal({ err }, 'fatal'));

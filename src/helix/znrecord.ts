@@ -88,7 +88,7 @@ export function serializeZNRecord(record: ZNRecord, options: SerializeOptions = 
     listFields: record.listFields,
     ...options.extraFields,
   };
-  const json = Buffer.from(prettyJson(doc, 0), 'utf8');
+  const json = Buffer.from(jacksonPrettyJson(doc), 'utf8');
   const compress =
     options.compress === true ||
     record.simpleFields.enableCompression?.toLowerCase() === 'true' ||
@@ -104,6 +104,14 @@ export function serializeDocument(doc: ZNRecordDocument): Buffer {
 /** A new empty record, as `new ZNRecord(id)`. */
 export function newZNRecord(id: string, fields: Partial<Omit<ZNRecord, 'id'>> = {}): ZNRecord {
   return { id, simpleFields: {}, mapFields: {}, listFields: {}, ...fields };
+}
+
+/**
+ * JSON in Jackson's DefaultPrettyPrinter layout, the one Helix and Pinot's REST resources write
+ * (`JsonUtils.objectToPrettyString`).
+ */
+export function jacksonPrettyJson(value: unknown): string {
+  return prettyJson(value, 0);
 }
 
 function prettyJson(value: unknown, depth: number): string {

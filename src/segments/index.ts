@@ -18,6 +18,7 @@ export {
 export { CREATION_META, isTransientDirName, V3_DIR } from './layout.js';
 export {
   decodePathParam,
+  isLlcSegmentName,
   MAX_NAME_BYTES,
   parseTableName,
   rawTableName,

@@ -89,3 +89,15 @@ function checkCommonRules(field: string, name: string, chars: RegExp, charsText:
   if (!chars.test(name)) throw new InvalidNameError(field, name, `only ${charsText} allowed`);
   if (name === '.' || name === '..') throw new InvalidNameError(field, name, 'dot names are not names');
 }
+
+/**
+ * Pinot's low-level-consumer segment name `<rawTable>__<partition>__<sequence>__<yyyyMMdd'T'HHmm'Z'>`
+ * (LLCSegmentName: exactly three `__` separators, integer partition and sequence). The controller's
+ * pauseless error gauges count only such segments (pinot-protocol.md §7.5, §9).
+ */
+export function isLlcSegmentName(name: string): boolean {
+  const parts = name.split('__');
+  if (parts.length !== 4) return false;
+  const [table, partition, sequence, time] = parts as [string, string, string, string];
+  return table !== '' && /^-?\d+$/.test(partition) && /^-?\d+$/.test(sequence) && /^\d{8}T\d{4}Z$/.test(time);
+}

@@ -26,6 +26,8 @@ export interface AppDeps {
   readiness: () => Readiness;
   /** False once shutdown starts. */
   accepting: () => boolean;
+  /** Brings computed gauges up to date right before /metrics renders (the commit-state collector). */
+  beforeScrape?: () => Promise<void>;
   /** Extra routes (repair status, debug views), registered after authentication. */
   routes?: Array<(app: Hono) => void>;
 }
@@ -56,7 +58,10 @@ export function createApp(deps: AppDeps): Hono {
     const r = deps.readiness();
     return c.json({ status: r.ready ? 'ready' : 'not ready', reasons: r.reasons }, r.ready ? 200 : 503);
   });
-  app.get('/metrics', async (c) => c.body(await deps.metrics.registry.metrics(), 200, { 'Content-Type': deps.metrics.registry.contentType }));
+  app.get('/metrics', async (c) => {
+    await deps.beforeScrape?.().catch((err: unknown) => log.warn({ err }, 'metrics refresh failed; serving the last values'));
+    return c.body(await deps.metrics.registry.metrics(), 200, { 'Content-Type': deps.metrics.registry.contentType });
+  });
 
   registerSegmentDownloads(app, deps);
   for (const register of deps.routes ?? []) register(app);

@@ -1,0 +1,203 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createMetrics, type Metrics } from '../../../src/agent/metrics.js';
+import { CommitStateCollector } from '../../../src/agent/observability/commit-state-collector.js';
+import { registerPauselessDebugInfo } from '../../../src/agent/observability/pauseless-debug.js';
+import { HostedSegments } from '../../../src/helix/hosted-segments.js';
+import type { ZkSession } from '../../../src/helix/zk-session.js';
+import { metricValue, startTestHttpServer } from '../../helpers/http-app.js';
+import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../../helpers/pinot-cluster.js';
+
+const T = 'clicks_REALTIME';
+const DEDUP = 'dedup_REALTIME';
+const A = 'Server_a_8098';
+const B = 'Server_b_8098';
+const C = 'Server_c_8098';
+const s = (n: number, table = 'clicks') => `${table}__0__${n}__20240101T0000Z`;
+
+interface Sidecar {
+  session: ZkSession;
+  hosted: HostedSegments;
+  metrics: Metrics;
+  collector: CommitStateCollector;
+  clock: { now: number };
+}
+
+describe('commit-state metrics from two sidecars on one ZooKeeper', () => {
+  let seedSession: ZkSession;
+  let seed: PinotClusterSeeder;
+  const sidecars: Record<string, Sidecar> = {};
+  const sessions: Record<string, string> = {};
+
+  async function startSidecar(instance: string): Promise<Sidecar> {
+    const session = await connectSession();
+    const hosted = new HostedSegments({ session, cluster: seed.cluster, instance });
+    await hosted.start();
+    const metrics = createMetrics({ defaultMetrics: false });
+    const clock = { now: Date.now() };
+    const collector = new CommitStateCollector({ hosted, session, metrics, cluster: seed.cluster, instance, logger: (await import('../../../src/log.js')).silentLogger, now: () => clock.now });
+    return { session, hosted, metrics, collector, clock };
+  }
+
+  const value = (sc: Sidecar, name: string, labels: Record<string, string> = {}) => metricValue(sc.metrics, `pinot_sidecar_${name}`, labels);
+
+  beforeAll(async () => {
+    seedSession = await connectSession();
+    seed = new PinotClusterSeeder(seedSession, uniqueClusterName('commitstate'));
+    await seed.createCluster();
+    for (const i of [A, B, C]) sessions[i] = await seed.addInstance(i);
+    await seed.addTable(T, { pauseless: true });
+    await seed.addTable(DEDUP, { pauseless: true, dedup: true });
+    await seed.putSegment(T, s(1), { downloadUrl: '' });
+    await seed.putSegment(T, s(2), { status: 'COMMITTING' });
+    await seed.putSegment(T, s(3), { downloadUrl: 's3://b/3' });
+    await seed.putSegment(T, s(4), { downloadUrl: 's3://b/4' });
+    await seed.putSegment(T, s(5), { downloadUrl: 's3://b/5' });
+    await seed.putSegment(T, s(6), { status: 'IN_PROGRESS' });
+    await seed.putSegment(DEDUP, s(1, 'dedup'), { downloadUrl: 's3://b/d1' });
+    // s3: all replicas ERROR (A, B) -> owner A. s4: all ERROR (B, C) -> owner B. s5: A ERROR, B ONLINE -> no one.
+    await seed.setCurrentState(A, sessions[A]!, T, { [s(1)]: 'ONLINE', [s(2)]: 'ONLINE', [s(3)]: 'ERROR', [s(5)]: 'ERROR', [s(6)]: 'CONSUMING' });
+    await seed.setCurrentState(B, sessions[B]!, T, { [s(1)]: 'ONLINE', [s(3)]: 'ERROR', [s(4)]: 'ERROR', [s(5)]: 'ONLINE' });
+    await seed.setCurrentState(A, sessions[A]!, DEDUP, { [s(1, 'dedup')]: 'ERROR' });
+    const ev: Record<string, Record<string, string>> = {
+      [s(1)]: { [A]: 'ONLINE', [B]: 'ONLINE' },
+      [s(2)]: { [A]: 'ONLINE' },
+      [s(3)]: { [A]: 'ERROR', [B]: 'ERROR' },
+      [s(4)]: { [B]: 'ERROR', [C]: 'ERROR' },
+      [s(5)]: { [A]: 'ERROR', [B]: 'ONLINE' },
+      [s(6)]: { [A]: 'CONSUMING' },
+    };
+    await seed.setExternalView(T, ev, { compress: true });
+    await seed.setExternalView(T, ev, { idealState: true });
+    await seed.setExternalView(DEDUP, { [s(1, 'dedup')]: { [A]: 'ERROR' } });
+    await seed.setExternalView(DEDUP, { [s(1, 'dedup')]: { [A]: 'ERROR' } }, { idealState: true });
+    await seed.putPauselessDebug(T, [s(2), s(1)]);
+    sidecars.a = await startSidecar(A);
+    sidecars.b = await startSidecar(B);
+  });
+  afterAll(async () => {
+    for (const sc of Object.values(sidecars)) {
+      sc.hosted.stop();
+      await sc.session.close();
+    }
+    await seedSession.close();
+  });
+
+  it('exports per-table commit state from the tracker', async () => {
+    const a = sidecars.a!;
+    await a.collector.refresh();
+    expect(await value(a, 'pauseless_consumption_enabled', { table: T })).toBe(1);
+    expect(await value(a, 'segments', { table: T, status: 'DONE' })).toBe(3);
+    expect(await value(a, 'segments', { table: T, status: 'COMMITTING' })).toBe(1);
+    expect(await value(a, 'segments', { table: T, status: 'IN_PROGRESS' })).toBe(1);
+    expect(await value(a, 'segments', { table: T, status: 'UPLOADED' })).toBe(0);
+    expect(await value(a, 'segments_missing_deep_store', { table: T })).toBe(1);
+    expect(await value(a, 'segments_in_error', { table: T })).toBe(2);
+  });
+
+  it('counts each all-replicas-in-ERROR segment on exactly one sidecar: the sum is the cluster count', async () => {
+    const [a, b] = [sidecars.a!, sidecars.b!];
+    await Promise.all([a.collector.refresh(), b.collector.refresh()]);
+    const perSidecar = [await value(a, 'pauseless_segments_in_error', { table: T }), await value(b, 'pauseless_segments_in_error', { table: T })];
+    expect(perSidecar).toEqual([1, 1]);
+    expect(perSidecar[0]! + perSidecar[1]!).toBe(2); // s3 and s4; s5 has an ONLINE replica
+    expect(await value(a, 'pauseless_segments_in_unrecoverable_error', { table: T })).toBe(0);
+    // Dedup without disasterRecoveryMode ALWAYS: the controller may not repair it.
+    expect(await value(a, 'pauseless_segments_in_error', { table: DEDUP })).toBe(1);
+    expect(await value(a, 'pauseless_segments_in_unrecoverable_error', { table: DEDUP })).toBe(1);
+  });
+
+  it('reads the external view at most once per interval, and only with a local ERROR replica', async () => {
+    const a = sidecars.a!;
+    const before = a.session.requests.getData;
+    await a.collector.refresh();
+    expect(a.session.requests.getData - before).toBe(0); // cached within the interval
+    a.clock.now += 61_000;
+    await a.collector.refresh();
+    expect(a.session.requests.getData - before).toBe(4); // EV + IS for the two tables with ERROR replicas
+  });
+
+  it('tracks the stuck-commit clock on the znode mtime, and drops back to 0 when the commit ends', async () => {
+    const a = sidecars.a!;
+    const mtime = a.hosted.get(T, s(2))!.zk!.mtimeMs;
+    a.clock.now = mtime + 300_000;
+    await a.collector.refresh();
+    expect(await value(a, 'committing_segments_stuck', { table: T })).toBe(0);
+    a.clock.now = mtime + 300_001;
+    await a.collector.refresh();
+    expect(await value(a, 'committing_segments_stuck', { table: T })).toBe(1);
+    // The controller ends the commit: DONE with a URL.
+    await seed.putSegment(T, s(2), { downloadUrl: 's3://b/2' });
+    await vi.waitFor(() => expect(a.hosted.get(T, s(2))?.zk?.metadata.status).toBe('DONE'));
+    await a.collector.refresh();
+    expect(await value(a, 'committing_segments_stuck', { table: T })).toBe(0);
+    expect(await value(a, 'segments', { table: T, status: 'COMMITTING' })).toBe(0);
+  });
+
+  it('returns error gauges to 0 when the replicas recover, without reading the external view', async () => {
+    const a = sidecars.a!;
+    await seed.setCurrentState(A, sessions[A]!, T, { [s(1)]: 'ONLINE', [s(2)]: 'ONLINE', [s(3)]: 'ONLINE', [s(5)]: 'ONLINE', [s(6)]: 'CONSUMING' });
+    await vi.waitFor(() => expect(a.hosted.get(T, s(3))?.state).toBe('ONLINE'));
+    const before = a.session.requests.getData;
+    a.clock.now += 120_000;
+    await a.collector.refresh();
+    expect(await value(a, 'segments_in_error', { table: T })).toBe(0);
+    expect(await value(a, 'pauseless_segments_in_error', { table: T })).toBe(0);
+    // Only the dedup table still has a local ERROR replica: its EV and IS are the only reads.
+    expect(a.session.requests.getData - before).toBe(2);
+  });
+
+  it('serves pauselessDebugInfo in the controller shape from this server view', async () => {
+    await seed.putSegment(T, s(7), { status: 'COMMITTING' });
+    await seed.putPauselessDebug(T, [s(7), s(2)]);
+    await seed.setCurrentState(B, sessions[B]!, T, { [s(3)]: 'ERROR', [s(4)]: 'ERROR' });
+    const b = sidecars.b!;
+    await vi.waitFor(() => expect(b.hosted.segments(T).size).toBe(2));
+    const dir = await mkdtemp(path.join(tmpdir(), 'pdi-'));
+    const http = await startTestHttpServer({
+      dataDir: dir,
+      routes: [(app) => registerPauselessDebugInfo(app, { hosted: b.hosted, session: b.session, cluster: seed.cluster, instance: B })],
+    });
+    try {
+      for (const name of ['clicks', T]) {
+        const res = await fetch(http.url(`/tables/${name}/pauselessDebugInfo`));
+        expect(res.status).toBe(200);
+        // s2 is DONE now, so only s7 is still committing.
+        expect(await res.text()).toBe(
+          ['{', `  "committingSegments" : [ "${s(7)}" ],`, '  "instanceToErrorSegmentsMap" : {', `    "${B}" : [ "${s(3)}", "${s(4)}" ]`, '  }', '}'].join('\n'),
+        );
+      }
+      const offline = await fetch(http.url('/tables/clicks_OFFLINE/pauselessDebugInfo'));
+      expect(offline.status).toBe(400);
+      const bad = await fetch(http.url('/tables/bad%20name/pauselessDebugInfo'));
+      expect(bad.status).toBe(400);
+    } finally {
+      await http.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('/metrics passes promtool', () => {
+  it('has no lint problems beyond prom-client default-metric names', async () => {
+    if (!existsSync('/usr/bin/promtool')) throw new Error('promtool is missing: apt-get install prometheus');
+    const metrics = createMetrics();
+    metrics.knownTable('t_REALTIME');
+    metrics.segments.labels('t_REALTIME', 'DONE').set(3);
+    metrics.uploadDuration.observe(1.5);
+    metrics.downloadDuration.observe(0.2);
+    const text = await metrics.registry.metrics();
+    const problems = await new Promise<string>((resolve) => {
+      const child = execFile('promtool', ['check', 'metrics'], (_err, stdout, stderr) => resolve(`${stdout}${stderr}`));
+      child.stdin!.end(text);
+    });
+    const ours = problems.split('\n').filter((l) => l.trim() !== '' && !/^pinot_sidecar_(nodejs|process)_/.test(l));
+    expect(ours).toEqual([]);
+    expect(text).toMatch(/^pinot_sidecar_deep_store_uploads_total\{table="t_REALTIME",result="success"\} 0$/m);
+    expect(text).toMatch(/^pinot_sidecar_zk_requests_total\{op="getData"\} 0$/m);
+  });
+});
