@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
 import { runCrc } from './commands/crc.js';
 import { runServe } from './commands/serve.js';
+import { runStatus } from './commands/status.js';
 
 /**
  * `pinot-sidecar <command>` (DESIGN.md "Interfaces"). Each command is a function from arguments to
@@ -19,6 +20,7 @@ type Command = (args: string[], io: CommandIo) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   serve: { run: runServe, summary: 'run the sidecar (segment downloads, deep-store repair, metrics)' },
+  status: { run: runStatus, summary: "show the sidecar's deep-store repair state (exit 1 when a segment failed)" },
   crc: { run: runCrc, summary: "recompute Pinot's CRC of a segment dir or tarball and compare it with creation.meta" },
 };
 
