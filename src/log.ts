@@ -10,15 +10,20 @@ export type Logger = PinoLogger;
 export interface LoggerOptions {
   level?: string;
   name?: string;
+  /** A file to append JSON lines to instead of stdout (the demo keeps its terminal for people). */
+  file?: string;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
-  return pino({
-    name: options.name ?? 'pinot-sidecar',
-    level: options.level ?? process.env.PINOT_SIDECAR_LOG_LEVEL ?? 'info',
-    base: { pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  return pino(
+    {
+      name: options.name ?? 'pinot-sidecar',
+      level: options.level ?? process.env.PINOT_SIDECAR_LOG_LEVEL ?? 'info',
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    options.file === undefined ? undefined : pino.destination({ dest: options.file, sync: true, mkdir: true }),
+  );
 }
 
 /** A logger that drops everything: the default for libraries used without a logger. */

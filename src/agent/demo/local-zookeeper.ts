@@ -10,7 +10,8 @@ import path from 'node:path';
  * local cluster and the tests' (never a mock: the sidecar's correctness under expiry and restarts is
  * only meaningful against the real server). Command from DESIGN.md "Known library pitfalls".
  */
-const ZK_JAR = '/usr/share/java/zookeeper.jar';
+export const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
+const ZK_JAR = ZOOKEEPER_JAR;
 const SLF4J_NOP = '/usr/share/java/slf4j-nop.jar';
 
 export const ZOOKEEPER_MISSING =
@@ -120,6 +121,12 @@ export class ZooKeeperServer {
     if (!this.child?.pid) return;
     process.kill(this.child.pid, 'SIGCONT');
     this.paused = false;
+  }
+
+  /** Synchronous last resort for process exit handlers: never leave a ZooKeeper behind. */
+  killNow(): void {
+    if (this.paused) this.resume();
+    this.child?.kill('SIGKILL');
   }
 
   async destroy(): Promise<void> {
