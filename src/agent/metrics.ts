@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ZK_OPS } from '../helix/zk-session.js';
+import { REPAIR_STATES } from './repair/repair-state.js';
 
 /**
  * Every metric the sidecar exports (DESIGN.md "Interfaces": prefix pinot_sidecar_, base units,
@@ -40,6 +41,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     uploadBytes: new Counter({ name: `${P}deep_store_upload_bytes_total`, help: 'Bytes uploaded to the deep store.', registers }),
     repairQueueDepth: new Gauge({ name: `${P}repair_queue_depth`, help: 'Segments waiting for or undergoing repair.', registers }),
     repairLastSuccess: new Gauge({ name: `${P}repair_last_success_timestamp_seconds`, help: 'Unix time of the last successful repair (0 = none yet).', registers }),
+    repairSegments: new Gauge({ name: `${P}repair_segments`, help: 'Segments tracked by the deep-store repair, by repair state (GET /repair/status totals).', labelNames: ['status'] as const, registers }),
 
     // --- peer downloads ---
     downloads: new Counter({ name: `${P}peer_downloads_total`, help: 'Segment download requests by result.', labelNames: ['result'] as const, registers }),
@@ -63,6 +65,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   metrics.zkConnected.set(0);
   metrics.repairQueueDepth.set(0);
   metrics.repairLastSuccess.set(0);
+  for (const state of REPAIR_STATES) metrics.repairSegments.labels(state).set(0);
   metrics.downloadsInFlight.set(0);
   return metrics;
 }

@@ -1,0 +1,10 @@
+/**
+ * Deep-store repair (DESIGN.md "Deep-store repair"): the Reconciler and the pieces an operator-facing layer
+ * needs (status types). Pure policy lives in eligibility.ts and backoff.ts.
+ */
+export { Reconciler, type PassSummary, type ReconcilerOptions } from './reconciler.js';
+export { REPAIR_STATES, type RepairStateName, type RepairStatus, type RepairStatusSegment } from './repair-state.js';
+export { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+export { checkEligibility, checkMetadata, repairInterest, type Eligibility, type SkipReason } from './eligibility.js';
+export { defaultLockRoot } from './upload-lock.js';
+export { ReconcilerStoppedError } from './errors.js';

@@ -1,0 +1,87 @@
+import { isZkCode } from '../../helix/errors.js';
+import { parentPath } from '../../helix/paths.js';
+import type { ZkSession } from '../../helix/zk-session.js';
+
+/**
+ * One uploader per segment across the replicas' sidecars: an ephemeral znode
+ * `<root>/<tableNameWithType>/<segment>`, under the sidecar's own root (default
+ * `/pinot-sidecar/<cluster>/locks`), never inside the Pinot cluster tree, where Helix and Pinot own every
+ * node. Ephemeral, so a sidecar that dies releases its locks when its session ends.
+ *
+ * The lock only saves work (one upload instead of one per replica). Correctness never depends on it: the ZK
+ * write is a compare-and-set of the version read, and a lock lost with an expired session is simply gone.
+ */
+
+export function defaultLockRoot(cluster: string): string {
+  return `/pinot-sidecar/${cluster}/locks`;
+}
+
+export interface HeldLock {
+  readonly path: string;
+  /** The ZooKeeper session that owns the ephemeral node. */
+  readonly sessionId: string;
+  /**
+   * Delete the node if this session still owns it. After a session change the node died with the old
+   * session, and another sidecar may own a node at the same path now: it is left alone.
+   */
+  release(): Promise<void>;
+}
+
+export class UploadLocks {
+  constructor(
+    private readonly session: ZkSession,
+    private readonly root: string,
+    /** Written into the node so an operator can see who holds it. */
+    private readonly owner: string,
+  ) {}
+
+  lockPath(table: string, segment: string): string {
+    return `${this.root}/${table}/${segment}`;
+  }
+
+  /**
+   * The lock, or null when another session holds it (not an error: try later). ZooKeeper failures reject.
+   * One request when the table's folder exists (create), a few more the first time (ensurePath).
+   */
+  async tryAcquire(table: string, segment: string): Promise<HeldLock | null> {
+    const path = this.lockPath(table, segment);
+    const data = Buffer.from(JSON.stringify({ owner: this.owner, acquiredAt: new Date().toISOString() }));
+    for (let tries = 0; ; tries++) {
+      const sessionId = this.session.sessionId;
+      try {
+        await this.session.create(path, data, 'ephemeral');
+        return sessionId === null ? null : this.held(path, sessionId);
+      } catch (err) {
+        if (isZkCode(err, 'NO_NODE') && tries === 0) {
+          await this.session.ensurePath(parentPath(path));
+          continue;
+        }
+        if (!isZkCode(err, 'NODE_EXISTS')) throw err;
+      }
+      // Held. By us, if an earlier release never reached the server (this session still owns the node).
+      const stat = await this.session.exists(path);
+      if (stat === null && tries === 0) continue; // released in between: try once more
+      if (stat !== null && stat.ephemeralOwner !== null && stat.ephemeralOwner === this.session.sessionId) {
+        return this.held(path, stat.ephemeralOwner);
+      }
+      return null;
+    }
+  }
+
+  private held(path: string, sessionId: string): HeldLock {
+    const session = this.session;
+    return {
+      path,
+      sessionId,
+      async release() {
+        if (session.sessionId !== sessionId) return;
+        try {
+          await session.delete(path);
+        } catch (err) {
+          // Already gone (session expired meanwhile): nothing to release.
+          if (!isZkCode(err, 'NO_NODE')) throw err;
+        }
+      },
+    };
+  }
+}

@@ -1,0 +1,194 @@
+import type { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { Readable as ReadableStream } from 'node:stream';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { DeepStoreCallOptions, SegmentObjectMeta } from '../../../src/deepstore/deep-store.js';
+import { ZooKeeperError } from '../../../src/helix/errors.js';
+import { ZkSession } from '../../../src/helix/zk-session.js';
+import { faults, startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
+import { startS3Fake, type S3Fake } from '../../helpers/s3-fake.js';
+import { entryOf, events, GatedDeepStore, ManualClock, RepairWorld, seg, uploads, waitFor } from './harness.js';
+
+/**
+ * Deep-store and ZooKeeper failures during a repair: S3 (fauxqs) behind the fault proxy, real ZooKeeper.
+ * Schedules that the test must observe use a manual clock; the next attempt then happens only when the test
+ * moves the clock and asks for a pass, so nothing here depends on timing.
+ */
+let fake: S3Fake;
+let proxy: FaultProxy;
+let world: RepairWorld | undefined;
+
+beforeAll(async () => {
+  fake = await startS3Fake();
+  proxy = await startFaultProxy(fake.endpoint);
+});
+afterEach(async () => {
+  await world?.close();
+  world = undefined;
+  proxy.reset();
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await fake?.stop();
+});
+
+const uploadRequests = () => proxy.count('PutObject') + proxy.count('UploadPart');
+
+describe('deep-store failures', () => {
+  it('upload 500 → ZK untouched, retried', async () => {
+    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server }]);
+    const before = (await world.record(seg(1)))!;
+    proxy.inject('PutObject', faults.internalError());
+    const clock = new ManualClock();
+    const sidecar = await world.startSidecar(server, { now: clock.now });
+
+    await waitFor(() => expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'retrying', reason: 'InternalError', attempts: 1 }));
+    const entry = entryOf(sidecar, seg(1))!;
+    expect(Date.parse(entry.nextAttemptAt!)).toBeGreaterThanOrEqual(clock.t + 20);
+    expect(entry.lastError).toMatch(/InternalError/);
+    const now = (await world.record(seg(1)))!;
+    expect(now.stat.version).toBe(before.stat.version);
+    expect(now.doc.record).toEqual(before.doc.record);
+    expect(sidecar.session.requests.setData).toBe(0);
+    expect(events(sidecar, 'upload_failure')).toEqual([expect.objectContaining({ segment: seg(1), reason: 'InternalError', permanent: false })]);
+    expect(await uploads(sidecar, 'error')).toBe(1);
+
+    clock.advance(200);
+    await sidecar.reconciler.requestPass();
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'done', attempts: 2, reason: null });
+    expect(proxy.count('PutObject')).toBe(2);
+    expect(await world.url(seg(1))).toBe(world.segmentUri(seg(1)));
+    await world.checkInvariants();
+  });
+
+  it('ambiguous success (object written, client sees an error) → the retry is idempotent', async () => {
+    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server }]);
+    proxy.inject('PutObject', faults.forwardThenFail());
+    const sidecar = await world.startSidecar(server);
+
+    await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('done'));
+    // The retry found the object by HEAD with the ZK CRC and did only the ZooKeeper step.
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ attempts: 2, reason: 'already_uploaded' });
+    expect(uploadRequests()).toBe(1);
+    expect(proxy.log.find((r) => r.op === 'PutObject')).toMatchObject({ upstreamStatus: 200, status: 500 });
+    expect(await uploads(sidecar, 'error')).toBe(1);
+    expect(await uploads(sidecar, 'already_uploaded')).toBe(1);
+    expect(await uploads(sidecar, 'success')).toBe(0);
+    expect(await world.url(seg(1))).toBe(world.segmentUri(seg(1)));
+    await world.checkInvariants();
+  });
+
+  it('503 SlowDown with Retry-After honoured: the next attempt not before it', async () => {
+    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server }]);
+    proxy.inject('PutObject', faults.slowDown(7));
+    const clock = new ManualClock();
+    const failedAt = clock.t;
+    const sidecar = await world.startSidecar(server, { now: clock.now });
+
+    await waitFor(() => expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'retrying', reason: 'SlowDown' }));
+    expect(Date.parse(entryOf(sidecar, seg(1))!.nextAttemptAt!)).toBe(failedAt + 7_000);
+
+    clock.advance(6_999);
+    await sidecar.reconciler.requestPass();
+    expect(entryOf(sidecar, seg(1))?.state).toBe('retrying');
+    expect(proxy.count('PutObject')).toBe(1);
+
+    clock.advance(1);
+    await sidecar.reconciler.requestPass();
+    expect(entryOf(sidecar, seg(1))?.state).toBe('done');
+    expect(proxy.count('PutObject')).toBe(2);
+    await world.checkInvariants();
+  });
+
+  it('403 → no fast loop: failed with the reason, one request while a retriable neighbour retries', async () => {
+    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server }]);
+    await world.commit(seg(2), [{ server }]);
+    const putOf = (n: number) => (r: { op: string; url: string }) => r.op === 'PutObject' && r.url.includes(`/${seg(n)}`);
+    proxy.inject(putOf(1), faults.accessDenied(), { times: Infinity });
+    proxy.inject(putOf(2), faults.internalError(), { times: 3 });
+    const sidecar = await world.startSidecar(server, { backoff: { minMs: 20, factor: 2, maxMs: 60_000 } });
+
+    // The neighbour goes through three failures and backoffs and succeeds ...
+    await waitFor(() => expect(entryOf(sidecar, seg(2))).toMatchObject({ state: 'done', attempts: 4 }));
+    // ... while the permanent failure made one request and waits the cap.
+    const entry = entryOf(sidecar, seg(1))!;
+    expect(entry).toMatchObject({ state: 'failed', reason: 'AccessDenied', attempts: 1 });
+    expect(entry.lastError).toMatch(/AccessDenied/);
+    expect(Date.parse(entry.nextAttemptAt!) - Date.parse(entry.updatedAt)).toBe(60_000);
+    expect(proxy.count(putOf(1))).toBe(1);
+    // An operator's pass does not bypass the wait either.
+    await sidecar.reconciler.requestPass();
+    expect(proxy.count(putOf(1))).toBe(1);
+    expect(events(sidecar, 'upload_failure').filter((e) => e.segment === seg(1))).toEqual([expect.objectContaining({ reason: 'AccessDenied', permanent: true })]);
+    expect(sidecar.reconciler.status().totals).toMatchObject({ failed: 1, done: 1 });
+    expect(await world.url(seg(1))).toBe('');
+    await world.checkInvariants();
+  });
+
+  it('a deep store that acknowledges what it did not store is never committed', async () => {
+    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server }]);
+    const inner = world.newDeepStore();
+    const lies = ['drop', 'truncate'];
+    const liar = new (class extends GatedDeepStore {
+      override async put(uri: string, body: Readable, meta: SegmentObjectMeta, options?: DeepStoreCallOptions) {
+        const lie = lies.shift();
+        if (lie === undefined) return super.put(uri, body, meta, options);
+        const bytes = await buffer(body);
+        if (lie === 'truncate') await inner.put(uri, ReadableStream.from([bytes.subarray(0, bytes.length - 10)]), meta, options);
+        return { bytes: bytes.length };
+      }
+    })(inner);
+    const sidecar = await world.startSidecar(server, { deepStore: liar });
+
+    await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('done'));
+    expect(entryOf(sidecar, seg(1))?.attempts).toBe(3);
+    expect(events(sidecar, 'upload_failure').map((e) => [e.reason, e.err])).toEqual([
+      ['DeepStoreVerifyError', expect.stringContaining('no object after a successful put')],
+      ['DeepStoreVerifyError', expect.stringMatching(/bytes stored, \d+ written/)],
+    ]);
+    await world.checkInvariants();
+  });
+});
+
+/** A real session whose next setData calls fail before reaching the server, as a connection loss would. */
+class FailingWritesSession extends ZkSession {
+  failSetData = 0;
+  override setData(path: string, data: Buffer, version: number) {
+    if (this.failSetData > 0) {
+      this.failSetData -= 1;
+      return Promise.reject(new ZooKeeperError('CONNECTION_LOSS', 'setData', path));
+    }
+    return super.setData(path, data, version);
+  }
+}
+
+describe('ZooKeeper failures', () => {
+  it('upload OK then the ZK write fails → the next attempt only writes ZK (no second upload)', async () => {
+    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server }]);
+    const zk = new FailingWritesSession({ connectString: world.connectString, sessionTimeoutMs: 10_000 });
+    await zk.waitConnected();
+    zk.failSetData = 1;
+    const sidecar = await world.startSidecar(server, { zk });
+
+    await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('done'));
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ attempts: 2, reason: 'already_uploaded' });
+    expect(events(sidecar, 'upload_failure')).toEqual([expect.objectContaining({ reason: 'ZooKeeperConnectionLoss' })]);
+    expect(uploadRequests()).toBe(1);
+    expect(proxy.count('CreateMultipartUpload')).toBe(0);
+    expect(await uploads(sidecar, 'already_uploaded')).toBe(1);
+    expect(await world.url(seg(1))).toBe(world.segmentUri(seg(1)));
+    await world.checkInvariants();
+  });
+});

@@ -1,0 +1,208 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ReconcilerStoppedError } from '../../../src/agent/repair/errors.js';
+import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
+import { startS3Fake, type S3Fake } from '../../helpers/s3-fake.js';
+import { corruptLocalCrc, entryOf, events, GatedDeepStore, RepairWorld, seg, TABLE, uploads, waitFor } from './harness.js';
+
+/**
+ * The reconciler end to end against a real ZooKeeper (the run's shared one, a cluster of its own per test) and
+ * a real deep store: a folder, and S3 (fauxqs) behind the fault proxy. Each test ends with the invariant check.
+ */
+let fake: S3Fake;
+let proxy: FaultProxy;
+let world: RepairWorld | undefined;
+
+beforeAll(async () => {
+  fake = await startS3Fake();
+  proxy = await startFaultProxy(fake.endpoint);
+});
+afterEach(async () => {
+  await world?.close();
+  world = undefined;
+  proxy.reset();
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await fake?.stop();
+});
+
+const stores = [
+  { kind: 'file store', s3: false },
+  { kind: 'S3', s3: true },
+];
+
+describe.each(stores)('DONE+"" is uploaded, then its URL is set ($kind)', ({ s3 }) => {
+  it('uploads, verifies, sets only the URL, and reports done', async () => {
+    world = await RepairWorld.create(s3 ? { s3: { fake, proxy } } : {});
+    const server = await world.addServer();
+    const crc = await world.commit(seg(1), [{ server }]);
+    const before = (await world.record(seg(1)))!;
+    const sidecar = await world.startSidecar(server);
+
+    await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('done'));
+    const uri = world.segmentUri(seg(1));
+    expect(await world.url(seg(1))).toBe(uri);
+    const after = (await world.record(seg(1)))!;
+    expect(after.stat.version).toBe(before.stat.version + 1);
+    expect(await sidecar.deepStore.head(uri)).toMatchObject({ crc });
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'done', reason: null, attempts: 1, uri, lastError: null, nextAttemptAt: null });
+    expect(sidecar.reconciler.status().totals).toMatchObject({ done: 1, pending: 0, retrying: 0 });
+    expect(await uploads(sidecar, 'success')).toBe(1);
+    expect((await sidecar.metrics.repairLastSuccess.get()).values[0]?.value).toBeGreaterThan(0);
+    expect((await sidecar.metrics.uploadBytes.get()).values[0]?.value).toBeGreaterThan(0);
+    expect(events(sidecar, 'upload_start')).toEqual([expect.objectContaining({ table: TABLE, segment: seg(1), uri })]);
+    expect(events(sidecar, 'upload_success')).toEqual([expect.objectContaining({ table: TABLE, segment: seg(1), result: 'success' })]);
+    if (s3) expect(proxy.count('PutObject')).toBe(1);
+    await world.checkInvariants();
+  });
+});
+
+describe('segments the reconciler must leave alone', () => {
+  it('no local replica / not ONLINE → skipped, with the reason', async () => {
+    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const server = await world.addServer();
+    const other = await world.addServer();
+    await world.commit(seg(1), [{ server, local: 'none' }]); // ONLINE in the current state, no directory
+    await world.commit(seg(2), [{ server, local: 'unsealed' }]); // directory without creation.meta
+    await world.commit(seg(3), [{ server, state: 'ERROR' }]);
+    await world.commit(seg(4), [{ server, state: 'OFFLINE' }]);
+    await world.commit(seg(5), [{ server: other }]); // another server's replica only: not hosted here
+    const sidecar = await world.startSidecar(server);
+
+    const summary = await sidecar.reconciler.requestPass();
+    expect(summary).toMatchObject({ trigger: 'request', considered: 4 });
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'skipped', reason: 'not_local' });
+    expect(entryOf(sidecar, seg(2))).toMatchObject({ state: 'skipped', reason: 'not_sealed' });
+    expect(entryOf(sidecar, seg(3))).toMatchObject({ state: 'skipped', reason: 'not_online', detail: 'replica is ERROR' });
+    expect(entryOf(sidecar, seg(4))).toMatchObject({ state: 'skipped', reason: 'not_online', detail: 'replica is OFFLINE' });
+    expect(entryOf(sidecar, seg(5))).toBeUndefined();
+    expect(proxy.count('PutObject') + proxy.count('CreateMultipartUpload')).toBe(0);
+    for (const n of [1, 2, 3, 4, 5]) expect(await world.url(seg(n))).toBe('');
+
+    // The replica recovering is a change the reconciler follows.
+    await world.setReplicaState(server, seg(3), 'ONLINE');
+    await waitFor(() => expect(entryOf(sidecar, seg(3))?.state).toBe('done'));
+    await world.checkInvariants();
+  });
+
+  it('URL already set → no-op', async () => {
+    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server }], { downloadUrl: 's3://elsewhere/events/x' });
+    const version = (await world.record(seg(1)))!.stat.version;
+    const sidecar = await world.startSidecar(server);
+    const requestsBefore = sidecar.session.totalRequests();
+
+    const summary = await sidecar.reconciler.requestPass();
+    expect(summary).toMatchObject({ considered: 0, attempted: 0 });
+    expect(sidecar.reconciler.status().segments).toEqual([]);
+    expect(sidecar.session.totalRequests()).toBe(requestsBefore);
+    expect(proxy.log).toEqual([]);
+    expect((await world.record(seg(1)))!.stat.version).toBe(version);
+    await world.checkInvariants();
+  });
+
+  it('IN_PROGRESS and COMMITTING → never written, reported', async () => {
+    world = await RepairWorld.create({ s3: { fake, proxy } }, { pauseless: true });
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server, state: 'CONSUMING' }], { status: 'IN_PROGRESS', downloadUrl: undefined });
+    await world.commit(seg(2), [{ server }], { status: 'COMMITTING', downloadUrl: undefined });
+    // Even with a "" URL key (not what Pinot writes, but a write would still reset the commit clock).
+    await world.commit(seg(3), [{ server }], { status: 'COMMITTING', downloadUrl: '' });
+    const versions = await Promise.all([1, 2, 3].map(async (n) => (await world!.record(seg(n)))!.stat.version));
+    const sidecar = await world.startSidecar(server);
+
+    await sidecar.reconciler.requestPass();
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'skipped', reason: 'in_progress' });
+    expect(entryOf(sidecar, seg(2))).toMatchObject({ state: 'skipped', reason: 'committing' });
+    expect(entryOf(sidecar, seg(3))).toMatchObject({ state: 'skipped', reason: 'committing' });
+    expect(proxy.log).toEqual([]);
+    for (const [i, n] of [1, 2, 3].entries()) expect((await world.record(seg(n)))!.stat.version).toBe(versions[i]);
+
+    // Commit end (DONE with a deep-store URL): the report entry goes away, nothing is counted as repaired.
+    await world.seed.putSegment(TABLE, seg(2), { status: 'DONE', downloadUrl: world.segmentUri('by-controller'), crc: '1' });
+    await waitFor(() => expect(entryOf(sidecar, seg(2))).toBeUndefined());
+    expect(await uploads(sidecar, 'fixed_by_other')).toBe(0);
+  });
+
+  it('CRC mismatch → not uploaded, reported', async () => {
+    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const server = await world.addServer();
+    const crc = await world.commit(seg(1), [{ server }], { crc: '4242' });
+    expect(crc).toBe('4242');
+    const sidecar = await world.startSidecar(server);
+
+    await sidecar.reconciler.requestPass();
+    const entry = entryOf(sidecar, seg(1));
+    expect(entry).toMatchObject({ state: 'skipped', reason: 'crc_mismatch' });
+    expect(entry?.detail).toMatch(/^local creation\.meta crc \d+, ZK segment\.crc 4242$/);
+    expect(events(sidecar, 'crc_mismatch')).toEqual([expect.objectContaining({ table: TABLE, segment: seg(1), detail: entry?.detail })]);
+    // Reported once, not once per pass.
+    await sidecar.reconciler.requestPass();
+    expect(events(sidecar, 'crc_mismatch')).toHaveLength(1);
+    expect(proxy.log).toEqual([]);
+    expect(await world.url(seg(1))).toBe('');
+
+    // The local copy changing to the committed one is picked up by the next pass (local changes have no event).
+    await corruptLocalCrc(server, seg(1), 4242);
+    await sidecar.reconciler.requestPass();
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'done', uri: world.segmentUri(seg(1)) });
+    await world.checkInvariants();
+  });
+
+  it('near retention → skipped', async () => {
+    world = await RepairWorld.create({ s3: { fake, proxy } }, { retention: { unit: 'DAYS', value: '2' } });
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server }], { endTimeMs: Date.now() - 2 * 86_400_000 + 30 * 60_000 });
+    await world.commit(seg(2), [{ server }], { endTimeMs: Date.now() - 86_400_000 });
+    const sidecar = await world.startSidecar(server);
+
+    await sidecar.reconciler.requestPass();
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'skipped', reason: 'near_retention' });
+    expect(entryOf(sidecar, seg(2))).toMatchObject({ state: 'done' });
+    expect(await world.url(seg(1))).toBe('');
+    await world.checkInvariants();
+  });
+});
+
+describe('stop()', () => {
+  it('aborts an in-flight upload, then makes no ZooKeeper write and starts nothing new', async () => {
+    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server }]);
+    const store = new GatedDeepStore(world.newDeepStore());
+    const held = store.holdNextPut();
+    const sidecar = await world.startSidecar(server, { deepStore: store });
+    await held.reached;
+    const writes = () => sidecar.session.requests.setData + sidecar.session.requests.create + sidecar.session.requests.delete;
+    const writesAtStop = writes();
+
+    await sidecar.reconciler.stop();
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'pending', reason: 'stopped' });
+    await world.commit(seg(2), [{ server }]);
+    await expect(sidecar.reconciler.requestPass()).rejects.toThrow(ReconcilerStoppedError);
+    await sidecar.tracker.waitSynced();
+    expect(writes()).toBe(writesAtStop);
+    expect(proxy.count('PutObject')).toBe(0);
+    expect(await world.url(seg(1))).toBe('');
+    // The lock was left to die with the session: closing it releases it.
+    await sidecar.stop();
+    await waitFor(async () => expect(await world!.seedSession.exists(`/pinot-sidecar/${world!.cluster}/locks/${TABLE}/${seg(1)}`)).toBeNull());
+    await world.checkInvariants();
+  });
+});
+
+describe('local directory vanishing before the attempt', () => {
+  it('is skipped as not_local, nothing uploaded', async () => {
+    world = await RepairWorld.create();
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server }]);
+    await rm(path.join(server.dataDir, TABLE, seg(1)), { recursive: true });
+    const sidecar = await world.startSidecar(server);
+    await sidecar.reconciler.requestPass();
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'skipped', reason: 'not_local' });
+    await world.checkInvariants();
+  });
+});
