@@ -3,6 +3,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
 import { runCrc } from './commands/crc.js';
+import { runDemo } from './commands/demo.js';
 import { runServe } from './commands/serve.js';
 import { runStatus } from './commands/status.js';
 
@@ -21,6 +22,7 @@ type Command = (args: string[], io: CommandIo) => Promise<number>;
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   serve: { run: runServe, summary: 'run the sidecar (segment downloads, deep-store repair, metrics)' },
   status: { run: runStatus, summary: "show the sidecar's deep-store repair state (exit 1 when a segment failed)" },
+  demo: { run: runDemo, summary: 'run everything locally: ZooKeeper, a seeded Pinot cluster, the sidecar repairing it' },
   crc: { run: runCrc, summary: "recompute Pinot's CRC of a segment dir or tarball and compare it with creation.meta" },
 };
 

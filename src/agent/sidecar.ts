@@ -14,6 +14,8 @@ import { startHttpServer, type HttpServer } from './http/server.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { CommitStateCollector } from './observability/commit-state-collector.js';
 import { registerPauselessDebugInfo } from './observability/pauseless-debug.js';
+import { registerRepairRoutes } from './http/repair-routes.js';
+import { Reconciler } from './repair/index.js';
 
 /**
  * The composition root (DESIGN.md: src/agent composes; helix, segments and deepstore never meet
@@ -26,6 +28,8 @@ export interface SidecarParts {
   hosted: HostedSegments;
   store: SegmentStore;
   deepStore: DeepStore | undefined;
+  /** Undefined without a deep store (repair off). */
+  reconciler: Reconciler | undefined;
   metrics: Metrics;
   logger: Logger;
   config: ServeConfig;
@@ -66,6 +70,8 @@ export class Sidecar {
     options: { logger?: Logger; services?: ServiceFactory[]; onFatal?: (err: Error) => void } = {},
   ): Promise<Sidecar> {
     const logger = options.logger ?? createLogger({ level: config.logLevel });
+    // The only local writes are scratch files; with a read-only root filesystem they must go here.
+    if (config.tmpDir !== undefined) process.env.TMPDIR = config.tmpDir;
     const token = config.tokenFile === undefined ? undefined : await readToken(config.tokenFile);
     await checkDataDir(config.dataDir);
     let deepStore: DeepStore | undefined;
@@ -103,9 +109,26 @@ export class Sidecar {
     const hosted = new HostedSegments({ session, cluster: config.cluster, instance: config.instance, logger });
     hosted.on('tableSettings', (table) => metrics.knownTable(table));
     const store = new SegmentStore(config.dataDir);
-    const parts: SidecarParts = { session, hosted, store, deepStore, metrics, logger, config };
-    const services = (options.services ?? []).map((make) => make(parts));
     const commitState = new CommitStateCollector({ hosted, session, metrics, cluster: config.cluster, instance: config.instance, logger });
+    const reconciler = deepStore
+      ? new Reconciler({
+          session,
+          hosted,
+          store,
+          deepStore,
+          cluster: config.cluster,
+          instance: config.instance,
+          metrics,
+          logger,
+          parallelism: config.repairParallelism,
+          safetyPassIntervalMs: config.repairIntervalS * 1000,
+          lockRoot: `${config.lockRoot.replace(/\/+$/, '')}/${config.cluster}/locks`,
+          gzipLevel: config.gzipLevel,
+        })
+      : undefined;
+    const parts: SidecarParts = { session, hosted, store, deepStore, reconciler, metrics, logger, config };
+    const services = (options.services ?? []).map((make) => make(parts));
+    if (reconciler) services.unshift({ start: () => reconciler.start(), stop: () => reconciler.stop() });
 
     let sidecar: Sidecar | undefined;
     const slots = new DownloadSlots(config.maxDownloads, config.downloadQueue);
@@ -119,7 +142,11 @@ export class Sidecar {
       authHealth: config.authHealth,
       readiness: () => sidecar?.readiness() ?? { ready: false, reasons: ['starting'] },
       accepting: () => sidecar?.accepting ?? true,
-      routes: [(a) => registerPauselessDebugInfo(a, { hosted, session, cluster: config.cluster, instance: config.instance }), ...services.flatMap((s) => (s.routes ? [s.routes] : []))],
+      routes: [
+        (a) => registerRepairRoutes(a, reconciler, logger),
+        (a) => registerPauselessDebugInfo(a, { hosted, session, cluster: config.cluster, instance: config.instance }),
+        ...services.flatMap((s) => (s.routes ? [s.routes] : [])),
+      ],
       beforeScrape: () => commitState.refresh(),
     });
     const http = await startHttpServer(app, { port: config.port, host: config.host });

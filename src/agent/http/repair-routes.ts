@@ -1,0 +1,24 @@
+import type { Hono } from 'hono';
+import type { Logger } from '../../log.js';
+import type { Reconciler } from '../repair/index.js';
+import { NotFoundError } from './errors.js';
+
+/**
+ * `GET /repair/status` and `POST /repair/run` (DESIGN.md "Interfaces"). A pass can take as long as
+ * its uploads, so POST answers 202 at once unless the caller asks to wait (`?wait=true`), in which
+ * case it answers with the pass summary. Both sit behind the global token middleware.
+ */
+export function registerRepairRoutes(app: Hono, reconciler: Reconciler | undefined, logger: Logger): void {
+  const off = () => new NotFoundError('deep-store repair is off: the sidecar runs without --deep-store');
+  app.get('/repair/status', (c) => {
+    if (!reconciler) throw off();
+    return c.json(reconciler.status());
+  });
+  app.post('/repair/run', async (c) => {
+    if (!reconciler) throw off();
+    const pass = reconciler.requestPass();
+    if (c.req.query('wait') === 'true') return c.json(await pass);
+    pass.catch((err: unknown) => logger.warn({ err }, 'requested repair pass failed'));
+    return c.json({ accepted: true, message: 'repair pass started; GET /repair/status shows its progress' }, 202);
+  });
+}

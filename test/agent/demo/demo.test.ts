@@ -1,0 +1,43 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { inspectCrc } from '../../../src/segments/index.js';
+import { spawnCli } from '../../helpers/cli.js';
+
+function processesMentioning(text: string): string[] {
+  try {
+    return execFileSync('pgrep', ['-af', text], { encoding: 'utf8' }).split('\n').filter((l) => l.trim() !== '' && !l.includes('pgrep'));
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+}
+
+describe('pinot-sidecar demo --once (end to end, real processes)', () => {
+  let dir: string;
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('starts ZooKeeper, seeds a cluster, repairs the segments without a deep-store copy, and leaves nothing running', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'demo-'));
+    const demoDir = path.join(dir, 'demo');
+    const p = spawnCli(['demo', '--once', '--port', '0', '--dir', demoDir]);
+    const code = await p.exited;
+    const out = p.output();
+    expect(code, out).toBe(0);
+    expect(out).toMatch(/3 of 3 segments without a deep-store copy repaired/);
+    expect(out).toMatch(/skipped \(committing\)/);
+    expect(out).toMatch(/curl -s http:\/\/127\.0\.0\.1:\d+\/repair\/status/);
+    // Every repaired object is a Pinot-shaped archive whose creation.meta matches its recomputed CRC.
+    const objects: string[] = [];
+    for (const table of await readdir(path.join(demoDir, 'deepstore'))) {
+      for (const name of await readdir(path.join(demoDir, 'deepstore', table))) objects.push(path.join(demoDir, 'deepstore', table, name));
+    }
+    expect(objects.filter((o) => o.includes('.tmp.'))).toEqual([]);
+    expect(objects).toHaveLength(3 + 3); // 3 seeded healthy copies + 3 repairs
+    for (const object of objects) expect((await inspectCrc(object)).match).toBe(true);
+    expect(processesMentioning(demoDir)).toEqual([]);
+  });
+});

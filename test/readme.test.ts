@@ -1,0 +1,26 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SERVE_OPTIONS } from '../src/agent/config.js';
+import { createMetrics } from '../src/agent/metrics.js';
+import { repoRoot } from './helpers/fixtures.js';
+
+const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+
+describe('README stays in step with the code', () => {
+  it('names the two commands a fresh machine runs', () => {
+    expect(readme).toContain('npm ci && npm run demo');
+    expect(readme).toContain('npm ci && npm test');
+  });
+
+  it.each(Object.values(SERVE_OPTIONS).map((o) => [o.flag, o.env]))('documents --%s / %s', (flag, env) => {
+    expect(readme).toContain(`\`--${flag}\``);
+    expect(readme).toContain(`\`${env}\``);
+  });
+
+  it('documents every sidecar metric', async () => {
+    const names = (await createMetrics({ defaultMetrics: false }).registry.getMetricsAsJSON()).map((m) => m.name.replace(/^pinot_sidecar_/, ''));
+    const missing = names.filter((n) => !readme.includes(n));
+    expect(missing).toEqual([]);
+  });
+});
