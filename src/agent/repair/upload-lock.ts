@@ -41,7 +41,7 @@ export class UploadLocks {
 
   /**
    * The lock, or null when another session holds it (not an error: try later). ZooKeeper failures reject.
-   * One request when the table's folder exists (create), a few more the first time (ensurePath).
+   * One request when the table's folder exists (create); three when only the table's folder is new.
    */
   async tryAcquire(table: string, segment: string): Promise<HeldLock | null> {
     const path = this.lockPath(table, segment);
@@ -53,7 +53,7 @@ export class UploadLocks {
         return sessionId === null ? null : this.held(path, sessionId);
       } catch (err) {
         if (isZkCode(err, 'NO_NODE') && tries === 0) {
-          await this.session.ensurePath(parentPath(path));
+          await this.createFolders(parentPath(path));
           continue;
         }
         if (!isZkCode(err, 'NODE_EXISTS')) throw err;
@@ -65,6 +65,21 @@ export class UploadLocks {
         return this.held(path, stat.ephemeralOwner);
       }
       return null;
+    }
+  }
+
+  /**
+   * Create `dir` and whatever is missing above it, bottom-up: the usual case (only the table's folder is new)
+   * costs one request, where checking every level from the root would cost one per level.
+   */
+  private async createFolders(dir: string): Promise<void> {
+    try {
+      await this.session.create(dir, null);
+    } catch (err) {
+      if (isZkCode(err, 'NODE_EXISTS')) return;
+      if (!isZkCode(err, 'NO_NODE') || parentPath(dir) === '/') throw err;
+      await this.createFolders(parentPath(dir));
+      await this.createFolders(dir);
     }
   }
 
