@@ -83,6 +83,25 @@ async function startSidecar(cluster: string, dataDir: string, deepStoreDir: stri
   };
 }
 
+/** A cluster with this server live, its folders, and a place on disk for its data and deep store. */
+async function newCluster(cluster: string, name: string) {
+  const dataDir = path.join(work, `${name}-data`);
+  const deepStoreDir = path.join(work, `${name}-deepstore`);
+  await mkdir(deepStoreDir, { recursive: true });
+  const seedSession = await connect();
+  const seed = new PinotClusterSeeder(seedSession, cluster);
+  await seed.createCluster();
+  const helixSession = await seed.addInstance(INSTANCE);
+  return { dataDir, deepStoreDir, seedSession, seed, helixSession };
+}
+
+/** Let the tracker read back our own writes (its watches fire on them) before requests are counted. */
+async function settle(sidecar: Sidecar): Promise<void> {
+  await sidecar.tracker.waitSynced();
+  await new Promise((r) => setTimeout(r, 500));
+  await sidecar.tracker.waitSynced();
+}
+
 function delta(after: Record<ZkOp, number>, before: Record<ZkOp, number>): Record<ZkOp, number> {
   return Object.fromEntries(ZK_OPS.map((op) => [op, after[op] - before[op]])) as Record<ZkOp, number>;
 }
@@ -114,13 +133,7 @@ async function benchLatency(): Promise<void> {
   const intervalMs = Number(values['interval-ms']);
   const cluster = 'BenchRepairLatency';
   const table = 'events_REALTIME';
-  const dataDir = path.join(work, 'a-data');
-  const deepStoreDir = path.join(work, 'a-deepstore');
-  await mkdir(deepStoreDir, { recursive: true });
-  const seedSession = await connect();
-  const seed = new PinotClusterSeeder(seedSession, cluster);
-  await seed.createCluster();
-  const helixSession = await seed.addInstance(INSTANCE);
+  const { dataDir, deepStoreDir, seedSession, seed, helixSession } = await newCluster(cluster, 'a');
   await seed.addTable(table);
   const names = Array.from({ length: count }, (_, i) => `events__0__${i}__20240101T0000Z`);
   const crcs: string[] = [];
@@ -141,10 +154,7 @@ async function benchLatency(): Promise<void> {
   }
   await until(() => doneCount(sidecar.reconciler) === count, 120_000, 'every segment repaired');
   const elapsed = (performance.now() - t0) / 1000;
-  // Let the tracker read back our own writes (its watches fire on them) before counting.
-  await sidecar.tracker.waitSynced();
-  await new Promise((r) => setTimeout(r, 500));
-  await sidecar.tracker.waitSynced();
+  await settle(sidecar);
   const requests = delta(sidecar.session.requests, before);
   const status = new Map(sidecar.reconciler.status().segments.map((s) => [s.segment, s]));
   const latencies = names.map((name, i) => Date.parse(status.get(name)!.updatedAt) - committedAt[i]!).sort((a, b) => a - b);
@@ -176,13 +186,7 @@ async function benchClusterScale(): Promise<void> {
   const hostedFraction = Number(values['hosted-fraction']);
   const quietSeconds = Number(values['quiet-seconds']);
   const cluster = 'BenchRepairScale';
-  const dataDir = path.join(work, 'b-data');
-  const deepStoreDir = path.join(work, 'b-deepstore');
-  await mkdir(deepStoreDir, { recursive: true });
-  const seedSession = await connect();
-  const seed = new PinotClusterSeeder(seedSession, cluster);
-  await seed.createCluster();
-  const helixSession = await seed.addInstance(INSTANCE);
+  const { dataDir, deepStoreDir, seedSession, seed, helixSession } = await newCluster(cluster, 'b');
   const limit = pLimit(512);
   const perTable = Math.ceil(segments / tables);
   const hostEvery = Math.round(1 / hostedFraction);
@@ -229,9 +233,7 @@ async function benchClusterScale(): Promise<void> {
   const afterSync = { ...sidecar.session.requests };
   const syncSeconds = (performance.now() - s0) / 1000;
   await until(() => doneCount(sidecar.reconciler) === missingHosted, 120_000, 'the hosted missing segments repaired');
-  await sidecar.tracker.waitSynced();
-  await new Promise((r) => setTimeout(r, 500));
-  await sidecar.tracker.waitSynced();
+  await settle(sidecar);
   const afterRepair = { ...sidecar.session.requests };
   const repairSeconds = (performance.now() - s0) / 1000;
   await new Promise((r) => setTimeout(r, quietSeconds * 1000));

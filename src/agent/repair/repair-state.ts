@@ -77,20 +77,11 @@ export interface RepairEntry {
   updatedAt: number;
 }
 
-export interface RepairStatusSegment {
-  table: string;
-  segment: string;
-  state: RepairStateName;
-  reason: string | null;
-  detail: string | null;
-  attempts: number;
-  lastError: string | null;
-  /** ISO 8601, or null. */
+/** One segment in `GET /repair/status`: the entry without its internals, times as ISO 8601 (or null). */
+export type RepairStatusSegment = Omit<RepairEntry, 'failures' | 'seen' | 'nextAttemptAt' | 'updatedAt'> & {
   nextAttemptAt: string | null;
-  uri: string | null;
-  /** ISO 8601. */
   updatedAt: string;
-}
+};
 
 /** The JSON of `GET /repair/status`. */
 export interface RepairStatus {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pino } from 'pino';
-import { inject, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, inject, vi } from 'vitest';
 import { createMetrics, type Metrics } from '../../../src/agent/metrics.js';
 import { Reconciler, type ReconcilerOptions } from '../../../src/agent/repair/reconciler.js';
 import type { DeepStore, DeepStoreCallOptions, ObjectRead, SegmentObjectMeta, StoredObject } from '../../../src/deepstore/deep-store.js';
@@ -13,11 +13,10 @@ import { HostedSegments } from '../../../src/helix/hosted-segments.js';
 import { readRecord } from '../../../src/helix/znode-io.js';
 import type { ZkSession, ZkSessionOptions } from '../../../src/helix/zk-session.js';
 import { SegmentStore } from '../../../src/segments/index.js';
-import type { FaultProxy } from '../../helpers/fault-proxy.js';
+import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
 import { connectSession, PinotClusterSeeder, uniqueClusterName, type SegmentFields, type TableOptions } from '../../helpers/pinot-cluster.js';
 import { assertRepairInvariants, objectOpener, snapshotRecord, type RecordSnapshot } from '../../helpers/repair-invariants.js';
-import type { S3Fake } from '../../helpers/s3-fake.js';
-import { FAKE_CREDENTIALS, FAKE_REGION } from '../../helpers/s3-fake.js';
+import { FAKE_CREDENTIALS, FAKE_REGION, startS3Fake, type S3Fake } from '../../helpers/s3-fake.js';
 import { buildSegment } from '../../helpers/segment-builder.js';
 
 /**
@@ -245,6 +244,22 @@ export class RepairWorld {
     return sidecar;
   }
 
+  /**
+   * One server hosting seg(1) (DONE, URL ""), and its sidecar with an attempt held at the start of the upload:
+   * the lock is taken and the record read; the scenario changes the world, then calls release().
+   */
+  async heldAttempt(
+    options: { replica?: Omit<ReplicaSpec, 'server'>; sidecar?: Parameters<RepairWorld['startSidecar']>[1] } = {},
+  ): Promise<{ server: Server; sidecar: Sidecar; store: GatedDeepStore; release: () => void }> {
+    const server = await this.addServer();
+    await this.commit(seg(1), [{ server, ...options.replica }]);
+    const store = new GatedDeepStore(this.newDeepStore());
+    const held = store.holdNextPut();
+    const sidecar = await this.startSidecar(server, { ...options.sidecar, deepStore: store });
+    await held.reached;
+    return { server, sidecar, store, release: held.release };
+  }
+
   /** The invariant check of every scenario (test/helpers/repair-invariants.ts) over every committed segment. */
   async checkInvariants(): Promise<void> {
     await assertRepairInvariants({ session: this.seedSession, before: this.committed.values(), openObject: this.openObject });
@@ -255,6 +270,47 @@ export class RepairWorld {
     await this.seedSession.close();
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+export interface TestBed {
+  /** The S3 fake and the fault proxy in front of it, for the whole file; the proxy is reset after each test. */
+  readonly fake: S3Fake;
+  readonly proxy: FaultProxy;
+  /** A new world for this test (closed after it): S3 through the proxy by default, or the file store. */
+  world(options?: { store?: 's3' | 'file'; connectString?: string }, table?: TableOptions): Promise<RepairWorld>;
+}
+
+/** Registers the file's hooks: one S3 fake and fault proxy per file, one world per test. */
+export function useTestBed(): TestBed {
+  let fake: S3Fake | undefined;
+  let proxy: FaultProxy | undefined;
+  let current: RepairWorld | undefined;
+  beforeAll(async () => {
+    fake = await startS3Fake();
+    proxy = await startFaultProxy(fake.endpoint);
+  });
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+    proxy?.reset();
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await fake?.stop();
+  });
+  return {
+    get fake() {
+      return fake!;
+    },
+    get proxy() {
+      return proxy!;
+    },
+    async world(options = {}, table = {}) {
+      const s3 = (options.store ?? 's3') === 's3' ? { s3: { fake: fake!, proxy: proxy! } } : {};
+      current = await RepairWorld.create({ ...s3, ...(options.connectString ? { connectString: options.connectString } : {}) }, table);
+      return current;
+    },
+  };
 }
 
 /** The state of one segment in a sidecar's status view. */

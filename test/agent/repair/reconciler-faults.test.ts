@@ -1,46 +1,28 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { Readable as ReadableStream } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DeepStoreCallOptions, SegmentObjectMeta } from '../../../src/deepstore/deep-store.js';
 import { ZooKeeperError } from '../../../src/helix/errors.js';
 import { ZkSession } from '../../../src/helix/zk-session.js';
-import { faults, startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
-import { startS3Fake, type S3Fake } from '../../helpers/s3-fake.js';
-import { entryOf, events, GatedDeepStore, ManualClock, RepairWorld, seg, uploads, waitFor } from './harness.js';
+import { faults } from '../../helpers/fault-proxy.js';
+import { entryOf, events, GatedDeepStore, ManualClock, seg, uploads, useTestBed, waitFor } from './harness.js';
 
 /**
  * Deep-store and ZooKeeper failures during a repair: S3 (fauxqs) behind the fault proxy, real ZooKeeper.
  * Schedules that the test must observe use a manual clock; the next attempt then happens only when the test
  * moves the clock and asks for a pass, so nothing here depends on timing.
  */
-let fake: S3Fake;
-let proxy: FaultProxy;
-let world: RepairWorld | undefined;
+const bed = useTestBed();
 
-beforeAll(async () => {
-  fake = await startS3Fake();
-  proxy = await startFaultProxy(fake.endpoint);
-});
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-  proxy.reset();
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await fake?.stop();
-});
-
-const uploadRequests = () => proxy.count('PutObject') + proxy.count('UploadPart');
+const uploadRequests = () => bed.proxy.count('PutObject') + bed.proxy.count('UploadPart');
 
 describe('deep-store failures', () => {
   it('upload 500 → ZK untouched, retried', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const world = await bed.world();
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }]);
     const before = (await world.record(seg(1)))!;
-    proxy.inject('PutObject', faults.internalError());
+    bed.proxy.inject('PutObject', faults.internalError());
     const clock = new ManualClock();
     const sidecar = await world.startSidecar(server, { now: clock.now });
 
@@ -58,23 +40,23 @@ describe('deep-store failures', () => {
     clock.advance(200);
     await sidecar.reconciler.requestPass();
     expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'done', attempts: 2, reason: null });
-    expect(proxy.count('PutObject')).toBe(2);
+    expect(bed.proxy.count('PutObject')).toBe(2);
     expect(await world.url(seg(1))).toBe(world.segmentUri(seg(1)));
     await world.checkInvariants();
   });
 
   it('ambiguous success (object written, client sees an error) → the retry is idempotent', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const world = await bed.world();
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }]);
-    proxy.inject('PutObject', faults.forwardThenFail());
+    bed.proxy.inject('PutObject', faults.forwardThenFail());
     const sidecar = await world.startSidecar(server);
 
     await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('done'));
     // The retry found the object by HEAD with the ZK CRC and did only the ZooKeeper step.
     expect(entryOf(sidecar, seg(1))).toMatchObject({ attempts: 2, reason: 'already_uploaded' });
     expect(uploadRequests()).toBe(1);
-    expect(proxy.log.find((r) => r.op === 'PutObject')).toMatchObject({ upstreamStatus: 200, status: 500 });
+    expect(bed.proxy.log.find((r) => r.op === 'PutObject')).toMatchObject({ upstreamStatus: 200, status: 500 });
     expect(await uploads(sidecar, 'error')).toBe(1);
     expect(await uploads(sidecar, 'already_uploaded')).toBe(1);
     expect(await uploads(sidecar, 'success')).toBe(0);
@@ -83,10 +65,10 @@ describe('deep-store failures', () => {
   });
 
   it('503 SlowDown with Retry-After honoured: the next attempt not before it', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const world = await bed.world();
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }]);
-    proxy.inject('PutObject', faults.slowDown(7));
+    bed.proxy.inject('PutObject', faults.slowDown(7));
     const clock = new ManualClock();
     const failedAt = clock.t;
     const sidecar = await world.startSidecar(server, { now: clock.now });
@@ -97,23 +79,23 @@ describe('deep-store failures', () => {
     clock.advance(6_999);
     await sidecar.reconciler.requestPass();
     expect(entryOf(sidecar, seg(1))?.state).toBe('retrying');
-    expect(proxy.count('PutObject')).toBe(1);
+    expect(bed.proxy.count('PutObject')).toBe(1);
 
     clock.advance(1);
     await sidecar.reconciler.requestPass();
     expect(entryOf(sidecar, seg(1))?.state).toBe('done');
-    expect(proxy.count('PutObject')).toBe(2);
+    expect(bed.proxy.count('PutObject')).toBe(2);
     await world.checkInvariants();
   });
 
   it('403 → no fast loop: failed with the reason, one request while a retriable neighbour retries', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const world = await bed.world();
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }]);
     await world.commit(seg(2), [{ server }]);
     const putOf = (n: number) => (r: { op: string; url: string }) => r.op === 'PutObject' && r.url.includes(`/${seg(n)}`);
-    proxy.inject(putOf(1), faults.accessDenied(), { times: Infinity });
-    proxy.inject(putOf(2), faults.internalError(), { times: 3 });
+    bed.proxy.inject(putOf(1), faults.accessDenied(), { times: Infinity });
+    bed.proxy.inject(putOf(2), faults.internalError(), { times: 3 });
     const sidecar = await world.startSidecar(server, { backoff: { minMs: 20, factor: 2, maxMs: 60_000 } });
 
     // The neighbour goes through three failures and backoffs and succeeds ...
@@ -123,10 +105,10 @@ describe('deep-store failures', () => {
     expect(entry).toMatchObject({ state: 'failed', reason: 'AccessDenied', attempts: 1 });
     expect(entry.lastError).toMatch(/AccessDenied/);
     expect(Date.parse(entry.nextAttemptAt!) - Date.parse(entry.updatedAt)).toBe(60_000);
-    expect(proxy.count(putOf(1))).toBe(1);
+    expect(bed.proxy.count(putOf(1))).toBe(1);
     // An operator's pass does not bypass the wait either.
     await sidecar.reconciler.requestPass();
-    expect(proxy.count(putOf(1))).toBe(1);
+    expect(bed.proxy.count(putOf(1))).toBe(1);
     expect(events(sidecar, 'upload_failure').filter((e) => e.segment === seg(1))).toEqual([expect.objectContaining({ reason: 'AccessDenied', permanent: true })]);
     expect(sidecar.reconciler.status().totals).toMatchObject({ failed: 1, done: 1 });
     expect(await world.url(seg(1))).toBe('');
@@ -134,7 +116,7 @@ describe('deep-store failures', () => {
   });
 
   it('a deep store that acknowledges what it did not store is never committed', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const world = await bed.world();
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }]);
     const inner = world.newDeepStore();
@@ -144,7 +126,7 @@ describe('deep-store failures', () => {
         const lie = lies.shift();
         if (lie === undefined) return super.put(uri, body, meta, options);
         const bytes = await buffer(body);
-        if (lie === 'truncate') await inner.put(uri, ReadableStream.from([bytes.subarray(0, bytes.length - 10)]), meta, options);
+        if (lie === 'truncate') await inner.put(uri, Readable.from([bytes.subarray(0, bytes.length - 10)]), meta, options);
         return { bytes: bytes.length };
       }
     })(inner);
@@ -174,7 +156,7 @@ class FailingWritesSession extends ZkSession {
 
 describe('ZooKeeper failures', () => {
   it('upload OK then the ZK write fails → the next attempt only writes ZK (no second upload)', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const world = await bed.world();
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }]);
     const zk = new FailingWritesSession({ connectString: world.connectString, sessionTimeoutMs: 10_000 });
@@ -186,7 +168,7 @@ describe('ZooKeeper failures', () => {
     expect(entryOf(sidecar, seg(1))).toMatchObject({ attempts: 2, reason: 'already_uploaded' });
     expect(events(sidecar, 'upload_failure')).toEqual([expect.objectContaining({ reason: 'ZooKeeperConnectionLoss' })]);
     expect(uploadRequests()).toBe(1);
-    expect(proxy.count('CreateMultipartUpload')).toBe(0);
+    expect(bed.proxy.count('CreateMultipartUpload')).toBe(0);
     expect(await uploads(sidecar, 'already_uploaded')).toBe(1);
     expect(await world.url(seg(1))).toBe(world.segmentUri(seg(1)));
     await world.checkInvariants();

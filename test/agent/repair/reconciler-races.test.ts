@@ -1,54 +1,31 @@
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SegmentKeys } from '../../../src/helix/segment-metadata.js';
 import { compareAndSetSimpleField } from '../../../src/helix/znode-io.js';
 import { parseStoreUri } from '../../../src/deepstore/store-uri.js';
 import { SegmentStore, streamSegmentArchive } from '../../../src/segments/index.js';
-import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
-import { startS3Fake, type S3Fake } from '../../helpers/s3-fake.js';
-import { entryOf, events, GatedDeepStore, RAW, RepairWorld, seg, TABLE, uploads, waitFor } from './harness.js';
+import { entryOf, events, GatedDeepStore, RAW, seg, TABLE, uploads, useTestBed, waitFor } from './harness.js';
 
 /**
  * Other actors changing the world in the middle of an attempt: another writer, a deleted znode, a deleted
  * local directory, a second sidecar. The attempt is held at the start of its upload (GatedDeepStore) so the
  * change happens at a known point; each test ends with the invariant check.
  */
-let fake: S3Fake;
-let proxy: FaultProxy;
-let world: RepairWorld | undefined;
-
-beforeAll(async () => {
-  fake = await startS3Fake();
-  proxy = await startFaultProxy(fake.endpoint);
-});
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-  proxy.reset();
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await fake?.stop();
-});
+const bed = useTestBed();
 
 describe('concurrent writers', () => {
   it('another writer sets the URL first → kept, fixed_by_other', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } });
-    const server = await world.addServer();
-    const crc = await world.commit(seg(1), [{ server }]);
-    const store = new GatedDeepStore(world.newDeepStore());
-    const held = store.holdNextPut();
-    const sidecar = await world.startSidecar(server, { deepStore: store });
-    await held.reached;
+    const world = await bed.world();
+    const { server, sidecar, store, release } = await world.heldAttempt();
 
     // Meanwhile someone else (the controller's repair, another tool) stores a copy and sets the URL.
     const theirUri = `${world.deepStoreUri}/${RAW}/copy-by-someone-else`;
     const resolved = await new SegmentStore(server.dataDir).resolve(TABLE, seg(1));
-    await store.inner.put(theirUri, streamSegmentArchive(resolved), { crc });
+    await store.inner.put(theirUri, streamSegmentArchive(resolved), { crc: resolved.creationMeta.crcString });
     const read = (await world.record(seg(1)))!;
     expect((await compareAndSetSimpleField(world.seedSession, read, SegmentKeys.downloadUrl, theirUri)).outcome).toBe('written');
-    held.release();
+    release();
 
     await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('fixed_by_other'));
     expect(await world.url(seg(1))).toBe(theirUri);
@@ -60,12 +37,12 @@ describe('concurrent writers', () => {
   });
 
   it('two sidecars for two replicas of the same segments → one upload and one write per segment', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const world = await bed.world();
     const a = await world.addServer();
     const b = await world.addServer();
     const segments = [1, 2, 3, 4, 5].map(seg);
     for (const segment of segments) await world.commit(segment, [{ server: a }, { server: b }]);
-    const versions = await Promise.all(segments.map(async (s) => (await world!.record(s))!.stat.version));
+    const versions = await Promise.all(segments.map(async (s) => (await world.record(s))!.stat.version));
     const [sa, sb] = await Promise.all([world.startSidecar(a), world.startSidecar(b)]);
 
     for (const segment of segments) {
@@ -74,7 +51,7 @@ describe('concurrent writers', () => {
         expect(states).toEqual(['done', 'fixed_by_other']);
       });
     }
-    expect(proxy.count('PutObject') + proxy.count('UploadPart')).toBe(segments.length);
+    expect(bed.proxy.count('PutObject') + bed.proxy.count('UploadPart')).toBe(segments.length);
     for (const [i, segment] of segments.entries()) {
       const record = (await world.record(segment))!;
       expect(record.stat.version).toBe(versions[i]! + 1);
@@ -88,15 +65,10 @@ describe('concurrent writers', () => {
 
 describe('things disappearing mid-attempt', () => {
   it('znode deleted mid-repair → not recreated', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } });
-    const server = await world.addServer();
-    await world.commit(seg(1), [{ server }]);
-    const store = new GatedDeepStore(world.newDeepStore());
-    const held = store.holdNextPut();
-    const sidecar = await world.startSidecar(server, { deepStore: store });
-    await held.reached;
+    const world = await bed.world();
+    const { sidecar, release } = await world.heldAttempt();
     await world.seed.remove(world.metadataPath(seg(1)));
-    held.release();
+    release();
 
     await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('gone'));
     await sidecar.tracker.waitSynced();
@@ -111,23 +83,18 @@ describe('things disappearing mid-attempt', () => {
     { kind: 'S3', s3: true },
   ])('local dir deleted mid-upload ($kind)', ({ s3 }) => {
     it('→ nothing appears at the final key, and the segment is then skipped as not_local', async () => {
-      world = await RepairWorld.create(s3 ? { s3: { fake, proxy } } : {});
-      const server = await world.addServer();
+      const world = await bed.world({ store: s3 ? 's3' : 'file' });
       // Large enough that the archive stream cannot have been read to the end before the put is released.
-      await world.commit(seg(1), [{ server, payloadBytes: 12 * 1024 * 1024 }]);
-      const store = new GatedDeepStore(world.newDeepStore());
-      const held = store.holdNextPut();
-      const sidecar = await world.startSidecar(server, { deepStore: store });
-      await held.reached;
+      const { server, sidecar, store, release } = await world.heldAttempt({ replica: { payloadBytes: 12 * 1024 * 1024 } });
       await rm(path.join(server.dataDir, TABLE, seg(1)), { recursive: true });
-      held.release();
+      release();
 
       await waitFor(() => expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'skipped', reason: 'not_local' }));
       expect(events(sidecar, 'upload_failure')).toEqual([expect.objectContaining({ reason: 'SegmentChangedError' })]);
       const uri = world.segmentUri(seg(1));
       expect(await store.head(uri)).toBeNull();
       if (s3) {
-        expect(proxy.count('CompleteMultipartUpload')).toBe(0);
+        expect(bed.proxy.count('CompleteMultipartUpload')).toBe(0);
       } else {
         const location = parseStoreUri(uri);
         const folder = path.dirname(location.kind === 'file' ? location.path : '');
@@ -141,7 +108,7 @@ describe('things disappearing mid-attempt', () => {
 
 describe('bounded parallelism', () => {
   it('one stuck upload does not block the others', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const world = await bed.world();
     const server = await world.addServer();
     for (const n of [1, 2, 3, 4]) await world.commit(seg(n), [{ server }]);
     const store = new GatedDeepStore(world.newDeepStore());

@@ -7,7 +7,7 @@ import { SegmentStore, streamSegmentArchive } from '../../../src/segments/index.
 import { nextEvent } from '../../helpers/events.js';
 import { connectSession, uniqueClusterName } from '../../helpers/pinot-cluster.js';
 import { ZooKeeperServer } from '../../helpers/zookeeper-server.js';
-import { entryOf, events, GatedDeepStore, RAW, RepairWorld, seg, TABLE, waitFor, type Sidecar } from './harness.js';
+import { entryOf, events, RAW, RepairWorld, seg, TABLE, waitFor } from './harness.js';
 
 /**
  * Losing the ZooKeeper session in the middle of an attempt. These tests freeze ZooKeeper (SIGSTOP) past the
@@ -41,21 +41,10 @@ async function loseSession(session: ZkSession): Promise<void> {
   await renewed;
 }
 
-async function heldAttempt(w: RepairWorld): Promise<{ sidecar: Sidecar; release: () => void; store: GatedDeepStore }> {
-  const server = await w.addServer();
-  await w.commit(seg(1), [{ server }]);
-  const store = new GatedDeepStore(w.newDeepStore());
-  const held = store.holdNextPut();
-  const sidecar = await w.startSidecar(server, { deepStore: store, zkOptions: SHORT_SESSION });
-  // The attempt holds the lock and has read the record (its version) in the first session.
-  await held.reached;
-  return { sidecar, release: held.release, store };
-}
-
 describe('ZK session lost mid-attempt', () => {
   it('→ no write with a stale version: a URL set meanwhile by someone else is kept', async () => {
     world = await RepairWorld.create({ connectString: zkServer.connectString });
-    const { sidecar, release } = await heldAttempt(world);
+    const { sidecar, release } = await world.heldAttempt({ sidecar: { zkOptions: SHORT_SESSION } });
     const readVersion = (await world.record(seg(1)))!.stat.version;
     await loseSession(sidecar.session);
 
@@ -78,7 +67,7 @@ describe('ZK session lost mid-attempt', () => {
 
   it('→ the attempt stops before its write; the next one only does the ZooKeeper step', async () => {
     world = await RepairWorld.create({ connectString: zkServer.connectString });
-    const { sidecar, release, store } = await heldAttempt(world);
+    const { sidecar, release, store } = await world.heldAttempt({ sidecar: { zkOptions: SHORT_SESSION } });
     await loseSession(sidecar.session);
     release();
 

@@ -1,32 +1,14 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ReconcilerStoppedError } from '../../../src/agent/repair/errors.js';
-import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
-import { startS3Fake, type S3Fake } from '../../helpers/s3-fake.js';
-import { corruptLocalCrc, entryOf, events, GatedDeepStore, RepairWorld, seg, TABLE, uploads, waitFor } from './harness.js';
+import { corruptLocalCrc, entryOf, events, seg, TABLE, uploads, useTestBed, waitFor } from './harness.js';
 
 /**
  * The reconciler end to end against a real ZooKeeper (the run's shared one, a cluster of its own per test) and
  * a real deep store: a folder, and S3 (fauxqs) behind the fault proxy. Each test ends with the invariant check.
  */
-let fake: S3Fake;
-let proxy: FaultProxy;
-let world: RepairWorld | undefined;
-
-beforeAll(async () => {
-  fake = await startS3Fake();
-  proxy = await startFaultProxy(fake.endpoint);
-});
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-  proxy.reset();
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await fake?.stop();
-});
+const bed = useTestBed();
 
 const stores = [
   { kind: 'file store', s3: false },
@@ -35,7 +17,7 @@ const stores = [
 
 describe.each(stores)('DONE+"" is uploaded, then its URL is set ($kind)', ({ s3 }) => {
   it('uploads, verifies, sets only the URL, and reports done', async () => {
-    world = await RepairWorld.create(s3 ? { s3: { fake, proxy } } : {});
+    const world = await bed.world({ store: s3 ? 's3' : 'file' });
     const server = await world.addServer();
     const crc = await world.commit(seg(1), [{ server }]);
     const before = (await world.record(seg(1)))!;
@@ -54,14 +36,14 @@ describe.each(stores)('DONE+"" is uploaded, then its URL is set ($kind)', ({ s3 
     expect((await sidecar.metrics.uploadBytes.get()).values[0]?.value).toBeGreaterThan(0);
     expect(events(sidecar, 'upload_start')).toEqual([expect.objectContaining({ table: TABLE, segment: seg(1), uri })]);
     expect(events(sidecar, 'upload_success')).toEqual([expect.objectContaining({ table: TABLE, segment: seg(1), result: 'success' })]);
-    if (s3) expect(proxy.count('PutObject')).toBe(1);
+    if (s3) expect(bed.proxy.count('PutObject')).toBe(1);
     await world.checkInvariants();
   });
 });
 
 describe('segments the reconciler must leave alone', () => {
   it('no local replica / not ONLINE → skipped, with the reason', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const world = await bed.world();
     const server = await world.addServer();
     const other = await world.addServer();
     await world.commit(seg(1), [{ server, local: 'none' }]); // ONLINE in the current state, no directory
@@ -78,7 +60,7 @@ describe('segments the reconciler must leave alone', () => {
     expect(entryOf(sidecar, seg(3))).toMatchObject({ state: 'skipped', reason: 'not_online', detail: 'replica is ERROR' });
     expect(entryOf(sidecar, seg(4))).toMatchObject({ state: 'skipped', reason: 'not_online', detail: 'replica is OFFLINE' });
     expect(entryOf(sidecar, seg(5))).toBeUndefined();
-    expect(proxy.count('PutObject') + proxy.count('CreateMultipartUpload')).toBe(0);
+    expect(bed.proxy.count('PutObject') + bed.proxy.count('CreateMultipartUpload')).toBe(0);
     for (const n of [1, 2, 3, 4, 5]) expect(await world.url(seg(n))).toBe('');
 
     // The replica recovering is a change the reconciler follows.
@@ -88,7 +70,7 @@ describe('segments the reconciler must leave alone', () => {
   });
 
   it('URL already set → no-op', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const world = await bed.world();
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }], { downloadUrl: 's3://elsewhere/events/x' });
     const version = (await world.record(seg(1)))!.stat.version;
@@ -99,26 +81,26 @@ describe('segments the reconciler must leave alone', () => {
     expect(summary).toMatchObject({ considered: 0, attempted: 0 });
     expect(sidecar.reconciler.status().segments).toEqual([]);
     expect(sidecar.session.totalRequests()).toBe(requestsBefore);
-    expect(proxy.log).toEqual([]);
+    expect(bed.proxy.log).toEqual([]);
     expect((await world.record(seg(1)))!.stat.version).toBe(version);
     await world.checkInvariants();
   });
 
   it('IN_PROGRESS and COMMITTING → never written, reported', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } }, { pauseless: true });
+    const world = await bed.world({}, { pauseless: true });
     const server = await world.addServer();
     await world.commit(seg(1), [{ server, state: 'CONSUMING' }], { status: 'IN_PROGRESS', downloadUrl: undefined });
     await world.commit(seg(2), [{ server }], { status: 'COMMITTING', downloadUrl: undefined });
     // Even with a "" URL key (not what Pinot writes, but a write would still reset the commit clock).
     await world.commit(seg(3), [{ server }], { status: 'COMMITTING', downloadUrl: '' });
-    const versions = await Promise.all([1, 2, 3].map(async (n) => (await world!.record(seg(n)))!.stat.version));
+    const versions = await Promise.all([1, 2, 3].map(async (n) => (await world.record(seg(n)))!.stat.version));
     const sidecar = await world.startSidecar(server);
 
     await sidecar.reconciler.requestPass();
     expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'skipped', reason: 'in_progress' });
     expect(entryOf(sidecar, seg(2))).toMatchObject({ state: 'skipped', reason: 'committing' });
     expect(entryOf(sidecar, seg(3))).toMatchObject({ state: 'skipped', reason: 'committing' });
-    expect(proxy.log).toEqual([]);
+    expect(bed.proxy.log).toEqual([]);
     for (const [i, n] of [1, 2, 3].entries()) expect((await world.record(seg(n)))!.stat.version).toBe(versions[i]);
 
     // Commit end (DONE with a deep-store URL): the report entry goes away, nothing is counted as repaired.
@@ -128,7 +110,7 @@ describe('segments the reconciler must leave alone', () => {
   });
 
   it('CRC mismatch → not uploaded, reported', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } });
+    const world = await bed.world();
     const server = await world.addServer();
     const crc = await world.commit(seg(1), [{ server }], { crc: '4242' });
     expect(crc).toBe('4242');
@@ -142,7 +124,7 @@ describe('segments the reconciler must leave alone', () => {
     // Reported once, not once per pass.
     await sidecar.reconciler.requestPass();
     expect(events(sidecar, 'crc_mismatch')).toHaveLength(1);
-    expect(proxy.log).toEqual([]);
+    expect(bed.proxy.log).toEqual([]);
     expect(await world.url(seg(1))).toBe('');
 
     // The local copy changing to the committed one is picked up by the next pass (local changes have no event).
@@ -153,7 +135,7 @@ describe('segments the reconciler must leave alone', () => {
   });
 
   it('near retention → skipped', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } }, { retention: { unit: 'DAYS', value: '2' } });
+    const world = await bed.world({}, { retention: { unit: 'DAYS', value: '2' } });
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }], { endTimeMs: Date.now() - 2 * 86_400_000 + 30 * 60_000 });
     await world.commit(seg(2), [{ server }], { endTimeMs: Date.now() - 86_400_000 });
@@ -169,13 +151,8 @@ describe('segments the reconciler must leave alone', () => {
 
 describe('stop()', () => {
   it('aborts an in-flight upload, then makes no ZooKeeper write and starts nothing new', async () => {
-    world = await RepairWorld.create({ s3: { fake, proxy } });
-    const server = await world.addServer();
-    await world.commit(seg(1), [{ server }]);
-    const store = new GatedDeepStore(world.newDeepStore());
-    const held = store.holdNextPut();
-    const sidecar = await world.startSidecar(server, { deepStore: store });
-    await held.reached;
+    const world = await bed.world();
+    const { server, sidecar } = await world.heldAttempt();
     const writes = () => sidecar.session.requests.setData + sidecar.session.requests.create + sidecar.session.requests.delete;
     const writesAtStop = writes();
 
@@ -185,18 +162,18 @@ describe('stop()', () => {
     await expect(sidecar.reconciler.requestPass()).rejects.toThrow(ReconcilerStoppedError);
     await sidecar.tracker.waitSynced();
     expect(writes()).toBe(writesAtStop);
-    expect(proxy.count('PutObject')).toBe(0);
+    expect(bed.proxy.count('PutObject')).toBe(0);
     expect(await world.url(seg(1))).toBe('');
     // The lock was left to die with the session: closing it releases it.
     await sidecar.stop();
-    await waitFor(async () => expect(await world!.seedSession.exists(`/pinot-sidecar/${world!.cluster}/locks/${TABLE}/${seg(1)}`)).toBeNull());
+    await waitFor(async () => expect(await world.seedSession.exists(`/pinot-sidecar/${world.cluster}/locks/${TABLE}/${seg(1)}`)).toBeNull());
     await world.checkInvariants();
   });
 });
 
 describe('local directory vanishing before the attempt', () => {
   it('is skipped as not_local, nothing uploaded', async () => {
-    world = await RepairWorld.create();
+    const world = await bed.world({ store: 'file' });
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }]);
     await rm(path.join(server.dataDir, TABLE, seg(1)), { recursive: true });
