@@ -376,11 +376,16 @@ export class Reconciler {
       case 'fixed_by_other':
         this.fixedByOther(table, segment, outcome.url, outcome.seen, { attempts });
         return;
-      case 'gone':
-        this.setState(table, segment, { state: 'gone', reason: null, detail: 'segment znode deleted; not recreated', attempts, seen: null });
+      case 'gone': {
+        // Until the tracker sees the deletion its cached record is stale: mark that version as superseded (a
+        // znode recreated later has a later mtime and is not).
+        const cached = this.hosted.get(table, segment)?.zk;
+        const seen = cached ? { version: cached.version + 1, mtimeMs: cached.mtimeMs } : null;
+        this.setState(table, segment, { state: 'gone', reason: null, detail: 'segment znode deleted; not recreated', attempts, seen });
         this.metrics?.uploads.labels(table, 'gone').inc();
         this.log.info({ event: 'gone', table, segment }, 'segment metadata deleted during repair: left deleted');
         return;
+      }
       case 'skipped': {
         const verdict = outcome.detail === undefined ? { eligible: false as const, reason: outcome.reason } : { eligible: false as const, reason: outcome.reason, detail: outcome.detail };
         this.skip(table, segment, verdict, outcome.seen, { attempts });

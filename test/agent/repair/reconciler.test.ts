@@ -37,6 +37,16 @@ describe.each(stores)('DONE+"" is uploaded, then its URL is set ($kind)', ({ s3 
     expect(events(sidecar, 'upload_start')).toEqual([expect.objectContaining({ table: TABLE, segment: seg(1), uri })]);
     expect(events(sidecar, 'upload_success')).toEqual([expect.objectContaining({ table: TABLE, segment: seg(1), result: 'success' })]);
     if (s3) expect(bed.proxy.count('PutObject')).toBe(1);
+    expect((await sidecar.metrics.repairSegments.get()).values.find((v) => v.labels.status === 'done')?.value).toBe(1);
+    expect((await sidecar.metrics.repairQueueDepth.get()).values[0]?.value).toBe(0);
+
+    // Once the tracker has read back our write, the segment costs nothing more: no request, no attempt.
+    await sidecar.tracker.waitSynced();
+    await waitFor(() => expect(sidecar.tracker.get(TABLE, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri }));
+    const requests = sidecar.session.totalRequests();
+    expect(await sidecar.reconciler.requestPass()).toMatchObject({ considered: 0, attempted: 0 });
+    expect(sidecar.session.totalRequests()).toBe(requests);
+    expect(entryOf(sidecar, seg(1))?.state).toBe('done');
     await world.checkInvariants();
   });
 });
