@@ -1,8 +1,10 @@
 /**
- * Benchmark (issue 3): stream a generated segment (half random, half text) as tar.gz and compare with
- * the shell (`tar -cf - | gzip -1`, `tar -czf`) and with Pinot's temp-file method (tar.gz to a file,
- * then send the file). Prints ratios, time to first byte, peak RSS of a fresh process running N
- * concurrent downloads, and the bytes that process wrote (temp files: should be 0).
+ * Benchmark (issue 3): download a generated segment (half random, half text) from the sidecar's HTTP
+ * server over loopback, and compare with the shell (`tar -cf - | gzip -1`, `tar -czf`) and with Pinot's
+ * temp-file method (tar.gz to a file, then send the file). The server runs in a fresh child process (its
+ * RSS and write_bytes are the sidecar's alone); the client drains the bytes in this process. Prints
+ * ratios, time to first byte, peak RSS of the server with N concurrent downloads, and the bytes the server
+ * wrote to storage (temp files: should be 0).
  * Goals: >= 1.0x `tar|gzip -1` at level 1, first byte <= 50 ms, peak RSS <= 200 MiB with 8 downloads, 0 temp bytes.
  *
  *   node --import tsx bench/segment-stream.ts [--size-mib 512] [--concurrency 8] [--level 1] [--dir .bench/segment-stream]
@@ -16,8 +18,13 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import http from 'node:http';
+import { createApp } from '../src/agent/http/app.js';
+import { DownloadSlots } from '../src/agent/http/download-slots.js';
+import { startHttpServer } from '../src/agent/http/server.js';
+import { createMetrics } from '../src/agent/metrics.js';
+import { silentLogger } from '../src/log.js';
 import { SegmentStore } from '../src/segments/segment-store.js';
-import { streamSegmentArchive } from '../src/segments/tar-stream.js';
 import { buildSegment } from '../test/helpers/segment-builder.js';
 
 const { values } = parseArgs({
@@ -67,10 +74,17 @@ async function drain(stream: Readable, start: number): Promise<Timed> {
   return { ms: performance.now() - start, firstByteMs, bytes };
 }
 
-async function sidecarDownload(store: SegmentStore): Promise<Timed> {
+/** One download from the sidecar's HTTP server, drained by this process. */
+function httpDownload(port: number): Promise<Timed> {
   const start = performance.now();
-  const segment = await store.resolve(TABLE, SEGMENT);
-  return drain(streamSegmentArchive(segment, { gzipLevel: level }), start);
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: `/tables/${TABLE}/segments/${SEGMENT}` }, (res) => {
+        if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}`));
+        drain(res, start).then(resolve, reject);
+      })
+      .on('error', reject);
+  });
 }
 
 async function shell(command: string): Promise<number> {
@@ -99,39 +113,55 @@ async function writtenToStorage(): Promise<number> {
   return Number(/^write_bytes: (\d+)$/m.exec(io)?.[1] ?? Number.NaN);
 }
 
+/** The sidecar's HTTP app over the bench data dir; reports its own peak RSS and storage writes on request. */
 async function child(): Promise<void> {
-  const concurrency = Number(values.concurrency);
-  const store = new SegmentStore(dataDir);
+  const metrics = createMetrics({ defaultMetrics: false });
+  const app = createApp({
+    store: new SegmentStore(dataDir),
+    slots: new DownloadSlots(16, 16),
+    metrics,
+    logger: silentLogger,
+    gzipLevel: level,
+    readiness: () => ({ ready: true, reasons: [] }),
+    accepting: () => true,
+  });
+  const server = await startHttpServer(app, { port: 0, host: '127.0.0.1' });
   const startRss = process.memoryUsage().rss;
   let peakRss = startRss;
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 10);
   const writtenBefore = await writtenToStorage();
-  const results = await Promise.all(Array.from({ length: concurrency }, () => sidecarDownload(store)));
-  const written = (await writtenToStorage()) - writtenBefore;
-  clearInterval(sampler);
-  peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  const report: ChildReport = {
-    concurrency,
-    peakRssMiB: peakRss / 2 ** 20,
-    startRssMiB: startRss / 2 ** 20,
-    bytesWrittenToStorage: written,
-    totalBytes: results.reduce((sum, r) => sum + r.bytes, 0),
-  };
-  process.send?.(report);
+  process.send?.({ port: server.port });
+  process.once('message', async () => {
+    clearInterval(sampler);
+    const report: ChildReport = {
+      concurrency: Number(values.concurrency),
+      peakRssMiB: Math.max(peakRss, process.memoryUsage().rss) / 2 ** 20,
+      startRssMiB: startRss / 2 ** 20,
+      bytesWrittenToStorage: (await writtenToStorage()) - writtenBefore,
+      totalBytes: 0,
+    };
+    process.send?.(report, undefined, undefined, () => process.exit(0));
+  });
 }
 
-function runChild(): Promise<ChildReport> {
+function startChild(): Promise<{ port: number; report: () => Promise<ChildReport> }> {
   return new Promise((resolve, reject) => {
     const proc = fork(fileURLToPath(import.meta.url), [...process.argv.slice(2), '--child'], {
       execArgv: ['--import', 'tsx'],
     });
-    proc.once('message', (m) => resolve(m as ChildReport));
     proc.once('error', reject);
-    proc.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`child exited with ${code}`));
-    });
+    proc.once('message', (m) =>
+      resolve({
+        port: (m as { port: number }).port,
+        report: () =>
+          new Promise((done) => {
+            proc.once('message', (r) => done(r as ChildReport));
+            proc.send('report');
+          }),
+      }),
+    );
   });
 }
 
@@ -141,20 +171,23 @@ async function main(): Promise<void> {
   await mkdir(benchDir, { recursive: true });
   console.log(`building a ${sizeMiB} MiB segment (half random, half text) in ${dataDir} ...`);
   await buildSegment(path.join(dataDir, TABLE), { name: SEGMENT, payloadBytes: sizeMiB * 2 ** 20, payloadKind: 'mixed' });
-  const store = new SegmentStore(dataDir);
-
   // Warm the page cache so every method reads from memory.
   await shell(`cat ${path.join(dataDir, TABLE, SEGMENT)}/* > /dev/null`);
 
-  const sidecar = await sidecarDownload(store);
+  const server = await startChild();
+  await httpDownload(server.port); // warm-up: module loading and zlib set-up are not part of a download
+  const sidecar = await httpDownload(server.port);
   const pipeGzip1 = await shell(`tar -cf - -C ${path.join(dataDir, TABLE)} ${SEGMENT} | gzip -1 > /dev/null`);
   const tarCzf = await shell(`tar -czf - -C ${path.join(dataDir, TABLE)} ${SEGMENT} > /dev/null`);
   const pinot = await tempFileMethod();
-  const concurrent = await runChild();
+  const concurrency = Number(values.concurrency);
+  const parallel = await Promise.all(Array.from({ length: concurrency }, () => httpDownload(server.port)));
+  const concurrent = await server.report();
+  concurrent.totalBytes = parallel.reduce((sum, r) => sum + r.bytes, 0);
 
   const rows: [string, string][] = [
     ['cpus', String(os.cpus().length)],
-    [`sidecar download (gzip level ${level})`, `${sidecar.ms.toFixed(0)} ms, ${(sidecar.bytes / 2 ** 20).toFixed(1)} MiB`],
+    [`sidecar HTTP download (gzip level ${level})`, `${sidecar.ms.toFixed(0)} ms, ${(sidecar.bytes / 2 ** 20).toFixed(1)} MiB`],
     ['tar -cf - | gzip -1', `${pipeGzip1.toFixed(0)} ms  → sidecar is ${(pipeGzip1 / sidecar.ms).toFixed(2)}x as fast`],
     ['tar -czf (gzip -6)', `${tarCzf.toFixed(0)} ms  → sidecar is ${(tarCzf / sidecar.ms).toFixed(2)}x as fast`],
     ['Pinot temp-file method', `${pinot.ms.toFixed(0)} ms  → sidecar is ${(pinot.ms / sidecar.ms).toFixed(2)}x as fast`],
