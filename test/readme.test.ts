@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { SERVE_OPTIONS } from '../src/agent/config.js';
 import { createMetrics } from '../src/agent/metrics.js';
 import { repoRoot } from './helpers/fixtures.js';
@@ -22,5 +23,15 @@ describe('README stays in step with the code', () => {
     const names = (await createMetrics({ defaultMetrics: false }).registry.getMetricsAsJSON()).map((m) => m.name.replace(/^pinot_sidecar_/, ''));
     const missing = names.filter((n) => !readme.includes(n));
     expect(missing).toEqual([]);
+  });
+
+  it('has a runbook section for every alert, where its runbook_url points', () => {
+    const rules = parse(readFileSync(path.join(repoRoot, 'docker/prometheus/alerts.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string; annotations?: Record<string, string> }> }> };
+    const alerts = rules.groups.flatMap((g) => g.rules).filter((r) => r.alert);
+    expect(alerts.length).toBeGreaterThan(0);
+    for (const alert of alerts) {
+      expect(readme).toContain(`### Runbook: ${alert.alert}`);
+      expect(alert.annotations?.runbook_url).toMatch(new RegExp(`README\\.md#runbook-${alert.alert!.toLowerCase()}$`));
+    }
   });
 });

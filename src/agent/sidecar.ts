@@ -1,4 +1,4 @@
-import { access, constants, readFile } from 'node:fs/promises';
+import { access, constants, readFile, stat } from 'node:fs/promises';
 import type { Hono } from 'hono';
 import { errorMessage } from '../errors.js';
 import { createDeepStore, type DeepStore } from '../deepstore/index.js';
@@ -73,7 +73,7 @@ export class Sidecar {
     // The only local writes are scratch files; with a read-only root filesystem they must go here.
     if (config.tmpDir !== undefined) process.env.TMPDIR = config.tmpDir;
     const token = config.tokenFile === undefined ? undefined : await readToken(config.tokenFile);
-    await checkDataDir(config.dataDir);
+    await checkDataDir(config.dataDir, logger);
     let deepStore: DeepStore | undefined;
     try {
       deepStore =
@@ -228,8 +228,24 @@ async function readToken(file: string): Promise<string> {
   return token;
 }
 
-async function checkDataDir(dir: string): Promise<void> {
+/**
+ * A data dir that does not exist yet is normal on a fresh volume: the server creates it on start,
+ * and a native sidecar starts before the server (DESIGN.md deployment). Downloads answer 503 until it
+ * appears. Something there that is not a readable directory is a configuration error.
+ */
+async function checkDataDir(dir: string, logger: Logger): Promise<void> {
+  let info;
   try {
+    info = await stat(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      logger.warn({ dataDir: dir }, 'data dir does not exist yet; segments are served once the server creates it');
+      return;
+    }
+    throw new ConfigError([`--data-dir (PINOT_SIDECAR_DATA_DIR): cannot stat ${dir}: ${errorMessage(err)}`]);
+  }
+  try {
+    if (!info.isDirectory()) throw new Error('not a directory');
     await access(dir, constants.R_OK | constants.X_OK);
   } catch (err) {
     throw new ConfigError([`--data-dir (PINOT_SIDECAR_DATA_DIR): ${dir} is not a readable directory: ${errorMessage(err)}`]);

@@ -97,13 +97,30 @@ describe('pinot-sidecar serve (real process)', () => {
   });
 
   it('exits 2 when the data dir or the token file is unusable', async () => {
-    const bad = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', instance, '--data-dir', path.join(root, 'missing'), '--port', '0']);
+    await writeFile(path.join(root, 'a-file'), 'not a directory');
+    const bad = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', instance, '--data-dir', path.join(root, 'a-file'), '--port', '0']);
     expect(await bad.exited).toBe(2);
     expect(bad.output()).toMatch(/--data-dir \(PINOT_SIDECAR_DATA_DIR\): .* is not a readable directory/);
     await writeFile(path.join(root, 'empty-token'), '\n');
     const token = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', instance, '--data-dir', path.join(root, 'data'), '--port', '0', '--token-file', path.join(root, 'empty-token')]);
     expect(await token.exited).toBe(2);
     expect(token.output()).toMatch(/--token-file/);
+  });
+
+  it('starts without a data dir that does not exist yet (fresh volume), and serves it once it appears', async () => {
+    const port = await freePort();
+    const later = path.join(root, 'later');
+    const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', instance, '--data-dir', later, '--port', String(port), '--host', '127.0.0.1']);
+    try {
+      await vi.waitFor(async () => expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200), { timeout: 20_000, interval: 100 });
+      const before = await fetch(`http://127.0.0.1:${port}/tables/events/segments/events__0__1__20240101T0000Z`);
+      expect(before.status).toBe(503);
+      await buildSegment(path.join(later, 'events_REALTIME'), { name: 'events__0__1__20240101T0000Z' });
+      expect((await fetch(`http://127.0.0.1:${port}/tables/events/segments/events__0__1__20240101T0000Z`)).status).toBe(200);
+      expect(p.output()).toMatch(/data dir does not exist yet/);
+    } finally {
+      p.child.kill('SIGKILL');
+    }
   });
 
   it('exits 2 with a clear message when the cluster does not exist', async () => {
