@@ -73,6 +73,11 @@ export interface ReconcilerOptions {
   lockRetryMs?: number;
   /** Deadline of one attempt, upload included (default 30 min). */
   attemptTimeoutMs?: number;
+  /**
+   * How long stop() waits for aborted attempts to settle (default 10 s). A store that ignores the abort
+   * cannot hold shutdown hostage: what is still running then is abandoned, and can no longer write to ZooKeeper.
+   */
+  stopTimeoutMs?: number;
   /** Finished entries kept for the status view (default 1000). */
   maxFinishedEntries?: number;
   /** Jitter source (tests). */
@@ -107,6 +112,7 @@ export class Reconciler {
   private readonly safetyPassIntervalMs: number;
   private readonly lockRetryMs: number;
   private readonly attemptTimeoutMs: number;
+  private readonly stopTimeoutMs: number;
   private readonly paths: ClusterPaths;
   private readonly deps: AttemptDeps;
   private readonly repair: RepairState;
@@ -137,6 +143,7 @@ export class Reconciler {
     this.safetyPassIntervalMs = options.safetyPassIntervalMs ?? 10 * 60_000;
     this.lockRetryMs = options.lockRetryMs ?? 30_000;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 30 * 60_000;
+    this.stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
     this.paths = clusterPaths(options.cluster);
     this.repair = new RepairState({ now: this.now, ...(options.maxFinishedEntries === undefined ? {} : { maxFinished: options.maxFinishedEntries }) });
     // rejectOnClear: stop() clears the queue, and the promises of attempts that never started must settle.
@@ -166,7 +173,8 @@ export class Reconciler {
 
   /**
    * No new attempts; in-flight uploads are aborted through their AbortSignal; resolves when every attempt has
-   * settled. From the moment it is called there is no ZooKeeper write (lock, CAS, lock delete). Idempotent.
+   * settled, or after stopTimeoutMs. From the moment it is called there is no ZooKeeper write (lock, CAS,
+   * lock delete): close the session after it, which also removes any lock still held. Idempotent.
    */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
@@ -524,7 +532,15 @@ export class Reconciler {
     clearTimeout(this.wakeTimer);
     this.wakeTimer = undefined;
     this.limit.clearQueue();
-    await Promise.allSettled([...this.inFlight.values()]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<true>((resolve) => {
+      timer = setTimeout(() => resolve(true), this.stopTimeoutMs);
+    });
+    const settled = Promise.allSettled([...this.inFlight.values()]).then(() => false as const);
+    if (await Promise.race([settled, timedOut])) {
+      this.log.warn({ segments: [...this.inFlight.keys()], waitedMs: this.stopTimeoutMs }, 'repair attempts did not stop in time: abandoned (they can no longer write to ZooKeeper)');
+    }
+    clearTimeout(timer);
     this.updateGauges();
   }
 }

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ReconcilerStoppedError } from '../../../src/agent/repair/errors.js';
-import { corruptLocalCrc, entryOf, events, seg, TABLE, uploads, useTestBed, waitFor } from './harness.js';
+import { corruptLocalCrc, entryOf, events, GatedDeepStore, seg, TABLE, uploads, useTestBed, waitFor } from './harness.js';
 
 /**
  * The reconciler end to end against a real ZooKeeper (the run's shared one, a cluster of its own per test) and
@@ -177,6 +177,29 @@ describe('stop()', () => {
     // The lock was left to die with the session: closing it releases it.
     await sidecar.stop();
     await waitFor(async () => expect(await world.seedSession.exists(`/pinot-sidecar/${world.cluster}/locks/${TABLE}/${seg(1)}`)).toBeNull());
+    await world.checkInvariants();
+  });
+
+  it('does not wait forever for a store that ignores the abort', async () => {
+    const world = await bed.world({ store: 'file' });
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server }]);
+    let entered!: () => void;
+    const inPut = new Promise<void>((resolve) => (entered = resolve));
+    const store = new (class extends GatedDeepStore {
+      override put(): Promise<{ bytes: number }> {
+        entered();
+        return new Promise(() => {}); // never settles, whatever the signal says
+      }
+    })(world.newDeepStore());
+    const sidecar = await world.startSidecar(server, { deepStore: store, stopTimeoutMs: 200 });
+    await inPut;
+    const setData = sidecar.session.requests.setData;
+
+    await sidecar.reconciler.stop();
+    expect(sidecar.logs.some((l) => /did not stop in time/.test(l.msg))).toBe(true);
+    expect(sidecar.session.requests.setData).toBe(setData);
+    expect(await world.url(seg(1))).toBe('');
     await world.checkInvariants();
   });
 });
