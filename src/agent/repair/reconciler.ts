@@ -344,7 +344,7 @@ export class Reconciler {
         local,
         facts: () => this.facts(table, segment),
         signal,
-        assertMayWrite: () => stop.throwIfAborted(),
+        mayWrite: () => !stop.aborted,
         progress: (state, uri) => this.setState(table, segment, { state, uri, reason: null, detail: null }),
       });
     } catch (err) {

@@ -7,7 +7,7 @@ import type { ZkSession } from '../../helix/zk-session.js';
 import type { Logger } from '../../log.js';
 import { planSegmentArchive, rawTableName, streamSegmentArchive } from '../../segments/index.js';
 import { checkEligibility, type EligibilityInput, type SkipReason } from './eligibility.js';
-import { CasConflictError, DeepStoreVerifyError, SessionChangedError } from './errors.js';
+import { CasConflictError, DeepStoreVerifyError, ReconcilerStoppedError, SessionChangedError } from './errors.js';
 import type { LocalCopy } from './local-copy.js';
 import type { ZnodeSeen } from './repair-state.js';
 import type { HeldLock, UploadLocks } from './upload-lock.js';
@@ -55,8 +55,8 @@ export interface AttemptRequest {
   facts: () => Omit<EligibilityInput, 'zk' | 'nowMs'>;
   /** Aborts IO (stop, attempt deadline). */
   signal: AbortSignal;
-  /** Throws once stop has begun: called before every ZooKeeper write. */
-  assertMayWrite: () => void;
+  /** False once stop has begun: asked before every ZooKeeper write. */
+  mayWrite: () => boolean;
   /** Reports progress for the operator view. */
   progress: (state: 'uploading' | 'verifying' | 'committing', uri: string) => void;
 }
@@ -65,23 +65,21 @@ export interface AttemptRequest {
 const MAX_CAS_ROUNDS = 5;
 
 export async function runRepairAttempt(deps: AttemptDeps, request: AttemptRequest): Promise<AttemptOutcome> {
-  request.assertMayWrite();
-  const lock = await deps.locks.tryAcquire(request.table, request.segment);
+  assertMayWrite(request);
+  const lock = await deps.locks.tryAcquire(request.table, request.segment, request.mayWrite);
   if (!lock) return { kind: 'locked' };
   try {
     return await attemptUnderLock(deps, request, lock);
   } finally {
     // Deleting the lock is a ZooKeeper write too: after stop it is left to die with the session.
-    let mayWrite = true;
-    try {
-      request.assertMayWrite();
-    } catch {
-      mayWrite = false;
-    }
-    if (mayWrite) {
+    if (request.mayWrite()) {
       await lock.release().catch((err: unknown) => deps.logger.warn({ err, path: lock.path }, 'could not release the upload lock; it ends with the session'));
     }
   }
+}
+
+function assertMayWrite(request: AttemptRequest): void {
+  if (!request.mayWrite()) throw new ReconcilerStoppedError();
 }
 
 async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, lock: HeldLock): Promise<AttemptOutcome> {
@@ -136,7 +134,7 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, lock
         if (verdict) return verdict;
         current = reread!;
       }
-      request.assertMayWrite();
+      assertMayWrite(request);
       // The version was read under the lock's session. If that session is gone, so is the lock, and another
       // sidecar may be mid-attempt: stop here and start over rather than write on the strength of it.
       if (deps.session.sessionId !== lock.sessionId) throw new SessionChangedError(lock.sessionId, deps.session.sessionId);

@@ -1,3 +1,4 @@
+import { SidecarError } from '../../errors.js';
 import { isZkCode } from '../../helix/errors.js';
 import { parentPath } from '../../helix/paths.js';
 import type { ZkSession } from '../../helix/zk-session.js';
@@ -43,17 +44,22 @@ export class UploadLocks {
    * The lock, or null when another session holds it (not an error: try later). ZooKeeper failures reject.
    * One request when the table's folder exists (create); three when only the table's folder is new.
    */
-  async tryAcquire(table: string, segment: string): Promise<HeldLock | null> {
+  async tryAcquire(table: string, segment: string, mayWrite: () => boolean = () => true): Promise<HeldLock | null> {
     const path = this.lockPath(table, segment);
     const data = Buffer.from(JSON.stringify({ owner: this.owner, acquiredAt: new Date().toISOString() }));
+    // Every create is a write; the caller may forbid writes at any point (stop), so it is asked before each.
+    const create = async (p: string, bytes: Buffer | null, mode: 'persistent' | 'ephemeral'): Promise<void> => {
+      if (!mayWrite()) throw new LockWriteRefusedError(p);
+      await this.session.create(p, bytes, mode);
+    };
     for (let tries = 0; ; tries++) {
       const sessionId = this.session.sessionId;
       try {
-        await this.session.create(path, data, 'ephemeral');
+        await create(path, data, 'ephemeral');
         return sessionId === null ? null : this.held(path, sessionId);
       } catch (err) {
         if (isZkCode(err, 'NO_NODE') && tries === 0) {
-          await this.createFolders(parentPath(path));
+          await this.createFolders(parentPath(path), create);
           continue;
         }
         if (!isZkCode(err, 'NODE_EXISTS')) throw err;
@@ -72,14 +78,14 @@ export class UploadLocks {
    * Create `dir` and whatever is missing above it, bottom-up: the usual case (only the table's folder is new)
    * costs one request, where checking every level from the root would cost one per level.
    */
-  private async createFolders(dir: string): Promise<void> {
+  private async createFolders(dir: string, create: (p: string, bytes: null, mode: 'persistent') => Promise<void>): Promise<void> {
     try {
-      await this.session.create(dir, null);
+      await create(dir, null, 'persistent');
     } catch (err) {
       if (isZkCode(err, 'NODE_EXISTS')) return;
       if (!isZkCode(err, 'NO_NODE') || parentPath(dir) === '/') throw err;
-      await this.createFolders(parentPath(dir));
-      await this.createFolders(dir);
+      await this.createFolders(parentPath(dir), create);
+      await this.createFolders(dir, create);
     }
   }
 
@@ -98,5 +104,12 @@ export class UploadLocks {
         }
       },
     };
+  }
+}
+
+/** The caller withdrew permission to write (the reconciler is stopping) while the lock was being taken. */
+export class LockWriteRefusedError extends SidecarError {
+  constructor(path: string) {
+    super(`not creating ${path}: ZooKeeper writes are no longer allowed`, { retriable: true });
   }
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultLockRoot, UploadLocks } from '../../../src/agent/repair/upload-lock.js';
+import { defaultLockRoot, LockWriteRefusedError, UploadLocks } from '../../../src/agent/repair/upload-lock.js';
 import type { ZkSession } from '../../../src/helix/zk-session.js';
 import { connectSession, uniqueClusterName } from '../../helpers/pinot-cluster.js';
 
@@ -53,5 +53,13 @@ describe('UploadLocks (real ZooKeeper)', () => {
     const mine = await new UploadLocks(a, root, 'Server_a').tryAcquire('t_REALTIME', 'seg3');
     expect(mine?.path).toBe(held?.path);
     await mine!.release();
+  });
+
+  it('asks before every write and creates nothing once writes are refused', async () => {
+    const locks = new UploadLocks(a, `${root}-refused`, 'Server_a');
+    await expect(locks.tryAcquire('t_REALTIME', 'seg5', () => false)).rejects.toThrow(LockWriteRefusedError);
+    let allowed = 1; // the first create (NO_NODE: the folders are missing) goes out, then writes stop
+    await expect(locks.tryAcquire('t_REALTIME', 'seg5', () => allowed-- > 0)).rejects.toThrow(LockWriteRefusedError);
+    expect(await a.exists(`${root}-refused`)).toBeNull();
   });
 });
