@@ -1,0 +1,132 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { readRecord } from '../../../src/helix/znode-io.js';
+import type { ZkSession } from '../../../src/helix/zk-session.js';
+import { spawnCli, type CliProcess } from '../../helpers/cli.js';
+import { faults, startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
+import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../../helpers/pinot-cluster.js';
+import { parseResponse, rawRequest } from '../../helpers/raw-http.js';
+import { extractTarGz } from '../../helpers/raw-tar.js';
+import { FAKE_CREDENTIALS, FAKE_REGION, startS3Fake, type S3Fake } from '../../helpers/s3-fake.js';
+import { buildSegment, type BuiltSegment } from '../../helpers/segment-builder.js';
+import { freePort } from '../../helpers/zookeeper-server.js';
+
+const RT = 'events_REALTIME';
+const INSTANCE = 'Server_shutdown_8098';
+
+describe('SIGTERM (real sidecar process)', () => {
+  let root: string;
+  let session: ZkSession;
+  let seed: PinotClusterSeeder;
+  let big: BuiltSegment;
+  let s3: S3Fake;
+  let proxy: FaultProxy;
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'shutdown-'));
+    session = await connectSession();
+    seed = new PinotClusterSeeder(session, uniqueClusterName('shutdown'));
+    await seed.createCluster();
+    const live = await seed.addInstance(INSTANCE);
+    await seed.addTable(RT);
+    big = await buildSegment(path.join(root, 'data', RT), { name: 'events__0__1__20240101T0000Z', payloadBytes: 40 * 1024 * 1024, payloadKind: 'random' });
+    await seed.putSegment(RT, big.name, { downloadUrl: '', crc: String(big.crc) });
+    await seed.setCurrentState(INSTANCE, live, RT, { [big.name]: 'ONLINE' });
+    s3 = await startS3Fake();
+    await s3.createBucket('deep');
+    proxy = await startFaultProxy(s3.endpoint);
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    await s3.stop();
+    await session.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  async function startSidecar(port: number, extra: string[]): Promise<CliProcess> {
+    const p = spawnCli(['serve', '--port', String(port), '--host', '127.0.0.1', '--shutdown-grace-seconds', '20', ...extra], {
+      PINOT_SIDECAR_ZK: inject('zkConnectString'),
+      PINOT_SIDECAR_CLUSTER: seed.cluster,
+      PINOT_SIDECAR_INSTANCE: INSTANCE,
+      PINOT_SIDECAR_DATA_DIR: path.join(root, 'data'),
+      AWS_ACCESS_KEY_ID: FAKE_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: FAKE_CREDENTIALS.secretAccessKey,
+    });
+    await vi.waitFor(async () => expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200), { timeout: 30_000, interval: 100 });
+    return p;
+  }
+
+  it('during a download: stops being ready, refuses new downloads, lets the running one finish, exits 0', async () => {
+    const port = await freePort();
+    const p = await startSidecar(port, []);
+    try {
+      // A slow reader: pause the socket after the first bytes so the download is in flight at SIGTERM.
+      const socket = net.connect({ port, host: '127.0.0.1' });
+      const chunks: Buffer[] = [];
+      socket.on('data', (d: Buffer) => {
+        chunks.push(d);
+        socket.pause();
+      });
+      socket.write(`GET /tables/${RT}/segments/${big.name} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      await vi.waitFor(() => expect(chunks.length).toBeGreaterThan(0));
+      // A second, idle keep-alive connection opened before the signal.
+      const keepAlive = net.connect({ port, host: '127.0.0.1' });
+      await new Promise<void>((r) => keepAlive.once('connect', () => r()));
+
+      p.child.kill('SIGTERM');
+      await vi.waitFor(async () => {
+        const ready = await rawRequest(port, '/health/ready').catch(() => null);
+        // Either refused outright (listener closed) or answered "not ready".
+        expect(ready === null || ready.status === 503).toBe(true);
+      });
+      const refused = await rawRequest(port, `/tables/${RT}/segments/${big.name}`).catch((err: Error) => err);
+      expect(refused instanceof Error || refused.status === 503).toBe(true);
+
+      // Drain: read the rest; the archive must be complete and extract.
+      const closed = new Promise<void>((r) => socket.once('close', () => r()));
+      socket.on('data', () => socket.resume());
+      socket.resume();
+      await closed;
+      const res = parseResponse(Buffer.concat(chunks));
+      expect(res.status).toBe(200);
+      expect(res.complete).toBe(true);
+      const file = path.join(root, 'drained.tar.gz');
+      await writeFile(file, res.body);
+      const out = await mkdtemp(path.join(root, 'out-'));
+      await extractTarGz(file, out);
+      keepAlive.destroy();
+      expect(await p.exited).toBe(0);
+      expect(p.output()).toMatch(/"msg":"shut down"/);
+    } finally {
+      p.child.kill('SIGKILL');
+    }
+  });
+
+  it('during an upload: aborts it, writes nothing to ZooKeeper or the final key, exits 0', async () => {
+    // Every part upload hangs for a minute: the repair is mid-upload when the signal comes.
+    proxy.reset();
+    proxy.inject((r) => r.method === 'PUT', faults.delay(60_000), { times: Infinity });
+    const port = await freePort();
+    const p = await startSidecar(port, ['--deep-store', 's3://deep/pinot', '--s3-endpoint', proxy.endpoint, '--s3-region', FAKE_REGION, '--s3-path-style']);
+    try {
+      await vi.waitFor(() => expect(proxy.count((r) => r.method === 'PUT')).toBeGreaterThan(0), { timeout: 20_000 });
+      const started = Date.now();
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+      // Aborted, not waited out: the held request would take a minute.
+      expect(Date.now() - started).toBeLessThan(30_000);
+      const record = await readRecord(session, seed.paths.segmentMetadata(RT, big.name));
+      expect(record?.doc.record.simpleFields['segment.download.url']).toBe('');
+      const head = await s3.client.send(new HeadObjectCommand({ Bucket: 'deep', Key: `pinot/events/${big.name}` })).catch((err: Error) => err);
+      expect(head).toBeInstanceOf(Error);
+      expect(p.output()).toMatch(/"msg":"shut down"/);
+    } finally {
+      p.child.kill('SIGKILL');
+      proxy.reset();
+    }
+  });
+});
