@@ -59,10 +59,19 @@ const FIXTURES = [
 ];
 
 let scratch: string;
+let savedTmpdir: string | undefined;
 beforeAll(async () => {
   scratch = await mkdtemp(path.join(os.tmpdir(), 'segments-inspect-'));
+  // A private temp dir for this file's process: other test files run inspectCrc at the same time, and
+  // their extraction dirs in the shared temp dir would make the leak checks below flaky.
+  const privateTmp = path.join(scratch, 'tmp');
+  await mkdir(privateTmp);
+  savedTmpdir = process.env.TMPDIR;
+  process.env.TMPDIR = privateTmp;
 });
 afterAll(async () => {
+  if (savedTmpdir === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = savedTmpdir;
   await rm(scratch, { recursive: true, force: true });
 });
 
