@@ -3,6 +3,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
 import { runCrc } from './commands/crc.js';
+import { runFetch } from './commands/fetch.js';
 import { runDemo } from './commands/demo.js';
 import { runServe } from './commands/serve.js';
 import { runStatus } from './commands/status.js';
@@ -15,6 +16,8 @@ export interface CommandIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** True when stderr is a terminal (progress lines are drawn only then). */
+  stderrIsTTY?: boolean;
 }
 
 type Command = (args: string[], io: CommandIo) => Promise<number>;
@@ -23,6 +26,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   serve: { run: runServe, summary: 'run the sidecar (segment downloads, deep-store repair, metrics)' },
   status: { run: runStatus, summary: "show the sidecar's deep-store repair state (exit 1 when a segment failed)" },
   demo: { run: runDemo, summary: 'run everything locally: ZooKeeper, a seeded Pinot cluster, the sidecar repairing it' },
+  fetch: { run: runFetch, summary: "download a segment like a Pinot server does (deep store, else ONLINE peers), verified against ZooKeeper's CRC" },
   crc: { run: runCrc, summary: "recompute Pinot's CRC of a segment dir or tarball and compare it with creation.meta" },
 };
 
@@ -72,6 +76,7 @@ if (isEntryPoint()) {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     env: process.env,
+    stderrIsTTY: process.stderr.isTTY === true,
   });
   // serve keeps the process alive until its shutdown sets the exit code.
   if (code >= 0) process.exitCode = code;

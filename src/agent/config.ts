@@ -8,9 +8,10 @@ import { SidecarError } from '../errors.js';
  * variable; a flag wins. Invalid configuration fails before anything listens, with one line per
  * problem naming the flag and the variable.
  */
-interface OptionSpec {
+export interface OptionSpec {
   flag: string;
-  env: string;
+  /** Environment variable that sets the option when the flag is absent; none for per-invocation options. */
+  env?: string;
   type: 'string' | 'boolean';
   help: string;
   default?: string;
@@ -44,12 +45,10 @@ export const SERVE_OPTIONS = {
   logLevel: { flag: 'log-level', env: 'PINOT_SIDECAR_LOG_LEVEL', type: 'string', help: 'fatal, error, warn, info, debug or trace', default: 'info' },
 } as const satisfies Record<string, OptionSpec>;
 
-type OptionKey = keyof typeof SERVE_OPTIONS;
+export const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+export const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 
-const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
-
-const schema = z.object({
+export const serveSchema = z.object({
   zk: z.string().regex(/^[^\s/,]+(,[^\s/,]+)*(\/\S*)?$/, 'expected host:port[,host:port][/chroot]'),
   cluster: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a Helix cluster name ([A-Za-z0-9_.-]+)'),
   instance: z.string().regex(/^[^\s/]+$/, 'expected a Helix instance id without spaces or slashes'),
@@ -75,7 +74,7 @@ const schema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
-export type ServeConfig = z.infer<typeof schema>;
+export type ServeConfig = z.infer<typeof serveSchema>;
 
 export class ConfigError extends SidecarError {
   constructor(readonly problems: string[]) {
@@ -85,43 +84,79 @@ export class ConfigError extends SidecarError {
 
 /** Flags (argv after `serve`) over environment variables over defaults; throws ConfigError listing every problem. */
 export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  const { data, problems } = readOptions(SERVE_OPTIONS, serveSchema, argv, env);
+  if (data && !data.deepStore?.startsWith('s3://') && (data.s3Endpoint || data.s3Region)) {
+    problems.push('--s3-endpoint/--s3-region: only meaningful with an s3:// --deep-store');
+  }
+  if (problems.length > 0 || !data) throw new ConfigError(problems);
+  return data;
+}
+
+export interface ReadOptionsResult<T> {
+  /** Undefined when the values do not satisfy the schema (then `problems` says why). */
+  data: T | undefined;
+  positionals: string[];
+  /** One line per problem, naming the flag and its variable. */
+  problems: string[];
+}
+
+/**
+ * The option-table reader every command shares: flags over environment variables over defaults, validated by
+ * `schema` whose keys are the table's keys. Problems are collected, not thrown, so a command can add its own.
+ */
+export function readOptions<T>(
+  specs: Record<string, OptionSpec>,
+  schema: z.ZodType<T>,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  options: { allowPositionals?: boolean } = {},
+): ReadOptionsResult<T> {
   const problems: string[] = [];
   let flags: Record<string, string | boolean | undefined> = {};
+  let positionals: string[] = [];
   try {
-    const options: Record<string, { type: 'string' | 'boolean' }> = {};
-    for (const spec of Object.values(SERVE_OPTIONS)) options[spec.flag] = { type: spec.type };
-    flags = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+    const parseOptions: Record<string, { type: 'string' | 'boolean' }> = {};
+    for (const spec of Object.values(specs)) parseOptions[spec.flag] = { type: spec.type };
+    const parsed = parseArgs({ args: argv, options: parseOptions, strict: true, allowPositionals: options.allowPositionals ?? false });
+    flags = parsed.values;
+    positionals = parsed.positionals;
   } catch (err) {
     problems.push((err as Error).message);
   }
   const raw: Record<string, unknown> = {};
-  for (const [key, spec] of Object.entries(SERVE_OPTIONS) as Array<[OptionKey, OptionSpec]>) {
-    const value = flags[spec.flag] ?? (env[spec.env] === undefined || env[spec.env] === '' ? undefined : env[spec.env]) ?? spec.default;
+  for (const [key, spec] of Object.entries(specs)) {
+    const fromEnv = spec.env === undefined || env[spec.env] === '' ? undefined : env[spec.env];
+    const value = flags[spec.flag] ?? fromEnv ?? spec.default;
     if (value !== undefined) raw[key] = value;
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      const key = issue.path[0] as OptionKey;
-      const spec = SERVE_OPTIONS[key];
+      const key = String(issue.path[0]);
+      const spec = specs[key];
       const missing = raw[key] === undefined;
-      problems.push(spec ? `--${spec.flag} (${spec.env}): ${missing ? 'required' : issue.message}` : issue.message);
+      problems.push(spec ? `${optionName(spec)}: ${missing ? 'required' : issue.message}` : issue.message);
     }
   }
-  if (parsed.success) {
-    const c = parsed.data;
-    if (!c.deepStore?.startsWith('s3://') && (c.s3Endpoint || c.s3Region)) problems.push('--s3-endpoint/--s3-region: only meaningful with an s3:// --deep-store');
-  }
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
-  return parsed.data;
+  return { data: parsed.success ? parsed.data : undefined, positionals, problems };
+}
+
+/** `--flag (ENV_VAR)`, or `--flag` for an option without a variable. */
+export function optionName(spec: OptionSpec): string {
+  return spec.env === undefined ? `--${spec.flag}` : `--${spec.flag} (${spec.env})`;
 }
 
 /** Help text generated from the option table, so it never drifts from what is parsed. */
 export function serveUsage(): string {
-  const lines = ['Usage: pinot-sidecar serve [options]', '', 'Options (flag / environment variable / default):'];
-  for (const spec of Object.values(SERVE_OPTIONS) as OptionSpec[]) {
+  return optionsUsage('Usage: pinot-sidecar serve [options]', SERVE_OPTIONS);
+}
+
+/** `heading`, then one entry per option: flag, variable, default, and its help on the next line. */
+export function optionsUsage(heading: string, specs: Record<string, OptionSpec>): string {
+  const lines = [heading, '', 'Options (flag / environment variable / default):'];
+  for (const spec of Object.values(specs)) {
     const arg = spec.type === 'string' ? ' <value>' : '';
-    lines.push(`  --${spec.flag}${arg}`.padEnd(36) + `${spec.env}${spec.default !== undefined ? ` (default ${spec.default})` : ''}`);
+    lines.push(`  --${spec.flag}${arg}`.padEnd(36) + `${spec.env ?? '-'}${spec.default !== undefined ? ` (default ${spec.default})` : ''}`);
     lines.push(`      ${spec.help}`);
   }
   return lines.join('\n');

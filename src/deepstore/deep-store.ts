@@ -19,6 +19,16 @@ export interface StoredObject {
   crc: string | null;
 }
 
+export interface ObjectRead {
+  /** The object's bytes. The caller consumes or destroys it; destroying it releases the file or connection. */
+  body: Readable;
+  /**
+   * The size the store reports (file size, S3 Content-Length), or null when it did not say. A reader compares it
+   * with what it received: a body that ends short of it was cut off.
+   */
+  bytes: number | null;
+}
+
 export interface DeepStoreCallOptions {
   /** Aborting rejects the call with `signal.reason`, after the store has cleaned up (see put). */
   signal?: AbortSignal;
@@ -27,8 +37,9 @@ export interface DeepStoreCallOptions {
 /**
  * Where segments that exist only on servers are copied to: Pinot's deep store (the controller's
  * `controller.data.dir`). Two operations are all the repair needs: write a segment archive, and look at what
- * is stored. The CRC travels with the object (S3 user metadata; inside the archive for a file store), never as
- * an extra file: Pinot's retention and orphan cleanup list the table folder and would trip over one.
+ * is stored; `pinot-sidecar fetch` also reads one back. The CRC travels with the object (S3 user metadata;
+ * inside the archive for a file store), never as an extra file: Pinot's retention and orphan cleanup list the
+ * table folder and would trip over one.
  */
 export interface DeepStore {
   /** The configured URI, verbatim (it must equal the controller's controller.data.dir). */
@@ -50,6 +61,14 @@ export interface DeepStore {
 
   /** Size and stored CRC of the object at `uri`, or null when there is none. */
   head(uri: string, options?: DeepStoreCallOptions): Promise<StoredObject | null>;
+
+  /**
+   * Stream the object at `uri` (which must lie under `baseUri`). Rejects with a DeepStoreError, code `NoSuchKey`
+   * when there is no object, and with `signal.reason` when aborted before the body exists; aborting later
+   * destroys the body with `signal.reason`. Errors while the body streams (a reset connection, an I/O error)
+   * arrive on the body as they are.
+   */
+  get(uri: string, options?: DeepStoreCallOptions): Promise<ObjectRead>;
 
   /** Release connections (S3 keep-alive sockets). */
   close(): Promise<void>;

@@ -5,8 +5,9 @@ import type { Readable } from 'node:stream';
 import { silentLogger, type Logger } from '../log.js';
 import { readArchiveCrc } from './archive-crc.js';
 import { classifyFsError } from './classify.js';
-import type { DeepStore, DeepStoreCallOptions, SegmentObjectMeta, StoredObject } from './deep-store.js';
+import type { DeepStore, DeepStoreCallOptions, ObjectRead, SegmentObjectMeta, StoredObject } from './deep-store.js';
 import { DeepStoreError } from './errors.js';
+import { destroyOnAbort } from './object-body.js';
 import { acceptPut } from './put-guard.js';
 import { segmentUri, tmpSegmentFileName } from './segment-key.js';
 import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
@@ -92,8 +93,38 @@ export class FileDeepStore implements DeepStore {
   }
 
   async head(uri: string, options: DeepStoreCallOptions = {}): Promise<StoredObject | null> {
-    const file = this.locate(uri);
     const { signal } = options;
+    const opened = await this.openObject(uri, 'head', signal);
+    if (opened === null) return null;
+    try {
+      const crc = await readArchiveCrc(opened.handle.createReadStream({ autoClose: false, ...(signal ? { signal } : {}) }));
+      return { bytes: opened.size, crc };
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw classifyFsError(err, `file head ${uri}`);
+    } finally {
+      await opened.handle.close().catch(() => {});
+    }
+  }
+
+  async get(uri: string, options: DeepStoreCallOptions = {}): Promise<ObjectRead> {
+    const { signal } = options;
+    const opened = await this.openObject(uri, 'get', signal);
+    if (opened === null) throw new DeepStoreError(`file get ${uri}: no such object`, { code: 'NoSuchKey', retriable: false });
+    if (signal?.aborted) {
+      await opened.handle.close().catch(() => {});
+      throw signal.reason;
+    }
+    // autoClose (the default): the handle closes when the body ends or is destroyed.
+    return { body: destroyOnAbort(opened.handle.createReadStream(), signal), bytes: opened.size };
+  }
+
+  /**
+   * The object's file, opened, with its size; null when there is none. One open file serves the whole call:
+   * a concurrent rename over the key cannot pair one version's size with another version's bytes or CRC.
+   */
+  private async openObject(uri: string, op: 'head' | 'get', signal: AbortSignal | undefined): Promise<{ handle: FileHandle; size: number } | null> {
+    const file = this.locate(uri);
     signal?.throwIfAborted();
     let handle: FileHandle;
     try {
@@ -101,21 +132,17 @@ export class FileDeepStore implements DeepStore {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-      throw classifyFsError(err, `file head ${uri}`);
+      throw classifyFsError(err, `file ${op} ${uri}`);
     }
     try {
-      // One open file for both answers: a concurrent rename cannot pair one version's size with another's CRC.
       const info = await handle.stat();
       if (!info.isFile()) {
-        throw new DeepStoreError(`file head ${uri}: not a regular file`, { code: 'NotAFile', retriable: false });
+        throw new DeepStoreError(`file ${op} ${uri}: not a regular file`, { code: 'NotAFile', retriable: false });
       }
-      const crc = await readArchiveCrc(handle.createReadStream({ autoClose: false, ...(signal ? { signal } : {}) }));
-      return { bytes: info.size, crc };
+      return { handle, size: info.size };
     } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      throw classifyFsError(err, `file head ${uri}`);
-    } finally {
       await handle.close().catch(() => {});
+      throw classifyFsError(err, `file ${op} ${uri}`);
     }
   }
 

@@ -7,6 +7,7 @@ export {
   type DeepStore,
   type DeepStoreCallOptions,
   type DeepStoreOptions,
+  type ObjectRead,
   type SegmentObjectMeta,
   type StoredObject,
 } from './deep-store.js';

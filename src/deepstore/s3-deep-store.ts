@@ -1,9 +1,11 @@
-import { AbortMultipartUploadCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { pipeline, Transform, type Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import { silentLogger, type Logger } from '../log.js';
 import { classifyS3Error, s3ErrorFacts } from './classify.js';
-import type { DeepStore, DeepStoreCallOptions, SegmentObjectMeta, StoredObject } from './deep-store.js';
+import type { DeepStore, DeepStoreCallOptions, ObjectRead, SegmentObjectMeta, StoredObject } from './deep-store.js';
+import { DeepStoreError } from './errors.js';
+import { destroyOnAbort } from './object-body.js';
 import { acceptPut } from './put-guard.js';
 import { segmentUri } from './segment-key.js';
 import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
@@ -170,6 +172,26 @@ export class S3DeepStore implements DeepStore {
       // up as NoSuchBucket on the next put().
       if (s3ErrorFacts(err).httpStatus === 404) return null;
       throw classifyS3Error(err, `S3 head ${uri}`);
+    }
+  }
+
+  async get(uri: string, options: DeepStoreCallOptions = {}): Promise<ObjectRead> {
+    const target = this.locate(uri);
+    const { signal } = options;
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: target.bucket, Key: target.key }),
+        signal === undefined ? {} : { abortSignal: signal },
+      );
+      // In Node the SDK's Body is the HTTP response itself (an IncomingMessage with helper methods mixed in).
+      if (!(out.Body instanceof Readable)) {
+        throw new DeepStoreError(`S3 get ${uri}: the SDK returned no readable body`, { code: 'NoBody', retriable: false });
+      }
+      return { body: destroyOnAbort(out.Body, signal), bytes: out.ContentLength ?? null };
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      // GetObject answers with a body, so a missing key (NoSuchKey) and a missing bucket (NoSuchBucket) differ.
+      throw classifyS3Error(err, `S3 get ${uri}`);
     }
   }
 

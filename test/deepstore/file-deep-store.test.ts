@@ -2,11 +2,13 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DeepStoreError } from '../../src/deepstore/errors.js';
 import { FileDeepStore, foldersToSync } from '../../src/deepstore/file-deep-store.js';
 import { fixturesSkipNote, hasPinotFixtures, pinotFixture } from '../helpers/fixtures.js';
+import { openFdCount } from '../helpers/tree.js';
 import { creationMeta, MiB, PatternSource, rejection, segmentArchive, sha256 } from './support.js';
 
 let root: string;
@@ -172,6 +174,54 @@ describe('FileDeepStore.head', () => {
   it('rejects with the reason of an aborted signal', async () => {
     const reason = new Error('stop');
     expect(await rejection(store.head(store.segmentUri('t', 'seg'), { signal: AbortSignal.abort(reason) }))).toBe(reason);
+  });
+});
+
+describe('FileDeepStore.get', () => {
+  it('streams the object back byte for byte, with its size', async () => {
+    const uri = store.segmentUri('t', 'big');
+    const source = new PatternSource(24 * MiB);
+    await store.put(uri, source, { crc: '5' });
+    const { body, bytes } = await store.get(uri);
+    expect(bytes).toBe(24 * MiB);
+    expect(sha256(await buffer(body))).toBe(source.digest());
+  });
+
+  it('releases the file when the reader destroys the body early', async () => {
+    const uri = store.segmentUri('t', 'seg');
+    await store.put(uri, new PatternSource(8 * MiB), { crc: '1' });
+    const before = openFdCount();
+    const { body } = await store.get(uri);
+    expect(openFdCount()).toBe(before + 1);
+    body.destroy();
+    await vi.waitFor(() => expect(openFdCount()).toBe(before));
+  });
+
+  it('a missing object (or table folder) is NoSuchKey, permanent', async () => {
+    expect(await rejection(store.get(store.segmentUri('t', 'seg')))).toMatchObject({ code: 'NoSuchKey', retriable: false });
+    await mkdir(path.join(root, 't'));
+    const err = await rejection(store.get(store.segmentUri('t', 'seg')));
+    expect(err).toBeInstanceOf(DeepStoreError);
+    expect(err).toMatchObject({ code: 'NoSuchKey' });
+  });
+
+  it.each([
+    ['a folder at the key', async () => mkdir(path.join(root, 't', 'seg'), { recursive: true }), () => store.segmentUri('t', 'seg'), 'NotAFile'],
+    ['a URI that climbs out', async () => {}, () => `${pathToFileURL(root).href}/t/../../etc/passwd`, 'UriOutsideDeepStore'],
+  ])('refuses %s', async (_what, setup, uri, code) => {
+    await setup();
+    expect(await rejection(store.get(uri()))).toMatchObject({ code, retriable: false });
+  });
+
+  it('aborting destroys the body with the signal\'s reason; an aborted signal rejects at once', async () => {
+    const uri = store.segmentUri('t', 'seg');
+    await store.put(uri, new PatternSource(8 * MiB), { crc: '1' });
+    const controller = new AbortController();
+    const { body } = await store.get(uri, { signal: controller.signal });
+    const reason = new Error('stop');
+    controller.abort(reason);
+    expect(await rejection(buffer(body))).toBe(reason);
+    expect(await rejection(store.get(uri, { signal: AbortSignal.abort(reason) }))).toBe(reason);
   });
 });
 

@@ -1,5 +1,6 @@
 import { CreateMultipartUploadCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DeepStoreError } from '../../src/deepstore/errors.js';
 import { S3DeepStore, s3ClientConfig, type S3DeepStoreOptions } from '../../src/deepstore/s3-deep-store.js';
@@ -316,6 +317,54 @@ describe('S3DeepStore clean-up after a failed upload', () => {
     expect(statuses('UploadPart').sort()).toEqual([200, 200, 200, 500]);
     expect(proxy.count('AbortMultipartUpload')).toBe(0);
     expect(sha256(await storedBytes(bucket, 'pinot/data/t/seg'))).toBe(source.digest());
+  });
+});
+
+describe('S3DeepStore.get', () => {
+  it('streams a multipart object back byte for byte, with its size', async () => {
+    const { store } = await newStore({ partSizeBytes: 5 * MiB });
+    const uri = store.segmentUri('t', 'seg');
+    const source = new PatternSource(12 * MiB);
+    await store.put(uri, source, { crc: '1' });
+    proxy.reset();
+    const { body, bytes } = await store.get(uri);
+    expect(bytes).toBe(12 * MiB);
+    expect(sha256(await buffer(body))).toBe(source.digest());
+    // one request: the whole object in one streamed answer (the proxy records its status once it has finished)
+    await vi.waitFor(() => expect(proxy.log.map((r) => [r.op, r.status])).toEqual([['GetObject', 200]]));
+  });
+
+  it('a missing key is NoSuchKey (404), permanent', async () => {
+    const { store } = await newStore();
+    const err = await rejection(store.get(store.segmentUri('t', 'nothing_here')));
+    expect(err).toBeInstanceOf(DeepStoreError);
+    expect(err).toMatchObject({ code: 'NoSuchKey', httpStatus: 404, retriable: false });
+  });
+
+  it('503 SlowDown is retriable, with retryAfterMs', async () => {
+    const { store } = await newStore();
+    proxy.inject('GetObject', faults.slowDown(3));
+    expect(await rejection(store.get(store.segmentUri('t', 'seg')))).toMatchObject({ code: 'SlowDown', httpStatus: 503, retryAfterMs: 3000, retriable: true });
+  });
+
+  it('refuses a URI outside the deep store before any request', async () => {
+    const { store } = await newStore();
+    expect(await rejection(store.get('s3://other-bucket/pinot/data/t/seg'))).toMatchObject({ code: 'UriOutsideDeepStore', retriable: false });
+    expect(proxy.log).toHaveLength(0);
+  });
+
+  it('aborting mid-body destroys the body with the signal\'s reason', async () => {
+    const { store } = await newStore({ partSizeBytes: 5 * MiB });
+    const uri = store.segmentUri('t', 'seg');
+    await store.put(uri, new PatternSource(12 * MiB), { crc: '1' });
+    const controller = new AbortController();
+    const { body } = await store.get(uri, { signal: controller.signal });
+    const reason = new Error('stop');
+    const read = (async () => {
+      for await (const _chunk of body) controller.abort(reason);
+    })();
+    expect(await rejection(read)).toBe(reason);
+    expect(body.destroyed).toBe(true);
   });
 });
 
