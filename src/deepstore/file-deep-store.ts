@@ -76,6 +76,9 @@ export class FileDeepStore implements DeepStore {
       for (const d of foldersToSync(dir, created)) await fsyncFolder(d);
       return { bytes };
     } catch (err) {
+      // The body's own failure wins: iterating a destroyed stream can reject before our 'error'
+      // listener runs, or with a different error object, and the caller's retry decision depends on it.
+      const bodyFailure = bodyError ?? body.errored ?? undefined;
       body.destroy();
       await handle?.close().catch(() => {});
       // After the rename the object is complete at its key; only its durability is in doubt, so it stays.
@@ -85,7 +88,7 @@ export class FileDeepStore implements DeepStore {
         });
       }
       if (signal?.aborted) throw signal.reason;
-      if (err === bodyError) throw err;
+      if (bodyFailure !== undefined) throw bodyFailure;
       throw classifyFsError(err, `file put ${uri}`);
     } finally {
       signal?.removeEventListener('abort', onAbort);

@@ -82,6 +82,8 @@ interface UploadWatch {
   uploadId?: string;
   aborted: boolean;
   onStoreFailure(err: unknown): void;
+  /** Called when an AbortMultipartUpload of this upload has answered (either way). */
+  onAbortAnswered?: () => void;
 }
 
 // lib-storage builds every PutObject / CreateMultipartUpload / UploadPart / CompleteMultipartUpload input as
@@ -134,7 +136,13 @@ export class S3DeepStore implements DeepStore {
     };
     body.once('error', (error) => stop('body', error));
     pipeline(body, feed, () => {});
-    const onAbort = (): void => stop('signal', signal?.reason);
+    let upload: Upload | undefined;
+    // Destroying the feed stops new parts, but a part request already on the wire would run to its own
+    // timeout: Upload.abort() cancels the in-flight requests too, so an abort settles put() promptly.
+    const onAbort = (): void => {
+      stop('signal', signal?.reason);
+      void upload?.abort().catch(() => {});
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
 
     const watch: UploadWatch = { aborted: false, onStoreFailure: (err) => stop('store', err) };
@@ -142,12 +150,23 @@ export class S3DeepStore implements DeepStore {
       { Bucket: target.bucket, Key: target.key, Body: feed, Metadata: { [CRC_METADATA_KEY]: meta.crc } },
       { [WATCH]: watch },
     );
-    const upload = new Upload({ client: this.client, params, partSize: this.partSize, queueSize: this.queueSize, leavePartsOnError: false });
+    upload = new Upload({ client: this.client, params, partSize: this.partSize, queueSize: this.queueSize, leavePartsOnError: false });
     try {
       await upload.done();
       return { bytes };
     } catch (err) {
       failure ??= { from: 'store', error: err };
+      // After Upload.abort(), done() rejects at once while lib-storage's own AbortMultipartUpload is still
+      // on its way: give it a moment to answer rather than sending a second one beside it.
+      if (failure.from === 'signal' && watch.uploadId !== undefined && !watch.aborted) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 5_000);
+          watch.onAbortAnswered = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
       await this.abortIfLeftOpen(watch, target, uri);
       body.destroy();
       if (failure.from === 'store') throw classifyS3Error(failure.error, `S3 put ${uri}`);
@@ -232,7 +251,10 @@ export class S3DeepStore implements DeepStore {
         if (watch === undefined) return next(args);
         try {
           const result = await next(args);
-          if (isAbort) watch.aborted = true;
+          if (isAbort) {
+            watch.aborted = true;
+            watch.onAbortAnswered?.();
+          }
           const uploadId = (result.output as { UploadId?: unknown }).UploadId;
           if (context.commandName === 'CreateMultipartUploadCommand' && typeof uploadId === 'string') {
             watch.uploadId = uploadId;
@@ -241,8 +263,10 @@ export class S3DeepStore implements DeepStore {
           return result;
         } catch (err) {
           // An abort that finds no upload has nothing left to remove (it was completed or aborted already).
-          if (isAbort) watch.aborted ||= s3ErrorFacts(err).code === 'NoSuchUpload';
-          else watch.onStoreFailure(err);
+          if (isAbort) {
+            watch.aborted ||= s3ErrorFacts(err).code === 'NoSuchUpload';
+            watch.onAbortAnswered?.();
+          } else watch.onStoreFailure(err);
           throw err;
         }
       },

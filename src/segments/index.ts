@@ -27,6 +27,7 @@ export {
   type ParsedTableName,
   type TableType,
 } from './names.js';
+export { readSeal, type Seal, type SealLookup } from './seal.js';
 export { SegmentStore, type ResolvedSegment } from './segment-store.js';
 export {
   DEFAULT_GZIP_LEVEL,

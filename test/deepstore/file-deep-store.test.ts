@@ -99,6 +99,19 @@ describe('FileDeepStore failures leave nothing at the final key', () => {
     expect(await store.head(uri)).toBeNull();
   });
 
+  it('a generator-backed source that throws mid-way (like a segment archive whose directory vanished): that error, retriable as it says', async () => {
+    const uri = store.segmentUri('t', 'seg-gen');
+    const changed = Object.assign(new Error('segment changed while being read'), { retriable: true });
+    const body = Readable.from(
+      (async function* () {
+        for (let i = 0; i < 8; i++) yield Buffer.alloc(MiB, i);
+        throw changed;
+      })(),
+    );
+    expect(await rejection(store.put(uri, body, { crc: '1' }))).toBe(changed);
+    expect(await readdir(path.join(root, 't'))).toEqual([]);
+  });
+
   it('writes under Pinot\'s temp name while in progress; an abort removes it', async () => {
     const uri = store.segmentUri('t', 'seg');
     const body = new PatternSource(64 * MiB, { stallAfter: 3 * MiB });

@@ -308,6 +308,25 @@ describe('S3DeepStore clean-up after a failed upload', () => {
     await expectNothingLeft(store, bucket, uri);
   });
 
+  it('aborting while a part request is held on the wire settles at once, not when the request would end', async () => {
+    const { store, bucket } = await newStore({ partSizeBytes: 5 * MiB });
+    // Every part is held for ten minutes: only cancelling the requests themselves lets put() settle
+    // within this test's timeout.
+    const hold = proxy.inject('UploadPart', faults.delay(600_000), { times: Infinity });
+    const body = new PatternSource(20 * MiB);
+    const controller = new AbortController();
+    const uri = store.segmentUri('t', 'held');
+    const put = store.put(uri, body, { crc: '1' }, { signal: controller.signal });
+    await vi.waitFor(() => expect(proxy.count('UploadPart')).toBeGreaterThan(0));
+    const reason = new Error('shutting down');
+    controller.abort(reason);
+    expect(await rejection(put)).toBe(reason);
+    expect(body.destroyed).toBe(true);
+    hold.remove();
+    expect(await store.head(uri)).toBeNull();
+    void bucket;
+  });
+
   it('with SDK retries on, a part that fails once is retried alone and the upload succeeds', async () => {
     const { store, bucket } = await newStore({ partSizeBytes: 5 * MiB, maxAttempts: 3 });
     proxy.inject('UploadPart', faults.internalError(), { after: 1 });
