@@ -368,7 +368,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     this.currentSessionId = sessionId;
     this.stateValue = 'connected';
     this.recreateAttempt = 0;
-    this.log.info({ sessionId, renewed }, renewed ? 'zk session renewed' : 'zk connected');
+    this.log.info({ event: renewed ? 'zk_session_renewed' : 'zk_connected', sessionId, renewed }, renewed ? 'zk session renewed' : 'zk connected');
     this.emit('connected', sessionId);
     if (renewed) this.emit('renewed', sessionId);
     const waiters = this.connectedWaiters;
@@ -379,7 +379,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   private onDisconnected(): void {
     if (this.stateValue !== 'connected') return;
     this.stateValue = 'disconnected';
-    this.log.warn({ sessionId: this.currentSessionId }, 'zk disconnected');
+    this.log.warn({ event: 'zk_disconnected', sessionId: this.currentSessionId }, 'zk disconnected');
     this.emit('disconnected');
     // The server expires us after a session timeout without hearing from us. If we cannot reach it
     // for that long, the session is as good as gone, even though the library would never say so.
@@ -391,7 +391,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     if (this.stateValue === 'closed' || !this.client) return;
     clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;
-    this.log.warn({ sessionId: this.currentSessionId, reason }, 'zk session expired');
+    this.log.warn({ event: 'zk_session_lost', sessionId: this.currentSessionId, reason }, 'zk session expired');
     const client = this.client;
     this.client = undefined;
     this.generation += 1;
