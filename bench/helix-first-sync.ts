@@ -4,7 +4,7 @@
  * "first sync done", ZooKeeper requests by operation, RSS; then requests over a quiet window.
  * Goals: <= 10 s, about one read per hosted segment plus a few per table, <= 250 MiB, 0 quiet reads.
  *
- *   node --import tsx bench/helix-first-sync.ts [--segments 50000] [--tables 20] [--quiet-seconds 60]
+ *   node --import tsx bench/helix-first-sync.ts [--segments 50000] [--tables 20] [--quiet-seconds 60] [--compiled]
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,8 @@ const { values } = parseArgs({
     tables: { type: 'string', default: '20' },
     'quiet-seconds': { type: 'string', default: '60' },
     child: { type: 'string' },
-    concurrency: { type: 'string', default: '512' },
+    concurrency: { type: 'string', default: '256' },
+    compiled: { type: 'boolean', default: false },
   },
 });
 const CLUSTER = 'BenchCluster';
@@ -99,9 +100,14 @@ for (let t = 0; t < tables; t++) {
 console.log(`seeded ${segments} segments in ${tables} tables in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 await session.close();
 
-const child = fork(fileURLToPath(import.meta.url), ['--child', server.connectString, '--quiet-seconds', values['quiet-seconds']!, '--concurrency', values.concurrency!], {
-  execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_NODE_OPTIONS ?? '').split(' ').filter(Boolean)],
-});
+const childArgs = ['--child', server.connectString, '--quiet-seconds', values['quiet-seconds']!, '--concurrency', values.concurrency!];
+const extraNodeOptions = (process.env.BENCH_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+// --compiled: the tracker from dist/ (run `npm run build` first) in plain Node, as deployed.
+const child = values.compiled
+  ? fork(fileURLToPath(new URL('./helix-first-sync-child.mjs', import.meta.url)), [...childArgs, '--cluster', CLUSTER, '--instance', INSTANCE], {
+      execArgv: ['--expose-gc', ...extraNodeOptions],
+    })
+  : fork(fileURLToPath(import.meta.url), childArgs, { execArgv: ['--import', 'tsx', '--expose-gc', ...extraNodeOptions] });
 const report = await new Promise<ChildReport>((resolve, reject) => {
   child.once('message', (m) => resolve(m as ChildReport));
   child.once('exit', (code) => reject(new Error(`child exited ${code}`)));
@@ -114,6 +120,6 @@ console.log(`first sync:             ${(report.syncMs / 1000).toFixed(2)} s (goa
 console.log(`zk requests:            ${JSON.stringify(report.requests)}`);
 console.log(`reads per segment:      ${(reads / report.hosted).toFixed(4)} (${reads - report.hosted} beyond one per segment for ${tables} tables)`);
 console.log(
-  `rss at first sync:      ${report.peakRssMiB.toFixed(0)} MiB, of which ${report.idleRssMiB.toFixed(0)} MiB before start (node + tsx); live heap after a GC ${report.heapMiB.toFixed(0)} MiB (goal <= 250 MiB)`,
+  `rss at first sync:      ${report.peakRssMiB.toFixed(0)} MiB, of which ${report.idleRssMiB.toFixed(0)} MiB before start (${values.compiled ? 'node, compiled build' : 'node + tsx'}); live heap after a GC ${report.heapMiB.toFixed(0)} MiB (goal <= 250 MiB)`,
 );
 console.log(`quiet window requests:  ${report.quietRequests} over ${report.quietSeconds} s (goal 0)`);
