@@ -190,6 +190,8 @@ export class Sidecar {
       this.syncRetry = setTimeout(() => void this.syncWhenConnected(), 2_000);
       return;
     }
+    // Shutdown may have begun while the first sync ran: services are not started after their stop.
+    if (this.shuttingDown) return;
     this.firstSyncDone = true;
     logger.info({ tables: hosted.tables().length, segments: hosted.count(), zkRequests: session.totalRequests() }, 'first sync done');
     for (const service of this.services) await service.start();
@@ -206,8 +208,12 @@ export class Sidecar {
       logger.info({ graceMs }, 'shutting down');
       this.accepting = false;
       clearTimeout(this.syncRetry);
-      await Promise.all(this.services.map((s) => s.stop().catch((err: unknown) => logger.error({ err }, 'service stop failed'))));
-      await this.http.close(graceMs);
+      // Services (the reconciler: aborts uploads, no ZooKeeper write from here on) stop while the
+      // in-flight downloads drain, not before: the two must fit in one grace period together.
+      await Promise.all([
+        ...this.services.map((s) => s.stop().catch((err: unknown) => logger.error({ err }, 'service stop failed'))),
+        this.http.close(graceMs),
+      ]);
       hosted.stop();
       await session.close();
       await deepStore?.close();

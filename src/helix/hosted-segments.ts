@@ -274,7 +274,9 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     try {
       const live = await readRecord(this.session, path, this.onLiveEvent);
       if (live) session = readLiveInstanceSession(live.doc.record, path);
-      else await this.session.exists(path, this.onLiveEvent); // watch for the server coming up
+      // Watch for the server coming up. Created between the read and this call, it is there now and
+      // the watch is only a data watch: read it again, or it would be missed until it next changes.
+      else if (await this.session.exists(path, this.onLiveEvent)) this.liveDirty = true;
     } catch (err) {
       if (err instanceof ZooKeeperError) {
         this.liveDirty = true;
@@ -362,7 +364,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     try {
       const record = await readRecord(this.session, path, this.onTableConfigEvent);
       if (record) settings = readTableSettings(record.doc.record, path);
-      else await this.session.exists(path, this.onTableConfigEvent);
+      else if (await this.session.exists(path, this.onTableConfigEvent)) this.settingsDirty.add(table); // created meanwhile
     } catch (err) {
       if (err instanceof ZooKeeperError) throw err;
       this.log.error({ err, path }, 'unreadable table config: skipped');
@@ -376,7 +378,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     const path = this.paths.clusterConfig();
     try {
       const record = await readRecord(this.session, path, this.onClusterEvent);
-      if (!record) await this.session.exists(path, this.onClusterEvent);
+      if (!record && (await this.session.exists(path, this.onClusterEvent))) this.clusterDirty = true; // created meanwhile
       this.cluster = readClusterSettings(record?.doc.record ?? null);
     } catch (err) {
       if (err instanceof ZooKeeperError) {
@@ -401,7 +403,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
         zk = { metadata: readSegmentMetadata(record.doc.record), version: record.stat.version, mtimeMs: record.stat.mtimeMs };
       } else {
         error = 'segment metadata znode does not exist';
-        await this.session.exists(path, this.onMetadataEvent);
+        if (await this.session.exists(path, this.onMetadataEvent)) this.metadataDirty.add(k); // created meanwhile
       }
     } catch (err) {
       if (err instanceof ZooKeeperError) throw err;

@@ -104,6 +104,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   private recreateAttempt = 0;
   private connectedWaiters: Array<() => void> = [];
   private lastHeardAt = 0;
+  private negotiatedTimeoutMs: number | undefined;
   private watchdog: NodeJS.Timeout | undefined;
 
   constructor(private readonly settings: ZkSessionOptions) {
@@ -174,7 +175,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     this.client = undefined;
     if (client) {
       client.removeAllListeners();
-      client.close();
+      closeQuietly(client);
     }
     this.emit('closed');
   }
@@ -300,6 +301,10 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   }
 
   private createClient(): void {
+    // start() during the backoff after an expiry must not leave the pending re-creation to make a
+    // second client beside this one (an orphaned session, with any ephemeral lock it takes).
+    clearTimeout(this.recreateTimer);
+    this.recreateTimer = undefined;
     const generation = ++this.generation;
     const client = zookeeper.createClient(this.options.connectString, {
       sessionTimeout: this.options.sessionTimeoutMs,
@@ -343,12 +348,14 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     };
     this.lastHeardAt = Date.now();
     clearInterval(this.watchdog);
-    const readTimeoutMs = Math.floor((this.options.sessionTimeoutMs * 2) / 3);
-    // A healthy server answers a handshake in milliseconds; a stalled one should cost seconds, not
-    // two thirds of a long session timeout.
-    const handshakeTimeoutMs = Math.min(readTimeoutMs, 5_000);
     this.watchdog = setInterval(() => {
       if (generation !== this.generation) return;
+      // The library pings every third of the *negotiated* timeout (the server may raise a requested
+      // one to its minimum), so the read timeout follows what was negotiated, not what was asked.
+      const readTimeoutMs = Math.floor((this.effectiveTimeoutMs() * 2) / 3);
+      // A healthy server answers a handshake in milliseconds; a stalled one should cost seconds, not
+      // two thirds of a long session timeout.
+      const handshakeTimeoutMs = Math.min(readTimeoutMs, 5_000);
       const silentMs = Date.now() - this.lastHeardAt;
       if (silentMs <= (this.stateValue === 'connected' ? readTimeoutMs : handshakeTimeoutMs)) return;
       this.log.warn({ silentMs, state: this.stateValue }, 'zk server silent past the read timeout: dropping the connection');
@@ -358,7 +365,13 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     this.watchdog.unref();
   }
 
+  /** The session timeout the server granted (it may raise a requested one to its minimum). */
+  private effectiveTimeoutMs(): number {
+    return Math.max(this.options.sessionTimeoutMs, this.negotiatedTimeoutMs ?? 0);
+  }
+
   private onConnected(client: zookeeper.Client): void {
+    this.negotiatedTimeoutMs = client.getSessionTimeout();
     this.lastHeardAt = Date.now();
     clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;
@@ -384,7 +397,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     // The server expires us after a session timeout without hearing from us. If we cannot reach it
     // for that long, the session is as good as gone, even though the library would never say so.
     clearTimeout(this.expiryTimer);
-    this.expiryTimer = setTimeout(() => this.onExpired('local'), this.options.sessionTimeoutMs);
+    this.expiryTimer = setTimeout(() => this.onExpired('local'), this.effectiveTimeoutMs());
   }
 
   private onExpired(reason: 'server' | 'local'): void {
@@ -398,7 +411,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     this.stateValue = 'disconnected';
     this.failPending('SESSION_EXPIRED');
     client.removeAllListeners();
-    client.close();
+    closeQuietly(client);
     this.emit('expired', reason);
     const delay = Math.min(this.options.reconnectMaxMs, this.options.reconnectMinMs * 2 ** this.recreateAttempt);
     this.recreateAttempt += 1;
@@ -413,6 +426,15 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
 }
 
 type ZkCallbackError = Error | zookeeper.Exception | null;
+
+/** The library's close() throws when its socket does not exist yet (closed in the tick it started). */
+function closeQuietly(client: zookeeper.Client): void {
+  try {
+    client.close();
+  } catch {
+    // Nothing was sent, so there is no session to close.
+  }
+}
 // Present at runtime, missing from @types/node-zookeeper-client.
 const OPEN_ACL_UNSAFE = (zookeeper.ACL as unknown as { OPEN_ACL_UNSAFE: zookeeper.ACL[] }).OPEN_ACL_UNSAFE;
 
@@ -427,8 +449,13 @@ function long(buf: Buffer | undefined): bigint {
   return buf && buf.length === 8 ? buf.readBigInt64BE(0) : 0n;
 }
 
+/** Session ids are unsigned in their hex form (servers with myid >= 128 set the top bit). */
+function unsignedLong(buf: Buffer | undefined): bigint {
+  return buf && buf.length === 8 ? buf.readBigUInt64BE(0) : 0n;
+}
+
 function toStat(stat: zookeeper.Stat): ZkStat {
-  const owner = long(stat.ephemeralOwner as unknown as Buffer);
+  const owner = unsignedLong(stat.ephemeralOwner as unknown as Buffer);
   return {
     version: stat.version,
     cversion: stat.cversion,

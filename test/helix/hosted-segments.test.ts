@@ -138,6 +138,32 @@ describe('HostedSegments against the shared ZooKeeper', () => {
     await vi.waitFor(() => expect(stateOf(tracker)).toEqual({ [OFF]: { events_1: 'ONLINE' } }));
   });
 
+  it('sees a server that comes up between its read and its watch (the exists() race)', async () => {
+    await seed.setDead(SERVER);
+    await vi.waitFor(() => expect(tracker.serverSessionId).toBeNull());
+    // The next time the tracker arms its existence watch on the live-instance node, the server comes up
+    // just before: exists() finds the node and arms a data watch only.
+    const livePath = seed.paths.liveInstance(SERVER);
+    const realExists = zk.exists.bind(zk);
+    let back = '';
+    zk.exists = async (path, watcher) => {
+      if (path === livePath && back === '') {
+        back = await seed.setLive(SERVER);
+        await seed.setCurrentState(SERVER, back, OFF, { events_9: 'ONLINE' });
+      }
+      return realExists(path, watcher);
+    };
+    try {
+      // Any change to the (missing) node's parent folder is irrelevant; trigger a re-read of the live node.
+      await seed.setLive(SERVER).then((s) => seed.setDead(SERVER).then(() => s));
+      await vi.waitFor(() => expect(back).not.toBe(''));
+      await vi.waitFor(() => expect(tracker.serverSessionId).toBe(back));
+      await vi.waitFor(() => expect(stateOf(tracker)).toEqual({ [OFF]: { events_9: 'ONLINE' } }));
+    } finally {
+      zk.exists = realExists;
+    }
+  });
+
   it('logs and skips a corrupt record without stopping the rest', async () => {
     await seed.put(seed.paths.segmentMetadata(RT, seg(5)), Buffer.from('{"id": "broken",'));
     await seed.put(seed.paths.segmentMetadata(RT, seg(6)), Buffer.from([0x1f, 0x8b, 1, 2, 3]));

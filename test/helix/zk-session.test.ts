@@ -5,6 +5,22 @@ import { nextEvent } from '../helpers/events.js';
 import { connectSession, uniqueClusterName } from '../helpers/pinot-cluster.js';
 import { ZooKeeperServer } from '../helpers/zookeeper-server.js';
 
+/** Client connections the server holds (four-letter word mntr). */
+async function aliveConnections(port: number): Promise<number> {
+  const net = await import('node:net');
+  const text = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const sock = net.connect({ port, host: '127.0.0.1' }, () => sock.end('mntr'));
+    sock.on('data', (d: Buffer) => (out += d.toString()));
+    sock.on('close', () => resolve(out));
+    sock.on('error', reject);
+  });
+  const n = /zk_num_alive_connections\s+(\d+)/.exec(text);
+  if (!n) throw new Error(`no zk_num_alive_connections in mntr output: ${text.slice(0, 200)}`);
+  // The probe's own connection is counted while it is open.
+  return Math.max(0, Number(n[1]) - 1);
+}
+
 async function rejection(p: Promise<unknown>): Promise<ZooKeeperError> {
   const err = await p.then(
     () => undefined,
@@ -162,6 +178,22 @@ describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
     const [second] = await renewed;
     expect(second).not.toBe(first);
     expect(renewals).toBe(1);
+  });
+
+  it('start() during the backoff after an expiry makes one client, not two (no orphaned session)', async () => {
+    session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 1_500, reconnectMinMs: 3_000, reconnectMaxMs: 3_000 });
+    await session.waitConnected();
+    const expired = nextEvent(session, 'expired');
+    server.pause();
+    await expired;
+    server.resume();
+    const renewed = nextEvent(session, 'renewed');
+    session.start(); // e.g. a retry calling waitConnected() while the re-creation timer is pending
+    await renewed;
+    // Let the pending timer's moment pass: without the fix it now creates a second client.
+    await new Promise((r) => setTimeout(r, 3_500));
+    await session.close();
+    await vi.waitFor(async () => expect(await aliveConnections(server.port)).toBe(0), { timeout: 10_000 });
   });
 
   it('a connect that cannot reach ZooKeeper times out with a typed error', async () => {

@@ -47,8 +47,7 @@ export async function runDemo(args: string[], io: CommandIo): Promise<number> {
   const dataDir = path.join(dir, 'data');
   await mkdir(dataDir, { recursive: true });
   await mkdir(path.join(dir, 'deepstore'), { recursive: true });
-  // Options the demo does not know go to the sidecar unchanged.
-  const passThrough = tokens.filter((t) => t.kind === 'option' && !['once', 'dir', 'port', 'help'].includes(t.name)).flatMap((t) => (t.kind === 'option' ? [t.rawName, ...(t.value === undefined ? [] : [t.value])] : []));
+  const passThrough = passThroughArgs(tokens);
 
   io.stdout(`Starting ZooKeeper (Debian's package) under ${path.join(dir, 'zookeeper')} ...\n`);
   const zk = await ZooKeeperServer.start({ dir: path.join(dir, 'zookeeper') });
@@ -114,6 +113,26 @@ export async function runDemo(args: string[], io: CommandIo): Promise<number> {
     await stopAll().catch(() => {});
     throw err;
   }
+}
+
+type ArgToken = NonNullable<ReturnType<typeof parseArgs>['tokens']>[number];
+
+/**
+ * Options the demo does not know go to the sidecar unchanged. Parsed loosely, `--deep-store s3://b`
+ * arrives as a flag and a positional: the demo takes no positionals, so a positional is the value of
+ * the option before it.
+ */
+export function passThroughArgs(tokens: readonly ArgToken[]): string[] {
+  const own = new Set(['once', 'dir', 'port', 'help']);
+  const out: string[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t.kind !== 'option' || own.has(t.name)) continue;
+    out.push(t.rawName);
+    if (t.value !== undefined) out.push(t.value);
+    else if (tokens[i + 1]?.kind === 'positional') out.push((tokens[++i] as { value: string }).value);
+  }
+  return out;
 }
 
 /** Print each repair as it finishes; return once nothing is pending, uploading or retrying. */

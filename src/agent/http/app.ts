@@ -59,7 +59,20 @@ export function createApp(deps: AppDeps): Hono {
     return c.json({ status: r.ready ? 'ready' : 'not ready', reasons: r.reasons }, r.ready ? 200 : 503);
   });
   app.get('/metrics', async (c) => {
-    await deps.beforeScrape?.().catch((err: unknown) => log.warn({ err }, 'metrics refresh failed; serving the last values'));
+    // A scrape must answer within Prometheus's timeout whatever ZooKeeper does: a refresh that takes
+    // longer keeps running and the scrape serves the values it has.
+    if (deps.beforeScrape) {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          log.warn('metrics refresh slower than 2 s; serving the last values');
+          resolve();
+        }, 2_000);
+      });
+      const refresh = deps.beforeScrape().catch((err: unknown) => log.warn({ err }, 'metrics refresh failed; serving the last values'));
+      await Promise.race([refresh, deadline]);
+      clearTimeout(timer);
+    }
     return c.body(await deps.metrics.registry.metrics(), 200, { 'Content-Type': deps.metrics.registry.contentType });
   });
 

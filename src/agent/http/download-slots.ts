@@ -1,54 +1,60 @@
-import pLimit from 'p-limit';
 import { BusyError } from './errors.js';
 
 /**
  * Bounds concurrent segment downloads (Pinot's own endpoint has a TODO about unbounded concurrent
  * downloads, pinot-protocol.md §5.1). A short queue absorbs bursts; beyond it a request is refused
- * at once with 503 + Retry-After instead of waiting behind multi-GB transfers.
+ * at once with 503 + Retry-After instead of waiting behind multi-GB transfers. A client that gives up
+ * while queued leaves the queue at once: a dead request must not hold a place a live one could use.
  */
 export class DownloadSlots {
-  private readonly limit: ReturnType<typeof pLimit>;
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
 
   constructor(
     readonly maxActive: number,
     readonly maxQueued: number,
     private readonly retryAfterSeconds = 2,
-  ) {
-    this.limit = pLimit(maxActive);
-  }
+  ) {}
 
   get active(): number {
-    return this.limit.activeCount;
+    return this.running;
   }
 
   get queued(): number {
-    return this.limit.pendingCount;
+    return this.waiting.length;
   }
 
-  /** Resolves with a release function once a slot is free; throws BusyError when the queue is full. */
+  /** Resolves with a release function once a slot is free; BusyError when the queue is full; the signal's reason when aborted while queued. */
   acquire(signal?: AbortSignal): Promise<() => void> {
-    if (this.limit.activeCount >= this.maxActive && this.limit.pendingCount >= this.maxQueued) {
-      return Promise.reject(new BusyError(this.retryAfterSeconds));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.running < this.maxActive) {
+      this.running += 1;
+      return Promise.resolve(this.releaser());
     }
+    if (this.waiting.length >= this.maxQueued) return Promise.reject(new BusyError(this.retryAfterSeconds));
     return new Promise((resolve, reject) => {
-      void this.limit(
-        () =>
-          new Promise<void>((release) => {
-            // A client that gave up while queued must not take a slot.
-            if (signal?.aborted) {
-              release();
-              reject(signal.reason);
-              return;
-            }
-            let released = false;
-            resolve(() => {
-              if (!released) {
-                released = true;
-                release();
-              }
-            });
-          }),
-      );
+      const grant = () => {
+        signal?.removeEventListener('abort', onAbort);
+        this.running += 1;
+        resolve(this.releaser());
+      };
+      const onAbort = () => {
+        const i = this.waiting.indexOf(grant);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(grant);
     });
+  }
+
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.running -= 1;
+      this.waiting.shift()?.();
+    };
   }
 }

@@ -30,6 +30,8 @@ export interface SegmentDownloadDeps {
  * a raw or typed table, and Pinot's own, `/segments/{tableNameWithType}/{segment}`, which is what
  * PeerServerSegmentFinder builds, so a peer pointed at the sidecar's port needs nothing else.
  */
+const DOWNLOAD_IDLE_TIMEOUT_MS = 60_000;
+
 const ROUTES = [
   { pattern: '/tables/:table/segments/:segment', shape: ['tables', 'table', 'segments', 'segment'] },
   { pattern: '/segments/:table/:segment', shape: ['segments', 'table', 'segment'] },
@@ -56,7 +58,7 @@ async function download(c: Context, shape: readonly string[], deps: SegmentDownl
     plan = await planFromRequest(c, shape, deps);
     release = await deps.slots.acquire(c.req.raw.signal);
   } catch (err) {
-    metrics.downloads.labels(resultOf(err)).inc();
+    metrics.downloads.labels(c.req.raw.signal.aborted ? 'aborted' : resultOf(err)).inc();
     throw err;
   }
   const log = deps.logger.child({ table: plan.segment.tableNameWithType, segment: plan.segment.segmentName });
@@ -78,6 +80,9 @@ async function download(c: Context, shape: readonly string[], deps: SegmentDownl
   // descriptor); an archive that fails destroys the socket, so the client sees a broken transfer —
   // the chunked encoding never gets its final chunk — never a clean end of a truncated archive.
   const outgoing = (c.env as HttpBindings).outgoing;
+  // A reader that stops reading (or a peer gone without a FIN) would hold its slot forever: no byte
+  // accepted for a minute ends the download.
+  outgoing.setTimeout(DOWNLOAD_IDLE_TIMEOUT_MS, () => outgoing.destroy(new Error('download idle for 60 s')));
   outgoing.writeHead(200, archiveHeaders(plan));
   pipeline(archive, counted, outgoing, (err) => {
     release();

@@ -27,11 +27,14 @@ export async function startHttpServer(app: Hono, options: { port: number; host: 
     close: (graceMs) =>
       new Promise<void>((resolve) => {
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+        // Idle keep-alive connections would otherwise hold close() until they time out, and a
+        // connection whose download just finished becomes idle only then: sweep until closed.
+        const sweeper = setInterval(() => server.closeIdleConnections(), 250);
         server.close(() => {
           clearTimeout(timer);
+          clearInterval(sweeper);
           resolve();
         });
-        // Idle keep-alive connections would otherwise hold close() until they time out.
         server.closeIdleConnections();
       }),
   };

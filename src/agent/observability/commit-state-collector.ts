@@ -74,6 +74,8 @@ export class CommitStateCollector {
     const cached = this.evCache.get(table);
     if (cached && now - cached.at < this.evIntervalMs) return cached.counts;
     const { session, hosted, instance, logger } = this.options;
+    // Without a connection a read would wait out its timeout inside the scrape: keep the last figures.
+    if (session.state !== 'connected') return cached?.counts ?? { inError: 0, unrecoverable: 0 };
     try {
       const [ev, is] = await Promise.all([readRecord(session, this.paths.externalView(table)), readRecord(session, this.paths.idealState(table))]);
       const counts = pauselessErrorCounts({

@@ -41,3 +41,13 @@ describe('pinot-sidecar demo --once (end to end, real processes)', () => {
     expect(processesMentioning(demoDir)).toEqual([]);
   });
 });
+
+describe('demo option pass-through', () => {
+  it('hands unknown options to the sidecar with their values', async () => {
+    const { parseArgs } = await import('node:util');
+    const { passThroughArgs } = await import('../../../src/agent/commands/demo.js');
+    const args = ['--once', '--deep-store', 's3://bucket/prefix', '--s3-endpoint=http://minio:9000', '--s3-path-style', '--port', '0', '--gzip-level', '6'];
+    const { tokens } = parseArgs({ args, options: { once: { type: 'boolean' }, port: { type: 'string' } }, strict: false, tokens: true });
+    expect(passThroughArgs(tokens)).toEqual(['--deep-store', 's3://bucket/prefix', '--s3-endpoint', 'http://minio:9000', '--s3-path-style', '--gzip-level', '6']);
+  });
+});

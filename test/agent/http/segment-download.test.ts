@@ -267,6 +267,35 @@ describe('limits and authentication', () => {
     }
   });
 
+  it('a client that gives up while queued leaves the queue at once', async () => {
+    const limited = await startTestHttpServer({ dataDir, maxDownloads: 1, queue: 1 });
+    const big = 'events__5__5__20240101T0000Z';
+    const open = (target: string) => {
+      const s = net.connect({ port: limited.port, host: '127.0.0.1' });
+      s.on('error', () => {});
+      s.pause();
+      s.write(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      return s;
+    };
+    try {
+      const holder = open(`/tables/${RT}/segments/${big}`);
+      await vi.waitFor(() => expect(limited.slots.active).toBe(1));
+      const quitter = open(`/tables/${RT}/segments/${RT_SEG}`);
+      await vi.waitFor(() => expect(limited.slots.queued).toBe(1));
+      quitter.destroy();
+      await vi.waitFor(() => expect(limited.slots.queued).toBe(0));
+      // Its place is free: the next request queues instead of getting 503, and is served once the holder goes.
+      const next = rawRequest(limited.port, `/tables/${RT}/segments/${RT_SEG}`);
+      await vi.waitFor(() => expect(limited.slots.queued).toBe(1));
+      holder.destroy();
+      expect((await next).status).toBe(200);
+      await vi.waitFor(async () => expect(await metricValue(limited.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'aborted' })).toBeGreaterThanOrEqual(2));
+      expect(await metricValue(limited.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'busy' })).toBe(0);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('queues within the bound instead of refusing', async () => {
     const limited = await startTestHttpServer({ dataDir, maxDownloads: 1, queue: 2 });
     try {

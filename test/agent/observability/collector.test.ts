@@ -180,6 +180,17 @@ describe('commit-state metrics from two sidecars on one ZooKeeper', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('keeps the last pauseless figures without reading while ZooKeeper is away (a scrape never waits on it)', async () => {
+    const a = sidecars.a!;
+    const last = await value(a, 'pauseless_segments_in_error', { table: DEDUP });
+    await a.session.close();
+    a.clock.now += 600_000; // the cache has expired: a connected session would read again
+    const before = a.session.totalRequests();
+    await a.collector.refresh();
+    expect(a.session.totalRequests()).toBe(before);
+    expect(await value(a, 'pauseless_segments_in_error', { table: DEDUP })).toBe(last);
+  });
 });
 
 describe('/metrics passes promtool', () => {
