@@ -13,6 +13,11 @@ import type { AddressInfo } from 'node:net';
  *   proxy.inject('UploadPart', faults.internalError(), { after: 1 });  // the 2nd part fails once
  *   proxy.inject('CompleteMultipartUpload', faults.forwardThenFail()); // S3 completes, client sees 500
  *   proxy.count('AbortMultipartUpload');                              // requests seen
+ *
+ * For long runs (the chaos soak): a rule may apply to a random share of its matches (`probability`, drawn from
+ * the `random` given to startFaultProxy, so a seeded run is reproducible), observers see each request as it
+ * arrives and each store answer before the client gets it, and log entries carry timestamps, the client's
+ * access key id and the multipart upload id, enough to rebuild every upload window per object key.
  */
 
 export type S3Operation =
@@ -104,6 +109,8 @@ export interface InjectOptions {
   after?: number;
   /** Affect this many matching requests, then stop (default 1; `Infinity` for all). */
   times?: number;
+  /** Affect each matching request (past `after`) with this probability (default 1); the others pass untouched. */
+  probability?: number;
 }
 
 export interface FaultHandle {
@@ -119,6 +126,28 @@ export interface LoggedRequest extends ProxiedRequest {
   status: number | 'reset' | null;
   /** Status the store answered with, when the request was forwarded (`null` otherwise or while in flight). */
   upstreamStatus: number | null;
+  /** When the request arrived (ms, `performance.timeOrigin + performance.now()`: sub-millisecond, one clock). */
+  readonly startedAt: number;
+  /** When the exchange with the client ended: answer sent, or its socket destroyed (`null` while open). */
+  endedAt: number | null;
+  /** When the store's answer came back (forwarded requests only). The store may act after the client is gone. */
+  answeredAt: number | null;
+  /** The access key id of the request's SigV4 `Credential=` (null when unsigned): tells clients apart. */
+  readonly client: string | null;
+  /** Multipart upload id: from the query, or for CreateMultipartUpload from the store's answer. */
+  uploadId: string | null;
+}
+
+export interface ProxyObserver {
+  /** A request arrived; its fault (if any) is chosen and in `entry.fault`. Called synchronously. */
+  request?(entry: LoggedRequest): void;
+  /** The store answered a forwarded request; the client has not been answered yet. Called synchronously. */
+  answered?(entry: LoggedRequest): void;
+}
+
+export interface FaultProxyOptions {
+  /** Source of the draws for rules with a `probability` (default Math.random). */
+  random?: () => number;
 }
 
 export interface FaultProxy {
@@ -131,6 +160,8 @@ export interface FaultProxy {
   count(match: RequestMatcher): number;
   /** Forget the log and remove every fault. */
   reset(): void;
+  /** Watch requests as they happen; returns the function that stops watching. */
+  observe(observer: ProxyObserver): () => void;
   stop(): Promise<void>;
 }
 
@@ -140,6 +171,7 @@ interface Rule {
   skip: number;
   remaining: number;
   applied: number;
+  probability: number;
 }
 
 function matches(match: RequestMatcher, req: ProxiedRequest): boolean {
@@ -153,11 +185,25 @@ function errorXml(code: string, message: string): string {
 // Hop-by-hop headers are the proxy's own business; `expect` was already answered (Node sends 100 Continue).
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'expect', 'upgrade']);
 
-export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
+const clock = (): number => performance.timeOrigin + performance.now();
+
+/** The access key id of a SigV4 `Authorization: AWS4-HMAC-SHA256 Credential=<key>/<date>/...` header. */
+export function accessKeyOf(headers: http.IncomingHttpHeaders): string | null {
+  const match = /Credential=([^/,\s]+)\//.exec(headers.authorization ?? '');
+  return match?.[1] ?? null;
+}
+
+export async function startFaultProxy(upstream: string, options: FaultProxyOptions = {}): Promise<FaultProxy> {
   const target = new URL(upstream);
   const agent = new http.Agent({ keepAlive: true });
+  const random = options.random ?? Math.random;
   let rules: Rule[] = [];
   let log: LoggedRequest[] = [];
+  let observers: ProxyObserver[] = [];
+
+  function notify(kind: keyof ProxyObserver, entry: LoggedRequest): void {
+    for (const observer of observers) observer[kind]?.(entry);
+  }
 
   function pickFault(req: ProxiedRequest): Fault | null {
     for (const rule of rules) {
@@ -166,6 +212,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         rule.skip -= 1;
         continue;
       }
+      if (rule.probability < 1 && random() >= rule.probability) continue;
       rule.remaining -= 1;
       rule.applied += 1;
       return rule.fault;
@@ -190,6 +237,13 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         },
       );
       out.on('error', reject);
+      // A client that goes away before its body is complete (killed mid-upload) must not leave a truncated
+      // request hanging at the store: abandon it, as S3 abandons a request whose connection dropped.
+      const abandon = (): void => {
+        if (!req.complete) out.destroy(new Error('the client went away before its request was complete'));
+      };
+      if (req.destroyed) abandon();
+      else req.once('close', abandon);
       req.pipe(out);
     });
   }
@@ -216,11 +270,25 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       headers: req.headers,
     };
     const fault = pickFault(info);
-    const entry: LoggedRequest = { ...info, fault: fault?.type ?? null, status: null, upstreamStatus: null };
+    const entry: LoggedRequest = {
+      ...info,
+      fault: fault?.type ?? null,
+      status: null,
+      upstreamStatus: null,
+      startedAt: clock(),
+      endedAt: null,
+      answeredAt: null,
+      client: accessKeyOf(req.headers),
+      uploadId: info.query.get('uploadId'),
+    };
     log.push(entry);
     res.on('finish', () => {
       entry.status = res.statusCode;
     });
+    res.on('close', () => {
+      entry.endedAt ??= clock();
+    });
+    notify('request', entry);
 
     if (fault?.type === 'reset' && fault.when === 'before') {
       entry.status = 'reset';
@@ -241,6 +309,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
 
     const answer = await forward(req);
     entry.upstreamStatus = answer.status;
+    entry.answeredAt = clock();
+    if (info.op === 'CreateMultipartUpload') entry.uploadId ??= /<UploadId>([^<]+)<\/UploadId>/.exec(answer.body.toString('utf8'))?.[1] ?? null;
+    notify('answered', entry);
     if (fault?.type === 'reset') {
       entry.status = 'reset';
       req.socket.destroy();
@@ -271,7 +342,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     inject(match, fault, options = {}) {
-      const rule: Rule = { match, fault, skip: options.after ?? 0, remaining: options.times ?? 1, applied: 0 };
+      const rule: Rule = { match, fault, skip: options.after ?? 0, remaining: options.times ?? 1, applied: 0, probability: options.probability ?? 1 };
       rules.push(rule);
       return {
         get applied() {
@@ -291,6 +362,12 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     reset() {
       rules = [];
       log = [];
+    },
+    observe(observer) {
+      observers.push(observer);
+      return () => {
+        observers = observers.filter((o) => o !== observer);
+      };
     },
     async stop() {
       server.closeAllConnections();
