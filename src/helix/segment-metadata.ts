@@ -50,7 +50,8 @@ export interface SegmentMetadata {
   sizeInBytes: number | null;
 }
 
-const UNIT_MS: Record<string, number> = {
+/** Milliseconds per java.util.concurrent.TimeUnit, the unit type of segment times and table retention. */
+export const TIME_UNIT_MS: Readonly<Record<string, number>> = {
   NANOSECONDS: 1e-6,
   MICROSECONDS: 1e-3,
   MILLISECONDS: 1,
@@ -64,7 +65,7 @@ export function readSegmentMetadata(record: ZNRecord): SegmentMetadata {
   const f = record.simpleFields;
   const statusRaw = f[SegmentKeys.status];
   const status = (SEGMENT_STATUSES as readonly string[]).includes(statusRaw ?? '') ? (statusRaw as SegmentStatus) : 'UPLOADED';
-  const unitMs = UNIT_MS[f[SegmentKeys.timeUnit] ?? 'MILLISECONDS'] ?? null;
+  const unitMs = TIME_UNIT_MS[f[SegmentKeys.timeUnit] ?? 'MILLISECONDS'] ?? null;
   return {
     segmentName: record.id,
     status,

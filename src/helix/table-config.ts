@@ -1,4 +1,5 @@
 import { ZNRecordParseError } from './errors.js';
+import { TIME_UNIT_MS } from './segment-metadata.js';
 import type { ZNRecord } from './znrecord.js';
 
 /**
@@ -20,14 +21,6 @@ export interface TableSettings {
   /** streamIngestionConfig.disasterRecoveryMode. */
   disasterRecoveryMode: 'DEFAULT' | 'ALWAYS';
 }
-
-const UNIT_MS: Record<string, number> = {
-  MILLISECONDS: 1,
-  SECONDS: 1000,
-  MINUTES: 60_000,
-  HOURS: 3_600_000,
-  DAYS: 86_400_000,
-};
 
 export function readTableSettings(record: ZNRecord, path = record.id): TableSettings {
   const f = record.simpleFields;
@@ -70,7 +63,7 @@ function obj(v: unknown): Record<string, unknown> {
 
 function retention(unit: unknown, value: unknown): number | null {
   if (typeof unit !== 'string') return null;
-  const ms = UNIT_MS[unit.toUpperCase()];
+  const ms = TIME_UNIT_MS[unit.toUpperCase()];
   const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
   return ms !== undefined && Number.isFinite(n) && n > 0 ? n * ms : null;
 }
