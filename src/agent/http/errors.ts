@@ -1,5 +1,4 @@
 import { SidecarError, errorMessage } from '../../errors.js';
-import { ZooKeeperError } from '../../helix/errors.js';
 import { CorruptSegmentError, InvalidNameError, SegmentChangedError, SegmentNotFoundError, SegmentReadError } from '../../segments/index.js';
 
 /** Every download slot and queue place is taken: the client should come back (503 + Retry-After). */
@@ -47,7 +46,9 @@ export function toHttpError(err: unknown): HttpError {
   if (err instanceof SegmentNotFoundError || err instanceof CorruptSegmentError || err instanceof NotFoundError) return { status: 404, message, headers: {} };
   if (err instanceof BusyError) return { status: 503, message, headers: { 'Retry-After': String(err.retryAfterSeconds) } };
   if (err instanceof UnavailableError) return { status: 503, message, headers: { 'Retry-After': String(err.retryAfterSeconds) } };
-  if (err instanceof SegmentChangedError || err instanceof SegmentReadError || (err instanceof ZooKeeperError && err.retriable)) {
+  // Whatever says it may succeed later (ZooKeeper away, a segment changing, the reconciler stopping)
+  // is a 503 the client may retry, not an internal error.
+  if (err instanceof SegmentChangedError || err instanceof SegmentReadError || (err instanceof SidecarError && err.retriable)) {
     return { status: 503, message, headers: { 'Retry-After': '2' } };
   }
   return { status: 500, message: 'internal error', headers: {} };
