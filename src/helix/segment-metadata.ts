@@ -20,6 +20,8 @@ export const SegmentKeys = {
   endOffset: 'segment.realtime.endOffset',
   totalDocs: 'segment.total.docs',
   sizeInBytes: 'segment.size.in.bytes',
+  /** CommonConstants.Segment.CRYPTER_NAME: servers decrypt a download with it (BaseTableDataManager). */
+  crypterName: 'segment.crypter',
 } as const;
 
 export const SEGMENT_STATUSES = ['IN_PROGRESS', 'COMMITTING', 'DONE', 'UPLOADED'] as const;
@@ -48,6 +50,11 @@ export interface SegmentMetadata {
   endOffset: string | null;
   totalDocs: number | null;
   sizeInBytes: number | null;
+  /**
+   * The crypter Pinot decrypts this segment's downloads with (SegmentZKMetadata.getCrypterName), or null when
+   * none is set: the deep-store copy of such a segment is encrypted, and a plain archive there is unreadable.
+   */
+  crypterName: string | null;
 }
 
 /** Milliseconds per java.util.concurrent.TimeUnit, the unit type of segment times and table retention. */
@@ -81,6 +88,7 @@ export function readSegmentMetadata(record: ZNRecord): SegmentMetadata {
     endOffset: f[SegmentKeys.endOffset] ?? null,
     totalDocs: positiveInt(f[SegmentKeys.totalDocs], true),
     sizeInBytes: positiveInt(f[SegmentKeys.sizeInBytes], true),
+    crypterName: nonEmpty(f[SegmentKeys.crypterName]),
   };
 }
 
@@ -97,6 +105,10 @@ export function unsignedCrc(value: string | undefined): string | null {
   if (value === undefined || !/^\d{1,10}$/.test(value)) return null;
   const n = Number(value);
   return n <= 0xffffffff ? String(n) : null;
+}
+
+function nonEmpty(value: string | undefined): string | null {
+  return value === undefined || value.trim() === '' ? null : value;
 }
 
 function positiveInt(value: string | undefined, allowZero = false): number | null {

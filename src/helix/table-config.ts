@@ -20,6 +20,12 @@ export interface TableSettings {
   partialUpsert: boolean;
   /** streamIngestionConfig.disasterRecoveryMode. */
   disasterRecoveryMode: 'DEFAULT' | 'ALWAYS';
+  /**
+   * segmentsConfig.crypterClassName, or null. Minion tasks decrypt every deep-store download with it
+   * (`getValidationConfig().getCrypterClassName()` in the minion executors), so the table's deep-store objects
+   * must be encrypted: the sidecar, which can only write plain archives, leaves such tables alone.
+   */
+  crypterClassName: string | null;
 }
 
 export function readTableSettings(record: ZNRecord, path = record.id): TableSettings {
@@ -44,6 +50,7 @@ export function readTableSettings(record: ZNRecord, path = record.id): TableSett
     dedupEnabled: dedup.dedupEnabled === true || dedup.dedupEnabled === 'true',
     partialUpsert: typeof upsert.mode === 'string' && upsert.mode.toUpperCase() === 'PARTIAL',
     disasterRecoveryMode: typeof stream.disasterRecoveryMode === 'string' && stream.disasterRecoveryMode.toUpperCase() === 'ALWAYS' ? 'ALWAYS' : 'DEFAULT',
+    crypterClassName: typeof segments.crypterClassName === 'string' && segments.crypterClassName.trim() !== '' ? segments.crypterClassName : null,
   };
 }
 

@@ -110,6 +110,9 @@ describe('table config', () => {
     ['partial upsert', { upsertConfig: '{"mode":"PARTIAL"}' }, { partialUpsert: true }],
     ['full upsert', { upsertConfig: '{"mode":"FULL"}' }, { partialUpsert: false }],
     ['DR mode', { ingestionConfig: '{"streamIngestionConfig":{"disasterRecoveryMode":"ALWAYS"}}' }, { disasterRecoveryMode: 'ALWAYS' }],
+    ['crypter', { segmentsConfig: '{"crypterClassName":"AesCrypter"}' }, { crypterClassName: 'AesCrypter' }],
+    ['no crypter', { segmentsConfig: '{}' }, { crypterClassName: null }],
+    ['blank crypter is none', { segmentsConfig: '{"crypterClassName":" "}' }, { crypterClassName: null }],
   ])('%s', (_name, fields, expected) => {
     expect(readTableSettings(tableRecord(fields))).toMatchObject(expected);
   });

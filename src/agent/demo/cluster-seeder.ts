@@ -19,6 +19,8 @@ export interface TableOptions {
   upsertMode?: 'FULL' | 'PARTIAL' | 'NONE';
   disasterRecoveryMode?: 'DEFAULT' | 'ALWAYS';
   replication?: number;
+  /** segmentsConfig.crypterClassName (the table's deep-store copies are encrypted). */
+  crypterClassName?: string;
 }
 
 export interface SegmentFields {
@@ -130,6 +132,7 @@ export class PinotClusterSeeder {
       segmentsConfig.retentionTimeValue = retention.value;
     }
     if (options.peerScheme !== null) segmentsConfig.peerSegmentDownloadScheme = options.peerScheme ?? 'http';
+    if (options.crypterClassName !== undefined) segmentsConfig.crypterClassName = options.crypterClassName;
     const simpleFields: Record<string, string> = {
       tableName: tableNameWithType,
       tableType: type,

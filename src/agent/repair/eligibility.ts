@@ -27,6 +27,12 @@ export type SkipReason =
   | 'no_url_key'
   /** DONE with a URL: nothing to repair. */
   | 'has_url'
+  /**
+   * Encrypted: ZK `segment.crypter` or the table's `segmentsConfig.crypterClassName` is set. Pinot decrypts what it
+   * downloads from the deep store with that crypter (BaseTableDataManager, the minion executors); the sidecar can
+   * only write a plain archive, which such a reader could not use.
+   */
+  | 'encrypted'
   /** ZK holds no valid `segment.crc`: a copy could not be verified against it. */
   | 'no_zk_crc'
   /** The table config is missing (or not read yet): retention unknown. */
@@ -61,7 +67,7 @@ export interface EligibilityInput {
   replicaState: ReplicaState | undefined;
   /** The segment's ZK metadata and znode mtime; null when the znode is missing or unreadable. */
   zk: { metadata: SegmentMetadata; mtimeMs: number } | null | undefined;
-  tableSettings: Pick<TableSettings, 'tableType' | 'retentionMs' | 'pauselessEnabled'> | null | undefined;
+  tableSettings: Pick<TableSettings, 'tableType' | 'retentionMs' | 'pauselessEnabled' | 'crypterClassName'> | null | undefined;
   cluster: Pick<ClusterSettings, 'maxSegmentCompletionTimeMs'>;
   nowMs: number;
 }
@@ -106,8 +112,10 @@ export function checkMetadata(input: EligibilityInput): Exclude<Eligibility, { e
   // segments whose commit may still be running, and DONE means the commit has ended.
   if (metadata.downloadUrl.kind === 'absent') return skip('no_url_key');
   if (metadata.downloadUrl.kind === 'uri') return skip('has_url', metadata.downloadUrl.uri);
+  if (metadata.crypterName !== null) return skip('encrypted', `segment.crypter is ${metadata.crypterName}`);
   if (metadata.crc === null) return skip('no_zk_crc');
   if (!tableSettings) return skip('no_table_config');
+  if (tableSettings.crypterClassName !== null) return skip('encrypted', `the table's crypterClassName is ${tableSettings.crypterClassName}`);
   const expiresAt = retentionExpiry(metadata.endTimeMs, tableSettings.retentionMs);
   if (expiresAt !== null && expiresAt - RETENTION_MARGIN_MS <= input.nowMs) {
     return skip('near_retention', `retention expires at ${new Date(expiresAt).toISOString()}`);

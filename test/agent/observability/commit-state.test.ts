@@ -16,6 +16,7 @@ const settings = (over: Partial<TableSettings> = {}): TableSettings => ({
   dedupEnabled: false,
   partialUpsert: false,
   disasterRecoveryMode: 'DEFAULT',
+  crypterClassName: null,
   ...over,
 });
 

@@ -25,7 +25,7 @@ function input(row: Row): EligibilityInput & { local: LocalCheck } {
     tableNameWithType: 'events_REALTIME',
     replicaState: 'ONLINE',
     zk: zkOf({ status: 'DONE', downloadUrl: '', ...row.fields }),
-    tableSettings: { tableType: 'REALTIME', retentionMs: 5 * DAY, pauselessEnabled: false },
+    tableSettings: { tableType: 'REALTIME', retentionMs: 5 * DAY, pauselessEnabled: false, crypterClassName: null },
     cluster: { maxSegmentCompletionTimeMs: 300_000 },
     nowMs: NOW,
     local: row.local ?? { kind: 'sealed', crc: '1000' },
@@ -45,10 +45,21 @@ const rows: Row[] = [
   { name: 'status not an exact enum name reads as UPLOADED', fields: { status: null, extra: { 'segment.realtime.status': 'done' } }, expected: { eligible: false, reason: 'uploaded' } },
   { name: 'no metadata', input: { zk: null }, expected: { eligible: false, reason: 'no_metadata' } },
   { name: 'ZK CRC not a CRC', fields: { crc: '-1' }, expected: { eligible: false, reason: 'no_zk_crc' } },
+  {
+    name: 'encrypted segment (ZK segment.crypter): Pinot would decrypt a plain archive',
+    fields: { extra: { 'segment.crypter': 'AesCrypter' } },
+    expected: { eligible: false, reason: 'encrypted', detail: 'segment.crypter is AesCrypter' },
+  },
+  { name: 'empty segment.crypter is no crypter', fields: { extra: { 'segment.crypter': '' } }, expected: { eligible: true } },
   // The table
   { name: 'OFFLINE table', input: { tableNameWithType: 'events_OFFLINE' }, expected: { eligible: false, reason: 'offline_table' } },
-  { name: 'OFFLINE table type in its config', input: { tableSettings: { tableType: 'OFFLINE', retentionMs: null, pauselessEnabled: false } }, expected: { eligible: false, reason: 'offline_table' } },
+  { name: 'OFFLINE table type in its config', input: { tableSettings: { tableType: 'OFFLINE', retentionMs: null, pauselessEnabled: false, crypterClassName: null } }, expected: { eligible: false, reason: 'offline_table' } },
   { name: 'no table config', input: { tableSettings: null }, expected: { eligible: false, reason: 'no_table_config' } },
+  {
+    name: 'table encrypts its deep-store copies (segmentsConfig.crypterClassName)',
+    input: { tableSettings: { tableType: 'REALTIME', retentionMs: null, pauselessEnabled: false, crypterClassName: 'AesCrypter' } },
+    expected: { eligible: false, reason: 'encrypted', detail: "the table's crypterClassName is AesCrypter" },
+  },
   {
     name: 'within 1 h of retention expiry',
     fields: { endTimeMs: NOW - 5 * DAY + 30 * 60_000 },
@@ -60,7 +71,7 @@ const rows: Row[] = [
     expected: { eligible: false, reason: 'near_retention', detail: `retention expires at ${new Date(NOW + HOUR).toISOString()}` },
   },
   { name: '1 h and 1 ms before expiry is fine', fields: { endTimeMs: NOW - 5 * DAY + HOUR + 1 }, expected: { eligible: true } },
-  { name: 'no retention: never expires', fields: { endTimeMs: NOW - 400 * DAY }, input: { tableSettings: { tableType: 'REALTIME', retentionMs: null, pauselessEnabled: false } }, expected: { eligible: true } },
+  { name: 'no retention: never expires', fields: { endTimeMs: NOW - 400 * DAY }, input: { tableSettings: { tableType: 'REALTIME', retentionMs: null, pauselessEnabled: false, crypterClassName: null } }, expected: { eligible: true } },
   {
     name: 'unknown end time: never purgeable (TimeRetentionStrategy)',
     input: { zk: { metadata: { ...zkOf({ status: 'DONE', downloadUrl: '' }).metadata, endTimeMs: null }, mtimeMs: NOW } },
@@ -106,7 +117,7 @@ describe('checkEligibility', () => {
     const decision = checkEligibility({
       ...input({ name: '', expected: { eligible: true } }),
       zk: zkOf({ status: 'COMMITTING' }, NOW - ageMs),
-      tableSettings: { tableType: 'REALTIME', retentionMs: 5 * DAY, pauselessEnabled: pauseless },
+      tableSettings: { tableType: 'REALTIME', retentionMs: 5 * DAY, pauselessEnabled: pauseless, crypterClassName: null },
     });
     expect(decision).toMatchObject({ eligible: false, reason: 'committing' });
     expect('detail' in decision && decision.detail?.startsWith('stuck:')).toBe(stuck);

@@ -144,6 +144,33 @@ describe('segments the reconciler must leave alone', () => {
     await world.checkInvariants();
   });
 
+  it('encrypted segment or table → nothing uploaded, reported as encrypted (issue 10 item 5)', async () => {
+    const world = await bed.world();
+    const server = await world.addServer();
+    // Pinot's servers decrypt a deep-store download with segment.crypter: a plain archive there is unreadable.
+    await world.commit(seg(1), [{ server }], { extra: { 'segment.crypter': 'AesCrypter' } });
+    await world.commit(seg(2), [{ server }]);
+    const sidecar = await world.startSidecar(server);
+
+    await sidecar.reconciler.requestPass();
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'skipped', reason: 'encrypted', detail: 'segment.crypter is AesCrypter' });
+    expect(entryOf(sidecar, seg(2))).toMatchObject({ state: 'done' });
+    expect(await world.url(seg(1))).toBe('');
+
+    // The table config naming a crypter (minion tasks decrypt every download with it) stops the rest too.
+    const encrypted = await bed.world({}, { crypterClassName: 'AesCrypter' });
+    const other = await encrypted.addServer();
+    await encrypted.commit(seg(3), [{ server: other }]);
+    const second = await encrypted.startSidecar(other);
+    await second.reconciler.requestPass();
+    expect(entryOf(second, seg(3))).toMatchObject({ state: 'skipped', reason: 'encrypted', detail: "the table's crypterClassName is AesCrypter" });
+    expect(await encrypted.url(seg(3))).toBe('');
+    expect(await sidecar.deepStore.head(world.segmentUri(seg(1)))).toBeNull();
+    expect(await second.deepStore.head(encrypted.segmentUri(seg(3)))).toBeNull();
+    await world.checkInvariants();
+    await encrypted.checkInvariants();
+  });
+
   it('near retention → skipped', async () => {
     const world = await bed.world({}, { retention: { unit: 'DAYS', value: '2' } });
     const server = await world.addServer();
