@@ -8,11 +8,16 @@ export type ZooKeeperErrorCode =
   | 'NOT_EMPTY'
   | 'CONNECTION_LOSS'
   | 'SESSION_EXPIRED'
+  /**
+   * A write bound to one session (`onlyInSession`) found another session, or none, live: it was not sent. Never
+   * ambiguous: the server did not see it.
+   */
+  | 'SESSION_CHANGED'
   | 'TIMEOUT'
   | 'CLOSED'
   | 'OTHER';
 
-const RETRIABLE: ReadonlySet<ZooKeeperErrorCode> = new Set(['CONNECTION_LOSS', 'SESSION_EXPIRED', 'TIMEOUT']);
+const RETRIABLE: ReadonlySet<ZooKeeperErrorCode> = new Set(['CONNECTION_LOSS', 'SESSION_EXPIRED', 'SESSION_CHANGED', 'TIMEOUT']);
 
 export class ZooKeeperError extends SidecarError {
   constructor(

@@ -40,6 +40,18 @@ export type Watcher = (event: WatchEvent) => void;
 
 export type CreateMode = 'persistent' | 'ephemeral';
 
+/** Options of the write operations. */
+export interface ZkWriteOptions {
+  /**
+   * Send the write only while this session (hex id) is the live one: a session that is connected, or
+   * disconnected but still resumable by the same client. Otherwise the call rejects with SESSION_CHANGED and
+   * nothing is sent. Without it, a write issued while a replacement client is still connecting would be queued
+   * by the library and sent on the new session once it connects, where whatever the caller holds in the old
+   * one (an ephemeral lock) no longer exists.
+   */
+  onlyInSession?: string;
+}
+
 export interface ZkSessionOptions {
   /** host:port[,host:port][/chroot] */
   connectString: string;
@@ -123,7 +135,11 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     return this.stateValue;
   }
 
-  /** Hex session id (as Helix names CURRENTSTATES folders), null before the first connection. */
+  /**
+   * The live session's hex id (as Helix names CURRENTSTATES folders): the session this client holds, connected
+   * or resumable after a disconnection. Null before the first connection and from an expiry until the next
+   * client has connected (its session is a new one: nothing held in the old one carries over).
+   */
   get sessionId(): string | null {
     return this.currentSessionId;
   }
@@ -181,7 +197,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   }
 
   getData(path: string, watcher?: Watcher): Promise<{ data: Buffer | null; stat: ZkStat }> {
-    return this.call('getData', path, (client, done) => {
+    return this.call('getData', path, {}, (client, done) => {
       const cb = (err: ZkCallbackError, data: Buffer | undefined, stat: zookeeper.Stat) => done(err, () => ({ data: data ?? null, stat: toStat(stat) }));
       if (watcher) client.getData(path, this.wrapWatcher(watcher), cb);
       else client.getData(path, cb);
@@ -189,7 +205,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   }
 
   getChildren(path: string, watcher?: Watcher): Promise<{ children: string[]; stat: ZkStat }> {
-    return this.call('getChildren', path, (client, done) => {
+    return this.call('getChildren', path, {}, (client, done) => {
       const cb = (err: ZkCallbackError, children: string[], stat: zookeeper.Stat) => done(err, () => ({ children, stat: toStat(stat) }));
       if (watcher) client.getChildren(path, this.wrapWatcher(watcher), cb);
       else client.getChildren(path, cb);
@@ -198,7 +214,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
 
   /** Stat or null; with a watcher, a missing node is watched for creation. */
   exists(path: string, watcher?: Watcher): Promise<ZkStat | null> {
-    return this.call('exists', path, (client, done) => {
+    return this.call('exists', path, {}, (client, done) => {
       const cb = (err: ZkCallbackError, stat: zookeeper.Stat | null) => done(err, () => (stat ? toStat(stat) : null));
       if (watcher) client.exists(path, this.wrapWatcher(watcher), cb);
       else client.exists(path, cb);
@@ -209,25 +225,25 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
    * Versioned write. `version` is the version that was read; -1 is refused here because every write
    * the sidecar makes must be a compare-and-set (DESIGN.md "Repair rules").
    */
-  setData(path: string, data: Buffer, version: number): Promise<ZkStat> {
+  setData(path: string, data: Buffer, version: number, options: ZkWriteOptions = {}): Promise<ZkStat> {
     if (!Number.isInteger(version) || version < 0) {
       return Promise.reject(new ZooKeeperError('OTHER', 'setData', path, { cause: new Error(`refusing unconditional write (version ${version})`) }));
     }
-    return this.call('setData', path, (client, done) => {
+    return this.call('setData', path, options, (client, done) => {
       client.setData(path, data, version, (err: ZkCallbackError, stat: zookeeper.Stat) => done(err, () => toStat(stat)));
     });
   }
 
-  create(path: string, data: Buffer | null, mode: CreateMode = 'persistent'): Promise<string> {
-    return this.call('create', path, (client, done) => {
+  create(path: string, data: Buffer | null, mode: CreateMode = 'persistent', options: ZkWriteOptions = {}): Promise<string> {
+    return this.call('create', path, options, (client, done) => {
       const m = mode === 'ephemeral' ? zookeeper.CreateMode.EPHEMERAL : zookeeper.CreateMode.PERSISTENT;
       client.create(path, data ?? Buffer.alloc(0), OPEN_ACL_UNSAFE, m, (err: ZkCallbackError, p: string) => done(err, () => p));
     });
   }
 
   /** Versioned delete (-1 allowed: deleting is only used on the sidecar's own nodes). */
-  delete(path: string, version = -1): Promise<void> {
-    return this.call('delete', path, (client, done) => {
+  delete(path: string, version = -1, options: ZkWriteOptions = {}): Promise<void> {
+    return this.call('delete', path, options, (client, done) => {
       client.remove(path, version, (err: ZkCallbackError) => done(err, () => undefined));
     });
   }
@@ -246,11 +262,25 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     }
   }
 
-  private call<T>(op: ZkOp, path: string, run: (client: zookeeper.Client, done: (err: ZkCallbackError, value: () => T) => void) => void): Promise<T> {
+  private call<T>(
+    op: ZkOp,
+    path: string,
+    options: ZkWriteOptions,
+    run: (client: zookeeper.Client, done: (err: ZkCallbackError, value: () => T) => void) => void,
+  ): Promise<T> {
     if (this.stateValue === 'closed') return Promise.reject(new ZooKeeperError('CLOSED', op, path));
     const client = this.client;
     // Between an expiry and the next client there is no session to queue on: fail fast.
     if (!client) return Promise.reject(new ZooKeeperError('SESSION_EXPIRED', op, path));
+    // currentSessionId is cleared on expiry, so equality means this very client holds that session: the library
+    // sends the request on it, or fails it if the session turns out to be gone. Never on another session.
+    if (options.onlyInSession !== undefined && options.onlyInSession !== this.currentSessionId) {
+      return Promise.reject(
+        new ZooKeeperError('SESSION_CHANGED', op, path, {
+          cause: new Error(`bound to session ${options.onlyInSession}, live session ${this.currentSessionId ?? 'none'}`),
+        }),
+      );
+    }
     this.requests[op] += 1;
     this.settings.onRequest?.(op);
     return new Promise<T>((resolve, reject) => {
@@ -409,6 +439,8 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     this.client = undefined;
     this.generation += 1;
     this.stateValue = 'disconnected';
+    // The session is gone: no caller may take a write sent from now on as made in it (see ZkWriteOptions).
+    this.currentSessionId = null;
     this.failPending('SESSION_EXPIRED');
     client.removeAllListeners();
     closeQuietly(client);

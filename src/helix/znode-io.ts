@@ -1,6 +1,6 @@
 import { isZkCode } from './errors.js';
 import { parseZNRecord, serializeDocument, type ZNRecordDocument } from './znrecord.js';
-import type { Watcher, ZkSession, ZkStat } from './zk-session.js';
+import type { Watcher, ZkSession, ZkStat, ZkWriteOptions } from './zk-session.js';
 
 /** A ZNRecord read together with the stat its compare-and-set write must name. */
 export interface VersionedRecord {
@@ -39,11 +39,12 @@ export async function compareAndSetSimpleField(
   read: VersionedRecord,
   key: string,
   value: string,
+  options: ZkWriteOptions = {},
 ): Promise<CasOutcome> {
   const record = read.doc.record;
   const next: ZNRecordDocument = { ...read.doc, record: { ...record, simpleFields: { ...record.simpleFields, [key]: value } } };
   try {
-    const stat = await session.setData(read.path, serializeDocument(next), read.stat.version);
+    const stat = await session.setData(read.path, serializeDocument(next), read.stat.version, options);
     return { outcome: 'written', stat };
   } catch (err) {
     if (isZkCode(err, 'BAD_VERSION')) return { outcome: 'conflict' };

@@ -1,5 +1,5 @@
 import { SidecarError } from '../../errors.js';
-import { isZkCode } from '../../helix/errors.js';
+import { isZkCode, ZooKeeperError } from '../../helix/errors.js';
 import { parentPath } from '../../helix/paths.js';
 import type { ZkSession } from '../../helix/zk-session.js';
 
@@ -46,17 +46,20 @@ export class UploadLocks {
    */
   async tryAcquire(table: string, segment: string, mayWrite: () => boolean = () => true): Promise<HeldLock | null> {
     const path = this.lockPath(table, segment);
+    // The lock belongs to the session it is created in, so it is created only in the session read here: a create
+    // queued while a replacement client connects would otherwise land in a session the HeldLock does not name.
+    const sessionId = this.session.sessionId;
+    if (sessionId === null) throw new ZooKeeperError('SESSION_CHANGED', 'create', path, { cause: new Error('no live ZooKeeper session') });
     const data = Buffer.from(JSON.stringify({ owner: this.owner, acquiredAt: new Date().toISOString() }));
     // Every create is a write; the caller may forbid writes at any point (stop), so it is asked before each.
     const create = async (p: string, bytes: Buffer | null, mode: 'persistent' | 'ephemeral'): Promise<void> => {
       if (!mayWrite()) throw new LockWriteRefusedError(p);
-      await this.session.create(p, bytes, mode);
+      await this.session.create(p, bytes, mode, { onlyInSession: sessionId });
     };
     for (let tries = 0; ; tries++) {
-      const sessionId = this.session.sessionId;
       try {
         await create(path, data, 'ephemeral');
-        return sessionId === null ? null : this.held(path, sessionId);
+        return this.held(path, sessionId);
       } catch (err) {
         if (isZkCode(err, 'NO_NODE') && tries === 0) {
           await this.createFolders(parentPath(path), create);
@@ -67,9 +70,7 @@ export class UploadLocks {
       // Held. By us, if an earlier release never reached the server (this session still owns the node).
       const stat = await this.session.exists(path);
       if (stat === null && tries === 0) continue; // released in between: try once more
-      if (stat !== null && stat.ephemeralOwner !== null && stat.ephemeralOwner === this.session.sessionId) {
-        return this.held(path, stat.ephemeralOwner);
-      }
+      if (stat !== null && stat.ephemeralOwner === sessionId) return this.held(path, sessionId);
       return null;
     }
   }
@@ -95,12 +96,12 @@ export class UploadLocks {
       path,
       sessionId,
       async release() {
-        if (session.sessionId !== sessionId) return;
         try {
-          await session.delete(path);
+          // Bound to the lock's session: once it is gone, so is the node, and the path may be another sidecar's.
+          await session.delete(path, -1, { onlyInSession: sessionId });
         } catch (err) {
-          // Already gone (session expired meanwhile): nothing to release.
-          if (!isZkCode(err, 'NO_NODE')) throw err;
+          // Already gone (deleted, or died with its session): nothing to release.
+          if (!isZkCode(err, 'NO_NODE') && !isZkCode(err, 'SESSION_CHANGED')) throw err;
         }
       },
     };
