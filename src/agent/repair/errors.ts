@@ -11,12 +11,35 @@ export class DeepStoreVerifyError extends SidecarError {
 }
 
 /**
- * The ZooKeeper session changed during an attempt: its lock died with the old session and what was read may be
- * stale. The attempt stops before writing; the next one starts over (an uploaded object is found by HEAD).
+ * The ZooKeeper session changed during an attempt and the write was not sent: its lock died with the old
+ * session and what was read may be stale. The attempt takes the lock again and re-reads before any write; if it
+ * cannot, the next attempt starts over (an uploaded object is found in the store).
  */
 export class SessionChangedError extends SidecarError {
   constructor(lockSession: string, current: string | null) {
     super(`ZooKeeper session changed during the repair attempt (lock taken in ${lockSession}, now ${current ?? 'none'})`, { retriable: true });
+  }
+}
+
+/** A URL write whose answer never came: the server may or may not have applied it. */
+export interface UnconfirmedWrite {
+  uri: string;
+  /** What the attempt that sent it had done: uploaded the archive, or adopted the object already there. */
+  result: 'success' | 'already_uploaded';
+}
+
+/**
+ * The compare-and-set of the URL was sent, and the connection was lost (or the call timed out, or the session
+ * expired) before the answer came. The record is re-read: finding exactly this URL there means the write was
+ * applied (recorded as our success, not as someone else's fix); finding "" means it was not.
+ */
+export class AmbiguousWriteError extends SidecarError {
+  constructor(
+    path: string,
+    readonly write: UnconfirmedWrite,
+    cause: unknown,
+  ) {
+    super(`no answer to the URL write of ${path}: it may have been applied`, { retriable: true, cause });
   }
 }
 

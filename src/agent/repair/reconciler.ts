@@ -9,7 +9,7 @@ import { DEFAULT_GZIP_LEVEL, type SegmentStore } from '../../segments/index.js';
 import type { Metrics } from '../metrics.js';
 import { classifyFailure, DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { checkEligibility, checkMetadata, repairInterest, type EligibilityInput, type Eligibility } from './eligibility.js';
-import { LocalCopyUnreadableError, ReconcilerStoppedError } from './errors.js';
+import { AmbiguousWriteError, LocalCopyUnreadableError, ReconcilerStoppedError } from './errors.js';
 import { inspectLocalCopy } from './local-copy.js';
 import { runRepairAttempt, type AttemptDeps, type AttemptOutcome } from './repair-attempt.js';
 import {
@@ -278,7 +278,9 @@ export class Reconciler {
     const interest = repairInterest(zk.metadata);
     if (interest === 'none') {
       if (!entry || isFinished(entry.state)) return;
-      if (!isReportOnly(entry) && zk.metadata.downloadUrl.kind === 'uri') this.fixedByOther(table, segment, zk.metadata.downloadUrl.uri, zk);
+      const url = zk.metadata.downloadUrl.kind === 'uri' ? zk.metadata.downloadUrl.uri : null;
+      if (url !== null && entry.unconfirmedWrite?.uri === url) this.apply(table, segment, { kind: 'done', result: entry.unconfirmedWrite.result, uri: url, seen: zk, bytes: null, uploadMs: null });
+      else if (url !== null && !isReportOnly(entry)) this.fixedByOther(table, segment, url, zk);
       else this.forget(table, segment); // e.g. a COMMITTING segment committed normally: nothing to report
       return;
     }
@@ -346,6 +348,7 @@ export class Reconciler {
         signal,
         mayWrite: () => !stop.aborted,
         progress: (state, uri) => this.setState(table, segment, { state, uri, reason: null, detail: null }),
+        unconfirmedWrite: this.repair.get(table, segment)?.unconfirmedWrite ?? null,
       });
     } catch (err) {
       if (stop.aborted) {
@@ -415,6 +418,7 @@ export class Reconciler {
       attempts: (entry?.attempts ?? 0) + 1,
       failures,
       nextAttemptAt,
+      ...(err instanceof AmbiguousWriteError ? { unconfirmedWrite: err.write } : {}),
     });
     this.metrics?.uploads.labels(table, 'error').inc();
     this.log.warn(

@@ -2,12 +2,13 @@ import pRetry from 'p-retry';
 import type { DeepStore } from '../../deepstore/index.js';
 import type { ClusterPaths } from '../../helix/paths.js';
 import { readSegmentMetadata, SegmentKeys } from '../../helix/segment-metadata.js';
+import { isZkCode } from '../../helix/errors.js';
 import { compareAndSetSimpleField, readRecord, type VersionedRecord } from '../../helix/znode-io.js';
 import type { ZkSession } from '../../helix/zk-session.js';
 import type { Logger } from '../../log.js';
 import { planSegmentArchive, rawTableName, streamSegmentArchive } from '../../segments/index.js';
 import { checkEligibility, type EligibilityInput, type SkipReason } from './eligibility.js';
-import { CasConflictError, DeepStoreVerifyError, ReconcilerStoppedError, SessionChangedError } from './errors.js';
+import { AmbiguousWriteError, CasConflictError, DeepStoreVerifyError, ReconcilerStoppedError, SessionChangedError, type UnconfirmedWrite } from './errors.js';
 import type { LocalCopy } from './local-copy.js';
 import type { ZnodeSeen } from './repair-state.js';
 import type { HeldLock, UploadLocks } from './upload-lock.js';
@@ -59,6 +60,11 @@ export interface AttemptRequest {
   mayWrite: () => boolean;
   /** Reports progress for the operator view. */
   progress: (state: 'uploading' | 'verifying' | 'committing', uri: string) => void;
+  /**
+   * A URL write of an earlier attempt whose answer was lost (AmbiguousWriteError): finding exactly that URL in
+   * the record means the write was applied, so the repair is done, not fixed by someone else.
+   */
+  unconfirmedWrite?: UnconfirmedWrite | null;
 }
 
 /** Conflicts in a row before the attempt gives up and is retried later (each one means a fresh re-read). */
@@ -68,25 +74,31 @@ export async function runRepairAttempt(deps: AttemptDeps, request: AttemptReques
   assertMayWrite(request);
   const lock = await deps.locks.tryAcquire(request.table, request.segment, request.mayWrite);
   if (!lock) return { kind: 'locked' };
+  const held: LockHolder = { lock };
   try {
-    return await attemptUnderLock(deps, request, lock);
+    return await attemptUnderLock(deps, request, held);
   } finally {
     // Deleting the lock is a ZooKeeper write too: after stop it is left to die with the session.
     if (request.mayWrite()) {
-      await lock.release().catch((err: unknown) => deps.logger.warn({ err, path: lock.path }, 'could not release the upload lock; it ends with the session'));
+      await held.lock.release().catch((err: unknown) => deps.logger.warn({ err, path: held.lock.path }, 'could not release the upload lock; it ends with the session'));
     }
   }
+}
+
+/** The lock the attempt holds now: taken again in the new session when the first one died with its own. */
+interface LockHolder {
+  lock: HeldLock;
 }
 
 function assertMayWrite(request: AttemptRequest): void {
   if (!request.mayWrite()) throw new ReconcilerStoppedError();
 }
 
-async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, lock: HeldLock): Promise<AttemptOutcome> {
+async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held: LockHolder): Promise<AttemptOutcome> {
   const { table, segment, signal } = request;
   const path = deps.paths.segmentMetadata(table, segment);
   const fresh = await readRecord(deps.session, path);
-  const early = judge(deps, request, fresh);
+  const early = judge(deps, request, fresh, request.unconfirmedWrite ?? null);
   if (early) return early;
   const record = fresh!;
   const zkCrc = readSegmentMetadata(record.doc.record).crc!; // judge() proved it is set and equals the local CRC
@@ -122,40 +134,95 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, lock
   }
 
   request.progress('committing', uri);
+  const written: UnconfirmedWrite = { uri, result };
   let current: VersionedRecord = record;
+  /** Set once a write may have reached the server unanswered: finding our URL then means it was applied. */
+  let unconfirmed: UnconfirmedWrite | null = request.unconfirmedWrite ?? null;
   // p-retry fits here: a short, immediate loop over one step (re-read, re-check, compare-and-set again on the
   // new version) that needs no sleep, so it holds the slot only for a few ZooKeeper round trips. Waiting
   // retries of whole attempts are scheduled by the reconciler instead (see backoff.ts).
-  return pRetry(
+  const rounds = pRetry(
     async (round): Promise<AttemptOutcome> => {
-      if (round > 1) {
+      // The lock lives in the session it was taken in. If that session is gone, so is the lock, and another
+      // sidecar may hold it now: take it again in the live session (or leave it to the holder) and re-read,
+      // since the version read under the old lock may be stale. Never write on the strength of a dead lock.
+      const regained = deps.session.sessionId !== held.lock.sessionId;
+      if (regained) {
+        const lost = held.lock.sessionId;
+        deps.logger.info({ event: 'lock_session_lost', table, segment, lockSession: lost }, 'the upload lock died with its ZooKeeper session: taking it again before writing');
+        const again = await reacquire(deps, request, lost);
+        if (again === null) return { kind: 'locked' };
+        held.lock = again;
+      }
+      if (round > 1 || regained) {
         const reread = await readRecord(deps.session, path);
-        const verdict = judge(deps, request, reread);
-        if (verdict) return verdict;
+        const verdict = judge(deps, request, reread, unconfirmed);
+        if (verdict) return verdict.kind === 'done' ? { ...verdict, bytes, uploadMs } : verdict;
         current = reread!;
       }
       assertMayWrite(request);
-      // The version was read under the lock's session. If that session is gone, so is the lock, and another
-      // sidecar may be mid-attempt: stop here and start over rather than write on the strength of it.
-      if (deps.session.sessionId !== lock.sessionId) throw new SessionChangedError(lock.sessionId, deps.session.sessionId);
-      const cas = await compareAndSetSimpleField(deps.session, current, SegmentKeys.downloadUrl, uri);
+      let cas: Awaited<ReturnType<typeof compareAndSetSimpleField>>;
+      try {
+        // Bound to the lock's session: if it ended since the check above, nothing is sent (SESSION_CHANGED).
+        cas = await compareAndSetSimpleField(deps.session, current, SegmentKeys.downloadUrl, uri, { onlyInSession: held.lock.sessionId });
+      } catch (err) {
+        if (isZkCode(err, 'SESSION_CHANGED')) throw new SessionChangedError(held.lock.sessionId, deps.session.sessionId);
+        // The request was sent and no answer came (connection loss, timeout, expiry): it may have been applied.
+        unconfirmed = written;
+        throw new AmbiguousWriteError(path, written, err);
+      }
       if (cas.outcome === 'written') return { kind: 'done', result, uri, seen: cas.stat, bytes, uploadMs };
       if (cas.outcome === 'gone') return { kind: 'gone' };
       throw new CasConflictError(path);
     },
-    { retries: MAX_CAS_ROUNDS - 1, minTimeout: 0, maxTimeout: 0, shouldRetry: ({ error }) => error instanceof CasConflictError },
+    {
+      retries: MAX_CAS_ROUNDS - 1,
+      minTimeout: 0,
+      maxTimeout: 0,
+      // A conflict or a changed session is re-read at once; so is an unanswered write once the connection is
+      // back (the same client resumes the same session, or the next round finds the session gone).
+      shouldRetry: ({ error }) => error instanceof CasConflictError || error instanceof SessionChangedError || error instanceof AmbiguousWriteError,
+      onFailedAttempt: async ({ error }) => {
+        if (error instanceof AmbiguousWriteError || error instanceof SessionChangedError) await deps.session.waitConnected().catch(() => {});
+      },
+    },
   );
+  try {
+    return await rounds;
+  } catch (err) {
+    // Whatever ended the attempt, a write it sent unanswered stays in doubt: the next attempt must know it.
+    if (unconfirmed !== null && !(err instanceof AmbiguousWriteError)) throw new AmbiguousWriteError(path, unconfirmed, err);
+    throw err;
+  }
 }
 
 /**
- * What a fresh read of the znode says, or null to go on: gone (never recreated), a URL (someone else fixed it;
- * kept), or the eligibility rules on the fresh metadata with this attempt's local copy.
+ * The lock again, in the live session (waiting for one to connect, up to a session timeout): null when another
+ * sidecar holds it now. The dead lock needs no release: its node ended with its session.
  */
-function judge(deps: AttemptDeps, request: AttemptRequest, read: VersionedRecord | null): AttemptOutcome | null {
+async function reacquire(deps: AttemptDeps, request: AttemptRequest, lostSession: string): Promise<HeldLock | null> {
+  await deps.session.waitConnected();
+  assertMayWrite(request);
+  const lock = await deps.locks.tryAcquire(request.table, request.segment, request.mayWrite);
+  if (lock === null) deps.logger.info({ event: 'lock_taken_over', table: request.table, segment: request.segment, lockSession: lostSession }, 'another sidecar holds the upload lock now: leaving the segment to it');
+  return lock;
+}
+
+/**
+ * What a fresh read of the znode says, or null to go on: gone (never recreated), a URL (our own unconfirmed
+ * write, or someone else's fix; kept either way), or the eligibility rules on the fresh metadata with this
+ * attempt's local copy.
+ */
+function judge(deps: AttemptDeps, request: AttemptRequest, read: VersionedRecord | null, unconfirmed: UnconfirmedWrite | null): AttemptOutcome | null {
   if (read === null) return { kind: 'gone' };
   const metadata = readSegmentMetadata(read.doc.record);
   const seen = read.stat;
-  if (metadata.downloadUrl.kind === 'uri') return { kind: 'fixed_by_other', url: metadata.downloadUrl.uri, seen };
+  if (metadata.downloadUrl.kind === 'uri') {
+    const url = metadata.downloadUrl.uri;
+    // Our own write, applied while its answer was lost: the repair is done (its object was verified before it).
+    if (unconfirmed !== null && url === unconfirmed.uri) return { kind: 'done', result: unconfirmed.result, uri: url, seen, bytes: null, uploadMs: null };
+    return { kind: 'fixed_by_other', url, seen };
+  }
   const decision = checkEligibility({
     ...request.facts(),
     zk: { metadata, mtimeMs: read.stat.mtimeMs },

@@ -1,3 +1,5 @@
+import type { UnconfirmedWrite } from './errors.js';
+
 /**
  * Per-segment repair state for operators (`GET /repair/status`, `pinot-sidecar status`). Only segments that
  * matter are tracked — repair candidates (DONE with URL "") and, report-only, COMMITTING/IN_PROGRESS ones —
@@ -74,11 +76,16 @@ export interface RepairEntry {
    * stale (the tracker has not caught up yet) and is not acted on.
    */
   seen: ZnodeSeen | null;
+  /**
+   * A URL write that was sent and never answered (AmbiguousWriteError): finding exactly this URL later means our
+   * write was applied. Cleared when the repair finishes.
+   */
+  unconfirmedWrite: UnconfirmedWrite | null;
   updatedAt: number;
 }
 
 /** One segment in `GET /repair/status`: the entry without its internals, times as ISO 8601 (or null). */
-export type RepairStatusSegment = Omit<RepairEntry, 'failures' | 'seen' | 'nextAttemptAt' | 'updatedAt'> & {
+export type RepairStatusSegment = Omit<RepairEntry, 'failures' | 'seen' | 'unconfirmedWrite' | 'nextAttemptAt' | 'updatedAt'> & {
   nextAttemptAt: string | null;
   updatedAt: string;
 };
@@ -134,11 +141,14 @@ export class RepairState {
       lastError: null,
       uri: null,
       seen: null,
+      unconfirmedWrite: null,
       ...previous,
       nextAttemptAt: null,
       ...patch,
       updatedAt: this.now(),
     };
+    // A finished repair has nothing left to confirm.
+    if (isFinished(entry.state)) entry.unconfirmedWrite = null;
     this.remove(k);
     if (isFinished(entry.state)) {
       this.finished.set(k, entry);

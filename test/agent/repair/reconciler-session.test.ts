@@ -6,8 +6,9 @@ import type { ZkSession } from '../../../src/helix/zk-session.js';
 import { SegmentStore, streamSegmentArchive } from '../../../src/segments/index.js';
 import { nextEvent } from '../../helpers/events.js';
 import { connectSession, uniqueClusterName } from '../../helpers/pinot-cluster.js';
+import { ZK_OP, ZkProxy } from '../../helpers/zk-proxy.js';
 import { ZooKeeperServer } from '../../helpers/zookeeper-server.js';
-import { entryOf, events, RAW, RepairWorld, seg, TABLE, waitFor } from './harness.js';
+import { entryOf, events, RAW, RepairWorld, seg, TABLE, uploads, waitFor } from './harness.js';
 
 /**
  * Losing the ZooKeeper session in the middle of an attempt. These tests freeze ZooKeeper (SIGSTOP) past the
@@ -15,14 +16,18 @@ import { entryOf, events, RAW, RepairWorld, seg, TABLE, waitFor } from './harnes
  */
 let zkServer: ZooKeeperServer;
 let world: RepairWorld | undefined;
+let proxy: ZkProxy | undefined;
 
 beforeAll(async () => {
   zkServer = await ZooKeeperServer.start();
 });
 afterEach(async () => {
   zkServer.resume();
+  proxy?.allow();
   await world?.close();
   world = undefined;
+  await proxy?.close();
+  proxy = undefined;
 });
 afterAll(async () => {
   await zkServer?.destroy();
@@ -65,17 +70,101 @@ describe('ZK session lost mid-attempt', () => {
     await world.checkInvariants();
   });
 
-  it('→ the attempt stops before its write; the next one only does the ZooKeeper step', async () => {
+  it('→ the attempt takes the lock again in the new session and re-reads before its one write', async () => {
     world = await RepairWorld.create({ connectString: zkServer.connectString });
     const { sidecar, release, store } = await world.heldAttempt({ sidecar: { zkOptions: SHORT_SESSION } });
     await loseSession(sidecar.session);
+    const creates = sidecar.session.requests.create;
+    const reads = sidecar.session.requests.getData;
     release();
 
     await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('done'));
-    expect(events(sidecar, 'upload_failure').map((e) => e.reason)).toContain('SessionChangedError');
-    expect(entryOf(sidecar, seg(1))).toMatchObject({ reason: 'already_uploaded', uri: world.segmentUri(seg(1)) });
+    expect(events(sidecar, 'lock_session_lost')).toHaveLength(1);
+    expect(events(sidecar, 'upload_failure')).toEqual([]);
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ reason: null, attempts: 1, uri: world.segmentUri(seg(1)) });
     expect(store.puts).toBe(1);
     expect(sidecar.session.requests.setData).toBe(1);
+    expect(sidecar.session.requests.create).toBeGreaterThan(creates); // the lock, taken again
+    expect(sidecar.session.requests.getData).toBeGreaterThan(reads); // the record, read again
+    await world.checkInvariants();
+  });
+});
+
+describe('a partition between the sidecar and ZooKeeper (through a proxy)', () => {
+  it('→ a write meant for the expired session is never sent on the next one; another holder of the lock is left alone (item 3)', async () => {
+    world = await RepairWorld.create({ connectString: zkServer.connectString });
+    proxy = await ZkProxy.start(zkServer.connectString);
+    const { sidecar, release } = await world.heldAttempt({ sidecar: { zkOptions: { ...SHORT_SESSION, connectString: proxy.connectString } } });
+    const lockPath = new UploadLocks(world.seedSession, defaultLockRoot(world.cluster), 'probe').lockPath(TABLE, seg(1));
+    expect(await world.seedSession.exists(lockPath)).not.toBeNull();
+
+    // Partition: the sidecar's session expires (locally, then on the server, which deletes its lock node) and
+    // its replacement client keeps trying to connect.
+    const expired = nextEvent(sidecar.session, 'expired');
+    proxy.refuse();
+    await expired;
+    await waitFor(async () => expect(await world!.seedSession.exists(lockPath)).toBeNull());
+    // Meanwhile another replica's sidecar takes the lock (it will upload and write on its own).
+    const theirs = (await new UploadLocks(world.seedSession, defaultLockRoot(world.cluster), 'Server_other').tryAcquire(TABLE, seg(1)))!;
+    expect(theirs).not.toBeNull();
+
+    // The held upload finishes while the partition lasts: the attempt gets to its write (or, fixed, to taking
+    // the lock again), then the partition heals.
+    release();
+    await waitFor(() => expect(sidecar.session.requests.setData + events(sidecar, 'lock_session_lost').length).toBeGreaterThan(0));
+    proxy.allow();
+
+    await waitFor(() => expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'pending', reason: 'locked_by_other' }));
+    expect(events(sidecar, 'lock_taken_over')).toHaveLength(1);
+    expect(sidecar.session.requests.setData).toBe(0);
+    expect(await world.url(seg(1))).toBe('');
+    expect((await world.seedSession.exists(lockPath))?.ephemeralOwner).toBe(world.seedSession.sessionId);
+    await theirs.release();
+    // Once the lock is free the next attempt adopts the object it uploaded and sets the URL.
+    await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('done'));
+    expect(await world.url(seg(1))).toBe(world.segmentUri(seg(1)));
+    await world.checkInvariants();
+  });
+
+  it('→ a URL write applied whose answer was lost is our success, not fixed_by_other (item 4)', async () => {
+    world = await RepairWorld.create({ connectString: zkServer.connectString });
+    proxy = await ZkProxy.start(zkServer.connectString);
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server }]);
+    const lost = proxy.loseReplyTo((r) => r.type === ZK_OP.setData && r.path === world!.metadataPath(seg(1)));
+    const sidecar = await world.startSidecar(server, { zkOptions: { connectString: proxy.connectString, sessionTimeoutMs: 10_000 } });
+
+    await lost;
+    await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('done'));
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ reason: null, uri: world.segmentUri(seg(1)) });
+    expect(await uploads(sidecar, 'success')).toBe(1);
+    expect(await uploads(sidecar, 'fixed_by_other')).toBe(0);
+    expect(events(sidecar, 'fixed_by_other')).toEqual([]);
+    expect(await world.url(seg(1))).toBe(world.segmentUri(seg(1)));
+    expect(proxy.forwarded.filter((r) => r.type === ZK_OP.setData)).toHaveLength(1);
+    await world.checkInvariants();
+  });
+
+  it('→ still our success when the session is lost with the answer and a later attempt finds the URL (item 4)', async () => {
+    world = await RepairWorld.create({ connectString: zkServer.connectString });
+    proxy = await ZkProxy.start(zkServer.connectString);
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server }]);
+    const lost = proxy.loseReplyTo((r) => r.type === ZK_OP.setData && r.path === world!.metadataPath(seg(1)));
+    const sidecar = await world.startSidecar(server, { zkOptions: { ...SHORT_SESSION, connectString: proxy.connectString } });
+
+    await lost;
+    // The partition outlasts the session: the attempt cannot re-read in it and ends with the write in doubt.
+    const expired = nextEvent(sidecar.session, 'expired');
+    proxy.refuse();
+    await expired;
+    await waitFor(() => expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'retrying', reason: 'AmbiguousWriteError' }));
+    proxy.allow();
+
+    await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('done'));
+    expect(await uploads(sidecar, 'success')).toBe(1);
+    expect(await uploads(sidecar, 'fixed_by_other')).toBe(0);
+    expect(proxy.forwarded.filter((r) => r.type === ZK_OP.setData)).toHaveLength(1);
     await world.checkInvariants();
   });
 });
