@@ -370,11 +370,28 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
    * restart tests fail if another version changes it.
    */
   private watchServerLiveness(client: zookeeper.Client, generation: number): void {
-    const manager = (client as unknown as { connectionManager: { onSocketData: (b: Buffer) => void; socket?: { destroy(): void } } }).connectionManager;
+    const manager = (client as unknown as { connectionManager: LibraryConnection }).connectionManager;
     const onSocketData = manager.onSocketData;
     manager.onSocketData = (buffer: Buffer) => {
       if (generation === this.generation) this.lastHeardAt = Date.now();
-      onSocketData.call(manager, buffer);
+      try {
+        onSocketData.call(manager, buffer);
+      } catch (err) {
+        // The library parses replies inside the socket's 'data' handler: bytes it cannot parse (an unknown
+        // error code, a torn frame) would be an uncaught exception that ends the process. A connection that
+        // says something unreadable is dropped instead; the library reconnects and resumes the session.
+        this.log.warn({ event: 'zk_protocol_error', err }, 'zk reply could not be parsed: dropping the connection');
+        manager.pendingBuffer = null;
+        manager.socket?.destroy();
+      }
+    };
+    // The library keeps a partial frame in pendingBuffer across connections: after a connection is cut in the
+    // middle of a reply, the next connection's handshake answer would be parsed behind the stale bytes, and the
+    // session could never resume. Every new connection starts with an empty buffer.
+    const onSocketConnected = manager.onSocketConnected;
+    manager.onSocketConnected = () => {
+      manager.pendingBuffer = null;
+      onSocketConnected.call(manager);
     };
     this.lastHeardAt = Date.now();
     clearInterval(this.watchdog);
@@ -458,6 +475,14 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
 }
 
 type ZkCallbackError = Error | zookeeper.Exception | null;
+
+/** The internals of node-zookeeper-client 1.1.3's ConnectionManager that the session guards (see watchServerLiveness). */
+interface LibraryConnection {
+  onSocketData: (buffer: Buffer) => void;
+  onSocketConnected: () => void;
+  pendingBuffer: Buffer | null;
+  socket?: { destroy(): void };
+}
 
 /** The library's close() throws when its socket does not exist yet (closed in the tick it started). */
 function closeQuietly(client: zookeeper.Client): void {

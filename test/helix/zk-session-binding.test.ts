@@ -3,7 +3,7 @@ import { ZooKeeperError } from '../../src/helix/errors.js';
 import type { ZkSession } from '../../src/helix/zk-session.js';
 import { nextEvent } from '../helpers/events.js';
 import { connectSession, uniqueClusterName } from '../helpers/pinot-cluster.js';
-import { ZkProxy } from '../helpers/zk-proxy.js';
+import { ZK_OP, ZkProxy } from '../helpers/zk-proxy.js';
 
 /**
  * Writes bound to a session (issue 10 item 3). After an expiry the library queues requests on the replacement
@@ -79,5 +79,23 @@ describe('a write bound to a session', () => {
     const refused = await s.setData(path, Buffer.from('2'), stat.version + 1, { onlyInSession: 'dead0001' }).catch((e: unknown) => e);
     expect((refused as ZooKeeperError).code).toBe('SESSION_CHANGED');
     expect((await seed.getData(path)).data?.toString()).toBe('1');
+  });
+});
+
+describe('a connection cut in the middle of a reply', () => {
+  it('resumes the same session: the torn frame is not parsed in front of the next handshake, nothing is thrown', async () => {
+    const s = await sessionThroughProxy();
+    const path = `${root}/big-${Date.now()}`;
+    await seed.create(path, Buffer.alloc(20_000, 7));
+    const before = s.sessionId;
+    const torn = proxy.loseReplyTo((r) => r.type === ZK_OP.getData && r.path === path, { deliverBytes: 100 });
+    const first = await s.getData(path).catch((e: unknown) => e);
+    await torn;
+    expect((first as ZooKeeperError).code).toBe('CONNECTION_LOSS');
+
+    const again = await s.getData(path);
+    expect(again.data?.length).toBe(20_000);
+    expect(s.sessionId).toBe(before);
+    expect(s.state).toBe('connected');
   });
 });

@@ -25,6 +25,8 @@ interface Pair {
 
 interface ReplyLoss {
   match: (request: ZkRequestInfo) => boolean;
+  /** Bytes of the reply the client still gets (a frame torn in the middle), 0 for none. */
+  deliverBytes: number;
   resolve: () => void;
 }
 
@@ -99,7 +101,9 @@ export class ZkProxy {
         if (index > 0 && awaitedXid !== null && frame.readInt32BE(4) === awaitedXid) {
           // The server has applied the request and answered: the answer is lost with the connection.
           awaitedXid = null;
-          this.cut(pair);
+          const torn = frame.subarray(0, loss?.deliverBytes ?? 0);
+          if (torn.length === 0) this.cut(pair);
+          else client.write(torn, () => this.cut(pair));
           loss?.resolve();
           return;
         }
@@ -110,12 +114,13 @@ export class ZkProxy {
   }
 
   /**
-   * Arm a one-shot fault: the next request matching is delivered to the server, its reply is swallowed and the
-   * connection cut. Resolves once that has happened (so the server has applied it).
+   * Arm a one-shot fault: the next request matching is delivered to the server, its reply is swallowed (or only
+   * its first `deliverBytes` bytes reach the client: a torn frame) and the connection cut. Resolves once that
+   * has happened (so the server has applied the request).
    */
-  loseReplyTo(match: (request: ZkRequestInfo) => boolean): Promise<void> {
+  loseReplyTo(match: (request: ZkRequestInfo) => boolean, options: { deliverBytes?: number } = {}): Promise<void> {
     return new Promise((resolve) => {
-      this.replyLoss = { match, resolve };
+      this.replyLoss = { match, deliverBytes: options.deliverBytes ?? 0, resolve };
     });
   }
 
