@@ -41,6 +41,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     uploadBytes: new Counter({ name: `${P}deep_store_upload_bytes_total`, help: 'Bytes uploaded to the deep store.', registers }),
     repairQueueDepth: new Gauge({ name: `${P}repair_queue_depth`, help: 'Segments waiting for or undergoing repair.', registers }),
     repairLastSuccess: new Gauge({ name: `${P}repair_last_success_timestamp_seconds`, help: 'Unix time of the last successful repair (0 = none yet).', registers }),
+    deepStoreOrphans: new Counter({ name: `${P}deep_store_orphans_total`, help: 'Objects the repair left in the deep store with no ZooKeeper record pointing at them (segment deleted, or its URL set elsewhere, after the upload).', labelNames: ['table'] as const, registers }),
     repairSegments: new Gauge({ name: `${P}repair_segments`, help: 'Segments tracked by the deep-store repair, by repair state (GET /repair/status totals).', labelNames: ['status'] as const, registers }),
 
     // --- peer downloads ---
@@ -57,6 +58,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     /** Start the table's counters at 0 (Prometheus sees the series before the first event). */
     knownTable(table: string): void {
       for (const result of UPLOAD_RESULTS) metrics.uploads.labels(table, result).inc(0);
+      metrics.deepStoreOrphans.labels(table).inc(0);
     },
   };
 

@@ -385,16 +385,18 @@ export class Reconciler {
         return;
       }
       case 'fixed_by_other':
-        this.fixedByOther(table, segment, outcome.url, outcome.seen, { attempts });
+        this.fixedByOther(table, segment, outcome.url, outcome.seen, { attempts, orphanUri: outcome.orphan ?? null });
+        this.recordOrphan(table, segment, outcome.orphan);
         return;
       case 'gone': {
         // Until the tracker sees the deletion its cached record is stale: mark that version as superseded (a
         // znode recreated later has a later mtime and is not).
         const cached = this.hosted.get(table, segment)?.zk;
         const seen = cached ? { version: cached.version + 1, mtimeMs: cached.mtimeMs } : null;
-        this.setState(table, segment, { state: 'gone', reason: null, detail: 'segment znode deleted; not recreated', attempts, seen });
+        this.setState(table, segment, { state: 'gone', reason: null, detail: 'segment znode deleted; not recreated', attempts, seen, orphanUri: outcome.orphan ?? null });
         this.metrics?.uploads.labels(table, 'gone').inc();
         this.log.info({ event: 'gone', table, segment }, 'segment metadata deleted during repair: left deleted');
+        this.recordOrphan(table, segment, outcome.orphan);
         return;
       }
       case 'skipped': {
@@ -403,6 +405,13 @@ export class Reconciler {
         return;
       }
     }
+  }
+
+  /** An object no record points at: counted and logged once, kept in the entry (orphanUri) for operators. */
+  private recordOrphan(table: string, segment: string, uri: string | undefined): void {
+    if (uri === undefined) return;
+    this.metrics?.deepStoreOrphans.labels(table).inc();
+    this.log.warn({ event: 'orphan_object', table, segment, uri }, 'deep-store object left without a ZooKeeper record pointing at it: remove it when convenient');
   }
 
   private fail(table: string, segment: string, err: unknown): void {

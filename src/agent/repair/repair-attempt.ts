@@ -29,9 +29,9 @@ import type { HeldLock, UploadLocks } from './upload-lock.js';
 export type AttemptOutcome =
   | { kind: 'done'; result: 'success' | 'already_uploaded'; uri: string; seen: ZnodeSeen; bytes: number | null; uploadMs: number | null }
   /** Someone else set the URL (kept as it is). */
-  | { kind: 'fixed_by_other'; url: string; seen: ZnodeSeen }
+  | { kind: 'fixed_by_other'; url: string; seen: ZnodeSeen; orphan?: string }
   /** The znode is gone. */
-  | { kind: 'gone' }
+  | { kind: 'gone'; orphan?: string }
   /** The fresh record is not eligible (status, CRC, retention ... changed since the cached view). */
   | { kind: 'skipped'; reason: SkipReason; detail?: string; seen: ZnodeSeen }
   /** Another sidecar holds the upload lock. */
@@ -157,7 +157,7 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
       if (round > 1 || regained) {
         const reread = await readRecord(deps.session, path);
         const verdict = judge(deps, request, reread, unconfirmed);
-        if (verdict) return verdict.kind === 'done' ? { ...verdict, bytes, uploadMs } : verdict;
+        if (verdict) return verdict.kind === 'done' ? { ...verdict, bytes, uploadMs } : leftBehind(verdict, uri);
         current = reread!;
       }
       assertMayWrite(request);
@@ -172,7 +172,7 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
         throw new AmbiguousWriteError(path, written, err);
       }
       if (cas.outcome === 'written') return { kind: 'done', result, uri, seen: cas.stat, bytes, uploadMs };
-      if (cas.outcome === 'gone') return { kind: 'gone' };
+      if (cas.outcome === 'gone') return { kind: 'gone', orphan: uri };
       throw new CasConflictError(path);
     },
     {
@@ -206,6 +206,16 @@ async function reacquire(deps: AttemptDeps, request: AttemptRequest, lostSession
   const lock = await deps.locks.tryAcquire(request.table, request.segment, request.mayWrite);
   if (lock === null) deps.logger.info({ event: 'lock_taken_over', table: request.table, segment: request.segment, lockSession: lostSession }, 'another sidecar holds the upload lock now: leaving the segment to it');
   return lock;
+}
+
+/**
+ * An outcome reached with a verified object at `uri` (uploaded or adopted by this attempt): if no record will
+ * point at it (the znode is gone, or its URL was set to another object), that object is an orphan in the deep
+ * store, reported so an operator can remove it. The sidecar deletes nothing there itself.
+ */
+function leftBehind(outcome: AttemptOutcome, uri: string): AttemptOutcome {
+  if (outcome.kind === 'gone' || (outcome.kind === 'fixed_by_other' && outcome.url !== uri)) return { ...outcome, orphan: uri };
+  return outcome;
 }
 
 /**

@@ -72,6 +72,11 @@ export interface RepairEntry {
   /** The deep-store URI, once known. */
   uri: string | null;
   /**
+   * An object this repair left in the deep store that no record points at (the znode was deleted, or its URL set
+   * to another object, after the upload): for an operator to remove. Null when there is none.
+   */
+  orphanUri: string | null;
+  /**
    * The segment znode the last decision was made on (read or written). A cached view older than this is
    * stale (the tracker has not caught up yet) and is not acted on.
    */
@@ -140,6 +145,7 @@ export class RepairState {
       failures: 0,
       lastError: null,
       uri: null,
+      orphanUri: null,
       seen: null,
       unconfirmedWrite: null,
       ...previous,
@@ -208,6 +214,7 @@ export class RepairState {
           lastError: e.lastError,
           nextAttemptAt: e.nextAttemptAt === null ? null : new Date(e.nextAttemptAt).toISOString(),
           uri: e.uri,
+          orphanUri: e.orphanUri,
           updatedAt: new Date(e.updatedAt).toISOString(),
         }),
       );

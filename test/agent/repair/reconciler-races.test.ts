@@ -5,7 +5,7 @@ import { SegmentKeys } from '../../../src/helix/segment-metadata.js';
 import { compareAndSetSimpleField } from '../../../src/helix/znode-io.js';
 import { parseStoreUri } from '../../../src/deepstore/store-uri.js';
 import { SegmentStore, streamSegmentArchive } from '../../../src/segments/index.js';
-import { entryOf, events, GatedDeepStore, RAW, seg, TABLE, uploads, useTestBed, waitFor } from './harness.js';
+import { entryOf, events, GatedDeepStore, RAW, seg, TABLE, uploads, useTestBed, waitFor, type Sidecar } from './harness.js';
 
 /**
  * Other actors changing the world in the middle of an attempt: another writer, a deleted znode, a deleted
@@ -13,6 +13,11 @@ import { entryOf, events, GatedDeepStore, RAW, seg, TABLE, uploads, useTestBed, 
  * change happens at a known point; each test ends with the invariant check.
  */
 const bed = useTestBed();
+
+/** pinot_sidecar_deep_store_orphans_total{table}. */
+async function orphans(sidecar: Sidecar): Promise<number> {
+  return (await sidecar.metrics.deepStoreOrphans.get()).values.find((v) => v.labels.table === TABLE)?.value ?? 0;
+}
 
 describe('concurrent writers', () => {
   it('another writer sets the URL first → kept, fixed_by_other', async () => {
@@ -30,6 +35,11 @@ describe('concurrent writers', () => {
     await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('fixed_by_other'));
     expect(await world.url(seg(1))).toBe(theirUri);
     expect(entryOf(sidecar, seg(1))).toMatchObject({ detail: theirUri, uri: theirUri });
+    // Our object at the canonical key, uploaded before the other write was seen, is reported as an orphan.
+    expect(entryOf(sidecar, seg(1))?.orphanUri).toBe(world.segmentUri(seg(1)));
+    expect(await sidecar.deepStore.head(world.segmentUri(seg(1)))).not.toBeNull();
+    expect(await orphans(sidecar)).toBe(1);
+    expect(events(sidecar, 'orphan_object')).toEqual([expect.objectContaining({ segment: seg(1), uri: world.segmentUri(seg(1)) })]);
     expect(await uploads(sidecar, 'fixed_by_other')).toBe(1);
     expect(await uploads(sidecar, 'success')).toBe(0);
     expect(events(sidecar, 'fixed_by_other')).toEqual([expect.objectContaining({ table: TABLE, segment: seg(1), url: theirUri })]);
@@ -51,6 +61,8 @@ describe('concurrent writers', () => {
         expect(states).toEqual(['done', 'fixed_by_other']);
       });
     }
+    // The other sidecar wrote the same canonical URI: nothing is orphaned.
+    expect((await orphans(sa)) + (await orphans(sb))).toBe(0);
     expect(bed.proxy.count('PutObject') + bed.proxy.count('UploadPart')).toBe(segments.length);
     for (const [i, segment] of segments.entries()) {
       const record = (await world.record(segment))!;
@@ -75,6 +87,8 @@ describe('things disappearing mid-attempt', () => {
     await sidecar.reconciler.requestPass();
     expect(await world.seedSession.exists(world.metadataPath(seg(1)))).toBeNull();
     expect(await uploads(sidecar, 'gone')).toBe(1);
+    expect(entryOf(sidecar, seg(1))?.orphanUri).toBe(world.segmentUri(seg(1)));
+    expect(await orphans(sidecar)).toBe(1);
     await world.checkInvariants();
   });
 

@@ -38,6 +38,7 @@ describe('RepairState', () => {
       lastError: 'Access Denied',
       nextAttemptAt: '2024-06-01T00:05:00.000Z',
       uri: null,
+      orphanUri: null,
       updatedAt: '2024-06-01T00:00:00.000Z',
     });
     expect(Object.keys(snapshot.totals)).toEqual([...REPAIR_STATES]);
