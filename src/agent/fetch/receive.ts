@@ -4,6 +4,7 @@ import { createGunzip } from 'node:zlib';
 import { CODEC_SNIFF_BYTES, detectArchiveCodec } from '../../segments/index.js';
 import { CorruptArchiveError, LengthMismatchError, SourceError, UnsupportedArchiveError } from './errors.js';
 import { extractSegmentTar } from './safe-untar.js';
+import { checkHead } from './stream-head.js';
 
 /**
  * One source's bytes into a staging folder: count them against the announced size, sniff the compression,
@@ -42,13 +43,28 @@ export async function receiveArchive(body: Readable, options: ReceiveOptions): P
     // HttpClient.downloadFile: when Content-Length is present it must equal the bytes received.
     if (expectedBytes !== null && bytes !== expectedBytes) throw new LengthMismatchError(expectedBytes, bytes);
   }
+  // pipeline() rejects as soon as one stage fails, without waiting for the last one: the extraction is awaited
+  // on its own, so that nothing writes into `dir` any more when this returns (the caller removes it next). Its
+  // verdict (a refused entry, a corrupt tar, the transfer's error as it saw it) names the failure better than
+  // pipeline()'s first error, which may be the teardown of the stages before it (an AbortError).
+  let extraction: Promise<SourceError | undefined> = Promise.resolve(undefined);
+  const extract = (tar: AsyncIterable<Buffer>): Promise<number> => {
+    const run = extractSegmentTar(tar, options.dir, options.segment);
+    extraction = run.then(
+      () => undefined,
+      (err: unknown) => (err instanceof SourceError ? err : undefined),
+    );
+    return run;
+  };
   try {
     // The body is read only by meter(), so a broken transfer surfaces there, where the byte count explains it.
-    await pipeline(meter(body), sniffGzip, createGunzip(), (tar: AsyncIterable<Buffer>) => extractSegmentTar(tar, options.dir, options.segment), {
+    await pipeline(meter(body), sniffGzip, createGunzip(), extract, {
       ...(options.signal ? { signal: options.signal } : {}),
     });
   } catch (err) {
+    const verdict = await extraction;
     if (options.signal?.aborted) throw options.signal.reason;
+    if (verdict) throw verdict;
     if (err instanceof SourceError) throw err;
     throw describeGunzipFailure(err);
   }
@@ -60,25 +76,7 @@ export async function receiveArchive(body: Readable, options: ReceiveOptions): P
  * CompressorStreamFactory.detect; pinot-protocol.md §8.1, §12.14). gzip is what every Pinot endpoint and the
  * default commit path write; zstd and lz4 need codecs Node 20 does not have.
  */
-async function* sniffGzip(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let head: Buffer | undefined = Buffer.alloc(0);
-  for await (const chunk of source) {
-    if (head === undefined) {
-      yield chunk;
-      continue;
-    }
-    head = Buffer.concat([head, chunk]);
-    if (head.length >= CODEC_SNIFF_BYTES) {
-      checkCodec(head);
-      yield head;
-      head = undefined;
-    }
-  }
-  if (head !== undefined) {
-    checkCodec(head);
-    yield head;
-  }
-}
+const sniffGzip = (source: AsyncIterable<Buffer>) => checkHead(source, CODEC_SNIFF_BYTES, checkCodec);
 
 function checkCodec(head: Buffer): void {
   const codec = detectArchiveCodec(head);

@@ -1,5 +1,7 @@
 import { ReadEntry, Unpack } from 'tar';
+import { CODEC_SNIFF_BYTES, detectArchiveCodec } from '../../segments/index.js';
 import { ArchiveLayoutError, CorruptArchiveError, SourceError, UnsafeEntryError } from './errors.js';
+import { checkHead } from './stream-head.js';
 
 /**
  * Extraction of a downloaded segment archive into a private staging folder, refusing anything that is not a
@@ -52,46 +54,133 @@ export function checkEntry(entry: TarEntryHeader, index: number, segment: string
 
 /**
  * Extract an uncompressed tar stream into `cwd` (an empty staging folder). Resolves with the number of entries
- * once every file is on disk; rejects with the first refused entry (nothing after it is written) or with a
- * CorruptArchiveError for a tar that node-tar cannot read to its end.
+ * once every file is on disk; rejects with the first refused entry (nothing after it is written), with the
+ * stream's own error (the caller names it), or with a CorruptArchiveError for a tar node-tar cannot read.
+ * Either way only once node-tar has settled (SegmentUnpack): the caller removes the folder next.
  */
 export async function extractSegmentTar(tar: AsyncIterable<Buffer>, cwd: string, segment: string): Promise<number> {
-  let entries = 0;
-  let refused: SourceError | undefined;
-  const unpack = new Unpack({
-    cwd,
-    strict: true,
-    preserveOwner: false,
-    // Called with the raw header path before node-tar sanitises it or touches the disk.
-    filter: (path, entry) => {
-      const problem = checkEntry({ path, type: entry instanceof ReadEntry ? entry.type : 'File' }, entries, segment);
-      entries += 1;
-      if (problem === null) return true;
-      refused ??= problem;
-      unpack.abort(problem);
-      return false;
-    },
-  });
-  // Settles once node-tar has written every file ('close' follows 'end', which waits for pending writes).
-  const finished = new Promise<void>((resolve, reject) => {
-    unpack.once('error', reject);
-    unpack.once('close', resolve);
-  });
-  finished.catch(() => {});
+  const unpack = new SegmentUnpack(cwd, segment);
+  let inputError: unknown;
   try {
-    for await (const chunk of tar) {
-      if (!unpack.write(chunk)) await Promise.race([new Promise((resolve) => unpack.once('drain', resolve)), finished]);
+    for await (const chunk of checkHead(tar, CODEC_SNIFF_BYTES, refuseCompressedTar)) {
+      if (!(await unpack.write(chunk))) break;
     }
-    unpack.end();
-    await finished;
   } catch (err) {
-    if (refused) throw refused;
-    if (err instanceof SourceError) throw err;
-    throw describeTarFailure(err);
+    // The stream failed (gunzip, the transfer, an interrupt, a second compression layer).
+    inputError = err;
   }
+  const { entries, refused, error } = await unpack.finish();
   if (refused) throw refused;
+  if (inputError !== undefined) throw inputError;
+  if (error !== undefined) throw describeTarFailure(error);
   if (entries === 0) throw new ArchiveLayoutError('the archive holds no entries');
   return entries;
+}
+
+/**
+ * A compressed stream where the tar should be. node-tar would decompress a gzip layer by itself, and a failure
+ * in it makes node-tar abort() (see SegmentUnpack: an aborted Unpack never settles); Pinot's untar reads one
+ * layer only. No segment archive starts so: its first entry is the segment directory, named [A-Za-z0-9._-].
+ */
+function refuseCompressedTar(head: Buffer): void {
+  const codec = detectArchiveCodec(head);
+  if (codec === 'gzip' || codec === 'zstd' || codec === 'lz4') {
+    throw new CorruptArchiveError(`the archive is compressed twice (${codec} inside the gzip, where the tar should be); Pinot reads one layer`);
+  }
+}
+
+/**
+ * node-tar's Unpack with checkEntry as its filter, every failure heard, and a known end.
+ *
+ * A failure must not settle the extraction while node-tar is still at work: entries it parsed before the
+ * failure wait in its queue behind the one being written, each with a mkdir/lstat/open/close to come, for many
+ * event-loop turns. Settling early let the caller remove the staging folder under them: the removal failed
+ * (ENOTEMPTY) or their calls did (ENOENT), the latter as a second 'error' event after the one listener had gone,
+ * thrown as an uncaught exception. And node-tar's abort() stops parsing but never emits 'close', so nothing
+ * tells when its queue has drained. Hence: every 'error' and 'warn' is listened to for the whole run; a failure
+ * stops the input and refuses every later entry instead of aborting; finish() ends the Unpack, which then
+ * writes out what it queued and emits 'close' once no entry is pending on the disk, as after any extraction.
+ */
+class SegmentUnpack {
+  private readonly unpack: Unpack;
+  private readonly settled: Promise<void>;
+  private entries = 0;
+  private refused: SourceError | undefined;
+  private error: unknown;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    cwd: string,
+    private readonly segment: string,
+  ) {
+    this.unpack = new Unpack({
+      cwd,
+      strict: true,
+      preserveOwner: false,
+      // Never let node-tar sniff for zstd and decompress by itself (refuseCompressedTar).
+      zstd: false,
+      // Called with the raw header path before node-tar sanitises it or touches the disk.
+      filter: (path, entry) => this.admit({ path, type: entry instanceof ReadEntry ? entry.type : 'File' }),
+    });
+    this.settled = new Promise<void>((resolve) => {
+      this.unpack.once('close', resolve);
+      // A CwdError (the staging folder is gone) stalls node-tar's queue for good, before anything was written:
+      // 'close' never comes, and nothing is left to wait for.
+      this.unpack.on('error', (err: Error) => {
+        this.fail(err);
+        if (err.name === 'CwdError') resolve();
+      });
+    });
+    // Strict mode turns every warning into an 'error'; should one still come as a warning, it fails the same.
+    this.unpack.on('warn', (code: string, message: string | Error) => {
+      this.fail(message instanceof Error ? message : Object.assign(new Error(`${code}: ${message}`), { tarCode: code }));
+    });
+  }
+
+  /** Writes a chunk; resolves once node-tar takes more: true, or false as soon as the extraction has failed. */
+  async write(chunk: Buffer): Promise<boolean> {
+    if (this.stopped) return false;
+    if (!this.unpack.write(chunk) && !this.stopped) await this.drainedOrStopped();
+    return !this.stopped;
+  }
+
+  /** Ends the input; resolves once node-tar has settled, with what it saw. */
+  async finish(): Promise<{ entries: number; refused: SourceError | undefined; error: unknown }> {
+    this.unpack.end();
+    await this.settled;
+    return { entries: this.entries, refused: this.refused, error: this.error };
+  }
+
+  private async drainedOrStopped(): Promise<void> {
+    let wake = () => {};
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    this.wake = wake;
+    this.unpack.once('drain', wake);
+    await woken;
+    this.unpack.off('drain', wake);
+    this.wake = undefined;
+  }
+
+  private admit(entry: TarEntryHeader): boolean {
+    if (this.stopped) return false; // nothing after a refused entry or a failure is written
+    const problem = checkEntry(entry, this.entries, this.segment);
+    this.entries += 1;
+    if (problem === null) return true;
+    this.refused = problem;
+    this.stop();
+    return false;
+  }
+
+  private fail(err: unknown): void {
+    this.error ??= err;
+    this.stop();
+  }
+
+  private stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
 }
 
 function describeTarFailure(err: unknown): SourceError {

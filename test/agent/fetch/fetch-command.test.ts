@@ -12,6 +12,7 @@ import type { ZkSession } from '../../../src/helix/zk-session.js';
 import { SegmentStore, streamSegmentArchive } from '../../../src/segments/index.js';
 import { closedPort, startBadPeer, type BadPeer, type PeerAnswer } from '../../helpers/bad-peer.js';
 import { runCli } from '../../helpers/cli.js';
+import { recordProcessErrors } from '../../helpers/process-errors.js';
 import { startTestHttpServer, type TestHttpServer } from '../../helpers/http-app.js';
 import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../../helpers/pinot-cluster.js';
 import { FAKE_CREDENTIALS, FAKE_REGION, startS3Fake, type S3Fake } from '../../helpers/s3-fake.js';
@@ -297,6 +298,47 @@ describe('a misbehaving peer fails its source, the next peer succeeds, the reaso
     expect(bad.requests.length - before).toBe(1);
     await expectFetched(out, seg);
     expect(existsSync(path.join(root, 'escaped-by-peer.txt'))).toBe(false);
+  });
+});
+
+describe('an archive refused while node-tar still has entries to write', () => {
+  it('fails that source with the reason, leaves no late error and no staging folder, and the next peer serves', async () => {
+    const seg = await hostedSegment();
+    // The refused entry shares its chunk with a run of entries node-tar has parsed and queued: each still needs
+    // its mkdir/open/close when the refusal comes, i.e. while the procedure already clears the staging folder
+    // for the next source. Several rounds, as a real fetch retrying would.
+    const queued = Array.from({ length: 30 }, (_, i) => ({ path: `${seg.name}/v3/part-${i}/file` }));
+    const hostile = rawTarGz([
+      { path: `${seg.name}/` },
+      ...queued,
+      { path: `${seg.name}/../../escaped-mid-extraction.txt`, body: 'x' },
+      ...queued.map((e) => ({ path: `${e.path}-after` })),
+    ]);
+    const liar = await badPeer({ kind: 'archive', body: hostile });
+    await seeder.addInstance('Server_a_hostile', { adminPort: liar.port });
+    await seeder.addInstance('Server_b_honest', { adminPort: sidecar.port });
+    await seeder.setExternalView(TABLE, { [seg.name]: { Server_a_hostile: 'ONLINE', Server_b_honest: 'ONLINE' } });
+    await seeder.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
+
+    const recorder = recordProcessErrors();
+    try {
+      for (let round = 0; round < 10; round++) {
+        const out = newOut();
+        const result = await fetchInOrder(seg.name, out);
+        expect(result.source).toMatchObject({ kind: 'peer', instance: 'Server_b_honest', endpoint: 'server' });
+        expect(result.failures).toContainEqual({
+          attempt: 1,
+          source: `peer Server_a_hostile server ${peerUrl(liar.port, seg.name)}`,
+          reason: `unsafe archive entry ${JSON.stringify(`${seg.name}/../../escaped-mid-extraction.txt`)}: path contains '..'`,
+        });
+        await expectFetched(out, seg); // the segment, and no staging folder left behind
+      }
+      expect(recorder.errors).toEqual([]);
+    } finally {
+      recorder.stop();
+    }
+    expect(liar.requests).toHaveLength(10);
+    expect(existsSync(path.join(root, 'escaped-mid-extraction.txt'))).toBe(false);
   });
 });
 

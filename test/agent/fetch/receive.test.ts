@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { gzipSync } from 'node:zlib';
+import { constants as zlibConstants, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   ArchiveLayoutError,
@@ -19,6 +19,7 @@ import { receiveArchive } from '../../../src/agent/fetch/receive.js';
 import { verifyExtractedSegment } from '../../../src/agent/fetch/verify.js';
 import { SegmentStore, streamSegmentArchive } from '../../../src/segments/index.js';
 import { fixturesSkipNote, hasPinotFixtures, pinotFixture } from '../../helpers/fixtures.js';
+import { recordProcessErrors } from '../../helpers/process-errors.js';
 import { extractTarGz } from '../../helpers/raw-tar.js';
 import { buildSegment, type BuiltSegment } from '../../helpers/segment-builder.js';
 import { rawTar, rawTarGz } from '../../helpers/tar-entries.js';
@@ -77,6 +78,13 @@ async function failure(bytes: Buffer, expectedBytes: number | null = bytes.lengt
   );
 }
 
+/** A tar whose third header fails its checksum, after two entries node-tar accepted. */
+function damagedThirdHeader(): Buffer {
+  const tar = rawTar([{ path: `${SEG}/` }, { path: `${SEG}/a` }, { path: `${SEG}/b` }]);
+  tar.writeUInt8(tar.readUInt8(2 * 512 + 1) ^ 0xff, 2 * 512 + 1);
+  return tar;
+}
+
 /** Everything under <root> that is not a test's own folder or the source data: what an escape would create. */
 async function strayFiles(): Promise<string[]> {
   const top = (await readdir(root)).filter((n) => n !== 'data' && !/^out-\d+$/.test(n));
@@ -124,6 +132,9 @@ describe('receiveArchive', () => {
     ['an HTML error page with status 200', () => Buffer.from('<html>oops</html>'), () => null, UnsupportedArchiveError, /not a segment archive \(first bytes 3c68746d/],
     ['an empty answer', () => Buffer.alloc(0), () => 0, UnsupportedArchiveError, /empty/],
     ['a gzipped tar without entries', () => gzipSync(Buffer.alloc(1024)), () => null, CorruptArchiveError, /^tar: /],
+    ['a gzip inside the gzip', () => gzipSync(rawTarGz([{ path: `${SEG}/` }])), () => null, CorruptArchiveError, /compressed twice \(gzip inside the gzip/],
+    ['a damaged gzip inside the gzip', () => gzipSync(Buffer.concat([rawTarGz([{ path: `${SEG}/` }]).subarray(0, 12), Buffer.alloc(600, 0x55)])), () => null, CorruptArchiveError, /compressed twice/],
+    ['a damaged header after entries node-tar has queued', () => gzipSync(damagedThirdHeader()), () => null, CorruptArchiveError, /^tar: .*checksum failure/],
   ])('%s', async (_what, bytes, expected, type, message) => {
     const err = await failure(bytes(), expected());
     expect(err).toBeInstanceOf(type);
@@ -148,6 +159,67 @@ describe('receiveArchive', () => {
     expect(existsSync(ABSOLUTE_TARGET)).toBe(false);
     // nothing after the refused entry was written either
     expect((await readdir(dir, { recursive: true })).filter((n) => /escaped\.txt|passwd|pipe|absolute/.test(n))).toEqual([]);
+  });
+
+  it('a refused entry rejects only once node-tar has settled: every entry before it on disk, none after, no late error', async () => {
+    // Entries parsed from the same chunk as the refused one are still queued in node-tar, each waiting for its
+    // mkdir/open/close: the rejection must wait for them, or they write (and fail) into a folder already removed.
+    const files = Array.from({ length: 30 }, (_, i) => `f-${String(i).padStart(2, '0')}`);
+    const hostile = rawTarGz([
+      { path: `${SEG}/` },
+      ...files.map((f) => ({ path: `${SEG}/${f}` })),
+      { path: `${SEG}/../../escaped.txt`, body: 'x' },
+      ...files.map((f) => ({ path: `${SEG}/after-${f}` })),
+    ]);
+    const recorder = recordProcessErrors();
+    try {
+      for (let round = 0; round < 5; round++) {
+        const err = await failure(hostile);
+        expect(err).toBeInstanceOf(UnsafeEntryError);
+        expect((await readdir(path.join(dir, SEG))).sort()).toEqual(files);
+        await rm(dir, { recursive: true });
+        await mkdir(dir);
+      }
+      expect(recorder.errors).toEqual([]);
+    } finally {
+      recorder.stop();
+    }
+    expect(await strayFiles()).toEqual([]);
+  });
+
+  it('a staging folder gone before the extraction starts fails it, without waiting forever', async () => {
+    // node-tar's queue stalls for good on a missing cwd (CwdError) and never emits 'close'.
+    const err = await receiveArchive(chunked(archive), { expectedBytes: archive.length, dir: path.join(dir, 'removed'), segment: SEG }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SourceError);
+    expect((err as Error).message).toMatch(/^writing the extracted files failed: ENOENT: Cannot cd into/);
+  });
+
+  it('a transfer cut while node-tar still has entries to write rejects with its reason only once they are on disk', async () => {
+    // One gunzip output chunk (31 headers of 512 bytes) queues 30 files in node-tar at once; the connection then
+    // breaks while they wait for their mkdir/open/close. pipeline() rejects at once: receiveArchive must not.
+    const files = Array.from({ length: 30 }, (_, i) => `f-${String(i).padStart(2, '0')}`);
+    const tarWithoutEnd = rawTar([{ path: `${SEG}/` }, ...files.map((f) => ({ path: `${SEG}/${f}` }))]).subarray(0, -1024);
+    const flushed = gzipSync(tarWithoutEnd, { finishFlush: zlibConstants.Z_SYNC_FLUSH }); // all of it, no end
+    const recorder = recordProcessErrors();
+    try {
+      for (let round = 0; round < 5; round++) {
+        const segDir = path.join(dir, SEG);
+        async function* cutOnceExtracting(): AsyncGenerator<Buffer> {
+          yield flushed;
+          // node-tar has parsed the chunk (the queue is full) once it creates the segment directory.
+          while (!existsSync(segDir)) await new Promise((resolve) => setImmediate(resolve));
+          throw new Error('read ECONNRESET');
+        }
+        const err = await receiveArchive(Readable.from(cutOnceExtracting()), { expectedBytes: flushed.length + 1000, dir, segment: SEG }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(LengthMismatchError);
+        expect((await readdir(segDir)).sort()).toEqual(files);
+        await rm(dir, { recursive: true });
+        await mkdir(dir);
+      }
+      expect(recorder.errors).toEqual([]);
+    } finally {
+      recorder.stop();
+    }
   });
 });
 
