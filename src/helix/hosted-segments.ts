@@ -94,6 +94,12 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
   private cluster: ClusterSettings = readClusterSettings(null);
   private serverSession: string | null = null;
   private liveness: ServerLiveness = { state: 'unknown', reason: 'live instance not read yet' };
+  /**
+   * Tables of the server session's CURRENTSTATES folder whose node has a data watch armed (or a read
+   * queued): a re-list reads only tables not in here, because changes to these are reported by their
+   * own watches. Emptied whenever those watches are gone (ZooKeeper session renewal, new server session).
+   */
+  private readonly watchedTables = new Set<string>();
   /** Per table, the current-state entries skipped (and logged) already: each is logged once. */
   private readonly skippedEntries = new Map<string, Set<string>>();
 
@@ -200,6 +206,8 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
   private markEverythingDirty(): void {
     this.liveDirty = true;
     this.clusterDirty = true;
+    // No watch survives a session: the re-list that follows the live instance reads every table once.
+    this.watchedTables.clear();
     // Tables and metadata are re-read from the (possibly unchanged) current states after the live
     // instance; everything cached needs a fresh read and a fresh watch.
     for (const [table, segments] of this.view) {
@@ -326,6 +334,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     if (same) return;
     this.liveness = next;
     const session = next.state === 'live' ? next.sessionId : null;
+    if (session !== this.serverSession) this.watchedTables.clear(); // another folder: none of its nodes is watched
     const fields = { instance: this.instance, previous: this.serverSession };
     this.serverSession = session;
     if (next.state === 'live') this.log.info({ ...fields, event: 'server_live', session }, 'server session');
@@ -356,10 +365,13 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
       }
     }
     const current = new Set(tables);
-    for (const table of [...this.view.keys()]) if (!current.has(table)) this.dropTable(table);
+    for (const table of new Set([...this.view.keys(), ...this.watchedTables])) if (!current.has(table)) this.dropTable(table);
+    // Only new tables are read: a table already watched reports its own changes (DESIGN.md: the
+    // cost follows what changes, not how many tables the server hosts).
     for (const table of tables) {
+      if (this.watchedTables.has(table)) continue;
+      this.watchedTables.add(table);
       this.tablesDirty.add(table);
-      if (!this.settings.has(table)) this.settingsDirty.add(table);
     }
   }
 
@@ -370,12 +382,18 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     try {
       const record = await readRecord(this.session, path, this.onTableEvent);
       if (!record) {
+        // No watch is left on a missing node: the children watch reports it if it comes back.
         this.dropTable(table);
         return;
       }
+      this.watchedTables.add(table);
       entries = readCurrentState(record.doc.record);
     } catch (err) {
       if (interruptsSync(err)) throw err;
+      // A refused read arms no watch: the next listing reads the table again. A record that does not
+      // parse was read (and is watched): its next version is read when it is written.
+      if (err instanceof ZooKeeperError) this.watchedTables.delete(table);
+      else this.watchedTables.add(table);
       // One bad record never stops the rest: log it with its path and keep the previous view.
       this.log.error({ err, path, table }, 'unreadable current state record: skipped');
       return;
@@ -495,6 +513,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     const segments = this.view.get(table);
     this.view.delete(table);
     this.tablesDirty.delete(table);
+    this.watchedTables.delete(table);
     this.skippedEntries.delete(table);
     if (this.settings.delete(table)) this.emit('tableSettings', table, null);
     if (!segments) return;
