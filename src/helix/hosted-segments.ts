@@ -329,9 +329,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
 
   /** One log line and one `server` event per change; a new server session forgets the old watches. */
   private setLiveness(next: ServerLiveness, path: string, err: unknown): void {
-    const previous = this.liveness;
-    const same = next.state === 'live' ? previous.state === 'live' && previous.sessionId === next.sessionId : previous.state === next.state && 'reason' in previous && previous.reason === next.reason;
-    if (same) return;
+    if (sameLiveness(this.liveness, next)) return;
     this.liveness = next;
     const session = next.state === 'live' ? next.sessionId : null;
     if (session !== this.serverSession) this.watchedTables.clear(); // another folder: none of its nodes is watched
@@ -584,6 +582,11 @@ function isRealtime(table: string): boolean {
   return table.endsWith('_REALTIME');
 }
 
+function sameLiveness(a: ServerLiveness, b: ServerLiveness): boolean {
+  if (a.state === 'live' || b.state === 'live') return a.state === b.state && (a as { sessionId: string }).sessionId === (b as { sessionId: string }).sessionId;
+  return a.state === b.state && a.reason === b.reason;
+}
+
 /**
  * A failure of the connection or the session (lost, expired, timed out, closed): the sync stops and
  * resumes by itself (retry timer, or the resync after a renewal). Any other failure belongs to the
@@ -598,4 +601,3 @@ function errorMessage(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   return err.cause instanceof Error ? `${err.message} (${err.cause.message})` : err.message;
 }
-

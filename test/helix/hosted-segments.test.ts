@@ -133,9 +133,11 @@ describe('HostedSegments against the shared ZooKeeper', () => {
     await seed.setDead(SERVER);
     await vi.waitFor(() => expect(tracker.tables()).toEqual([]));
     expect(tracker.serverSessionId).toBeNull();
+    expect(tracker.server).toEqual({ state: 'not_live', reason: `no live instance znode ${seed.paths.liveInstance(SERVER)}: the server is not running or not connected to ZooKeeper` });
     const back = await seed.setLive(SERVER);
     await seed.setCurrentState(SERVER, back, OFF, { events_1: 'ONLINE' });
     await vi.waitFor(() => expect(stateOf(tracker)).toEqual({ [OFF]: { events_1: 'ONLINE' } }));
+    expect(tracker.server).toEqual({ state: 'live', sessionId: back });
   });
 
   it('sees a server that comes up between its read and its watch (the exists() race)', async () => {
