@@ -4,6 +4,7 @@ import { HostedSegments, type ServerLiveness } from '../../src/helix/hosted-segm
 import { namePreview } from '../../src/helix/paths.js';
 import { newZNRecord, serializeZNRecord } from '../../src/helix/znrecord.js';
 import type { ZkSession } from '../../src/helix/zk-session.js';
+import { hostedStates } from '../helpers/hosted-view.js';
 import { captureLogs, type CapturedLogs } from '../helpers/log-capture.js';
 import { connectSession, PinotClusterSeeder, segmentRecord, uniqueClusterName } from '../helpers/pinot-cluster.js';
 
@@ -19,12 +20,6 @@ const seg = (n: number) => `events__0__${n}__20240101T0000Z`;
 const CORRUPT_GZIP = Buffer.from([0x1f, 0x8b, 1, 2, 3]);
 const BAD_JSON = Buffer.from('{"id": "broken",');
 const INTERRUPTED = 'hosted-segment sync interrupted; retrying';
-
-function stateOf(tracker: HostedSegments): Record<string, Record<string, string>> {
-  const out: Record<string, Record<string, string>> = {};
-  for (const table of tracker.tables().sort()) out[table] = Object.fromEntries([...tracker.segments(table)].map(([s, e]) => [s, e.state]));
-  return out;
-}
 
 describe('HostedSegments skips what it cannot use, and completes its first sync', () => {
   let seedSession: ZkSession;
@@ -73,7 +68,7 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
     await seed.setCurrentState(SERVER, serverSession, OFF, { events_0: 'ONLINE', '..': 'ONLINE' });
 
     const t = await startTracker();
-    expect(stateOf(t)).toEqual({ [OFF]: { events_0: 'ONLINE' }, [RT]: { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE' } });
+    expect(hostedStates(t)).toEqual({ [OFF]: { events_0: 'ONLINE' }, [RT]: { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE' } });
     expect(t.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'empty' });
     expect(t.get(RT, seg(2))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://bucket/events/2' });
     const skipped = logs.matching('current state entry skipped');
@@ -87,7 +82,7 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
     await t.waitSynced();
     expect(logs.matching('current state entry skipped')).toHaveLength(bad.length + 2);
     expect(logs.matching('current state entry skipped', { segment: '"../z"' })).toHaveLength(1);
-    expect(stateOf(t)[RT]).toEqual({ [seg(1)]: 'ONLINE', [seg(2)]: 'OFFLINE' });
+    expect(hostedStates(t)[RT]).toEqual({ [seg(1)]: 'ONLINE', [seg(2)]: 'OFFLINE' });
   });
 
   it.each([
@@ -113,7 +108,7 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
 
     // The server registers again with a usable session: everything follows.
     await seed.setLive(SERVER, serverSession);
-    await vi.waitFor(() => expect(stateOf(tracker!)).toEqual({ [OFF]: { events_0: 'ONLINE' }, [RT]: { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE' } }));
+    await vi.waitFor(() => expect(hostedStates(tracker!)).toEqual({ [OFF]: { events_0: 'ONLINE' }, [RT]: { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE' } }));
     expect(tracker.server).toEqual({ state: 'live', sessionId: serverSession });
     expect(events.map((e) => e.state)).toEqual(['unknown', 'live']);
   });
@@ -134,7 +129,7 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
       node: 'current state',
       damage: (s: PinotClusterSeeder, session: string) => s.put(s.paths.currentState(SERVER, session, RT), BAD_JSON),
       log: 'unreadable current state record: skipped',
-      check: (t: HostedSegments) => expect(stateOf(t)).toEqual({ [OFF]: { events_0: 'ONLINE' } }),
+      check: (t: HostedSegments) => expect(hostedStates(t)).toEqual({ [OFF]: { events_0: 'ONLINE' } }),
       repair: (s: PinotClusterSeeder, session: string) => s.setCurrentState(SERVER, session, RT, { [seg(1)]: 'ONLINE' }),
       repaired: (t: HostedSegments) => expect(t.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'empty' }),
     },
@@ -188,7 +183,7 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
     await seed.remove(seed.paths.segmentMetadata(RT, seg(2)));
     await createUnreadable(seed.paths.segmentMetadata(RT, seg(2)), serializeZNRecord(segmentRecord(seg(2))));
     const t = await startTracker();
-    expect(stateOf(t)).toEqual({ [OFF]: { events_0: 'ONLINE' }, [RT]: { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE' } });
+    expect(hostedStates(t)).toEqual({ [OFF]: { events_0: 'ONLINE' }, [RT]: { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE' } });
     expect(t.tableSettings(OFF)).toBeNull();
     expect(t.tableSettings(RT)?.pauselessEnabled).toBe(true);
     expect(t.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'empty' });
