@@ -60,7 +60,35 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       for (const result of UPLOAD_RESULTS) metrics.uploads.labels(table, result).inc(0);
       metrics.deepStoreOrphans.labels(table).inc(0);
     },
+
+    /**
+     * Remove every series of a table not in `tables` from every metric labelled by table, gauges and
+     * counters alike, so a server that sheds tables does not export them (or grow) forever. Counters
+     * go too: Prometheus marks the vanished series stale and rate()/increase() use the samples they
+     * saw; if the table comes back its counters restart at 0, which rate() reads as a reset. Only
+     * increments after the last scrape of a table no longer hosted are lost. Any series, however it
+     * was made (knownTable, a late upload result), is found here.
+     */
+    async dropTablesOtherThan(tables: ReadonlySet<string>): Promise<void> {
+      for (const metric of perTable) {
+        for (const { labels } of (await metric.get()).values) {
+          if (labels.table !== undefined && !tables.has(String(labels.table))) metric.remove(labels);
+        }
+      }
+    },
   };
+
+  /** Every metric labelled by table (DESIGN.md "Metrics"). */
+  const perTable: TableLabelledMetric[] = [
+    metrics.pauselessEnabled,
+    metrics.segments,
+    metrics.segmentsMissingDeepStore,
+    metrics.segmentsInError,
+    metrics.committingStuck,
+    metrics.pauselessInError,
+    metrics.pauselessUnrecoverable,
+    metrics.uploads,
+  ];
 
   for (const result of DOWNLOAD_RESULTS) metrics.downloads.labels(result).inc(0);
   for (const op of ZK_OPS) metrics.zkRequests.labels(op).inc(0);
@@ -73,3 +101,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+type Labels = Partial<Record<string, string | number>>;
+
+/** What dropTablesOtherThan needs of a gauge or counter labelled by table. */
+interface TableLabelledMetric {
+  get(): Promise<{ values: Array<{ labels: Labels }> }>;
+  remove(labels: Labels): void;
+}

@@ -1,4 +1,5 @@
 import { ZNRecordParseError } from './errors.js';
+import { namePreview, pathComponentProblem } from './paths.js';
 import type { ZNRecord } from './znrecord.js';
 
 /**
@@ -9,21 +10,47 @@ import type { ZNRecord } from './znrecord.js';
 /** Segment replica states of SegmentOnlineOfflineStateModel (CommonConstants.SegmentStateModel). */
 export type ReplicaState = 'ONLINE' | 'CONSUMING' | 'OFFLINE' | 'ERROR' | 'DROPPED' | string;
 
-/** LIVEINSTANCES/<id>: the server's ZK session id, which names its CURRENTSTATES folder. */
+/**
+ * LIVEINSTANCES/<id>: the server's ZK session id, which names its CURRENTSTATES folder. One that
+ * cannot be a path component (empty, "..", a "/", absurdly long) locates no folder: the record is
+ * unusable, like one that does not parse.
+ */
 export function readLiveInstanceSession(record: ZNRecord, path = record.id): string {
   const session = record.simpleFields.SESSION_ID;
   if (!session) throw new ZNRecordParseError(path, 'live instance has no SESSION_ID');
+  const problem = pathComponentProblem(session);
+  if (problem) throw new ZNRecordParseError(path, `live instance SESSION_ID ${namePreview(session)} cannot name a CURRENTSTATES folder: ${problem}`);
   return session;
 }
 
-/** CURRENTSTATES/<session>/<table>: segment -> CURRENT_STATE (helix CurrentState.getPartitionStateMap). */
-export function readCurrentState(record: ZNRecord): Map<string, ReplicaState> {
-  const out = new Map<string, ReplicaState>();
+/** A current-state entry left out of the view, and why. */
+export interface SkippedCurrentStateEntry {
+  segment: string;
+  reason: string;
+}
+
+export interface CurrentStateEntries {
+  /** segment -> CURRENT_STATE, for the entries whose segment name can be a ZooKeeper path component. */
+  states: Map<string, ReplicaState>;
+  skipped: SkippedCurrentStateEntry[];
+}
+
+/**
+ * CURRENTSTATES/<session>/<table>: segment -> CURRENT_STATE (helix CurrentState.getPartitionStateMap).
+ * A segment name that cannot be a ZooKeeper path component names no segment Pinot could have made
+ * (its metadata znode could not exist): that entry is skipped with its reason, the rest is read.
+ */
+export function readCurrentState(record: ZNRecord): CurrentStateEntries {
+  const states = new Map<string, ReplicaState>();
+  const skipped: SkippedCurrentStateEntry[] = [];
   for (const [segment, fields] of Object.entries(record.mapFields)) {
     const state = fields.CURRENT_STATE;
-    if (state !== undefined) out.set(segment, state);
+    if (state === undefined) continue;
+    const problem = pathComponentProblem(segment);
+    if (problem) skipped.push({ segment, reason: `segment name is not a valid ZooKeeper path component: ${problem}` });
+    else states.set(segment, state);
   }
-  return out;
+  return { states, skipped };
 }
 
 /** EXTERNALVIEW/<table> (or IDEALSTATES): segment -> instance -> state. */

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { readClusterSettings, readCurrentState, readLiveInstanceSession, type ClusterSettings, type ReplicaState } from './cluster-records.js';
+import { readClusterSettings, readCurrentState, readLiveInstanceSession, type ClusterSettings, type CurrentStateEntries, type ReplicaState } from './cluster-records.js';
 import { ClusterNotFoundError, isZkCode, ZooKeeperError } from './errors.js';
-import { clusterPaths, type ClusterPaths } from './paths.js';
+import { clusterPaths, namePreview, type ClusterPaths } from './paths.js';
 import { readSegmentMetadata, type SegmentMetadata } from './segment-metadata.js';
 import { readTableSettings, type TableSettings } from './table-config.js';
 import { readRecord } from './znode-io.js';
@@ -19,6 +19,11 @@ import type { WatchEvent, ZkSession, ZkStat } from './zk-session.js';
  *
  * Watches only mark things dirty; one pump drains the dirty sets, reading many nodes at once. Two
  * notifications for the same node while its read is pending cost one read, not two.
+ *
+ * One bad node never holds up the rest: a record that does not parse, a node ZooKeeper refuses to
+ * read, or a current-state entry whose segment name cannot be a path component is skipped with one
+ * log line and the sync completes without it. Only a lost connection or session stops a sync (and
+ * it resumes by itself).
  */
 export interface ZkSegmentMetadata {
   metadata: SegmentMetadata;
@@ -43,12 +48,24 @@ export interface HostedSegment {
 export type HostedSegmentChange =
   | { kind: 'added' | 'state' | 'metadata' | 'removed'; table: string; segment: string };
 
+/**
+ * Whether this server's current states can be located. `not_live`: no LIVEINSTANCES znode (Helix's
+ * own word that the server is down). `unknown`: the znode is there but unusable (it does not parse,
+ * its SESSION_ID cannot name a folder, ZooKeeper refuses the read) or has not been read yet. Either
+ * way the server is treated as hosting nothing, and `reason` says why.
+ */
+export type ServerLiveness =
+  | { state: 'live'; sessionId: string }
+  | { state: 'not_live' | 'unknown'; reason: string };
+
 interface HostedSegmentsEvents {
   change: [HostedSegmentChange];
   /** A table's settings were read or changed (or the table is no longer hosted: settings null). */
   tableSettings: [table: string, settings: TableSettings | null];
   /** Every dirty node has been read: the view matches ZooKeeper as of the last notification. */
   synced: [];
+  /** The server's liveness changed (emitted before the view follows it). */
+  server: [ServerLiveness];
 }
 
 export interface HostedSegmentsOptions {
@@ -76,6 +93,15 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
   private readonly settings = new Map<string, TableSettings | null>();
   private cluster: ClusterSettings = readClusterSettings(null);
   private serverSession: string | null = null;
+  private liveness: ServerLiveness = { state: 'unknown', reason: 'live instance not read yet' };
+  /**
+   * Tables of the server session's CURRENTSTATES folder whose node has a data watch armed (or a read
+   * queued): a re-list reads only tables not in here, because changes to these are reported by their
+   * own watches. Emptied whenever those watches are gone (ZooKeeper session renewal, new server session).
+   */
+  private readonly watchedTables = new Set<string>();
+  /** Per table, the current-state entries skipped (and logged) already: each is logged once. */
+  private readonly skippedEntries = new Map<string, Set<string>>();
 
   // Dirty sets, drained by pump().
   private liveDirty = false;
@@ -109,6 +135,11 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
   /** The server's Helix session id (names its CURRENTSTATES folder); null when it is not live. */
   get serverSessionId(): string | null {
     return this.serverSession;
+  }
+
+  /** Whether the server's current states can be located, with the reason when they cannot. */
+  get server(): ServerLiveness {
+    return this.liveness;
   }
 
   get clusterSettings(): ClusterSettings {
@@ -175,6 +206,8 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
   private markEverythingDirty(): void {
     this.liveDirty = true;
     this.clusterDirty = true;
+    // No watch survives a session: the re-list that follows the live instance reads every table once.
+    this.watchedTables.clear();
     // Tables and metadata are re-read from the (possibly unchanged) current states after the live
     // instance; everything cached needs a fresh read and a fresh watch.
     for (const [table, segments] of this.view) {
@@ -270,26 +303,42 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
   private async readLiveInstance(): Promise<void> {
     this.liveDirty = false;
     const path = this.paths.liveInstance(this.instance);
-    let session: string | null = null;
+    let next: ServerLiveness;
+    let failure: unknown;
     try {
       const live = await readRecord(this.session, path, this.onLiveEvent);
-      if (live) session = readLiveInstanceSession(live.doc.record, path);
-      // Watch for the server coming up. Created between the read and this call, it is there now and
-      // the watch is only a data watch: read it again, or it would be missed until it next changes.
-      else if (await this.session.exists(path, this.onLiveEvent)) this.liveDirty = true;
+      if (live) next = { state: 'live', sessionId: readLiveInstanceSession(live.doc.record, path) };
+      else {
+        next = { state: 'not_live', reason: `no live instance znode ${path}: the server is not running or not connected to ZooKeeper` };
+        // Watch for the server coming up. Created between the read and this call, it is there now and
+        // the watch is only a data watch: read it again, or it would be missed until it next changes.
+        if (await this.session.exists(path, this.onLiveEvent)) this.liveDirty = true;
+      }
     } catch (err) {
-      if (err instanceof ZooKeeperError) {
+      if (interruptsSync(err)) {
         this.liveDirty = true;
         throw err;
       }
-      this.log.error({ err, path }, 'unreadable live instance record: treating the server as not live');
+      failure = err;
+      next = { state: 'unknown', reason: `cannot locate the server's current states: ${errorMessage(err)}` };
     }
-    if (session !== this.serverSession) {
-      this.log.info({ instance: this.instance, session, previous: this.serverSession }, session ? 'server session' : 'server not live');
-      this.serverSession = session;
-    }
+    this.setLiveness(next, path, failure);
     // Always re-list: after a ZooKeeper session renewal the children watch must be re-armed too.
     this.childrenDirty = true;
+  }
+
+  /** One log line and one `server` event per change; a new server session forgets the old watches. */
+  private setLiveness(next: ServerLiveness, path: string, err: unknown): void {
+    if (sameLiveness(this.liveness, next)) return;
+    this.liveness = next;
+    const session = next.state === 'live' ? next.sessionId : null;
+    if (session !== this.serverSession) this.watchedTables.clear(); // another folder: none of its nodes is watched
+    const fields = { instance: this.instance, previous: this.serverSession };
+    this.serverSession = session;
+    if (next.state === 'live') this.log.info({ ...fields, event: 'server_live', session }, 'server session');
+    else if (next.state === 'not_live') this.log.info({ ...fields, event: 'server_not_live', reason: next.reason }, 'server not live: hosting nothing');
+    else this.log.warn({ ...fields, event: 'server_unknown', path, reason: next.reason, err }, 'live instance record unusable: treating the server as hosting nothing');
+    this.emit('server', next);
   }
 
   private async readTableList(): Promise<void> {
@@ -300,39 +349,55 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
       try {
         tables = (await this.session.getChildren(dir, this.onTablesEvent)).children;
       } catch (err) {
-        if (!isZkCode(err, 'NO_NODE')) {
+        if (interruptsSync(err)) {
           this.childrenDirty = true;
           throw err;
         }
-        // Helix creates the folder with the first current state: watch for it.
-        if (await this.session.exists(dir, this.onTablesEvent)) this.childrenDirty = true;
+        if (isZkCode(err, 'NO_NODE')) {
+          // Helix creates the folder with the first current state: watch for it.
+          if (await this.session.exists(dir, this.onTablesEvent)) this.childrenDirty = true;
+        } else {
+          // Refused for good (no watch armed): nothing is visible until the next resync.
+          this.log.error({ err, path: dir }, 'current states folder unreadable: hosting nothing');
+        }
       }
     }
     const current = new Set(tables);
-    for (const table of [...this.view.keys()]) if (!current.has(table)) this.dropTable(table);
+    for (const table of new Set([...this.view.keys(), ...this.watchedTables])) if (!current.has(table)) this.dropTable(table);
+    // Only new tables are read: a table already watched reports its own changes (DESIGN.md: the
+    // cost follows what changes, not how many tables the server hosts).
     for (const table of tables) {
+      if (this.watchedTables.has(table)) continue;
+      this.watchedTables.add(table);
       this.tablesDirty.add(table);
-      if (!this.settings.has(table)) this.settingsDirty.add(table);
     }
   }
 
   private async readTable(table: string): Promise<void> {
     if (!this.serverSession) return;
     const path = this.paths.currentState(this.instance, this.serverSession, table);
-    let states: Map<string, ReplicaState>;
+    let entries: CurrentStateEntries;
     try {
       const record = await readRecord(this.session, path, this.onTableEvent);
       if (!record) {
+        // No watch is left on a missing node: the children watch reports it if it comes back.
         this.dropTable(table);
         return;
       }
-      states = readCurrentState(record.doc.record);
+      this.watchedTables.add(table);
+      entries = readCurrentState(record.doc.record);
     } catch (err) {
-      if (err instanceof ZooKeeperError) throw err;
+      if (interruptsSync(err)) throw err;
+      // A refused read arms no watch: the next listing reads the table again. A record that does not
+      // parse was read (and is watched): its next version is read when it is written.
+      if (err instanceof ZooKeeperError) this.watchedTables.delete(table);
+      else this.watchedTables.add(table);
       // One bad record never stops the rest: log it with its path and keep the previous view.
-      this.log.error({ err, path }, 'unreadable current state record: skipped');
+      this.log.error({ err, path, table }, 'unreadable current state record: skipped');
       return;
     }
+    this.noteSkippedEntries(table, path, entries);
+    const { states } = entries;
     let segments = this.view.get(table);
     if (!segments) {
       segments = new Map();
@@ -357,6 +422,25 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     }
   }
 
+  /**
+   * Entries left out of the view are logged once each (Helix rewrites a current state at every
+   * transition of any of its segments; the bad entry would otherwise be logged every time).
+   */
+  private noteSkippedEntries(table: string, path: string, { skipped }: CurrentStateEntries): void {
+    const logged = this.skippedEntries.get(table);
+    if (skipped.length === 0) {
+      this.skippedEntries.delete(table);
+      return;
+    }
+    const now = new Set<string>();
+    for (const { segment, reason } of skipped) {
+      now.add(segment);
+      if (logged?.has(segment)) continue;
+      this.log.warn({ event: 'current_state_entry_skipped', table, path, segment: namePreview(segment), reason }, 'current state entry skipped');
+    }
+    this.skippedEntries.set(table, now);
+  }
+
   private async readTableConfig(table: string): Promise<void> {
     if (!this.view.has(table)) return;
     const path = this.paths.tableConfig(table);
@@ -366,8 +450,8 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
       if (record) settings = readTableSettings(record.doc.record, path);
       else if (await this.session.exists(path, this.onTableConfigEvent)) this.settingsDirty.add(table); // created meanwhile
     } catch (err) {
-      if (err instanceof ZooKeeperError) throw err;
-      this.log.error({ err, path }, 'unreadable table config: skipped');
+      if (interruptsSync(err)) throw err;
+      this.log.error({ err, path, table }, 'unreadable table config: skipped');
     }
     this.settings.set(table, settings);
     this.emit('tableSettings', table, settings);
@@ -381,11 +465,11 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
       if (!record && (await this.session.exists(path, this.onClusterEvent))) this.clusterDirty = true; // created meanwhile
       this.cluster = readClusterSettings(record?.doc.record ?? null);
     } catch (err) {
-      if (err instanceof ZooKeeperError) {
+      if (interruptsSync(err)) {
         this.clusterDirty = true;
         throw err;
       }
-      this.log.error({ err, path }, 'unreadable cluster config: using defaults');
+      this.log.error({ err, path }, 'unreadable cluster config: keeping the settings in use (defaults when none were read)');
     }
   }
 
@@ -406,8 +490,8 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
         if (await this.session.exists(path, this.onMetadataEvent)) this.metadataDirty.add(k); // created meanwhile
       }
     } catch (err) {
-      if (err instanceof ZooKeeperError) throw err;
-      error = (err as Error).message;
+      if (interruptsSync(err)) throw err;
+      error = errorMessage(err);
       this.log.error({ err, path, table, segment }, 'unreadable segment metadata: skipped');
     }
     const entry = this.view.get(table)?.get(segment);
@@ -427,6 +511,8 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     const segments = this.view.get(table);
     this.view.delete(table);
     this.tablesDirty.delete(table);
+    this.watchedTables.delete(table);
+    this.skippedEntries.delete(table);
     if (this.settings.delete(table)) this.emit('tableSettings', table, null);
     if (!segments) return;
     for (const segment of segments.keys()) {
@@ -496,3 +582,22 @@ function isRealtime(table: string): boolean {
   return table.endsWith('_REALTIME');
 }
 
+function sameLiveness(a: ServerLiveness, b: ServerLiveness): boolean {
+  if (a.state === 'live' || b.state === 'live') return a.state === b.state && (a as { sessionId: string }).sessionId === (b as { sessionId: string }).sessionId;
+  return a.state === b.state && a.reason === b.reason;
+}
+
+/**
+ * A failure of the connection or the session (lost, expired, timed out, closed): the sync stops and
+ * resumes by itself (retry timer, or the resync after a renewal). Any other failure belongs to the
+ * one node read (a record that does not parse, a read ZooKeeper refuses): retrying cannot fix it.
+ */
+function interruptsSync(err: unknown): boolean {
+  return err instanceof ZooKeeperError && (err.retriable || err.code === 'CLOSED');
+}
+
+/** The error's message, with its cause's (a ZooKeeper code such as NO_AUTH is only in the cause). */
+function errorMessage(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.cause instanceof Error ? `${err.message} (${err.cause.message})` : err.message;
+}

@@ -3,6 +3,7 @@ import { ClusterNotFoundError } from '../../src/helix/errors.js';
 import { HostedSegments, type HostedSegmentChange } from '../../src/helix/hosted-segments.js';
 import { ZkSession } from '../../src/helix/zk-session.js';
 import { nextEvent } from '../helpers/events.js';
+import { hostedStates } from '../helpers/hosted-view.js';
 import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../helpers/pinot-cluster.js';
 import { ZooKeeperServer } from '../helpers/zookeeper-server.js';
 
@@ -10,14 +11,6 @@ const RT = 'events_REALTIME';
 const OFF = 'events_OFFLINE';
 const SERVER = 'Server_pinot-server-0.pinot_8098';
 const seg = (n: number) => `events__0__${n}__20240101T0000Z`;
-
-function stateOf(tracker: HostedSegments): Record<string, Record<string, string>> {
-  const out: Record<string, Record<string, string>> = {};
-  for (const table of tracker.tables().sort()) {
-    out[table] = Object.fromEntries([...tracker.segments(table)].map(([s, e]) => [s, e.state]));
-  }
-  return out;
-}
 
 /** Seed a server hosting a realtime and an offline table. */
 async function seedServer(seed: PinotClusterSeeder): Promise<string> {
@@ -59,7 +52,7 @@ describe('HostedSegments against the shared ZooKeeper', () => {
 
   it('first sync reads the live session, current states, realtime metadata and settings', () => {
     expect(tracker.serverSessionId).toBe(serverSession);
-    expect(stateOf(tracker)).toEqual({
+    expect(hostedStates(tracker)).toEqual({
       [OFF]: { events_0: 'ONLINE' },
       [RT]: { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE', [seg(3)]: 'CONSUMING' },
     });
@@ -83,7 +76,7 @@ describe('HostedSegments against the shared ZooKeeper', () => {
     await seed.putSegment(RT, seg(4), { status: 'IN_PROGRESS' });
     await seed.setCurrentState(SERVER, serverSession, RT, { [seg(1)]: 'ONLINE', [seg(2)]: 'ERROR', [seg(4)]: 'CONSUMING' });
     await vi.waitFor(() => expect(tracker.get(RT, seg(4))?.zk?.metadata.status).toBe('IN_PROGRESS'));
-    expect(stateOf(tracker)[RT]).toEqual({ [seg(1)]: 'ONLINE', [seg(2)]: 'ERROR', [seg(4)]: 'CONSUMING' });
+    expect(hostedStates(tracker)[RT]).toEqual({ [seg(1)]: 'ONLINE', [seg(2)]: 'ERROR', [seg(4)]: 'CONSUMING' });
     expect(changes).toEqual(
       expect.arrayContaining([
         { kind: 'state', table: RT, segment: seg(2) },
@@ -121,21 +114,23 @@ describe('HostedSegments against the shared ZooKeeper', () => {
     const fresh = await seed.setLive(SERVER);
     await seed.setCurrentState(SERVER, fresh, RT, { [seg(1)]: 'ONLINE' });
     await vi.waitFor(() => expect(tracker.serverSessionId).toBe(fresh));
-    await vi.waitFor(() => expect(stateOf(tracker)).toEqual({ [RT]: { [seg(1)]: 'ONLINE' } }));
+    await vi.waitFor(() => expect(hostedStates(tracker)).toEqual({ [RT]: { [seg(1)]: 'ONLINE' } }));
     // Writes under the old session's folder are ignored.
     await seed.setCurrentState(SERVER, serverSession, RT, { [seg(2)]: 'ONLINE' });
     await seed.putSegment(RT, seg(1), { downloadUrl: 's3://b/barrier' });
     await vi.waitFor(() => expect(tracker.get(RT, seg(1))?.zk?.metadata.downloadUrl.kind).toBe('uri'));
-    expect(stateOf(tracker)).toEqual({ [RT]: { [seg(1)]: 'ONLINE' } });
+    expect(hostedStates(tracker)).toEqual({ [RT]: { [seg(1)]: 'ONLINE' } });
   });
 
   it('treats a server that is not live as hosting nothing, and picks it up when it comes back', async () => {
     await seed.setDead(SERVER);
     await vi.waitFor(() => expect(tracker.tables()).toEqual([]));
     expect(tracker.serverSessionId).toBeNull();
+    expect(tracker.server).toEqual({ state: 'not_live', reason: `no live instance znode ${seed.paths.liveInstance(SERVER)}: the server is not running or not connected to ZooKeeper` });
     const back = await seed.setLive(SERVER);
     await seed.setCurrentState(SERVER, back, OFF, { events_1: 'ONLINE' });
-    await vi.waitFor(() => expect(stateOf(tracker)).toEqual({ [OFF]: { events_1: 'ONLINE' } }));
+    await vi.waitFor(() => expect(hostedStates(tracker)).toEqual({ [OFF]: { events_1: 'ONLINE' } }));
+    expect(tracker.server).toEqual({ state: 'live', sessionId: back });
   });
 
   it('sees a server that comes up between its read and its watch (the exists() race)', async () => {
@@ -158,7 +153,7 @@ describe('HostedSegments against the shared ZooKeeper', () => {
       await seed.setLive(SERVER).then((s) => seed.setDead(SERVER).then(() => s));
       await vi.waitFor(() => expect(back).not.toBe(''));
       await vi.waitFor(() => expect(tracker.serverSessionId).toBe(back));
-      await vi.waitFor(() => expect(stateOf(tracker)).toEqual({ [OFF]: { events_9: 'ONLINE' } }));
+      await vi.waitFor(() => expect(hostedStates(tracker)).toEqual({ [OFF]: { events_9: 'ONLINE' } }));
     } finally {
       zk.exists = realExists;
     }
@@ -181,7 +176,7 @@ describe('HostedSegments against the shared ZooKeeper', () => {
     await seed.put(seed.paths.currentState(SERVER, serverSession, OFF), Buffer.from('not json'));
     await seed.putSegment(RT, seg(7), { downloadUrl: 's3://b/after' });
     await vi.waitFor(() => expect(tracker.get(RT, seg(7))?.zk?.metadata.downloadUrl.kind).toBe('uri'));
-    expect(stateOf(tracker)[OFF]).toEqual({ events_0: 'ONLINE' });
+    expect(hostedStates(tracker)[OFF]).toEqual({ events_0: 'ONLINE' });
   });
 
   it('reads a gzipped current state', async () => {
@@ -190,7 +185,7 @@ describe('HostedSegments against the shared ZooKeeper', () => {
     const { newZNRecord, serializeZNRecord } = await import('../../src/helix/znrecord.js');
     const mapFields = Object.fromEntries(Object.entries(states).map(([s, st]) => [s, { CURRENT_STATE: st }]));
     await seed.put(seed.paths.currentState(SERVER, serverSession, OFF), serializeZNRecord(newZNRecord(OFF, { mapFields }), { compress: true }));
-    await vi.waitFor(() => expect(Object.keys(stateOf(tracker)[OFF] ?? {})).toHaveLength(20));
+    await vi.waitFor(() => expect(Object.keys(hostedStates(tracker)[OFF] ?? {})).toHaveLength(20));
   });
 });
 
@@ -240,7 +235,7 @@ describe('HostedSegments across ZooKeeper failures (own ZooKeeper)', () => {
       const before = zk.totalRequests();
       await vi.waitFor(() => expect(tracker.get(RT, seg(9))?.zk?.metadata.downloadUrl.kind).toBe('empty'), { timeout: 15_000 });
       await tracker.waitSynced();
-      expect(stateOf(tracker)[RT]).toEqual({ [seg(1)]: 'ERROR', [seg(9)]: 'ONLINE' });
+      expect(hostedStates(tracker)[RT]).toEqual({ [seg(1)]: 'ERROR', [seg(9)]: 'ONLINE' });
       expect(tracker.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://b/during-outage' });
       // One resync: live + list + cluster + 2 tables x (state + config) + metadata of 2 (+ 1 for a removed one at most).
       expect(zk.totalRequests() - before).toBeLessThanOrEqual(12);
@@ -272,7 +267,7 @@ describe('HostedSegments across ZooKeeper failures (own ZooKeeper)', () => {
       await seed.setCurrentState(SERVER, serverSession, RT, { [seg(2)]: 'ONLINE' });
       await seed.putSegment(RT, seg(2), { downloadUrl: 's3://b/after-restart' });
       await vi.waitFor(() => expect(tracker.get(RT, seg(2))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://b/after-restart' }), { timeout: 20_000 });
-      expect(stateOf(tracker)[RT]).toEqual({ [seg(2)]: 'ONLINE' });
+      expect(hostedStates(tracker)[RT]).toEqual({ [seg(2)]: 'ONLINE' });
     } finally {
       tracker.stop();
       await zk.close();

@@ -65,9 +65,33 @@ describe('cluster records', () => {
     expect(() => readLiveInstanceSession(newZNRecord('S'), '/c/LIVEINSTANCES/S')).toThrow(ZNRecordParseError);
   });
 
+  it.each([
+    ['', /no SESSION_ID/],
+    ['..', /SESSION_ID "\.\." cannot name a CURRENTSTATES folder: relative path component/],
+    ['a/b', /SESSION_ID "a\/b" cannot name a CURRENTSTATES folder: contains "\/"/],
+    ['x'.repeat(5000), /SESSION_ID "x{120}"\.\.\. \(5000 chars\) cannot name a CURRENTSTATES folder: 5000 bytes long/],
+  ])('a live instance SESSION_ID %j that names no folder is a parse error', (id, message) => {
+    const record = newZNRecord('S', { simpleFields: { SESSION_ID: id } });
+    expect(() => readLiveInstanceSession(record, '/c/LIVEINSTANCES/S')).toThrow(ZNRecordParseError);
+    expect(() => readLiveInstanceSession(record, '/c/LIVEINSTANCES/S')).toThrow(message);
+  });
+
+  it('current state skips entries whose segment name cannot be a ZooKeeper path component, with the reason', () => {
+    const mapFields = Object.fromEntries(['ok_1', '..', 'x/../y', 'a\u0000b', '', 'ok_2'].map((s) => [s, { CURRENT_STATE: 'ONLINE' }]));
+    const cs = readCurrentState(newZNRecord('t', { mapFields }));
+    expect([...cs.states.keys()]).toEqual(['ok_1', 'ok_2']);
+    expect(cs.skipped).toEqual([
+      { segment: '..', reason: 'segment name is not a valid ZooKeeper path component: relative path component ".."' },
+      { segment: 'x/../y', reason: 'segment name is not a valid ZooKeeper path component: contains "/" at 1' },
+      { segment: 'a\u0000b', reason: 'segment name is not a valid ZooKeeper path component: contains a NUL character at 1' },
+      { segment: '', reason: 'segment name is not a valid ZooKeeper path component: empty name' },
+    ]);
+  });
+
   it('current state maps segment to CURRENT_STATE and ignores entries without one', () => {
     const cs = readCurrentState(newZNRecord('t', { mapFields: { a: { CURRENT_STATE: 'ONLINE' }, b: { CURRENT_STATE: 'ERROR' }, c: {} } }));
-    expect([...cs]).toEqual([
+    expect(cs.skipped).toEqual([]);
+    expect([...cs.states]).toEqual([
       ['a', 'ONLINE'],
       ['b', 'ERROR'],
     ]);

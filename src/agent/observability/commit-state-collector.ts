@@ -24,14 +24,14 @@ export interface CommitStateCollectorOptions {
  * clock is exact at scrape time and nothing runs when nobody looks. The external view (often large,
  * often gzipped) is read only for a pauseless table where this server holds a replica in ERROR —
  * the only case in which this sidecar can own an all-replicas-in-ERROR segment — and at most once
- * per interval per table; never per segment.
+ * per interval per table; never per segment. A table that left the server leaves every per-table
+ * series too (Metrics.dropTablesOtherThan), at the same moment: right before the scrape.
  */
 export class CommitStateCollector {
   private readonly paths;
   private readonly now: () => number;
   private readonly evIntervalMs: number;
   private readonly evCache = new Map<string, { at: number; counts: PauselessErrorCounts }>();
-  private readonly reported = new Set<string>();
   private inFlight: Promise<void> | undefined;
 
   constructor(private readonly options: CommitStateCollectorOptions) {
@@ -52,7 +52,9 @@ export class CommitStateCollector {
     const { hosted, metrics } = this.options;
     const now = this.now();
     const tables = new Set(hosted.tables());
-    for (const table of this.reported) if (!tables.has(table)) this.forget(table);
+    // A table no longer hosted: its series go away rather than freezing at their last value.
+    await metrics.dropTablesOtherThan(tables);
+    for (const table of this.evCache.keys()) if (!tables.has(table)) this.evCache.delete(table);
     for (const table of tables) {
       const settings = hosted.tableSettings(table);
       const state = tableCommitState(hosted.segments(table).values(), settings, hosted.clusterSettings, now);
@@ -66,7 +68,6 @@ export class CommitStateCollector {
       else this.evCache.delete(table);
       metrics.pauselessInError.labels(table).set(errors.inError);
       metrics.pauselessUnrecoverable.labels(table).set(errors.unrecoverable);
-      this.reported.add(table);
     }
   }
 
@@ -94,16 +95,5 @@ export class CommitStateCollector {
       this.evCache.set(table, { at: now, counts: last });
       return last;
     }
-  }
-
-  /** A table no longer hosted: its series go away rather than freezing at their last value. */
-  private forget(table: string): void {
-    const { metrics } = this.options;
-    for (const gauge of [metrics.pauselessEnabled, metrics.segmentsMissingDeepStore, metrics.segmentsInError, metrics.committingStuck, metrics.pauselessInError, metrics.pauselessUnrecoverable]) {
-      gauge.remove(table);
-    }
-    for (const status of SEGMENT_STATUSES) metrics.segments.remove(table, status);
-    this.evCache.delete(table);
-    this.reported.delete(table);
   }
 }

@@ -193,6 +193,67 @@ describe('commit-state metrics from two sidecars on one ZooKeeper', () => {
   });
 });
 
+describe('a table that leaves the server leaves /metrics', () => {
+  it('removes every series labelled with it, gauges and counters, and brings them back when it returns', async () => {
+    const seedSession = await connectSession();
+    const seed = new PinotClusterSeeder(seedSession, uniqueClusterName('tableseries'));
+    const GONE = 'gone_REALTIME';
+    const KEPT = 'kept_OFFLINE';
+    await seed.createCluster();
+    const server = await seed.addInstance(A);
+    await seed.addTable(GONE, { pauseless: true });
+    await seed.addTable(KEPT);
+    await seed.putSegment(GONE, s(1, 'gone'), { downloadUrl: '' });
+    await seed.setCurrentState(A, server, GONE, { [s(1, 'gone')]: 'ERROR' });
+    await seed.setCurrentState(A, server, KEPT, { kept_0: 'ONLINE' });
+    await seed.setExternalView(GONE, { [s(1, 'gone')]: { [A]: 'ERROR' } });
+    const session = await connectSession();
+    const hosted = new HostedSegments({ session, cluster: seed.cluster, instance: A });
+    const metrics = createMetrics({ defaultMetrics: false });
+    // As serve wires it (src/agent/sidecar.ts), and as the reconciler counts an upload result.
+    hosted.on('tableSettings', (table) => metrics.knownTable(table));
+    const collector = new CommitStateCollector({ hosted, session, metrics, cluster: seed.cluster, instance: A, logger: (await import('../../../src/log.js')).silentLogger });
+    const seriesOf = async (table: string) => {
+      const text = await metrics.registry.metrics();
+      return [...new Set(text.split('\n').filter((l) => l.includes(`table="${table}"`)).map((l) => l.slice(0, l.indexOf('{'))))].sort();
+    };
+    const perTable = [
+      'pinot_sidecar_committing_segments_stuck',
+      'pinot_sidecar_deep_store_uploads_total',
+      'pinot_sidecar_pauseless_consumption_enabled',
+      'pinot_sidecar_pauseless_segments_in_error',
+      'pinot_sidecar_pauseless_segments_in_unrecoverable_error',
+      'pinot_sidecar_segments',
+      'pinot_sidecar_segments_in_error',
+      'pinot_sidecar_segments_missing_deep_store',
+    ];
+    try {
+      await hosted.start();
+      metrics.uploads.labels(GONE, 'error').inc();
+      await collector.refresh();
+      expect(await seriesOf(GONE)).toEqual(perTable);
+      expect(await seriesOf(KEPT)).toEqual(perTable);
+
+      await seed.removeCurrentState(A, server, GONE);
+      await vi.waitFor(() => expect(hosted.tables()).toEqual([KEPT]));
+      await collector.refresh();
+      expect(await seriesOf(GONE)).toEqual([]);
+      expect(await seriesOf(KEPT)).toEqual(perTable);
+
+      await seed.setCurrentState(A, server, GONE, { [s(1, 'gone')]: 'ONLINE' });
+      await vi.waitFor(() => expect(hosted.tableSettings(GONE)).toMatchObject({ pauselessEnabled: true }));
+      await collector.refresh();
+      expect(await seriesOf(GONE)).toEqual(perTable);
+      // The counter starts again from 0 (a reset to Prometheus), not from its old value.
+      expect(await metricValue(metrics, 'pinot_sidecar_deep_store_uploads_total', { table: GONE, result: 'error' })).toBe(0);
+    } finally {
+      hosted.stop();
+      await session.close();
+      await seedSession.close();
+    }
+  });
+});
+
 describe('/metrics passes promtool', () => {
   it('has no lint problems beyond prom-client default-metric names', async () => {
     if (!existsSync('/usr/bin/promtool')) throw new Error('promtool is missing: apt-get install prometheus');
