@@ -78,17 +78,10 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     },
   };
 
-  /** Every metric labelled by table (DESIGN.md "Metrics"). */
-  const perTable: TableLabelledMetric[] = [
-    metrics.pauselessEnabled,
-    metrics.segments,
-    metrics.segmentsMissingDeepStore,
-    metrics.segmentsInError,
-    metrics.committingStuck,
-    metrics.pauselessInError,
-    metrics.pauselessUnrecoverable,
-    metrics.uploads,
-  ];
+  /** Every metric labelled by table (DESIGN.md "Metrics"), found by its label names so a new one cannot be missed. */
+  const perTable: TableLabelledMetric[] = Object.values(metrics).filter(
+    (m): m is Counter<string> | Gauge<string> => (m instanceof Counter || m instanceof Gauge) && (m as unknown as { labelNames: readonly string[] }).labelNames.includes('table'),
+  );
 
   for (const result of DOWNLOAD_RESULTS) metrics.downloads.labels(result).inc(0);
   for (const op of ZK_OPS) metrics.zkRequests.labels(op).inc(0);

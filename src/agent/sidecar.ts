@@ -107,7 +107,10 @@ export class Sidecar {
       metrics.zkExpirations.inc();
     });
     const hosted = new HostedSegments({ session, cluster: config.cluster, instance: config.instance, logger });
-    hosted.on('tableSettings', (table) => metrics.knownTable(table));
+    // null settings: the table left the server; its series go at the next scrape (dropTablesOtherThan).
+    hosted.on('tableSettings', (table, settings) => {
+      if (settings !== null) metrics.knownTable(table);
+    });
     const store = new SegmentStore(config.dataDir);
     const commitState = new CommitStateCollector({ hosted, session, metrics, cluster: config.cluster, instance: config.instance, logger });
     const reconciler = deepStore

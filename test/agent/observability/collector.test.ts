@@ -219,6 +219,7 @@ describe('a table that leaves the server leaves /metrics', () => {
     };
     const perTable = [
       'pinot_sidecar_committing_segments_stuck',
+      'pinot_sidecar_deep_store_orphans_total',
       'pinot_sidecar_deep_store_uploads_total',
       'pinot_sidecar_pauseless_consumption_enabled',
       'pinot_sidecar_pauseless_segments_in_error',
