@@ -37,6 +37,12 @@ const ROUTES = [
   { pattern: '/segments/:table/:segment', shape: ['segments', 'table', 'segment'] },
 ] as const;
 
+/** True for a path one of the download routes answers (what the download counter counts). */
+export function isDownloadPath(path: string): boolean {
+  const parts = path.split('/').slice(1);
+  return ROUTES.some(({ shape }) => parts.length === shape.length && shape.every((name, i) => (name === 'table' || name === 'segment' ? parts[i] !== '' : parts[i] === name)));
+}
+
 export function registerSegmentDownloads(app: Hono, deps: SegmentDownloadDeps): void {
   for (const route of ROUTES) {
     app.get(route.pattern, async (c) => {

@@ -329,6 +329,33 @@ describe('limits and authentication', () => {
     }
   });
 
+  it('a download refused for its token counts as unauthorized; other refused paths do not', async () => {
+    const secured = await startTestHttpServer({ dataDir, token: 's3cr3t-token', authHealth: true });
+    const unauthorized = () => metricValue(secured.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'unauthorized' });
+    try {
+      expect((await rawRequest(secured.port, `/tables/${RT}/segments/${rt.name}`)).status).toBe(401);
+      expect(await unauthorized()).toBe(1);
+      expect((await rawRequest(secured.port, `/segments/${RT}/${rt.name}`, { headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
+      expect(await unauthorized()).toBe(2);
+      // Not downloads: probes, metrics, repair, unknown paths, and HEAD (never counted, whatever its outcome).
+      for (const [target, method] of [
+        ['/health/ready', 'GET'],
+        ['/metrics', 'GET'],
+        ['/repair/status', 'GET'],
+        ['/repair/run', 'POST'],
+        ['/anything', 'GET'],
+        [`/tables/${RT}/segments`, 'GET'],
+        [`/tables/${RT}/segments/${rt.name}`, 'HEAD'],
+      ] as const) {
+        expect((await rawRequest(secured.port, target, { method })).status).toBe(401);
+      }
+      expect(await unauthorized()).toBe(2);
+      expect(await metricValue(secured.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'success' })).toBe(0);
+    } finally {
+      await secured.close();
+    }
+  });
+
   it('with --auth-health the probes and metrics need the token too', async () => {
     const secured = await startTestHttpServer({ dataDir, token: 't', authHealth: true });
     try {
