@@ -13,14 +13,14 @@ export interface TestHttpServer {
   close: () => Promise<void>;
 }
 
-/** The sidecar's HTTP app on a loopback port over a data dir, with test-sized limits. */
+/** The sidecar's HTTP app on a loopback port over a data dir (or a given store), with test-sized limits. */
 export async function startTestHttpServer(
-  options: { dataDir: string; maxDownloads?: number; queue?: number } & Partial<Omit<AppDeps, 'store' | 'slots' | 'metrics' | 'logger'>>,
+  options: { dataDir: string; maxDownloads?: number; queue?: number } & Partial<Omit<AppDeps, 'slots' | 'metrics' | 'logger'>>,
 ): Promise<TestHttpServer> {
   const metrics = createMetrics({ defaultMetrics: false });
   const slots = new DownloadSlots(options.maxDownloads ?? 4, options.queue ?? 4);
   const app = createApp({
-    store: new SegmentStore(options.dataDir),
+    store: options.store ?? new SegmentStore(options.dataDir),
     slots,
     metrics,
     logger: silentLogger,
