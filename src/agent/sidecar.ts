@@ -138,6 +138,7 @@ export class Sidecar {
       metrics,
       logger,
       gzipLevel: config.gzipLevel,
+      downloadIdleTimeoutMs: config.downloadIdleTimeoutS * 1000,
       token,
       authHealth: config.authHealth,
       readiness: () => sidecar?.readiness() ?? { ready: false, reasons: ['starting'] },

@@ -25,6 +25,7 @@ export async function startTestHttpServer(
     metrics,
     logger: silentLogger,
     gzipLevel: options.gzipLevel ?? 1,
+    downloadIdleTimeoutMs: options.downloadIdleTimeoutMs,
     token: options.token,
     authHealth: options.authHealth,
     readiness: options.readiness ?? (() => ({ ready: true, reasons: [] })),

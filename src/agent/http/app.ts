@@ -19,6 +19,8 @@ export interface AppDeps {
   metrics: Metrics;
   logger: Logger;
   gzipLevel: number;
+  /** A download whose reader takes no bytes for this long is ended (default DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS, 60 s). */
+  downloadIdleTimeoutMs?: number;
   /** Bearer token; undefined = no authentication. */
   token?: string;
   /** Require the token on /health/* and /metrics too. */

@@ -16,6 +16,7 @@ import {
 import type { DownloadResult, Metrics } from '../metrics.js';
 import type { DownloadSlots } from './download-slots.js';
 import { BadRequestError, toHttpError, UnavailableError } from './errors.js';
+import { DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS, watchForStalledReader } from './stalled-reader.js';
 
 export interface SegmentDownloadDeps {
   store: SegmentStore;
@@ -23,6 +24,8 @@ export interface SegmentDownloadDeps {
   metrics: Metrics;
   logger: Logger;
   gzipLevel: number;
+  /** A download whose reader takes no bytes for this long is ended (default DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS). */
+  downloadIdleTimeoutMs?: number;
   /** False once shutdown starts: new downloads are refused, in-flight ones drain. */
   accepting: () => boolean;
 }
@@ -32,8 +35,6 @@ export interface SegmentDownloadDeps {
  * a raw or typed table, and Pinot's own, `/segments/{tableNameWithType}/{segment}`, which is what
  * PeerServerSegmentFinder builds, so a peer pointed at the sidecar's port needs nothing else.
  */
-const DOWNLOAD_IDLE_TIMEOUT_MS = 60_000;
-
 const ROUTES = [
   { pattern: '/tables/:table/segments/:segment', shape: ['tables', 'table', 'segments', 'segment'] },
   { pattern: '/segments/:table/:segment', shape: ['segments', 'table', 'segment'] },
@@ -95,17 +96,21 @@ async function download(c: Context, shape: readonly string[], deps: SegmentDownl
   // descriptor); an archive that fails destroys the socket, so the client sees a broken transfer —
   // the chunked encoding never gets its final chunk — never a clean end of a truncated archive.
   const outgoing = (c.env as HttpBindings).outgoing;
-  // A reader that stops reading (or a peer gone without a FIN) would hold its slot forever: no byte
-  // accepted for a minute ends the download.
-  outgoing.setTimeout(DOWNLOAD_IDLE_TIMEOUT_MS, () => outgoing.destroy(new Error('download idle for 60 s')));
+  const idleMs = deps.downloadIdleTimeoutMs ?? DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS;
+  const stall = watchForStalledReader(outgoing, idleMs, () => {
+    log.warn({ bytes, idleMs }, 'reader stopped reading: ending the download');
+    outgoing.destroy(new Error(`download idle for ${idleMs} ms`));
+  });
   const counted = new Transform({
     transform(chunk: Buffer, _enc, done) {
       bytes += chunk.length;
+      stall.progress();
       done(null, chunk);
     },
   });
   outgoing.writeHead(200, archiveHeaders(plan));
   pipeline(archive, counted, outgoing, (err) => {
+    stall.stop();
     releaseSlot();
     const outcome: DownloadResult = err === undefined ? 'success' : archiveError !== undefined && !isAbort(archiveError) ? 'error' : 'aborted';
     metrics.downloadsInFlight.dec();

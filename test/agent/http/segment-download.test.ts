@@ -325,6 +325,26 @@ describe('limits and authentication', () => {
     }
   });
 
+  it('a reader that stops reading loses its slot after the idle timeout', async () => {
+    const limited = await startTestHttpServer({ dataDir, maxDownloads: 1, queue: 0, downloadIdleTimeoutMs: 1_000 });
+    try {
+      const { socket, received } = await startDownload(limited.port, `/tables/${RT}/segments/${big.name}`);
+      // It read a little and stops: the kernel buffers fill and the archive waits for it.
+      socket.pause();
+      expect(limited.slots.active).toBe(1);
+      // The server gives up on it: the slot is free and the next download is served.
+      await vi.waitFor(() => expect(limited.slots.active).toBe(0), { timeout: 20_000, interval: 100 });
+      const closed = new Promise<void>((r) => socket.once('close', () => r()));
+      socket.resume();
+      await closed;
+      expect(parseResponse(received()).complete).toBe(false);
+      expect(await metricValue(limited.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'aborted' })).toBe(1);
+      expect((await rawRequest(limited.port, `/tables/${RT}/segments/${rt.name}`)).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('a client that gives up while queued leaves the queue at once', async () => {
     const limited = await startTestHttpServer({ dataDir, maxDownloads: 1, queue: 1 });
     try {
