@@ -145,7 +145,7 @@ export class Sidecar {
       accepting: () => sidecar?.accepting ?? true,
       routes: [
         (a) => registerRepairRoutes(a, reconciler, logger),
-        (a) => registerPauselessDebugInfo(a, { hosted, session, cluster: config.cluster, instance: config.instance }),
+        (a) => registerPauselessDebugInfo(a, { hosted, session, cluster: config.cluster, instance: config.instance, logger }),
         ...services.flatMap((s) => (s.routes ? [s.routes] : [])),
       ],
       beforeScrape: () => commitState.refresh(),
