@@ -224,6 +224,13 @@ function openWithoutReading(port: number, target: string): net.Socket {
   return socket;
 }
 
+/** Takes the one download slot of `server` with a big download nobody reads, and hands back its socket. */
+async function holdTheOnlySlot(server: TestHttpServer): Promise<net.Socket> {
+  const holder = openWithoutReading(server.port, `/tables/${RT}/segments/${big.name}`);
+  await vi.waitFor(() => expect(server.slots.active).toBe(1));
+  return holder;
+}
+
 /** A real segment store that counts the requests that reached the disk. */
 class CountingSegmentStore extends SegmentStore {
   resolves = 0;
@@ -265,9 +272,8 @@ describe('limits and authentication', () => {
   it('answers 503 with Retry-After when every slot and queue place is taken', async () => {
     const limited = await startTestHttpServer({ dataDir, maxDownloads: 1, queue: 0 });
     try {
-      // Hold the only slot: a client that does not read keeps the stream paused by backpressure.
-      const holder = openWithoutReading(limited.port, `/tables/${RT}/segments/${big.name}`);
-      await vi.waitFor(() => expect(limited.slots.active).toBe(1));
+      // A client that does not read keeps the stream paused by backpressure, and its slot taken.
+      const holder = await holdTheOnlySlot(limited);
       const res = await rawRequest(limited.port, `/tables/${RT}/segments/${rt.name}`);
       expect(res.status).toBe(503);
       expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
@@ -285,8 +291,7 @@ describe('limits and authentication', () => {
     const store = new CountingSegmentStore(dataDir);
     const limited = await startTestHttpServer({ dataDir, store, maxDownloads: 1, queue: 1 });
     try {
-      const holder = openWithoutReading(limited.port, `/tables/${RT}/segments/${big.name}`);
-      await vi.waitFor(() => expect(limited.slots.active).toBe(1));
+      const holder = await holdTheOnlySlot(limited);
       // The queued request waits for its slot before it looks at the disk.
       const queued = rawRequest(limited.port, `/tables/${RT}/segments/${rt.name}`);
       await vi.waitFor(() => expect(limited.slots.queued).toBe(1));
@@ -312,8 +317,7 @@ describe('limits and authentication', () => {
   it('a queued request whose segment is gone gets its 404 and gives its slot back', async () => {
     const limited = await startTestHttpServer({ dataDir, maxDownloads: 1, queue: 1 });
     try {
-      const holder = openWithoutReading(limited.port, `/tables/${RT}/segments/${big.name}`);
-      await vi.waitFor(() => expect(limited.slots.active).toBe(1));
+      const holder = await holdTheOnlySlot(limited);
       const missing = rawRequest(limited.port, `/tables/${RT}/segments/nope`);
       await vi.waitFor(() => expect(limited.slots.queued).toBe(1));
       holder.destroy();
@@ -348,8 +352,7 @@ describe('limits and authentication', () => {
   it('a client that gives up while queued leaves the queue at once', async () => {
     const limited = await startTestHttpServer({ dataDir, maxDownloads: 1, queue: 1 });
     try {
-      const holder = openWithoutReading(limited.port, `/tables/${RT}/segments/${big.name}`);
-      await vi.waitFor(() => expect(limited.slots.active).toBe(1));
+      const holder = await holdTheOnlySlot(limited);
       const quitter = openWithoutReading(limited.port, `/tables/${RT}/segments/${RT_SEG}`);
       await vi.waitFor(() => expect(limited.slots.queued).toBe(1));
       quitter.destroy();
