@@ -114,15 +114,15 @@ export class PauselessDebugInfo {
     if (parsed.type === 'OFFLINE') throw new BadRequestError(`pauselessDebugInfo is for REALTIME tables; ${parsed.nameWithType} is OFFLINE`);
     const table = `${parsed.raw}_REALTIME`;
     const { hosted, session } = this.deps;
-    const segments = hosted.segments(table);
-    if (segments.size === 0) throw new NotFoundError(`this server (${this.deps.instance}) hosts no segment of ${table}`);
+    if (hosted.segments(table).size === 0) throw new NotFoundError(`this server (${this.deps.instance}) hosts no segment of ${table}`);
     if (session.state !== 'connected') throw new UnavailableError(`ZooKeeper is ${session.state}; pauselessDebugInfo needs it`);
     const { listed, read } = await this.flights.get(table, signal);
+    // The tracker's view as it is now, after the wait: hosted statuses and ERROR replicas are never stale.
     const committing = listed.filter((segment) => {
       const cached = this.cachedStatus(table, segment);
       return (cached === undefined ? read.get(segment) : cached) === 'COMMITTING';
     });
-    const errors = [...segments.values()].filter((s) => s.state === 'ERROR').map((s) => s.segment).sort();
+    const errors = [...hosted.segments(table).values()].filter((s) => s.state === 'ERROR').map((s) => s.segment).sort();
     return { committingSegments: committing, instanceToErrorSegmentsMap: errors.length > 0 ? { [this.deps.instance]: errors } : {} };
   }
 
