@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { SidecarError } from '../errors.js';
+import { DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS } from './http/stalled-reader.js';
 
 /**
  * `pinot-sidecar serve` options (DESIGN.md "Interfaces"). Every option is a flag and an environment
@@ -35,6 +36,13 @@ export const SERVE_OPTIONS = {
   authHealth: { flag: 'auth-health', env: 'PINOT_SIDECAR_AUTH_HEALTH', type: 'boolean', help: 'Also require the token on /health/* and /metrics' },
   maxDownloads: { flag: 'max-downloads', env: 'PINOT_SIDECAR_MAX_DOWNLOADS', type: 'string', help: 'Segment downloads streamed at once', default: String(2 * cpus) },
   downloadQueue: { flag: 'download-queue', env: 'PINOT_SIDECAR_DOWNLOAD_QUEUE', type: 'string', help: 'Downloads waiting for a slot before 503 Busy', default: String(2 * cpus) },
+  downloadIdleTimeoutS: {
+    flag: 'download-idle-timeout-seconds',
+    env: 'PINOT_SIDECAR_DOWNLOAD_IDLE_TIMEOUT_SECONDS',
+    type: 'string',
+    help: 'End a download whose reader takes no bytes for this long, freeing its slot',
+    default: String(DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS / 1000),
+  },
   gzipLevel: { flag: 'gzip-level', env: 'PINOT_SIDECAR_GZIP_LEVEL', type: 'string', help: 'gzip level of served and uploaded archives (1 = fastest)', default: '1' },
   zkSessionTimeoutMs: { flag: 'zk-session-timeout-ms', env: 'PINOT_SIDECAR_ZK_SESSION_TIMEOUT_MS', type: 'string', help: 'ZooKeeper session timeout', default: '30000' },
   repairParallelism: { flag: 'repair-parallelism', env: 'PINOT_SIDECAR_REPAIR_PARALLELISM', type: 'string', help: 'Segments uploaded at once', default: '2' },
@@ -64,6 +72,7 @@ export const serveSchema = z.object({
   authHealth: bool.default(false),
   maxDownloads: intIn(1, 1024),
   downloadQueue: intIn(0, 10_000),
+  downloadIdleTimeoutS: intIn(1, 86_400),
   gzipLevel: intIn(0, 9),
   zkSessionTimeoutMs: intIn(1_000, 120_000),
   repairParallelism: intIn(1, 64),

@@ -13,18 +13,19 @@ export interface TestHttpServer {
   close: () => Promise<void>;
 }
 
-/** The sidecar's HTTP app on a loopback port over a data dir, with test-sized limits. */
+/** The sidecar's HTTP app on a loopback port over a data dir (or a given store), with test-sized limits. */
 export async function startTestHttpServer(
-  options: { dataDir: string; maxDownloads?: number; queue?: number } & Partial<Omit<AppDeps, 'store' | 'slots' | 'metrics' | 'logger'>>,
+  options: { dataDir: string; maxDownloads?: number; queue?: number } & Partial<Omit<AppDeps, 'slots' | 'metrics' | 'logger'>>,
 ): Promise<TestHttpServer> {
   const metrics = createMetrics({ defaultMetrics: false });
   const slots = new DownloadSlots(options.maxDownloads ?? 4, options.queue ?? 4);
   const app = createApp({
-    store: new SegmentStore(options.dataDir),
+    store: options.store ?? new SegmentStore(options.dataDir),
     slots,
     metrics,
     logger: silentLogger,
     gzipLevel: options.gzipLevel ?? 1,
+    downloadIdleTimeoutMs: options.downloadIdleTimeoutMs,
     token: options.token,
     authHealth: options.authHealth,
     readiness: options.readiness ?? (() => ({ ready: true, reasons: [] })),

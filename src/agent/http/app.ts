@@ -5,7 +5,7 @@ import type { Metrics } from '../metrics.js';
 import { bearerAuth } from './auth.js';
 import type { DownloadSlots } from './download-slots.js';
 import { errorBody, NotFoundError, toHttpError } from './errors.js';
-import { registerSegmentDownloads } from './segment-download.js';
+import { isDownloadPath, registerSegmentDownloads } from './segment-download.js';
 
 export interface Readiness {
   ready: boolean;
@@ -19,6 +19,8 @@ export interface AppDeps {
   metrics: Metrics;
   logger: Logger;
   gzipLevel: number;
+  /** A download whose reader takes no bytes for this long is ended (default DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS, 60 s). */
+  downloadIdleTimeoutMs?: number;
   /** Bearer token; undefined = no authentication. */
   token?: string;
   /** Require the token on /health/* and /metrics too. */
@@ -50,7 +52,18 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   if (deps.token !== undefined) {
-    app.use('*', bearerAuth({ token: deps.token, openPaths: deps.authHealth ? new Set() : OPEN_PATHS }));
+    app.use(
+      '*',
+      bearerAuth({
+        token: deps.token,
+        openPaths: deps.authHealth ? new Set() : OPEN_PATHS,
+        // A download refused for its token never reaches the download handler, which counts every
+        // other outcome: count it here (GET only, like every other download outcome; HEAD is never counted).
+        onReject: (c) => {
+          if (c.req.method === 'GET' && isDownloadPath(c.req.path)) deps.metrics.downloads.labels('unauthorized').inc();
+        },
+      }),
+    );
   }
 
   app.get('/health/live', (c) => c.json({ status: 'ok' }));

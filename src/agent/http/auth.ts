@@ -1,11 +1,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { UnauthorizedError } from './errors.js';
 
 export interface BearerAuthOptions {
   token: string;
   /** Paths served without a token (health probes and Prometheus scrapes by default). */
   openPaths: ReadonlySet<string>;
+  /**
+   * Called for each refused request, before the 401 is sent. The refusal happens before any route
+   * handler runs, so this is where a route's own accounting (the download counter) learns of it.
+   */
+  onReject?: (c: Context) => void;
 }
 
 /**
@@ -18,7 +23,10 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler {
     if (options.openPaths.has(c.req.path)) return next();
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match || !timingSafeEqual(digest(match[1]!), expected)) throw new UnauthorizedError();
+    if (!match || !timingSafeEqual(digest(match[1]!), expected)) {
+      options.onReject?.(c);
+      throw new UnauthorizedError();
+    }
     return next();
   };
 }

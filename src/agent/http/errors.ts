@@ -21,6 +21,17 @@ export class BadRequestError extends SidecarError {}
 /** No such route, or a feature that is off (e.g. repair without a deep store). */
 export class NotFoundError extends SidecarError {}
 
+/** A known path asked with a method it does not answer: 405 with the methods it does (RFC 9110 §15.5.6). */
+export class MethodNotAllowedError extends SidecarError {
+  constructor(
+    method: string,
+    path: string,
+    readonly allowed: readonly string[],
+  ) {
+    super(`${method} ${path} is not allowed; use ${allowed.join(' or ')}`);
+  }
+}
+
 /** The sidecar is shutting down or not ready for this request yet. */
 export class UnavailableError extends SidecarError {
   constructor(message: string, readonly retryAfterSeconds = 5) {
@@ -29,7 +40,7 @@ export class UnavailableError extends SidecarError {
 }
 
 export interface HttpError {
-  status: 400 | 401 | 404 | 500 | 503;
+  status: 400 | 401 | 404 | 405 | 500 | 503;
   message: string;
   headers: Record<string, string>;
 }
@@ -44,6 +55,7 @@ export function toHttpError(err: unknown): HttpError {
   if (err instanceof InvalidNameError || err instanceof BadRequestError) return { status: 400, message, headers: {} };
   if (err instanceof UnauthorizedError) return { status: 401, message, headers: { 'WWW-Authenticate': 'Bearer realm="pinot-sidecar"' } };
   if (err instanceof SegmentNotFoundError || err instanceof CorruptSegmentError || err instanceof NotFoundError) return { status: 404, message, headers: {} };
+  if (err instanceof MethodNotAllowedError) return { status: 405, message, headers: { Allow: err.allowed.join(', ') } };
   if (err instanceof BusyError) return { status: 503, message, headers: { 'Retry-After': String(err.retryAfterSeconds) } };
   if (err instanceof UnavailableError) return { status: 503, message, headers: { 'Retry-After': String(err.retryAfterSeconds) } };
   // Whatever says it may succeed later (ZooKeeper away, a segment changing, the reconciler stopping)

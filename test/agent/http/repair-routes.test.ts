@@ -82,4 +82,22 @@ describe('repair routes', () => {
       expect(((await res.json()) as { error: string }).error).toMatch(/repair is off/);
     }
   });
+
+  it('another method on a repair path is a 405 naming the right one, not a 404', async () => {
+    const before = passes;
+    for (const server of [on, off]) {
+      for (const [method, route, allow] of [
+        ['GET', '/repair/run', 'POST'],
+        ['PUT', '/repair/run', 'POST'],
+        ['DELETE', '/repair/run', 'POST'],
+        ['POST', '/repair/status', 'GET, HEAD'],
+      ] as const) {
+        const res = await fetch(server.url(route), { method });
+        expect(res.status).toBe(405);
+        expect(res.headers.get('allow')).toBe(allow);
+        expect(await res.json()).toMatchObject({ status: 405, error: `${method} ${route} is not allowed; use ${allow.replace(', ', ' or ')}` });
+      }
+    }
+    expect(passes).toBe(before);
+  });
 });

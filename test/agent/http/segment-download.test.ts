@@ -9,6 +9,7 @@ import { fixturesSkipNote, hasPinotFixtures, pinotFixture } from '../../helpers/
 import { metricValue, startTestHttpServer, type TestHttpServer } from '../../helpers/http-app.js';
 import { parseResponse, rawRequest, type RawResponse } from '../../helpers/raw-http.js';
 import { digestTree, openFdCount } from '../../helpers/tree.js';
+import { SegmentStore } from '../../../src/segments/index.js';
 
 let root: string;
 let dataDir: string;
@@ -20,6 +21,8 @@ const RT_SEG = 'events__0__1__20240101T0000Z';
 let rt: BuiltSegment;
 let v3: BuiltSegment;
 let off: BuiltSegment;
+/** Big and incompressible: a reader that stops reading fills every buffer between it and the archive. */
+let big: BuiltSegment;
 
 /** Save a downloaded body, extract it with GNU tar, return the extracted tree of the segment. */
 async function extracted(body: Buffer, segment: string): Promise<Map<string, string>> {
@@ -44,6 +47,7 @@ beforeAll(async () => {
   rt = await buildSegment(path.join(dataDir, RT), { name: RT_SEG, layout: 'v3', payloadBytes: 300_000, payloadKind: 'mixed' });
   v3 = await buildSegment(path.join(dataDir, RT), { name: 'events__1__1__20240101T0000Z', layout: 'v3', extraFiles: { 'v3/star_tree_index': 'x'.repeat(5000) } });
   off = await buildSegment(path.join(dataDir, OFF), { name: 'orders_0', layout: 'v1' });
+  big = await buildSegment(path.join(dataDir, RT), { name: 'events__5__5__20240101T0000Z', payloadBytes: 48 * 1024 * 1024, payloadKind: 'random' });
   // Something outside the data dir that no request may ever reach.
   await writeFile(path.join(root, 'secret.txt'), 'TOPSECRET-OUTSIDE-DATA-DIR');
   server = await startTestHttpServer({ dataDir });
@@ -199,24 +203,45 @@ describe('traversal and malformed paths over a raw socket', () => {
   });
 });
 
-describe('streams that end badly', () => {
-  let big: BuiltSegment;
-  beforeAll(async () => {
-    big = await buildSegment(path.join(dataDir, RT), { name: 'events__5__5__20240101T0000Z', payloadBytes: 48 * 1024 * 1024, payloadKind: 'random' });
-  });
+/** Open a download, wait for the first body bytes, and hand back the socket. */
+async function startDownload(port: number, target: string): Promise<{ socket: net.Socket; received: () => Buffer }> {
+  const socket = net.connect({ port, host: '127.0.0.1' });
+  const chunks: Buffer[] = [];
+  socket.on('data', (d: Buffer) => chunks.push(d));
+  socket.on('error', () => {});
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  await vi.waitFor(() => expect(Buffer.concat(chunks).length).toBeGreaterThan(64 * 1024));
+  return { socket, received: () => Buffer.concat(chunks) };
+}
 
-  /** Open a download, wait for the first body bytes, and hand back the socket. */
-  async function startDownload(port: number, target: string): Promise<{ socket: net.Socket; received: () => Buffer }> {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    const chunks: Buffer[] = [];
-    socket.on('data', (d: Buffer) => chunks.push(d));
-    socket.on('error', () => {});
-    await new Promise<void>((r) => socket.once('connect', () => r()));
-    socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-    await vi.waitFor(() => expect(Buffer.concat(chunks).length).toBeGreaterThan(64 * 1024));
-    return { socket, received: () => Buffer.concat(chunks) };
+/** A download request from a client that never reads: the stream stalls on backpressure and holds its slot. */
+function openWithoutReading(port: number, target: string): net.Socket {
+  const socket = net.connect({ port, host: '127.0.0.1' });
+  socket.on('error', () => {});
+  socket.pause();
+  socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  return socket;
+}
+
+/** Takes the one download slot of `server` with a big download nobody reads, and hands back its socket. */
+async function holdTheOnlySlot(server: TestHttpServer): Promise<net.Socket> {
+  const holder = openWithoutReading(server.port, `/tables/${RT}/segments/${big.name}`);
+  await vi.waitFor(() => expect(server.slots.active).toBe(1));
+  return holder;
+}
+
+/** A real segment store that counts the requests that reached the disk. */
+class CountingSegmentStore extends SegmentStore {
+  resolves = 0;
+
+  override resolve(table: string, segment: string): ReturnType<SegmentStore['resolve']> {
+    this.resolves += 1;
+    return super.resolve(table, segment);
   }
+}
 
+describe('streams that end badly', () => {
   it('a client that disconnects mid-stream leaves no file descriptor behind', async () => {
     // Warm up so lazily opened handles (zlib, thread pool) are part of the baseline.
     await rawRequest(server.port, `/tables/${RT}/segments/${v3.name}`);
@@ -246,14 +271,9 @@ describe('streams that end badly', () => {
 describe('limits and authentication', () => {
   it('answers 503 with Retry-After when every slot and queue place is taken', async () => {
     const limited = await startTestHttpServer({ dataDir, maxDownloads: 1, queue: 0 });
-    const big = path.join(dataDir, RT, 'events__5__5__20240101T0000Z');
     try {
-      // Hold the only slot: a client that does not read keeps the stream paused by backpressure.
-      const holder = net.connect({ port: limited.port, host: '127.0.0.1' });
-      holder.on('error', () => {});
-      holder.pause();
-      holder.write(`GET /tables/${RT}/segments/${path.basename(big)} HTTP/1.1\r\nHost: x\r\n\r\n`);
-      await vi.waitFor(() => expect(limited.slots.active).toBe(1));
+      // A client that does not read keeps the stream paused by backpressure, and its slot taken.
+      const holder = await holdTheOnlySlot(limited);
       const res = await rawRequest(limited.port, `/tables/${RT}/segments/${rt.name}`);
       expect(res.status).toBe(503);
       expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
@@ -267,20 +287,73 @@ describe('limits and authentication', () => {
     }
   });
 
+  it('a refused request touches no file: admission comes before resolving and planning the segment', async () => {
+    const store = new CountingSegmentStore(dataDir);
+    const limited = await startTestHttpServer({ dataDir, store, maxDownloads: 1, queue: 1 });
+    try {
+      const holder = await holdTheOnlySlot(limited);
+      // The queued request waits for its slot before it looks at the disk.
+      const queued = rawRequest(limited.port, `/tables/${RT}/segments/${rt.name}`);
+      await vi.waitFor(() => expect(limited.slots.queued).toBe(1));
+      expect(store.resolves).toBe(1);
+      const refused = await Promise.all(Array.from({ length: 40 }, () => rawRequest(limited.port, `/tables/${RT}/segments/${rt.name}`)));
+      expect(refused.map((r) => r.status)).toEqual(refused.map(() => 503));
+      expect(store.resolves).toBe(1);
+      expect(await metricValue(limited.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'busy' })).toBe(40);
+      // Names are still checked first: a malformed one is a 400 even when every slot is taken.
+      expect((await rawRequest(limited.port, `/tables/bad%20table/segments/${rt.name}`)).status).toBe(400);
+      // Once the slot frees, the queued request does its disk work and is served whole.
+      holder.destroy();
+      const served = await queued;
+      expect(served.status).toBe(200);
+      expect(served.complete).toBe(true);
+      expect(await extracted(served.body, rt.name)).toEqual(await digestTree(rt.dir));
+      expect(store.resolves).toBe(2);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('a queued request whose segment is gone gets its 404 and gives its slot back', async () => {
+    const limited = await startTestHttpServer({ dataDir, maxDownloads: 1, queue: 1 });
+    try {
+      const holder = await holdTheOnlySlot(limited);
+      const missing = rawRequest(limited.port, `/tables/${RT}/segments/nope`);
+      await vi.waitFor(() => expect(limited.slots.queued).toBe(1));
+      holder.destroy();
+      expect((await missing).status).toBe(404);
+      await vi.waitFor(() => expect(limited.slots.active).toBe(0));
+      expect((await rawRequest(limited.port, `/tables/${RT}/segments/${rt.name}`)).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('a reader that stops reading loses its slot after the idle timeout', async () => {
+    const limited = await startTestHttpServer({ dataDir, maxDownloads: 1, queue: 0, downloadIdleTimeoutMs: 1_000 });
+    try {
+      const { socket, received } = await startDownload(limited.port, `/tables/${RT}/segments/${big.name}`);
+      // It read a little and stops: the kernel buffers fill and the archive waits for it.
+      socket.pause();
+      expect(limited.slots.active).toBe(1);
+      // The server gives up on it: the slot is free and the next download is served.
+      await vi.waitFor(() => expect(limited.slots.active).toBe(0), { timeout: 20_000, interval: 100 });
+      const closed = new Promise<void>((r) => socket.once('close', () => r()));
+      socket.resume();
+      await closed;
+      expect(parseResponse(received()).complete).toBe(false);
+      expect(await metricValue(limited.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'aborted' })).toBe(1);
+      expect((await rawRequest(limited.port, `/tables/${RT}/segments/${rt.name}`)).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('a client that gives up while queued leaves the queue at once', async () => {
     const limited = await startTestHttpServer({ dataDir, maxDownloads: 1, queue: 1 });
-    const big = 'events__5__5__20240101T0000Z';
-    const open = (target: string) => {
-      const s = net.connect({ port: limited.port, host: '127.0.0.1' });
-      s.on('error', () => {});
-      s.pause();
-      s.write(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
-      return s;
-    };
     try {
-      const holder = open(`/tables/${RT}/segments/${big}`);
-      await vi.waitFor(() => expect(limited.slots.active).toBe(1));
-      const quitter = open(`/tables/${RT}/segments/${RT_SEG}`);
+      const holder = await holdTheOnlySlot(limited);
+      const quitter = openWithoutReading(limited.port, `/tables/${RT}/segments/${RT_SEG}`);
       await vi.waitFor(() => expect(limited.slots.queued).toBe(1));
       quitter.destroy();
       await vi.waitFor(() => expect(limited.slots.queued).toBe(0));
@@ -324,6 +397,33 @@ describe('limits and authentication', () => {
       expect((await rawRequest(secured.port, '/metrics')).status).toBe(200);
       // A path that normalises to a protected route is protected.
       expect((await rawRequest(secured.port, `/health/live/../../tables/${RT}/segments/${rt.name}`)).status).toBe(401);
+    } finally {
+      await secured.close();
+    }
+  });
+
+  it('a download refused for its token counts as unauthorized; other refused paths do not', async () => {
+    const secured = await startTestHttpServer({ dataDir, token: 's3cr3t-token', authHealth: true });
+    const unauthorized = () => metricValue(secured.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'unauthorized' });
+    try {
+      expect((await rawRequest(secured.port, `/tables/${RT}/segments/${rt.name}`)).status).toBe(401);
+      expect(await unauthorized()).toBe(1);
+      expect((await rawRequest(secured.port, `/segments/${RT}/${rt.name}`, { headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
+      expect(await unauthorized()).toBe(2);
+      // Not downloads: probes, metrics, repair, unknown paths, and HEAD (never counted, whatever its outcome).
+      for (const [target, method] of [
+        ['/health/ready', 'GET'],
+        ['/metrics', 'GET'],
+        ['/repair/status', 'GET'],
+        ['/repair/run', 'POST'],
+        ['/anything', 'GET'],
+        [`/tables/${RT}/segments`, 'GET'],
+        [`/tables/${RT}/segments/${rt.name}`, 'HEAD'],
+      ] as const) {
+        expect((await rawRequest(secured.port, target, { method })).status).toBe(401);
+      }
+      expect(await unauthorized()).toBe(2);
+      expect(await metricValue(secured.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'success' })).toBe(0);
     } finally {
       await secured.close();
     }
