@@ -1,5 +1,5 @@
 import { isZkCode } from './errors.js';
-import { parseZNRecord, serializeDocument, type ZNRecordDocument } from './znrecord.js';
+import { parseZNRecord, rewriteSimpleField, type ZNRecordDocument } from './znrecord.js';
 import type { Watcher, ZkSession, ZkStat } from './zk-session.js';
 
 /** A ZNRecord read together with the stat its compare-and-set write must name. */
@@ -32,7 +32,9 @@ export type CasOutcome =
 
 /**
  * Set one simpleField with a versioned setData of the version that was read. Nothing else in the
- * record changes: same fields, same key order, same compression (DESIGN.md "Repair rules").
+ * record changes: the bytes written are the bytes read with only that value replaced
+ * (rewriteSimpleField; DESIGN.md "Repair rules"). A record that cannot be rewritten exactly throws
+ * RecordNotRewritableError before anything is written.
  */
 export async function compareAndSetSimpleField(
   session: ZkSession,
@@ -40,10 +42,9 @@ export async function compareAndSetSimpleField(
   key: string,
   value: string,
 ): Promise<CasOutcome> {
-  const record = read.doc.record;
-  const next: ZNRecordDocument = { ...read.doc, record: { ...record, simpleFields: { ...record.simpleFields, [key]: value } } };
+  const bytes = rewriteSimpleField(read.doc, key, value);
   try {
-    const stat = await session.setData(read.path, serializeDocument(next), read.stat.version);
+    const stat = await session.setData(read.path, bytes, read.stat.version);
     return { outcome: 'written', stat };
   } catch (err) {
     if (isZkCode(err, 'BAD_VERSION')) return { outcome: 'conflict' };
