@@ -1,5 +1,5 @@
 import { isZkCode } from './errors.js';
-import { parseZNRecord, rewriteSimpleField, type ZNRecordDocument } from './znrecord.js';
+import { inflateZNRecord, parseZNRecordJson, rewriteSimpleField, type ZNRecordDocument } from './znrecord.js';
 import type { Watcher, ZkSession, ZkStat } from './zk-session.js';
 
 /** A ZNRecord read together with the stat its compare-and-set write must name. */
@@ -10,17 +10,21 @@ export interface VersionedRecord {
 }
 
 /**
- * Read and parse a znode; null when it does not exist. A record that does not parse throws
- * ZNRecordParseError naming the path (the caller logs it and skips that record).
+ * Read and parse a znode; null when it does not exist. A record that does not parse, or that is
+ * larger than the session's maxRecordBytes once inflated, throws ZNRecordParseError naming the path
+ * (the caller logs it and skips that record). gzip is inflated in zlib's threadpool, never on the
+ * event loop, and stops at the limit.
  */
 export async function readRecord(session: ZkSession, path: string, watcher?: Watcher): Promise<VersionedRecord | null> {
+  let read: { data: Buffer | null; stat: ZkStat };
   try {
-    const { data, stat } = await session.getData(path, watcher);
-    return { path, doc: parseZNRecord(data, path), stat };
+    read = await session.getData(path, watcher);
   } catch (err) {
     if (isZkCode(err, 'NO_NODE')) return null;
     throw err;
   }
+  const json = await inflateZNRecord(read.data, path, session.maxRecordBytes);
+  return { path, doc: parseZNRecordJson(json, path), stat: read.stat };
 }
 
 export type CasOutcome =

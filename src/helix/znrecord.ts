@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip, gunzipSync, gzipSync, type ZlibOptions } from 'node:zlib';
 import { RecordNotRewritableError, ZNRecordParseError } from './errors.js';
 
 /**
@@ -53,6 +54,18 @@ export interface ZNRecordJson {
 export const ZNRECORD_SIZE_LIMIT = 1000 * 1024;
 
 /**
+ * The most JSON bytes one record may hold after inflating (and the most a plain record may be), so
+ * a gzip bomb costs at most this much memory. ZooKeeper stores at most jute.maxbuffer (~1 MiB) per
+ * znode and Helix's ZNRecordSerializer refuses to write more than ZNRecord.SIZE_LIMIT gzip bytes,
+ * so a real record is at most ~1 MB times its compression ratio: an ideal state of 100,000
+ * segments × 3 replicas in Helix's layout is 31.5 MiB of JSON and gzips 23:1 with realistic
+ * segment and server names (48:1 with perfectly regular ones), so the largest record Helix can
+ * store is ~23 MiB (~47 MiB at the regular extreme). 64 MiB is above both; a 1 MB bomb that
+ * inflates to 1 GB is cut off at 64 MiB.
+ */
+export const DEFAULT_MAX_RECORD_BYTES = 64 * 1024 * 1024;
+
+/**
  * Helix's parser refuses deeper documents: Jackson 2.15+ StreamReadConstraints.DEFAULT_MAX_DEPTH
  * (1000 open objects/arrays, the record's own object included). Pinot 1.4.0 uses Helix 1.3.2 with
  * Jackson 2.19.1, Pinot 1.5.0 Jackson 2.21.1 (both from Pinot's jackson-bom), and neither overrides
@@ -68,18 +81,60 @@ export function isGzip(bytes: Uint8Array): boolean {
 /**
  * Parse znode bytes, plain or gzip, any key order, unknown fields tolerated (ZNRecordSerializer
  * .deserialize). Unlike Helix, which logs and returns null, a bad record is a typed error that names
- * the path, so the caller can log it and skip just that record.
+ * the path, so the caller can log it and skip just that record. Inflates on the calling thread: for
+ * tools and tests; the sidecar reads through readRecord (znode-io.ts), which inflates in zlib's
+ * threadpool.
  */
-export function parseZNRecord(bytes: Uint8Array | null | undefined, path = '<znode>'): ZNRecordDocument {
-  if (!bytes || bytes.length === 0) throw new ZNRecordParseError(path, 'empty znode (no ZNRecord)');
-  if (!isGzip(bytes)) return parseZNRecordJson({ json: bytes, compressed: false }, path);
+export function parseZNRecord(bytes: Uint8Array | null | undefined, path = '<znode>', maxRecordBytes = DEFAULT_MAX_RECORD_BYTES): ZNRecordDocument {
+  const checked = requireBytes(bytes, path, maxRecordBytes);
+  if (!isGzip(checked)) return parseZNRecordJson({ json: checked, compressed: false }, path);
   let json: Buffer;
   try {
-    json = gunzipSync(bytes);
+    json = gunzipSync(checked, inflateOptions(maxRecordBytes));
   } catch (cause) {
-    throw new ZNRecordParseError(path, 'corrupt gzip body', { cause });
+    throw inflateError(cause, path, maxRecordBytes);
   }
   return parseZNRecordJson({ json, compressed: true }, path);
+}
+
+const gunzipAsync = promisify(gunzip);
+
+/**
+ * The JSON of a znode: gzip (sniffed, §2.3) is inflated in zlib's threadpool with a hard output
+ * limit, so neither a large record nor a gzip bomb stalls the event loop or takes more memory than
+ * `maxRecordBytes`. A record past the limit is a ZNRecordParseError, skipped like a corrupt one.
+ */
+export async function inflateZNRecord(bytes: Uint8Array | null | undefined, path: string, maxRecordBytes: number): Promise<ZNRecordJson> {
+  const checked = requireBytes(bytes, path, maxRecordBytes);
+  if (!isGzip(checked)) return { json: checked, compressed: false };
+  try {
+    return { json: await gunzipAsync(checked, inflateOptions(maxRecordBytes)), compressed: true };
+  } catch (cause) {
+    throw inflateError(cause, path, maxRecordBytes);
+  }
+}
+
+function requireBytes(bytes: Uint8Array | null | undefined, path: string, maxRecordBytes: number): Uint8Array {
+  if (!bytes || bytes.length === 0) throw new ZNRecordParseError(path, 'empty znode (no ZNRecord)');
+  if (!isGzip(bytes) && bytes.length > maxRecordBytes) {
+    throw new ZNRecordParseError(path, `record is ${bytes.length} bytes, past the ${describeBytes(maxRecordBytes)} limit`);
+  }
+  return bytes;
+}
+
+function inflateOptions(maxRecordBytes: number): ZlibOptions {
+  return { maxOutputLength: maxRecordBytes };
+}
+
+function inflateError(cause: unknown, path: string, maxRecordBytes: number): ZNRecordParseError {
+  if ((cause as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
+    return new ZNRecordParseError(path, `gzip body inflates past the ${describeBytes(maxRecordBytes)} limit`, { cause });
+  }
+  return new ZNRecordParseError(path, 'corrupt gzip body', { cause });
+}
+
+function describeBytes(n: number): string {
+  return n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : `${n}-byte`;
 }
 
 /** Parse a record's JSON (already inflated), keeping its bytes for an exact rewrite. */
