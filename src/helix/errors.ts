@@ -56,3 +56,19 @@ export class ClusterNotFoundError extends SidecarError {
     );
   }
 }
+
+/**
+ * A compare-and-set that cannot change just the one field it means to change (the key is absent or
+ * repeated, or the record repeats a field of its own), or whose result Helix would refuse to write.
+ * Not retriable: the record has to change first. Thrown before any write, so a caller can check it
+ * before doing work whose result it would write (checkSimpleFieldRewritable).
+ */
+export class RecordNotRewritableError extends SidecarError {
+  constructor(
+    readonly path: string,
+    readonly key: string,
+    readonly reason: string,
+  ) {
+    super(`${path}: simpleFields[${JSON.stringify(key)}] cannot be rewritten exactly: ${reason}`);
+  }
+}

@@ -3,6 +3,7 @@ import zookeeper from 'node-zookeeper-client';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { ZooKeeperError, type ZooKeeperErrorCode } from './errors.js';
+import { DEFAULT_MAX_RECORD_BYTES } from './znrecord.js';
 
 /**
  * A promise API over node-zookeeper-client 1.1.3 that survives what the library does not
@@ -64,6 +65,12 @@ export interface ZkSessionOptions {
   logger?: Logger;
   /** Called once per request sent, by operation: feeds pinot_sidecar_zk_requests_total{op}. */
   onRequest?: (op: ZkOp) => void;
+  /**
+   * The most JSON bytes a record read through this session may hold once inflated (gzip bombs stop
+   * here); every read passes through the session, so the limit lives with it. Default
+   * DEFAULT_MAX_RECORD_BYTES (znrecord.ts says why).
+   */
+  maxRecordBytes?: number;
 }
 
 export type ZkSessionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
@@ -127,6 +134,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
       operationTimeoutMs: settings.operationTimeoutMs ?? 15_000,
       reconnectMinMs: settings.reconnectMinMs ?? 250,
       reconnectMaxMs: settings.reconnectMaxMs ?? 30_000,
+      maxRecordBytes: settings.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
     };
     this.log = (settings.logger ?? silentLogger).child({ component: 'zk' });
   }
@@ -150,6 +158,11 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
 
   get sessionTimeoutMs(): number {
     return this.options.sessionTimeoutMs;
+  }
+
+  /** Read by readRecord: a record larger than this once inflated is refused (ZNRecordParseError). */
+  get maxRecordBytes(): number {
+    return this.options.maxRecordBytes;
   }
 
   totalRequests(): number {

@@ -1,5 +1,5 @@
 import { isZkCode } from './errors.js';
-import { parseZNRecord, serializeDocument, type ZNRecordDocument } from './znrecord.js';
+import { inflateZNRecord, parseZNRecordJson, rewriteSimpleField, type ZNRecordDocument } from './znrecord.js';
 import type { Watcher, ZkSession, ZkStat, ZkWriteOptions } from './zk-session.js';
 
 /** A ZNRecord read together with the stat its compare-and-set write must name. */
@@ -10,17 +10,21 @@ export interface VersionedRecord {
 }
 
 /**
- * Read and parse a znode; null when it does not exist. A record that does not parse throws
- * ZNRecordParseError naming the path (the caller logs it and skips that record).
+ * Read and parse a znode; null when it does not exist. A record that does not parse, or that is
+ * larger than the session's maxRecordBytes once inflated, throws ZNRecordParseError naming the path
+ * (the caller logs it and skips that record). gzip is inflated in zlib's threadpool, never on the
+ * event loop, and stops at the limit.
  */
 export async function readRecord(session: ZkSession, path: string, watcher?: Watcher): Promise<VersionedRecord | null> {
+  let read: { data: Buffer | null; stat: ZkStat };
   try {
-    const { data, stat } = await session.getData(path, watcher);
-    return { path, doc: parseZNRecord(data, path), stat };
+    read = await session.getData(path, watcher);
   } catch (err) {
     if (isZkCode(err, 'NO_NODE')) return null;
     throw err;
   }
+  const json = await inflateZNRecord(read.data, path, session.maxRecordBytes);
+  return { path, doc: parseZNRecordJson(json, path), stat: read.stat };
 }
 
 export type CasOutcome =
@@ -32,7 +36,9 @@ export type CasOutcome =
 
 /**
  * Set one simpleField with a versioned setData of the version that was read. Nothing else in the
- * record changes: same fields, same key order, same compression (DESIGN.md "Repair rules").
+ * record changes: the bytes written are the bytes read with only that value replaced
+ * (rewriteSimpleField; DESIGN.md "Repair rules"). A record that cannot be rewritten exactly throws
+ * RecordNotRewritableError before anything is written.
  */
 export async function compareAndSetSimpleField(
   session: ZkSession,
@@ -41,10 +47,9 @@ export async function compareAndSetSimpleField(
   value: string,
   options: ZkWriteOptions = {},
 ): Promise<CasOutcome> {
-  const record = read.doc.record;
-  const next: ZNRecordDocument = { ...read.doc, record: { ...record, simpleFields: { ...record.simpleFields, [key]: value } } };
+  const bytes = rewriteSimpleField(read.doc, key, value);
   try {
-    const stat = await session.setData(read.path, serializeDocument(next), read.stat.version, options);
+    const stat = await session.setData(read.path, bytes, read.stat.version, options);
     return { outcome: 'written', stat };
   } catch (err) {
     if (isZkCode(err, 'BAD_VERSION')) return { outcome: 'conflict' };

@@ -1,5 +1,6 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RecordNotRewritableError } from '../../src/helix/errors.js';
 import { compareAndSetSimpleField, readRecord } from '../../src/helix/znode-io.js';
 import { serializeZNRecord } from '../../src/helix/znrecord.js';
 import type { ZkSession } from '../../src/helix/zk-session.js';
@@ -44,6 +45,40 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
     const raw = (await session.getData(path)).data!;
     expect(raw.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
     expect(JSON.parse(gunzipSync(raw).toString()).simpleFields['segment.download.url']).toBe('file:///x');
+  });
+
+  // A record as another writer may leave it: compact layout, numbers Jackson keeps as written, a
+  // top-level "__proto__", integer-like keys, escapes and non-ASCII written every way.
+  const ODD_RECORD =
+    '{"id":"events__0__5__20240101T0000Z","__proto__":{"x":[1.0,null]},"simpleFields":{"segment.crc":12345678901234567890,' +
+    '"segment.download.url":URL_VALUE,"segment.realtime.status":"DONE","f":1.0,"e":1e3,"z":-0,"b":true,"10":"ten","2":"two",' +
+    '"u":"é😀\\uD83D\\uDE00\\u001f\\/"},"mapFields":{"10":{"b":"1","a":"2"},"2":{}},"listFields":{"l":[1.50,false]},"future":null}';
+  const URL = 's3://b/events/events__0__5__20240101T0000Z';
+
+  it.each([
+    ['plain', (b: Buffer) => b, (b: Buffer) => b],
+    ['gzip', (b: Buffer) => gzipSync(b), (b: Buffer) => gunzipSync(b)],
+  ])('leaves every byte of a %s record but the URL as it was, read back from ZooKeeper', async (form, encode, decode) => {
+    const path = seed.paths.segmentMetadata(table, `events__0__5__20240101T0000Z_${form}`);
+    await seed.put(path, encode(Buffer.from(ODD_RECORD.replace('URL_VALUE', '""'))));
+    const read = (await readRecord(session, path))!;
+    expect((await compareAndSetSimpleField(session, read, 'segment.download.url', URL)).outcome).toBe('written');
+    const after = (await session.getData(path)).data!;
+    expect(after.subarray(0, 2).equals(Buffer.from([0x1f, 0x8b]))).toBe(form === 'gzip');
+    const expected = Buffer.from(ODD_RECORD.replace('URL_VALUE', JSON.stringify(URL)));
+    expect(decode(after).toString('utf8')).toBe(expected.toString('utf8'));
+    expect(decode(after).equals(expected)).toBe(true);
+  });
+
+  it('refuses a record it cannot rewrite exactly (the key twice) and writes nothing', async () => {
+    const path = seed.paths.segmentMetadata(table, 'events__0__6__20240101T0000Z');
+    const bytes = Buffer.from('{"id":"events__0__6__20240101T0000Z","simpleFields":{"segment.download.url":"","segment.download.url":""}}');
+    await seed.put(path, bytes);
+    const read = (await readRecord(session, path))!;
+    await expect(compareAndSetSimpleField(session, read, 'segment.download.url', URL)).rejects.toBeInstanceOf(RecordNotRewritableError);
+    const now = await session.getData(path);
+    expect(now.data!.equals(bytes)).toBe(true);
+    expect(now.stat.version).toBe(read.stat.version);
   });
 
   it('reports a conflict when another client wrote between read and write, and leaves its write alone', async () => {
