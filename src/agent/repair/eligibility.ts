@@ -53,6 +53,11 @@ export type SkipReason =
   | 'invalid_name'
   /** The local copy could not be read (I/O error): tried again later. */
   | 'local_unreadable'
+  /**
+   * The record cannot be rewritten with only the URL's bytes changed (the URL key twice, a rewrite past
+   * Helix's size limit): never written, so nothing is uploaded for it either.
+   */
+  | 'not_rewritable'
   /** creation.meta CRC differs from ZK segment.crc: uploading it would point ZK at other data. */
   | 'crc_mismatch';
 

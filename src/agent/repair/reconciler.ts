@@ -266,9 +266,12 @@ export class Reconciler {
     if (zk === undefined) return; // metadata not read yet; its `change` follows
     this.noteTable(table);
     if (zk === null) {
-      if (entry && !isFinished(entry.state)) {
-        if (isReportOnly(entry)) this.forget(table, segment);
-        else this.skip(table, segment, { eligible: false, reason: 'no_metadata', detail: hosted.metadataError ?? 'no segment metadata' }, null);
+      // A record Helix could not read either (corrupt, too deep, past the record limit) is reported even if it
+      // was never a candidate: it may well be one, and nothing can be decided, or written, on it.
+      const unreadable = hosted.metadataError !== undefined;
+      if (entry && !isFinished(entry.state) && isReportOnly(entry) && !unreadable) this.forget(table, segment);
+      else if ((entry && !isFinished(entry.state)) || unreadable) {
+        this.skip(table, segment, { eligible: false, reason: 'no_metadata', detail: hosted.metadataError ?? 'no segment metadata' }, null);
       }
       return;
     }
@@ -502,7 +505,8 @@ export class Reconciler {
     const startedAt = this.now();
     const keys = new Map<string, [string, string]>();
     for (const hosted of this.hosted.all()) {
-      if (hosted.table.endsWith('_REALTIME') && hosted.zk && repairInterest(hosted.zk.metadata) !== 'none') {
+      const matters = hosted.zk ? repairInterest(hosted.zk.metadata) !== 'none' : hosted.zk === null && hosted.metadataError !== undefined;
+      if (hosted.table.endsWith('_REALTIME') && matters) {
         keys.set(entryKey(hosted.table, hosted.segment), [hosted.table, hosted.segment]);
       }
     }

@@ -2,8 +2,9 @@ import pRetry from 'p-retry';
 import type { DeepStore } from '../../deepstore/index.js';
 import type { ClusterPaths } from '../../helix/paths.js';
 import { readSegmentMetadata, SegmentKeys } from '../../helix/segment-metadata.js';
-import { isZkCode } from '../../helix/errors.js';
+import { isZkCode, RecordNotRewritableError, ZNRecordParseError } from '../../helix/errors.js';
 import { compareAndSetSimpleField, readRecord, type VersionedRecord } from '../../helix/znode-io.js';
+import { rewriteSimpleField } from '../../helix/znrecord.js';
 import type { ZkSession } from '../../helix/zk-session.js';
 import type { Logger } from '../../log.js';
 import { planSegmentArchive, rawTableName, streamSegmentArchive } from '../../segments/index.js';
@@ -33,7 +34,7 @@ export type AttemptOutcome =
   /** The znode is gone. */
   | { kind: 'gone'; orphan?: string }
   /** The fresh record is not eligible (status, CRC, retention ... changed since the cached view). */
-  | { kind: 'skipped'; reason: SkipReason; detail?: string; seen: ZnodeSeen }
+  | { kind: 'skipped'; reason: SkipReason; detail?: string; seen: ZnodeSeen | null }
   /** Another sidecar holds the upload lock. */
   | { kind: 'locked' };
 
@@ -97,12 +98,21 @@ function assertMayWrite(request: AttemptRequest): void {
 async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held: LockHolder): Promise<AttemptOutcome> {
   const { table, segment, signal } = request;
   const path = deps.paths.segmentMetadata(table, segment);
-  const fresh = await readRecord(deps.session, path);
-  const early = judge(deps, request, fresh, request.unconfirmedWrite ?? null);
+  const fresh = await readFresh(deps, path);
+  if ('kind' in fresh) return fresh;
+  const early = judge(deps, request, fresh.record, request.unconfirmedWrite ?? null);
   if (early) return early;
-  const record = fresh!;
+  const record = fresh.record!;
   const zkCrc = readSegmentMetadata(record.doc.record).crc!; // judge() proved it is set and equals the local CRC
   const uri = deps.deepStore.segmentUri(rawTableName(table), segment);
+  // The write must change only the URL's bytes. A record where that cannot be done exactly (the key twice, a
+  // rewrite past Helix's size limit) is skipped now, before anything is uploaded: never an orphan object.
+  try {
+    rewriteSimpleField(record.doc, SegmentKeys.downloadUrl, uri);
+  } catch (err) {
+    if (err instanceof RecordNotRewritableError) return { kind: 'skipped', reason: 'not_rewritable', detail: err.reason, seen: record.stat };
+    throw err;
+  }
 
   let result: 'success' | 'already_uploaded' = 'already_uploaded';
   let bytes: number | null = null;
@@ -155,7 +165,9 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
         held.lock = again;
       }
       if (round > 1 || regained) {
-        const reread = await readRecord(deps.session, path);
+        const fresh = await readFresh(deps, path);
+        if ('kind' in fresh) return leftBehind(fresh, uri);
+        const reread = fresh.record;
         const verdict = judge(deps, request, reread, unconfirmed);
         if (verdict) return verdict.kind === 'done' ? { ...verdict, bytes, uploadMs } : leftBehind(verdict, uri);
         current = reread!;
@@ -206,6 +218,19 @@ async function reacquire(deps: AttemptDeps, request: AttemptRequest, lostSession
   const lock = await deps.locks.tryAcquire(request.table, request.segment, request.mayWrite);
   if (lock === null) deps.logger.info({ event: 'lock_taken_over', table: request.table, segment: request.segment, lockSession: lostSession }, 'another sidecar holds the upload lock now: leaving the segment to it');
   return lock;
+}
+
+/**
+ * The znode read again, or the skip it calls for when Helix could not read it either (it does not parse, it
+ * nests too deep, it inflates past the record limit): such a record is never written.
+ */
+async function readFresh(deps: AttemptDeps, path: string): Promise<{ record: VersionedRecord | null } | Extract<AttemptOutcome, { kind: 'skipped' }>> {
+  try {
+    return { record: await readRecord(deps.session, path) };
+  } catch (err) {
+    if (err instanceof ZNRecordParseError) return { kind: 'skipped', reason: 'no_metadata', detail: err.message, seen: null };
+    throw err;
+  }
 }
 
 /**

@@ -171,6 +171,35 @@ describe('segments the reconciler must leave alone', () => {
     await encrypted.checkInvariants();
   });
 
+  it('records that cannot be rewritten exactly → skipped before anything is uploaded, bytes untouched (item 2)', async () => {
+    const world = await bed.world();
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server }]);
+    await world.commit(seg(2), [{ server }]);
+    // seg(1): the URL key twice (Jackson keeps the last; which one to rewrite is ambiguous).
+    const plain = (await world.record(seg(1)))!.doc.source.json.toString('utf8');
+    const duplicated = plain.replace('"segment.download.url" : "",', '"segment.download.url" : "",\n    "segment.download.url" : "",');
+    expect(duplicated).not.toBe(plain);
+    await world.seed.put(world.metadataPath(seg(1)), Buffer.from(duplicated));
+    // seg(2): an unknown field nested 100,000 deep (Helix cannot read it; rewriting it used to overflow the stack
+    // after the upload, leaving an orphan object).
+    const deep = (await world.record(seg(2)))!.doc.source.json.toString('utf8').replace(/\n}$/, `,\n  "deep" : ${'['.repeat(100_000)}${']'.repeat(100_000)}\n}`);
+    await world.seed.put(world.metadataPath(seg(2)), Buffer.from(deep));
+    const before = await Promise.all([1, 2].map(async (n) => (await world.seedSession.getData(world.metadataPath(seg(n)))).data!));
+    const sidecar = await world.startSidecar(server);
+
+    await sidecar.reconciler.requestPass();
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'skipped', reason: 'not_rewritable' });
+    expect(entryOf(sidecar, seg(1))?.detail).toMatch(/holds the key 2 times/);
+    expect(entryOf(sidecar, seg(2))).toMatchObject({ state: 'skipped', reason: 'no_metadata' });
+    expect(entryOf(sidecar, seg(2))?.detail).toMatch(/nests deeper than 1000 levels/);
+    for (const n of [1, 2]) {
+      expect(await sidecar.deepStore.head(world.segmentUri(seg(n)))).toBeNull();
+      expect((await world.seedSession.getData(world.metadataPath(seg(n)))).data!.equals(before[n - 1]!)).toBe(true);
+    }
+    expect(sidecar.session.requests.setData).toBe(0);
+  });
+
   it('near retention → skipped', async () => {
     const world = await bed.world({}, { retention: { unit: 'DAYS', value: '2' } });
     const server = await world.addServer();
