@@ -15,6 +15,14 @@ export interface ArchiveCheckOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Compressed bytes handed to the inflater at a time. Each hand-over waits for the threadpool to take the
+ * chunk (that wait is how the end of the deflate data is found), so small chunks cost a round trip each:
+ * measured on a 69 MiB archive, 64 KiB feeds (a file stream's or a socket's chunks) took 2.5 times as long as
+ * a plain gunzip, 1 MiB feeds as long.
+ */
+const FEED_BYTES = 1024 * 1024;
+
 /** Why a read stopped early: the bytes cannot be a complete archive of the segment. */
 class NotTheArchive extends Error {}
 
@@ -60,6 +68,18 @@ export async function verifyArchiveStream(source: Readable, expectedCrc: string,
     let fed = 0;
     let deflateEnded = false;
     const tail = new TailBytes(GZIP_TRAILER_BYTES);
+    const pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const feedPending = async (): Promise<void> => {
+      const batch = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      pending.length = 0;
+      pendingBytes = 0;
+      if (deflateEnded || batch.length === 0) return;
+      await feed(inflate, batch);
+      fed += batch.length;
+      // Raw inflate stops at the end of the deflate data and leaves the rest of its input unconsumed.
+      deflateEnded = inflate.bytesWritten < fed;
+    };
     for await (const chunk of source as AsyncIterable<Buffer>) {
       bytes += chunk.length;
       let rest = chunk;
@@ -73,18 +93,16 @@ export async function verifyArchiveStream(source: Readable, expectedCrc: string,
       }
       afterHeader += rest.length;
       tail.push(rest);
-      if (!deflateEnded && rest.length > 0) {
-        await feed(inflate, rest);
-        fed += rest.length;
-        // Raw inflate stops at the end of the deflate data and leaves the rest of its input unconsumed.
-        deflateEnded = inflate.bytesWritten < fed;
-      }
+      pending.push(rest);
+      pendingBytes += rest.length;
+      if (pendingBytes >= FEED_BYTES) await feedPending();
       tar.throwIfFailed();
       // A second member (or anything else) after the trailer: known without reading it.
       const trailing = deflateEnded ? trailingBytesProblem(afterHeader - inflate.bytesWritten) : null;
       if (trailing !== null) throw new NotTheArchive(trailing);
     }
     if (header !== null) throw new NotTheArchive(bytes === 0 ? 'the object is empty' : `the object is shorter than a gzip header (${bytes} bytes)`);
+    await feedPending();
     await finish(inflate);
     await walking;
     const trailerProblem = checkGzipTrailer({
