@@ -10,10 +10,33 @@ import { DeepStoreError } from './errors.js';
  * - Permissions, credentials, a missing bucket, a wrong region: no. These need a person; retrying them fast
  *   only adds load and hides the reason (DESIGN.md "Repair rules").
  * - Anything unrecognised without an HTTP answer: no, like every unknown error in the project (errors.ts).
+ * - A full store (a full disk, a used-up quota): yes, with backoff, and under one code of its own,
+ *   `NoSpace`, whatever the store called it: it frees up when retention deletes segments or an operator adds
+ *   space, and it is worth its own alert.
  *
  * The S3 lists follow the AWS SDK's own classification (@smithy/core retry: THROTTLING_ERROR_CODES,
  * TRANSIENT_ERROR_CODES, NODEJS_*_ERROR_CODES) plus S3's documented error codes.
  */
+
+/** DeepStoreError.code of every "the deep store is full" failure, file or object store. */
+export const NO_SPACE_CODE = 'NoSpace';
+
+/** True for a deep-store failure that means the store is full (DeepStoreError code `NoSpace`). */
+export function isNoSpace(err: unknown): boolean {
+  return err instanceof DeepStoreError && err.code === NO_SPACE_CODE;
+}
+
+/**
+ * S3-compatible stores that say "full": MinIO `XMinioStorageFull` (507, the drives' free-space threshold) and
+ * `XMinioAdminBucketQuotaExceeded` (400, a hard bucket quota), Ceph RGW `QuotaExceeded` (403, user or bucket
+ * quota), and WebDAV's 507 Insufficient Storage under any code. AWS S3 itself never fills up. `EntityTooLarge`
+ * is not one of them: it is a single object over the store's size limit, which no amount of waiting fixes.
+ */
+const STORAGE_FULL_CODES = new Set(['XMinioStorageFull', 'XMinioAdminBucketQuotaExceeded', 'QuotaExceeded', 'InsufficientStorage']);
+
+export function isStorageFullS3Failure(code: string, httpStatus: number | undefined): boolean {
+  return STORAGE_FULL_CODES.has(code) || httpStatus === 507;
+}
 
 /** Answers that are wrong whatever the status code says (`NotImplemented` is a 501). */
 const PERMANENT_CODES = new Set([
@@ -30,6 +53,7 @@ const PERMANENT_CODES = new Set([
   'NotImplemented',
   'PermanentRedirect', // bucket lives in another region
   'SignatureDoesNotMatch', // wrong secret key
+  'EntityTooLarge', // one object over the store's limit (5 GiB for a single PUT on AWS)
 ]);
 
 const RETRIABLE_CODES = new Set([
@@ -74,6 +98,7 @@ const RETRIABLE_CODES = new Set([
 ]);
 
 export function isRetriableS3Failure(code: string, httpStatus: number | undefined): boolean {
+  if (isStorageFullS3Failure(code, httpStatus)) return true;
   if (PERMANENT_CODES.has(code)) return false;
   if (RETRIABLE_CODES.has(code)) return true;
   if (httpStatus === undefined) return false;
@@ -107,6 +132,7 @@ const STATUS_CODES: Record<number, string> = {
   502: 'BadGateway',
   503: 'ServiceUnavailable',
   504: 'GatewayTimeout',
+  507: 'InsufficientStorage',
 };
 
 /** What an AWS SDK v3 error carries, wherever the SDK put it. */
@@ -160,9 +186,10 @@ export function classifyS3Error(err: unknown, what: string, nowMs: number = Date
   if (err instanceof DeepStoreError) return err;
   const facts = s3ErrorFacts(err);
   const retryAfterMs = parseRetryAfter(facts.retryAfter, nowMs);
+  const full = isStorageFullS3Failure(facts.code, facts.httpStatus);
   const status = facts.httpStatus === undefined ? '' : ` (HTTP ${facts.httpStatus})`;
-  return new DeepStoreError(`${what} failed: ${facts.code}${status}: ${facts.message}`, {
-    code: facts.code,
+  return new DeepStoreError(`${what} failed: ${full ? 'the deep store is full: ' : ''}${facts.code}${status}: ${facts.message}`, {
+    code: full ? NO_SPACE_CODE : facts.code,
     retriable: isRetriableS3Failure(facts.code, facts.httpStatus),
     ...(facts.httpStatus === undefined ? {} : { httpStatus: facts.httpStatus }),
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
@@ -170,19 +197,28 @@ export function classifyS3Error(err: unknown, what: string, nowMs: number = Date
   });
 }
 
+/** errno codes of a full file system: no space left (ENOSPC), or the user's disk quota used up (EDQUOT). */
+const NO_SPACE_FS_CODES = new Set(['ENOSPC', 'EDQUOT']);
+
 /** File-system errors (errno codes) that may go away by themselves: a full disk, a busy or flaky NFS mount. */
-const RETRIABLE_FS_CODES = new Set(['EAGAIN', 'EBUSY', 'EINTR', 'EIO', 'EMFILE', 'ENFILE', 'ENOSPC', 'EDQUOT', 'ESTALE', 'ETIMEDOUT', 'ENOENT']);
+const RETRIABLE_FS_CODES = new Set(['EAGAIN', 'EBUSY', 'EINTR', 'EIO', 'EMFILE', 'ENFILE', 'ESTALE', 'ETIMEDOUT', 'ENOENT', ...NO_SPACE_FS_CODES]);
 
 export function isRetriableFsFailure(code: string): boolean {
   return RETRIABLE_FS_CODES.has(code);
 }
 
+/** The errno code of a Node file-system error ('ENOSPC'), or 'Unknown'. */
+export function fsErrorCode(err: unknown): string {
+  const raw = (err as { code?: unknown } | null)?.code;
+  return typeof raw === 'string' ? raw : 'Unknown';
+}
+
 export function classifyFsError(err: unknown, what: string): DeepStoreError {
   if (err instanceof DeepStoreError) return err;
-  const raw = (err as { code?: unknown } | null)?.code;
-  const code = typeof raw === 'string' ? raw : 'Unknown';
-  return new DeepStoreError(`${what} failed: ${code}: ${errorMessage(err)}`, {
-    code,
+  const code = fsErrorCode(err);
+  const full = NO_SPACE_FS_CODES.has(code);
+  return new DeepStoreError(`${what} failed: ${full ? 'the deep store is full: ' : ''}${code}: ${errorMessage(err)}`, {
+    code: full ? NO_SPACE_CODE : code,
     retriable: isRetriableFsFailure(code),
     cause: err,
   });

@@ -9,6 +9,10 @@ export interface SegmentObjectMeta {
   crc: string;
 }
 
+/**
+ * What head() sees. Its CRC says which segment the object claims to be, not that the object is whole (a cut
+ * copy keeps the CRC of its creation.meta, and its S3 metadata): before adopting an object, use verifyArchive().
+ */
 export interface StoredObject {
   bytes: number;
   /**
@@ -29,6 +33,31 @@ export interface ObjectRead {
   bytes: number | null;
 }
 
+/** What verifyArchive() found at a URI. */
+export type ArchiveVerdict =
+  | { kind: 'absent' }
+  /**
+   * A complete archive of the segment. `by` says how that is known: `recorded` from the size and CRC the
+   * sidecar recorded at upload (S3 metadata: one HEAD), `full_read` from reading and checking every byte.
+   */
+  | { kind: 'verified'; bytes: number; by: 'recorded' | 'full_read' }
+  /**
+   * Something is there, but not provably a complete archive of this segment: never adopt it, replace it
+   * (put() overwrites). `reason` says what is wrong, for logs and status.
+   */
+  | { kind: 'unverified'; reason: string; bytes: number };
+
+export interface SweepOptions extends DeepStoreCallOptions {
+  /** Only temp files last modified longer ago than this are removed (default FILE_STORE_DEFAULTS.staleTempAgeMs, 1 h). */
+  olderThanMs?: number;
+}
+
+export interface SweepResult {
+  removed: number;
+  /** Their total size. */
+  bytes: number;
+}
+
 export interface DeepStoreCallOptions {
   /** Aborting rejects the call with `signal.reason`, after the store has cleaned up (see put). */
   signal?: AbortSignal;
@@ -36,8 +65,8 @@ export interface DeepStoreCallOptions {
 
 /**
  * Where segments that exist only on servers are copied to: Pinot's deep store (the controller's
- * `controller.data.dir`). Two operations are all the repair needs: write a segment archive, and look at what
- * is stored; `pinot-sidecar fetch` also reads one back. The CRC travels with the object (S3 user metadata;
+ * `controller.data.dir`). The repair writes a segment archive, looks at what is stored, and verifies an object
+ * before adopting it; `pinot-sidecar fetch` also reads one back. The CRC travels with the object (S3 user metadata;
  * inside the archive for a file store), never as an extra file: Pinot's retention and orphan cleanup list the
  * table folder and would trip over one.
  */
@@ -63,12 +92,36 @@ export interface DeepStore {
   head(uri: string, options?: DeepStoreCallOptions): Promise<StoredObject | null>;
 
   /**
+   * Is the object at `uri` a complete archive of the segment whose CRC is `expected.crc`, one Pinot would load?
+   * An object already at the canonical key (an earlier attempt whose ZooKeeper write failed, another replica,
+   * Pinot itself) may be adopted only then: a cut or foreign object adopted as "already uploaded" gets its URL
+   * written to ZooKeeper, and every later download of the segment fails.
+   *
+   * S3: one HEAD when the object carries the size and CRC that put() recorded and both match; a mismatch is
+   * `unverified` at once. Without a recorded size (written by Pinot, or by a multipart put, whose size is not
+   * known when its metadata is sent), a full read. File store: always a full read (no metadata to keep).
+   * A full read checks the whole gzip member, the tar to its end-of-archive marker and creation.meta
+   * (archive-verifier.ts); it costs one download of the object, which is why it is kept for adoption.
+   *
+   * Rejects with a DeepStoreError when the store fails (nothing is known then: retry), with `signal.reason`
+   * when aborted.
+   */
+  verifyArchive(uri: string, expected: SegmentObjectMeta, options?: DeepStoreCallOptions): Promise<ArchiveVerdict>;
+
+  /**
    * Stream the object at `uri` (which must lie under `baseUri`). Rejects with a DeepStoreError, code `NoSuchKey`
    * when there is no object, and with `signal.reason` when aborted before the body exists; aborting later
    * destroys the body with `signal.reason`. Errors while the body streams (a reset connection, an I/O error)
    * arrive on the body as they are.
    */
   get(uri: string, options?: DeepStoreCallOptions): Promise<ObjectRead>;
+
+  /**
+   * Remove what put() leaves behind when the process dies mid-write (SIGKILL, OOM, node loss), where no
+   * `finally` runs: only names that put() itself creates, only when older than `olderThanMs`. File store:
+   * `<segment>.sidecar-tmp.<uuid>` files in the table folders. S3: nothing to do (see S3DeepStore).
+   */
+  sweepStaleTemps(options?: SweepOptions): Promise<SweepResult>;
 
   /** Release connections (S3 keep-alive sockets). */
   close(): Promise<void>;

@@ -1,39 +1,64 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { lstat, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { silentLogger, type Logger } from '../log.js';
 import { readArchiveCrc } from './archive-crc.js';
-import { classifyFsError } from './classify.js';
-import type { DeepStore, DeepStoreCallOptions, ObjectRead, SegmentObjectMeta, StoredObject } from './deep-store.js';
+import { verifyArchiveStream } from './archive-verifier.js';
+import { classifyFsError, fsErrorCode } from './classify.js';
+import { assertSegmentCrc } from './creation-meta.js';
+import type {
+  ArchiveVerdict,
+  DeepStore,
+  DeepStoreCallOptions,
+  ObjectRead,
+  SegmentObjectMeta,
+  StoredObject,
+  SweepOptions,
+  SweepResult,
+} from './deep-store.js';
 import { DeepStoreError } from './errors.js';
 import { destroyOnAbort } from './object-body.js';
 import { acceptPut } from './put-guard.js';
-import { segmentUri, tmpSegmentFileName } from './segment-key.js';
+import { isTmpSegmentFileName, segmentUri, tmpSegmentFileName } from './segment-key.js';
 import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
 
 export interface FileDeepStoreOptions {
   logger?: Logger;
 }
 
+export const FILE_STORE_DEFAULTS = {
+  /**
+   * How old (by mtime) a temp file must be before sweepStaleTemps() removes it. A put() in progress writes its
+   * temp file continuously, so its mtime stays within seconds of now however large the segment; an hour
+   * without a write means the writer is gone (or stalled far past any timeout the agent allows).
+   */
+  staleTempAgeMs: 60 * 60 * 1000,
+} as const;
+
 /**
  * `file:///path` deep store (Pinot's LocalPinotFS; in practice a shared volume such as NFS).
  *
- * put(): write `<final>.tmp.<uuid>` in the same folder (Pinot's own temp naming, so the controller's cleanup
- * recognises a leftover), fsync it, rename it over the final name (atomic on POSIX), fsync the folder so the
- * rename survives a crash. Readers see the old object or the new one, never a partial one.
+ * put(): write `<final>.sidecar-tmp.<uuid>` in the same folder (segment-key.ts says why not Pinot's own temp
+ * name), fsync it, rename it over the final name (atomic on POSIX), fsync the folder so the rename survives a
+ * crash. Readers see the old object or the new one, never a partial one. A process killed mid-write leaves
+ * its temp file; sweepStaleTemps() removes those.
  *
  * Node has no extended-attribute API, so there is nowhere beside the bytes to keep the CRC; head() reads it
- * back from the archive's own `creation.meta` (it is the same value by construction).
+ * back from the archive's own `creation.meta` (it is the same value by construction), and verifyArchive()
+ * reads the whole file.
  */
 export class FileDeepStore implements DeepStore {
   readonly baseUri: string;
+  private readonly basePath: string;
   private readonly base: StoreLocation;
   private readonly logger: Logger;
 
   constructor(baseUri: string, options: FileDeepStoreOptions = {}) {
     this.base = parseStoreUri(baseUri);
     if (this.base.kind !== 'file') throw new TypeError(`FileDeepStore needs a file: URI, got ${baseUri}`);
+    this.basePath = this.base.path;
     this.baseUri = baseUri;
     this.logger = options.logger ?? silentLogger;
   }
@@ -47,9 +72,11 @@ export class FileDeepStore implements DeepStore {
     const file = acceptPut(body, meta, signal, () => this.locate(uri));
     const dir = path.dirname(file);
     const tmp = path.join(dir, tmpSegmentFileName(path.basename(file), randomUUID()));
-    let bodyError: unknown;
-    body.once('error', (err) => {
-      bodyError = err;
+    // Whichever failed first is what put() reports: the body (the segment changed while read: the agent's
+    // cause) or the store (a full disk: ours). A body failure seen before the store's own is the body's.
+    let bodyFailure: { error: unknown } | undefined;
+    body.once('error', (error) => {
+      bodyFailure ??= { error };
     });
     const onAbort = (): void => {
       body.destroy(signal?.reason);
@@ -59,13 +86,23 @@ export class FileDeepStore implements DeepStore {
     let handle: FileHandle | undefined;
     let renamed = false;
     let bytes = 0;
+    let readingBody = false;
     try {
-      const created = await this.makeParents(dir);
+      const created = await this.makeTableFolder(uri, dir);
       handle = await open(tmp, 'wx', 0o644);
-      for await (const chunk of body as AsyncIterable<Buffer | string>) {
-        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      // Not `for await`: leaving that loop on a write failure destroys the body with an AbortError of the
+      // iterator's own, which then passed for the body's failure and hid the real cause (ENOSPC reported as
+      // AbortError, classified permanent). Here a failed write leaves the iterator alone (destroyOnReturn:
+      // false covers a return() all the same); the body is destroyed below, without an error.
+      const chunks = body.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<Buffer | string>;
+      for (;;) {
+        readingBody = true;
+        const next = await chunks.next();
+        readingBody = false;
+        if (next.done) break;
+        const buf = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
         bytes += buf.length;
-        await handle.write(buf);
+        await writeAll(handle, buf);
       }
       await handle.sync();
       await handle.close();
@@ -76,9 +113,8 @@ export class FileDeepStore implements DeepStore {
       for (const d of foldersToSync(dir, created)) await fsyncFolder(d);
       return { bytes };
     } catch (err) {
-      // The body's own failure wins: iterating a destroyed stream can reject before our 'error'
-      // listener runs, or with a different error object, and the caller's retry decision depends on it.
-      const bodyFailure = bodyError ?? body.errored ?? undefined;
+      // Reading the body can reject before its 'error' event arrives: that rejection is the body's failure too.
+      const failure = bodyFailure ?? (readingBody ? { error: err } : undefined);
       body.destroy();
       await handle?.close().catch(() => {});
       // After the rename the object is complete at its key; only its durability is in doubt, so it stays.
@@ -88,8 +124,8 @@ export class FileDeepStore implements DeepStore {
         });
       }
       if (signal?.aborted) throw signal.reason;
-      if (bodyFailure !== undefined) throw bodyFailure;
-      throw classifyFsError(err, `file put ${uri}`);
+      if (failure !== undefined) throw failure.error;
+      throw await this.describeWriteFailure(err, uri, dir);
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
@@ -110,6 +146,66 @@ export class FileDeepStore implements DeepStore {
     }
   }
 
+  async verifyArchive(uri: string, expected: SegmentObjectMeta, options: DeepStoreCallOptions = {}): Promise<ArchiveVerdict> {
+    const { signal } = options;
+    assertSegmentCrc(expected.crc);
+    let opened: OpenedObject | null;
+    try {
+      opened = await this.openObject(uri, 'verify', signal);
+    } catch (err) {
+      if (err instanceof DeepStoreError && err.code === NOT_A_FILE) return { kind: 'unverified', reason: err.message, bytes: 0 };
+      throw err;
+    }
+    if (opened === null) return { kind: 'absent' };
+    try {
+      const read = opened.handle.createReadStream({ autoClose: false });
+      const check = await verifyArchiveStream(read, expected.crc, signal ? { signal } : {});
+      return check.kind === 'verified' ? { ...check, by: 'full_read' } : check;
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw classifyFsError(err, `file verify ${uri}`);
+    } finally {
+      await opened.handle.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Remove the temp files of put()s that died mid-write: names exactly as tmpSegmentFileName() makes them
+   * (never Pinot's own `.tmp.` files, nor anything else), regular files only, directly inside a table folder
+   * directly under the base folder, whose mtime is older than `olderThanMs`. Symlinks are never followed
+   * (neither a table folder nor a temp name that is one). A put() in progress keeps its temp file's mtime
+   * fresh with every write, so it is never swept; a temp file removed under a put() stalled for longer than
+   * that makes the put fail (its rename finds nothing) and the agent retries it.
+   */
+  async sweepStaleTemps(options: SweepOptions = {}): Promise<SweepResult> {
+    const { signal, olderThanMs = FILE_STORE_DEFAULTS.staleTempAgeMs } = options;
+    signal?.throwIfAborted();
+    const cutoff = Date.now() - olderThanMs;
+    const result = { removed: 0, bytes: 0 };
+    for (const table of await this.listFolder(this.basePath)) {
+      signal?.throwIfAborted();
+      if (!table.isDirectory()) continue; // a symlink to a folder is not a table folder of ours
+      const tableDir = path.join(this.basePath, table.name);
+      for (const entry of await this.listFolder(tableDir)) {
+        if (!entry.isFile() || !isTmpSegmentFileName(entry.name)) continue;
+        const tmp = path.join(tableDir, entry.name);
+        try {
+          const info = await lstat(tmp);
+          if (!info.isFile() || info.mtimeMs >= cutoff) continue;
+          await unlink(tmp);
+          result.removed += 1;
+          result.bytes += info.size;
+          this.logger.info({ tmp, bytes: info.size, mtime: info.mtime.toISOString() }, 'removed a stale temporary deep-store file');
+        } catch (err) {
+          // Renamed into place or removed meanwhile: nothing left to sweep.
+          if (fsErrorCode(err) === 'ENOENT') continue;
+          this.logger.warn({ tmp, err }, 'could not remove a stale temporary deep-store file');
+        }
+      }
+    }
+    return result;
+  }
+
   async get(uri: string, options: DeepStoreCallOptions = {}): Promise<ObjectRead> {
     const { signal } = options;
     const opened = await this.openObject(uri, 'get', signal);
@@ -126,7 +222,7 @@ export class FileDeepStore implements DeepStore {
    * The object's file, opened, with its size; null when there is none. One open file serves the whole call:
    * a concurrent rename over the key cannot pair one version's size with another version's bytes or CRC.
    */
-  private async openObject(uri: string, op: 'head' | 'get', signal: AbortSignal | undefined): Promise<{ handle: FileHandle; size: number } | null> {
+  private async openObject(uri: string, op: 'head' | 'get' | 'verify', signal: AbortSignal | undefined): Promise<OpenedObject | null> {
     const file = this.locate(uri);
     signal?.throwIfAborted();
     let handle: FileHandle;
@@ -140,7 +236,7 @@ export class FileDeepStore implements DeepStore {
     try {
       const info = await handle.stat();
       if (!info.isFile()) {
-        throw new DeepStoreError(`file ${op} ${uri}: not a regular file`, { code: 'NotAFile', retriable: false });
+        throw new DeepStoreError(`file ${op} ${uri}: not a regular file`, { code: NOT_A_FILE, retriable: false });
       }
       return { handle, size: info.size };
     } catch (err) {
@@ -157,22 +253,58 @@ export class FileDeepStore implements DeepStore {
     return target.path;
   }
 
+  /** Entries of a folder; none when it does not exist (yet). */
+  private async listFolder(folder: string): Promise<Dirent[]> {
+    try {
+      return await readdir(folder, { withFileTypes: true });
+    } catch (err) {
+      if (fsErrorCode(err) === 'ENOENT') return [];
+      throw classifyFsError(err, `file sweep ${folder}`);
+    }
+  }
+
   /**
    * Create the table folder if needed, but never the deep-store folder itself: if it is missing, the volume is
    * most likely not mounted, and writing into the bare mount point would put segments on the local disk.
+   * Returns the topmost folder created (mkdir's answer). A folder that cannot be made says which and why.
    */
-  private async makeParents(dir: string): Promise<string | undefined> {
-    const basePath = this.base.kind === 'file' ? this.base.path : '';
+  private async makeTableFolder(uri: string, dir: string): Promise<string | undefined> {
     try {
-      if (!(await stat(basePath)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+      if (!(await stat(this.basePath)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     } catch (err) {
-      throw new DeepStoreError(`deep-store folder ${basePath} is missing or not a folder (is the volume mounted?)`, {
+      throw new DeepStoreError(`deep-store folder ${this.basePath} is missing or not a folder (is the volume mounted?)`, {
         code: 'DeepStoreFolderMissing',
         retriable: false,
         cause: err,
       });
     }
-    return mkdir(dir, { recursive: true });
+    try {
+      return await mkdir(dir, { recursive: true });
+    } catch (err) {
+      const blocker = await whatIsAt(dir);
+      const code = fsErrorCode(err);
+      if (blocker !== 'nothing' && blocker !== 'folder') {
+        // mkdir says EEXIST (a file), ENOENT (a dangling symlink) or ENOTDIR: none says what is in the way.
+        throw new DeepStoreError(`file put ${uri}: cannot create the table folder ${dir}: ${blocker} is in the way (${code})`, {
+          code: 'TableFolderBlocked',
+          retriable: false,
+          cause: err,
+        });
+      }
+      throw classifyFsError(err, `file put ${uri}: creating the table folder ${dir}`);
+    }
+  }
+
+  /**
+   * A write failure, classified, saying what happened when the errno alone misleads: an ENOENT after the
+   * table folder was made means the folder was removed while the segment was written (table deletion,
+   * an operator's cleanup), not that a file was missing.
+   */
+  private async describeWriteFailure(err: unknown, uri: string, dir: string): Promise<DeepStoreError> {
+    if (fsErrorCode(err) === 'ENOENT' && (await whatIsAt(dir)) !== 'folder') {
+      return classifyFsError(err, `file put ${uri} (the table folder ${dir} was removed during the write)`);
+    }
+    return classifyFsError(err, `file put ${uri}`);
   }
 }
 
@@ -185,6 +317,44 @@ export function foldersToSync(dir: string, created: string | undefined): string[
     folders.push(d);
   }
   return folders;
+}
+
+interface OpenedObject {
+  handle: FileHandle;
+  size: number;
+}
+
+const NOT_A_FILE = 'NotAFile';
+
+/** What occupies `target`, without following a symlink there: for errors that say what is in the way. */
+async function whatIsAt(target: string): Promise<'nothing' | 'folder' | 'a file' | 'a symlink to a missing target' | 'a symlink' | 'something that is not a folder'> {
+  let info;
+  try {
+    info = await lstat(target);
+  } catch {
+    return 'nothing';
+  }
+  if (info.isDirectory()) return 'folder';
+  if (info.isFile()) return 'a file';
+  if (info.isSymbolicLink()) {
+    const resolved = await stat(target).catch(() => null);
+    if (resolved === null) return 'a symlink to a missing target';
+    return resolved.isDirectory() ? 'folder' : 'a symlink';
+  }
+  return 'something that is not a folder';
+}
+
+/**
+ * Write all of `buf`. FileHandle.write() does not loop: on a file system that fills up mid-buffer the kernel
+ * writes what fits and says so (a short count, no error); only the next write fails with ENOSPC. Ignoring the
+ * count would leave a silently shortened file when the last buffer is the one cut.
+ */
+async function writeAll(handle: FileHandle, buf: Buffer): Promise<void> {
+  for (let at = 0; at < buf.length; ) {
+    const { bytesWritten } = await handle.write(buf, at, buf.length - at);
+    if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+    at += bytesWritten;
+  }
 }
 
 async function fsyncFolder(folder: string): Promise<void> {

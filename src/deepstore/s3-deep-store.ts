@@ -1,9 +1,27 @@
-import { AbortMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  S3Client,
+  type HeadObjectCommandOutput,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { silentLogger, type Logger } from '../log.js';
 import { classifyS3Error, s3ErrorFacts } from './classify.js';
-import type { DeepStore, DeepStoreCallOptions, ObjectRead, SegmentObjectMeta, StoredObject } from './deep-store.js';
+import { verifyArchiveStream } from './archive-verifier.js';
+import { assertSegmentCrc } from './creation-meta.js';
+import type {
+  ArchiveVerdict,
+  DeepStore,
+  DeepStoreCallOptions,
+  ObjectRead,
+  SegmentObjectMeta,
+  StoredObject,
+  SweepOptions,
+  SweepResult,
+} from './deep-store.js';
 import { DeepStoreError } from './errors.js';
 import { destroyOnAbort } from './object-body.js';
 import { acceptPut } from './put-guard.js';
@@ -12,6 +30,15 @@ import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js'
 
 /** S3 user metadata key for the segment CRC (sent as `x-amz-meta-segment-crc`). */
 export const CRC_METADATA_KEY = 'segment-crc';
+
+/**
+ * S3 user metadata key for the archive's size in bytes (`x-amz-meta-segment-bytes`), recorded by put() when
+ * the whole body went in one PutObject (up to one part size, 16 MiB by default). A multipart upload sends its
+ * metadata with CreateMultipartUpload, before the size of a streamed body is known, and S3 cannot add metadata
+ * later without copying the whole object; such objects carry the CRC only, and verifyArchive() reads them in
+ * full (adoption is the rare path: an earlier attempt that uploaded and then failed before ZooKeeper).
+ */
+export const BYTES_METADATA_KEY = 'segment-bytes';
 
 export type ChecksumMode = 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
 
@@ -178,28 +205,64 @@ export class S3DeepStore implements DeepStore {
   }
 
   async head(uri: string, options: DeepStoreCallOptions = {}): Promise<StoredObject | null> {
-    const target = this.locate(uri);
+    const out = await this.headObject(uri, options.signal);
+    return out === null ? null : { bytes: out.ContentLength ?? 0, crc: out.Metadata?.[CRC_METADATA_KEY] ?? null };
+  }
+
+  async verifyArchive(uri: string, expected: SegmentObjectMeta, options: DeepStoreCallOptions = {}): Promise<ArchiveVerdict> {
+    const { signal } = options;
+    assertSegmentCrc(expected.crc);
+    const out = await this.headObject(uri, signal);
+    if (out === null) return { kind: 'absent' };
+    const bytes = out.ContentLength ?? 0;
+    const recorded = recordedArchive(out);
+    if (recorded.crc !== undefined && recorded.crc !== expected.crc) {
+      return { kind: 'unverified', reason: `recorded CRC ${recorded.crc}, expected ${expected.crc}: another segment or version`, bytes };
+    }
+    if (recorded.crc !== undefined && recorded.bytes !== undefined) {
+      if (recorded.bytes === String(bytes)) return { kind: 'verified', bytes, by: 'recorded' };
+      return { kind: 'unverified', reason: `recorded size ${JSON.stringify(recorded.bytes)} bytes, the object has ${bytes}: cut or replaced`, bytes };
+    }
+    // No recorded size (written by Pinot, or by a multipart put): read it all. If-Match pins the version HEAD
+    // saw, so the verdict is about the object that was looked at.
+    const read = await this.getObject(uri, signal, out.ETag);
     try {
-      const out = await this.client.send(
-        new HeadObjectCommand({ Bucket: target.bucket, Key: target.key }),
-        options.signal === undefined ? {} : { abortSignal: options.signal },
-      );
-      return { bytes: out.ContentLength ?? 0, crc: out.Metadata?.[CRC_METADATA_KEY] ?? null };
+      const check = await verifyArchiveStream(read.body, expected.crc, signal ? { signal } : {});
+      if (check.kind === 'unverified') return check;
+      if (read.bytes !== null && check.bytes !== read.bytes) {
+        // Node's HTTP client fails a body cut short of its Content-Length; this guards any other handler.
+        return { kind: 'unverified', reason: `read ${check.bytes} of ${read.bytes} bytes`, bytes: check.bytes };
+      }
+      return { ...check, by: 'full_read' };
     } catch (err) {
-      if (options.signal?.aborted) throw options.signal.reason;
-      // A HEAD answer has no body, so a 404 cannot tell a missing key from a missing bucket; the latter shows
-      // up as NoSuchBucket on the next put().
-      if (s3ErrorFacts(err).httpStatus === 404) return null;
-      throw classifyS3Error(err, `S3 head ${uri}`);
+      if (signal?.aborted) throw signal.reason;
+      throw classifyS3Error(err, `S3 verify ${uri}`);
     }
   }
 
+  /**
+   * Nothing to sweep: a put() that dies mid-upload leaves no object, only the parts of an incomplete multipart
+   * upload, invisible to readers. They are not swept here: listing them needs ListMultipartUploads (often not
+   * granted to Pinot's deep-store credentials), nothing marks an upload as ours (Pinot's S3PinotFS uploads to the
+   * same keys), and an upload's age is its start, not its last part, so a slow large upload would look stale.
+   * The bucket lifecycle rule AbortIncompleteMultipartUpload (e.g. after 1 day) is the usual answer, and
+   * removes Pinot's own leftovers as well.
+   */
+  async sweepStaleTemps(options: SweepOptions = {}): Promise<SweepResult> {
+    options.signal?.throwIfAborted();
+    return { removed: 0, bytes: 0 };
+  }
+
   async get(uri: string, options: DeepStoreCallOptions = {}): Promise<ObjectRead> {
+    return this.getObject(uri, options.signal);
+  }
+
+  /** GET of `uri`; with `ifMatch`, only the version with that ETag (else a retriable ObjectChanged). */
+  private async getObject(uri: string, signal: AbortSignal | undefined, ifMatch?: string): Promise<ObjectRead> {
     const target = this.locate(uri);
-    const { signal } = options;
     try {
       const out = await this.client.send(
-        new GetObjectCommand({ Bucket: target.bucket, Key: target.key }),
+        new GetObjectCommand({ Bucket: target.bucket, Key: target.key, ...(ifMatch === undefined ? {} : { IfMatch: ifMatch }) }),
         signal === undefined ? {} : { abortSignal: signal },
       );
       // In Node the SDK's Body is the HTTP response itself (an IncomingMessage with helper methods mixed in).
@@ -209,6 +272,9 @@ export class S3DeepStore implements DeepStore {
       return { body: destroyOnAbort(out.Body, signal), bytes: out.ContentLength ?? null };
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
+      if (ifMatch !== undefined && s3ErrorFacts(err).httpStatus === 412) {
+        throw new DeepStoreError(`S3 get ${uri}: the object was replaced while it was being verified`, { code: 'ObjectChanged', retriable: true, httpStatus: 412, cause: err });
+      }
       // GetObject answers with a body, so a missing key (NoSuchKey) and a missing bucket (NoSuchBucket) differ.
       throw classifyS3Error(err, `S3 get ${uri}`);
     }
@@ -216,6 +282,20 @@ export class S3DeepStore implements DeepStore {
 
   async close(): Promise<void> {
     this.client.destroy();
+  }
+
+  /** HEAD of `uri`, or null when there is no object. */
+  private async headObject(uri: string, signal: AbortSignal | undefined): Promise<HeadObjectCommandOutput | null> {
+    const target = this.locate(uri);
+    try {
+      return await this.client.send(new HeadObjectCommand({ Bucket: target.bucket, Key: target.key }), signal === undefined ? {} : { abortSignal: signal });
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      // A HEAD answer has no body, so a 404 cannot tell a missing key from a missing bucket; the latter shows
+      // up as NoSuchBucket on the next put().
+      if (s3ErrorFacts(err).httpStatus === 404) return null;
+      throw classifyS3Error(err, `S3 head ${uri}`);
+    }
   }
 
   private locate(uri: string): { bucket: string; key: string } {
@@ -249,6 +329,7 @@ export class S3DeepStore implements DeepStore {
           ? this.watchesByUploadId.get(String(input['UploadId']))
           : (input[WATCH] as UploadWatch | undefined);
         if (watch === undefined) return next(args);
+        if (context.commandName === 'PutObjectCommand') recordArchiveSize(input);
         try {
           const result = await next(args);
           if (isAbort) {
@@ -273,4 +354,19 @@ export class S3DeepStore implements DeepStore {
       { step: 'initialize', name: 'pinotSidecarUploadWatch', priority: 'high', override: true },
     );
   }
+}
+
+/** The size and CRC put() recorded with an object (either may be missing). */
+function recordedArchive(out: HeadObjectCommandOutput): { crc: string | undefined; bytes: string | undefined } {
+  return { crc: out.Metadata?.[CRC_METADATA_KEY], bytes: out.Metadata?.[BYTES_METADATA_KEY] };
+}
+
+/**
+ * Add the body's size to a single-request put's metadata. lib-storage sends a body that fits in one part as
+ * one PutObject whose Body is the whole archive in memory, so its size is known before the request goes out.
+ */
+function recordArchiveSize(input: Record<PropertyKey, unknown>): void {
+  const body = input['Body'];
+  if (!(body instanceof Uint8Array)) return;
+  input['Metadata'] = { ...(input['Metadata'] as Record<string, string> | undefined), [BYTES_METADATA_KEY]: String(body.byteLength) };
 }

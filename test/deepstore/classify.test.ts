@@ -3,7 +3,10 @@ import { isRetriable } from '../../src/errors.js';
 import {
   classifyFsError,
   classifyS3Error,
+  isNoSpace,
   isRetriableS3Failure,
+  isStorageFullS3Failure,
+  NO_SPACE_CODE,
   parseRetryAfter,
   s3ErrorFacts,
 } from '../../src/deepstore/classify.js';
@@ -106,6 +109,41 @@ describe('s3ErrorFacts', () => {
   });
 });
 
+describe('a full S3-compatible store', () => {
+  it.each([
+    ['XMinioStorageFull', 507], // MinIO: the drives' free-space threshold
+    ['XMinioAdminBucketQuotaExceeded', 400], // MinIO: a hard bucket quota
+    ['QuotaExceeded', 403], // Ceph RGW: user or bucket quota
+    ['InsufficientStorage', 507],
+    ['Unknown', 507], // a body-less 507 (a HEAD, a proxy)
+  ])('%s (HTTP %s) → NoSpace, retriable', (name, status) => {
+    expect(isStorageFullS3Failure(s3ErrorFacts(sdkServiceError(name, status)).code, status)).toBe(true);
+    expect(isRetriableS3Failure(name, status)).toBe(true);
+    const err = classifyS3Error(sdkServiceError(name, status, {}, 'Storage backend has reached its minimum free drive threshold.'), 'S3 put s3://b/k');
+    expect(err).toMatchObject({ code: NO_SPACE_CODE, retriable: true, httpStatus: status });
+    expect(err.message).toMatch(/^S3 put s3:\/\/b\/k failed: the deep store is full: \w+ \(HTTP \d+\): /);
+    expect(isNoSpace(err)).toBe(true);
+  });
+
+  it.each([
+    ['EntityTooLarge', 400], // one object over the limit: waiting does not help
+    ['AccessDenied', 403],
+    ['SlowDown', 503],
+  ])('%s (HTTP %s) is not NoSpace', (name, status) => {
+    expect(classifyS3Error(sdkServiceError(name, status), 'S3 put s3://b/k').code).toBe(name);
+  });
+
+  it('EntityTooLarge is permanent', () => {
+    expect(isRetriableS3Failure('EntityTooLarge', 400)).toBe(false);
+  });
+
+  it('isNoSpace is false for anything else', () => {
+    expect(isNoSpace(new Error('NoSpace'))).toBe(false);
+    expect(isNoSpace(Object.assign(new Error('x'), { code: 'NoSpace' }))).toBe(false);
+    expect(isNoSpace(new DeepStoreError('x', { code: 'EIO', retriable: true }))).toBe(false);
+  });
+});
+
 describe('classifyS3Error', () => {
   const now = 1_000_000;
   it('makes a retriable DeepStoreError with retryAfterMs from SlowDown + Retry-After', () => {
@@ -130,7 +168,6 @@ describe('classifyS3Error', () => {
 
 describe('classifyFsError', () => {
   it.each([
-    ['ENOSPC', true],
     ['EIO', true],
     ['EMFILE', true],
     ['ESTALE', true], // NFS
@@ -145,6 +182,17 @@ describe('classifyFsError', () => {
     const err = classifyFsError(cause, 'file put file:///x/t/s');
     expect(err).toMatchObject({ code, retriable, cause });
     expect(err.message).toBe(`file put file:///x/t/s failed: ${code}: ${code}: boom`);
+  });
+
+  it.each([
+    ['ENOSPC', 'no space left on device, write'],
+    ['EDQUOT', 'disk quota exceeded, write'],
+  ])('%s (a full store) → NoSpace, retriable, and says the store is full', (errno, text) => {
+    const cause = Object.assign(new Error(`${errno}: ${text}`), { code: errno });
+    const err = classifyFsError(cause, 'file put file:///x/t/s');
+    expect(err).toMatchObject({ code: NO_SPACE_CODE, retriable: true, cause });
+    expect(err.message).toBe(`file put file:///x/t/s failed: the deep store is full: ${errno}: ${errno}: ${text}`);
+    expect(isNoSpace(err)).toBe(true);
   });
 
   it('calls an error without errno code Unknown, not retriable', () => {

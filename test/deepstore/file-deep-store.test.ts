@@ -23,7 +23,7 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const TMP_NAME = /\.tmp\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const TMP_NAME = /\.sidecar-tmp\.[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe('FileDeepStore round trips', () => {
   it('writes the archive at the canonical path and reads its CRC back out of creation.meta', async () => {
@@ -112,7 +112,7 @@ describe('FileDeepStore failures leave nothing at the final key', () => {
     expect(await readdir(path.join(root, 't'))).toEqual([]);
   });
 
-  it('writes under Pinot\'s temp name while in progress; an abort removes it', async () => {
+  it('writes under the sidecar\'s own temp name while in progress; an abort removes it', async () => {
     const uri = store.segmentUri('t', 'seg');
     const body = new PatternSource(64 * MiB, { stallAfter: 3 * MiB });
     const controller = new AbortController();
@@ -121,7 +121,7 @@ describe('FileDeepStore failures leave nothing at the final key', () => {
     await vi.waitFor(async () => {
       const names = await readdir(path.join(root, 't'));
       expect(names).toHaveLength(1);
-      expect(names[0]).toMatch(/^seg\.tmp\./);
+      expect(names[0]).toMatch(/^seg\.sidecar-tmp\./);
       expect(names[0]).toMatch(TMP_NAME);
     });
     const reason = new Error('shutting down');

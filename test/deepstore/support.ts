@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { createGzip } from 'node:zlib';
 import { create as createTar } from 'tar';
+import { buildSegment, type BuiltSegment, type SegmentBuildSpec } from '../helpers/segment-builder.js';
 
 export const MiB = 1024 * 1024;
 
@@ -115,4 +116,22 @@ export function thrown(fn: () => unknown): unknown {
     return err;
   }
   throw new Error('expected a throw');
+}
+
+/**
+ * A segment built like Pinot builds one (test/helpers/segment-builder.ts, with its real CRC), archived the way
+ * the sidecar and Pinot archive it: the segment folder first, tarred, one gzip member.
+ */
+export async function builtSegmentArchive(spec: SegmentBuildSpec): Promise<{ archive: Buffer; crc: string; segment: BuiltSegment }> {
+  const parent = await mkdtemp(path.join(tmpdir(), 'deepstore-segment-'));
+  try {
+    const segment = await buildSegment(parent, spec);
+    const entries = [`${spec.name}/`, ...new Set(segment.files.map((f) => path.posix.dirname(f)).filter((d) => d !== '.').map((d) => `${spec.name}/${d}/`))];
+    const files = segment.files.map((f) => `${spec.name}/${f}`);
+    const tarStream = createTar({ cwd: parent, portable: true, noDirRecurse: true }, [...entries, ...files]);
+    const archive = await buffer((tarStream as unknown as Readable).pipe(createGzip({ level: 1 })));
+    return { archive, crc: String(segment.crc), segment };
+  } finally {
+    await rm(parent, { recursive: true, force: true });
+  }
 }

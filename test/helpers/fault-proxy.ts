@@ -88,7 +88,12 @@ export type Fault =
   /** The store performs the request and succeeds, the client gets a 500: the ambiguous success. */
   | { type: 'forwardThenFail' }
   /** Hold the request for `ms`, then forward it. */
-  | { type: 'delay'; ms: number };
+  | { type: 'delay'; ms: number }
+  /**
+   * Forward, then answer with the store's headers (its full Content-Length) but only the first `afterBytes`
+   * of its body, and close the connection: a download cut mid-way.
+   */
+  | { type: 'cutBody'; afterBytes: number };
 
 export const faults = {
   slowDown: (retryAfterSeconds?: number): Fault =>
@@ -100,6 +105,7 @@ export const faults = {
   resetAfterForward: (): Fault => ({ type: 'reset', when: 'after' }),
   forwardThenFail: (): Fault => ({ type: 'forwardThenFail' }),
   delay: (ms: number): Fault => ({ type: 'delay', ms }),
+  cutBody: (afterBytes: number): Fault => ({ type: 'cutBody', afterBytes }),
 };
 
 export type RequestMatcher = S3Operation | ((req: ProxiedRequest) => boolean);
@@ -326,6 +332,11 @@ export async function startFaultProxy(upstream: string, options: FaultProxyOptio
     delete headers['transfer-encoding'];
     if (req.method !== 'HEAD') headers['content-length'] = String(answer.body.length);
     res.writeHead(answer.status, headers);
+    if (fault?.type === 'cutBody') {
+      entry.status = 'reset';
+      res.write(answer.body.subarray(0, fault.afterBytes), () => req.socket.destroy());
+      return;
+    }
     res.end(answer.body);
   }
 

@@ -6,7 +6,16 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, inject, vi } from 'vitest';
 import { createMetrics, type Metrics } from '../../../src/agent/metrics.js';
 import { Reconciler, type ReconcilerOptions } from '../../../src/agent/repair/reconciler.js';
-import type { DeepStore, DeepStoreCallOptions, ObjectRead, SegmentObjectMeta, StoredObject } from '../../../src/deepstore/deep-store.js';
+import type {
+  ArchiveVerdict,
+  DeepStore,
+  DeepStoreCallOptions,
+  ObjectRead,
+  SegmentObjectMeta,
+  StoredObject,
+  SweepOptions,
+  SweepResult,
+} from '../../../src/deepstore/deep-store.js';
 import { FileDeepStore } from '../../../src/deepstore/file-deep-store.js';
 import { S3DeepStore } from '../../../src/deepstore/s3-deep-store.js';
 import { HostedSegments } from '../../../src/helix/hosted-segments.js';
@@ -384,6 +393,14 @@ export class GatedDeepStore implements DeepStore {
 
   get(uri: string, options?: DeepStoreCallOptions): Promise<ObjectRead> {
     return this.inner.get(uri, options);
+  }
+
+  verifyArchive(uri: string, expected: SegmentObjectMeta, options?: DeepStoreCallOptions): Promise<ArchiveVerdict> {
+    return this.inner.verifyArchive(uri, expected, options);
+  }
+
+  sweepStaleTemps(options?: SweepOptions): Promise<SweepResult> {
+    return this.inner.sweepStaleTemps(options);
   }
 
   close(): Promise<void> {

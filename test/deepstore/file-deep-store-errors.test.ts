@@ -1,0 +1,148 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { createGzip } from 'node:zlib';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DeepStoreError } from '../../src/deepstore/errors.js';
+import { FileDeepStore } from '../../src/deepstore/file-deep-store.js';
+import { builtSegmentArchive, MiB, PatternSource, rejection } from './support.js';
+
+/**
+ * The file store's failures say what happened (issue 10, item 13): a full disk is `NoSpace`, retriable, and
+ * never an AbortError; a table folder that cannot be made or vanishes says which and why.
+ */
+
+/**
+ * A real 1 MiB tmpfs, so that put() gets ENOSPC from the kernel. Needs root (mount); the mount is attempted
+ * once when the file loads and removed in afterAll.
+ */
+const TMPFS_BYTES = 1024 * 1024;
+const fullDisk = (() => {
+  const dir = path.join(tmpdir(), `deepstore-tmpfs-${process.pid}`);
+  try {
+    execFileSync('mkdir', ['-p', dir]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_BYTES}`, 'tmpfs', dir], { stdio: 'pipe' });
+    return { dir, skipNote: '' };
+  } catch (err) {
+    return { dir: null, skipNote: ` (skipped: could not mount a 1 MiB tmpfs, which needs root: ${String(err).split('\n')[0]})` };
+  }
+})();
+
+afterAll(async () => {
+  if (fullDisk.dir === null) return;
+  execFileSync('umount', [fullDisk.dir]);
+  await rmdir(fullDisk.dir);
+});
+
+describe(`a full deep store: put() on a real 1 MiB tmpfs${fullDisk.skipNote}`, () => {
+  let store: FileDeepStore;
+  let base: string;
+
+  beforeEach(async () => {
+    base = await mkdtemp(path.join(fullDisk.dir ?? tmpdir(), 'store-'));
+    store = new FileDeepStore(pathToFileURL(base).href);
+  });
+
+  afterEach(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it.skipIf(fullDisk.dir === null)('ENOSPC is NoSpace, retriable, says the store is full (never AbortError); no temp file is left', async () => {
+    const body = new PatternSource(4 * MiB);
+    const err = await rejection(store.put(store.segmentUri('t', 'seg'), body, { crc: '1' }));
+    expect(err).toBeInstanceOf(DeepStoreError);
+    expect(err).toMatchObject({ code: 'NoSpace', retriable: true, cause: expect.objectContaining({ code: 'ENOSPC' }) });
+    expect((err as Error).message).toMatch(/^file put file:\/\/.+\/t\/seg failed: the deep store is full: ENOSPC: /);
+    // Destroyed, but without an error of the store's making: a caller preferring the body's own error (the
+    // agent does) still sees the store's.
+    expect(body.destroyed).toBe(true);
+    expect(body.errored).toBeNull();
+    expect(await readdir(path.join(base, 't'))).toEqual([]);
+  });
+
+  it.skipIf(fullDisk.dir === null)('the same with a gzip stream as the body, as the agent streams a segment archive', async () => {
+    const body = Readable.from([randomBytes(3 * MiB)]).pipe(createGzip({ level: 1 }));
+    const err = await rejection(store.put(store.segmentUri('t', 'seg'), body, { crc: '1' }));
+    expect(err).toMatchObject({ code: 'NoSpace', retriable: true });
+    expect(body.errored).toBeNull();
+  });
+
+  it.skipIf(fullDisk.dir === null)('a last buffer the full disk cuts short is a failure, not a shortened object', async () => {
+    // One buffer larger than the file system: the kernel writes what fits and reports a short count.
+    const err = await rejection(store.put(store.segmentUri('t', 'seg'), Readable.from([Buffer.alloc(TMPFS_BYTES + 512 * 1024, 7)]), { crc: '1' }));
+    expect(err).toMatchObject({ code: 'NoSpace', retriable: true });
+    expect(await readdir(path.join(base, 't'))).toEqual([]);
+  });
+
+  it.skipIf(fullDisk.dir === null)('once space is freed, the retry succeeds and the object verifies', async () => {
+    const { archive, crc } = await builtSegmentArchive({ name: 'seg', payloadBytes: 300 * 1024 });
+    await writeFile(path.join(base, 'filler'), Buffer.alloc(TMPFS_BYTES - 200 * 1024));
+    const uri = store.segmentUri('t', 'seg');
+    expect(await rejection(store.put(uri, Readable.from([archive]), { crc }))).toMatchObject({ code: 'NoSpace' });
+
+    await rm(path.join(base, 'filler'));
+    expect(await store.put(uri, Readable.from([archive]), { crc })).toEqual({ bytes: archive.length });
+    expect(await store.verifyArchive(uri, { crc })).toMatchObject({ kind: 'verified' });
+  });
+
+  it.skipIf(fullDisk.dir === null)('a body that failed before the disk filled up: the body\'s error wins', async () => {
+    const changed = Object.assign(new Error('segment changed while being read'), { retriable: true });
+    const body = Readable.from(
+      (async function* () {
+        yield Buffer.alloc(256 * 1024, 1);
+        throw changed;
+      })(),
+    );
+    expect(await rejection(store.put(store.segmentUri('t', 'seg'), body, { crc: '1' }))).toBe(changed);
+  });
+});
+
+describe('the table folder', () => {
+  let root: string;
+  let store: FileDeepStore;
+
+  beforeEach(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'deepstore-folder-'));
+    store = new FileDeepStore(pathToFileURL(root).href);
+  });
+
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it.each([
+    ['a symlink to a missing target', async (dir: string) => symlink(path.join(root, 'gone', 'elsewhere'), dir)],
+    ['a file', async (dir: string) => writeFile(dir, 'not a folder')],
+  ])('that cannot be created because %s is in the way says so (which path, what), not a bare ENOENT/EEXIST', async (what, block) => {
+    const dir = path.join(root, 't');
+    await block(dir);
+    const body = Readable.from([Buffer.from('x')]);
+    const err = await rejection(store.put(store.segmentUri('t', 'seg'), body, { crc: '1' }));
+    expect(err).toBeInstanceOf(DeepStoreError);
+    expect(err).toMatchObject({ code: 'TableFolderBlocked', retriable: false });
+    expect((err as Error).message).toContain(`cannot create the table folder ${dir}: ${what} is in the way`);
+    expect(body.destroyed).toBe(true);
+  });
+
+  it('removed while the segment is written: says so, retriable (ENOENT)', async () => {
+    const body = new PassThrough();
+    const uri = store.segmentUri('t', 'seg');
+    const put = store.put(uri, body, { crc: '1' });
+    body.write(Buffer.alloc(64 * 1024, 1));
+    await vi.waitFor(async () => expect(await readdir(path.join(root, 't'))).toHaveLength(1));
+    await rm(path.join(root, 't'), { recursive: true });
+    body.end(Buffer.alloc(64 * 1024, 2));
+    const err = await rejection(put);
+    expect(err).toMatchObject({ code: 'ENOENT', retriable: true });
+    expect((err as Error).message).toContain(`(the table folder ${path.join(root, 't')} was removed during the write)`);
+  });
+
+  it('a table folder made in time is used (mkdir of parents)', async () => {
+    await mkdir(path.join(root, 't'));
+    expect(await store.put(store.segmentUri('t', 'seg'), Readable.from([Buffer.from('x')]), { crc: '1' })).toEqual({ bytes: 1 });
+  });
+});
