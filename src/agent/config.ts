@@ -2,7 +2,10 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { SidecarError } from '../errors.js';
+import { DEFAULT_MAX_RECORD_BYTES } from '../helix/znrecord.js';
 import { DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS } from './http/stalled-reader.js';
+
+const MIB = 1024 * 1024;
 
 /**
  * `pinot-sidecar serve` options (DESIGN.md "Interfaces"). Every option is a flag and an environment
@@ -45,6 +48,13 @@ export const SERVE_OPTIONS = {
   },
   gzipLevel: { flag: 'gzip-level', env: 'PINOT_SIDECAR_GZIP_LEVEL', type: 'string', help: 'gzip level of served and uploaded archives (1 = fastest)', default: '1' },
   zkSessionTimeoutMs: { flag: 'zk-session-timeout-ms', env: 'PINOT_SIDECAR_ZK_SESSION_TIMEOUT_MS', type: 'string', help: 'ZooKeeper session timeout', default: '30000' },
+  zkMaxRecordMib: {
+    flag: 'zk-max-record-mib',
+    env: 'PINOT_SIDECAR_ZK_MAX_RECORD_MIB',
+    type: 'string',
+    help: 'Largest ZooKeeper record read, in MiB once inflated; a larger one (a gzip bomb) is skipped with one log line',
+    default: String(DEFAULT_MAX_RECORD_BYTES / MIB),
+  },
   repairParallelism: { flag: 'repair-parallelism', env: 'PINOT_SIDECAR_REPAIR_PARALLELISM', type: 'string', help: 'Segments uploaded at once', default: '2' },
   repairIntervalS: { flag: 'repair-interval-seconds', env: 'PINOT_SIDECAR_REPAIR_INTERVAL_SECONDS', type: 'string', help: 'Safety pass over every hosted segment, besides the watch-driven repairs', default: '600' },
   lockRoot: { flag: 'lock-root', env: 'PINOT_SIDECAR_LOCK_ROOT', type: 'string', help: 'ZooKeeper root of the sidecar\'s own upload locks (never inside the Pinot cluster)', default: '/pinot-sidecar' },
@@ -75,6 +85,7 @@ export const serveSchema = z.object({
   downloadIdleTimeoutS: intIn(1, 86_400),
   gzipLevel: intIn(0, 9),
   zkSessionTimeoutMs: intIn(1_000, 120_000),
+  zkMaxRecordMib: intIn(1, 4096),
   repairParallelism: intIn(1, 64),
   repairIntervalS: intIn(1, 86_400),
   lockRoot: z.string().regex(/^\/[^\s]*[^/\s]$|^\/$/, 'expected an absolute ZooKeeper path'),

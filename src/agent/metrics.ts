@@ -8,7 +8,8 @@ import { REPAIR_STATES } from './repair/repair-state.js';
  * with a fixed label set start at 0 so rate() works from the first scrape; table-labelled series
  * start at 0 when the table becomes known (knownTable()).
  */
-export const UPLOAD_RESULTS = ['success', 'already_uploaded', 'fixed_by_other', 'gone', 'error'] as const;
+/** `no_space`: a failed attempt because the deep store is full (ENOSPC, EDQUOT, 507...); `error`: any other failure. */
+export const UPLOAD_RESULTS = ['success', 'already_uploaded', 'fixed_by_other', 'gone', 'error', 'no_space'] as const;
 export type UploadResult = (typeof UPLOAD_RESULTS)[number];
 
 export const DOWNLOAD_RESULTS = ['success', 'bad_request', 'not_found', 'unauthorized', 'busy', 'aborted', 'error'] as const;
@@ -42,6 +43,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     repairQueueDepth: new Gauge({ name: `${P}repair_queue_depth`, help: 'Segments waiting for or undergoing repair.', registers }),
     repairLastSuccess: new Gauge({ name: `${P}repair_last_success_timestamp_seconds`, help: 'Unix time of the last successful repair (0 = none yet).', registers }),
     deepStoreOrphans: new Counter({ name: `${P}deep_store_orphans_total`, help: 'Objects the repair left in the deep store with no ZooKeeper record pointing at them (segment deleted, or its URL set elsewhere, after the upload).', labelNames: ['table'] as const, registers }),
+    staleTempsRemoved: new Counter({ name: `${P}deep_store_stale_temps_removed_total`, help: 'Temp files of uploads whose sidecar died mid-write, removed from the deep store by the periodic sweep.', registers }),
     repairSegments: new Gauge({ name: `${P}repair_segments`, help: 'Segments tracked by the deep-store repair, by repair state (GET /repair/status totals).', labelNames: ['status'] as const, registers }),
 
     // --- peer downloads ---
@@ -90,6 +92,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   metrics.repairLastSuccess.set(0);
   for (const state of REPAIR_STATES) metrics.repairSegments.labels(state).set(0);
   metrics.downloadsInFlight.set(0);
+  metrics.staleTempsRemoved.inc(0);
   return metrics;
 }
 

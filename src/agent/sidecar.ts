@@ -13,6 +13,7 @@ import { DownloadSlots } from './http/download-slots.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { CommitStateCollector } from './observability/commit-state-collector.js';
+import { StaleTempSweep } from './repair/stale-temp-sweep.js';
 import { registerPauselessDebugInfo } from './observability/pauseless-debug.js';
 import { registerRepairRoutes } from './http/repair-routes.js';
 import { Reconciler } from './repair/index.js';
@@ -97,6 +98,7 @@ export class Sidecar {
     const session = new ZkSession({
       connectString: config.zk,
       sessionTimeoutMs: config.zkSessionTimeoutMs,
+      maxRecordBytes: config.zkMaxRecordMib * 1024 * 1024,
       logger,
       onRequest: (op) => metrics.zkRequests.labels(op).inc(),
     });
@@ -132,6 +134,7 @@ export class Sidecar {
     const parts: SidecarParts = { session, hosted, store, deepStore, reconciler, metrics, logger, config };
     const services = (options.services ?? []).map((make) => make(parts));
     if (reconciler) services.unshift({ start: () => reconciler.start(), stop: () => reconciler.stop() });
+    if (deepStore) services.push(new StaleTempSweep({ deepStore, metrics, logger }));
 
     let sidecar: Sidecar | undefined;
     const slots = new DownloadSlots(config.maxDownloads, config.downloadQueue);

@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -9,6 +8,7 @@ import { createGzip } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DeepStoreError } from '../../src/deepstore/errors.js';
 import { FileDeepStore } from '../../src/deepstore/file-deep-store.js';
+import { mountTinyTmpfs } from '../helpers/tiny-tmpfs.js';
 import { builtSegmentArchive, MiB, PatternSource, rejection } from './support.js';
 
 /**
@@ -16,26 +16,12 @@ import { builtSegmentArchive, MiB, PatternSource, rejection } from './support.js
  * never an AbortError; a table folder that cannot be made or vanishes says which and why.
  */
 
-/**
- * A real 1 MiB tmpfs, so that put() gets ENOSPC from the kernel. Needs root (mount); the mount is attempted
- * once when the file loads and removed in afterAll.
- */
+/** A real 1 MiB tmpfs, so that put() gets ENOSPC from the kernel (needs root; skipped with a note otherwise). */
 const TMPFS_BYTES = 1024 * 1024;
-const fullDisk = (() => {
-  const dir = path.join(tmpdir(), `deepstore-tmpfs-${process.pid}`);
-  try {
-    execFileSync('mkdir', ['-p', dir]);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_BYTES}`, 'tmpfs', dir], { stdio: 'pipe' });
-    return { dir, skipNote: '' };
-  } catch (err) {
-    return { dir: null, skipNote: ` (skipped: could not mount a 1 MiB tmpfs, which needs root: ${String(err).split('\n')[0]})` };
-  }
-})();
+const fullDisk = mountTinyTmpfs('deepstore', TMPFS_BYTES);
 
 afterAll(async () => {
-  if (fullDisk.dir === null) return;
-  execFileSync('umount', [fullDisk.dir]);
-  await rmdir(fullDisk.dir);
+  await fullDisk.unmount();
 });
 
 describe(`a full deep store: put() on a real 1 MiB tmpfs${fullDisk.skipNote}`, () => {

@@ -1,5 +1,5 @@
 import pLimit, { type LimitFunction } from 'p-limit';
-import type { DeepStore } from '../../deepstore/index.js';
+import { isNoSpace, type DeepStore } from '../../deepstore/index.js';
 import { errorMessage } from '../../errors.js';
 import type { HostedSegmentChange, HostedSegments } from '../../helix/hosted-segments.js';
 import { clusterPaths, type ClusterPaths } from '../../helix/paths.js';
@@ -432,7 +432,7 @@ export class Reconciler {
       nextAttemptAt,
       ...(err instanceof AmbiguousWriteError ? { unconfirmedWrite: err.write } : {}),
     });
-    this.metrics?.uploads.labels(table, 'error').inc();
+    this.metrics?.uploads.labels(table, isNoSpace(err) ? 'no_space' : 'error').inc();
     this.log.warn(
       { event: 'upload_failure', table, segment, reason: failure.reason, permanent: failure.permanent, attempts: next.attempts, nextAttemptAt: new Date(nextAttemptAt).toISOString(), err: errorMessage(err) },
       failure.permanent ? 'deep-store repair failed (needs an operator); retrying at the slowest pace' : 'deep-store repair attempt failed; will retry',

@@ -118,9 +118,15 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
   let bytes: number | null = null;
   let uploadMs: number | null = null;
   // An earlier attempt (ours or another replica's) may have uploaded and failed before the ZK step, or the
-  // write may have succeeded while the answer was lost (ambiguous success): the same CRC means the same segment.
-  const existing = await deps.deepStore.head(uri, { signal });
-  if (existing === null || existing.crc !== zkCrc) {
+  // write may have succeeded while the answer was lost (ambiguous success). Such an object is adopted only when
+  // it is verified as a complete archive of this segment: a cut or foreign object whose CRC metadata happens to
+  // match would get its URL written, and every later download of the segment would fail. Anything else there is
+  // replaced (put() overwrites).
+  const existing = await deps.deepStore.verifyArchive(uri, { crc: zkCrc }, { signal });
+  if (existing.kind !== 'verified') {
+    if (existing.kind === 'unverified') {
+      deps.logger.warn({ event: 'object_replaced', table, segment, uri, reason: existing.reason }, 'an object at the canonical key is not a complete archive of this segment: replacing it');
+    }
     result = 'success';
     request.progress('uploading', uri);
     deps.logger.info({ event: 'upload_start', table, segment, uri }, 'deep-store upload started');

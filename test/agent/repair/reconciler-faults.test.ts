@@ -1,10 +1,12 @@
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { DeepStoreCallOptions, SegmentObjectMeta } from '../../../src/deepstore/deep-store.js';
 import { ZooKeeperError } from '../../../src/helix/errors.js';
 import { ZkSession } from '../../../src/helix/zk-session.js';
+import { FileDeepStore } from '../../../src/deepstore/file-deep-store.js';
 import { faults } from '../../helpers/fault-proxy.js';
+import { mountTinyTmpfs } from '../../helpers/tiny-tmpfs.js';
 import { entryOf, events, GatedDeepStore, ManualClock, seg, uploads, useTestBed, waitFor } from './harness.js';
 
 /**
@@ -15,6 +17,27 @@ import { entryOf, events, GatedDeepStore, ManualClock, seg, uploads, useTestBed,
 const bed = useTestBed();
 
 const uploadRequests = () => bed.proxy.count('PutObject') + bed.proxy.count('UploadPart');
+
+/** A real 512 KiB tmpfs as a file deep store that fills up (issue 10 item 13). */
+const fullStore = mountTinyTmpfs('repair-full-store', 512 * 1024);
+afterAll(() => fullStore.unmount());
+
+describe(`a full deep store${fullStore.skipNote}`, () => {
+  it.skipIf(fullStore.dir === null)('→ retrying with reason NoSpace (not AbortError), counted as no_space, ZooKeeper untouched', async () => {
+    const world = await bed.world({ store: 'file' });
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server, payloadBytes: 2 * 1024 * 1024 }]);
+    const sidecar = await world.startSidecar(server, { deepStore: new FileDeepStore(`file://${fullStore.dir}`), now: new ManualClock().now });
+
+    await waitFor(() => expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'retrying', reason: 'NoSpace', attempts: 1 }));
+    expect(entryOf(sidecar, seg(1))?.lastError).toMatch(/deep store is full/);
+    expect(await uploads(sidecar, 'no_space')).toBe(1);
+    expect(await uploads(sidecar, 'error')).toBe(0);
+    expect(events(sidecar, 'upload_failure')).toEqual([expect.objectContaining({ reason: 'NoSpace', permanent: false })]);
+    expect(await world.url(seg(1))).toBe('');
+    expect(sidecar.session.requests.setData).toBe(0);
+  });
+});
 
 describe('deep-store failures', () => {
   it('upload 500 → ZK untouched, retried', async () => {
