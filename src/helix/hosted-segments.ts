@@ -42,6 +42,10 @@ export interface HostedSegment {
    * (see metadataError); undefined until first read.
    */
   zk?: ZkSegmentMetadata | null;
+  /**
+   * Why the znode could not be read (it does not parse, nests too deep, inflates past the record limit, ...);
+   * unset when it was read, or simply does not exist (deleted, or not created yet).
+   */
   metadataError?: string;
 }
 
@@ -486,7 +490,6 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
         stat = record.stat;
         zk = { metadata: readSegmentMetadata(record.doc.record), version: record.stat.version, mtimeMs: record.stat.mtimeMs };
       } else {
-        error = 'segment metadata znode does not exist';
         if (await this.session.exists(path, this.onMetadataEvent)) this.metadataDirty.add(k); // created meanwhile
       }
     } catch (err) {

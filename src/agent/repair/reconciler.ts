@@ -268,11 +268,10 @@ export class Reconciler {
     if (zk === null) {
       // A record Helix could not read either (corrupt, too deep, past the record limit) is reported even if it
       // was never a candidate: it may well be one, and nothing can be decided, or written, on it.
+      if (entry && isFinished(entry.state)) return;
       const unreadable = hosted.metadataError !== undefined;
-      if (entry && !isFinished(entry.state) && isReportOnly(entry) && !unreadable) this.forget(table, segment);
-      else if ((entry && !isFinished(entry.state)) || unreadable) {
-        this.skip(table, segment, { eligible: false, reason: 'no_metadata', detail: hosted.metadataError ?? 'no segment metadata' }, null);
-      }
+      if (entry && isReportOnly(entry) && !unreadable) this.forget(table, segment);
+      else if (entry || unreadable) this.skip(table, segment, { eligible: false, reason: 'no_metadata', detail: hosted.metadataError ?? 'segment metadata znode does not exist' }, null);
       return;
     }
     // The last attempt saw a newer version than the cache holds: the tracker has not caught up (typically with
