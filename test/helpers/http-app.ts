@@ -15,7 +15,9 @@ export interface TestHttpServer {
 
 /** The sidecar's HTTP app on a loopback port over a data dir (or a given store), with test-sized limits. */
 export async function startTestHttpServer(
-  options: { dataDir: string; maxDownloads?: number; queue?: number } & Partial<Omit<AppDeps, 'slots' | 'metrics' | 'logger'>>,
+  options: { dataDir: string; maxDownloads?: number; queue?: number; headersTimeoutMs?: number; timeoutCheckIntervalMs?: number } & Partial<
+    Omit<AppDeps, 'slots' | 'metrics' | 'logger'>
+  >,
 ): Promise<TestHttpServer> {
   const metrics = createMetrics({ defaultMetrics: false });
   const slots = new DownloadSlots(options.maxDownloads ?? 4, options.queue ?? 4);
@@ -32,7 +34,12 @@ export async function startTestHttpServer(
     accepting: options.accepting ?? (() => true),
     routes: options.routes,
   });
-  const server = await startHttpServer(app, { port: 0, host: '127.0.0.1' });
+  const server = await startHttpServer(app, {
+    port: 0,
+    host: '127.0.0.1',
+    ...(options.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: options.headersTimeoutMs }),
+    ...(options.timeoutCheckIntervalMs === undefined ? {} : { timeoutCheckIntervalMs: options.timeoutCheckIntervalMs }),
+  });
   return {
     port: server.port,
     url: (path) => `http://127.0.0.1:${server.port}${path}`,

@@ -13,13 +13,37 @@ export interface HttpServer {
   close(graceMs: number): Promise<void>;
 }
 
-export async function startHttpServer(app: Hono, options: { port: number; host: string }): Promise<HttpServer> {
+/** Defaults of the HTTP server's own limits, defined once. */
+export const HTTP_SERVER_DEFAULTS = {
+  /**
+   * A client must have sent its whole request head within this time. Request heads are a few hundred bytes:
+   * 20 s is generous for any real client and bounds how long a slowloris connection (headers trickled one byte
+   * at a time) holds a socket; Node's own default is 60 s.
+   */
+  headersTimeoutMs: 20_000,
+  /** How often Node checks that deadline; Node's default is 30 s, which would let a 20 s limit run to 50 s. */
+  timeoutCheckIntervalMs: 1_000,
+} as const;
+
+export interface HttpServerOptions {
+  port: number;
+  host: string;
+  headersTimeoutMs?: number;
+  timeoutCheckIntervalMs?: number;
+}
+
+export async function startHttpServer(app: Hono, options: HttpServerOptions): Promise<HttpServer> {
+  const headersTimeout = options.headersTimeoutMs ?? HTTP_SERVER_DEFAULTS.headersTimeoutMs;
+  const connectionsCheckingInterval = options.timeoutCheckIntervalMs ?? HTTP_SERVER_DEFAULTS.timeoutCheckIntervalMs;
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, () => resolve(s as Server)) as Server;
+    // Downloads of multi-GB segments take minutes: no request timeout (a stalled reader is ended by the
+    // download's own idle timeout); the request head has its deadline; keep-alive sockets idle out.
+    const s = serve(
+      { fetch: app.fetch, port: options.port, hostname: options.host, serverOptions: { headersTimeout, connectionsCheckingInterval, requestTimeout: 0 } },
+      () => resolve(s as Server),
+    ) as Server;
     s.once('error', reject);
   });
-  // Downloads of multi-GB segments take minutes: no request timeout; keep-alive sockets idle out.
-  server.requestTimeout = 0;
   server.keepAliveTimeout = 5_000;
   return {
     port: (server.address() as AddressInfo).port,

@@ -8,8 +8,8 @@ import { parseResponse } from '../../helpers/raw-http.js';
 import { buildSegment, type BuiltSegment } from '../../helpers/segment-builder.js';
 
 /**
- * Attacks on the HTTP surface that an adversarial review found the sidecar survived (issue 10): header floods
- * and request-smuggling shapes. Kept as tests so they stay survived: each sends bytes over a raw socket, as an
+ * Attacks on the HTTP surface that an adversarial review found the sidecar survived (issue 10): slowloris,
+ * header floods and request-smuggling shapes. Kept as tests so they stay survived: each sends bytes over a raw socket, as an
  * attacker would, and checks that the request is refused, that no second request hidden in the first is ever
  * answered, and that the server still serves a normal download afterwards.
  */
@@ -21,7 +21,8 @@ const TABLE = 'events_REALTIME';
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'sidecar-http-attacks-'));
   segment = await buildSegment(path.join(root, 'data', TABLE), { name: 'events__0__1__20240101T0000Z' });
-  server = await startTestHttpServer({ dataDir: path.join(root, 'data') });
+  // A short head deadline, checked often, so that the slowloris test runs in a second.
+  server = await startTestHttpServer({ dataDir: path.join(root, 'data'), headersTimeoutMs: 1_000, timeoutCheckIntervalMs: 100 });
 });
 afterAll(async () => {
   await server.close();
@@ -57,6 +58,35 @@ async function stillServes(): Promise<void> {
   expect(response.complete).toBe(true);
   expect(response.headers['x-segment-crc']).toBe(String(segment.crc));
 }
+
+describe('slowloris', () => {
+  it('headers trickled one byte at a time: the server closes the connection at its head deadline; downloads go on', async () => {
+    const sockets = Array.from({ length: 20 }, () => net.connect({ port: server.port, host: '127.0.0.1' }));
+    const closedByServer = sockets.map(
+      (socket) =>
+        new Promise<string>((resolve) => {
+          let answer = '';
+          socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+          socket.on('error', () => {});
+          socket.on('close', () => resolve(answer));
+        }),
+    );
+    const trickle = setInterval(() => {
+      for (const socket of sockets) if (!socket.destroyed) socket.write('X');
+    }, 50);
+    for (const socket of sockets) socket.write(`GET ${download} HTTP/1.1\r\nHost: x\r\nX-Slow: `);
+    try {
+      // While they trickle, a normal client is served.
+      await stillServes();
+      const answers = await Promise.all(closedByServer);
+      for (const answer of answers) expect(answer === '' || answer.startsWith('HTTP/1.1 408')).toBe(true);
+    } finally {
+      clearInterval(trickle);
+      for (const socket of sockets) socket.destroy();
+    }
+    await stillServes();
+  });
+});
 
 describe('header floods', () => {
   it('one huge header → 431, nothing served', async () => {
