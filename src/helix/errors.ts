@@ -19,15 +19,36 @@ export type ZooKeeperErrorCode =
 
 const RETRIABLE: ReadonlySet<ZooKeeperErrorCode> = new Set(['CONNECTION_LOSS', 'SESSION_EXPIRED', 'SESSION_CHANGED', 'TIMEOUT']);
 
+export interface ZooKeeperErrorOptions extends SidecarErrorOptions {
+  /** False when the request never left the process (refused before it was handed to the client). Default true. */
+  sent?: boolean;
+}
+
 export class ZooKeeperError extends SidecarError {
+  /**
+   * Whether the request may have reached the server. A write that failed unsent certainly did not happen; one
+   * that was sent and got no answer (connection loss, timeout, expiry) may have.
+   */
+  readonly sent: boolean;
+
   constructor(
     readonly code: ZooKeeperErrorCode,
     readonly op: string,
     readonly path: string,
-    options: SidecarErrorOptions = {},
+    options: ZooKeeperErrorOptions = {},
   ) {
-    super(`ZooKeeper ${op} ${path}: ${code}`, { retriable: RETRIABLE.has(code), ...options });
+    const { sent, ...rest } = options;
+    super(`ZooKeeper ${op} ${path}: ${code}`, { retriable: RETRIABLE.has(code), ...rest });
+    this.sent = sent ?? true;
   }
+}
+
+/** Codes of a sent request that got no answer: the server may or may not have applied it. */
+const UNANSWERED: ReadonlySet<ZooKeeperErrorCode> = new Set(['CONNECTION_LOSS', 'TIMEOUT', 'SESSION_EXPIRED', 'CLOSED']);
+
+/** True when `err` leaves it open whether the request was applied (sent, then no answer). */
+export function isUnanswered(err: unknown): boolean {
+  return err instanceof ZooKeeperError && err.sent && UNANSWERED.has(err.code);
 }
 
 export function isZkCode(err: unknown, code: ZooKeeperErrorCode): err is ZooKeeperError {

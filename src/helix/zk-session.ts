@@ -240,7 +240,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
    */
   setData(path: string, data: Buffer, version: number, options: ZkWriteOptions = {}): Promise<ZkStat> {
     if (!Number.isInteger(version) || version < 0) {
-      return Promise.reject(new ZooKeeperError('OTHER', 'setData', path, { cause: new Error(`refusing unconditional write (version ${version})`) }));
+      return Promise.reject(new ZooKeeperError('OTHER', 'setData', path, { sent: false, cause: new Error(`refusing unconditional write (version ${version})`) }));
     }
     return this.call('setData', path, options, (client, done) => {
       client.setData(path, data, version, (err: ZkCallbackError, stat: zookeeper.Stat) => done(err, () => toStat(stat)));
@@ -281,15 +281,16 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     options: ZkWriteOptions,
     run: (client: zookeeper.Client, done: (err: ZkCallbackError, value: () => T) => void) => void,
   ): Promise<T> {
-    if (this.stateValue === 'closed') return Promise.reject(new ZooKeeperError('CLOSED', op, path));
+    if (this.stateValue === 'closed') return Promise.reject(new ZooKeeperError('CLOSED', op, path, { sent: false }));
     const client = this.client;
     // Between an expiry and the next client there is no session to queue on: fail fast.
-    if (!client) return Promise.reject(new ZooKeeperError('SESSION_EXPIRED', op, path));
+    if (!client) return Promise.reject(new ZooKeeperError('SESSION_EXPIRED', op, path, { sent: false }));
     // currentSessionId is cleared on expiry, so equality means this very client holds that session: the library
     // sends the request on it, or fails it if the session turns out to be gone. Never on another session.
     if (options.onlyInSession !== undefined && options.onlyInSession !== this.currentSessionId) {
       return Promise.reject(
         new ZooKeeperError('SESSION_CHANGED', op, path, {
+          sent: false,
           cause: new Error(`bound to session ${options.onlyInSession}, live session ${this.currentSessionId ?? 'none'}`),
         }),
       );
@@ -325,7 +326,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
         });
       } catch (err) {
         // The library throws synchronously on invalid paths.
-        entry.reject(new ZooKeeperError('OTHER', op, path, { cause: err }));
+        entry.reject(new ZooKeeperError('OTHER', op, path, { cause: err, sent: false }));
       }
     });
   }

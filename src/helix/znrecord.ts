@@ -574,7 +574,8 @@ class RecordScanner {
       return 'number';
     }
     for (const [kind, bytes] of LITERALS) {
-      if (json.compare(bytes, 0, bytes.length, i, i + bytes.length) === 0) {
+      // A record cut inside a literal has fewer bytes left than the literal: not a match (compare() would throw).
+      if (i + bytes.length <= json.length && json.compare(bytes, 0, bytes.length, i, i + bytes.length) === 0) {
         this.tokenEnd = i + bytes.length;
         return kind;
       }

@@ -48,6 +48,16 @@ export class DownloadSlots {
     });
   }
 
+  /**
+   * A slot now or BusyError, never a queue place: for work that is short but must still be bounded (a HEAD plans
+   * the segment, walking its tree, and should neither wait behind multi-GB downloads nor run unbounded beside them).
+   */
+  acquireNow(): () => void {
+    if (this.running >= this.maxActive) throw new BusyError(this.retryAfterSeconds);
+    this.running += 1;
+    return this.releaser();
+  }
+
   private releaser(): () => void {
     let released = false;
     return () => {

@@ -49,11 +49,27 @@ export function isDownloadPath(path: string): boolean {
 export function registerSegmentDownloads(app: Hono, deps: SegmentDownloadDeps): void {
   for (const route of ROUTES) {
     app.get(route.pattern, async (c) => {
-      // Hono serves HEAD by running the GET handler and dropping the body: answer HEAD here,
-      // before a stream (and a file descriptor, and a download slot) exists only to be discarded.
-      if (c.req.raw.method === 'HEAD') return c.body(null, 200, archiveHeaders(await planSegment(namesFromRequest(c, route.shape), deps)));
+      // Hono serves HEAD by running the GET handler and dropping the body: answer HEAD here, before a stream
+      // (and a file descriptor) exists only to be discarded.
+      if (c.req.raw.method === 'HEAD') return head(c, route.shape, deps);
       return download(c, route.shape, deps);
     });
+  }
+}
+
+/**
+ * HEAD plans the segment (resolves it, walks its tree) to answer with the archive's headers: disk work, so it is
+ * admitted like a download, but only to a free slot, held just while planning; with none free it is refused
+ * at once (503 + Retry-After) rather than queued behind multi-GB transfers.
+ */
+async function head(c: Context, shape: readonly string[], deps: SegmentDownloadDeps): Promise<Response> {
+  if (!deps.accepting()) throw new UnavailableError('shutting down: not accepting new downloads');
+  const names = namesFromRequest(c, shape);
+  const release = deps.slots.acquireNow();
+  try {
+    return c.body(null, 200, archiveHeaders(await planSegment(names, deps)));
+  } finally {
+    release();
   }
 }
 

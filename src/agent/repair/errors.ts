@@ -26,6 +26,20 @@ export interface UnconfirmedWrite {
   uri: string;
   /** What the attempt that sent it had done: uploaded the archive, or adopted the object already there. */
   result: 'success' | 'already_uploaded';
+  /** The version the compare-and-set named: if it was applied, every later version follows it. */
+  baseVersion: number;
+}
+
+/**
+ * What a read of the record (at `version`, with download URL `url`) says of an unanswered write. Only a version
+ * after the one the write named can tell: the write, if applied, made the next version, so a later version
+ * holding our URL is ours (or the same URL set again, the same outcome), and a later version without it means
+ * ours was not applied (or was overwritten: someone else's fix either way). The same version may be a stale
+ * read from a server behind the write: not known yet.
+ */
+export function settleUnconfirmed(write: UnconfirmedWrite, version: number, url: string | null): 'applied' | 'not_applied' | 'unknown' {
+  if (version <= write.baseVersion) return 'unknown';
+  return url === write.uri ? 'applied' : 'not_applied';
 }
 
 /**

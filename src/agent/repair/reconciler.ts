@@ -9,7 +9,7 @@ import { DEFAULT_GZIP_LEVEL, type SegmentStore } from '../../segments/index.js';
 import type { Metrics } from '../metrics.js';
 import { classifyFailure, DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { checkEligibility, checkMetadata, repairInterest, type EligibilityInput, type Eligibility } from './eligibility.js';
-import { AmbiguousWriteError, LocalCopyUnreadableError, ReconcilerStoppedError } from './errors.js';
+import { AmbiguousWriteError, LocalCopyUnreadableError, ReconcilerStoppedError, settleUnconfirmed } from './errors.js';
 import { inspectLocalCopy } from './local-copy.js';
 import { runRepairAttempt, type AttemptDeps, type AttemptOutcome } from './repair-attempt.js';
 import {
@@ -277,12 +277,19 @@ export class Reconciler {
     // The last attempt saw a newer version than the cache holds: the tracker has not caught up (typically with
     // our own write). Its change event follows; acting on the stale view would only cost requests.
     if (entry && isOlderThan(zk, entry.seen)) return;
+    const url = zk.metadata.downloadUrl.kind === 'uri' ? zk.metadata.downloadUrl.uri : null;
+    // A write of ours that went unanswered is settled by the first view after it (errors.ts settleUnconfirmed).
+    const unconfirmed = entry && !isFinished(entry.state) ? entry.unconfirmedWrite : null;
+    const settled = unconfirmed ? settleUnconfirmed(unconfirmed, zk.version, url) : 'unknown';
+    if (unconfirmed && settled === 'applied') {
+      this.apply(table, segment, { kind: 'done', result: unconfirmed.result, uri: unconfirmed.uri, seen: zk, bytes: null, uploadMs: null });
+      return;
+    }
+    if (entry && settled === 'not_applied') this.setState(table, segment, { state: entry.state, unconfirmedWrite: null, nextAttemptAt: entry.nextAttemptAt });
     const interest = repairInterest(zk.metadata);
     if (interest === 'none') {
       if (!entry || isFinished(entry.state)) return;
-      const url = zk.metadata.downloadUrl.kind === 'uri' ? zk.metadata.downloadUrl.uri : null;
-      if (url !== null && entry.unconfirmedWrite?.uri === url) this.apply(table, segment, { kind: 'done', result: entry.unconfirmedWrite.result, uri: url, seen: zk, bytes: null, uploadMs: null });
-      else if (url !== null && !isReportOnly(entry)) this.fixedByOther(table, segment, url, zk);
+      if (url !== null && !isReportOnly(entry)) this.fixedByOther(table, segment, url, zk);
       else this.forget(table, segment); // e.g. a COMMITTING segment committed normally: nothing to report
       return;
     }
@@ -370,7 +377,13 @@ export class Reconciler {
         // Not an error and not an attempt: another replica's sidecar is on it. Its URL write will reach us as a
         // change (fixed_by_other); if it dies, its ephemeral lock goes with its session and we take over.
         const nextAttemptAt = this.now() + Math.round(this.lockRetryMs * (0.5 + this.random() / 2));
-        this.setState(table, segment, { state: 'pending', reason: 'locked_by_other', detail: this.deps.locks.lockPath(table, segment), nextAttemptAt });
+        this.setState(table, segment, {
+          state: 'pending',
+          reason: 'locked_by_other',
+          detail: this.deps.locks.lockPath(table, segment),
+          nextAttemptAt,
+          ...(outcome.unconfirmedWrite === undefined ? {} : { unconfirmedWrite: outcome.unconfirmedWrite }),
+        });
         return;
       }
       case 'done': {
@@ -403,7 +416,7 @@ export class Reconciler {
       }
       case 'skipped': {
         const verdict = outcome.detail === undefined ? { eligible: false as const, reason: outcome.reason } : { eligible: false as const, reason: outcome.reason, detail: outcome.detail };
-        this.skip(table, segment, verdict, outcome.seen, { attempts });
+        this.skip(table, segment, verdict, outcome.seen, { attempts, ...(outcome.unconfirmedWrite === undefined ? {} : { unconfirmedWrite: outcome.unconfirmedWrite }) });
         return;
       }
     }

@@ -2,14 +2,14 @@ import pRetry from 'p-retry';
 import type { DeepStore } from '../../deepstore/index.js';
 import type { ClusterPaths } from '../../helix/paths.js';
 import { readSegmentMetadata, SegmentKeys } from '../../helix/segment-metadata.js';
-import { isZkCode, RecordNotRewritableError, ZNRecordParseError } from '../../helix/errors.js';
+import { isUnanswered, isZkCode, RecordNotRewritableError, ZNRecordParseError } from '../../helix/errors.js';
 import { compareAndSetSimpleField, readRecord, type VersionedRecord } from '../../helix/znode-io.js';
 import { rewriteSimpleField } from '../../helix/znrecord.js';
 import type { ZkSession } from '../../helix/zk-session.js';
 import type { Logger } from '../../log.js';
 import { planSegmentArchive, rawTableName, streamSegmentArchive } from '../../segments/index.js';
 import { checkEligibility, type EligibilityInput, type SkipReason } from './eligibility.js';
-import { AmbiguousWriteError, CasConflictError, DeepStoreVerifyError, ReconcilerStoppedError, SessionChangedError, type UnconfirmedWrite } from './errors.js';
+import { AmbiguousWriteError, CasConflictError, DeepStoreVerifyError, ReconcilerStoppedError, SessionChangedError, settleUnconfirmed, type UnconfirmedWrite } from './errors.js';
 import type { LocalCopy } from './local-copy.js';
 import type { ZnodeSeen } from './repair-state.js';
 import type { HeldLock, UploadLocks } from './upload-lock.js';
@@ -34,9 +34,9 @@ export type AttemptOutcome =
   /** The znode is gone. */
   | { kind: 'gone'; orphan?: string }
   /** The fresh record is not eligible (status, CRC, retention ... changed since the cached view). */
-  | { kind: 'skipped'; reason: SkipReason; detail?: string; seen: ZnodeSeen | null }
+  | { kind: 'skipped'; reason: SkipReason; detail?: string; seen: ZnodeSeen | null; unconfirmedWrite?: UnconfirmedWrite | null }
   /** Another sidecar holds the upload lock. */
-  | { kind: 'locked' };
+  | { kind: 'locked'; unconfirmedWrite?: UnconfirmedWrite | null };
 
 export interface AttemptDeps {
   session: ZkSession;
@@ -100,8 +100,12 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
   const path = deps.paths.segmentMetadata(table, segment);
   const fresh = await readFresh(deps, path);
   if ('kind' in fresh) return fresh;
-  const early = judge(deps, request, fresh.record, request.unconfirmedWrite ?? null);
-  if (early) return early;
+  let unconfirmed = request.unconfirmedWrite ?? null;
+  const firstLook = recognise(fresh.record, unconfirmed);
+  if (firstLook.outcome) return firstLook.outcome;
+  unconfirmed = firstLook.unconfirmed;
+  const early = judge(deps, request, fresh.record);
+  if (early) return withUnconfirmed(early, unconfirmed);
   const record = fresh.record!;
   const zkCrc = readSegmentMetadata(record.doc.record).crc!; // judge() proved it is set and equals the local CRC
   const uri = deps.deepStore.segmentUri(rawTableName(table), segment);
@@ -110,7 +114,7 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
   try {
     rewriteSimpleField(record.doc, SegmentKeys.downloadUrl, uri);
   } catch (err) {
-    if (err instanceof RecordNotRewritableError) return { kind: 'skipped', reason: 'not_rewritable', detail: err.reason, seen: record.stat };
+    if (err instanceof RecordNotRewritableError) return { kind: 'skipped', reason: 'not_rewritable', detail: err.reason, seen: record.stat, unconfirmedWrite: unconfirmed };
     throw err;
   }
 
@@ -150,10 +154,7 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
   }
 
   request.progress('committing', uri);
-  const written: UnconfirmedWrite = { uri, result };
   let current: VersionedRecord = record;
-  /** Set once a write may have reached the server unanswered: finding our URL then means it was applied. */
-  let unconfirmed: UnconfirmedWrite | null = request.unconfirmedWrite ?? null;
   // p-retry fits here: a short, immediate loop over one step (re-read, re-check, compare-and-set again on the
   // new version) that needs no sleep, so it holds the slot only for a few ZooKeeper round trips. Waiting
   // retries of whole attempts are scheduled by the reconciler instead (see backoff.ts).
@@ -167,15 +168,18 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
         const lost = held.lock.sessionId;
         deps.logger.info({ event: 'lock_session_lost', table, segment, lockSession: lost }, 'the upload lock died with its ZooKeeper session: taking it again before writing');
         const again = await reacquire(deps, request, lost);
-        if (again === null) return { kind: 'locked' };
+        if (again === null) return { kind: 'locked', unconfirmedWrite: unconfirmed };
         held.lock = again;
       }
       if (round > 1 || regained) {
         const fresh = await readFresh(deps, path);
-        if ('kind' in fresh) return leftBehind(fresh, uri);
+        if ('kind' in fresh) return withUnconfirmed(leftBehind(fresh, uri), unconfirmed);
         const reread = fresh.record;
-        const verdict = judge(deps, request, reread, unconfirmed);
-        if (verdict) return verdict.kind === 'done' ? { ...verdict, bytes, uploadMs } : leftBehind(verdict, uri);
+        const look = recognise(reread, unconfirmed);
+        if (look.outcome) return { ...look.outcome, bytes, uploadMs };
+        unconfirmed = look.unconfirmed;
+        const verdict = judge(deps, request, reread);
+        if (verdict) return withUnconfirmed(leftBehind(verdict, uri), unconfirmed);
         current = reread!;
       }
       assertMayWrite(request);
@@ -184,10 +188,16 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
         // Bound to the lock's session: if it ended since the check above, nothing is sent (SESSION_CHANGED).
         cas = await compareAndSetSimpleField(deps.session, current, SegmentKeys.downloadUrl, uri, { onlyInSession: held.lock.sessionId });
       } catch (err) {
+        // A record re-read after a conflict may have become one that cannot be rewritten exactly: nothing was sent.
+        if (err instanceof RecordNotRewritableError) {
+          return withUnconfirmed(leftBehind({ kind: 'skipped', reason: 'not_rewritable', detail: err.reason, seen: current.stat }, uri), unconfirmed);
+        }
         if (isZkCode(err, 'SESSION_CHANGED')) throw new SessionChangedError(held.lock.sessionId, deps.session.sessionId);
-        // The request was sent and no answer came (connection loss, timeout, expiry): it may have been applied.
-        unconfirmed = written;
-        throw new AmbiguousWriteError(path, written, err);
+        // Sent, and no answer came (connection loss, timeout, expiry): it may have been applied. Anything else
+        // (refused before sending, or answered with an error) certainly was not.
+        if (!isUnanswered(err)) throw err;
+        unconfirmed = { uri, result, baseVersion: current.stat.version };
+        throw new AmbiguousWriteError(path, unconfirmed, err);
       }
       if (cas.outcome === 'written') return { kind: 'done', result, uri, seen: cas.stat, bytes, uploadMs };
       if (cas.outcome === 'gone') return { kind: 'gone', orphan: uri };
@@ -250,20 +260,31 @@ function leftBehind(outcome: AttemptOutcome, uri: string): AttemptOutcome {
 }
 
 /**
- * What a fresh read of the znode says, or null to go on: gone (never recreated), a URL (our own unconfirmed
- * write, or someone else's fix; kept either way), or the eligibility rules on the fresh metadata with this
- * attempt's local copy.
+ * What a read says of a write sent earlier without an answer: applied (the repair is done: its object was
+ * verified before the write), not applied (forgotten), or not known yet (kept).
  */
-function judge(deps: AttemptDeps, request: AttemptRequest, read: VersionedRecord | null, unconfirmed: UnconfirmedWrite | null): AttemptOutcome | null {
+function recognise(read: VersionedRecord | null, unconfirmed: UnconfirmedWrite | null): { outcome?: AttemptOutcome & { kind: 'done' }; unconfirmed: UnconfirmedWrite | null } {
+  if (unconfirmed === null || read === null) return { unconfirmed };
+  const url = readSegmentMetadata(read.doc.record).downloadUrl;
+  const verdict = settleUnconfirmed(unconfirmed, read.stat.version, url.kind === 'uri' ? url.uri : null);
+  if (verdict === 'applied') return { outcome: { kind: 'done', result: unconfirmed.result, uri: unconfirmed.uri, seen: read.stat, bytes: null, uploadMs: null }, unconfirmed: null };
+  return { unconfirmed: verdict === 'not_applied' ? null : unconfirmed };
+}
+
+/** Outcomes that leave the segment unfinished carry what the attempt now knows of an unanswered write. */
+function withUnconfirmed(outcome: AttemptOutcome, unconfirmed: UnconfirmedWrite | null): AttemptOutcome {
+  return outcome.kind === 'skipped' || outcome.kind === 'locked' ? { ...outcome, unconfirmedWrite: unconfirmed } : outcome;
+}
+
+/**
+ * What a fresh read of the znode says, or null to go on: gone (never recreated), a URL (someone else's fix;
+ * kept), or the eligibility rules on the fresh metadata with this attempt's local copy.
+ */
+function judge(deps: AttemptDeps, request: AttemptRequest, read: VersionedRecord | null): AttemptOutcome | null {
   if (read === null) return { kind: 'gone' };
   const metadata = readSegmentMetadata(read.doc.record);
   const seen = read.stat;
-  if (metadata.downloadUrl.kind === 'uri') {
-    const url = metadata.downloadUrl.uri;
-    // Our own write, applied while its answer was lost: the repair is done (its object was verified before it).
-    if (unconfirmed !== null && url === unconfirmed.uri) return { kind: 'done', result: unconfirmed.result, uri: url, seen, bytes: null, uploadMs: null };
-    return { kind: 'fixed_by_other', url, seen };
-  }
+  if (metadata.downloadUrl.kind === 'uri') return { kind: 'fixed_by_other', url: metadata.downloadUrl.uri, seen };
   const decision = checkEligibility({
     ...request.facts(),
     zk: { metadata, mtimeMs: read.stat.mtimeMs },
