@@ -39,7 +39,10 @@ async function startSidecar(connectString: string | undefined, remote: number, s
   await seed.putSegment(T, hostedSeg(3), { downloadUrl: 's3://b/3' });
   await seed.setCurrentState(A, serverSession, T, { [hostedSeg(1)]: 'ONLINE', [hostedSeg(2)]: 'ONLINE', [hostedSeg(3)]: 'ERROR' });
   const session = await connectSession({ ...(connectString ? { connectString } : {}), ...(sessionTimeoutMs ? { sessionTimeoutMs } : {}) });
-  const hosted = new HostedSegments({ session, cluster: seed.cluster, instance: A });
+  // The tracker reads on a session of its own: a resync it makes (after a freeze outlasting a short session)
+  // must not count as reads of the endpoint's.
+  const trackerSession = await connectSession(connectString ? { connectString } : {});
+  const hosted = new HostedSegments({ session: trackerSession, cluster: seed.cluster, instance: A });
   await hosted.start();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'pauseless-debug-'));
   const sidecar: Sidecar = {
@@ -51,6 +54,7 @@ async function startSidecar(connectString: string | undefined, remote: number, s
     close: async () => {
       hosted.stop();
       await session.close();
+      await trackerSession.close();
       await seedSession.close();
       await rm(dataDir, { recursive: true, force: true });
     },
