@@ -184,9 +184,10 @@ export class Reconciler {
   /**
    * `POST /repair/run`: evaluate every segment that matters now and resolve when the attempts this pass started
    * have settled (done, skipped, or scheduled for a retry), with a summary. Long uploads make it slow: an HTTP
-   * handler that must answer quickly can answer 202 and not await it. It never bypasses a schedule: a segment
-   * waiting for its backoff (or a server's Retry-After) stays waiting. Rejects with ReconcilerStoppedError
-   * after stop().
+   * handler that must answer quickly can answer 202 and not await it. It never bypasses a backoff: a segment
+   * retrying after a transient error (or waiting for a server's Retry-After) stays waiting. A `failed` segment
+   * (a permanent error: no credentials, a blocked table folder) waits for an operator, and this call is how an
+   * operator says "fixed": those are tried now. Rejects with ReconcilerStoppedError after stop().
    */
   requestPass(): Promise<PassSummary> {
     if (this.stopController.signal.aborted) return Promise.reject(new ReconcilerStoppedError());
@@ -248,7 +249,7 @@ export class Reconciler {
   // --- deciding ---------------------------------------------------------------------------------
 
   /** Decide what a segment needs now from the tracker's cached view; start an attempt if it is due. No I/O. */
-  private evaluate(table: string, segment: string): void {
+  private evaluate(table: string, segment: string, options: { operatorAsked?: boolean } = {}): void {
     if (this.stopController.signal.aborted) return;
     const k = entryKey(table, segment);
     if (this.inFlight.has(k)) {
@@ -298,7 +299,8 @@ export class Reconciler {
       if (verdict) this.skip(table, segment, verdict, zk);
       return;
     }
-    if (entry && !isFinished(entry.state) && entry.nextAttemptAt !== null && entry.nextAttemptAt > this.now()) return; // waiting
+    const waiting = entry && !isFinished(entry.state) && entry.nextAttemptAt !== null && entry.nextAttemptAt > this.now();
+    if (waiting && !(options.operatorAsked && entry.state === 'failed')) return;
     if (verdict) {
       this.skip(table, segment, verdict, zk);
       return;
@@ -526,7 +528,7 @@ export class Reconciler {
     let attempted = 0;
     for (const [k, [table, segment]] of keys) {
       const busy = this.inFlight.has(k);
-      this.evaluate(table, segment);
+      this.evaluate(table, segment, { operatorAsked: trigger === 'request' });
       if (!busy && this.inFlight.has(k)) attempted += 1;
     }
     // Attempts re-evaluated when they settle (the segment changed meanwhile) may go round again; a few rounds.

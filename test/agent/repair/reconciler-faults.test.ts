@@ -117,7 +117,7 @@ describe('deep-store failures', () => {
     await world.commit(seg(1), [{ server }]);
     await world.commit(seg(2), [{ server }]);
     const putOf = (n: number) => (r: { op: string; url: string }) => r.op === 'PutObject' && r.url.includes(`/${seg(n)}`);
-    bed.proxy.inject(putOf(1), faults.accessDenied(), { times: Infinity });
+    const denied = bed.proxy.inject(putOf(1), faults.accessDenied(), { times: Infinity });
     bed.proxy.inject(putOf(2), faults.internalError(), { times: 3 });
     const sidecar = await world.startSidecar(server, { backoff: { minMs: 20, factor: 2, maxMs: 60_000 } });
 
@@ -129,13 +129,33 @@ describe('deep-store failures', () => {
     expect(entry.lastError).toMatch(/AccessDenied/);
     expect(Date.parse(entry.nextAttemptAt!) - Date.parse(entry.updatedAt)).toBe(60_000);
     expect(bed.proxy.count(putOf(1))).toBe(1);
-    // An operator's pass does not bypass the wait either.
-    await sidecar.reconciler.requestPass();
-    expect(bed.proxy.count(putOf(1))).toBe(1);
     expect(events(sidecar, 'upload_failure').filter((e) => e.segment === seg(1))).toEqual([expect.objectContaining({ reason: 'AccessDenied', permanent: true })]);
     expect(sidecar.reconciler.status().totals).toMatchObject({ failed: 1, done: 1 });
     expect(await world.url(seg(1))).toBe('');
+
+    // An operator's pass (POST /repair/run) is how an operator says "fixed": a failed segment is tried at once.
+    await sidecar.reconciler.requestPass();
+    expect(bed.proxy.count(putOf(1))).toBe(2);
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'failed', attempts: 2 });
+    denied.remove(); // the permissions are fixed
+    await sidecar.reconciler.requestPass();
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'done' });
+    expect(await world.url(seg(1))).toBe(world.segmentUri(seg(1)));
     await world.checkInvariants();
+  });
+
+  it('an operator pass leaves a retrying segment on its backoff (only failed ones are tried at once)', async () => {
+    const world = await bed.world();
+    const server = await world.addServer();
+    await world.commit(seg(1), [{ server }]);
+    bed.proxy.inject('PutObject', faults.internalError(), { times: Infinity });
+    const clock = new ManualClock();
+    const sidecar = await world.startSidecar(server, { now: clock.now });
+    await waitFor(() => expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'retrying', attempts: 1 }));
+
+    await sidecar.reconciler.requestPass();
+    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'retrying', attempts: 1 });
+    expect(bed.proxy.count('PutObject')).toBe(1);
   });
 
   it('a deep store that acknowledges what it did not store is never committed', async () => {
