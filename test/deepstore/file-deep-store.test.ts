@@ -64,6 +64,14 @@ describe('FileDeepStore round trips', () => {
     expect(await readdir(path.join(root, 't'))).toEqual(['seg+é~1']);
   });
 
+  it('stores a segment whose name is as long as a file name may be (the temp file name does not carry it)', async () => {
+    const segment = `${'s'.repeat(249)}__0__1`; // 255 bytes: NAME_MAX
+    const uri = store.segmentUri('t', segment);
+    expect(await store.put(uri, Readable.from([Buffer.from('x')]), { crc: '1' })).toEqual({ bytes: 1 });
+    expect(await readdir(path.join(root, 't'))).toEqual([segment]);
+    expect(await tempFiles()).toEqual([]);
+  });
+
   it('replaces an existing object whole', async () => {
     const uri = store.segmentUri('t', 'seg');
     await store.put(uri, Readable.from([Buffer.from('old contents, longer')]), { crc: '1' });
