@@ -119,7 +119,8 @@ export interface DeepStore {
   /**
    * Remove what put() leaves behind when the process dies mid-write (SIGKILL, OOM, node loss), where no
    * `finally` runs: only names that put() itself creates, only when older than `olderThanMs`. File store:
-   * `<segment>.sidecar-tmp.<uuid>` files in the table folders. S3: nothing to do (see S3DeepStore).
+   * `<uuid>.part` files in the sidecar's own temp folder `<base>/.pinot-sidecar.tmp`, never anything in a
+   * table folder. S3: nothing to do (see S3DeepStore).
    */
   sweepStaleTemps(options?: SweepOptions): Promise<SweepResult>;
 

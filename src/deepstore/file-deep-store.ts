@@ -18,10 +18,11 @@ import type {
   SweepOptions,
   SweepResult,
 } from './deep-store.js';
-import { DeepStoreError } from './errors.js';
+import { DeepStoreError, invalidArgument } from './errors.js';
+import { isTempFileName, TEMP_FOLDER, tempFileName } from './file-store-temps.js';
 import { destroyOnAbort } from './object-body.js';
 import { acceptPut } from './put-guard.js';
-import { isTmpSegmentFileName, segmentUri, tmpSegmentFileName } from './segment-key.js';
+import { segmentUri } from './segment-key.js';
 import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
 
 export interface FileDeepStoreOptions {
@@ -40,10 +41,11 @@ export const FILE_STORE_DEFAULTS = {
 /**
  * `file:///path` deep store (Pinot's LocalPinotFS; in practice a shared volume such as NFS).
  *
- * put(): write `<final>.sidecar-tmp.<uuid>` in the same folder (segment-key.ts says why not Pinot's own temp
- * name), fsync it, rename it over the final name (atomic on POSIX), fsync the folder so the rename survives a
- * crash. Readers see the old object or the new one, never a partial one. A process killed mid-write leaves
- * its temp file; sweepStaleTemps() removes those.
+ * put(): write `<base>/.pinot-sidecar.tmp/<uuid>.part` (the sidecar's own temp folder, file-store-temps.ts
+ * says why never a table folder), fsync it, rename it over the final name (atomic on POSIX, and possible
+ * only within one file system), fsync the table folder so the rename survives a crash. Readers see the old
+ * object or the new one, never a partial one. A process killed mid-write leaves its temp file;
+ * sweepStaleTemps() removes those, and looks nowhere else.
  *
  * Node has no extended-attribute API, so there is nowhere beside the bytes to keep the CRC; head() reads it
  * back from the archive's own `creation.meta` (it is the same value by construction), and verifyArchive()
@@ -52,6 +54,8 @@ export const FILE_STORE_DEFAULTS = {
 export class FileDeepStore implements DeepStore {
   readonly baseUri: string;
   private readonly basePath: string;
+  /** `<base>/.pinot-sidecar.tmp`: every put()'s temp file, and nothing else. */
+  private readonly tempFolder: string;
   private readonly base: StoreLocation;
   private readonly logger: Logger;
 
@@ -59,6 +63,7 @@ export class FileDeepStore implements DeepStore {
     this.base = parseStoreUri(baseUri);
     if (this.base.kind !== 'file') throw new TypeError(`FileDeepStore needs a file: URI, got ${baseUri}`);
     this.basePath = this.base.path;
+    this.tempFolder = path.join(this.basePath, TEMP_FOLDER);
     this.baseUri = baseUri;
     this.logger = options.logger ?? silentLogger;
   }
@@ -69,9 +74,9 @@ export class FileDeepStore implements DeepStore {
 
   async put(uri: string, body: Readable, meta: SegmentObjectMeta, options: DeepStoreCallOptions = {}): Promise<{ bytes: number }> {
     const { signal } = options;
-    const file = acceptPut(body, meta, signal, () => this.locate(uri));
+    const file = acceptPut(body, meta, signal, () => this.locateSegmentFile(uri));
     const dir = path.dirname(file);
-    const tmp = path.join(dir, tmpSegmentFileName(path.basename(file), randomUUID()));
+    const tmp = path.join(this.tempFolder, tempFileName(randomUUID()));
     // Whichever failed first is what put() reports: the body (the segment changed while read: the agent's
     // cause) or the store (a full disk: ours). A body failure seen before the store's own is the body's.
     let bodyFailure: { error: unknown } | undefined;
@@ -88,6 +93,8 @@ export class FileDeepStore implements DeepStore {
     let bytes = 0;
     let readingBody = false;
     try {
+      await this.assertBaseFolder();
+      await this.makeTempFolder(uri);
       const created = await this.makeTableFolder(uri, dir);
       handle = await open(tmp, 'wx', 0o644);
       // Not `for await`: leaving that loop on a write failure destroys the body with an AbortError of the
@@ -107,7 +114,7 @@ export class FileDeepStore implements DeepStore {
       await handle.sync();
       await handle.close();
       handle = undefined;
-      await rename(tmp, file);
+      await this.moveIntoPlace(tmp, file, uri);
       renamed = true;
       // The new name lives in `dir`; folders we just created live in their parents.
       for (const d of foldersToSync(dir, created)) await fsyncFolder(d);
@@ -170,40 +177,57 @@ export class FileDeepStore implements DeepStore {
   }
 
   /**
-   * Remove the temp files of put()s that died mid-write: names exactly as tmpSegmentFileName() makes them
-   * (never Pinot's own `.tmp.` files, nor anything else), regular files only, directly inside a table folder
-   * directly under the base folder, whose mtime is older than `olderThanMs`. Symlinks are never followed
-   * (neither a table folder nor a temp name that is one). A put() in progress keeps its temp file's mtime
-   * fresh with every write, so it is never swept; a temp file removed under a put() stalled for longer than
-   * that makes the put fail (its rename finds nothing) and the agent retries it.
+   * Remove the temp files of put()s that died mid-write. Only in the temp folder `<base>/.pinot-sidecar.tmp`,
+   * and only if it is a real folder (a symlink there is not followed); only regular files named exactly as
+   * tempFileName() makes them; only those whose mtime is older than `olderThanMs`. Never anything in a table
+   * folder, whatever its name: there a file is a segment (or Pinot's own temp file), and segment names are
+   * free. A put() in progress keeps its temp file's mtime fresh with every write, so it is never swept; a temp
+   * file removed under a put() stalled for longer than that makes the put fail (its rename finds nothing) and
+   * the agent retries it.
    */
   async sweepStaleTemps(options: SweepOptions = {}): Promise<SweepResult> {
     const { signal, olderThanMs = FILE_STORE_DEFAULTS.staleTempAgeMs } = options;
     signal?.throwIfAborted();
     const cutoff = Date.now() - olderThanMs;
     const result = { removed: 0, bytes: 0 };
-    for (const table of await this.listFolder(this.basePath)) {
+    if (!(await this.tempFolderToSweep())) return result;
+    for (const entry of await this.listFolder(this.tempFolder)) {
       signal?.throwIfAborted();
-      if (!table.isDirectory()) continue; // a symlink to a folder is not a table folder of ours
-      const tableDir = path.join(this.basePath, table.name);
-      for (const entry of await this.listFolder(tableDir)) {
-        if (!entry.isFile() || !isTmpSegmentFileName(entry.name)) continue;
-        const tmp = path.join(tableDir, entry.name);
-        try {
-          const info = await lstat(tmp);
-          if (!info.isFile() || info.mtimeMs >= cutoff) continue;
-          await unlink(tmp);
-          result.removed += 1;
-          result.bytes += info.size;
-          this.logger.info({ tmp, bytes: info.size, mtime: info.mtime.toISOString() }, 'removed a stale temporary deep-store file');
-        } catch (err) {
-          // Renamed into place or removed meanwhile: nothing left to sweep.
-          if (fsErrorCode(err) === 'ENOENT') continue;
-          this.logger.warn({ tmp, err }, 'could not remove a stale temporary deep-store file');
-        }
+      if (!entry.isFile() || !isTempFileName(entry.name)) continue;
+      const tmp = path.join(this.tempFolder, entry.name);
+      try {
+        const info = await lstat(tmp);
+        if (!info.isFile() || info.mtimeMs >= cutoff) continue;
+        await unlink(tmp);
+        result.removed += 1;
+        result.bytes += info.size;
+        this.logger.info({ tmp, bytes: info.size, mtime: info.mtime.toISOString() }, 'removed a stale temporary deep-store file');
+      } catch (err) {
+        // Renamed into place or removed meanwhile: nothing left to sweep.
+        if (fsErrorCode(err) === 'ENOENT') continue;
+        this.logger.warn({ tmp, err }, 'could not remove a stale temporary deep-store file');
       }
     }
     return result;
+  }
+
+  /**
+   * Is there a temp folder to sweep? Not when it (or the base folder) is missing: nothing was ever written, or
+   * the volume is not mounted. Not when something other than a real folder sits at its name (put() refuses to
+   * write there, so nothing of ours is inside): a symlink would lead the sweep out of the store.
+   */
+  private async tempFolderToSweep(): Promise<boolean> {
+    let info;
+    try {
+      info = await lstat(this.tempFolder);
+    } catch (err) {
+      const code = fsErrorCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+      throw classifyFsError(err, `file sweep ${this.tempFolder}`);
+    }
+    if (info.isDirectory()) return true;
+    this.logger.warn({ tempFolder: this.tempFolder }, 'the temp folder of the deep store is not a real folder; not swept');
+    return false;
   }
 
   async get(uri: string, options: DeepStoreCallOptions = {}): Promise<ObjectRead> {
@@ -253,6 +277,15 @@ export class FileDeepStore implements DeepStore {
     return target.path;
   }
 
+  /** Where put() writes `uri`: anywhere in the store but the temp folder, whose files the sweep removes. */
+  private locateSegmentFile(uri: string): string {
+    const file = this.locate(uri);
+    if (path.relative(this.basePath, file).split(path.sep)[0] === TEMP_FOLDER) {
+      throw invalidArgument('UriInTempFolder', `${uri} lies in the sidecar's temp folder ${this.tempFolder}, where no segment is kept`);
+    }
+    return file;
+  }
+
   /** Entries of a folder; none when it does not exist (yet). */
   private async listFolder(folder: string): Promise<Dirent[]> {
     try {
@@ -264,11 +297,10 @@ export class FileDeepStore implements DeepStore {
   }
 
   /**
-   * Create the table folder if needed, but never the deep-store folder itself: if it is missing, the volume is
-   * most likely not mounted, and writing into the bare mount point would put segments on the local disk.
-   * Returns the topmost folder created (mkdir's answer). A folder that cannot be made says which and why.
+   * Never create the deep-store folder itself: if it is missing, the volume is most likely not mounted, and
+   * writing into the bare mount point would put segments on the local disk.
    */
-  private async makeTableFolder(uri: string, dir: string): Promise<string | undefined> {
+  private async assertBaseFolder(): Promise<void> {
     try {
       if (!(await stat(this.basePath)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     } catch (err) {
@@ -278,33 +310,75 @@ export class FileDeepStore implements DeepStore {
         cause: err,
       });
     }
+  }
+
+  /**
+   * Create the temp folder if needed. It must be a real folder, not a symlink to one: the sweep never follows
+   * a symlink, so temp files written through one would never be swept (and could land on another file system).
+   */
+  private async makeTempFolder(uri: string): Promise<void> {
+    await makeFolder(uri, this.tempFolder, 'the temp folder', 'TempFolderBlocked');
+    if ((await lstat(this.tempFolder)).isDirectory()) return;
+    // mkdir accepted what is there, so it leads to a folder: a symlink.
+    throw new DeepStoreError(`file put ${uri}: the temp folder ${this.tempFolder} is a symlink; it must be a real folder (the sweep of stale temp files never follows a symlink)`, {
+      code: 'TempFolderBlocked',
+      retriable: false,
+    });
+  }
+
+  /** Create the table folder if needed. Returns the topmost folder created (mkdir's answer). */
+  private async makeTableFolder(uri: string, dir: string): Promise<string | undefined> {
+    return makeFolder(uri, dir, 'the table folder', 'TableFolderBlocked');
+  }
+
+  /**
+   * Rename the finished temp file over the segment's name. A rename cannot cross file systems (EXDEV: a volume
+   * mounted at the table folder, or at the temp folder): no retry helps, an operator has to fix the layout.
+   */
+  private async moveIntoPlace(tmp: string, file: string, uri: string): Promise<void> {
     try {
-      return await mkdir(dir, { recursive: true });
+      await rename(tmp, file);
     } catch (err) {
-      const blocker = await whatIsAt(dir);
-      const code = fsErrorCode(err);
-      if (blocker !== 'nothing' && blocker !== 'folder') {
-        // mkdir says EEXIST (a file), ENOENT (a dangling symlink) or ENOTDIR: none says what is in the way.
-        throw new DeepStoreError(`file put ${uri}: cannot create the table folder ${dir}: ${blocker} is in the way (${code})`, {
-          code: 'TableFolderBlocked',
-          retriable: false,
-          cause: err,
-        });
-      }
-      throw classifyFsError(err, `file put ${uri}: creating the table folder ${dir}`);
+      if (fsErrorCode(err) !== 'EXDEV') throw err;
+      throw new DeepStoreError(
+        `file put ${uri}: cannot rename ${tmp} to ${file}: the temp folder ${this.tempFolder} and the table folder ${path.dirname(file)} are on different file systems; they must be on one (is a volume mounted inside the deep-store folder?)`,
+        { code: 'TempFolderOnOtherFileSystem', retriable: false, cause: err },
+      );
     }
   }
 
   /**
    * A write failure, classified, saying what happened when the errno alone misleads: an ENOENT after the
-   * table folder was made means the folder was removed while the segment was written (table deletion,
-   * an operator's cleanup), not that a file was missing.
+   * folders were made means one was removed while the segment was written (table deletion, an operator's
+   * cleanup), not that a file was missing.
    */
   private async describeWriteFailure(err: unknown, uri: string, dir: string): Promise<DeepStoreError> {
-    if (fsErrorCode(err) === 'ENOENT' && (await whatIsAt(dir)) !== 'folder') {
-      return classifyFsError(err, `file put ${uri} (the table folder ${dir} was removed during the write)`);
+    if (fsErrorCode(err) === 'ENOENT') {
+      if ((await whatIsAt(dir)) !== 'folder') return classifyFsError(err, `file put ${uri} (the table folder ${dir} was removed during the write)`);
+      if ((await whatIsAt(this.tempFolder)) !== 'folder') return classifyFsError(err, `file put ${uri} (the temp folder ${this.tempFolder} was removed during the write)`);
     }
     return classifyFsError(err, `file put ${uri}`);
+  }
+}
+
+/**
+ * mkdir -p `dir`; returns the topmost folder created. A folder that cannot be made says which and why:
+ * mkdir says EEXIST (a file), ENOENT (a dangling symlink) or ENOTDIR, none of which says what is in the way.
+ */
+async function makeFolder(uri: string, dir: string, what: string, blockedCode: string): Promise<string | undefined> {
+  try {
+    return await mkdir(dir, { recursive: true });
+  } catch (err) {
+    const blocker = await whatIsAt(dir);
+    const code = fsErrorCode(err);
+    if (blocker !== 'nothing' && blocker !== 'folder') {
+      throw new DeepStoreError(`file put ${uri}: cannot create ${what} ${dir}: ${blocker} is in the way (${code})`, {
+        code: blockedCode,
+        retriable: false,
+        cause: err,
+      });
+    }
+    throw classifyFsError(err, `file put ${uri}: creating ${what} ${dir}`);
   }
 }
 

@@ -62,27 +62,3 @@ export function segmentUri(baseUri: string, rawTableName: string, segmentName: s
   assertSegmentName(segmentName);
   return [baseUri, rawTableName, urlEncode(segmentName)].join('/');
 }
-
-const TMP_INFIX = '.sidecar-tmp.';
-// crypto.randomUUID(): version 4, RFC 4122 variant, lower-case hex.
-const TMP_NAME = /^.+\.sidecar-tmp\.[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-
-/**
- * The name put() writes a file under before renaming it into place: `<final>.sidecar-tmp.<uuid>`.
- *
- * Deliberately not Pinot's own temp name (SegmentCompletionUtils.generateTmpSegmentFileName:
- * `<segment>.tmp.<uuid>`, the same shape down to the random UUID). Pinot servers upload committed segments
- * under that name into the same table folder and the controller moves them into place later; a DONE segment's
- * download URL may even point at one (the controller's deleteTmpSegments spares those). Sweeping by that name
- * could delete a segment's only deep-store copy. With a name of our own, sweepStaleTemps() removes only what
- * the sidecar wrote, and neither SegmentCompletionUtils.isTmpFile nor the controller's cleanup after a commit
- * (files containing `<segment>.tmp.`) ever touch ours.
- */
-export function tmpSegmentFileName(finalFileName: string, uuid: string): string {
-  return `${finalFileName}${TMP_INFIX}${uuid}`;
-}
-
-/** True for exactly the names tmpSegmentFileName() makes with a random UUID. */
-export function isTmpSegmentFileName(name: string): boolean {
-  return TMP_NAME.test(name);
-}

@@ -8,6 +8,7 @@ import { createGzip } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DeepStoreError } from '../../src/deepstore/errors.js';
 import { FileDeepStore } from '../../src/deepstore/file-deep-store.js';
+import { TEMP_FOLDER } from '../../src/deepstore/file-store-temps.js';
 import { mountTinyTmpfs } from '../helpers/tiny-tmpfs.js';
 import { builtSegmentArchive, MiB, PatternSource, rejection } from './support.js';
 
@@ -48,6 +49,7 @@ describe(`a full deep store: put() on a real 1 MiB tmpfs${fullDisk.skipNote}`, (
     expect(body.destroyed).toBe(true);
     expect(body.errored).toBeNull();
     expect(await readdir(path.join(base, 't'))).toEqual([]);
+    expect(await readdir(path.join(base, TEMP_FOLDER))).toEqual([]);
   });
 
   it.skipIf(fullDisk.dir === null)('the same with a gzip stream as the body, as the agent streams a segment archive', async () => {
@@ -62,6 +64,7 @@ describe(`a full deep store: put() on a real 1 MiB tmpfs${fullDisk.skipNote}`, (
     const err = await rejection(store.put(store.segmentUri('t', 'seg'), Readable.from([Buffer.alloc(TMPFS_BYTES + 512 * 1024, 7)]), { crc: '1' }));
     expect(err).toMatchObject({ code: 'NoSpace', retriable: true });
     expect(await readdir(path.join(base, 't'))).toEqual([]);
+    expect(await readdir(path.join(base, TEMP_FOLDER))).toEqual([]);
   });
 
   it.skipIf(fullDisk.dir === null)('once space is freed, the retry succeeds and the object verifies', async () => {
@@ -119,7 +122,7 @@ describe('the table folder', () => {
     const uri = store.segmentUri('t', 'seg');
     const put = store.put(uri, body, { crc: '1' });
     body.write(Buffer.alloc(64 * 1024, 1));
-    await vi.waitFor(async () => expect(await readdir(path.join(root, 't'))).toHaveLength(1));
+    await vi.waitFor(async () => expect(await readdir(path.join(root, TEMP_FOLDER))).toHaveLength(1));
     await rm(path.join(root, 't'), { recursive: true });
     body.end(Buffer.alloc(64 * 1024, 2));
     const err = await rejection(put);
@@ -130,5 +133,57 @@ describe('the table folder', () => {
   it('a table folder made in time is used (mkdir of parents)', async () => {
     await mkdir(path.join(root, 't'));
     expect(await store.put(store.segmentUri('t', 'seg'), Readable.from([Buffer.from('x')]), { crc: '1' })).toEqual({ bytes: 1 });
+  });
+
+  it.skipIf(fullDisk.dir === null)(`on another file system than the temp folder: the rename cannot cross, a clear permanent error, no temp file left${fullDisk.skipNote}`, async () => {
+    // A volume mounted at the table folder (here: a symlink to a folder on another tmpfs).
+    const elsewhere = await mkdtemp(path.join(fullDisk.dir ?? tmpdir(), 'table-'));
+    try {
+      await symlink(elsewhere, path.join(root, 't'));
+      const err = await rejection(store.put(store.segmentUri('t', 'seg'), Readable.from([Buffer.from('data')]), { crc: '1' }));
+      expect(err).toBeInstanceOf(DeepStoreError);
+      expect(err).toMatchObject({ code: 'TempFolderOnOtherFileSystem', retriable: false, cause: expect.objectContaining({ code: 'EXDEV' }) });
+      expect((err as Error).message).toContain(
+        `the temp folder ${path.join(root, TEMP_FOLDER)} and the table folder ${path.join(root, 't')} are on different file systems; they must be on one`,
+      );
+      expect(await readdir(elsewhere)).toEqual([]);
+      expect(await readdir(path.join(root, TEMP_FOLDER))).toEqual([]);
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the temp folder', () => {
+  let root: string;
+  let store: FileDeepStore;
+
+  beforeEach(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'deepstore-temps-'));
+    store = new FileDeepStore(pathToFileURL(root).href);
+  });
+
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('that cannot be created because a file is in the way says so, permanent', async () => {
+    await writeFile(path.join(root, TEMP_FOLDER), 'not a folder');
+    const err = await rejection(store.put(store.segmentUri('t', 'seg'), Readable.from([Buffer.from('x')]), { crc: '1' }));
+    expect(err).toMatchObject({ code: 'TempFolderBlocked', retriable: false });
+    expect((err as Error).message).toContain(`cannot create the temp folder ${path.join(root, TEMP_FOLDER)}: a file is in the way`);
+  });
+
+  it('removed while the segment is written: says so, retriable (ENOENT)', async () => {
+    const body = new PassThrough();
+    const put = store.put(store.segmentUri('t', 'seg'), body, { crc: '1' });
+    body.write(Buffer.alloc(64 * 1024, 1));
+    await vi.waitFor(async () => expect(await readdir(path.join(root, TEMP_FOLDER))).toHaveLength(1));
+    await rm(path.join(root, TEMP_FOLDER), { recursive: true });
+    body.end(Buffer.alloc(64 * 1024, 2));
+    const err = await rejection(put);
+    expect(err).toMatchObject({ code: 'ENOENT', retriable: true });
+    expect((err as Error).message).toContain(`(the temp folder ${path.join(root, TEMP_FOLDER)} was removed during the write)`);
+    expect(await readdir(path.join(root, 't'))).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DeepStoreError } from '../../src/deepstore/errors.js';
 import { FileDeepStore, foldersToSync } from '../../src/deepstore/file-deep-store.js';
+import { isTempFileName, TEMP_FOLDER } from '../../src/deepstore/file-store-temps.js';
 import { fixturesSkipNote, hasPinotFixtures, pinotFixture } from '../helpers/fixtures.js';
 import { openFdCount } from '../helpers/tree.js';
 import { creationMeta, MiB, PatternSource, rejection, segmentArchive, sha256 } from './support.js';
@@ -23,7 +24,10 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const TMP_NAME = /\.sidecar-tmp\.[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** What the sidecar's temp folder holds (nothing once every put() has finished, whatever its outcome). */
+async function tempFiles(): Promise<string[]> {
+  return readdir(path.join(root, TEMP_FOLDER));
+}
 
 describe('FileDeepStore round trips', () => {
   it('writes the archive at the canonical path and reads its CRC back out of creation.meta', async () => {
@@ -38,7 +42,9 @@ describe('FileDeepStore round trips', () => {
     expect(await store.put(uri, Readable.from([archive]), { crc: '2641412145' })).toEqual({ bytes: archive.length });
     expect(await store.head(uri)).toEqual({ bytes: archive.length, crc: '2641412145' });
     expect(await readFile(path.join(root, 'myTable', segment))).toEqual(archive);
-    expect(await readdir(path.join(root, 'myTable'))).toEqual([segment]); // no temp file left, no CRC side file
+    expect(await readdir(path.join(root, 'myTable'))).toEqual([segment]); // no CRC side file
+    expect(await readdir(root)).toEqual([TEMP_FOLDER, 'myTable'].sort());
+    expect(await tempFiles()).toEqual([]);
   });
 
   it('reads the CRC of a v3-layout archive', async () => {
@@ -56,6 +62,14 @@ describe('FileDeepStore round trips', () => {
     expect(uri.endsWith('/t/seg+%C3%A9%7E1')).toBe(true);
     await store.put(uri, Readable.from([Buffer.from('x')]), { crc: '1' });
     expect(await readdir(path.join(root, 't'))).toEqual(['seg+é~1']);
+  });
+
+  it('stores a segment whose name is as long as a file name may be (the temp file name does not carry it)', async () => {
+    const segment = `${'s'.repeat(249)}__0__1`; // 255 bytes: NAME_MAX
+    const uri = store.segmentUri('t', segment);
+    expect(await store.put(uri, Readable.from([Buffer.from('x')]), { crc: '1' })).toEqual({ bytes: 1 });
+    expect(await readdir(path.join(root, 't'))).toEqual([segment]);
+    expect(await tempFiles()).toEqual([]);
   });
 
   it('replaces an existing object whole', async () => {
@@ -96,6 +110,7 @@ describe('FileDeepStore failures leave nothing at the final key', () => {
     expect(await rejection(store.put(uri, body, { crc: '1' }))).toBe(vanished);
     expect(body.destroyed).toBe(true);
     expect(await readdir(path.join(root, 't'))).toEqual([]);
+    expect(await tempFiles()).toEqual([]);
     expect(await store.head(uri)).toBeNull();
   });
 
@@ -110,25 +125,28 @@ describe('FileDeepStore failures leave nothing at the final key', () => {
     );
     expect(await rejection(store.put(uri, body, { crc: '1' }))).toBe(changed);
     expect(await readdir(path.join(root, 't'))).toEqual([]);
+    expect(await tempFiles()).toEqual([]);
   });
 
-  it('writes under the sidecar\'s own temp name while in progress; an abort removes it', async () => {
+  it('writes to a temp file of its own in the sidecar\'s temp folder while in progress, none in the table folder; an abort removes it', async () => {
     const uri = store.segmentUri('t', 'seg');
     const body = new PatternSource(64 * MiB, { stallAfter: 3 * MiB });
     const controller = new AbortController();
     const put = store.put(uri, body, { crc: '1' }, { signal: controller.signal });
 
     await vi.waitFor(async () => {
-      const names = await readdir(path.join(root, 't'));
+      const names = await tempFiles();
       expect(names).toHaveLength(1);
-      expect(names[0]).toMatch(/^seg\.sidecar-tmp\./);
-      expect(names[0]).toMatch(TMP_NAME);
+      expect(names[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.part$/);
+      expect(isTempFileName(names[0]!)).toBe(true);
     });
+    expect(await readdir(path.join(root, 't'))).toEqual([]);
     const reason = new Error('shutting down');
     controller.abort(reason);
     expect(await rejection(put)).toBe(reason);
     expect(body.destroyed).toBe(true);
     expect(await readdir(path.join(root, 't'))).toEqual([]);
+    expect(await tempFiles()).toEqual([]);
   });
 
   it('a failing rename (a folder sits at the key): classified, temp file removed, the folder untouched', async () => {
@@ -140,6 +158,7 @@ describe('FileDeepStore failures leave nothing at the final key', () => {
     expect(err).toMatchObject({ retriable: false });
     expect(await readdir(path.join(root, 't'))).toEqual(['seg']);
     expect(await readdir(path.join(root, 't', 'seg'))).toEqual(['inside']);
+    expect(await tempFiles()).toEqual([]);
   });
 
   it('refuses to create a missing deep-store folder (an unmounted volume), without writing anything', async () => {
@@ -149,7 +168,7 @@ describe('FileDeepStore failures leave nothing at the final key', () => {
     const err = await rejection(unmounted.put(unmounted.segmentUri('t', 'seg'), body, { crc: '1' }));
     expect(err).toMatchObject({ code: 'DeepStoreFolderMissing', retriable: false });
     expect(body.destroyed).toBe(true);
-    expect(await readdir(root)).toEqual([]);
+    expect(await readdir(root)).toEqual([]); // neither the base folder nor a temp folder in it
   });
 
   it.each([

@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DeepStoreError } from '../../src/deepstore/errors.js';
-import { isTmpSegmentFileName, segmentUri, tmpSegmentFileName, urlEncode } from '../../src/deepstore/segment-key.js';
+import { segmentUri, urlEncode } from '../../src/deepstore/segment-key.js';
 import { thrown } from './support.js';
 
 describe('urlEncode (java.net.URLEncoder.encode(s, UTF_8))', () => {
@@ -57,29 +56,5 @@ describe('segmentUri (URIUtils.getUri(dataDir, raw, encode(segment)))', () => {
     const caught = thrown(() => segmentUri('s3://bucket/data', table, segment));
     expect(caught).toBeInstanceOf(DeepStoreError);
     expect(caught).toMatchObject({ code: 'InvalidName', retriable: false });
-  });
-});
-
-describe('tmpSegmentFileName / isTmpSegmentFileName', () => {
-  const uuid = '123e4567-e89b-42d3-a456-426614174000';
-
-  it('is <name>.sidecar-tmp.<uuid>: not the shape of Pinot\'s own temp files (SegmentCompletionUtils.isTmpFile)', () => {
-    expect(tmpSegmentFileName('seg+1', uuid)).toBe(`seg+1.sidecar-tmp.${uuid}`);
-    // isTmpFile splits on ".tmp." and wants a UUID after the last one: ours has no ".tmp." at all.
-    expect(tmpSegmentFileName('seg+1', uuid).split('.tmp.')).toHaveLength(1);
-  });
-
-  it.each([
-    [tmpSegmentFileName('seg', randomUUID()), true],
-    [`seg__0__1__20240101T0000Z.sidecar-tmp.${uuid}`, true],
-    [`seg.tmp.${uuid}`, false], // Pinot's own: never ours to remove
-    [`seg.sidecar-tmp.${uuid.toUpperCase()}`, false], // randomUUID() is lower-case
-    [`seg.sidecar-tmp.123e4567-e89b-12d3-a456-426614174000`, false], // not version 4
-    [`seg.sidecar-tmp.${uuid}.bak`, false],
-    [`.sidecar-tmp.${uuid}`, false], // no final name
-    ['seg.sidecar-tmp.', false],
-    ['seg', false],
-  ])('%j → %s', (name, expected) => {
-    expect(isTmpSegmentFileName(name)).toBe(expected);
   });
 });

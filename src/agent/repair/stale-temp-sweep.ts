@@ -15,9 +15,10 @@ export interface StaleTempSweepOptions {
 
 /**
  * Removes what an upload leaves in the deep store when its sidecar dies in the middle (SIGKILL, OOM, a lost
- * node: no `finally` runs), at start and then every hour: a file store keeps `<segment>.sidecar-tmp.<uuid>`
- * files, as large as the segment, forever otherwise. Only names the sidecar itself creates, only when stale
- * (DeepStore.sweepStaleTemps); a failed sweep is logged and tried again at the next tick.
+ * node: no `finally` runs), at start and then every hour: a file store keeps `<uuid>.part` files in its temp
+ * folder `<base>/.pinot-sidecar.tmp`, as large as the segment, forever otherwise. Only names the sidecar itself
+ * creates there, only when stale, never a table folder (DeepStore.sweepStaleTemps); a failed sweep is logged
+ * and tried again at the next tick.
  */
 export class StaleTempSweep {
   private readonly deepStore: DeepStore;

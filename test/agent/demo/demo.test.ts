@@ -3,6 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { TEMP_FOLDER } from '../../../src/deepstore/file-store-temps.js';
 import { inspectCrc } from '../../../src/segments/index.js';
 import { spawnCli } from '../../helpers/cli.js';
 
@@ -31,11 +32,15 @@ describe('pinot-sidecar demo --once (end to end, real processes)', () => {
     expect(out).toMatch(/skipped \(committing\)/);
     expect(out).toMatch(/curl -s http:\/\/127\.0\.0\.1:\d+\/repair\/status/);
     // Every repaired object is a Pinot-shaped archive whose creation.meta matches its recomputed CRC.
+    const deepStore = path.join(demoDir, 'deepstore');
     const objects: string[] = [];
-    for (const table of await readdir(path.join(demoDir, 'deepstore'))) {
-      for (const name of await readdir(path.join(demoDir, 'deepstore', table))) objects.push(path.join(demoDir, 'deepstore', table, name));
+    for (const table of await readdir(deepStore)) {
+      if (table === TEMP_FOLDER) continue; // the uploads' temp folder, not a table: checked below
+      for (const name of await readdir(path.join(deepStore, table))) objects.push(path.join(deepStore, table, name));
     }
-    expect(objects.filter((o) => /\.(sidecar-)?tmp\./.test(o))).toEqual([]); // neither Pinot's temp name nor ours
+    expect(objects.filter((o) => /\.tmp\./.test(o))).toEqual([]); // no Pinot temp name
+    // The repairs wrote through the sidecar's temp folder, which they left empty.
+    expect(await readdir(path.join(deepStore, TEMP_FOLDER))).toEqual([]);
     expect(objects).toHaveLength(3 + 3); // 3 seeded healthy copies + 3 repairs
     for (const object of objects) expect((await inspectCrc(object)).match).toBe(true);
     expect(processesMentioning(demoDir)).toEqual([]);

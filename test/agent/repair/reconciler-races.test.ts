@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SegmentKeys } from '../../../src/helix/segment-metadata.js';
 import { compareAndSetSimpleField } from '../../../src/helix/znode-io.js';
+import { TEMP_FOLDER } from '../../../src/deepstore/file-store-temps.js';
 import { parseStoreUri } from '../../../src/deepstore/store-uri.js';
 import { SegmentStore, streamSegmentArchive } from '../../../src/segments/index.js';
 import { entryOf, events, GatedDeepStore, RAW, seg, TABLE, uploads, useTestBed, waitFor, type Sidecar } from './harness.js';
@@ -110,9 +111,10 @@ describe('things disappearing mid-attempt', () => {
       if (s3) {
         expect(bed.proxy.count('CompleteMultipartUpload')).toBe(0);
       } else {
-        const location = parseStoreUri(uri);
-        const folder = path.dirname(location.kind === 'file' ? location.path : '');
-        expect(await readdir(folder).catch(() => [])).toEqual([]); // no temp file left either
+        const location = parseStoreUri(world.deepStoreUri);
+        const base = location.kind === 'file' ? location.path : '';
+        expect(await readdir(path.join(base, RAW)).catch(() => [])).toEqual([]);
+        expect(await readdir(path.join(base, TEMP_FOLDER)).catch(() => [])).toEqual([]); // no temp file left either
       }
       expect(await world.url(seg(1))).toBe('');
       await world.checkInvariants();
