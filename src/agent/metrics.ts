@@ -52,6 +52,10 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     downloadDuration: new Histogram({ name: `${P}peer_download_duration_seconds`, help: 'Time to stream one segment archive.', buckets: [0.05, 0.25, 1, 2.5, 5, 10, 30, 60, 120, 300, 600], registers }),
     downloadsInFlight: new Gauge({ name: `${P}peer_downloads_in_flight`, help: 'Segment downloads being streamed now.', registers }),
 
+    // --- what the sidecar needs to do its job (issue 12: never green and idle) ---
+    serverLive: new Gauge({ name: `${P}server_live`, help: 'Whether the Pinot server beside the sidecar is live in the cluster (1) or not (0: down, not registered, or unknown).', registers }),
+    dataDirPresent: new Gauge({ name: `${P}data_dir_present`, help: "Whether the server's data dir exists (1) or is still awaited (0).", registers }),
+
     // --- ZooKeeper ---
     zkConnected: new Gauge({ name: `${P}zk_connected`, help: 'Whether the ZooKeeper session is connected (1) or not (0).', registers }),
     zkExpirations: new Counter({ name: `${P}zk_session_expirations_total`, help: 'ZooKeeper session expirations (reported by the server or detected locally).', registers }),
@@ -88,6 +92,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   for (const result of DOWNLOAD_RESULTS) metrics.downloads.labels(result).inc(0);
   for (const op of ZK_OPS) metrics.zkRequests.labels(op).inc(0);
   metrics.zkConnected.set(0);
+  metrics.serverLive.set(0);
+  metrics.dataDirPresent.set(0);
   metrics.repairQueueDepth.set(0);
   metrics.repairLastSuccess.set(0);
   for (const state of REPAIR_STATES) metrics.repairSegments.labels(state).set(0);

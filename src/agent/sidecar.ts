@@ -1,4 +1,4 @@
-import { access, constants, readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { Hono } from 'hono';
 import { errorMessage } from '../errors.js';
 import { createDeepStore, type DeepStore } from '../deepstore/index.js';
@@ -7,7 +7,9 @@ import { HostedSegments } from '../helix/hosted-segments.js';
 import { ZkSession } from '../helix/zk-session.js';
 import { createLogger, type Logger } from '../log.js';
 import { SegmentStore } from '../segments/index.js';
+import { Conditions } from './conditions.js';
 import { ConfigError, type ServeConfig } from './config.js';
+import { DATA_DIR_CHECK_INTERVAL_MS, inspectDataDir } from './data-dir.js';
 import { createApp, type Readiness } from './http/app.js';
 import { DownloadSlots } from './http/download-slots.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
@@ -34,6 +36,8 @@ export interface SidecarParts {
   metrics: Metrics;
   logger: Logger;
   config: ServeConfig;
+  /** What must hold for the sidecar to do its job: readiness reasons and warnings, logged while unmet. */
+  conditions: Conditions;
 }
 
 /** A component started after the first sync and stopped first on shutdown (the reconciler, collectors). */
@@ -50,12 +54,13 @@ export class Sidecar {
   private firstSyncDone = false;
   private shuttingDown: Promise<void> | undefined;
   private syncRetry: NodeJS.Timeout | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private syncFailures = 0;
 
   private constructor(
     readonly parts: SidecarParts,
     private readonly http: HttpServer,
     private readonly services: Service[],
-    private readonly fail: (err: Error) => void,
   ) {}
 
   get port(): number {
@@ -68,13 +73,14 @@ export class Sidecar {
    */
   static async start(
     config: ServeConfig,
-    options: { logger?: Logger; services?: ServiceFactory[]; onFatal?: (err: Error) => void } = {},
+    options: { logger?: Logger; services?: ServiceFactory[] } = {},
   ): Promise<Sidecar> {
     const logger = options.logger ?? createLogger({ level: config.logLevel });
     // The only local writes are scratch files; with a read-only root filesystem they must go here.
     if (config.tmpDir !== undefined) process.env.TMPDIR = config.tmpDir;
     const token = config.tokenFile === undefined ? undefined : await readToken(config.tokenFile);
-    await checkDataDir(config.dataDir, logger);
+    const conditions = new Conditions({ logger });
+    const dataDir = await inspectDataDir(config.dataDir);
     let deepStore: DeepStore | undefined;
     try {
       deepStore =
@@ -102,13 +108,28 @@ export class Sidecar {
       logger,
       onRequest: (op) => metrics.zkRequests.labels(op).inc(),
     });
-    session.on('connected', () => metrics.zkConnected.set(1));
-    session.on('disconnected', () => metrics.zkConnected.set(0));
+    session.on('connected', () => {
+      metrics.zkConnected.set(1);
+      conditions.set('zookeeper', 'blocking', { ok: true });
+    });
+    session.on('disconnected', () => {
+      metrics.zkConnected.set(0);
+      conditions.set('zookeeper', 'blocking', { ok: false, reason: `disconnected from ${config.zk}; reconnecting` });
+    });
+    session.on('connectFailed', (reason) => conditions.set('zookeeper', 'blocking', { ok: false, reason }));
     session.on('expired', () => {
       metrics.zkConnected.set(0);
       metrics.zkExpirations.inc();
+      conditions.set('zookeeper', 'blocking', { ok: false, reason: 'session expired; a new one is being made' });
     });
     const hosted = new HostedSegments({ session, cluster: config.cluster, instance: config.instance, logger });
+    // The server's state: not registered at all is a configuration error (a wrong --instance) and fails readiness;
+    // registered but down only warns (its segments are still on disk and served; see conditions.ts).
+    hosted.on('server', (server) => {
+      metrics.serverLive.set(server.state === 'live' ? 1 : 0);
+      if (server.state === 'live') conditions.set('server', 'warning', { ok: true });
+      else conditions.set('server', server.state === 'not_registered' ? 'blocking' : 'warning', { ok: false, reason: server.reason });
+    });
     // null settings: the table left the server; its series go at the next scrape (dropTablesOtherThan).
     hosted.on('tableSettings', (table, settings) => {
       if (settings !== null) metrics.knownTable(table);
@@ -131,7 +152,7 @@ export class Sidecar {
           gzipLevel: config.gzipLevel,
         })
       : undefined;
-    const parts: SidecarParts = { session, hosted, store, deepStore, reconciler, metrics, logger, config };
+    const parts: SidecarParts = { session, hosted, store, deepStore, reconciler, metrics, logger, config, conditions };
     const services = (options.services ?? []).map((make) => make(parts));
     if (reconciler) services.unshift({ start: () => reconciler.start(), stop: () => reconciler.stop() });
     if (deepStore) services.push(new StaleTempSweep({ deepStore, metrics, logger }));
@@ -157,20 +178,41 @@ export class Sidecar {
       beforeScrape: () => commitState.refresh(),
     });
     const http = await startHttpServer(app, { port: config.port, host: config.host });
-    const fail = options.onFatal ?? ((err: Error) => logger.fatal({ err }, 'fatal'));
-    sidecar = new Sidecar(parts, http, services, fail);
+    sidecar = new Sidecar(parts, http, services);
     logger.info({ port: http.port, host: config.host, cluster: config.cluster, instance: config.instance, deepStore: config.deepStore ?? null }, 'pinot-sidecar listening');
+    sidecar.noteDataDir(dataDir);
+    sidecar.watch();
     session.start();
     void sidecar.syncWhenConnected();
     return sidecar;
   }
 
   readiness(): Readiness {
-    const reasons: string[] = [];
-    if (!this.accepting) reasons.push('shutting down');
-    if (this.parts.session.state !== 'connected') reasons.push(`zookeeper ${this.parts.session.state}`);
+    const { reasons, warnings } = this.parts.conditions.readiness();
+    if (!this.accepting) reasons.unshift('shutting down');
     if (!this.firstSyncDone) reasons.push('first sync of hosted segments not done');
-    return { ready: reasons.length === 0, reasons };
+    return { ready: reasons.length === 0, reasons, warnings };
+  }
+
+  /** The data dir's state: a gauge, and a readiness reason while it is awaited. */
+  noteDataDir(state: Awaited<ReturnType<typeof inspectDataDir>>): void {
+    this.parts.metrics.dataDirPresent.set(state.present ? 1 : 0);
+    this.parts.conditions.set('data_dir', 'blocking', state.present ? { ok: true } : { ok: false, reason: state.reason });
+  }
+
+  /**
+   * Looks again, every DATA_DIR_CHECK_INTERVAL_MS, at what has no event to follow (the data dir appearing or
+   * going), and logs again what is still wrong (Conditions.repeat).
+   */
+  watch(): void {
+    this.watchTimer = setInterval(() => {
+      this.parts.conditions.repeat();
+      inspectDataDir(this.parts.config.dataDir).then(
+        (state) => this.noteDataDir(state),
+        (err: unknown) => this.parts.conditions.set('data_dir', 'blocking', { ok: false, reason: errorMessage(err) }),
+      );
+    }, DATA_DIR_CHECK_INTERVAL_MS);
+    this.watchTimer.unref();
   }
 
   /** Resolves once the first sync is done (for tests and the demo). */
@@ -184,19 +226,23 @@ export class Sidecar {
 
   private async syncWhenConnected(): Promise<void> {
     const { session, hosted, logger } = this.parts;
+    const { conditions } = this.parts;
     try {
       await session.waitConnected(this.parts.config.zkSessionTimeoutMs);
       await hosted.start();
     } catch (err) {
       if (this.shuttingDown) return;
-      if (err instanceof ClusterNotFoundError) {
-        this.fail(err);
-        return;
-      }
-      logger.warn({ err }, 'first sync failed; retrying');
-      this.syncRetry = setTimeout(() => void this.syncWhenConnected(), 2_000);
+      // A cluster not created yet is normal on a fresh install (a native sidecar starts before the controller):
+      // waited for with backoff and said plainly, never a crash loop that would hold the server back.
+      if (err instanceof ClusterNotFoundError) conditions.set('cluster', 'blocking', { ok: false, reason: `${err.message}; waiting for it` });
+      else if (session.state === 'connected') logger.warn({ event: 'first_sync_failed', err: errorMessage(err) }, 'first sync failed; retrying');
+      // Not connected: the zookeeper condition already says why, once.
+      this.syncFailures += 1;
+      const delayMs = Math.min(SYNC_RETRY_MAX_MS, SYNC_RETRY_MIN_MS * 2 ** (this.syncFailures - 1));
+      this.syncRetry = setTimeout(() => void this.syncWhenConnected(), delayMs);
       return;
     }
+    conditions.set('cluster', 'blocking', { ok: true });
     // Shutdown may have begun while the first sync ran: services are not started after their stop.
     if (this.shuttingDown) return;
     this.firstSyncDone = true;
@@ -215,6 +261,7 @@ export class Sidecar {
       logger.info({ graceMs }, 'shutting down');
       this.accepting = false;
       clearTimeout(this.syncRetry);
+      clearInterval(this.watchTimer);
       // Services (the reconciler: aborts uploads, no ZooKeeper write from here on) stop while the
       // in-flight downloads drain, not before: the two must fit in one grace period together.
       await Promise.all([
@@ -241,26 +288,6 @@ async function readToken(file: string): Promise<string> {
   return token;
 }
 
-/**
- * A data dir that does not exist yet is normal on a fresh volume: the server creates it on start,
- * and a native sidecar starts before the server (DESIGN.md deployment). Downloads answer 503 until it
- * appears. Something there that is not a readable directory is a configuration error.
- */
-async function checkDataDir(dir: string, logger: Logger): Promise<void> {
-  let info;
-  try {
-    info = await stat(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      logger.warn({ dataDir: dir }, 'data dir does not exist yet; segments are served once the server creates it');
-      return;
-    }
-    throw new ConfigError([`--data-dir (PINOT_SIDECAR_DATA_DIR): cannot stat ${dir}: ${errorMessage(err)}`]);
-  }
-  try {
-    if (!info.isDirectory()) throw new Error('not a directory');
-    await access(dir, constants.R_OK | constants.X_OK);
-  } catch (err) {
-    throw new ConfigError([`--data-dir (PINOT_SIDECAR_DATA_DIR): ${dir} is not a readable directory: ${errorMessage(err)}`]);
-  }
-}
+/** Backoff of the first sync while ZooKeeper, the cluster or the sync itself is not there yet. */
+const SYNC_RETRY_MIN_MS = 1_000;
+const SYNC_RETRY_MAX_MS = 30_000;

@@ -60,6 +60,11 @@ export type HostedSegmentChange =
  */
 export type ServerLiveness =
   | { state: 'live'; sessionId: string }
+  /**
+   * No instance config (CONFIGS/PARTICIPANT/<instance>) either: no server of that id ever joined the cluster.
+   * A wrong --instance (a typo, a Kubernetes id built from the wrong domain), or a server that has not joined yet.
+   */
+  | { state: 'not_registered'; reason: string }
   | { state: 'not_live' | 'unknown'; reason: string };
 
 interface HostedSegmentsEvents {
@@ -313,7 +318,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
       const live = await readRecord(this.session, path, this.onLiveEvent);
       if (live) next = { state: 'live', sessionId: readLiveInstanceSession(live.doc.record, path) };
       else {
-        next = { state: 'not_live', reason: `no live instance znode ${path}: the server is not running or not connected to ZooKeeper` };
+        next = (await this.registration()) ?? { state: 'not_live', reason: `no live instance znode ${path}: the server is not running or not connected to ZooKeeper` };
         // Watch for the server coming up. Created between the read and this call, it is there now and
         // the watch is only a data watch: read it again, or it would be missed until it next changes.
         if (await this.session.exists(path, this.onLiveEvent)) this.liveDirty = true;
@@ -331,6 +336,26 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     this.childrenDirty = true;
   }
 
+  /**
+   * When the server is not live: is it registered at all? Null when its instance config exists; else the
+   * not_registered state, naming a few registered server ids (a typo is then plain to see). The instance config
+   * is watched for its creation, so a server joining later is noticed at once. Costs two requests, and only
+   * while the server is not live.
+   */
+  private async registration(): Promise<Extract<ServerLiveness, { state: 'not_registered' }> | null> {
+    const configPath = this.paths.instanceConfig(this.instance);
+    if (await this.session.exists(configPath, this.onLiveEvent)) return null;
+    let known: string[] = [];
+    try {
+      known = (await this.session.getChildren(this.paths.instanceConfigs)).children.filter((id) => id.startsWith('Server_')).sort();
+    } catch (err) {
+      if (interruptsSync(err)) throw err;
+    }
+    const shown = known.slice(0, MAX_INSTANCES_NAMED);
+    const list = known.length === 0 ? 'no server is registered' : `registered servers: ${shown.join(', ')}${known.length > shown.length ? `, ... (${known.length} in all)` : ''}`;
+    return { state: 'not_registered', reason: `instance ${this.instance} is not registered in cluster ${this.paths.root.slice(1)} (no ${configPath}): check --instance; ${list}` };
+  }
+
   /** One log line and one `server` event per change; a new server session forgets the old watches. */
   private setLiveness(next: ServerLiveness, path: string, err: unknown): void {
     if (sameLiveness(this.liveness, next)) return;
@@ -341,6 +366,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     this.serverSession = session;
     if (next.state === 'live') this.log.info({ ...fields, event: 'server_live', session }, 'server session');
     else if (next.state === 'not_live') this.log.info({ ...fields, event: 'server_not_live', reason: next.reason }, 'server not live: hosting nothing');
+    else if (next.state === 'not_registered') this.log.error({ ...fields, event: 'server_not_registered', reason: next.reason }, 'instance not registered in the cluster: hosting nothing');
     else this.log.warn({ ...fields, event: 'server_unknown', path, reason: next.reason, err }, 'live instance record unusable: treating the server as hosting nothing');
     this.emit('server', next);
   }
@@ -584,6 +610,9 @@ function split(k: SegmentKey): [string, string] {
 function isRealtime(table: string): boolean {
   return table.endsWith('_REALTIME');
 }
+
+/** How many registered server ids a not_registered reason names. */
+const MAX_INSTANCES_NAMED = 5;
 
 function sameLiveness(a: ServerLiveness, b: ServerLiveness): boolean {
   if (a.state === 'live' || b.state === 'live') return a.state === b.state && (a as { sessionId: string }).sessionId === (b as { sessionId: string }).sessionId;

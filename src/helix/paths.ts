@@ -16,6 +16,8 @@ export function clusterPaths(cluster: string) {
     idealState: (tableNameWithType: string) => `${root}/IDEALSTATES/${tableNameWithType}`,
     externalView: (tableNameWithType: string) => `${root}/EXTERNALVIEW/${tableNameWithType}`,
     instanceConfig: (instance: string) => `${root}/CONFIGS/PARTICIPANT/${instance}`,
+    /** Every participant's instance config (servers, brokers, controllers, minions). */
+    instanceConfigs: `${root}/CONFIGS/PARTICIPANT`,
     /** Helix cluster config; not PROPERTYSTORE/CONFIGS/CLUSTER (pinot-protocol.md §12.24). */
     clusterConfig: () => `${root}/CONFIGS/CLUSTER/${cluster}`,
     propertyStore: store,

@@ -82,6 +82,11 @@ interface ZkSessionEvents {
   expired: [reason: 'server' | 'local'];
   /** A new session after an expiry: every watch is gone, owners resync. */
   renewed: [sessionId: string];
+  /**
+   * A connection attempt failed, said plainly ("connection refused by 127.0.0.1:2181", "cannot resolve zk-0"):
+   * emitted once per distinct cause until a connection succeeds.
+   */
+  connectFailed: [reason: string];
   closed: [];
 }
 
@@ -123,6 +128,9 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   private recreateAttempt = 0;
   private connectedWaiters: Array<() => void> = [];
   private lastHeardAt = 0;
+  /** When a socket last failed (connect refused, reset...), and the cause last reported. */
+  private lastSocketErrorAt = 0;
+  private reportedConnectFailure: string | null = null;
   private negotiatedTimeoutMs: number | undefined;
   private watchdog: NodeJS.Timeout | undefined;
 
@@ -407,6 +415,12 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
       manager.pendingBuffer = null;
       onSocketConnected.call(manager);
     };
+    // The library swallows socket errors (it just reconnects): report what they say, once per cause.
+    const onSocketError = manager.onSocketError;
+    manager.onSocketError = (error: Error) => {
+      if (generation === this.generation) this.noteSocketError(error);
+      onSocketError.call(manager, error);
+    };
     this.lastHeardAt = Date.now();
     clearInterval(this.watchdog);
     this.watchdog = setInterval(() => {
@@ -419,6 +433,8 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
       const handshakeTimeoutMs = Math.min(readTimeoutMs, 5_000);
       const silentMs = Date.now() - this.lastHeardAt;
       if (silentMs <= (this.stateValue === 'connected' ? readTimeoutMs : handshakeTimeoutMs)) return;
+      // Not silent: refused or unreachable, already said (connectFailed), and the library is already retrying.
+      if (this.stateValue !== 'connected' && this.lastSocketErrorAt > this.lastHeardAt) return;
       this.log.warn({ silentMs, state: this.stateValue }, 'zk server silent past the read timeout: dropping the connection');
       this.lastHeardAt = Date.now();
       manager.socket?.destroy();
@@ -431,7 +447,19 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     return Math.max(this.options.sessionTimeoutMs, this.negotiatedTimeoutMs ?? 0);
   }
 
+  private noteSocketError(error: Error): void {
+    this.lastSocketErrorAt = Date.now();
+    if (this.stateValue === 'connected') return; // a dropped connection: 'disconnected' says it
+    const reason = describeSocketError(error);
+    if (reason === this.reportedConnectFailure) return;
+    this.reportedConnectFailure = reason;
+    // Debug only: the owner reports it (the agent's zookeeper condition says it once, as the operator reads it).
+    this.log.debug({ event: 'zk_connect_failed', reason, connectString: this.options.connectString }, `zk: ${reason}`);
+    this.emit('connectFailed', reason);
+  }
+
   private onConnected(client: zookeeper.Client): void {
+    this.reportedConnectFailure = null;
     this.negotiatedTimeoutMs = client.getSessionTimeout();
     this.lastHeardAt = Date.now();
     clearTimeout(this.expiryTimer);
@@ -490,10 +518,32 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
 
 type ZkCallbackError = Error | zookeeper.Exception | null;
 
+/** A socket error as an operator reads it: what failed, and where. */
+export function describeSocketError(error: Error): string {
+  const e = error as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
+  const where = e.address !== undefined ? `${e.address}${e.port === undefined ? '' : `:${e.port}`}` : (e.hostname ?? 'the server');
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return `connection refused by ${where} (is ZooKeeper running there? is --zk right?)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot resolve ${e.hostname ?? where} (is --zk right?)`;
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `cannot reach ${where} (${e.code})`;
+    case 'ECONNRESET':
+      return `connection reset by ${where}`;
+    default:
+      return `connection to ${where} failed: ${e.code ?? e.message}`;
+  }
+}
+
 /** The internals of node-zookeeper-client 1.1.3's ConnectionManager that the session guards (see watchServerLiveness). */
 interface LibraryConnection {
   onSocketData: (buffer: Buffer) => void;
   onSocketConnected: () => void;
+  onSocketError: (error: Error) => void;
   pendingBuffer: Buffer | null;
   socket?: { destroy(): void };
 }

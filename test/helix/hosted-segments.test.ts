@@ -50,6 +50,30 @@ describe('HostedSegments against the shared ZooKeeper', () => {
     await seedSession.close();
   });
 
+  it('an instance id that is not registered is said so, naming the registered servers; joining later is noticed', async () => {
+    const typo = 'Server_pinot-server-0.pinot_8099';
+    const other = new HostedSegments({ session: zk, cluster: seed.cluster, instance: typo });
+    const states: string[] = [];
+    other.on('server', (s) => states.push(s.state));
+    try {
+      await other.start();
+      expect(other.server).toMatchObject({ state: 'not_registered' });
+      const reason = (other.server as { reason: string }).reason;
+      expect(reason).toContain(`instance ${typo} is not registered in cluster ${seed.cluster}`);
+      expect(reason).toContain(`registered servers: ${SERVER}`);
+      expect(other.count()).toBe(0);
+
+      // The server joins (instance config), then comes up (live instance): both are seen through watches.
+      await seed.addInstance(typo, { live: false });
+      await vi.waitFor(() => expect(other.server.state).toBe('not_live'));
+      await seed.setLive(typo);
+      await vi.waitFor(() => expect(other.server.state).toBe('live'));
+      expect(states).toEqual(['not_registered', 'not_live', 'live']);
+    } finally {
+      other.stop();
+    }
+  });
+
   it('first sync reads the live session, current states, realtime metadata and settings', () => {
     expect(tracker.serverSessionId).toBe(serverSession);
     expect(hostedStates(tracker)).toEqual({

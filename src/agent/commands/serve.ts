@@ -15,12 +15,7 @@ export async function runServe(args: string[], io: CommandIo): Promise<number> {
   let sidecar: Sidecar;
   try {
     const config = parseServeConfig(args, io.env);
-    sidecar = await Sidecar.start(config, {
-      onFatal: (err) => {
-        io.stderr(`pinot-sidecar serve: ${err.message}\n`);
-        void sidecar.shutdown(0).finally(() => process.exit(2));
-      },
-    });
+    sidecar = await Sidecar.start(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stderr(`pinot-sidecar serve: invalid configuration\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);

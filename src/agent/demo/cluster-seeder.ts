@@ -82,7 +82,11 @@ export class PinotClusterSeeder {
 
   /** (Re)start the simulated server: a new SESSION_ID in LIVEINSTANCES, like a Helix participant. */
   async setLive(instance: string, sessionId = randomBytes(8).toString('hex').replace(/^0+/, '')): Promise<string> {
-    await this.put(this.paths.liveInstance(instance), newZNRecord(instance, { simpleFields: { SESSION_ID: sessionId, HELIX_VERSION: '2.0.1', LIVE_INSTANCE: `1@${instance}` } }));
+    // The fields a real server's Helix participant writes (seen on Pinot 0.11 / Helix 1.0.4).
+    await this.put(
+      this.paths.liveInstance(instance),
+      newZNRecord(instance, { simpleFields: { CURRENT_TASK_THREAD_POOL_SIZE: '40', HELIX_VERSION: '1.0.4', LIVE_INSTANCE: `1@${instance}`, SESSION_ID: sessionId } }),
+    );
     await this.session.ensurePath(this.paths.currentStates(instance, sessionId));
     return sessionId;
   }
@@ -91,14 +95,27 @@ export class PinotClusterSeeder {
     await this.remove(this.paths.liveInstance(instance));
   }
 
-  /** CURRENTSTATES/<session>/<table>: mapFields segment -> {CURRENT_STATE}. */
+  /**
+   * CURRENTSTATES/<session>/<table>: mapFields segment -> the fields a real server writes (seen on Pinot 0.11:
+   * CURRENT_STATE, END_TIME, INFO, PREVIOUS_STATE, START_TIME, TRIGGERED_BY), simpleFields as Helix writes them.
+   */
   async setCurrentState(instance: string, sessionId: string, table: string, states: Record<string, string>): Promise<void> {
     const mapFields: Record<string, Record<string, string>> = {};
-    for (const [segment, state] of Object.entries(states)) mapFields[segment] = { CURRENT_STATE: state };
+    const now = Date.now();
+    for (const [segment, state] of Object.entries(states)) {
+      mapFields[segment] = {
+        CURRENT_STATE: state,
+        END_TIME: String(now),
+        INFO: '',
+        PREVIOUS_STATE: state === 'CONSUMING' ? 'OFFLINE' : 'CONSUMING',
+        START_TIME: String(now - 1_000),
+        TRIGGERED_BY: 'localhost_9000',
+      };
+    }
     await this.put(
       this.paths.currentState(instance, sessionId, table),
       newZNRecord(table, {
-        simpleFields: { SESSION_ID: sessionId, STATE_MODEL_DEF: 'SegmentOnlineOfflineStateModel', STATE_MODEL_FACTORY_NAME: 'DEFAULT', BUCKET_SIZE: '0' },
+        simpleFields: { BATCH_MESSAGE_MODE: 'false', BUCKET_SIZE: '0', SESSION_ID: sessionId, STATE_MODEL_DEF: 'SegmentOnlineOfflineStateModel', STATE_MODEL_FACTORY_NAME: 'DEFAULT' },
         mapFields,
       }),
     );

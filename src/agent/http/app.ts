@@ -11,6 +11,8 @@ export interface Readiness {
   ready: boolean;
   /** Why not ready (empty when ready). */
   reasons: string[];
+  /** What is wrong without making the sidecar unready (the server down, the deep store out): see conditions.ts. */
+  warnings?: string[];
 }
 
 export interface AppDeps {
@@ -69,7 +71,7 @@ export function createApp(deps: AppDeps): Hono {
   app.get('/health/live', (c) => c.json({ status: 'ok' }));
   app.get('/health/ready', (c) => {
     const r = deps.readiness();
-    return c.json({ status: r.ready ? 'ready' : 'not ready', reasons: r.reasons }, r.ready ? 200 : 503);
+    return c.json({ status: r.ready ? 'ready' : 'not ready', reasons: r.reasons, warnings: r.warnings ?? [] }, r.ready ? 200 : 503);
   });
   app.get('/metrics', async (c) => {
     // A scrape must answer within Prometheus's timeout whatever ZooKeeper does: a refresh that takes

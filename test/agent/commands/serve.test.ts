@@ -21,6 +21,20 @@ function problems(argv: string[], env: NodeJS.ProcessEnv = {}): string[] {
 
 const minimal = ['--zk', '127.0.0.1:2181', '--cluster', 'C', '--instance', 'Server_a_8098', '--data-dir', '/data'];
 
+/** GET /health/ready: status code and body. */
+async function readyBody(port: number): Promise<{ status: number; reasons: string[]; warnings: string[] }> {
+  const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
+  const body = (await res.json()) as { reasons: string[]; warnings: string[] };
+  return { status: res.status, reasons: body.reasons, warnings: body.warnings };
+}
+
+/** One series' value from /metrics (no labels). */
+async function metric(port: number, name: string): Promise<number | undefined> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+}
+
 describe('serve configuration', () => {
   it('takes every option from a flag or its environment variable, flags first, with defaults', () => {
     const fromEnv = parseServeConfig([], {
@@ -107,26 +121,77 @@ describe('pinot-sidecar serve (real process)', () => {
     expect(token.output()).toMatch(/--token-file/);
   });
 
-  it('starts without a data dir that does not exist yet (fresh volume), and serves it once it appears', async () => {
+  it('waits for a data dir that does not exist yet (fresh volume): not ready, says why, then serves it once it appears', async () => {
     const port = await freePort();
     const later = path.join(root, 'later');
     const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', instance, '--data-dir', later, '--port', String(port), '--host', '127.0.0.1']);
     try {
-      await vi.waitFor(async () => expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200), { timeout: 20_000, interval: 100 });
+      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 503, reasons: [expect.stringMatching(/^data_dir: data dir .*later does not exist yet/)] }), { timeout: 20_000, interval: 100 });
+      expect(await metric(port, 'pinot_sidecar_data_dir_present')).toBe(0);
       const before = await fetch(`http://127.0.0.1:${port}/tables/events/segments/events__0__1__20240101T0000Z`);
       expect(before.status).toBe(503);
       await buildSegment(path.join(later, 'events_REALTIME'), { name: 'events__0__1__20240101T0000Z' });
+      // Looked at again every 10 s (DATA_DIR_CHECK_INTERVAL_MS).
+      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 200, reasons: [] }), { timeout: 30_000, interval: 200 });
+      expect(await metric(port, 'pinot_sidecar_data_dir_present')).toBe(1);
       expect((await fetch(`http://127.0.0.1:${port}/tables/events/segments/events__0__1__20240101T0000Z`)).status).toBe(200);
-      expect(p.output()).toMatch(/data dir does not exist yet/);
+      expect(p.output()).toMatch(/data dir .*later does not exist yet/);
+      expect(p.output()).toMatch(/data_dir: ok again/);
     } finally {
       p.child.kill('SIGKILL');
     }
   });
 
-  it('exits 2 with a clear message when the cluster does not exist', async () => {
-    const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', 'NoSuchCluster', '--instance', instance, '--data-dir', path.join(root, 'data'), '--port', '0']);
-    expect(await p.exited).toBe(2);
-    expect(p.output()).toMatch(/Pinot cluster "NoSuchCluster" does not exist/);
+  it('waits for a cluster that does not exist yet (native sidecar before the controller): not ready, says why, never exits', async () => {
+    const port = await freePort();
+    const later = new PinotClusterSeeder(session, uniqueClusterName('serve-later'));
+    const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', later.cluster, '--instance', instance, '--data-dir', path.join(root, 'data'), '--port', String(port), '--host', '127.0.0.1']);
+    try {
+      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 503, reasons: expect.arrayContaining([expect.stringMatching(new RegExp(`^cluster: Pinot cluster "${later.cluster}" does not exist.*waiting for it`))]) }), { timeout: 20_000, interval: 100 });
+      expect(p.child.exitCode).toBeNull();
+      // The controller creates the cluster, the server joins: the sidecar follows without a restart.
+      await later.createCluster();
+      await later.addInstance(instance);
+      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 200, reasons: [] }), { timeout: 30_000, interval: 200 });
+      expect(p.output()).toMatch(/cluster: ok again/);
+    } finally {
+      p.child.kill('SIGKILL');
+    }
+  });
+
+  it('a wrong --instance is not ready and names the registered servers; a registered server that is down only warns', async () => {
+    const port = await freePort();
+    const typo = 'Server_serve-tset_8098';
+    const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', typo, '--data-dir', path.join(root, 'data'), '--port', String(port), '--host', '127.0.0.1']);
+    try {
+      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 503, reasons: [expect.stringMatching(new RegExp(`^server: instance ${typo} is not registered .*registered servers: ${instance}`))] }), { timeout: 20_000, interval: 100 });
+      expect(await metric(port, 'pinot_sidecar_server_live')).toBe(0);
+      expect(p.output()).toMatch(/server: instance Server_serve-tset_8098 is not registered/);
+      // The server registers but is not up yet: ready (segments on disk are still served), with a warning.
+      await seed.addInstance(typo, { live: false });
+      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 200, reasons: [], warnings: [expect.stringMatching(/^server: no live instance znode/)] }), { timeout: 20_000, interval: 100 });
+      await seed.setLive(typo);
+      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 200, warnings: [] }), { timeout: 20_000, interval: 100 });
+      expect(await metric(port, 'pinot_sidecar_server_live')).toBe(1);
+    } finally {
+      p.child.kill('SIGKILL');
+    }
+  });
+
+  it('a ZooKeeper that refuses connections is said so in one line, not as a silent server or a stack trace', async () => {
+    const port = await freePort();
+    const closed = await freePort();
+    const p = spawnCli(['serve', '--zk', `127.0.0.1:${closed}`, '--cluster', seed.cluster, '--instance', instance, '--data-dir', path.join(root, 'data'), '--port', String(port), '--host', '127.0.0.1']);
+    try {
+      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 503, reasons: expect.arrayContaining([`zookeeper: connection refused by 127.0.0.1:${closed} (is ZooKeeper running there? is --zk right?)`]) }), { timeout: 20_000, interval: 100 });
+      // Past the handshake timeout (5 s) and a first-sync deadline: still the one plain line, nothing else.
+      await vi.waitFor(() => expect(p.output().match(/connection refused by/g)?.length).toBeGreaterThanOrEqual(1), { timeout: 10_000 });
+      const output = p.output();
+      expect(output).not.toMatch(/silent past the read timeout/);
+      expect(output).not.toMatch(/"stack"/);
+    } finally {
+      p.child.kill('SIGKILL');
+    }
   });
 
   it('serves, becomes ready, and exits 0 on SIGTERM', async () => {
