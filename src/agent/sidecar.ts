@@ -75,6 +75,7 @@ export class Sidecar {
     if (config.tmpDir !== undefined) process.env.TMPDIR = config.tmpDir;
     const token = config.tokenFile === undefined ? undefined : await readToken(config.tokenFile);
     await checkDataDir(config.dataDir, logger);
+    await checkTierDataDirs(config.tierDataDirs, logger);
     let deepStore: DeepStore | undefined;
     try {
       deepStore =
@@ -113,7 +114,7 @@ export class Sidecar {
     hosted.on('tableSettings', (table, settings) => {
       if (settings !== null) metrics.knownTable(table);
     });
-    const store = new SegmentStore(config.dataDir);
+    const store = new SegmentStore(config.dataDir, { tierDataDirs: config.tierDataDirs });
     const commitState = new CommitStateCollector({ hosted, session, metrics, cluster: config.cluster, instance: config.instance, logger });
     const reconciler = deepStore
       ? new Reconciler({
@@ -263,4 +264,27 @@ async function checkDataDir(dir: string, logger: Logger): Promise<void> {
   } catch (err) {
     throw new ConfigError([`--data-dir (PINOT_SIDECAR_DATA_DIR): ${dir} is not a readable directory: ${errorMessage(err)}`]);
   }
+}
+
+/**
+ * Pinot creates a tier's data dir when it first moves a segment there (TierBasedSegmentDirectoryLoader), so
+ * one that does not exist yet is normal and its segments are served once it appears. Something there that is
+ * not a readable directory is a configuration error, as for --data-dir.
+ */
+async function checkTierDataDirs(dirs: readonly string[], logger: Logger): Promise<void> {
+  const problems: string[] = [];
+  for (const dir of dirs) {
+    try {
+      const info = await stat(dir);
+      if (!info.isDirectory()) throw new Error('not a directory');
+      await access(dir, constants.R_OK | constants.X_OK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        logger.info({ tierDataDir: dir }, 'tier data dir does not exist yet; its segments are served once Pinot moves segments there');
+        continue;
+      }
+      problems.push(`--tier-data-dir (PINOT_SIDECAR_TIER_DATA_DIRS): ${dir} is not a readable directory: ${errorMessage(err)}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
 }
