@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
-import { createMetrics, SEGMENT_STATUSES, type Metrics } from '../../src/agent/metrics.js';
+import { createMetrics, type Metrics } from '../../src/agent/metrics.js';
+import { populatedMetrics } from '../helpers/populated-metrics.js';
 
 const PROMTOOL = '/usr/bin/promtool';
 
@@ -14,25 +15,6 @@ function promtoolCheckMetrics(text: string): Promise<{ code: number; output: str
     });
     child.stdin!.end(text);
   });
-}
-
-/** Every family with a sample, as the running sidecar exposes them (default process metrics included). */
-function populated(): Metrics {
-  const metrics = createMetrics();
-  const table = 't_REALTIME';
-  metrics.knownTable(table);
-  metrics.pauselessEnabled.labels(table).set(1);
-  for (const status of SEGMENT_STATUSES) metrics.segments.labels(table, status).set(1);
-  metrics.segmentsMissingDeepStore.labels(table).set(1);
-  metrics.segmentsInError.labels(table).set(0);
-  metrics.committingStuck.labels(table).set(0);
-  metrics.pauselessInError.labels(table).set(0);
-  metrics.pauselessUnrecoverable.labels(table).set(0);
-  metrics.uploadDuration.observe(1.5);
-  metrics.uploadBytes.inc(1024);
-  metrics.downloadDuration.observe(0.2);
-  metrics.downloadBytes.inc(1024);
-  return metrics;
 }
 
 /** Allocates short-lived garbage until prom-client's GC observer has recorded a collection (no sleeps). */
@@ -51,7 +33,7 @@ async function untilGcObserved(metrics: Metrics): Promise<void> {
 describe('/metrics passes promtool', () => {
   it('exits 0 and prints nothing for the whole exposition, process metrics included', async () => {
     if (!existsSync(PROMTOOL)) throw new Error('promtool is missing: apt-get install prometheus');
-    const metrics = populated();
+    const metrics = populatedMetrics('t_REALTIME');
     await untilGcObserved(metrics);
     const text = await metrics.registry.metrics();
     // The families that carry labels of their own are exposed, so promtool sees them.
