@@ -25,6 +25,15 @@ describe('README stays in step with the code', () => {
     expect(missing).toEqual([]);
   });
 
+  it('names every label /metrics carries in its Metrics section, process metrics included', () => {
+    const start = readme.indexOf('\n## Metrics');
+    const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+    const metrics = createMetrics().registry.getMetricsAsArray() as unknown as Array<{ labelNames: readonly string[] }>;
+    const labels = new Set(metrics.flatMap((m) => m.labelNames));
+    expect(labels.size).toBeGreaterThan(4);
+    expect([...labels].filter((label) => !section.includes(`\`${label}\``))).toEqual([]);
+  });
+
   it('has a runbook section for every alert, where its runbook_url points', () => {
     const rules = parse(readFileSync(path.join(repoRoot, 'docker/prometheus/alerts.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string; annotations?: Record<string, string> }> }> };
     const alerts = rules.groups.flatMap((g) => g.rules).filter((r) => r.alert);

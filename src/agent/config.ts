@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { SidecarError } from '../errors.js';
@@ -19,6 +20,8 @@ export interface OptionSpec {
   type: 'string' | 'boolean';
   help: string;
   default?: string;
+  /** The flag may be given more than once; its variable holds every value, separated by `envSeparator`. */
+  repeatable?: { envSeparator: string };
 }
 
 const cpus = availableParallelism();
@@ -28,6 +31,13 @@ export const SERVE_OPTIONS = {
   cluster: { flag: 'cluster', env: 'PINOT_SIDECAR_CLUSTER', type: 'string', help: 'Helix cluster name (pinot.cluster.name)' },
   instance: { flag: 'instance', env: 'PINOT_SIDECAR_INSTANCE', type: 'string', help: 'Helix instance id of the Pinot server beside this sidecar, e.g. Server_pinot-server-0_8098' },
   dataDir: { flag: 'data-dir', env: 'PINOT_SIDECAR_DATA_DIR', type: 'string', help: 'The server\'s dataDir: <dataDir>/<tableNameWithType>/<segment>/ (mounted read-only)' },
+  tierDataDirs: {
+    flag: 'tier-data-dir',
+    env: 'PINOT_SIDECAR_TIER_DATA_DIRS',
+    type: 'string',
+    help: 'A storage tier\'s dataDir (pinot.server.instance.tierConfigs.<tier>.dataDir): <tierDataDir>/<tableNameWithType>/<segment>/, searched after --data-dir. Repeatable; the variable is a colon-separated list',
+    repeatable: { envSeparator: ':' },
+  },
   deepStore: { flag: 'deep-store', env: 'PINOT_SIDECAR_DEEP_STORE', type: 'string', help: 'Deep store URI, equal to the controller\'s controller.data.dir: s3://bucket/prefix or file:///path. Without it, repair is off' },
   s3Endpoint: { flag: 's3-endpoint', env: 'PINOT_SIDECAR_S3_ENDPOINT', type: 'string', help: 'S3 endpoint URL for S3-compatible stores (MinIO, ...)' },
   s3Region: { flag: 's3-region', env: 'PINOT_SIDECAR_S3_REGION', type: 'string', help: 'S3 region (default: AWS_REGION, else us-east-1)' },
@@ -71,6 +81,7 @@ export const serveSchema = z.object({
   cluster: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a Helix cluster name ([A-Za-z0-9_.-]+)'),
   instance: z.string().regex(/^[^\s/]+$/, 'expected a Helix instance id without spaces or slashes'),
   dataDir: z.string().min(1),
+  tierDataDirs: z.array(z.string().min(1, 'an empty directory name (an empty flag, or two colons in a row or one at an end of the variable)')).default([]),
   deepStore: z.string().regex(/^(s3|file):\/\//, 'expected s3://bucket/prefix or file:///path').optional(),
   s3Endpoint: z.url().optional(),
   s3Region: z.string().min(1).optional(),
@@ -108,8 +119,21 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   if (data && !data.deepStore?.startsWith('s3://') && (data.s3Endpoint || data.s3Region)) {
     problems.push('--s3-endpoint/--s3-region: only meaningful with an s3:// --deep-store');
   }
+  if (data) problems.push(...tierDataDirProblems(data));
   if (problems.length > 0 || !data) throw new ConfigError(problems);
   return data;
+}
+
+/** A tier data dir named twice, or equal to the data dir, is a typo: segments there would be looked for twice. */
+function tierDataDirProblems({ dataDir, tierDataDirs }: Pick<ServeConfig, 'dataDir' | 'tierDataDirs'>): string[] {
+  const option = optionName(SERVE_OPTIONS.tierDataDirs);
+  const seen = new Set([path.resolve(dataDir)]);
+  const problems: string[] = [];
+  for (const dir of tierDataDirs) {
+    if (seen.has(path.resolve(dir))) problems.push(`${option}: ${dir} is listed twice or is the --data-dir`);
+    seen.add(path.resolve(dir));
+  }
+  return problems;
 }
 
 export interface ReadOptionsResult<T> {
@@ -132,11 +156,11 @@ export function readOptions<T>(
   options: { allowPositionals?: boolean } = {},
 ): ReadOptionsResult<T> {
   const problems: string[] = [];
-  let flags: Record<string, string | boolean | undefined> = {};
+  let flags: Record<string, string | boolean | Array<string | boolean> | undefined> = {};
   let positionals: string[] = [];
   try {
-    const parseOptions: Record<string, { type: 'string' | 'boolean' }> = {};
-    for (const spec of Object.values(specs)) parseOptions[spec.flag] = { type: spec.type };
+    const parseOptions: Record<string, { type: 'string' | 'boolean'; multiple: boolean }> = {};
+    for (const spec of Object.values(specs)) parseOptions[spec.flag] = { type: spec.type, multiple: spec.repeatable !== undefined };
     const parsed = parseArgs({ args: argv, options: parseOptions, strict: true, allowPositionals: options.allowPositionals ?? false });
     flags = parsed.values;
     positionals = parsed.positionals;
@@ -145,7 +169,8 @@ export function readOptions<T>(
   }
   const raw: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(specs)) {
-    const fromEnv = spec.env === undefined || env[spec.env] === '' ? undefined : env[spec.env];
+    const envValue = spec.env === undefined || env[spec.env] === '' ? undefined : env[spec.env];
+    const fromEnv = spec.repeatable === undefined ? envValue : envValue?.split(spec.repeatable.envSeparator);
     const value = flags[spec.flag] ?? fromEnv ?? spec.default;
     if (value !== undefined) raw[key] = value;
   }

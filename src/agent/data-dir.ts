@@ -1,5 +1,6 @@
 import { access, constants, stat } from 'node:fs/promises';
 import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
 import { ConfigError } from './config.js';
 
 /** How often a data dir that is missing (or a present one, in case it goes) is looked at again. */
@@ -30,4 +31,27 @@ export async function inspectDataDir(dir: string): Promise<DataDirState> {
     throw new ConfigError([`--data-dir (PINOT_SIDECAR_DATA_DIR): ${dir} is not a readable directory: ${errorMessage(err)}`]);
   }
   return { present: true };
+}
+
+/**
+ * Pinot creates a tier's data dir when it first moves a segment there (TierBasedSegmentDirectoryLoader), so
+ * one that does not exist yet is normal and its segments are served once it appears. Something there that is
+ * not a readable directory is a configuration error, as for --data-dir.
+ */
+export async function checkTierDataDirs(dirs: readonly string[], logger: Logger): Promise<void> {
+  const problems: string[] = [];
+  for (const dir of dirs) {
+    try {
+      const info = await stat(dir);
+      if (!info.isDirectory()) throw new Error('not a directory');
+      await access(dir, constants.R_OK | constants.X_OK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        logger.info({ tierDataDir: dir }, 'tier data dir does not exist yet; its segments are served once Pinot moves segments there');
+        continue;
+      }
+      problems.push(`--tier-data-dir (PINOT_SIDECAR_TIER_DATA_DIRS): ${dir} is not a readable directory: ${errorMessage(err)}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
 }

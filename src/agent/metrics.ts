@@ -21,7 +21,7 @@ const P = 'pinot_sidecar_';
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: P });
+  if (options.defaultMetrics ?? true) collectProcessMetrics(registry);
   const registers = [registry];
 
   const metrics = {
@@ -103,6 +103,21 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * The Node.js process metrics (prom-client's defaults, prefixed): CPU, memory, fds, heap, event-loop lag,
+ * GC. prom-client also registers `nodejs_active_{handles,requests,resources}_total`: gauges named like
+ * counters, which `promtool check metrics` refuses ("non-counter metrics should not have _total suffix",
+ * exit 3) and which rate() would misread. Each is the sum of its labelled sibling
+ * (`sum(pinot_sidecar_nodejs_active_handles)`), so dropping every default gauge named `_total` loses
+ * nothing, and also catches such a gauge added by a later prom-client.
+ */
+function collectProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry, prefix: P });
+  for (const metric of registry.getMetricsAsArray()) {
+    if (metric instanceof Gauge && metric.name.endsWith('_total')) registry.removeSingleMetric(metric.name);
+  }
+}
 
 type Labels = Partial<Record<string, string | number>>;
 

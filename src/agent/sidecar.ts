@@ -9,7 +9,7 @@ import { createLogger, type Logger } from '../log.js';
 import { SegmentStore } from '../segments/index.js';
 import { Conditions } from './conditions.js';
 import { ConfigError, type ServeConfig } from './config.js';
-import { DATA_DIR_CHECK_INTERVAL_MS, inspectDataDir } from './data-dir.js';
+import { checkTierDataDirs, DATA_DIR_CHECK_INTERVAL_MS, inspectDataDir } from './data-dir.js';
 import { createApp, type Readiness } from './http/app.js';
 import { DownloadSlots } from './http/download-slots.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
@@ -81,6 +81,7 @@ export class Sidecar {
     const token = config.tokenFile === undefined ? undefined : await readToken(config.tokenFile);
     const conditions = new Conditions({ logger });
     const dataDir = await inspectDataDir(config.dataDir);
+    await checkTierDataDirs(config.tierDataDirs, logger);
     let deepStore: DeepStore | undefined;
     try {
       deepStore =
@@ -134,7 +135,7 @@ export class Sidecar {
     hosted.on('tableSettings', (table, settings) => {
       if (settings !== null) metrics.knownTable(table);
     });
-    const store = new SegmentStore(config.dataDir);
+    const store = new SegmentStore(config.dataDir, { tierDataDirs: config.tierDataDirs });
     const commitState = new CommitStateCollector({ hosted, session, metrics, cluster: config.cluster, instance: config.instance, logger });
     const reconciler = deepStore
       ? new Reconciler({

@@ -28,7 +28,7 @@ export {
   type TableType,
 } from './names.js';
 export { readSeal, type Seal, type SealLookup } from './seal.js';
-export { SegmentStore, type ResolvedSegment } from './segment-store.js';
+export { SegmentStore, type ResolvedSegment, type SegmentStoreOptions } from './segment-store.js';
 export {
   DEFAULT_GZIP_LEVEL,
   DEFAULT_READ_SIZE,

@@ -30,17 +30,44 @@ const RAW_NAME_RESOLUTION_ORDER: readonly TableType[] = ['REALTIME', 'OFFLINE'];
 
 type Lookup = { found: true; segment: ResolvedSegment } | { found: false; reason: string };
 
+/** Options of a SegmentStore; each absent one has the default named on it. */
+export interface SegmentStoreOptions {
+  /**
+   * The data dirs of Pinot's storage tiers, searched after `dataDir`, in this order (default none). A server
+   * whose segment directory loader is `tierBased` (TierBasedSegmentDirectoryLoader) moves a segment its table
+   * config assigns to a tier to `<tierDataDir>/<tableNameWithType>/<segment>/`, where the tier's dataDir is the
+   * table's `tierConfigs[].tierBackendProperties.dataDir` or else the server's
+   * `pinot.server.instance.tierConfigs.<tier>.dataDir` (TierConfigUtils.getDataDirForTier).
+   */
+  tierDataDirs?: readonly string[];
+}
+
 /**
- * The segments of one Pinot server's data dir (`<dataDir>/<tableNameWithType>/<segment>/`), read-only.
+ * The segments of one Pinot server's data dir (`<dataDir>/<tableNameWithType>/<segment>/`) and of its storage
+ * tiers' data dirs (`<tierDataDir>/<tableNameWithType>/<segment>/`), read-only.
  *
- * Names from requests are validated first, and the only paths ever built are `dataDir/table/segment`
- * from validated names. Every component below the data dir is lstat-ed (a symlinked table or segment
- * directory is not found, even if it points inside the data dir), and the realpath of the segment
+ * Names from requests are validated first, and the only paths ever built are `root/table/segment` from
+ * validated names, for each configured root. Every component below a root is lstat-ed (a symlinked table or
+ * segment directory is not found, even if it points inside a root), and the realpath of the segment
  * directory must be exactly that path, which also catches a symlink swapped in after the lstat.
- * The data dir itself may be a symlink: it comes from the operator's configuration, not a request.
+ * The roots themselves may be symlinks: they come from the operator's configuration, not a request.
+ *
+ * The first root holding the segment sealed wins: the data dir, then the tiers in the order given. Pinot moves
+ * a segment between roots with FileUtils.moveDirectory: a rename on one file system, else a copy, then a
+ * delete of the source; during such a copy towards a later root the earlier root still holds the complete
+ * source, so tiers are best listed in the order segments age through them. A tier data dir that does not
+ * exist yet is normal (Pinot creates it when it first moves a segment there).
  */
 export class SegmentStore {
-  constructor(readonly dataDir: string) {}
+  /** Where segments are looked for, in order: the server's dataDir, then each tier's. */
+  readonly roots: readonly string[];
+
+  constructor(
+    readonly dataDir: string,
+    options: SegmentStoreOptions = {},
+  ) {
+    this.roots = [dataDir, ...(options.tierDataDirs ?? [])];
+  }
 
   /**
    * `table` is raw (`myTable`) or typed (`myTable_REALTIME`), both already URL-decoded once.
@@ -52,48 +79,85 @@ export class SegmentStore {
     const candidates = parsed.nameWithType !== undefined
       ? [parsed.nameWithType]
       : RAW_NAME_RESOLUTION_ORDER.map((type) => tableNameWithType(parsed.raw, type));
-    const realDataDir = await this.realDataDir();
+    const realRoot = this.realRootsOnDemand();
     const reasons: string[] = [];
     for (const candidate of candidates) {
-      const lookup = await lookupSegment(realDataDir, candidate, segment);
-      if (lookup.found) return lookup.segment;
-      reasons.push(`${candidate}: ${lookup.reason}`);
+      for (let index = 0; index < this.roots.length; index += 1) {
+        const root = await realRoot(index);
+        const lookup = root.real === undefined ? { found: false as const, reason: 'absent' } : await lookupSegment(root.real, candidate, segment);
+        if (lookup.found) return lookup.segment;
+        reasons.push(`${candidate}${root.label}: ${lookup.reason}`);
+      }
     }
     throw new SegmentNotFoundError(table, segment, reasons.join('; '));
   }
 
-  /** Names of the sealed, servable segments of a table, sorted; [] when the table dir is absent. */
+  /** Names of the sealed, servable segments of a table in any root, sorted; [] when no root has its table dir. */
   async listSegments(table: string): Promise<string[]> {
     const nameWithType = requireTypedTable(table);
-    const realDataDir = await this.realDataDir();
-    const tableDir = path.join(realDataDir, nameWithType);
-    const tableCheck = await checkRealDirectory(tableDir, 'table directory');
-    if (tableCheck !== undefined) return [];
-    const names: string[] = [];
-    const dirents = await readdir(tableDir, { withFileTypes: true }).catch((err: unknown) => {
-      throw new SegmentReadError(tableDir, { cause: err });
-    });
-    for (const dirent of dirents) {
-      // Dirent types come from the directory listing and do not follow symlinks.
-      if (!dirent.isDirectory() || !isServableSegmentName(dirent.name)) continue;
-      // One corrupt seal must not hide every other segment of the table from a listing.
-      const lookup = await lookupSegment(realDataDir, nameWithType, dirent.name).catch((err: unknown) => {
-        if (err instanceof CorruptSegmentError) return undefined;
-        throw err;
-      });
-      if (lookup?.found === true) names.push(lookup.segment.segmentName);
+    const names = new Set<string>();
+    const realRoot = this.realRootsOnDemand();
+    for (let index = 0; index < this.roots.length; index += 1) {
+      const root = await realRoot(index);
+      if (root.real === undefined) continue;
+      for (const name of await listSealedSegments(root.real, nameWithType)) names.add(name);
     }
-    return names.sort();
+    return [...names].sort();
   }
 
-  private async realDataDir(): Promise<string> {
-    try {
-      return await realpath(this.dataDir);
-    } catch (err) {
-      // A configuration or mount problem, not a property of the requested segment.
-      throw new SegmentReadError(this.dataDir, { cause: err });
-    }
+  /**
+   * The canonical path of each root, resolved at most once per call and only when needed (a segment found in
+   * the data dir never touches a tier's mount; a volume may be mounted after the sidecar started). The data
+   * dir must exist: without it the server has nothing (SegmentReadError: a configuration or mount problem,
+   * not a property of the requested segment). A tier data dir that does not exist yet has `real` undefined.
+   */
+  private realRootsOnDemand(): (index: number) => Promise<RealRoot> {
+    const resolved = new Map<number, Promise<RealRoot>>();
+    return (index) => {
+      let root = resolved.get(index);
+      if (root === undefined) {
+        root = realRoot(this.roots[index]!, index === 0 ? 'data' : 'tier');
+        resolved.set(index, root);
+      }
+      return root;
+    };
   }
+}
+
+async function realRoot(root: string, kind: 'data' | 'tier'): Promise<RealRoot> {
+  const label = kind === 'data' ? '' : ` in tier data dir ${root}`;
+  try {
+    return { real: await realpath(root), label };
+  } catch (err) {
+    if (kind === 'tier' && (err as NodeJS.ErrnoException).code === 'ENOENT') return { real: undefined, label };
+    throw new SegmentReadError(root, { cause: err });
+  }
+}
+
+/** A root of the store: its canonical path (undefined: a tier data dir not created yet) and how reasons name it. */
+interface RealRoot {
+  real: string | undefined;
+  label: string;
+}
+
+async function listSealedSegments(realRoot: string, nameWithType: string): Promise<string[]> {
+  const tableDir = path.join(realRoot, nameWithType);
+  if ((await checkRealDirectory(tableDir, 'table directory')) !== undefined) return [];
+  const dirents = await readdir(tableDir, { withFileTypes: true }).catch((err: unknown) => {
+    throw new SegmentReadError(tableDir, { cause: err });
+  });
+  const names: string[] = [];
+  for (const dirent of dirents) {
+    // Dirent types come from the directory listing and do not follow symlinks.
+    if (!dirent.isDirectory() || !isServableSegmentName(dirent.name)) continue;
+    // One corrupt seal must not hide every other segment of the table from a listing.
+    const lookup = await lookupSegment(realRoot, nameWithType, dirent.name).catch((err: unknown) => {
+      if (err instanceof CorruptSegmentError) return undefined;
+      throw err;
+    });
+    if (lookup?.found === true) names.push(lookup.segment.segmentName);
+  }
+  return names;
 }
 
 function requireTypedTable(name: string): string {
@@ -113,9 +177,9 @@ function isServableSegmentName(name: string): boolean {
   return !isTransientDirName(name);
 }
 
-async function lookupSegment(realDataDir: string, table: string, segment: string): Promise<Lookup> {
+async function lookupSegment(realRoot: string, table: string, segment: string): Promise<Lookup> {
   if (isTransientDirName(segment)) return { found: false, reason: 'temporary or backup directory' };
-  const tableDir = path.join(realDataDir, table);
+  const tableDir = path.join(realRoot, table);
   const tableProblem = await checkRealDirectory(tableDir, 'table directory');
   if (tableProblem !== undefined) return { found: false, reason: tableProblem };
   const dir = path.join(tableDir, segment);

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { createMetrics, SEGMENT_STATUSES } from '../../src/agent/metrics.js';
+import { populatedMetrics } from '../helpers/populated-metrics.js';
 import { repoRoot } from '../helpers/fixtures.js';
 
 /**
@@ -167,28 +167,9 @@ export interface MetricCatalog {
   samples: Map<string, Array<Record<string, string>>>;
 }
 
-/**
- * The sidecar's real exposition: `createMetrics()` (default metrics included) with a value set for every
- * table-labelled series, the way the commit-state collector and the reconciler set them, so each labelled
- * family has samples. Counters and gauges with fixed label sets are started by createMetrics/knownTable.
- */
+/** The sidecar's real exposition (test/helpers/populated-metrics.ts), parsed. */
 export async function sidecarMetricCatalog(): Promise<MetricCatalog> {
-  const metrics = createMetrics();
-  const table = 'events_REALTIME';
-  metrics.knownTable(table);
-  metrics.pauselessEnabled.labels(table).set(1);
-  for (const status of SEGMENT_STATUSES) metrics.segments.labels(table, status).set(1);
-  metrics.segmentsMissingDeepStore.labels(table).set(1);
-  metrics.segmentsInError.labels(table).set(0);
-  metrics.committingStuck.labels(table).set(0);
-  metrics.pauselessInError.labels(table).set(0);
-  metrics.pauselessUnrecoverable.labels(table).set(0);
-  metrics.uploadDuration.observe(2);
-  metrics.uploadBytes.inc(1024);
-  metrics.downloadDuration.observe(0.5);
-  metrics.downloadBytes.inc(1024);
-  metrics.zkExpirations.inc(0);
-  return parseExposition(await metrics.registry.metrics());
+  return parseExposition(await populatedMetrics().registry.metrics());
 }
 
 export function parseExposition(text: string): MetricCatalog {

@@ -209,9 +209,15 @@ export class RepairWorld {
    */
   async startSidecar(
     server: Server,
-    options: Partial<Omit<ReconcilerOptions, 'session' | 'deepStore'>> & { zkOptions?: Partial<ZkSessionOptions>; zk?: ZkSession; deepStore?: DeepStore } = {},
+    options: Partial<Omit<ReconcilerOptions, 'session' | 'deepStore'>> & {
+      zkOptions?: Partial<ZkSessionOptions>;
+      zk?: ZkSession;
+      deepStore?: DeepStore;
+      /** The server's storage-tier data dirs, searched after its data dir (--tier-data-dir). */
+      tierDataDirs?: string[];
+    } = {},
   ): Promise<Sidecar> {
-    const { zkOptions: sessionOptions, zk, deepStore: givenStore, ...reconcilerOptions } = options;
+    const { zkOptions: sessionOptions, zk, deepStore: givenStore, tierDataDirs, ...reconcilerOptions } = options;
     const session = zk ?? (await connectSession({ connectString: this.connectString, ...sessionOptions }));
     const tracker = new HostedSegments({ session, cluster: this.cluster, instance: server.instance, retryDelayMs: 100 });
     await tracker.start();
@@ -222,7 +228,7 @@ export class RepairWorld {
     const reconciler = new Reconciler({
       session,
       hosted: tracker,
-      store: new SegmentStore(server.dataDir),
+      store: new SegmentStore(server.dataDir, { tierDataDirs }),
       deepStore,
       cluster: this.cluster,
       instance: server.instance,

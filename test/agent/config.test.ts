@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseServeConfig, serveUsage } from '../../src/agent/config.js';
+
+const minimal = ['--zk', '127.0.0.1:2181', '--cluster', 'C', '--instance', 'Server_a_8098', '--data-dir', '/var/pinot/data'];
+
+function parse(argv: string[], env: NodeJS.ProcessEnv = {}): string[] | { problems: string[] } {
+  try {
+    return parseServeConfig([...minimal, ...argv], env).tierDataDirs;
+  } catch (err) {
+    if (err instanceof ConfigError) return { problems: err.problems };
+    throw err;
+  }
+}
+
+describe('--tier-data-dir / PINOT_SIDECAR_TIER_DATA_DIRS', () => {
+  it.each([
+    ['none by default', [], {}, []],
+    ['one flag', ['--tier-data-dir', '/tiers/cold'], {}, ['/tiers/cold']],
+    ['the flag repeated, in order', ['--tier-data-dir', '/tiers/warm', '--tier-data-dir', '/tiers/cold'], {}, ['/tiers/warm', '/tiers/cold']],
+    ['the variable, colon-separated, in order', [], { PINOT_SIDECAR_TIER_DATA_DIRS: '/tiers/warm:/tiers/cold' }, ['/tiers/warm', '/tiers/cold']],
+    ['flags win over the variable, whole', ['--tier-data-dir', '/tiers/x'], { PINOT_SIDECAR_TIER_DATA_DIRS: '/tiers/warm:/tiers/cold' }, ['/tiers/x']],
+    ['an empty variable is unset', [], { PINOT_SIDECAR_TIER_DATA_DIRS: '' }, []],
+  ])('%s', (_label, argv, env, expected) => {
+    expect(parse(argv, env)).toEqual(expected);
+  });
+
+  it.each([
+    ['two colons in a row', [], { PINOT_SIDECAR_TIER_DATA_DIRS: '/tiers/warm::/tiers/cold' }, /an empty directory name/],
+    ['a trailing colon', [], { PINOT_SIDECAR_TIER_DATA_DIRS: '/tiers/warm:' }, /an empty directory name/],
+    ['an empty flag', ['--tier-data-dir', ''], {}, /an empty directory name/],
+    ['a dir listed twice', ['--tier-data-dir', '/tiers/cold', '--tier-data-dir', '/tiers/cold/'], {}, /\/tiers\/cold\/ is listed twice or is the --data-dir/],
+    ['the data dir itself', [], { PINOT_SIDECAR_TIER_DATA_DIRS: '/var/pinot/data' }, /\/var\/pinot\/data is listed twice or is the --data-dir/],
+  ])('%s is refused, in one line naming the flag and the variable', (_label, argv, env, message) => {
+    const result = parse(argv, env);
+    expect(result).toEqual({ problems: [expect.stringMatching(/^--tier-data-dir \(PINOT_SIDECAR_TIER_DATA_DIRS\): /)] });
+    expect((result as { problems: string[] }).problems[0]).toMatch(message);
+  });
+
+  it('is in the usage text', () => {
+    expect(serveUsage()).toMatch(/--tier-data-dir <value> +PINOT_SIDECAR_TIER_DATA_DIRS\n.*Repeatable; the variable is a colon-separated list/);
+  });
+});
