@@ -4,9 +4,10 @@ import type { CommandIo } from '../cli.js';
 
 const HELP = `Usage: pinot-sidecar status [--url URL] [--json] [--token-file FILE]
 
-Shows the sidecar's deep-store repair state (GET <url>/repair/status) as a table: table, segment,
-state, attempts, next retry, last error, and a one-line summary. Exit code 1 when any segment is
-"failed" (needs an operator), 2 when the sidecar cannot be asked, 0 otherwise.
+Shows whether the sidecar is ready and what is wrong (GET <url>/health/ready: reasons and warnings),
+then its deep-store repair state (GET <url>/repair/status) as a table: table, segment, state,
+attempts, next retry, last error, and a one-line summary. Exit code 1 when the sidecar is not ready
+or any segment is "failed" (both need an operator), 2 when the sidecar cannot be asked, 0 otherwise.
 
   --url         sidecar base URL (PINOT_SIDECAR_URL, default http://127.0.0.1:9700)
   --json        print the raw JSON
@@ -43,22 +44,61 @@ export async function runStatus(args: string[], io: CommandIo): Promise<number> 
   const tokenFile = values['token-file'] ?? io.env.PINOT_SIDECAR_TOKEN_FILE;
   const headers: Record<string, string> = {};
   if (tokenFile) headers.Authorization = `Bearer ${(await readFile(tokenFile, 'utf8')).trim()}`;
+  let health: HealthBody;
   let body: RepairStatusBody;
   try {
-    const res = await fetch(`${base}/repair/status`, { headers, signal: AbortSignal.timeout(10_000) });
-    const text = await res.text();
-    if (!res.ok) {
-      io.stderr(`pinot-sidecar status: ${base}/repair/status answered ${res.status}: ${text.slice(0, 500)}\n`);
-      return 2;
-    }
-    body = JSON.parse(text) as RepairStatusBody;
+    health = await getJson<HealthBody>(`${base}/health/ready`, headers, [200, 503]);
+    body = await getJson<RepairStatusBody>(`${base}/repair/status`, headers, [200]);
   } catch (err) {
-    io.stderr(`pinot-sidecar status: cannot reach ${base}: ${(err as Error).message}\n`);
+    io.stderr(`pinot-sidecar status: ${err instanceof StatusRequestError ? err.message : `${base}: ${describeRequestFailure(err)}`}\n`);
     return 2;
   }
-  if (values.json) io.stdout(`${JSON.stringify(body, null, 2)}\n`);
-  else io.stdout(`${formatStatus(body)}\n`);
-  return body.segments.some((s) => s.state === 'failed') ? 1 : 0;
+  if (values.json) io.stdout(`${JSON.stringify({ health, ...body }, null, 2)}\n`);
+  else io.stdout(`${formatHealth(health)}\n${formatStatus(body)}\n`);
+  const ready = health.status === 'ready';
+  return !ready || body.segments.some((s) => s.state === 'failed') ? 1 : 0;
+}
+
+export interface HealthBody {
+  status: string;
+  reasons?: string[];
+  warnings?: string[];
+}
+
+/** Pure: the readiness lines at the top of `status`. */
+export function formatHealth(health: HealthBody): string {
+  const lines = [health.status === 'ready' ? 'READY' : 'NOT READY'];
+  for (const reason of health.reasons ?? []) lines.push(`  not ready: ${reason}`);
+  for (const warning of health.warnings ?? []) lines.push(`  warning:   ${warning}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The sidecar answered, but not as expected (a status code that is not one of those asked for). */
+class StatusRequestError extends Error {}
+
+async function getJson<T>(url: string, headers: Record<string, string>, ok: number[]): Promise<T> {
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
+  const text = await res.text();
+  if (!ok.includes(res.status)) throw new StatusRequestError(`${url} answered ${res.status}: ${text.slice(0, 500)}`);
+  return JSON.parse(text) as T;
+}
+
+/**
+ * What went wrong reaching the sidecar, as an operator reads it. fetch() says only "fetch failed"; the socket's
+ * own error (ECONNREFUSED with address and port, ENOTFOUND with the host) is its cause.
+ */
+export function describeRequestFailure(err: unknown): string {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e instanceof Error; depth++) {
+    const { code, address, port, hostname } = e as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
+    const where = address !== undefined ? `${address}${port === undefined ? '' : `:${port}`}` : hostname;
+    if (code === 'ECONNREFUSED') return `connection refused by ${where ?? 'the sidecar'} (is the sidecar running? is --url right?)`;
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve ${hostname ?? where ?? 'the host'} (is --url right?)`;
+    if (code === 'ECONNRESET') return `connection reset by ${where ?? 'the sidecar'}`;
+    if (e.name === 'TimeoutError') return 'no answer within 10 s';
+    e = e.cause;
+  }
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** Pure: the status table an operator reads. */

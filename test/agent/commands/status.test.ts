@@ -22,12 +22,13 @@ const failing: RepairStatusBody = {
 
 describe('pinot-sidecar status', () => {
   let body: RepairStatusBody = healthy;
+  let readiness = { ready: true, reasons: [] as string[], warnings: [] as string[] };
   let server: TestHttpServer;
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'status-'));
     await writeFile(path.join(dir, 'token'), 'tok\n');
-    server = await startTestHttpServer({ dataDir: dir, token: 'tok', routes: [(app) => app.get('/repair/status', (c) => c.json(body))] });
+    server = await startTestHttpServer({ dataDir: dir, token: 'tok', readiness: () => readiness, routes: [(app) => app.get('/repair/status', (c) => c.json(body))] });
   });
   afterAll(async () => {
     await server.close();
@@ -39,9 +40,10 @@ describe('pinot-sidecar status', () => {
     const r = await runCli(['status', '--url', server.url(''), '--token-file', path.join(dir, 'token')]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^TABLE\s+SEGMENT\s+STATE\s+ATTEMPTS\s+NEXT RETRY\s+LAST ERROR \/ REASON$/);
-    expect(lines[2]).toMatch(/events__0__2__20240101T0000Z\s+retrying\s+3\s+2026-11-22T03:00:00.000Z\s+SlowDown: Please reduce your request rate$/);
-    expect(lines[3]).toMatch(/skipped\s+0\s+-\s+crc_mismatch$/);
+    expect(lines[0]).toBe('READY');
+    expect(lines[2]).toMatch(/^TABLE\s+SEGMENT\s+STATE\s+ATTEMPTS\s+NEXT RETRY\s+LAST ERROR \/ REASON$/);
+    expect(lines[4]).toMatch(/events__0__2__20240101T0000Z\s+retrying\s+3\s+2026-11-22T03:00:00.000Z\s+SlowDown: Please reduce your request rate$/);
+    expect(lines[5]).toMatch(/skipped\s+0\s+-\s+crc_mismatch$/);
     expect(lines.at(-1)).toBe('3 segments tracked: 1 done, 1 retrying, 1 skipped');
   });
 
@@ -52,19 +54,32 @@ describe('pinot-sidecar status', () => {
     expect(r.stdout).toMatch(/orders__1__9__20240101T0000Z\s+failed\s+7\s+-\s+AccessDenied \(403\)/);
   });
 
-  it('--json prints the raw body', async () => {
+  it('says first why the sidecar is not ready, and what it warns about; exit 1 (an operator is needed)', async () => {
+    body = healthy;
+    readiness = { ready: false, reasons: ['server: instance Server_x is not registered in cluster C'], warnings: ['deep_store: NoSuchBucket'] };
+    try {
+      const r = await runCli(['status', '--url', server.url(''), '--token-file', path.join(dir, 'token')]);
+      expect(r.code).toBe(1);
+      expect(r.stdout.split('\n').slice(0, 3)).toEqual(['NOT READY', '  not ready: server: instance Server_x is not registered in cluster C', '  warning:   deep_store: NoSuchBucket']);
+    } finally {
+      readiness = { ready: true, reasons: [], warnings: [] };
+    }
+  });
+
+  it('--json prints the raw bodies', async () => {
     body = healthy;
     const r = await runCli(['status', '--url', server.url(''), '--json', '--token-file', path.join(dir, 'token')]);
-    expect(JSON.parse(r.stdout)).toEqual(healthy);
+    expect(JSON.parse(r.stdout)).toEqual({ health: { status: 'ready', reasons: [], warnings: [] }, ...healthy });
   });
 
   it('exits 2 with the reason when the sidecar refuses or cannot be reached', async () => {
     const denied = await runCli(['status', '--url', server.url('')]);
     expect(denied.code).toBe(2);
     expect(denied.stderr).toMatch(/answered 401/);
-    const down = await runCli(['status', '--url', `http://127.0.0.1:${await freePort()}`]);
+    const port = await freePort();
+    const down = await runCli(['status', '--url', `http://127.0.0.1:${port}`]);
     expect(down.code).toBe(2);
-    expect(down.stderr).toMatch(/cannot reach/);
+    expect(down.stderr).toBe(`pinot-sidecar status: http://127.0.0.1:${port}: connection refused by 127.0.0.1:${port} (is the sidecar running? is --url right?)\n`);
   });
 
   it('formats an empty state as a summary only', () => {
