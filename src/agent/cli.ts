@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
 import { runCrc } from './commands/crc.js';
@@ -38,12 +38,16 @@ export function usage(): string {
     'Commands:',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.summary}`),
     '',
-    'Run `pinot-sidecar <command> --help` for the options of a command.',
+    'Run `pinot-sidecar <command> --help` for the options of a command; `pinot-sidecar --version` for the version.',
   ].join('\n');
 }
 
 export async function main(argv: string[], io: CommandIo): Promise<number> {
   const [name, ...args] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.stdout(`pinot-sidecar ${version()}\n`);
+    return 0;
+  }
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     io.stdout(`${usage()}\n`);
     return name === undefined ? 2 : 0;
@@ -58,6 +62,15 @@ export async function main(argv: string[], io: CommandIo): Promise<number> {
   } catch (err) {
     io.stderr(`pinot-sidecar ${name}: ${errorMessage(err)}\n`);
     return 2;
+  }
+}
+
+/** The package's version (package.json beside src/ and dist/: both are two levels below it). */
+export function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
   }
 }
 

@@ -5,7 +5,7 @@ import { extract } from 'tar';
 import { CODEC_SNIFF_BYTES, detectArchiveCodec } from './archive-codec.js';
 import { computeSegmentCrc } from './crc.js';
 import type { CreationMeta } from './creation-meta.js';
-import { CorruptSegmentError } from './errors.js';
+import { CorruptSegmentError, NotASegmentError } from './errors.js';
 import { readSeal } from './seal.js';
 
 /**
@@ -38,7 +38,7 @@ export async function inspectCrc(target: string): Promise<CrcInspection> {
 
 async function inspectDirectory(dir: string, segmentName: string, source: CrcInspection['source']): Promise<CrcInspection> {
   const lookup = await readSeal(dir);
-  if (!lookup.sealed) throw new CorruptSegmentError(dir, lookup.reason);
+  if (!lookup.sealed) throw lookup.absent ? new NotASegmentError(dir) : new CorruptSegmentError(dir, lookup.reason);
   const { creationMeta, creationMetaPath } = lookup.seal;
   const recomputed = await computeSegmentCrc(dir);
   const dataCrcMatch =

@@ -52,6 +52,13 @@ export class CorruptSegmentError extends SidecarError {
   }
 }
 
+/** Asked to treat something as a segment that is none: a directory without creation.meta (`pinot-sidecar crc /tmp`). */
+export class NotASegmentError extends SidecarError {
+  constructor(readonly path: string) {
+    super(`${path} is not a segment: no creation.meta in it or in its v3/ (expected a segment directory or a segment tarball)`);
+  }
+}
+
 /**
  * The segment changed or disappeared while it was being read (Pinot reloaded, replaced or deleted it).
  * Retriable: asking again later gets either the new copy or a 404.

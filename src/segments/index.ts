@@ -9,6 +9,7 @@ export { inspectCrc, type CrcInspection } from './crc-inspect.js';
 export { encodeCreationMeta, parseCreationMeta, type CreationMeta } from './creation-meta.js';
 export {
   CorruptSegmentError,
+  NotASegmentError,
   InvalidNameError,
   SegmentChangedError,
   SegmentNotFoundError,

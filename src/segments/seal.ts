@@ -23,7 +23,8 @@ export interface Seal {
   snapshot: FileSnapshot;
 }
 
-export type SealLookup = { sealed: true; seal: Seal } | { sealed: false; reason: string };
+/** `absent`: no creation.meta where Pinot looks (still being built, or not a segment at all). */
+export type SealLookup = { sealed: true; seal: Seal } | { sealed: false; reason: string; absent?: true };
 
 /**
  * Finds `creation.meta` where Pinot looks for it (v3/ first, then the top level: findFormatFile).
@@ -56,7 +57,7 @@ export async function readSeal(segmentDir: string): Promise<SealLookup> {
     if (snapshot === undefined) return { sealed: false, reason: 'creation.meta vanished or became a symlink' };
     return { sealed: true, seal: { creationMetaPath: current, creationMeta: parseCreationMeta(snapshot.bytes, current), snapshot } };
   }
-  return { sealed: false, reason: 'no creation.meta (not sealed)' };
+  return { sealed: false, reason: 'no creation.meta (not sealed)', absent: true };
 }
 
 /** The directory identity that must not change while a segment is read: a rename-over changes the inode. */

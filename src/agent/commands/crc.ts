@@ -19,7 +19,8 @@ export async function runCrc(args: string[], io: CommandIo): Promise<number> {
     return 0;
   }
   if (targets.length !== 1 || targets[0]!.startsWith('-')) {
-    io.stderr(`${HELP}\n`);
+    // One line, not the whole help: the mistake is in the arguments, and the usage line says what is expected.
+    io.stderr(`${HELP.split('\n')[0]!}  (pinot-sidecar crc --help for more)\n`);
     return 2;
   }
   const r = await inspectCrc(targets[0]!);

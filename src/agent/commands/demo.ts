@@ -80,13 +80,21 @@ export async function runDemo(args: string[], io: CommandIo): Promise<number> {
     const reconciler = sidecar.parts.reconciler!;
     await reportRepairs(io, () => reconciler.status().segments, 60_000);
 
+    // --once stops right here: lines to try against a sidecar that is gone would only mislead.
+    if (values.once) {
+      await stopAll();
+      io.stdout('\nDemo done (--once): everything stopped.\n');
+      return 0;
+    }
     const base = `http://127.0.0.1:${sidecar.port}`;
     const example = DEMO_SEGMENTS.find((s) => s.zk.downloadUrl === '')!;
+    // The archive goes into the demo's own folder, never the current directory (the repository, under npm run demo).
+    const archive = path.join(dir, `${example.segment}.tar.gz`);
     io.stdout(
       [
         '',
         'Try it:',
-        `  curl -s ${base}/tables/clicks/segments/${example.segment} -o ${example.segment}.tar.gz && tar tzvf ${example.segment}.tar.gz`,
+        `  curl -s ${base}/tables/clicks/segments/${example.segment} -o ${archive} && tar tzvf ${archive}`,
         `  curl -s ${base}/repair/status`,
         `  curl -s ${base}/metrics | grep '^pinot_sidecar_' | grep -v '_bucket'`,
         `  curl -s ${base}/tables/clicks/pauselessDebugInfo`,
@@ -95,11 +103,6 @@ export async function runDemo(args: string[], io: CommandIo): Promise<number> {
         '',
       ].join('\n'),
     );
-    if (values.once) {
-      await stopAll();
-      io.stdout('Demo done (--once): everything stopped.\n');
-      return 0;
-    }
     io.stdout('Running. Press Ctrl-C to stop everything.\n');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { TEMP_FOLDER } from '../../../src/deepstore/file-store-temps.js';
 import { inspectCrc } from '../../../src/segments/index.js';
 import { spawnCli } from '../../helpers/cli.js';
@@ -30,7 +30,9 @@ describe('pinot-sidecar demo --once (end to end, real processes)', () => {
     expect(code, out).toBe(0);
     expect(out).toMatch(/3 of 3 segments without a deep-store copy repaired/);
     expect(out).toMatch(/skipped \(committing\)/);
-    expect(out).toMatch(/curl -s http:\/\/127\.0\.0\.1:\d+\/repair\/status/);
+    // Nothing to try once everything has stopped: no curl lines after --once.
+    expect(out).not.toMatch(/curl -s/);
+    expect(out.trimEnd().split('\n').at(-1)).toBe('Demo done (--once): everything stopped.');
     // Every repaired object is a Pinot-shaped archive whose creation.meta matches its recomputed CRC.
     const deepStore = path.join(demoDir, 'deepstore');
     const objects: string[] = [];
@@ -44,6 +46,26 @@ describe('pinot-sidecar demo --once (end to end, real processes)', () => {
     expect(objects).toHaveLength(3 + 3); // 3 seeded healthy copies + 3 repairs
     for (const object of objects) expect((await inspectCrc(object)).match).toBe(true);
     expect(processesMentioning(demoDir)).toEqual([]);
+  });
+});
+
+describe('pinot-sidecar demo (until Ctrl-C)', () => {
+  it('prints curl lines that write into the demo folder, never the current directory, and stops on SIGINT', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'demo-run-'));
+    const demoDir = path.join(dir, 'demo');
+    const p = spawnCli(['demo', '--port', '0', '--dir', demoDir]);
+    try {
+      await vi.waitFor(() => expect(p.output()).toMatch(/Press Ctrl-C to stop everything/), { timeout: 60_000, interval: 200 });
+      const curl = p.output().split('\n').find((l) => l.includes('/tables/clicks/segments/'))!;
+      expect(curl).toMatch(new RegExp(`-o ${demoDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/clicks__[^ ]+\\.tar\\.gz && tar tzvf ${demoDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/`));
+      expect(curl).toMatch(/curl -s http:\/\/127\.0\.0\.1:\d+\/tables\/clicks\/segments\//);
+      p.child.kill('SIGINT');
+      expect(await p.exited).toBe(0);
+      expect(processesMentioning(demoDir)).toEqual([]);
+    } finally {
+      p.child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
