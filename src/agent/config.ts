@@ -56,6 +56,12 @@ export const SERVE_OPTIONS = {
     help: 'End a download whose reader takes no bytes for this long, freeing its slot',
     default: String(DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS / 1000),
   },
+  serveErrorReplicas: {
+    flag: 'serve-error-replicas',
+    env: 'PINOT_SIDECAR_SERVE_ERROR_REPLICAS',
+    type: 'boolean',
+    help: 'Also serve segments whose replica on this server is in ERROR or OFFLINE (Pinot serves only what it loaded)',
+  },
   gzipLevel: { flag: 'gzip-level', env: 'PINOT_SIDECAR_GZIP_LEVEL', type: 'string', help: 'gzip level of served and uploaded archives (1 = fastest)', default: '1' },
   zkSessionTimeoutMs: { flag: 'zk-session-timeout-ms', env: 'PINOT_SIDECAR_ZK_SESSION_TIMEOUT_MS', type: 'string', help: 'ZooKeeper session timeout', default: '30000' },
   zkMaxRecordMib: {
@@ -91,6 +97,7 @@ export const serveSchema = z.object({
   host: z.string().min(1),
   tokenFile: z.string().min(1).optional(),
   authHealth: bool.default(false),
+  serveErrorReplicas: bool.default(false),
   maxDownloads: intIn(1, 1024),
   downloadQueue: intIn(0, 10_000),
   downloadIdleTimeoutS: intIn(1, 86_400),

@@ -167,6 +167,10 @@ export class Sidecar {
       logger,
       gzipLevel: config.gzipLevel,
       downloadIdleTimeoutMs: config.downloadIdleTimeoutS * 1000,
+      // Pinot's own endpoint serves only segments its data manager loaded: a replica this server reports in ERROR
+      // or OFFLINE may be half-built or damaged. Unknown (not synced yet, ZooKeeper away) is served: the disk is
+      // all a download needs.
+      refuseReplica: config.serveErrorReplicas ? undefined : (table, segment) => refusedReplicaReason(hosted.get(table, segment)?.state),
       token,
       authHealth: config.authHealth,
       readiness: () => sidecar?.readiness() ?? { ready: false, reasons: ['starting'] },
@@ -287,6 +291,12 @@ async function readToken(file: string): Promise<string> {
   }
   if (token === '' || /\s/.test(token)) throw new ConfigError([`--token-file (PINOT_SIDECAR_TOKEN_FILE): ${file} must hold one non-empty token without spaces`]);
   return token;
+}
+
+/** Why a replica in `state` is not served by default, or undefined to serve it. */
+export function refusedReplicaReason(state: string | undefined): string | undefined {
+  if (state !== 'ERROR' && state !== 'OFFLINE') return undefined;
+  return `the replica on this server is ${state}, and Pinot serves only segments it has loaded (--serve-error-replicas serves it anyway)`;
 }
 
 /** Backoff of the first sync while ZooKeeper, the cluster or the sync itself is not there yet. */

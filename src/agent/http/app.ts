@@ -30,6 +30,8 @@ export interface AppDeps {
   readiness: () => Readiness;
   /** False once shutdown starts. */
   accepting: () => boolean;
+  /** Why a replica must not be served (see SegmentDownloadDeps.refuseReplica). */
+  refuseReplica?: (tableNameWithType: string, segment: string) => string | undefined;
   /** Brings computed gauges up to date right before /metrics renders (the commit-state collector). */
   beforeScrape?: () => Promise<void>;
   /** Extra routes (repair status, debug views), registered after authentication. */

@@ -15,7 +15,7 @@ import {
 } from '../../segments/index.js';
 import type { DownloadResult, Metrics } from '../metrics.js';
 import type { DownloadSlots } from './download-slots.js';
-import { BadRequestError, toHttpError, UnavailableError } from './errors.js';
+import { BadRequestError, NotFoundError, toHttpError, UnavailableError } from './errors.js';
 import { DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS, watchForStalledReader } from './stalled-reader.js';
 
 export interface SegmentDownloadDeps {
@@ -28,6 +28,11 @@ export interface SegmentDownloadDeps {
   downloadIdleTimeoutMs?: number;
   /** False once shutdown starts: new downloads are refused, in-flight ones drain. */
   accepting: () => boolean;
+  /**
+   * Why this server's replica must not be served (it is in ERROR or OFFLINE), or undefined to serve it. Asked after
+   * the segment is found on disk, before its tree is walked. Absent: every sealed local copy is served.
+   */
+  refuseReplica?: (tableNameWithType: string, segment: string) => string | undefined;
 }
 
 /**
@@ -159,7 +164,10 @@ function namesFromRequest(c: Context, shape: readonly string[]): SegmentNames {
 
 /** The disk work: resolve the sealed segment and walk its tree. */
 async function planSegment(names: SegmentNames, deps: SegmentDownloadDeps): Promise<SegmentArchivePlan> {
-  return planSegmentArchive(await deps.store.resolve(names.table, names.segment));
+  const resolved = await deps.store.resolve(names.table, names.segment);
+  const refused = deps.refuseReplica?.(resolved.tableNameWithType, resolved.segmentName);
+  if (refused !== undefined) throw new NotFoundError(`${resolved.tableNameWithType}/${resolved.segmentName} is not served: ${refused}`);
+  return planSegmentArchive(resolved);
 }
 
 /**

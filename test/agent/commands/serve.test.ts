@@ -220,4 +220,29 @@ describe('pinot-sidecar serve (real process)', () => {
       p.child.kill('SIGKILL');
     }
   });
+
+  it('a replica the server reports in ERROR is not served (404 with the reason) unless --serve-error-replicas', async () => {
+    const table = 'events_REALTIME';
+    const segment = 'events__0__1__20240101T0000Z';
+    const errored = 'Server_serve-error_8098';
+    const live = await seed.addInstance(errored);
+    await seed.setCurrentState(errored, live, table, { [segment]: 'ERROR' });
+    const serveWith = async (extra: string[]): Promise<{ status: number; body: string }> => {
+      const port = await freePort();
+      const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', errored, '--data-dir', path.join(root, 'data'), '--port', String(port), '--host', '127.0.0.1', ...extra]);
+      try {
+        await vi.waitFor(async () => expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200), { timeout: 20_000, interval: 100 });
+        const res = await fetch(`http://127.0.0.1:${port}/segments/${table}/${segment}`);
+        return { status: res.status, body: res.status === 200 ? `${(await res.arrayBuffer()).byteLength} bytes` : await res.text() };
+      } finally {
+        p.child.kill('SIGKILL');
+      }
+    };
+    const refused = await serveWith([]);
+    expect(refused.status).toBe(404);
+    expect(JSON.parse(refused.body).error).toBe(
+      `${table}/${segment} is not served: the replica on this server is ERROR, and Pinot serves only segments it has loaded (--serve-error-replicas serves it anyway)`,
+    );
+    expect((await serveWith(['--serve-error-replicas'])).status).toBe(200);
+  });
 });
