@@ -367,7 +367,7 @@ export class FileDeepStore implements DeepStore {
  */
 async function makeFolder(uri: string, dir: string, what: string, blockedCode: string): Promise<string | undefined> {
   try {
-    return await mkdir(dir, { recursive: true });
+    return await mkdirRecursive(dir);
   } catch (err) {
     const blocker = await whatIsAt(dir);
     const code = fsErrorCode(err);
@@ -380,6 +380,36 @@ async function makeFolder(uri: string, dir: string, what: string, blockedCode: s
     }
     throw classifyFsError(err, `file put ${uri}: creating ${what} ${dir}`);
   }
+}
+
+/**
+ * mkdir -p that reports the kernel's errno. Node's recursive mkdir turns every failure to create a missing
+ * folder that it does not expect into ENOENT (nodejs/node#47098, open in Node 20): on a read-only mount a
+ * missing table or temp folder read as "no such file or directory", a retriable error, instead of EROFS. On
+ * ENOENT, the first missing folder is made once more without `recursive`, which fails with the real errno; if
+ * it succeeds (the mount came back meanwhile), the rest is made as usual. Returns the topmost folder created.
+ */
+async function mkdirRecursive(dir: string): Promise<string | undefined> {
+  try {
+    return await mkdir(dir, { recursive: true });
+  } catch (err) {
+    if (fsErrorCode(err) !== 'ENOENT') throw err;
+    const first = await firstMissingFolder(dir);
+    await mkdir(first).catch((retryErr: unknown) => {
+      if (fsErrorCode(retryErr) !== 'EEXIST') throw retryErr;
+    });
+    await mkdir(dir, { recursive: true });
+    return first;
+  }
+}
+
+/** The topmost folder on the way to `dir` that does not exist (`dir` itself when its parent exists). */
+async function firstMissingFolder(dir: string): Promise<string> {
+  let missing = dir;
+  for (let parent = path.dirname(missing); parent !== missing && (await whatIsAt(parent)) === 'nothing'; parent = path.dirname(parent)) {
+    missing = parent;
+  }
+  return missing;
 }
 
 /** `dir`, plus the parent of every folder mkdir created on the way down to it (`created` is the topmost). */
