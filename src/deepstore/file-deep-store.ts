@@ -3,6 +3,7 @@ import type { Dirent } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { silentLogger, type Logger } from '../log.js';
 import { readArchiveCrc } from './archive-crc.js';
 import { verifyArchiveStream } from './archive-verifier.js';
@@ -13,6 +14,7 @@ import type {
   DeepStore,
   DeepStoreCallOptions,
   ObjectRead,
+  ProbeOptions,
   SegmentObjectMeta,
   StoredObject,
   SweepOptions,
@@ -21,6 +23,7 @@ import type {
 import { DeepStoreError, invalidArgument } from './errors.js';
 import { isTempFileName, TEMP_FOLDER, tempFileName } from './file-store-temps.js';
 import { destroyOnAbort } from './object-body.js';
+import { PROBE_FILE_SUFFIX, PROBE_READ_LIMIT_BYTES, probeBody, probeMismatch, probeObjectName, runProbe, type ProbeMode, type ProbeResult } from './probe.js';
 import { acceptPut } from './put-guard.js';
 import { segmentUri } from './segment-key.js';
 import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
@@ -58,6 +61,8 @@ export class FileDeepStore implements DeepStore {
   private readonly tempFolder: string;
   private readonly base: StoreLocation;
   private readonly logger: Logger;
+  /** The probe file's name when probe() is given none (ProbeOptions.name). */
+  private readonly probeName = randomUUID();
 
   constructor(baseUri: string, options: FileDeepStoreOptions = {}) {
     this.base = parseStoreUri(baseUri);
@@ -228,6 +233,67 @@ export class FileDeepStore implements DeepStore {
     if (info.isDirectory()) return true;
     this.logger.warn({ tempFolder: this.tempFolder }, 'the temp folder of the deep store is not a real folder; not swept');
     return false;
+  }
+
+  /**
+   * Write: the probe file `<base>/.pinot-sidecar.tmp/<name>.probe`, written as put() writes a segment (a
+   * `<uuid>.part` temp file in the same folder, fsync, rename, fsync the folder; the sweep removes the temp file
+   * of a probe killed mid-write), read back, compared, removed. Never anything in the base folder itself or a
+   * table folder; a missing base folder is DeepStoreFolderMissing, as for put() (never created: it is most
+   * likely an unmounted volume). Read: the base folder is a folder and can be listed.
+   */
+  async probe(mode: ProbeMode, options: ProbeOptions = {}): Promise<ProbeResult> {
+    const { signal } = options;
+    const file = path.join(this.tempFolder, `${probeObjectName(options.name ?? '') || this.probeName}${PROBE_FILE_SUFFIX}`);
+    const uri = mode === 'write' ? pathToFileURL(file).href : this.baseUri;
+    const context = {
+      mode,
+      uri,
+      target: { folder: this.basePath },
+      signal,
+      classify: (err: unknown) => classifyFsError(err, `file probe ${uri}`),
+    };
+    return runProbe(context, async (run) => {
+      await run.step('folder', () => this.assertBaseFolder());
+      if (mode === 'read') {
+        await run.step('list', () => readdir(this.basePath));
+        return undefined;
+      }
+      const body = probeBody();
+      await run.step('write', () => this.writeProbeFile(file, body, uri));
+      let deleteTried = false;
+      try {
+        const back = await run.step('read', () => readHead(file, PROBE_READ_LIMIT_BYTES + 1));
+        await run.step('compare', async () => {
+          if (!back.equals(body)) throw probeMismatch(uri, body, back, back.length > PROBE_READ_LIMIT_BYTES);
+        });
+        deleteTried = true;
+        return await run.tolerate('delete', () => unlink(file));
+      } finally {
+        if (!deleteTried) await rm(file, { force: true }).catch(() => {});
+      }
+    });
+  }
+
+  /** put()'s way of writing, for the probe's few bytes: temp file, fsync, rename into place, fsync the folder. */
+  private async writeProbeFile(file: string, bytes: Buffer, uri: string): Promise<void> {
+    await this.makeTempFolder(uri);
+    const tmp = path.join(this.tempFolder, tempFileName(randomUUID()));
+    let handle: FileHandle | undefined;
+    let renamed = false;
+    try {
+      handle = await open(tmp, 'wx', 0o644);
+      await writeAll(handle, bytes);
+      await handle.sync();
+      await handle.close();
+      handle = undefined;
+      await rename(tmp, file);
+      renamed = true;
+      await fsyncFolder(this.tempFolder);
+    } finally {
+      await handle?.close().catch(() => {});
+      if (!renamed) await rm(tmp, { force: true }).catch(() => {});
+    }
   }
 
   async get(uri: string, options: DeepStoreCallOptions = {}): Promise<ObjectRead> {
@@ -458,6 +524,23 @@ async function writeAll(handle: FileHandle, buf: Buffer): Promise<void> {
     const { bytesWritten } = await handle.write(buf, at, buf.length - at);
     if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
     at += bytesWritten;
+  }
+}
+
+/** The first `limit` bytes of `file` (fewer when it is shorter). */
+async function readHead(file: string, limit: number): Promise<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(limit);
+    let at = 0;
+    while (at < limit) {
+      const { bytesRead } = await handle.read(buf, at, limit - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    return buf.subarray(0, at);
+  } finally {
+    await handle.close();
   }
 }
 
