@@ -2,7 +2,7 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createMetrics, type Metrics } from '../../../src/agent/metrics.js';
 import {
   DEEP_STORE_PROBE_DEFAULTS,
@@ -17,9 +17,9 @@ import { FileDeepStore } from '../../../src/deepstore/file-deep-store.js';
 import { TEMP_FOLDER } from '../../../src/deepstore/file-store-temps.js';
 import type { ProbeMode, ProbeOptions, ProbeResult } from '../../../src/deepstore/index.js';
 import { S3DeepStore } from '../../../src/deepstore/s3-deep-store.js';
-import { faults, startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
+import { faults } from '../../helpers/fault-proxy.js';
 import { captureLogs, type CapturedLogs } from '../../helpers/log-capture.js';
-import { FAKE_CREDENTIALS, FAKE_REGION, startS3Fake, type S3Fake } from '../../helpers/s3-fake.js';
+import { useProxiedS3 } from '../../helpers/proxied-s3.js';
 
 /**
  * The agent's deep-store probe (issue 12, "deep store unusable"): at start and periodically, the last answer
@@ -170,50 +170,32 @@ describe('DeepStoreProbe with a file store whose folder goes away and comes back
 });
 
 describe('DeepStoreProbe with a store that does not answer', () => {
-  let fake: S3Fake;
-  let proxy: FaultProxy;
+  const s3 = useProxiedS3();
   let probe: DeepStoreProbe | undefined;
-  const stores: Array<{ close(): Promise<void> }> = [];
-
-  beforeAll(async () => {
-    fake = await startS3Fake();
-    proxy = await startFaultProxy(fake.endpoint);
-  });
 
   afterEach(async () => {
     await probe?.stop();
     probe = undefined;
-    await Promise.all(stores.splice(0).map((s) => s.close()));
-    proxy.reset();
-  });
-
-  afterAll(async () => {
-    await proxy?.stop();
-    await fake?.stop();
   });
 
   async function s3Store(): Promise<S3DeepStore> {
-    const bucket = `probe-${Math.random().toString(36).slice(2, 10)}`;
-    await fake.createBucket(bucket);
-    const store = new S3DeepStore(`s3://${bucket}/pinot`, { endpoint: proxy.endpoint, region: FAKE_REGION, credentials: FAKE_CREDENTIALS, forcePathStyle: true, maxAttempts: 1 });
-    stores.push(store);
-    return store;
+    return (await s3.newStore()).store;
   }
 
   it('a probe past its timeout is down (ProbeTimeout) and its request is aborted; the next probe is up', async () => {
     const metrics = createMetrics({ defaultMetrics: false });
     const logs = captureLogs();
     probe = new DeepStoreProbe({ deepStore: await s3Store(), mode: 'write', metrics, logger: logs.logger, timeoutMs: 200 });
-    proxy.inject('PutObject', faults.delay(60_000));
+    s3.proxy.inject('PutObject', faults.delay(60_000));
     const status = await probe.check();
     expect(status).toMatchObject({ state: 'down', cause: { step: null, code: 'ProbeTimeout', retriable: true, message: 'deep-store write probe did not finish within 0.2 s: the store, or the way to it, takes requests and does not answer (a black-holed endpoint, a hung NFS mount)' } });
     expect(await gauge(metrics)).toEqual([0]);
     expect(logs.lines.filter((l) => l.event === 'deep_store_down').map((l) => l.code)).toEqual(['ProbeTimeout']);
     // The client gave up on the held request (the proxy saw its socket close) ...
-    await vi.waitFor(() => expect(proxy.log[0]?.endedAt).not.toBeNull());
+    await vi.waitFor(() => expect(s3.proxy.log[0]?.endedAt).not.toBeNull());
     // ... which settled the store's call: the next probe is a real one.
     await vi.waitFor(async () => expect((await probe!.check()).state).toBe('up'));
-    expect(proxy.count('PutObject')).toBeGreaterThanOrEqual(2);
+    expect(s3.proxy.count('PutObject')).toBeGreaterThanOrEqual(2);
   });
 
   it('a store that never settles its probe (a hung mount ignores aborts): down, and no second call piles up until it settles', async () => {
@@ -239,9 +221,9 @@ describe('DeepStoreProbe with a store that does not answer', () => {
   it('stop() during a probe: resolves, records nothing, leaves the gauge absent', async () => {
     const metrics = createMetrics({ defaultMetrics: false });
     probe = new DeepStoreProbe({ deepStore: await s3Store(), mode: 'read', metrics });
-    proxy.inject('ListObjects', faults.delay(60_000));
+    s3.proxy.inject('ListObjects', faults.delay(60_000));
     const seen = new Promise<void>((resolve) => {
-      const stop = proxy.observe({ request: () => (stop(), resolve()) });
+      const stop = s3.proxy.observe({ request: () => (stop(), resolve()) });
     });
     probe.start();
     await seen;
