@@ -44,6 +44,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     repairLastSuccess: new Gauge({ name: `${P}repair_last_success_timestamp_seconds`, help: 'Unix time of the last successful repair (0 = none yet).', registers }),
     deepStoreOrphans: new Counter({ name: `${P}deep_store_orphans_total`, help: 'Objects the repair left in the deep store with no ZooKeeper record pointing at them (segment deleted, or its URL set elsewhere, after the upload).', labelNames: ['table'] as const, registers }),
     staleTempsRemoved: new Counter({ name: `${P}deep_store_stale_temps_removed_total`, help: 'Temp files of uploads whose sidecar died mid-write, removed from the deep store by the periodic sweep.', registers }),
+    deepStoreUp: new Gauge({ name: `${P}deep_store_up`, help: 'Whether the last deep-store probe found the store usable (1) or not (0). Absent until the first probe answers, and when probing is off.', registers }),
     repairSegments: new Gauge({ name: `${P}repair_segments`, help: 'Segments tracked by the deep-store repair, by repair state (GET /repair/status totals).', labelNames: ['status'] as const, registers }),
 
     // --- peer downloads ---
@@ -99,6 +100,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   for (const state of REPAIR_STATES) metrics.repairSegments.labels(state).set(0);
   metrics.downloadsInFlight.set(0);
   metrics.staleTempsRemoved.inc(0);
+  // prom-client starts an unlabelled gauge at 0; "not probed (yet)" is no sample, never a 0 that reads as down.
+  metrics.deepStoreUp.remove();
   return metrics;
 }
 

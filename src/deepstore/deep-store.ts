@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
 import { FileDeepStore } from './file-deep-store.js';
+import type { ProbeMode, ProbeResult } from './probe.js';
 import { S3DeepStore, type S3DeepStoreOptions } from './s3-deep-store.js';
 import { parseStoreUri } from './store-uri.js';
 
@@ -63,6 +64,15 @@ export interface DeepStoreCallOptions {
   signal?: AbortSignal;
 }
 
+export interface ProbeOptions extends DeepStoreCallOptions {
+  /**
+   * Names the probe object (probeObjectName() makes it a safe key): give something stable per sidecar, such as
+   * its instance id, so that an object a probe could not delete is overwritten by the next one rather than
+   * joined by another. Default: a random name chosen once per store.
+   */
+  name?: string;
+}
+
 /**
  * Where segments that exist only on servers are copied to: Pinot's deep store (the controller's
  * `controller.data.dir`). The repair writes a segment archive, looks at what is stored, and verifies an object
@@ -123,6 +133,17 @@ export interface DeepStore {
    * table folder. S3: nothing to do (see S3DeepStore).
    */
   sweepStaleTemps(options?: SweepOptions): Promise<SweepResult>;
+
+  /**
+   * Is the store usable for repair now? `write`: put a small object under a key of the sidecar's own (S3
+   * `<prefix>/.pinot-sidecar.probe/<name>`; file `<base>/.pinot-sidecar.tmp/<name>.probe`, written as put()
+   * writes), read it back and compare, delete it. `read`: look without writing (S3: ListObjectsV2 of one key
+   * under the prefix, then HeadObject of the probe key; file: the base folder is a folder that can be listed).
+   *
+   * A failing store is an answer, `{ ok: false, step, error }`, never a rejection: the caller wants to know
+   * why, not to handle it. Rejects only with `signal.reason` when aborted.
+   */
+  probe(mode: ProbeMode, options?: ProbeOptions): Promise<ProbeResult>;
 
   /** Release connections (S3 keep-alive sockets). */
   close(): Promise<void>;

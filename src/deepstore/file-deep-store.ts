@@ -3,6 +3,7 @@ import type { Dirent } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { silentLogger, type Logger } from '../log.js';
 import { readArchiveCrc } from './archive-crc.js';
 import { verifyArchiveStream } from './archive-verifier.js';
@@ -13,6 +14,7 @@ import type {
   DeepStore,
   DeepStoreCallOptions,
   ObjectRead,
+  ProbeOptions,
   SegmentObjectMeta,
   StoredObject,
   SweepOptions,
@@ -21,6 +23,7 @@ import type {
 import { DeepStoreError, invalidArgument } from './errors.js';
 import { isTempFileName, TEMP_FOLDER, tempFileName } from './file-store-temps.js';
 import { destroyOnAbort } from './object-body.js';
+import { PROBE_FILE_SUFFIX, PROBE_READ_LIMIT_BYTES, probeBody, probeMismatch, probeObjectName, runProbe, type ProbeMode, type ProbeResult } from './probe.js';
 import { acceptPut } from './put-guard.js';
 import { segmentUri } from './segment-key.js';
 import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
@@ -58,6 +61,8 @@ export class FileDeepStore implements DeepStore {
   private readonly tempFolder: string;
   private readonly base: StoreLocation;
   private readonly logger: Logger;
+  /** The probe file's name when probe() is given none (ProbeOptions.name). */
+  private readonly probeName = randomUUID();
 
   constructor(baseUri: string, options: FileDeepStoreOptions = {}) {
     this.base = parseStoreUri(baseUri);
@@ -230,6 +235,67 @@ export class FileDeepStore implements DeepStore {
     return false;
   }
 
+  /**
+   * Write: the probe file `<base>/.pinot-sidecar.tmp/<name>.probe`, written as put() writes a segment (a
+   * `<uuid>.part` temp file in the same folder, fsync, rename, fsync the folder; the sweep removes the temp file
+   * of a probe killed mid-write), read back, compared, removed. Never anything in the base folder itself or a
+   * table folder; a missing base folder is DeepStoreFolderMissing, as for put() (never created: it is most
+   * likely an unmounted volume). Read: the base folder is a folder and can be listed.
+   */
+  async probe(mode: ProbeMode, options: ProbeOptions = {}): Promise<ProbeResult> {
+    const { signal } = options;
+    const file = path.join(this.tempFolder, `${probeObjectName(options.name ?? '') || this.probeName}${PROBE_FILE_SUFFIX}`);
+    const uri = mode === 'write' ? pathToFileURL(file).href : this.baseUri;
+    const context = {
+      mode,
+      uri,
+      target: { folder: this.basePath },
+      signal,
+      classify: (err: unknown) => classifyFsError(err, `file probe ${uri}`),
+    };
+    return runProbe(context, async (run) => {
+      await run.step('folder', () => this.assertBaseFolder());
+      if (mode === 'read') {
+        await run.step('list', () => readdir(this.basePath));
+        return undefined;
+      }
+      const body = probeBody();
+      await run.step('write', () => this.writeProbeFile(file, body, uri));
+      let deleteTried = false;
+      try {
+        const back = await run.step('read', () => readHead(file, PROBE_READ_LIMIT_BYTES + 1));
+        await run.step('compare', async () => {
+          if (!back.equals(body)) throw probeMismatch(uri, body, back, back.length > PROBE_READ_LIMIT_BYTES);
+        });
+        deleteTried = true;
+        return await run.tolerate('delete', () => unlink(file));
+      } finally {
+        if (!deleteTried) await rm(file, { force: true }).catch(() => {});
+      }
+    });
+  }
+
+  /** put()'s way of writing, for the probe's few bytes: temp file, fsync, rename into place, fsync the folder. */
+  private async writeProbeFile(file: string, bytes: Buffer, uri: string): Promise<void> {
+    await this.makeTempFolder(uri);
+    const tmp = path.join(this.tempFolder, tempFileName(randomUUID()));
+    let handle: FileHandle | undefined;
+    let renamed = false;
+    try {
+      handle = await open(tmp, 'wx', 0o644);
+      await writeAll(handle, bytes);
+      await handle.sync();
+      await handle.close();
+      handle = undefined;
+      await rename(tmp, file);
+      renamed = true;
+      await fsyncFolder(this.tempFolder);
+    } finally {
+      await handle?.close().catch(() => {});
+      if (!renamed) await rm(tmp, { force: true }).catch(() => {});
+    }
+  }
+
   async get(uri: string, options: DeepStoreCallOptions = {}): Promise<ObjectRead> {
     const { signal } = options;
     const opened = await this.openObject(uri, 'get', signal);
@@ -367,7 +433,7 @@ export class FileDeepStore implements DeepStore {
  */
 async function makeFolder(uri: string, dir: string, what: string, blockedCode: string): Promise<string | undefined> {
   try {
-    return await mkdir(dir, { recursive: true });
+    return await mkdirRecursive(dir);
   } catch (err) {
     const blocker = await whatIsAt(dir);
     const code = fsErrorCode(err);
@@ -380,6 +446,36 @@ async function makeFolder(uri: string, dir: string, what: string, blockedCode: s
     }
     throw classifyFsError(err, `file put ${uri}: creating ${what} ${dir}`);
   }
+}
+
+/**
+ * mkdir -p that reports the kernel's errno. Node's recursive mkdir turns every failure to create a missing
+ * folder that it does not expect into ENOENT (nodejs/node#47098, open in Node 20): on a read-only mount a
+ * missing table or temp folder read as "no such file or directory", a retriable error, instead of EROFS. On
+ * ENOENT, the first missing folder is made once more without `recursive`, which fails with the real errno; if
+ * it succeeds (the mount came back meanwhile), the rest is made as usual. Returns the topmost folder created.
+ */
+async function mkdirRecursive(dir: string): Promise<string | undefined> {
+  try {
+    return await mkdir(dir, { recursive: true });
+  } catch (err) {
+    if (fsErrorCode(err) !== 'ENOENT') throw err;
+    const first = await firstMissingFolder(dir);
+    await mkdir(first).catch((retryErr: unknown) => {
+      if (fsErrorCode(retryErr) !== 'EEXIST') throw retryErr;
+    });
+    await mkdir(dir, { recursive: true });
+    return first;
+  }
+}
+
+/** The topmost folder on the way to `dir` that does not exist (`dir` itself when its parent exists). */
+async function firstMissingFolder(dir: string): Promise<string> {
+  let missing = dir;
+  for (let parent = path.dirname(missing); parent !== missing && (await whatIsAt(parent)) === 'nothing'; parent = path.dirname(parent)) {
+    missing = parent;
+  }
+  return missing;
 }
 
 /** `dir`, plus the parent of every folder mkdir created on the way down to it (`created` is the topmost). */
@@ -428,6 +524,23 @@ async function writeAll(handle: FileHandle, buf: Buffer): Promise<void> {
     const { bytesWritten } = await handle.write(buf, at, buf.length - at);
     if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
     at += bytesWritten;
+  }
+}
+
+/** The first `limit` bytes of `file` (fewer when it is shorter). */
+async function readHead(file: string, limit: number): Promise<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(limit);
+    let at = 0;
+    while (at < limit) {
+      const { bytesRead } = await handle.read(buf, at, limit - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    return buf.subarray(0, at);
+  } finally {
+    await handle.close();
   }
 }
 

@@ -9,6 +9,7 @@ export {
   type DeepStoreCallOptions,
   type DeepStoreOptions,
   type ObjectRead,
+  type ProbeOptions,
   type SegmentObjectMeta,
   type StoredObject,
   type SweepOptions,
@@ -21,3 +22,4 @@ export { isSegmentCrc } from './creation-meta.js';
 export { S3DeepStore, CRC_METADATA_KEY, BYTES_METADATA_KEY, S3_DEFAULTS, type S3DeepStoreOptions, type ChecksumMode } from './s3-deep-store.js';
 export { FileDeepStore, FILE_STORE_DEFAULTS } from './file-deep-store.js';
 export { isNoSpace, NO_SPACE_CODE } from './classify.js';
+export { PROBE_FOLDER, probeObjectName, type ProbeIssue, type ProbeMode, type ProbeResult, type ProbeStep } from './probe.js';

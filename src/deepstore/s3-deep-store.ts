@@ -1,12 +1,16 @@
 import {
   AbortMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
   type HeadObjectCommandOutput,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { randomUUID } from 'node:crypto';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { silentLogger, type Logger } from '../log.js';
 import { classifyS3Error, s3ErrorFacts } from './classify.js';
@@ -17,6 +21,7 @@ import type {
   DeepStore,
   DeepStoreCallOptions,
   ObjectRead,
+  ProbeOptions,
   SegmentObjectMeta,
   StoredObject,
   SweepOptions,
@@ -24,6 +29,7 @@ import type {
 } from './deep-store.js';
 import { DeepStoreError } from './errors.js';
 import { destroyOnAbort } from './object-body.js';
+import { PROBE_FOLDER, PROBE_READ_LIMIT_BYTES, probeBody, probeMismatch, probeObjectName, runProbe, type ProbeMode, type ProbeResult } from './probe.js';
 import { acceptPut } from './put-guard.js';
 import { segmentUri } from './segment-key.js';
 import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
@@ -127,11 +133,21 @@ export class S3DeepStore implements DeepStore {
   private readonly partSize: number;
   private readonly queueSize: number;
   private readonly watchesByUploadId = new Map<string, UploadWatch>();
+  private readonly bucket: string;
+  /** The base key without a trailing '/': '' for the bucket root. */
+  private readonly prefix: string;
+  /** Who the probe's "cannot reach" names. */
+  private readonly endpoint: string;
+  /** The probe object's name when probe() is given none (ProbeOptions.name). */
+  private readonly probeName = randomUUID();
 
   constructor(baseUri: string, options: S3DeepStoreOptions = {}) {
     this.base = parseStoreUri(baseUri);
     if (this.base.kind !== 's3') throw new TypeError(`S3DeepStore needs an s3:// URI, got ${baseUri}`);
     this.baseUri = baseUri;
+    this.bucket = this.base.bucket;
+    this.prefix = this.base.key.replace(/\/$/, '');
+    this.endpoint = options.endpoint ?? `the AWS S3 endpoint${options.region === undefined ? '' : ` of ${options.region}`}`;
     this.logger = options.logger ?? silentLogger;
     this.partSize = options.partSizeBytes ?? S3_DEFAULTS.partSizeBytes;
     this.queueSize = options.queueSize ?? S3_DEFAULTS.queueSize;
@@ -255,6 +271,68 @@ export class S3DeepStore implements DeepStore {
 
   async get(uri: string, options: DeepStoreCallOptions = {}): Promise<ObjectRead> {
     return this.getObject(uri, options.signal);
+  }
+
+  /**
+   * Write: PutObject of a small object at `<prefix>/.pinot-sidecar.probe/<name>`, GetObject and compare,
+   * DeleteObject; the permissions repair needs (s3:PutObject, s3:GetObject), plus s3:DeleteObject, whose
+   * refusal is only a warning (ProbeResult says why). Read: ListObjectsV2 of one key under the prefix, then
+   * HeadObject of the probe key. The list needs s3:ListBucket, which repair needs anyway: without it S3
+   * answers a HEAD of a missing object with 403 instead of 404, and every repair's first look fails. (HeadBucket
+   * needs the same permission but on the whole bucket, so a policy scoped to the prefix with an `s3:prefix`
+   * condition refuses it; and its answer has no body to tell why.) The HEAD needs s3:GetObject, which a
+   * download from the deep store needs; 404 is the expected answer.
+   */
+  async probe(mode: ProbeMode, options: ProbeOptions = {}): Promise<ProbeResult> {
+    const { signal } = options;
+    const { bucket, prefix } = this;
+    const key = `${prefix === '' ? '' : `${prefix}/`}${PROBE_FOLDER}/${probeObjectName(options.name ?? '') || this.probeName}`;
+    const uri = `s3://${bucket}/${key}`;
+    const abort = signal === undefined ? {} : { abortSignal: signal };
+    const context = {
+      mode,
+      uri,
+      target: { endpoint: this.endpoint, bucket },
+      signal,
+      classify: (err: unknown, step: string) => classifyS3Error(err, `S3 probe ${step} ${uri}`),
+    };
+    return runProbe(context, async (run) => {
+      if (mode === 'read') {
+        await run.step('list', () => this.client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1, ...(prefix === '' ? {} : { Prefix: `${prefix}/` }) }), abort));
+        await run.step('head', () => this.headObject(uri, signal));
+        return undefined;
+      }
+      const body = probeBody();
+      await run.step('write', () => this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length }), abort));
+      let deleteTried = false;
+      try {
+        const back = await run.step('read', () => this.readHead(uri, signal, PROBE_READ_LIMIT_BYTES + 1));
+        await run.step('compare', async () => {
+          if (!back.equals(body)) throw probeMismatch(uri, body, back, back.length > PROBE_READ_LIMIT_BYTES);
+        });
+        deleteTried = true;
+        return await run.tolerate('delete', () => this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), abort));
+      } finally {
+        if (!deleteTried) await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => {});
+      }
+    });
+  }
+
+  /** The first `limit` bytes of the object at `uri` (fewer when it is shorter); the rest is not downloaded. */
+  private async readHead(uri: string, signal: AbortSignal | undefined, limit: number): Promise<Buffer> {
+    const { body } = await this.getObject(uri, signal);
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        chunks.push(chunk);
+        bytes += chunk.length;
+        if (bytes >= limit) break;
+      }
+    } finally {
+      body.destroy();
+    }
+    return Buffer.concat(chunks).subarray(0, limit);
   }
 
   /** GET of `uri`; with `ifMatch`, only the version with that ETag (else a retriable ObjectChanged). */

@@ -90,6 +90,48 @@ describe(`a full deep store: put() on a real 1 MiB tmpfs${fullDisk.skipNote}`, (
   });
 });
 
+describe(`a read-only deep store: put() on the real tmpfs remounted read-only${fullDisk.skipNote}`, () => {
+  let base: string;
+  let store: FileDeepStore;
+
+  beforeEach(async () => {
+    base = await mkdtemp(path.join(fullDisk.dir ?? tmpdir(), 'store-'));
+    store = new FileDeepStore(pathToFileURL(base).href);
+  });
+
+  afterEach(async () => {
+    fullDisk.setReadOnly(false);
+    await rm(base, { recursive: true, force: true });
+  });
+
+  // Node's recursive mkdir says ENOENT for EROFS (nodejs/node#47098): a retriable "no such file" that hid the cause.
+  it.skipIf(fullDisk.dir === null)('a table folder not made yet is EROFS, permanent, says read-only (never ENOENT); the body is destroyed', async () => {
+    await mkdir(path.join(base, TEMP_FOLDER));
+    fullDisk.setReadOnly(true);
+    const body = new PatternSource(64 * 1024);
+    const err = await rejection(store.put(store.segmentUri('t', 'seg'), body, { crc: '1' }));
+    expect(err).toMatchObject({ code: 'EROFS', retriable: false });
+    expect((err as Error).message).toMatch(/creating the table folder .+ failed: EROFS: .*read-only file system/);
+    expect(body.destroyed).toBe(true);
+  });
+
+  it.skipIf(fullDisk.dir === null)('a temp folder not made yet is EROFS too', async () => {
+    fullDisk.setReadOnly(true);
+    expect(await rejection(store.put(store.segmentUri('t', 'seg'), new PatternSource(1024), { crc: '1' }))).toMatchObject({
+      code: 'EROFS',
+      retriable: false,
+      message: expect.stringMatching(/creating the temp folder .+ failed: EROFS/),
+    });
+  });
+
+  it.skipIf(fullDisk.dir === null)('folders already made: the temp file\'s open is EROFS', async () => {
+    await mkdir(path.join(base, TEMP_FOLDER));
+    await mkdir(path.join(base, 't'));
+    fullDisk.setReadOnly(true);
+    expect(await rejection(store.put(store.segmentUri('t', 'seg'), new PatternSource(1024), { crc: '1' }))).toMatchObject({ code: 'EROFS', retriable: false });
+  });
+});
+
 describe('the table folder', () => {
   let root: string;
   let store: FileDeepStore;

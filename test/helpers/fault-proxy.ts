@@ -93,7 +93,12 @@ export type Fault =
    * Forward, then answer with the store's headers (its full Content-Length) but only the first `afterBytes`
    * of its body, and close the connection: a download cut mid-way.
    */
-  | { type: 'cutBody'; afterBytes: number };
+  | { type: 'cutBody'; afterBytes: number }
+  /**
+   * Forward, then answer with the store's status and headers but `body` in place of the store's (its
+   * Content-Length adjusted): a store that accepted a write and serves other bytes for it.
+   */
+  | { type: 'replaceBody'; body: Buffer };
 
 export const faults = {
   slowDown: (retryAfterSeconds?: number): Fault =>
@@ -106,6 +111,7 @@ export const faults = {
   forwardThenFail: (): Fault => ({ type: 'forwardThenFail' }),
   delay: (ms: number): Fault => ({ type: 'delay', ms }),
   cutBody: (afterBytes: number): Fault => ({ type: 'cutBody', afterBytes }),
+  replaceBody: (body: Buffer): Fault => ({ type: 'replaceBody', body }),
 };
 
 export type RequestMatcher = S3Operation | ((req: ProxiedRequest) => boolean);
@@ -327,17 +333,18 @@ export async function startFaultProxy(upstream: string, options: FaultProxyOptio
       sendError(req, res, 500, 'InternalError', 'We encountered an internal error. Please try again.');
       return;
     }
+    const body = fault?.type === 'replaceBody' ? fault.body : answer.body;
     const headers = { ...answer.headers };
     for (const name of NOT_FORWARDED) delete headers[name];
     delete headers['transfer-encoding'];
-    if (req.method !== 'HEAD') headers['content-length'] = String(answer.body.length);
+    if (req.method !== 'HEAD') headers['content-length'] = String(body.length);
     res.writeHead(answer.status, headers);
     if (fault?.type === 'cutBody') {
       entry.status = 'reset';
-      res.write(answer.body.subarray(0, fault.afterBytes), () => req.socket.destroy());
+      res.write(body.subarray(0, fault.afterBytes), () => req.socket.destroy());
       return;
     }
-    res.end(answer.body);
+    res.end(body);
   }
 
   const server = http.createServer((req, res) => {

@@ -8,12 +8,14 @@ export interface TinyTmpfs {
   dir: string | null;
   /** For a describe() title: empty when mounted, else why the tests are skipped. */
   skipNote: string;
+  /** Remount read-only or read-write (`mount -o remount,ro|rw`): writes then fail with EROFS from the kernel. */
+  setReadOnly(readOnly: boolean): void;
   unmount(): Promise<void>;
 }
 
 /**
- * A real tmpfs of `bytes`, so that writes get ENOSPC from the kernel, not from a simulation. Needs root
- * (mount); call it once when the test file loads and unmount() in afterAll.
+ * A real tmpfs of `bytes`, so that writes get ENOSPC (or, remounted read-only, EROFS) from the kernel, not
+ * from a simulation. Needs root (mount); call it once when the test file loads and unmount() in afterAll.
  */
 export function mountTinyTmpfs(name: string, bytes: number): TinyTmpfs {
   const dir = path.join(tmpdir(), `${name}-tmpfs-${process.pid}`);
@@ -24,12 +26,16 @@ export function mountTinyTmpfs(name: string, bytes: number): TinyTmpfs {
     return {
       dir: null,
       skipNote: ` (skipped: could not mount a ${bytes}-byte tmpfs, which needs root: ${String(err).split('\n')[0]})`,
+      setReadOnly: () => {},
       unmount: async () => {},
     };
   }
   return {
     dir,
     skipNote: '',
+    setReadOnly: (readOnly) => {
+      execFileSync('mount', ['-o', `remount,${readOnly ? 'ro' : 'rw'}`, dir], { stdio: 'pipe' });
+    },
     unmount: async () => {
       execFileSync('umount', [dir]);
       await rmdir(dir);

@@ -11,11 +11,13 @@ import type {
   DeepStore,
   DeepStoreCallOptions,
   ObjectRead,
+  ProbeOptions,
   SegmentObjectMeta,
   StoredObject,
   SweepOptions,
   SweepResult,
 } from '../../../src/deepstore/deep-store.js';
+import type { ProbeMode, ProbeResult } from '../../../src/deepstore/probe.js';
 import { FileDeepStore } from '../../../src/deepstore/file-deep-store.js';
 import { S3DeepStore } from '../../../src/deepstore/s3-deep-store.js';
 import { HostedSegments } from '../../../src/helix/hosted-segments.js';
@@ -407,6 +409,10 @@ export class GatedDeepStore implements DeepStore {
 
   sweepStaleTemps(options?: SweepOptions): Promise<SweepResult> {
     return this.inner.sweepStaleTemps(options);
+  }
+
+  probe(mode: ProbeMode, options?: ProbeOptions): Promise<ProbeResult> {
+    return this.inner.probe(mode, options);
   }
 
   close(): Promise<void> {
