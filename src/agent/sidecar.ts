@@ -15,6 +15,7 @@ import { DownloadSlots } from './http/download-slots.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { CommitStateCollector } from './observability/commit-state-collector.js';
+import { DeepStoreProbe } from './repair/deep-store-probe.js';
 import { StaleTempSweep } from './repair/stale-temp-sweep.js';
 import { registerPauselessDebugInfo } from './observability/pauseless-debug.js';
 import { registerRepairRoutes } from './http/repair-routes.js';
@@ -38,6 +39,8 @@ export interface SidecarParts {
   config: ServeConfig;
   /** What must hold for the sidecar to do its job: readiness reasons and warnings, logged while unmet. */
   conditions: Conditions;
+  /** Undefined without a deep store, or with --deep-store-probe off. */
+  deepStoreProbe: DeepStoreProbe | undefined;
 }
 
 /** A component started after the first sync and stopped first on shutdown (the reconciler, collectors). */
@@ -153,10 +156,17 @@ export class Sidecar {
           gzipLevel: config.gzipLevel,
         })
       : undefined;
-    const parts: SidecarParts = { session, hosted, store, deepStore, reconciler, metrics, logger, config, conditions };
+    // The deep store checked before a repair needs it (bad bucket, no credentials, read-only mount, wrong endpoint):
+    // a warning, not a readiness failure (downloads and metrics still work; see conditions.ts).
+    const deepStoreProbe =
+      deepStore && config.deepStoreProbe !== 'off'
+        ? new DeepStoreProbe({ deepStore, mode: config.deepStoreProbe, probeName: config.instance, metrics, logger })
+        : undefined;
+    const parts: SidecarParts = { session, hosted, store, deepStore, reconciler, metrics, logger, config, conditions, deepStoreProbe };
     const services = (options.services ?? []).map((make) => make(parts));
     if (reconciler) services.unshift({ start: () => reconciler.start(), stop: () => reconciler.stop() });
     if (deepStore) services.push(new StaleTempSweep({ deepStore, metrics, logger }));
+    if (deepStoreProbe) services.push(deepStoreProbe);
 
     let sidecar: Sidecar | undefined;
     const slots = new DownloadSlots(config.maxDownloads, config.downloadQueue);
@@ -176,7 +186,7 @@ export class Sidecar {
       readiness: () => sidecar?.readiness() ?? { ready: false, reasons: ['starting'] },
       accepting: () => sidecar?.accepting ?? true,
       routes: [
-        (a) => registerRepairRoutes(a, reconciler, logger),
+        (a) => registerRepairRoutes(a, reconciler, logger, deepStoreProbe && (() => deepStoreProbe.status())),
         (a) => registerPauselessDebugInfo(a, { hosted, session, cluster: config.cluster, instance: config.instance, logger }),
         ...services.flatMap((s) => (s.routes ? [s.routes] : [])),
       ],
@@ -187,6 +197,8 @@ export class Sidecar {
     logger.info({ port: http.port, host: config.host, cluster: config.cluster, instance: config.instance, deepStore: config.deepStore ?? null }, 'pinot-sidecar listening');
     sidecar.noteDataDir(dataDir);
     sidecar.watch();
+    // At once, not after the first sync: a deep store that cannot be used is said before any repair needs it.
+    deepStoreProbe?.start();
     session.start();
     void sidecar.syncWhenConnected();
     return sidecar;
@@ -194,6 +206,9 @@ export class Sidecar {
 
   readiness(): Readiness {
     const { reasons, warnings } = this.parts.conditions.readiness();
+    // The probe logs its own changes; readiness only lists it (a warning: downloads and metrics still work).
+    const deepStoreNote = this.parts.deepStoreProbe?.readinessNote();
+    if (deepStoreNote) warnings.push(`deep_store: ${deepStoreNote}`);
     if (!this.accepting) reasons.unshift('shutting down');
     if (!this.firstSyncDone) reasons.push('first sync of hosted segments not done');
     return { ready: reasons.length === 0, reasons, warnings };

@@ -28,6 +28,8 @@ export interface RepairStatusEntry {
 export interface RepairStatusBody {
   segments: RepairStatusEntry[];
   totals: Record<string, number>;
+  /** The deep store's last probe; null or absent when it is not probed. */
+  deepStore?: { state: string; mode: string; checkedAt: string | null; since: string | null; cause: { message: string } | null; warning: { message: string } | null } | null;
 }
 
 export async function runStatus(args: string[], io: CommandIo): Promise<number> {
@@ -54,7 +56,7 @@ export async function runStatus(args: string[], io: CommandIo): Promise<number> 
     return 2;
   }
   if (values.json) io.stdout(`${JSON.stringify({ health, ...body }, null, 2)}\n`);
-  else io.stdout(`${formatHealth(health)}\n${formatStatus(body)}\n`);
+  else io.stdout(`${formatHealth(health)}${formatDeepStore(body.deepStore)}\n${formatStatus(body)}\n`);
   const ready = health.status === 'ready';
   return !ready || body.segments.some((s) => s.state === 'failed') ? 1 : 0;
 }
@@ -70,6 +72,17 @@ export function formatHealth(health: HealthBody): string {
   const lines = [health.status === 'ready' ? 'READY' : 'NOT READY'];
   for (const reason of health.reasons ?? []) lines.push(`  not ready: ${reason}`);
   for (const warning of health.warnings ?? []) lines.push(`  warning:   ${warning}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Pure: the deep store's probe in one line (two with a warning); nothing when it is not probed. */
+export function formatDeepStore(probe: RepairStatusBody['deepStore']): string {
+  if (!probe) return '';
+  const lines =
+    probe.state === 'down'
+      ? [`deep store: DOWN since ${probe.since ?? '?'}: ${probe.cause?.message ?? 'unknown cause'}`]
+      : [`deep store: ${probe.state} (${probe.mode} probe${probe.checkedAt ? `, checked ${probe.checkedAt}` : ''})`];
+  if (probe.warning) lines.push(`  warning:   ${probe.warning.message}`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -1,5 +1,6 @@
 import type { Hono } from 'hono';
 import type { Logger } from '../../log.js';
+import type { DeepStoreProbeStatus } from '../repair/deep-store-probe.js';
 import type { Reconciler } from '../repair/index.js';
 import { MethodNotAllowedError, NotFoundError } from './errors.js';
 
@@ -10,11 +11,17 @@ import { MethodNotAllowedError, NotFoundError } from './errors.js';
  * method on these paths is a 405 naming the right one: `GET /repair/run` is a caller who meant
  * POST, not a missing endpoint.
  */
-export function registerRepairRoutes(app: Hono, reconciler: Reconciler | undefined, logger: Logger): void {
+export function registerRepairRoutes(
+  app: Hono,
+  reconciler: Reconciler | undefined,
+  logger: Logger,
+  /** The deep store's last probe (DeepStoreProbe.status()), shown beside the segments; absent when not probed. */
+  deepStoreStatus?: () => DeepStoreProbeStatus,
+): void {
   const off = () => new NotFoundError('deep-store repair is off: the sidecar runs without --deep-store');
   app.get('/repair/status', (c) => {
     if (!reconciler) throw off();
-    return c.json(reconciler.status());
+    return c.json({ ...reconciler.status(), deepStore: deepStoreStatus?.() ?? null });
   });
   app.post('/repair/run', async (c) => {
     if (!reconciler) throw off();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { parseServeConfig, ConfigError } from '../../../src/agent/config.js';
-import { spawnCli } from '../../helpers/cli.js';
+import { runCli, spawnCli } from '../../helpers/cli.js';
 import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../../helpers/pinot-cluster.js';
 import { buildSegment } from '../../helpers/segment-builder.js';
 import { freePort } from '../../helpers/zookeeper-server.js';
@@ -216,6 +216,21 @@ describe('pinot-sidecar serve (real process)', () => {
       const lines = p.output().split('\n').filter((l) => l.startsWith('{'));
       expect(lines.some((l) => JSON.parse(l).msg === 'first sync done')).toBe(true);
       expect(lines.some((l) => JSON.parse(l).msg === 'shut down')).toBe(true);
+    } finally {
+      p.child.kill('SIGKILL');
+    }
+  });
+
+  it('a deep store that cannot be used is said at start: a readiness warning, pinot_sidecar_deep_store_up 0, status', async () => {
+    const port = await freePort();
+    const missing = path.join(root, 'no-such-deep-store');
+    const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', instance, '--data-dir', path.join(root, 'data'), '--port', String(port), '--host', '127.0.0.1', '--deep-store', `file://${missing}`]);
+    try {
+      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 200, warnings: [expect.stringMatching(/^deep_store: deep store down: .*no-such-deep-store/)] }), { timeout: 20_000, interval: 100 });
+      expect(await metric(port, 'pinot_sidecar_deep_store_up')).toBe(0);
+      const status = await runCli(['status', '--url', `http://127.0.0.1:${port}`]);
+      expect(status.stdout).toMatch(/^deep store: DOWN since .*no-such-deep-store/m);
+      expect(p.output().match(/"event":"deep_store_down"/g)).toHaveLength(1);
     } finally {
       p.child.kill('SIGKILL');
     }

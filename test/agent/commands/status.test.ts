@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatStatus, type RepairStatusBody } from '../../../src/agent/commands/status.js';
+import { formatDeepStore, formatStatus, type RepairStatusBody } from '../../../src/agent/commands/status.js';
 import { runCli } from '../../helpers/cli.js';
 import { startTestHttpServer, type TestHttpServer } from '../../helpers/http-app.js';
 import { freePort } from '../../helpers/zookeeper-server.js';
@@ -84,5 +84,22 @@ describe('pinot-sidecar status', () => {
 
   it('formats an empty state as a summary only', () => {
     expect(formatStatus({ segments: [], totals: {} })).toBe('0 segments tracked');
+  });
+
+  it.each([
+    { name: 'not probed', probe: null, text: '' },
+    { name: 'up', probe: { state: 'up', mode: 'write', checkedAt: '2026-12-02T07:00:00.000Z', since: null, cause: null, warning: null }, text: 'deep store: up (write probe, checked 2026-12-02T07:00:00.000Z)\n' },
+    {
+      name: 'up with a warning',
+      probe: { state: 'up', mode: 'write', checkedAt: null, since: null, cause: null, warning: { message: 'delete refused' } },
+      text: 'deep store: up (write probe)\n  warning:   delete refused\n',
+    },
+    {
+      name: 'down',
+      probe: { state: 'down', mode: 'read', checkedAt: null, since: '2026-12-02T06:00:00.000Z', cause: { message: 'the bucket does not exist' }, warning: null },
+      text: 'deep store: DOWN since 2026-12-02T06:00:00.000Z: the bucket does not exist\n',
+    },
+  ])('the deep store line: $name', ({ probe, text }) => {
+    expect(formatDeepStore(probe)).toBe(text);
   });
 });

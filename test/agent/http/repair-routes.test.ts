@@ -49,7 +49,7 @@ describe('repair routes', () => {
   it('GET /repair/status returns the reconciler status as JSON', async () => {
     const res = await fetch(on.url('/repair/status'));
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ segments: [], totals: summary.totals });
+    expect(await res.json()).toEqual({ segments: [], totals: summary.totals, deepStore: null });
   });
 
   it('POST /repair/run answers 202 at once, or the summary with ?wait=true', async () => {
