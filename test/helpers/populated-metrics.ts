@@ -21,5 +21,7 @@ export function populatedMetrics(table = 'events_REALTIME'): Metrics {
   metrics.downloadDuration.observe(0.5);
   metrics.downloadBytes.inc(1024);
   metrics.zkExpirations.inc(0);
+  // Absent until the deep-store probe's first answer: a running sidecar has one.
+  metrics.deepStoreUp.set(1);
   return metrics;
 }
