@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectCrc } from '../../src/segments/crc-inspect.js';
-import { CorruptSegmentError } from '../../src/segments/errors.js';
+import { CorruptSegmentError, NotASegmentError } from '../../src/segments/errors.js';
 import { fixturesSkipNote, hasPinotFixtures, pinotFixture } from '../helpers/fixtures.js';
 import { extractTarGz } from '../helpers/raw-tar.js';
 import { buildSegment } from '../helpers/segment-builder.js';
@@ -129,9 +129,10 @@ describe('inspectCrc on generated segments and bad input', () => {
     expect(result.recomputedCrc).not.toBe(built.crc);
   });
 
-  it('an unsealed directory is a CorruptSegmentError', async () => {
+  it('a directory without creation.meta is NotASegmentError (not "corrupt segment data")', async () => {
     const built = await buildSegment(path.join(scratch, 'built'), { name: 'inspect_unsealed', sealed: false });
-    await expect(inspectCrc(built.dir)).rejects.toBeInstanceOf(CorruptSegmentError);
+    await expect(inspectCrc(built.dir)).rejects.toBeInstanceOf(NotASegmentError);
+    await expect(inspectCrc(built.dir)).rejects.toThrow(/is not a segment: no creation\.meta/);
   });
 
   it.each([
