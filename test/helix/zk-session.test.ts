@@ -93,8 +93,21 @@ describe('ZkSession against the shared ZooKeeper', () => {
     }
   });
 
-  it('reports the session id in hex like Helix names CURRENTSTATES folders', () => {
-    expect(session.sessionId).toMatch(/^[0-9a-f]+$/);
+  it('reports the session id in hex like Helix names CURRENTSTATES folders', async () => {
+    // ZooKeeper's own record of the session: the owner of an ephemeral node it created, read by another session.
+    const path = `${root}/owned`;
+    await session.create(path, null, 'ephemeral');
+    const other = await connectSession();
+    try {
+      const stat = await other.exists(path);
+      expect(stat?.ephemeralOwner).not.toBeNull();
+      expect(session.sessionId).toBe(stat?.ephemeralOwner);
+      // Long.toHexString: lower case, no leading zeros (a standalone server's ids start with a 0x00 byte).
+      expect(session.sessionId).toMatch(/^[1-9a-f][0-9a-f]*$/);
+      expect(other.sessionId).not.toBe(session.sessionId);
+    } finally {
+      await other.close();
+    }
   });
 
   it('fails operations after close with CLOSED', async () => {
@@ -155,29 +168,43 @@ describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
     await expect(session.exists('/')).resolves.not.toBeNull();
   });
 
-  it('keeps its session across a quick ZooKeeper restart and renews after a long outage', async () => {
-    session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 4_000, reconnectMinMs: 50 });
+  it('keeps its session across a ZooKeeper restart shorter than the session timeout', async () => {
+    // A session timeout longer than this test may run: whenever the restart completes, it is within the timeout.
+    session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 60_000, reconnectMinMs: 50 });
     await session.waitConnected();
     const first = session.sessionId;
     let renewals = 0;
     session.on('renewed', () => renewals++);
 
-    // Quick restart: the server restores the session from its log; the client reconnects to it.
+    // The server restores the session from its log; the client reconnects to it.
+    const disconnected = nextEvent(session, 'disconnected');
     await server.restart();
-    await vi.waitFor(() => expect(session!.state).toBe('connected'), { timeout: 15_000 });
+    await disconnected;
+    await vi.waitFor(() => expect(session!.state).toBe('connected'), { timeout: 20_000, interval: 50 });
     await expect(session.exists('/')).resolves.not.toBeNull();
     expect(session.sessionId).toBe(first);
     expect(renewals).toBe(0);
+  });
 
-    // Down longer than the session timeout: expiry is detected locally, then a new session.
-    const expired = nextEvent(session, 'expired');
+  it('renews its session after ZooKeeper was down longer than the session timeout', async () => {
+    session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 2_000, reconnectMinMs: 50 });
+    await session.waitConnected();
+    const first = session.sessionId;
+    let renewals = 0;
+    session.on('renewed', () => renewals++);
+
+    // Expiry is detected locally while the server is down (nothing else could say so), then a new session.
+    const expired = nextEvent<['server' | 'local']>(session, 'expired');
     await server.stop();
-    await expired;
+    expect(await expired).toEqual(['local']);
+    expect(session.sessionId).toBeNull();
     const renewed = nextEvent<[string]>(session, 'renewed');
     await server.restart();
     const [second] = await renewed;
     expect(second).not.toBe(first);
+    expect(session.sessionId).toBe(second);
     expect(renewals).toBe(1);
+    await expect(session.exists('/')).resolves.not.toBeNull();
   });
 
   it('start() during the backoff after an expiry makes one client, not two (no orphaned session)', async () => {
