@@ -77,7 +77,7 @@ describe('serve started before ZooKeeper', () => {
 
     const ready = await rawRequest(port, '/health/ready');
     expect(ready.status).toBe(503);
-    expect(JSON.parse(ready.body.toString()).reasons).toEqual(expect.arrayContaining([expect.stringMatching(/^zookeeper (connecting|disconnected)$/)]));
+    expect(JSON.parse(ready.body.toString()).reasons).toEqual(expect.arrayContaining([expect.stringMatching(/^zookeeper\b/)]));
     const download = await rawRequest(port, `/tables/${RT}/segments/${SEGMENT}`);
     expect([download.status, download.complete]).toEqual([200, true]);
     expect((await rawRequest(port, '/metrics')).body.toString()).toMatch(/^pinot_sidecar_zk_connected 0$/m);

@@ -129,7 +129,8 @@ describe('SIGTERM (real sidecar process)', () => {
     const port = await freePort();
     const p = await startSidecar(port, ['--deep-store', 's3://deep/pinot', '--s3-endpoint', proxy.endpoint, '--s3-region', FAKE_REGION, '--s3-path-style']);
     try {
-      await vi.waitFor(() => expect(proxy.count((r) => r.method === 'PUT')).toBeGreaterThan(0), { timeout: 20_000 });
+      // The repair's multipart upload (not another PUT, such as a deep-store probe's) is on the wire.
+      await vi.waitFor(() => expect(proxy.count('UploadPart')).toBeGreaterThan(0), { timeout: 20_000 });
       p.child.kill('SIGTERM');
       expect(await p.exited).toBe(0);
       // Aborted, not waited out: it exited while every part request was still held (none reached the store),
