@@ -5,7 +5,7 @@ import { judgeHistory } from './history.js';
 import type { DriverWrite, Inspection, SegmentEntry, SegmentKind } from './ledger.js';
 import { parseDuration } from './options.js';
 import { quantile } from './report.js';
-import { createRng } from './rng.js';
+import { createRng } from '../helpers/rng.js';
 import { concurrentUploads, objectKey, uploadWindows } from './upload-windows.js';
 
 /** The chaos harness's judgement, on made-up histories: it must catch what it claims to, and nothing else. */

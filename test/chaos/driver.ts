@@ -12,7 +12,7 @@ import { planSegmentArchive, rawTableName, SegmentStore, streamSegmentArchive } 
 import { buildSegment } from '../helpers/segment-builder.js';
 import { Ledger, mustBeRepaired, type Inspection, type SegmentEntry, type SegmentKind } from './ledger.js';
 import type { ChaosPlan } from './options.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../helpers/rng.js';
 import { sleep } from './wait.js';
 import { BUCKET, DEEP_STORE_URI, RETENTION_MS, TABLES, type ChaosWorld, type SimServer } from './world.js';
 

@@ -1,6 +1,6 @@
 import { faults, type FaultHandle, type LoggedRequest, type S3Operation } from '../helpers/fault-proxy.js';
 import type { ChaosPlan } from './options.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../helpers/rng.js';
 import type { SidecarFleet, SidecarProcess } from './sidecars.js';
 import { sleep } from './wait.js';
 import type { ChaosWorld } from './world.js';

@@ -8,7 +8,7 @@ import { FaultInjector } from './faults.js';
 import { mustBeRepaired } from './ledger.js';
 import { chaosPlan, type ChaosOptions } from './options.js';
 import { buildReport, fmtDuration, type ChaosReport } from './report.js';
-import { createRng } from './rng.js';
+import { createRng } from '../helpers/rng.js';
 import { SidecarFleet } from './sidecars.js';
 import { sleep, waitUntil, WaitTimeoutError } from './wait.js';
 import { ChaosWorld } from './world.js';

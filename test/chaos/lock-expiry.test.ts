@@ -21,8 +21,10 @@ import { concurrentUploads, uploadWindows, type UploadWindow } from './upload-wi
  * starts failing, on purpose, the day an attempt stops its upload when its lock's session expires.
  *
  * The soak rarely lines this up by chance (its uploads take milliseconds); here the first upload is held at
- * the proxy for 6 s, as a large segment's upload would last, while ZooKeeper is frozen past the sessions'
- * timeout. Real ZooKeeper (its own: it gets paused), S3 fake behind the fault proxy, two in-process sidecars.
+ * the proxy, as a large segment's upload would last, while ZooKeeper is frozen past the sessions' timeout, and
+ * released only once the second sidecar has repaired the segment: the order of events is fixed, not raced
+ * against a clock, so both tests have one outcome on any machine. Real ZooKeeper (its own: it gets paused), S3
+ * fake behind the fault proxy, two in-process sidecars.
  */
 const bed = useTestBed();
 let zk: ZooKeeperServer;
@@ -51,7 +53,8 @@ beforeAll(async () => {
   const serverB = await world.addServer();
   await world.commit(seg(1), [{ server: serverA }, { server: serverB }]);
 
-  const held = bed.proxy.inject('PutObject', faults.delay(6_000));
+  let releaseA!: () => void;
+  const held = bed.proxy.inject('PutObject', faults.holdUntil(new Promise<void>((resolve) => (releaseA = resolve))));
   const a = await world.startSidecar(serverA, { zkOptions: SHORT_SESSION, deepStore: store('replica-a') });
   await waitFor(() => expect(held.applied).toBe(1)); // A holds the lock; its upload is in flight
   const b = await world.startSidecar(serverB, { zkOptions: SHORT_SESSION, deepStore: store('replica-b') });
@@ -59,7 +62,9 @@ beforeAll(async () => {
 
   await loseSessions([a.session, b.session]);
 
+  // B takes the lock A's session left, finds nothing at the key (A's upload is still held), uploads and repairs.
   await waitFor(() => expect(entryOf(b, seg(1))?.state).toBe('done'), 20_000);
+  releaseA(); // only now does A's upload reach the store
   await waitFor(() => expect(entryOf(a, seg(1))?.state).toBe('fixed_by_other'), 20_000);
   overlaps = concurrentUploads(uploadWindows(bed.proxy.log));
   scenario = { a, b, world, url: await world.url(seg(1)) };

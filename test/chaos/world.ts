@@ -7,7 +7,7 @@ import { isZkCode } from '../../src/helix/errors.js';
 import { ZkSession } from '../../src/helix/zk-session.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startS3Fake, type S3Fake } from '../helpers/s3-fake.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../helpers/rng.js';
 import { ZkGate } from './zk-gate.js';
 
 /**

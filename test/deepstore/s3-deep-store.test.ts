@@ -129,11 +129,17 @@ describe('S3DeepStore round trips', () => {
   });
 
   it('maps "a b" and "a+b" to one key, as Pinot does (pinot-protocol.md §12.22)', async () => {
-    const { store } = await newStore();
-    expect(store.segmentUri('t', 'a b')).toBe(store.segmentUri('t', 'a b'));
+    const { store, bucket } = await newStore();
+    // Two URIs (URLEncoder: space → "+", "+" → %2B) ...
+    expect(store.segmentUri('t', 'a b')).toBe(`s3://${bucket}/pinot/data/t/a+b`);
+    expect(store.segmentUri('t', 'a+b')).toBe(`s3://${bucket}/pinot/data/t/a%2Bb`);
     await store.put(store.segmentUri('t', 'a b'), Readable.from([Buffer.from('space')]), { crc: '1' });
-    // "a+b" encodes to a%2Bb, whose decoded key is "a+b": the same object
+    // ... whose decoded keys are both "a+b": the same object
     expect(await store.head(store.segmentUri('t', 'a+b'))).toEqual({ bytes: 5, crc: '1' });
+    await store.put(store.segmentUri('t', 'a+b'), Readable.from([Buffer.from('plus!!')]), { crc: '2' });
+    expect((await fake.client.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents?.map((o) => o.Key)).toEqual(['pinot/data/t/a+b']);
+    expect(await storedBytes(bucket, 'pinot/data/t/a+b')).toEqual(Buffer.from('plus!!'));
+    expect(await store.head(store.segmentUri('t', 'a b'))).toEqual({ bytes: 6, crc: '2' });
   });
 
   it('finds the same key for a base URI with a trailing slash (Pinot writes "//", S3PinotFS collapses it)', async () => {
@@ -321,10 +327,13 @@ describe('S3DeepStore clean-up after a failed upload', () => {
     const reason = new Error('shutting down');
     controller.abort(reason);
     expect(await rejection(put)).toBe(reason);
+    // Settled while every part request is still held at the proxy, none of them forwarded to the store: the
+    // requests themselves were cancelled, not waited out (the hold outlasts the test's timeout).
+    const parts = proxy.log.filter((r) => r.op === 'UploadPart');
+    expect(parts.map((r) => [r.fault, r.upstreamStatus])).toEqual(parts.map(() => ['delay', null]));
     expect(body.destroyed).toBe(true);
     hold.remove();
-    expect(await store.head(uri)).toBeNull();
-    void bucket;
+    await expectNothingLeft(store, bucket, uri);
   });
 
   it('with SDK retries on, a part that fails once is retried alone and the upload succeeds', async () => {

@@ -18,11 +18,25 @@ export interface CliProcess {
   exited: Promise<number | null>;
 }
 
+/**
+ * Set by `npm run coverage` (test/coverage/run.ts) to a directory: the sidecar processes spawned here write their
+ * V8 coverage there (NODE_V8_COVERAGE), to be merged with vitest's. Not NODE_V8_COVERAGE itself, which would make
+ * vitest's workers write theirs too.
+ */
+export const CHILD_COVERAGE_ENV = 'TEST_CHILD_V8_COVERAGE';
+
 /** The real `pinot-sidecar` process (TypeScript through tsx), for signals and exit codes. */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  const coverageDir = process.env[CHILD_COVERAGE_ENV];
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/agent/cli.ts'), ...args], {
     cwd: repoRoot,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...(coverageDir ? { NODE_V8_COVERAGE: coverageDir } : {}),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

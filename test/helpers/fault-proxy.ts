@@ -89,6 +89,8 @@ export type Fault =
   | { type: 'forwardThenFail' }
   /** Hold the request for `ms`, then forward it. */
   | { type: 'delay'; ms: number }
+  /** Hold the request until `until` settles (the test decides when), then forward it. */
+  | { type: 'hold'; until: Promise<unknown> }
   /**
    * Forward, then answer with the store's headers (its full Content-Length) but only the first `afterBytes`
    * of its body, and close the connection: a download cut mid-way.
@@ -110,6 +112,7 @@ export const faults = {
   resetAfterForward: (): Fault => ({ type: 'reset', when: 'after' }),
   forwardThenFail: (): Fault => ({ type: 'forwardThenFail' }),
   delay: (ms: number): Fault => ({ type: 'delay', ms }),
+  holdUntil: (until: Promise<unknown>): Fault => ({ type: 'hold', until }),
   cutBody: (afterBytes: number): Fault => ({ type: 'cutBody', afterBytes }),
   replaceBody: (body: Buffer): Fault => ({ type: 'replaceBody', body }),
 };
@@ -318,6 +321,7 @@ export async function startFaultProxy(upstream: string, options: FaultProxyOptio
       return;
     }
     if (fault?.type === 'delay') await new Promise((resolve) => setTimeout(resolve, fault.ms));
+    if (fault?.type === 'hold') await fault.until.catch(() => undefined);
 
     const answer = await forward(req);
     entry.upstreamStatus = answer.status;

@@ -16,10 +16,10 @@ export interface TestHttpServer {
 /** The sidecar's HTTP app on a loopback port over a data dir (or a given store), with test-sized limits. */
 export async function startTestHttpServer(
   options: { dataDir: string; maxDownloads?: number; queue?: number; headersTimeoutMs?: number; timeoutCheckIntervalMs?: number } & Partial<
-    Omit<AppDeps, 'slots' | 'metrics' | 'logger'>
+    Omit<AppDeps, 'slots' | 'logger'>
   >,
 ): Promise<TestHttpServer> {
-  const metrics = createMetrics({ defaultMetrics: false });
+  const metrics = options.metrics ?? createMetrics({ defaultMetrics: false });
   const slots = new DownloadSlots(options.maxDownloads ?? 4, options.queue ?? 4);
   const app = createApp({
     store: options.store ?? new SegmentStore(options.dataDir),
@@ -33,6 +33,7 @@ export async function startTestHttpServer(
     readiness: options.readiness ?? (() => ({ ready: true, reasons: [] })),
     accepting: options.accepting ?? (() => true),
     routes: options.routes,
+    beforeScrape: options.beforeScrape,
   });
   const server = await startHttpServer(app, {
     port: 0,

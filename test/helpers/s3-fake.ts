@@ -37,6 +37,8 @@ export interface S3Fake {
    * objects (throws otherwise: the answer would be ambiguous). Leaves the bucket as it found it.
    */
   hasInProgressMultipartUploads(bucket: string): Promise<boolean>;
+  /** Requests the fake has received and not finished with: answered, or their connection gone. */
+  openRequests(): number;
   stop(): Promise<void>;
 }
 
@@ -49,6 +51,11 @@ export async function startS3Fake(): Promise<S3Fake> {
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('fauxqs did not listen on a TCP port');
   const endpoint = `http://127.0.0.1:${address.port}`;
+  let open = 0;
+  app.server.on('request', (_req, res) => {
+    open += 1;
+    res.once('close', () => (open -= 1));
+  });
   const client = new S3Client({
     endpoint,
     region: FAKE_REGION,
@@ -82,6 +89,7 @@ export async function startS3Fake(): Promise<S3Fake> {
       await createBucket(bucket);
       return false;
     },
+    openRequests: () => open,
     async stop() {
       client.destroy();
       await app.close();

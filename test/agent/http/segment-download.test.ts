@@ -103,7 +103,7 @@ describe('segment download', () => {
 
   it.each([
     [`/tables/${RT}/segments/nope`, 404],
-    [`/tables/${RT}/segments/nope`, 404],
+    [`/segments/${RT}/nope`, 404],
     ['/tables/nosuchtable/segments/x', 404],
     ['/tables/bad%20table/segments/x', 400],
     ['/tables/t/segments/a%zz', 400],
@@ -372,8 +372,19 @@ describe('limits and authentication', () => {
   it('queues within the bound instead of refusing', async () => {
     const limited = await startTestHttpServer({ dataDir, maxDownloads: 1, queue: 2 });
     try {
-      const results = await Promise.all([1, 2, 3].map(() => rawRequest(limited.port, `/tables/${RT}/segments/${rt.name}`)));
-      expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
+      const holder = await holdTheOnlySlot(limited);
+      // Two requests wait in the queue while the slot is taken; a third would be one too many.
+      const queued = [1, 2].map(() => rawRequest(limited.port, `/tables/${RT}/segments/${rt.name}`));
+      await vi.waitFor(() => expect(limited.slots.queued).toBe(2));
+      expect((await rawRequest(limited.port, `/tables/${RT}/segments/${rt.name}`)).status).toBe(503);
+      holder.destroy();
+      const served = await Promise.all(queued);
+      expect(served.map((r) => [r.status, r.complete])).toEqual([
+        [200, true],
+        [200, true],
+      ]);
+      expect(await extracted(served[1]!.body, rt.name)).toEqual(await digestTree(rt.dir));
+      expect(await metricValue(limited.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'busy' })).toBe(1);
     } finally {
       await limited.close();
     }

@@ -346,6 +346,13 @@ export function events(sidecar: Sidecar, event: string): LogLine[] {
   return sidecar.logs.filter((l) => l.event === event);
 }
 
+type GatedCall = 'put' | 'verifyArchive';
+interface Gate {
+  match: (uri: string) => boolean;
+  reached: () => void;
+  released: Promise<void>;
+}
+
 /**
  * A deep store that can hold a put at its start until the test releases it: the scenario then changes the
  * world (deletes the znode, the local directory, sets the URL elsewhere, loses the ZK session) at a known
@@ -353,7 +360,7 @@ export function events(sidecar: Sidecar, event: string): LogLine[] {
  */
 export class GatedDeepStore implements DeepStore {
   puts = 0;
-  private gate: { match: (uri: string) => boolean; reached: () => void; released: Promise<void> } | undefined;
+  private readonly gates = new Map<GatedCall, Gate>();
 
   constructor(readonly inner: DeepStore) {}
 
@@ -367,30 +374,46 @@ export class GatedDeepStore implements DeepStore {
 
   /** The next put (to a URI `match` accepts) waits; `reached` resolves when it does, `release()` lets it go on. */
   holdNextPut(match: (uri: string) => boolean = () => true): { reached: Promise<void>; release: () => void } {
+    return this.holdNext('put', match);
+  }
+
+  /**
+   * The next verifyArchive waits: the attempt holds its lock and has read the record, and has not looked at
+   * the local directory again yet (the archive is planned after this check).
+   */
+  holdNextVerify(match: (uri: string) => boolean = () => true): { reached: Promise<void>; release: () => void } {
+    return this.holdNext('verifyArchive', match);
+  }
+
+  private holdNext(call: GatedCall, match: (uri: string) => boolean): { reached: Promise<void>; release: () => void } {
     let reached!: () => void;
     let release!: () => void;
     const reachedPromise = new Promise<void>((r) => (reached = r));
     const released = new Promise<void>((r) => (release = r));
-    this.gate = { match, reached, released };
+    this.gates.set(call, { match, reached, released });
     return { reached: reachedPromise, release };
+  }
+
+  /** Waits at the gate of `call` when one is set for this URI; rejects with the signal's reason if aborted meanwhile. */
+  private async pass(call: GatedCall, uri: string, signal: AbortSignal | undefined): Promise<void> {
+    const gate = this.gates.get(call);
+    if (!gate?.match(uri)) return;
+    this.gates.delete(call);
+    gate.reached();
+    const aborted = new Promise<never>((_, reject) => {
+      if (signal?.aborted) reject(signal.reason);
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+    await Promise.race([gate.released, aborted]);
   }
 
   async put(uri: string, body: Readable, meta: SegmentObjectMeta, options: DeepStoreCallOptions = {}): Promise<{ bytes: number }> {
     this.puts += 1;
-    const gate = this.gate?.match(uri) ? this.gate : undefined;
-    if (gate) {
-      this.gate = undefined;
-      gate.reached();
-      const aborted = new Promise<never>((_, reject) => {
-        if (options.signal?.aborted) reject(options.signal.reason);
-        options.signal?.addEventListener('abort', () => reject(options.signal?.reason), { once: true });
-      });
-      try {
-        await Promise.race([gate.released, aborted]);
-      } catch (err) {
-        body.destroy();
-        throw err;
-      }
+    try {
+      await this.pass('put', uri, options.signal);
+    } catch (err) {
+      body.destroy();
+      throw err;
     }
     return this.inner.put(uri, body, meta, options);
   }
@@ -403,7 +426,8 @@ export class GatedDeepStore implements DeepStore {
     return this.inner.get(uri, options);
   }
 
-  verifyArchive(uri: string, expected: SegmentObjectMeta, options?: DeepStoreCallOptions): Promise<ArchiveVerdict> {
+  async verifyArchive(uri: string, expected: SegmentObjectMeta, options?: DeepStoreCallOptions): Promise<ArchiveVerdict> {
+    await this.pass('verifyArchive', uri, options?.signal);
     return this.inner.verifyArchive(uri, expected, options);
   }
 

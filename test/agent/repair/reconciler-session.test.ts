@@ -74,6 +74,11 @@ describe('ZK session lost mid-attempt', () => {
     world = await RepairWorld.create({ connectString: zkServer.connectString });
     const { sidecar, release, store } = await world.heldAttempt({ sidecar: { zkOptions: SHORT_SESSION } });
     await loseSession(sidecar.session);
+    // The client gave its session up; the lock goes once the server has expired that session too (right after
+    // the thaw, or later on a loaded machine). Before that, the lock is another holder's as far as anyone can
+    // tell, and the attempt rightly leaves it (locked_by_other, then already_uploaded): not this scenario.
+    const lockPath = new UploadLocks(world.seedSession, defaultLockRoot(world.cluster), 'probe').lockPath(TABLE, seg(1));
+    await waitFor(async () => expect(await world!.seedSession.exists(lockPath)).toBeNull());
     const creates = sidecar.session.requests.create;
     const reads = sidecar.session.requests.getData;
     release();

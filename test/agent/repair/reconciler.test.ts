@@ -261,14 +261,28 @@ describe('stop()', () => {
 });
 
 describe('local directory vanishing before the attempt', () => {
-  it('is skipped as not_local, nothing uploaded', async () => {
+  it('after the lock and the fresh read, before the archive is planned: skipped as not_local, nothing uploaded', async () => {
     const world = await bed.world({ store: 'file' });
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }]);
+    // The directory is there when the pass finds the segment eligible and the attempt starts; it goes while the
+    // attempt checks the deep store (the local dir absent from the start is the not_local case above).
+    const store = new GatedDeepStore(world.newDeepStore());
+    const held = store.holdNextVerify();
+    const sidecar = await world.startSidecar(server, { deepStore: store });
+    await held.reached;
+    expect(entryOf(sidecar, seg(1))?.state).not.toBe('skipped');
     await rm(path.join(server.dataDir, TABLE, seg(1)), { recursive: true });
-    const sidecar = await world.startSidecar(server);
-    await sidecar.reconciler.requestPass();
-    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'skipped', reason: 'not_local' });
+    held.release();
+
+    await waitFor(() => expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'skipped', reason: 'not_local' }));
+    // The attempt found the directory gone when it planned the archive: a failed attempt, not a put.
+    expect(events(sidecar, 'upload_failure')).toEqual([expect.objectContaining({ reason: 'SegmentChangedError' })]);
+    expect(store.puts).toBe(0);
+    expect(await store.head(world.segmentUri(seg(1)))).toBeNull();
+    expect(sidecar.session.requests.setData).toBe(0);
+    expect(await world.url(seg(1))).toBe('');
     await world.checkInvariants();
   });
 });
+

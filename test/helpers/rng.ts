@@ -1,5 +1,6 @@
 /**
- * Seeded randomness for the chaos soak. Every decision the harness makes (what to commit, which fault when,
+ * Seeded randomness for the chaos soak, and for tests that pick random cases (testSeed: the seed is in the test's
+ * name, so a failure can be replayed). Every decision the soak makes (what to commit, which fault when,
  * whether a request gets a 503) draws from a stream forked from the run's seed by a label, so the schedule of
  * a run is the same for the same seed. What the processes do with it (timings, interleavings) is not, and is
  * not meant to be: the soak is about surviving whatever interleaving happens.
@@ -62,4 +63,18 @@ function hash(text: string): number {
     h = Math.imul(h, 0x01000193);
   }
   return h >>> 0;
+}
+
+/**
+ * The seed of a test that draws random cases: TEST_SEED when set (to replay a failure), else a fresh one. Put it in
+ * the test's name so that every report of a failure carries it.
+ */
+export function testSeed(env: NodeJS.ProcessEnv = process.env): number {
+  const given = env.TEST_SEED;
+  if (given !== undefined && given !== '') {
+    const seed = Number(given);
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`TEST_SEED must be an integer in [0, 2^32), got ${JSON.stringify(given)}`);
+    return seed;
+  }
+  return Math.floor(Math.random() * 0x100000000);
 }
