@@ -35,7 +35,11 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 /** Kinds every run must have injected at least once. */
 export const REQUIRED_FAULTS: readonly FaultKind[] = FAULT_KINDS.filter((k) => k !== 'server_restart');
 
+/** How long after the run the required major faults that did not fit in it may still be injected. */
+const LATE_FAULTS_MS = 60_000;
+
 type MajorFault = 'zk_restart' | 'zk_pause_expiry' | 'sidecar_kill_mid_upload' | 'server_restart';
+const REQUIRED_MAJOR: readonly MajorFault[] = (['zk_restart', 'zk_pause_expiry', 'sidecar_kill_mid_upload'] as const).filter((k) => REQUIRED_FAULTS.includes(k));
 const MAJOR_WEIGHTS: ReadonlyArray<[MajorFault, number]> = [
   ['sidecar_kill_mid_upload', 35],
   ['zk_restart', 22],
@@ -127,10 +131,28 @@ export class FaultInjector {
   async run(signal: AbortSignal): Promise<void> {
     const { rng, plan } = this.o;
     let queue: MajorFault[] = rng.shuffle(['zk_restart', 'zk_pause_expiry', 'sidecar_kill_mid_upload', 'server_restart']);
-    while (!signal.aborted) {
+    // A slow machine can eat a short run's schedule (a ZooKeeper restart took 30 s under load): the major kinds
+    // every run must have are then injected right after the run, for at most LATE_FAULTS_MS more.
+    let lateUntil: number | undefined;
+    for (;;) {
+      if (signal.aborted) {
+        lateUntil ??= Date.now() + LATE_FAULTS_MS;
+        if (Date.now() > lateUntil) break;
+        if (this.counts.deep_store_outage === 0 && this.outageStarts.length > 0) {
+          this.outageStarts.shift();
+          this.o.progress('fault deep_store_outage not injected during the run: injecting it now');
+          await this.outage();
+          continue;
+        }
+        const missing = REQUIRED_MAJOR.filter((kind) => this.counts[kind] === 0);
+        if (missing.length === 0) break;
+        this.o.progress(`fault ${missing[0]} not injected during the run: injecting it now`);
+        await this.major(missing[0]!);
+        continue;
+      }
       const gap = Math.min(3 * plan.meanFaultGapMs, Math.max(500, rng.exp(plan.meanFaultGapMs)));
       await sleep(gap, signal);
-      if (signal.aborted) break;
+      if (signal.aborted) continue; // to the late faults, if any are missing
       const elapsed = Date.now() - this.o.startedAt;
       if (this.outageStarts.length > 0 && elapsed >= this.outageStarts[0]!) {
         this.outageStarts.shift();
