@@ -256,9 +256,12 @@ export class Sidecar {
       // waited for with backoff and said plainly, never a crash loop that would hold the server back.
       if (err instanceof ClusterNotFoundError) conditions.set('cluster', 'blocking', { ok: false, reason: `${err.message}; waiting for it` });
       else if (session.state === 'connected') logger.warn({ event: 'first_sync_failed', err: errorMessage(err) }, 'first sync failed; retrying');
-      // Not connected: the zookeeper condition already says why, once.
-      this.syncFailures += 1;
-      const delayMs = Math.min(SYNC_RETRY_MAX_MS, SYNC_RETRY_MIN_MS * 2 ** (this.syncFailures - 1));
+      // Not connected: the zookeeper condition already says why, once. Then the next try starts at once: it waits
+      // for the connection itself, so the sync begins the moment ZooKeeper answers. Backoff is for failures while
+      // connected (a cluster not created yet), which only time can fix.
+      const connected = session.state === 'connected';
+      this.syncFailures = connected ? this.syncFailures + 1 : 0;
+      const delayMs = connected ? Math.min(SYNC_RETRY_MAX_MS, SYNC_RETRY_MIN_MS * 2 ** (this.syncFailures - 1)) : 0;
       this.syncRetry = setTimeout(() => void this.syncWhenConnected(), delayMs);
       return;
     }
