@@ -8,14 +8,14 @@ import { silentLogger, type Logger } from '../../log.js';
 import { DEFAULT_GZIP_LEVEL, type SegmentStore } from '../../segments/index.js';
 import type { Metrics } from '../metrics.js';
 import { classifyFailure, DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.js';
-import { checkEligibility, checkMetadata, repairInterest, type EligibilityInput, type Eligibility } from './eligibility.js';
-import { AmbiguousWriteError, LocalCopyUnreadableError, ReconcilerStoppedError, settleUnconfirmed } from './errors.js';
+import { decide, type DecideContext, type RepairDecision, type RepairFacts } from './decide.js';
+import { checkEligibility, isReportOnlyReason, repairInterest, type SkipVerdict } from './eligibility.js';
+import { AmbiguousWriteError, LocalCopyUnreadableError, ReconcilerStoppedError } from './errors.js';
 import { inspectLocalCopy } from './local-copy.js';
 import { runRepairAttempt, type AttemptDeps, type AttemptOutcome } from './repair-attempt.js';
 import {
   entryKey,
   isFinished,
-  isOlderThan,
   REPAIR_STATES,
   RepairState,
   seenOf,
@@ -97,7 +97,6 @@ export interface PassSummary {
   totals: Record<RepairStateName, number>;
 }
 
-const REPORT_ONLY_REASONS: ReadonlySet<string> = new Set(['committing', 'in_progress']);
 /** setTimeout's limit is ~24.8 days; a far wake-up simply re-arms. */
 const MAX_TIMER_MS = 60 * 60 * 1000;
 
@@ -248,64 +247,48 @@ export class Reconciler {
 
   // --- deciding ---------------------------------------------------------------------------------
 
-  /** Decide what a segment needs now from the tracker's cached view; start an attempt if it is due. No I/O. */
-  private evaluate(table: string, segment: string, options: { operatorAsked?: boolean } = {}): void {
+  /** Decide what a segment needs now from the tracker's cached view (decide.ts) and act on it. No I/O. */
+  private evaluate(table: string, segment: string, context: DecideContext = {}): void {
     if (this.stopController.signal.aborted) return;
     const k = entryKey(table, segment);
     if (this.inFlight.has(k)) {
       this.again.add(k);
       return;
     }
-    const entry = this.repair.get(table, segment);
-    const hosted = this.hosted.get(table, segment);
-    if (!hosted || !table.endsWith('_REALTIME')) {
-      // Not (or no longer) this server's: not ours to report. Finished entries stay for the record.
-      this.forget(table, segment);
-      return;
+    const decision = decide(this.repair.get(table, segment), this.hosted.get(table, segment), this.facts(table, segment), this.now(), context);
+    if (decision.kind !== 'not_ours' && decision.kind !== 'await_metadata') this.noteTable(table);
+    this.act(table, segment, decision);
+  }
+
+  private act(table: string, segment: string, decision: RepairDecision): void {
+    switch (decision.kind) {
+      case 'not_ours':
+      case 'forget':
+        this.forget(table, segment);
+        return;
+      case 'await_metadata':
+      case 'wait':
+      case 'none':
+        return;
+      case 'clear_unconfirmed': {
+        const entry = this.repair.get(table, segment);
+        if (entry) this.setState(table, segment, { state: entry.state, unconfirmedWrite: null, nextAttemptAt: entry.nextAttemptAt });
+        this.act(table, segment, decision.then);
+        return;
+      }
+      case 'skip':
+        this.skip(table, segment, decision.verdict, decision.seen);
+        return;
+      case 'record_done':
+        this.apply(table, segment, { kind: 'done', result: decision.write.result, uri: decision.write.uri, seen: decision.seen, bytes: null, uploadMs: null });
+        return;
+      case 'fixed_by_other':
+        this.fixedByOther(table, segment, decision.url, decision.seen);
+        return;
+      case 'launch':
+        this.launch(table, segment);
+        return;
     }
-    const zk = hosted.zk;
-    if (zk === undefined) return; // metadata not read yet; its `change` follows
-    this.noteTable(table);
-    if (zk === null) {
-      // A record Helix could not read either (corrupt, too deep, past the record limit) is reported even if it
-      // was never a candidate: it may well be one, and nothing can be decided, or written, on it.
-      if (entry && isFinished(entry.state)) return;
-      const unreadable = hosted.metadataError !== undefined;
-      if (entry && isReportOnly(entry) && !unreadable) this.forget(table, segment);
-      else if (entry || unreadable) this.skip(table, segment, { eligible: false, reason: 'no_metadata', detail: hosted.metadataError ?? 'segment metadata znode does not exist' }, null);
-      return;
-    }
-    // The last attempt saw a newer version than the cache holds: the tracker has not caught up (typically with
-    // our own write). Its change event follows; acting on the stale view would only cost requests.
-    if (entry && isOlderThan(zk, entry.seen)) return;
-    const url = zk.metadata.downloadUrl.kind === 'uri' ? zk.metadata.downloadUrl.uri : null;
-    // A write of ours that went unanswered is settled by the first view after it (errors.ts settleUnconfirmed).
-    const unconfirmed = entry && !isFinished(entry.state) ? entry.unconfirmedWrite : null;
-    const settled = unconfirmed ? settleUnconfirmed(unconfirmed, zk.version, url) : 'unknown';
-    if (unconfirmed && settled === 'applied') {
-      this.apply(table, segment, { kind: 'done', result: unconfirmed.result, uri: unconfirmed.uri, seen: zk, bytes: null, uploadMs: null });
-      return;
-    }
-    if (entry && settled === 'not_applied') this.setState(table, segment, { state: entry.state, unconfirmedWrite: null, nextAttemptAt: entry.nextAttemptAt });
-    const interest = repairInterest(zk.metadata);
-    if (interest === 'none') {
-      if (!entry || isFinished(entry.state)) return;
-      if (url !== null && !isReportOnly(entry)) this.fixedByOther(table, segment, url, zk);
-      else this.forget(table, segment); // e.g. a COMMITTING segment committed normally: nothing to report
-      return;
-    }
-    const verdict = checkMetadata({ ...this.facts(table, segment), zk, nowMs: this.now() });
-    if (interest === 'report') {
-      if (verdict) this.skip(table, segment, verdict, zk);
-      return;
-    }
-    const waiting = entry && !isFinished(entry.state) && entry.nextAttemptAt !== null && entry.nextAttemptAt > this.now();
-    if (waiting && !(options.operatorAsked && entry.state === 'failed')) return;
-    if (verdict) {
-      this.skip(table, segment, verdict, zk);
-      return;
-    }
-    this.launch(table, segment);
   }
 
   private launch(table: string, segment: string): void {
@@ -460,14 +443,14 @@ export class Reconciler {
   }
 
   /** Record a skip; unchanged verdicts leave the entry (and its updatedAt) alone. */
-  private skip(table: string, segment: string, verdict: Exclude<Eligibility, { eligible: true }>, seen: ZnodeSeen | null, extra: Partial<RepairPatch> = {}): void {
+  private skip(table: string, segment: string, verdict: SkipVerdict, seen: ZnodeSeen | null, extra: Partial<RepairPatch> = {}): void {
     const entry = this.repair.get(table, segment);
     const detail = verdict.detail ?? null;
     const same = entry?.state === 'skipped' && entry.reason === verdict.reason && entry.detail === detail;
     if (same && extra.attempts === undefined) return;
     if (verdict.reason === 'crc_mismatch') {
       if (entry?.reason !== 'crc_mismatch') this.log.warn({ event: 'crc_mismatch', table, segment, detail }, 'local copy differs from ZK segment.crc: not uploaded');
-    } else if (!REPORT_ONLY_REASONS.has(verdict.reason)) {
+    } else if (!isReportOnlyReason(verdict.reason)) {
       this.log.info({ event: 'skipped', table, segment, reason: verdict.reason, detail }, 'segment not repaired');
     }
     this.setState(table, segment, { ...extra, state: 'skipped', reason: verdict.reason, detail, seen: seen && seenOf(seen) });
@@ -498,7 +481,7 @@ export class Reconciler {
     this.metrics?.knownTable(table);
   }
 
-  private facts(table: string, segment: string): Omit<EligibilityInput, 'zk' | 'nowMs'> {
+  private facts(table: string, segment: string): RepairFacts {
     return {
       tableNameWithType: table,
       replicaState: this.hosted.get(table, segment)?.state,
@@ -576,6 +559,3 @@ export class Reconciler {
   }
 }
 
-function isReportOnly(entry: Readonly<RepairEntry>): boolean {
-  return entry.state === 'skipped' && entry.reason !== null && REPORT_ONLY_REASONS.has(entry.reason);
-}
