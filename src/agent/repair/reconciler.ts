@@ -1,7 +1,7 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import { isNoSpace, type DeepStore } from '../../deepstore/index.js';
 import { errorMessage } from '../../errors.js';
-import type { HostedSegmentChange, HostedSegments } from '../../helix/hosted-segments.js';
+import type { HostedSegmentChange } from '../../helix/hosted-segments.js';
 import { clusterPaths, type ClusterPaths } from '../../helix/paths.js';
 import type { ZkSession } from '../../helix/zk-session.js';
 import { silentLogger, type Logger } from '../../log.js';
@@ -11,6 +11,7 @@ import { classifyFailure, DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } fr
 import { decide, type DecideContext, type RepairDecision, type RepairFacts } from './decide.js';
 import { checkEligibility, isReportOnlyReason, repairInterest, type SkipVerdict } from './eligibility.js';
 import { AmbiguousWriteError, LocalCopyUnreadableError, ReconcilerStoppedError } from './errors.js';
+import type { HostedView } from './hosted-view.js';
 import { inspectLocalCopy } from './local-copy.js';
 import { runRepairAttempt, type AttemptDeps, type AttemptOutcome } from './repair-attempt.js';
 import {
@@ -49,7 +50,8 @@ import { defaultLockRoot, UploadLocks } from './upload-lock.js';
 
 export interface ReconcilerOptions {
   session: ZkSession;
-  hosted: HostedSegments;
+  /** The hosted-segment tracker (helix HostedSegments): what to look at, and its cached metadata. */
+  hosted: HostedView;
   store: SegmentStore;
   deepStore: DeepStore;
   cluster: string;
@@ -101,7 +103,7 @@ export interface PassSummary {
 const MAX_TIMER_MS = 60 * 60 * 1000;
 
 export class Reconciler {
-  private readonly hosted: HostedSegments;
+  private readonly hosted: HostedView;
   private readonly store: SegmentStore;
   private readonly metrics: Metrics | undefined;
   private readonly log: Logger;
