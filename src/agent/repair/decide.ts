@@ -110,6 +110,16 @@ function decideOnRecord(
   return { kind: 'launch' };
 }
 
+/**
+ * Whether a pass looks at a hosted segment even without a repair entry: a REALTIME segment that is a candidate or
+ * report-only (repairInterest), or whose record could not be read (it may well be a candidate). The rest is none
+ * of the repair's business until an event says otherwise.
+ */
+export function concernsRepair(hosted: HostedSegment): boolean {
+  if (!hosted.table.endsWith('_REALTIME')) return false;
+  return hosted.zk ? repairInterest(hosted.zk.metadata) !== 'none' : hosted.zk === null && hosted.metadataError !== undefined;
+}
+
 function isReportOnly(entry: Readonly<RepairEntry>): boolean {
   return entry.state === 'skipped' && entry.reason !== null && isReportOnlyReason(entry.reason);
 }

@@ -7,14 +7,14 @@ import { silentLogger, type Logger } from '../../log.js';
 import { DEFAULT_GZIP_LEVEL, type SegmentStore } from '../../segments/index.js';
 import type { Metrics } from '../metrics.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
-import { decide, type DecideContext, type RepairDecision, type RepairFacts } from './decide.js';
+import { concernsRepair, decide, type DecideContext, type RepairDecision, type RepairFacts } from './decide.js';
 import { checkEligibility, repairInterest } from './eligibility.js';
 import { LocalCopyUnreadableError, ReconcilerStoppedError } from './errors.js';
 import type { HostedView } from './hosted-view.js';
 import { inspectLocalCopy } from './local-copy.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
 import { runRepairAttempt, type AttemptDeps, type AttemptOutcome } from './repair-attempt.js';
-import { entryKey, REPAIR_STATES, RepairState, type RepairStateName, type RepairStatus } from './repair-state.js';
+import { entryKey, RepairState, zeroTotals, type RepairStateName, type RepairStatus } from './repair-state.js';
 import { defaultLockRoot, UploadLocks } from './upload-lock.js';
 
 export interface ReconcilerOptions {
@@ -370,10 +370,7 @@ export class Reconciler {
     const startedAt = this.now();
     const keys = new Map<string, [string, string]>();
     for (const hosted of this.hosted.all()) {
-      const matters = hosted.zk ? repairInterest(hosted.zk.metadata) !== 'none' : hosted.zk === null && hosted.metadataError !== undefined;
-      if (hosted.table.endsWith('_REALTIME') && matters) {
-        keys.set(entryKey(hosted.table, hosted.segment), [hosted.table, hosted.segment]);
-      }
+      if (concernsRepair(hosted)) keys.set(entryKey(hosted.table, hosted.segment), [hosted.table, hosted.segment]);
     }
     for (const entry of this.repair.activeEntries()) keys.set(entryKey(entry.table, entry.segment), [entry.table, entry.segment]);
     let attempted = 0;
@@ -388,7 +385,7 @@ export class Reconciler {
       if (waits.length === 0) break;
       await Promise.allSettled(waits);
     }
-    const totals = Object.fromEntries(REPAIR_STATES.map((s) => [s, 0])) as Record<RepairStateName, number>;
+    const totals = zeroTotals();
     for (const [table, segment] of keys.values()) {
       const entry = this.repair.get(table, segment);
       if (entry) totals[entry.state] += 1;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decide, type DecideContext, type RepairDecision, type RepairFacts } from '../../../src/agent/repair/decide.js';
+import { concernsRepair, decide, type DecideContext, type RepairDecision, type RepairFacts } from '../../../src/agent/repair/decide.js';
 import type { UnconfirmedWrite } from '../../../src/agent/repair/errors.js';
 import type { RepairEntry } from '../../../src/agent/repair/repair-state.js';
 import type { HostedSegment } from '../../../src/helix/hosted-segments.js';
@@ -200,5 +200,20 @@ const rows: Row[] = [
 describe('decide', () => {
   it.each(rows)('$name', (row) => {
     expect(decide(row.entry, row.hosted, { ...FACTS, ...row.facts }, NOW, row.context)).toEqual(row.expected);
+  });
+});
+
+describe('concernsRepair', () => {
+  it.each([
+    { name: 'a candidate (DONE, URL "")', hosted: hosted(), concerns: true },
+    { name: 'COMMITTING (report-only)', hosted: hosted({ status: 'COMMITTING' }), concerns: true },
+    { name: 'IN_PROGRESS (report-only)', hosted: hosted({ status: 'IN_PROGRESS' }), concerns: true },
+    { name: 'a URL set', hosted: hosted({ downloadUrl: URI }), concerns: false },
+    { name: 'metadata not read yet', hosted: hosted({}, { zk: undefined }), concerns: false },
+    { name: 'no znode', hosted: hosted({}, { zk: null }), concerns: false },
+    { name: 'a znode that cannot be read', hosted: hosted({}, { zk: null, metadataError: 'record nests too deep' }), concerns: true },
+    { name: 'an OFFLINE table', hosted: { ...hosted(), table: 'events_OFFLINE' }, concerns: false },
+  ])('$name: $concerns', ({ hosted: segment, concerns }) => {
+    expect(concernsRepair(segment)).toBe(concerns);
   });
 });
