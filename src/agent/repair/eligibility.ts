@@ -78,6 +78,8 @@ export interface EligibilityInput {
 }
 
 export type Eligibility = { eligible: true } | { eligible: false; reason: SkipReason; detail?: string };
+/** A "no" with its reason. */
+export type SkipVerdict = Exclude<Eligibility, { eligible: true }>;
 
 /** Pinot's MIN_TIME_BEFORE_SEGMENT_EXPIRATION_FOR_FIXING_DEEP_STORE_COPY_MILLIS (LLCM uploadToDeepStoreIfMissing). */
 export const RETENTION_MARGIN_MS = 60 * 60 * 1000;
@@ -93,11 +95,21 @@ export function repairInterest(metadata: SegmentMetadata): 'candidate' | 'report
   return 'none';
 }
 
+const REPORT_ONLY_REASONS: ReadonlySet<string> = new Set<SkipReason>(['committing', 'in_progress']);
+
+/**
+ * Whether a skip reason is one of the segments repairInterest only reports (COMMITTING, IN_PROGRESS): such skips
+ * are routine, not logged, and the entry is forgotten once the segment leaves those states.
+ */
+export function isReportOnlyReason(reason: string): boolean {
+  return REPORT_ONLY_REASONS.has(reason);
+}
+
 /**
  * The rules that need no disk access, in the order an operator would want to hear about them: what ZK says
  * about the segment, then the table, then this server's replica. Null means "now look at the local copy".
  */
-export function checkMetadata(input: EligibilityInput): Exclude<Eligibility, { eligible: true }> | null {
+export function checkMetadata(input: EligibilityInput): SkipVerdict | null {
   const { zk, tableSettings } = input;
   if (input.tableNameWithType.endsWith('_OFFLINE') || tableSettings?.tableType === 'OFFLINE') return skip('offline_table');
   if (!zk) return skip('no_metadata');
@@ -174,6 +186,6 @@ function stuckCommitDetail(input: EligibilityInput, mtimeMs: number): string | u
   return `stuck: COMMITTING for ${Math.round(stuckForMs / 1000)} s (max ${input.cluster.maxSegmentCompletionTimeMs / 1000} s); the controller's repair takes it over`;
 }
 
-function skip(reason: SkipReason, detail?: string): Exclude<Eligibility, { eligible: true }> {
+function skip(reason: SkipReason, detail?: string): SkipVerdict {
   return detail === undefined ? { eligible: false, reason } : { eligible: false, reason, detail };
 }

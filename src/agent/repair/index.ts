@@ -3,6 +3,7 @@
  * needs (status types). Pure policy lives in eligibility.ts and backoff.ts.
  */
 export { Reconciler, type PassSummary, type ReconcilerOptions } from './reconciler.js';
+export type { HostedView } from './hosted-view.js';
 export { REPAIR_STATES, type RepairStateName, type RepairStatus, type RepairStatusSegment } from './repair-state.js';
 export { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 export { checkEligibility, checkMetadata, repairInterest, type Eligibility, type SkipReason } from './eligibility.js';

@@ -1,55 +1,26 @@
 import pLimit, { type LimitFunction } from 'p-limit';
-import { isNoSpace, type DeepStore } from '../../deepstore/index.js';
-import { errorMessage } from '../../errors.js';
-import type { HostedSegmentChange, HostedSegments } from '../../helix/hosted-segments.js';
-import { clusterPaths, type ClusterPaths } from '../../helix/paths.js';
+import type { DeepStore } from '../../deepstore/index.js';
+import type { HostedSegmentChange } from '../../helix/hosted-segments.js';
+import { clusterPaths } from '../../helix/paths.js';
 import type { ZkSession } from '../../helix/zk-session.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { DEFAULT_GZIP_LEVEL, type SegmentStore } from '../../segments/index.js';
 import type { Metrics } from '../metrics.js';
-import { classifyFailure, DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.js';
-import { checkEligibility, checkMetadata, repairInterest, type EligibilityInput, type Eligibility } from './eligibility.js';
-import { AmbiguousWriteError, LocalCopyUnreadableError, ReconcilerStoppedError, settleUnconfirmed } from './errors.js';
+import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { concernsRepair, decide, type DecideContext, type RepairDecision, type RepairFacts } from './decide.js';
+import { checkEligibility, repairInterest } from './eligibility.js';
+import { LocalCopyUnreadableError, ReconcilerStoppedError } from './errors.js';
+import type { HostedView } from './hosted-view.js';
 import { inspectLocalCopy } from './local-copy.js';
+import { OutcomeRecorder } from './outcome-recorder.js';
 import { runRepairAttempt, type AttemptDeps, type AttemptOutcome } from './repair-attempt.js';
-import {
-  entryKey,
-  isFinished,
-  isOlderThan,
-  REPAIR_STATES,
-  RepairState,
-  seenOf,
-  type RepairEntry,
-  type RepairPatch,
-  type RepairStateName,
-  type RepairStatus,
-  type ZnodeSeen,
-} from './repair-state.js';
+import { entryKey, RepairState, zeroTotals, type RepairStateName, type RepairStatus } from './repair-state.js';
 import { defaultLockRoot, UploadLocks } from './upload-lock.js';
-
-/**
- * The deep-store repair engine (DESIGN.md "Deep-store repair", "Repair rules").
- *
- * What to look at comes from the hosted-segment tracker, never from a scan of ZooKeeper: its `change` events
- * mark segments dirty, and the dirty set is evaluated when the tracker reports `synced` (its view is then
- * consistent: a segment that appeared and its metadata are seen together). A safety pass every
- * `safetyPassIntervalMs` (default 10 min) re-evaluates every segment that matters from the tracker's cache —
- * no ZooKeeper reads — in case an event was missed or a local directory changed (local changes have no event).
- *
- * Evaluation is cheap and pure (eligibility.ts) until a segment is a candidate; then an attempt runs in one of
- * `parallelism` slots (p-limit, default 2): local check, lock, fresh read, HEAD, upload, verify, CAS
- * (repair-attempt.ts). A failed attempt frees its slot at once and records when to try again (backoff.ts) in
- * the repair state; a single wake timer brings due segments back. So a slow or failing segment never holds a
- * slot while it waits, and one bad segment never stops the others or a pass.
- *
- * ZooKeeper cost per repaired segment: create lock, read, compare-and-set, delete lock (plus the tracker's own
- * re-read of the znode our write changed). After stop() begins there is no ZooKeeper write at all: no lock,
- * no CAS, not even a lock delete (the ephemeral lock dies with the session the owner closes).
- */
 
 export interface ReconcilerOptions {
   session: ZkSession;
-  hosted: HostedSegments;
+  /** The hosted-segment tracker (helix HostedSegments): what to look at, and its cached metadata. */
+  hosted: HostedView;
   store: SegmentStore;
   deepStore: DeepStore;
   cluster: string;
@@ -97,25 +68,41 @@ export interface PassSummary {
   totals: Record<RepairStateName, number>;
 }
 
-const REPORT_ONLY_REASONS: ReadonlySet<string> = new Set(['committing', 'in_progress']);
 /** setTimeout's limit is ~24.8 days; a far wake-up simply re-arms. */
 const MAX_TIMER_MS = 60 * 60 * 1000;
 
+/**
+ * The deep-store repair engine (DESIGN.md "Deep-store repair", "Repair rules").
+ *
+ * What to look at comes from the hosted-segment tracker, never from a scan of ZooKeeper: its `change` events
+ * mark segments dirty, and the dirty set is evaluated when the tracker reports `synced` (its view is then
+ * consistent: a segment that appeared and its metadata are seen together). A safety pass every
+ * `safetyPassIntervalMs` (default 10 min) re-evaluates every segment that matters from the tracker's cache —
+ * no ZooKeeper reads — in case an event was missed or a local directory changed (local changes have no event).
+ *
+ * Deciding is pure and costs no I/O (decide.ts, on the rules of eligibility.ts) until a segment is a candidate;
+ * then an attempt runs in one of `parallelism` slots (p-limit, default 2): local check, lock, fresh read, HEAD,
+ * upload, verify, CAS (repair-attempt.ts). What comes of it is recorded in one place (outcome-recorder.ts: repair
+ * state, metrics, log events). A failed attempt frees its slot at once and records when to try again
+ * (backoff.ts); a single wake timer brings due segments back. So a slow or failing segment never holds a
+ * slot while it waits, and one bad segment never stops the others or a pass.
+ *
+ * ZooKeeper cost per repaired segment: create lock, read, compare-and-set, delete lock (plus the tracker's own
+ * re-read of the znode our write changed). After stop() begins there is no ZooKeeper write at all: no lock,
+ * no CAS, not even a lock delete (the ephemeral lock dies with the session the owner closes).
+ */
 export class Reconciler {
-  private readonly hosted: HostedSegments;
+  private readonly hosted: HostedView;
   private readonly store: SegmentStore;
   private readonly metrics: Metrics | undefined;
   private readonly log: Logger;
   private readonly now: () => number;
-  private readonly random: () => number;
-  private readonly backoff: BackoffPolicy;
   private readonly safetyPassIntervalMs: number;
-  private readonly lockRetryMs: number;
   private readonly attemptTimeoutMs: number;
   private readonly stopTimeoutMs: number;
-  private readonly paths: ClusterPaths;
   private readonly deps: AttemptDeps;
   private readonly repair: RepairState;
+  private readonly outcomes: OutcomeRecorder;
   private readonly limit: LimitFunction;
 
   /** Attempts queued or running, by entry key. */
@@ -138,25 +125,34 @@ export class Reconciler {
     this.metrics = options.metrics;
     this.log = (options.logger ?? silentLogger).child({ component: 'repair' });
     this.now = options.now ?? Date.now;
-    this.random = options.random ?? Math.random;
-    this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.safetyPassIntervalMs = options.safetyPassIntervalMs ?? 10 * 60_000;
-    this.lockRetryMs = options.lockRetryMs ?? 30_000;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 30 * 60_000;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
-    this.paths = clusterPaths(options.cluster);
-    this.repair = new RepairState({ now: this.now, ...(options.maxFinishedEntries === undefined ? {} : { maxFinished: options.maxFinishedEntries }) });
     // rejectOnClear: stop() clears the queue, and the promises of attempts that never started must settle.
     this.limit = pLimit({ concurrency: options.parallelism ?? 2, rejectOnClear: true });
+    const locks = new UploadLocks(options.session, options.lockRoot ?? defaultLockRoot(options.cluster), options.instance);
     this.deps = {
       session: options.session,
-      paths: this.paths,
+      paths: clusterPaths(options.cluster),
       deepStore: options.deepStore,
-      locks: new UploadLocks(options.session, options.lockRoot ?? defaultLockRoot(options.cluster), options.instance),
+      locks,
       gzipLevel: options.gzipLevel ?? DEFAULT_GZIP_LEVEL,
       now: this.now,
       logger: this.log,
     };
+    this.repair = new RepairState({ now: this.now, ...(options.maxFinishedEntries === undefined ? {} : { maxFinished: options.maxFinishedEntries }) });
+    this.outcomes = new OutcomeRecorder({
+      repair: this.repair,
+      hosted: this.hosted,
+      metrics: this.metrics,
+      logger: this.log,
+      now: this.now,
+      random: options.random ?? Math.random,
+      backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
+      lockRetryMs: options.lockRetryMs ?? 30_000,
+      lockPath: (table, segment) => locks.lockPath(table, segment),
+      onScheduled: () => this.armWake(),
+    });
   }
 
   /** Follow the tracker and run a first pass over what it already knows. */
@@ -248,74 +244,52 @@ export class Reconciler {
 
   // --- deciding ---------------------------------------------------------------------------------
 
-  /** Decide what a segment needs now from the tracker's cached view; start an attempt if it is due. No I/O. */
-  private evaluate(table: string, segment: string, options: { operatorAsked?: boolean } = {}): void {
+  /** Decide what a segment needs now from the tracker's cached view (decide.ts) and act on it. No I/O. */
+  private evaluate(table: string, segment: string, context: DecideContext = {}): void {
     if (this.stopController.signal.aborted) return;
     const k = entryKey(table, segment);
     if (this.inFlight.has(k)) {
       this.again.add(k);
       return;
     }
-    const entry = this.repair.get(table, segment);
-    const hosted = this.hosted.get(table, segment);
-    if (!hosted || !table.endsWith('_REALTIME')) {
-      // Not (or no longer) this server's: not ours to report. Finished entries stay for the record.
-      this.forget(table, segment);
-      return;
+    const decision = decide(this.repair.get(table, segment), this.hosted.get(table, segment), this.facts(table, segment), this.now(), context);
+    if (decision.kind !== 'not_ours' && decision.kind !== 'await_metadata') this.noteTable(table);
+    this.act(table, segment, decision);
+  }
+
+  /** Carry out what decide() said: record it, or queue an attempt. */
+  private act(table: string, segment: string, decision: RepairDecision): void {
+    switch (decision.kind) {
+      case 'not_ours':
+      case 'forget':
+        this.outcomes.forget(table, segment);
+        return;
+      case 'await_metadata':
+      case 'wait':
+      case 'none':
+        return;
+      case 'clear_unconfirmed':
+        this.outcomes.unconfirmedNotApplied(table, segment);
+        this.act(table, segment, decision.then);
+        return;
+      case 'skip':
+        this.outcomes.skipped(table, segment, decision.verdict, decision.seen);
+        return;
+      case 'record_done':
+        this.outcomes.attempted(table, segment, { kind: 'done', result: decision.write.result, uri: decision.write.uri, seen: decision.seen, bytes: null, uploadMs: null });
+        return;
+      case 'fixed_by_other':
+        this.outcomes.fixedByOther(table, segment, decision.url, decision.seen);
+        return;
+      case 'launch':
+        this.launch(table, segment);
+        return;
     }
-    const zk = hosted.zk;
-    if (zk === undefined) return; // metadata not read yet; its `change` follows
-    this.noteTable(table);
-    if (zk === null) {
-      // A record Helix could not read either (corrupt, too deep, past the record limit) is reported even if it
-      // was never a candidate: it may well be one, and nothing can be decided, or written, on it.
-      if (entry && isFinished(entry.state)) return;
-      const unreadable = hosted.metadataError !== undefined;
-      if (entry && isReportOnly(entry) && !unreadable) this.forget(table, segment);
-      else if (entry || unreadable) this.skip(table, segment, { eligible: false, reason: 'no_metadata', detail: hosted.metadataError ?? 'segment metadata znode does not exist' }, null);
-      return;
-    }
-    // The last attempt saw a newer version than the cache holds: the tracker has not caught up (typically with
-    // our own write). Its change event follows; acting on the stale view would only cost requests.
-    if (entry && isOlderThan(zk, entry.seen)) return;
-    const url = zk.metadata.downloadUrl.kind === 'uri' ? zk.metadata.downloadUrl.uri : null;
-    // A write of ours that went unanswered is settled by the first view after it (errors.ts settleUnconfirmed).
-    const unconfirmed = entry && !isFinished(entry.state) ? entry.unconfirmedWrite : null;
-    const settled = unconfirmed ? settleUnconfirmed(unconfirmed, zk.version, url) : 'unknown';
-    if (unconfirmed && settled === 'applied') {
-      this.apply(table, segment, { kind: 'done', result: unconfirmed.result, uri: unconfirmed.uri, seen: zk, bytes: null, uploadMs: null });
-      return;
-    }
-    if (entry && settled === 'not_applied') this.setState(table, segment, { state: entry.state, unconfirmedWrite: null, nextAttemptAt: entry.nextAttemptAt });
-    const interest = repairInterest(zk.metadata);
-    if (interest === 'none') {
-      if (!entry || isFinished(entry.state)) return;
-      if (url !== null && !isReportOnly(entry)) this.fixedByOther(table, segment, url, zk);
-      else this.forget(table, segment); // e.g. a COMMITTING segment committed normally: nothing to report
-      return;
-    }
-    const verdict = checkMetadata({ ...this.facts(table, segment), zk, nowMs: this.now() });
-    if (interest === 'report') {
-      if (verdict) this.skip(table, segment, verdict, zk);
-      return;
-    }
-    const waiting = entry && !isFinished(entry.state) && entry.nextAttemptAt !== null && entry.nextAttemptAt > this.now();
-    if (waiting && !(options.operatorAsked && entry.state === 'failed')) return;
-    if (verdict) {
-      this.skip(table, segment, verdict, zk);
-      return;
-    }
-    this.launch(table, segment);
   }
 
   private launch(table: string, segment: string): void {
     const k = entryKey(table, segment);
-    const entry = this.repair.get(table, segment);
-    // A skipped segment being looked at again stays "skipped (reason)" until it passes the local check.
-    if (entry?.state !== 'skipped') {
-      const fresh: Partial<RepairPatch> = entry && isFinished(entry.state) ? { attempts: 0, failures: 0, lastError: null, uri: null } : {};
-      this.setState(table, segment, { ...fresh, state: 'pending', reason: null, detail: null });
-    }
+    this.outcomes.queued(table, segment);
     const run = this.limit(() => this.attempt(table, segment));
     const settled = run
       .catch((err: unknown) => {
@@ -342,12 +316,12 @@ export class Reconciler {
     if (stop.aborted) return;
     const decision = checkEligibility({ ...this.facts(table, segment), zk, local, nowMs: this.now() });
     if (!decision.eligible) {
-      if (decision.reason === 'local_unreadable') this.fail(table, segment, new LocalCopyUnreadableError(decision.detail ?? 'unknown error'));
-      else this.skip(table, segment, decision, zk);
+      if (decision.reason === 'local_unreadable') this.outcomes.failed(table, segment, new LocalCopyUnreadableError(decision.detail ?? 'unknown error'));
+      else this.outcomes.skipped(table, segment, decision, zk);
       return;
     }
     if (local.kind !== 'sealed') return; // eligible implies sealed; narrows the type
-    if (this.repair.get(table, segment)?.state === 'skipped') this.setState(table, segment, { state: 'pending', reason: null, detail: null });
+    this.outcomes.passedLocalCheck(table, segment);
     const signal = AbortSignal.any([stop, AbortSignal.timeout(this.attemptTimeoutMs)]);
     let outcome: AttemptOutcome;
     try {
@@ -358,138 +332,15 @@ export class Reconciler {
         facts: () => this.facts(table, segment),
         signal,
         mayWrite: () => !stop.aborted,
-        progress: (state, uri) => this.setState(table, segment, { state, uri, reason: null, detail: null }),
+        progress: (state, uri) => this.outcomes.progressed(table, segment, state, uri),
         unconfirmedWrite: this.repair.get(table, segment)?.unconfirmedWrite ?? null,
       });
     } catch (err) {
-      if (stop.aborted) {
-        this.setState(table, segment, { state: 'pending', reason: 'stopped', lastError: errorMessage(err) });
-        return;
-      }
-      this.fail(table, segment, err);
+      if (stop.aborted) this.outcomes.stopped(table, segment, err);
+      else this.outcomes.failed(table, segment, err);
       return;
     }
-    this.apply(table, segment, outcome);
-  }
-
-  private apply(table: string, segment: string, outcome: AttemptOutcome): void {
-    const attempts = (this.repair.get(table, segment)?.attempts ?? 0) + 1;
-    switch (outcome.kind) {
-      case 'locked': {
-        // Not an error and not an attempt: another replica's sidecar is on it. Its URL write will reach us as a
-        // change (fixed_by_other); if it dies, its ephemeral lock goes with its session and we take over.
-        const nextAttemptAt = this.now() + Math.round(this.lockRetryMs * (0.5 + this.random() / 2));
-        this.setState(table, segment, {
-          state: 'pending',
-          reason: 'locked_by_other',
-          detail: this.deps.locks.lockPath(table, segment),
-          nextAttemptAt,
-          ...(outcome.unconfirmedWrite === undefined ? {} : { unconfirmedWrite: outcome.unconfirmedWrite }),
-        });
-        return;
-      }
-      case 'done': {
-        const reason = outcome.result === 'already_uploaded' ? 'already_uploaded' : null;
-        this.setState(table, segment, { state: 'done', reason, detail: null, attempts, failures: 0, lastError: null, uri: outcome.uri, seen: seenOf(outcome.seen) });
-        this.metrics?.uploads.labels(table, outcome.result).inc();
-        if (outcome.bytes !== null) this.metrics?.uploadBytes.inc(outcome.bytes);
-        if (outcome.uploadMs !== null) this.metrics?.uploadDuration.observe(outcome.uploadMs / 1000);
-        this.metrics?.repairLastSuccess.set(this.now() / 1000);
-        this.log.info(
-          { event: 'upload_success', table, segment, uri: outcome.uri, result: outcome.result, bytes: outcome.bytes, uploadMs: outcome.uploadMs, attempts },
-          outcome.result === 'success' ? 'segment uploaded to the deep store and its URL set' : 'segment already in the deep store: URL set',
-        );
-        return;
-      }
-      case 'fixed_by_other':
-        this.fixedByOther(table, segment, outcome.url, outcome.seen, { attempts, orphanUri: outcome.orphan ?? null });
-        this.recordOrphan(table, segment, outcome.orphan);
-        return;
-      case 'gone': {
-        // Until the tracker sees the deletion its cached record is stale: mark that version as superseded (a
-        // znode recreated later has a later mtime and is not).
-        const cached = this.hosted.get(table, segment)?.zk;
-        const seen = cached ? { version: cached.version + 1, mtimeMs: cached.mtimeMs } : null;
-        this.setState(table, segment, { state: 'gone', reason: null, detail: 'segment znode deleted; not recreated', attempts, seen, orphanUri: outcome.orphan ?? null });
-        this.metrics?.uploads.labels(table, 'gone').inc();
-        this.log.info({ event: 'gone', table, segment }, 'segment metadata deleted during repair: left deleted');
-        this.recordOrphan(table, segment, outcome.orphan);
-        return;
-      }
-      case 'skipped': {
-        const verdict = outcome.detail === undefined ? { eligible: false as const, reason: outcome.reason } : { eligible: false as const, reason: outcome.reason, detail: outcome.detail };
-        this.skip(table, segment, verdict, outcome.seen, { attempts, ...(outcome.unconfirmedWrite === undefined ? {} : { unconfirmedWrite: outcome.unconfirmedWrite }) });
-        return;
-      }
-    }
-  }
-
-  /** An object no record points at: counted and logged once, kept in the entry (orphanUri) for operators. */
-  private recordOrphan(table: string, segment: string, uri: string | undefined): void {
-    if (uri === undefined) return;
-    this.metrics?.deepStoreOrphans.labels(table).inc();
-    this.log.warn({ event: 'orphan_object', table, segment, uri }, 'deep-store object left without a ZooKeeper record pointing at it: remove it when convenient');
-  }
-
-  private fail(table: string, segment: string, err: unknown): void {
-    const entry = this.repair.get(table, segment);
-    const failures = (entry?.failures ?? 0) + 1;
-    const failure = classifyFailure(err);
-    const nextAttemptAt = this.now() + retryDelayMs(failures, failure, this.backoff, this.random);
-    const next = this.setState(table, segment, {
-      state: failure.permanent ? 'failed' : 'retrying',
-      reason: failure.reason,
-      detail: null,
-      lastError: errorMessage(err),
-      attempts: (entry?.attempts ?? 0) + 1,
-      failures,
-      nextAttemptAt,
-      ...(err instanceof AmbiguousWriteError ? { unconfirmedWrite: err.write } : {}),
-    });
-    this.metrics?.uploads.labels(table, isNoSpace(err) ? 'no_space' : 'error').inc();
-    this.log.warn(
-      { event: 'upload_failure', table, segment, reason: failure.reason, permanent: failure.permanent, attempts: next.attempts, nextAttemptAt: new Date(nextAttemptAt).toISOString(), err: errorMessage(err) },
-      failure.permanent ? 'deep-store repair failed (needs an operator); retrying at the slowest pace' : 'deep-store repair attempt failed; will retry',
-    );
-  }
-
-  private fixedByOther(table: string, segment: string, url: string, seen: ZnodeSeen, extra: Partial<RepairPatch> = {}): void {
-    this.setState(table, segment, { ...extra, state: 'fixed_by_other', reason: null, detail: url, uri: url, seen: seenOf(seen), lastError: null });
-    this.metrics?.uploads.labels(table, 'fixed_by_other').inc();
-    this.log.info({ event: 'fixed_by_other', table, segment, url }, 'download URL set by someone else: kept');
-  }
-
-  /** Record a skip; unchanged verdicts leave the entry (and its updatedAt) alone. */
-  private skip(table: string, segment: string, verdict: Exclude<Eligibility, { eligible: true }>, seen: ZnodeSeen | null, extra: Partial<RepairPatch> = {}): void {
-    const entry = this.repair.get(table, segment);
-    const detail = verdict.detail ?? null;
-    const same = entry?.state === 'skipped' && entry.reason === verdict.reason && entry.detail === detail;
-    if (same && extra.attempts === undefined) return;
-    if (verdict.reason === 'crc_mismatch') {
-      if (entry?.reason !== 'crc_mismatch') this.log.warn({ event: 'crc_mismatch', table, segment, detail }, 'local copy differs from ZK segment.crc: not uploaded');
-    } else if (!REPORT_ONLY_REASONS.has(verdict.reason)) {
-      this.log.info({ event: 'skipped', table, segment, reason: verdict.reason, detail }, 'segment not repaired');
-    }
-    this.setState(table, segment, { ...extra, state: 'skipped', reason: verdict.reason, detail, seen: seen && seenOf(seen) });
-  }
-
-  private forget(table: string, segment: string): void {
-    this.repair.forget(table, segment);
-    this.updateGauges();
-  }
-
-  private setState(table: string, segment: string, patch: RepairPatch): Readonly<RepairEntry> {
-    const entry = this.repair.update(table, segment, patch);
-    this.updateGauges();
-    if (patch.nextAttemptAt != null) this.armWake();
-    return entry;
-  }
-
-  private updateGauges(): void {
-    if (!this.metrics) return;
-    const totals = this.repair.totals();
-    for (const state of REPAIR_STATES) this.metrics.repairSegments.labels(state).set(totals[state]);
-    this.metrics.repairQueueDepth.set(this.repair.queueDepth());
+    this.outcomes.attempted(table, segment, outcome);
   }
 
   private noteTable(table: string): void {
@@ -498,7 +349,7 @@ export class Reconciler {
     this.metrics?.knownTable(table);
   }
 
-  private facts(table: string, segment: string): Omit<EligibilityInput, 'zk' | 'nowMs'> {
+  private facts(table: string, segment: string): RepairFacts {
     return {
       tableNameWithType: table,
       replicaState: this.hosted.get(table, segment)?.state,
@@ -519,10 +370,7 @@ export class Reconciler {
     const startedAt = this.now();
     const keys = new Map<string, [string, string]>();
     for (const hosted of this.hosted.all()) {
-      const matters = hosted.zk ? repairInterest(hosted.zk.metadata) !== 'none' : hosted.zk === null && hosted.metadataError !== undefined;
-      if (hosted.table.endsWith('_REALTIME') && matters) {
-        keys.set(entryKey(hosted.table, hosted.segment), [hosted.table, hosted.segment]);
-      }
+      if (concernsRepair(hosted)) keys.set(entryKey(hosted.table, hosted.segment), [hosted.table, hosted.segment]);
     }
     for (const entry of this.repair.activeEntries()) keys.set(entryKey(entry.table, entry.segment), [entry.table, entry.segment]);
     let attempted = 0;
@@ -537,7 +385,7 @@ export class Reconciler {
       if (waits.length === 0) break;
       await Promise.allSettled(waits);
     }
-    const totals = Object.fromEntries(REPAIR_STATES.map((s) => [s, 0])) as Record<RepairStateName, number>;
+    const totals = zeroTotals();
     for (const [table, segment] of keys.values()) {
       const entry = this.repair.get(table, segment);
       if (entry) totals[entry.state] += 1;
@@ -572,10 +420,7 @@ export class Reconciler {
       this.log.warn({ segments: [...this.inFlight.keys()], waitedMs: this.stopTimeoutMs }, 'repair attempts did not stop in time: abandoned (they can no longer write to ZooKeeper)');
     }
     clearTimeout(timer);
-    this.updateGauges();
+    this.outcomes.publishGauges();
   }
 }
 
-function isReportOnly(entry: Readonly<RepairEntry>): boolean {
-  return entry.state === 'skipped' && entry.reason !== null && REPORT_ONLY_REASONS.has(entry.reason);
-}

@@ -235,7 +235,8 @@ export function entryKey(table: string, segment: string): string {
   return `${table}/${segment}`;
 }
 
-function zeroTotals(): Record<RepairStateName, number> {
+/** Every repair state at 0. */
+export function zeroTotals(): Record<RepairStateName, number> {
   return Object.fromEntries(REPAIR_STATES.map((s) => [s, 0])) as Record<RepairStateName, number>;
 }
 

@@ -1,0 +1,26 @@
+import type { ClusterSettings } from '../../helix/cluster-records.js';
+import type { HostedSegment, HostedSegmentChange } from '../../helix/hosted-segments.js';
+import type { TableSettings } from '../../helix/table-config.js';
+
+/**
+ * What the repair uses of the hosted-segment tracker (helix HostedSegments): its cached view of what this server
+ * hosts, and the events that say the view changed. The reconciler depends on this and not on the class, so what it
+ * decides can be exercised against a view made by hand.
+ */
+export interface HostedView {
+  /** True once a sync has completed and nothing waits to be read: a `change` outside a sync is taken at once. */
+  readonly synced: boolean;
+  readonly clusterSettings: ClusterSettings;
+  get(table: string, segment: string): HostedSegment | undefined;
+  segments(table: string): ReadonlyMap<string, HostedSegment>;
+  all(): Iterable<HostedSegment>;
+  tableSettings(table: string): TableSettings | null | undefined;
+  on(event: 'change', listener: (change: HostedSegmentChange) => void): unknown;
+  /** A table's settings were read or changed, or the table left the server (settings null). */
+  on(event: 'tableSettings', listener: (table: string, settings: TableSettings | null) => void): unknown;
+  /** Every dirty node has been read: the view is consistent (a segment and its metadata are seen together). */
+  on(event: 'synced', listener: () => void): unknown;
+  off(event: 'change', listener: (change: HostedSegmentChange) => void): unknown;
+  off(event: 'tableSettings', listener: (table: string, settings: TableSettings | null) => void): unknown;
+  off(event: 'synced', listener: () => void): unknown;
+}
