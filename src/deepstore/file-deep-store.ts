@@ -8,7 +8,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { readArchiveCrc } from './archive-crc.js';
 import { verifyArchiveStream } from './archive-verifier.js';
 import { classifyFsError, fsErrorCode } from './classify.js';
-import { assertSegmentCrc } from './creation-meta.js';
+import { assertSegmentCrc } from './segment-crc.js';
 import type {
   ArchiveVerdict,
   DeepStore,

@@ -18,7 +18,6 @@ export {
 export { DeepStoreError } from './errors.js';
 export { segmentUri, urlEncode } from './segment-key.js';
 export { parseStoreUri } from './store-uri.js';
-export { isSegmentCrc } from './creation-meta.js';
 export { S3DeepStore, CRC_METADATA_KEY, BYTES_METADATA_KEY, S3_DEFAULTS, type S3DeepStoreOptions, type ChecksumMode } from './s3-deep-store.js';
 export { FileDeepStore, FILE_STORE_DEFAULTS } from './file-deep-store.js';
 export { isNoSpace, NO_SPACE_CODE } from './classify.js';

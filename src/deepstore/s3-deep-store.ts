@@ -15,7 +15,7 @@ import { pipeline, Readable, Transform } from 'node:stream';
 import { silentLogger, type Logger } from '../log.js';
 import { classifyS3Error, s3ErrorFacts } from './classify.js';
 import { verifyArchiveStream } from './archive-verifier.js';
-import { assertSegmentCrc } from './creation-meta.js';
+import { assertSegmentCrc } from './segment-crc.js';
 import type {
   ArchiveVerdict,
   DeepStore,

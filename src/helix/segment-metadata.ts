@@ -1,3 +1,4 @@
+import { readSegmentCrc } from '../pinot-format/index.js';
 import type { ZNRecord } from './znrecord.js';
 
 /**
@@ -77,7 +78,7 @@ export function readSegmentMetadata(record: ZNRecord): SegmentMetadata {
     segmentName: record.id,
     status,
     downloadUrl: readDownloadUrl(f),
-    crc: unsignedCrc(f[SegmentKeys.crc]),
+    crc: readSegmentCrc(f[SegmentKeys.crc]),
     dataCrc: f[SegmentKeys.dataCrc] ?? null,
     useDataCrc: f[SegmentKeys.useDataCrc] === 'true',
     creationTimeMs: positiveInt(f[SegmentKeys.creationTime]),
@@ -98,13 +99,6 @@ function readDownloadUrl(f: Record<string, string>): DownloadUrl {
   if (value === undefined) return { kind: 'absent' };
   if (value === '') return { kind: 'empty' };
   return { kind: 'uri', uri: value };
-}
-
-/** `segment.crc` is String.valueOf(long) of an unsigned 32-bit Adler-32; anything else is not a CRC. */
-export function unsignedCrc(value: string | undefined): string | null {
-  if (value === undefined || !/^\d{1,10}$/.test(value)) return null;
-  const n = Number(value);
-  return n <= 0xffffffff ? String(n) : null;
 }
 
 function nonEmpty(value: string | undefined): string | null {

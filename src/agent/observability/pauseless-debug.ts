@@ -8,6 +8,7 @@ import type { ZkSession } from '../../helix/zk-session.js';
 import { readRecord } from '../../helix/znode-io.js';
 import { jacksonPrettyJson } from '../../helix/znrecord.js';
 import { silentLogger, type Logger } from '../../log.js';
+import { tableNameWithType } from '../../pinot-format/index.js';
 import { parseTableName, validateSegmentName } from '../../segments/index.js';
 import { BadRequestError, NotFoundError, UnavailableError } from '../http/errors.js';
 import { SingleFlight, untilAborted } from '../http/single-flight.js';
@@ -112,7 +113,7 @@ export class PauselessDebugInfo {
     // parseTableName refuses anything but [A-Za-z0-9_.-].
     const parsed = parseTableName(tableParam);
     if (parsed.type === 'OFFLINE') throw new BadRequestError(`pauselessDebugInfo is for REALTIME tables; ${parsed.nameWithType} is OFFLINE`);
-    const table = `${parsed.raw}_REALTIME`;
+    const table = tableNameWithType(parsed.raw, 'REALTIME');
     const { hosted, session } = this.deps;
     if (hosted.segments(table).size === 0) throw new NotFoundError(`this server (${this.deps.instance}) hosts no segment of ${table}`);
     if (session.state !== 'connected') throw new UnavailableError(`ZooKeeper is ${session.state}; pauselessDebugInfo needs it`);

@@ -1,6 +1,7 @@
 import type { ClusterSettings, ReplicaState } from '../../helix/cluster-records.js';
 import type { SegmentMetadata } from '../../helix/segment-metadata.js';
 import type { TableSettings } from '../../helix/table-config.js';
+import { tableTypeOf } from '../../pinot-format/index.js';
 
 /**
  * May the sidecar repair this segment's deep-store copy now? The rules of DESIGN.md "Repair rules", pure:
@@ -99,7 +100,7 @@ export function repairInterest(metadata: SegmentMetadata): 'candidate' | 'report
  */
 export function checkMetadata(input: EligibilityInput): Exclude<Eligibility, { eligible: true }> | null {
   const { zk, tableSettings } = input;
-  if (input.tableNameWithType.endsWith('_OFFLINE') || tableSettings?.tableType === 'OFFLINE') return skip('offline_table');
+  if (tableTypeOf(input.tableNameWithType) === 'OFFLINE' || tableSettings?.tableType === 'OFFLINE') return skip('offline_table');
   if (!zk) return skip('no_metadata');
   const { metadata } = zk;
   switch (metadata.status) {

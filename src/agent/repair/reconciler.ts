@@ -5,6 +5,7 @@ import type { HostedSegmentChange, HostedSegments } from '../../helix/hosted-seg
 import { clusterPaths, type ClusterPaths } from '../../helix/paths.js';
 import type { ZkSession } from '../../helix/zk-session.js';
 import { silentLogger, type Logger } from '../../log.js';
+import { tableSegmentKey as entryKey } from '../../pinot-format/index.js';
 import { DEFAULT_GZIP_LEVEL, type SegmentStore } from '../../segments/index.js';
 import type { Metrics } from '../metrics.js';
 import { classifyFailure, DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.js';
@@ -13,7 +14,6 @@ import { AmbiguousWriteError, LocalCopyUnreadableError, ReconcilerStoppedError, 
 import { inspectLocalCopy } from './local-copy.js';
 import { runRepairAttempt, type AttemptDeps, type AttemptOutcome } from './repair-attempt.js';
 import {
-  entryKey,
   isFinished,
   isOlderThan,
   REPAIR_STATES,

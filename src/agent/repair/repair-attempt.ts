@@ -7,7 +7,8 @@ import { compareAndSetSimpleField, readRecord, type VersionedRecord } from '../.
 import { rewriteSimpleField } from '../../helix/znrecord.js';
 import type { ZkSession } from '../../helix/zk-session.js';
 import type { Logger } from '../../log.js';
-import { planSegmentArchive, rawTableName, streamSegmentArchive } from '../../segments/index.js';
+import { rawTableName } from '../../pinot-format/index.js';
+import { planSegmentArchive, streamSegmentArchive } from '../../segments/index.js';
 import { checkEligibility, type EligibilityInput, type SkipReason } from './eligibility.js';
 import { AmbiguousWriteError, CasConflictError, DeepStoreVerifyError, ReconcilerStoppedError, SessionChangedError, settleUnconfirmed, type UnconfirmedWrite } from './errors.js';
 import type { LocalCopy } from './local-copy.js';
