@@ -8,7 +8,7 @@ import { ZkSession } from '../helix/zk-session.js';
 import { createLogger, type Logger } from '../log.js';
 import { SegmentStore } from '../segments/index.js';
 import { Conditions } from './conditions.js';
-import { ConfigError, type ServeConfig } from './config.js';
+import { ConfigError, s3StoreOptions, type ServeConfig } from './config.js';
 import { checkTierDataDirs, DATA_DIR_CHECK_INTERVAL_MS, inspectDataDir } from './data-dir.js';
 import { createApp, type Readiness } from './http/app.js';
 import { DownloadSlots } from './http/download-slots.js';
@@ -19,7 +19,7 @@ import { DeepStoreProbe } from './repair/deep-store-probe.js';
 import { StaleTempSweep } from './repair/stale-temp-sweep.js';
 import { registerPauselessDebugInfo } from './observability/pauseless-debug.js';
 import { registerRepairRoutes } from './http/repair-routes.js';
-import { Reconciler } from './repair/index.js';
+import { lockRootUnder, Reconciler } from './repair/index.js';
 
 /**
  * The composition root (DESIGN.md: src/agent composes; helix, segments and deepstore never meet
@@ -92,12 +92,7 @@ export class Sidecar {
           ? undefined
           : createDeepStore(config.deepStore, {
               logger,
-              s3: {
-                endpoint: config.s3Endpoint,
-                region: config.s3Region ?? process.env.AWS_REGION ?? 'us-east-1',
-                forcePathStyle: config.s3PathStyle,
-                checksums: config.s3Checksums ?? (config.s3Endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED'),
-              },
+              s3: s3StoreOptions(config, process.env),
             });
     } catch (err) {
       throw new ConfigError([`--deep-store (PINOT_SIDECAR_DEEP_STORE): ${errorMessage(err)}`]);
@@ -152,7 +147,7 @@ export class Sidecar {
           logger,
           parallelism: config.repairParallelism,
           safetyPassIntervalMs: config.repairIntervalS * 1000,
-          lockRoot: `${config.lockRoot.replace(/\/+$/, '')}/${config.cluster}/locks`,
+          lockRoot: lockRootUnder(config.lockRoot, config.cluster),
           gzipLevel: config.gzipLevel,
         })
       : undefined;

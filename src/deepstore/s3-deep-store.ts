@@ -46,7 +46,9 @@ export const CRC_METADATA_KEY = 'segment-crc';
  */
 export const BYTES_METADATA_KEY = 'segment-bytes';
 
-export type ChecksumMode = 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+/** The AWS SDK's requestChecksumCalculation / responseChecksumValidation values. */
+export const CHECKSUM_MODES = ['WHEN_REQUIRED', 'WHEN_SUPPORTED'] as const;
+export type ChecksumMode = (typeof CHECKSUM_MODES)[number];
 
 export interface S3DeepStoreOptions {
   /** A non-AWS endpoint (MinIO, Ceph, a test fake). */

@@ -13,8 +13,17 @@ import type { ZkSession } from '../../helix/zk-session.js';
  * write is a compare-and-set of the version read, and a lock lost with an expired session is simply gone.
  */
 
+/** The sidecar's own ZooKeeper root (`--lock-root`): every cluster's locks live below it. */
+export const DEFAULT_SIDECAR_ROOT = '/pinot-sidecar';
+
+/** `<sidecarRoot>/<cluster>/locks`, the root of one cluster's upload locks. */
+export function lockRootUnder(sidecarRoot: string, cluster: string): string {
+  return `${sidecarRoot.replace(/\/+$/, '')}/${cluster}/locks`;
+}
+
+/** The lock root of `cluster` under DEFAULT_SIDECAR_ROOT. */
 export function defaultLockRoot(cluster: string): string {
-  return `/pinot-sidecar/${cluster}/locks`;
+  return lockRootUnder(DEFAULT_SIDECAR_ROOT, cluster);
 }
 
 export interface HeldLock {
