@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { SidecarError } from '../errors.js';
-import { DEFAULT_MAX_RECORD_BYTES } from '../helix/znrecord.js';
+import { DEFAULT_MAX_RECORD_BYTES } from '../helix/index.js';
 import { CHECKSUM_MODES, type ChecksumMode, type S3DeepStoreOptions } from '../deepstore/index.js';
 import { DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS } from './http/stalled-reader.js';
 import { DEFAULT_SIDECAR_ROOT } from './repair/upload-lock.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createDeepStore } from '../../deepstore/index.js';
-import { ZkSession } from '../../helix/zk-session.js';
+import { ZkSession } from '../../helix/index.js';
 import { createLogger } from '../../log.js';
 import type { CommandIo } from '../cli.js';
 import { parseServeConfig, s3StoreOptions } from '../config.js';

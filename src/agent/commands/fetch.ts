@@ -1,5 +1,5 @@
 import { errorMessage, SidecarError } from '../../errors.js';
-import { ZkSession } from '../../helix/zk-session.js';
+import { ZkSession } from '../../helix/index.js';
 import type { CommandIo } from '../cli.js';
 import { ConfigError, s3StoreOptions } from '../config.js';
 import { DeepStoreReader } from '../fetch/deep-store-reader.js';

@@ -1,8 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { isZkCode } from '../../helix/errors.js';
-import { clusterPaths, type ClusterPaths } from '../../helix/paths.js';
-import { newZNRecord, serializeZNRecord, type ZNRecord } from '../../helix/znrecord.js';
-import type { ZkSession } from '../../helix/zk-session.js';
+import { clusterPaths, isZkCode, newZNRecord, serializeZNRecord, type ClusterPaths, type ZkSession, type ZNRecord } from '../../helix/index.js';
 import { isRealtimeTable } from '../../pinot-format/index.js';
 
 /**

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { DeepStore } from '../../deepstore/index.js';
-import type { ZkSession } from '../../helix/zk-session.js';
+import type { ZkSession } from '../../helix/index.js';
 import { rawTableName } from '../../pinot-format/index.js';
 import { planSegmentArchive, SegmentStore, streamSegmentArchive } from '../../segments/index.js';
 import { PinotClusterSeeder, type SegmentFields } from './cluster-seeder.js';

@@ -1,9 +1,7 @@
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { errorMessage } from '../../errors.js';
-import { clusterPaths, type ClusterPaths } from '../../helix/paths.js';
-import type { SegmentMetadata } from '../../helix/segment-metadata.js';
-import type { ZkSession } from '../../helix/zk-session.js';
+import { clusterPaths, type ClusterPaths, type SegmentMetadata, type ZkSession } from '../../helix/index.js';
 import { InvalidNameError, parseTableName, validateSegmentName } from '../../segments/index.js';
 import { readPeerCandidates, readSegmentZkMetadata } from './cluster-view.js';
 import type { DeepStoreReader } from './deep-store-reader.js';

@@ -1,4 +1,4 @@
-import type { SegmentMetadata } from '../../helix/segment-metadata.js';
+import type { SegmentMetadata } from '../../helix/index.js';
 import type { CreationMeta } from '../../pinot-format/index.js';
 import { CorruptSegmentError, readSeal } from '../../segments/index.js';
 import { ArchiveLayoutError, CrcMismatchError } from './errors.js';

@@ -1,7 +1,4 @@
-import type { ClusterSettings, ReplicaState } from '../../helix/cluster-records.js';
-import type { HostedSegment } from '../../helix/hosted-segments.js';
-import type { SegmentStatus } from '../../helix/segment-metadata.js';
-import type { TableSettings } from '../../helix/table-config.js';
+import type { ClusterSettings, HostedSegment, ReplicaState, SegmentStatus, TableSettings } from '../../helix/index.js';
 import { isLlcSegmentName } from '../../pinot-format/index.js';
 
 /**

@@ -1,12 +1,5 @@
 import type { Hono } from 'hono';
-import { readCommittingSegments } from '../../helix/cluster-records.js';
-import { ZooKeeperError } from '../../helix/errors.js';
-import type { HostedSegments } from '../../helix/hosted-segments.js';
-import { clusterPaths, type ClusterPaths } from '../../helix/paths.js';
-import { readSegmentMetadata, type SegmentStatus } from '../../helix/segment-metadata.js';
-import type { ZkSession } from '../../helix/zk-session.js';
-import { readRecord } from '../../helix/znode-io.js';
-import { jacksonPrettyJson } from '../../helix/znrecord.js';
+import { clusterPaths, jacksonPrettyJson, readCommittingSegments, readRecord, readSegmentMetadata, ZooKeeperError, type ClusterPaths, type HostedSegments, type SegmentStatus, type ZkSession } from '../../helix/index.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { tableNameWithType } from '../../pinot-format/index.js';
 import { parseTableName, validateSegmentName } from '../../segments/index.js';

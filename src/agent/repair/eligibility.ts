@@ -1,6 +1,4 @@
-import type { ClusterSettings, ReplicaState } from '../../helix/cluster-records.js';
-import type { SegmentMetadata } from '../../helix/segment-metadata.js';
-import type { TableSettings } from '../../helix/table-config.js';
+import type { ClusterSettings, ReplicaState, SegmentMetadata, TableSettings } from '../../helix/index.js';
 import { tableTypeOf } from '../../pinot-format/index.js';
 
 /**

@@ -1,9 +1,7 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import { isNoSpace, type DeepStore } from '../../deepstore/index.js';
 import { errorMessage } from '../../errors.js';
-import type { HostedSegmentChange, HostedSegments } from '../../helix/hosted-segments.js';
-import { clusterPaths, type ClusterPaths } from '../../helix/paths.js';
-import type { ZkSession } from '../../helix/zk-session.js';
+import { clusterPaths, type ClusterPaths, type HostedSegmentChange, type HostedSegments, type ZkSession } from '../../helix/index.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { tableSegmentKey as entryKey } from '../../pinot-format/index.js';
 import { DEFAULT_GZIP_LEVEL, type SegmentStore } from '../../segments/index.js';

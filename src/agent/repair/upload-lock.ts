@@ -1,7 +1,5 @@
 import { SidecarError } from '../../errors.js';
-import { isZkCode, ZooKeeperError } from '../../helix/errors.js';
-import { parentPath } from '../../helix/paths.js';
-import type { ZkSession } from '../../helix/zk-session.js';
+import { isZkCode, parentPath, ZooKeeperError, type ZkSession } from '../../helix/index.js';
 
 /**
  * One uploader per segment across the replicas' sidecars: an ephemeral znode
