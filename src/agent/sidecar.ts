@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import type { Hono } from 'hono';
 import { errorMessage } from '../errors.js';
 import { createDeepStore, type DeepStore } from '../deepstore/index.js';
 import { ClusterNotFoundError, HostedSegments, ZkSession } from '../helix/index.js';
@@ -45,10 +44,7 @@ export interface SidecarParts {
 export interface Service {
   start(): void | Promise<void>;
   stop(): Promise<void>;
-  routes?: (app: Hono) => void;
 }
-
-export type ServiceFactory = (parts: SidecarParts) => Service;
 
 export class Sidecar {
   private accepting = true;
@@ -74,7 +70,7 @@ export class Sidecar {
    */
   static async start(
     config: ServeConfig,
-    options: { logger?: Logger; services?: ServiceFactory[] } = {},
+    options: { logger?: Logger } = {},
   ): Promise<Sidecar> {
     const logger = options.logger ?? createLogger({ level: config.logLevel });
     // The only local writes are scratch files; with a read-only root filesystem they must go here.
@@ -156,8 +152,8 @@ export class Sidecar {
         ? new DeepStoreProbe({ deepStore, mode: config.deepStoreProbe, probeName: config.instance, metrics, logger })
         : undefined;
     const parts: SidecarParts = { session, hosted, store, deepStore, reconciler, metrics, logger, config, conditions, deepStoreProbe };
-    const services = (options.services ?? []).map((make) => make(parts));
-    if (reconciler) services.unshift({ start: () => reconciler.start(), stop: () => reconciler.stop() });
+    const services: Service[] = [];
+    if (reconciler) services.push({ start: () => reconciler.start(), stop: () => reconciler.stop() });
     if (deepStore) services.push(new StaleTempSweep({ deepStore, metrics, logger }));
     if (deepStoreProbe) services.push(deepStoreProbe);
 
@@ -181,7 +177,6 @@ export class Sidecar {
       routes: [
         (a) => registerRepairRoutes(a, reconciler, logger, deepStoreProbe && (() => deepStoreProbe.status())),
         (a) => registerPauselessDebugInfo(a, { hosted, session, cluster: config.cluster, instance: config.instance, logger }),
-        ...services.flatMap((s) => (s.routes ? [s.routes] : [])),
       ],
       beforeScrape: () => commitState.refresh(),
     });

@@ -265,7 +265,7 @@ export class FileDeepStore implements DeepStore {
       try {
         const back = await run.step('read', () => readHead(file, PROBE_READ_LIMIT_BYTES + 1));
         await run.step('compare', async () => {
-          if (!back.equals(body)) throw probeMismatch(uri, body, back, back.length > PROBE_READ_LIMIT_BYTES);
+          if (!back.equals(body)) throw probeMismatch(uri, body, back, { truncated: back.length > PROBE_READ_LIMIT_BYTES });
         });
         deleteTried = true;
         return await run.tolerate('delete', () => unlink(file));

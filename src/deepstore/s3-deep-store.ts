@@ -310,7 +310,7 @@ export class S3DeepStore implements DeepStore {
       try {
         const back = await run.step('read', () => this.readHead(uri, signal, PROBE_READ_LIMIT_BYTES + 1));
         await run.step('compare', async () => {
-          if (!back.equals(body)) throw probeMismatch(uri, body, back, back.length > PROBE_READ_LIMIT_BYTES);
+          if (!back.equals(body)) throw probeMismatch(uri, body, back, { truncated: back.length > PROBE_READ_LIMIT_BYTES });
         });
         deleteTried = true;
         return await run.tolerate('delete', () => this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), abort));

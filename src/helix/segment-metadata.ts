@@ -87,8 +87,8 @@ export function readSegmentMetadata(record: ZNRecord): SegmentMetadata {
     endTimeMs: scaled(positiveInt(f[SegmentKeys.endTime]), unitMs),
     startOffset: f[SegmentKeys.startOffset] ?? null,
     endOffset: f[SegmentKeys.endOffset] ?? null,
-    totalDocs: positiveInt(f[SegmentKeys.totalDocs], true),
-    sizeInBytes: positiveInt(f[SegmentKeys.sizeInBytes], true),
+    totalDocs: nonNegativeInt(f[SegmentKeys.totalDocs]),
+    sizeInBytes: nonNegativeInt(f[SegmentKeys.sizeInBytes]),
     crypterName: nonEmpty(f[SegmentKeys.crypterName]),
   };
 }
@@ -105,10 +105,20 @@ function nonEmpty(value: string | undefined): string | null {
   return value === undefined || value.trim() === '' ? null : value;
 }
 
-function positiveInt(value: string | undefined, allowZero = false): number | null {
-  if (value === undefined || !/^-?\d+$/.test(value)) return null;
-  const n = Number(value);
-  return n > 0 || (allowZero && n === 0) ? n : null;
+/** An integer > 0, else null: times <= 0 mean "not set" (SegmentZKMetadata). */
+function positiveInt(value: string | undefined): number | null {
+  const n = integer(value);
+  return n !== null && n > 0 ? n : null;
+}
+
+/** An integer >= 0, else null: counts and sizes may be 0. */
+function nonNegativeInt(value: string | undefined): number | null {
+  const n = integer(value);
+  return n !== null && n >= 0 ? n : null;
+}
+
+function integer(value: string | undefined): number | null {
+  return value === undefined || !/^-?\d+$/.test(value) ? null : Number(value);
 }
 
 function scaled(value: number | null, unitMs: number | null): number | null {
