@@ -3,8 +3,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { SidecarError } from '../errors.js';
-import { DEFAULT_MAX_RECORD_BYTES } from '../helix/znrecord.js';
+import { DEFAULT_MAX_RECORD_BYTES } from '../helix/index.js';
+import { CHECKSUM_MODES, type ChecksumMode, type S3DeepStoreOptions } from '../deepstore/index.js';
 import { DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS } from './http/stalled-reader.js';
+import { DEFAULT_SIDECAR_ROOT } from './repair/upload-lock.js';
 
 const MIB = 1024 * 1024;
 
@@ -25,6 +27,9 @@ export interface OptionSpec {
 }
 
 const cpus = availableParallelism();
+
+/** The S3 region when neither --s3-region nor AWS_REGION names one. */
+export const DEFAULT_S3_REGION = 'us-east-1';
 
 export const SERVE_OPTIONS = {
   zk: { flag: 'zk', env: 'PINOT_SIDECAR_ZK', type: 'string', help: 'ZooKeeper connect string host:port[,host:port][/chroot] (Pinot\'s zkAddress)' },
@@ -47,7 +52,7 @@ export const SERVE_OPTIONS = {
     default: 'write',
   },
   s3Endpoint: { flag: 's3-endpoint', env: 'PINOT_SIDECAR_S3_ENDPOINT', type: 'string', help: 'S3 endpoint URL for S3-compatible stores (MinIO, ...)' },
-  s3Region: { flag: 's3-region', env: 'PINOT_SIDECAR_S3_REGION', type: 'string', help: 'S3 region (default: AWS_REGION, else us-east-1)' },
+  s3Region: { flag: 's3-region', env: 'PINOT_SIDECAR_S3_REGION', type: 'string', help: `S3 region (default: AWS_REGION, else ${DEFAULT_S3_REGION})` },
   s3PathStyle: { flag: 's3-path-style', env: 'PINOT_SIDECAR_S3_PATH_STYLE', type: 'boolean', help: 'Path-style S3 addressing (MinIO and most non-AWS stores)' },
   s3Checksums: { flag: 's3-checksums', env: 'PINOT_SIDECAR_S3_CHECKSUMS', type: 'string', help: 'WHEN_REQUIRED (default with --s3-endpoint) or WHEN_SUPPORTED (default on AWS)' },
   port: { flag: 'port', env: 'PINOT_SIDECAR_PORT', type: 'string', help: 'HTTP port', default: '9700' },
@@ -80,7 +85,7 @@ export const SERVE_OPTIONS = {
   },
   repairParallelism: { flag: 'repair-parallelism', env: 'PINOT_SIDECAR_REPAIR_PARALLELISM', type: 'string', help: 'Segments uploaded at once', default: '2' },
   repairIntervalS: { flag: 'repair-interval-seconds', env: 'PINOT_SIDECAR_REPAIR_INTERVAL_SECONDS', type: 'string', help: 'Safety pass over every hosted segment, besides the watch-driven repairs', default: '600' },
-  lockRoot: { flag: 'lock-root', env: 'PINOT_SIDECAR_LOCK_ROOT', type: 'string', help: 'ZooKeeper root of the sidecar\'s own upload locks (never inside the Pinot cluster)', default: '/pinot-sidecar' },
+  lockRoot: { flag: 'lock-root', env: 'PINOT_SIDECAR_LOCK_ROOT', type: 'string', help: 'ZooKeeper root of the sidecar\'s own upload locks (never inside the Pinot cluster)', default: DEFAULT_SIDECAR_ROOT },
   shutdownGraceS: { flag: 'shutdown-grace-seconds', env: 'PINOT_SIDECAR_SHUTDOWN_GRACE_SECONDS', type: 'string', help: 'How long in-flight downloads may drain after SIGTERM', default: '25' },
   tmpDir: { flag: 'tmp-dir', env: 'PINOT_SIDECAR_TMP_DIR', type: 'string', help: 'Scratch directory (the only place the sidecar writes locally)' },
   logLevel: { flag: 'log-level', env: 'PINOT_SIDECAR_LOG_LEVEL', type: 'string', help: 'fatal, error, warn, info, debug or trace', default: 'info' },
@@ -99,7 +104,7 @@ export const serveSchema = z.object({
   s3Endpoint: z.url().optional(),
   s3Region: z.string().min(1).optional(),
   s3PathStyle: bool.default(false),
-  s3Checksums: z.enum(['WHEN_REQUIRED', 'WHEN_SUPPORTED']).optional(),
+  s3Checksums: z.enum(CHECKSUM_MODES).optional(),
   port: intIn(0, 65535),
   host: z.string().min(1),
   tokenFile: z.string().min(1).optional(),
@@ -121,6 +126,27 @@ export const serveSchema = z.object({
 });
 
 export type ServeConfig = z.infer<typeof serveSchema>;
+
+/** The S3 options every command shares (--s3-endpoint, --s3-region, --s3-path-style, --s3-checksums). */
+export interface S3Config {
+  s3Endpoint?: string | undefined;
+  s3Region?: string | undefined;
+  s3PathStyle: boolean;
+  s3Checksums?: ChecksumMode | undefined;
+}
+
+/**
+ * The S3 store options of a command's configuration. The region falls back to AWS_REGION, then DEFAULT_S3_REGION;
+ * an absent checksum mode is left to the store, whose default depends on the endpoint (s3ClientConfig).
+ */
+export function s3StoreOptions(config: S3Config, env: NodeJS.ProcessEnv): S3DeepStoreOptions {
+  return {
+    endpoint: config.s3Endpoint,
+    region: config.s3Region ?? env.AWS_REGION ?? DEFAULT_S3_REGION,
+    forcePathStyle: config.s3PathStyle,
+    checksums: config.s3Checksums,
+  };
+}
 
 export class ConfigError extends SidecarError {
   constructor(readonly problems: string[]) {

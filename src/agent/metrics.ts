@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { ZK_OPS } from '../helix/zk-session.js';
+import { ZK_OPS } from '../helix/index.js';
 import { REPAIR_STATES } from './repair/repair-state.js';
 
 /**
@@ -14,8 +14,6 @@ export type UploadResult = (typeof UPLOAD_RESULTS)[number];
 
 export const DOWNLOAD_RESULTS = ['success', 'bad_request', 'not_found', 'unauthorized', 'busy', 'aborted', 'error'] as const;
 export type DownloadResult = (typeof DOWNLOAD_RESULTS)[number];
-
-export const SEGMENT_STATUSES = ['IN_PROGRESS', 'COMMITTING', 'DONE', 'UPLOADED'] as const;
 
 const P = 'pinot_sidecar_';
 

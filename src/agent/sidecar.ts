@@ -1,14 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import type { Hono } from 'hono';
 import { errorMessage } from '../errors.js';
 import { createDeepStore, type DeepStore } from '../deepstore/index.js';
-import { ClusterNotFoundError } from '../helix/errors.js';
-import { HostedSegments } from '../helix/hosted-segments.js';
-import { ZkSession } from '../helix/zk-session.js';
+import { ClusterNotFoundError, HostedSegments, ZkSession } from '../helix/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { SegmentStore } from '../segments/index.js';
 import { Conditions } from './conditions.js';
-import { ConfigError, type ServeConfig } from './config.js';
+import { ConfigError, s3StoreOptions, type ServeConfig } from './config.js';
 import { checkTierDataDirs, DATA_DIR_CHECK_INTERVAL_MS, inspectDataDir } from './data-dir.js';
 import { createApp, type Readiness } from './http/app.js';
 import { DownloadSlots } from './http/download-slots.js';
@@ -19,7 +16,7 @@ import { DeepStoreProbe } from './repair/deep-store-probe.js';
 import { StaleTempSweep } from './repair/stale-temp-sweep.js';
 import { registerPauselessDebugInfo } from './observability/pauseless-debug.js';
 import { registerRepairRoutes } from './http/repair-routes.js';
-import { Reconciler } from './repair/index.js';
+import { lockRootUnder, Reconciler } from './repair/index.js';
 
 /**
  * The composition root (DESIGN.md: src/agent composes; helix, segments and deepstore never meet
@@ -47,10 +44,7 @@ export interface SidecarParts {
 export interface Service {
   start(): void | Promise<void>;
   stop(): Promise<void>;
-  routes?: (app: Hono) => void;
 }
-
-export type ServiceFactory = (parts: SidecarParts) => Service;
 
 export class Sidecar {
   private accepting = true;
@@ -76,7 +70,7 @@ export class Sidecar {
    */
   static async start(
     config: ServeConfig,
-    options: { logger?: Logger; services?: ServiceFactory[] } = {},
+    options: { logger?: Logger } = {},
   ): Promise<Sidecar> {
     const logger = options.logger ?? createLogger({ level: config.logLevel });
     // The only local writes are scratch files; with a read-only root filesystem they must go here.
@@ -92,12 +86,7 @@ export class Sidecar {
           ? undefined
           : createDeepStore(config.deepStore, {
               logger,
-              s3: {
-                endpoint: config.s3Endpoint,
-                region: config.s3Region ?? process.env.AWS_REGION ?? 'us-east-1',
-                forcePathStyle: config.s3PathStyle,
-                checksums: config.s3Checksums ?? (config.s3Endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED'),
-              },
+              s3: s3StoreOptions(config, process.env),
             });
     } catch (err) {
       throw new ConfigError([`--deep-store (PINOT_SIDECAR_DEEP_STORE): ${errorMessage(err)}`]);
@@ -152,7 +141,7 @@ export class Sidecar {
           logger,
           parallelism: config.repairParallelism,
           safetyPassIntervalMs: config.repairIntervalS * 1000,
-          lockRoot: `${config.lockRoot.replace(/\/+$/, '')}/${config.cluster}/locks`,
+          lockRoot: lockRootUnder(config.lockRoot, config.cluster),
           gzipLevel: config.gzipLevel,
         })
       : undefined;
@@ -163,8 +152,8 @@ export class Sidecar {
         ? new DeepStoreProbe({ deepStore, mode: config.deepStoreProbe, probeName: config.instance, metrics, logger })
         : undefined;
     const parts: SidecarParts = { session, hosted, store, deepStore, reconciler, metrics, logger, config, conditions, deepStoreProbe };
-    const services = (options.services ?? []).map((make) => make(parts));
-    if (reconciler) services.unshift({ start: () => reconciler.start(), stop: () => reconciler.stop() });
+    const services: Service[] = [];
+    if (reconciler) services.push({ start: () => reconciler.start(), stop: () => reconciler.stop() });
     if (deepStore) services.push(new StaleTempSweep({ deepStore, metrics, logger }));
     if (deepStoreProbe) services.push(deepStoreProbe);
 
@@ -188,7 +177,6 @@ export class Sidecar {
       routes: [
         (a) => registerRepairRoutes(a, reconciler, logger, deepStoreProbe && (() => deepStoreProbe.status())),
         (a) => registerPauselessDebugInfo(a, { hosted, session, cluster: config.cluster, instance: config.instance, logger }),
-        ...services.flatMap((s) => (s.routes ? [s.routes] : [])),
       ],
       beforeScrape: () => commitState.refresh(),
     });

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
-import { crcFromCreationMeta, isCreationMetaEntry } from './creation-meta.js';
+import { crcFromCreationMeta, isCreationMetaEntry } from '../pinot-format/index.js';
 
 /**
  * The segment CRC stored inside a segment archive: gunzip, walk the tar entries up to `creation.meta`, read

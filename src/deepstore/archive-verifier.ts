@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { createInflateRaw, crc32, type InflateRaw } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
-import { crcFromCreationMeta } from './creation-meta.js';
+import { CREATION_META, crcFromCreationMeta, V3_DIR } from '../pinot-format/index.js';
 import { checkGzipTrailer, GZIP_TRAILER_BYTES, parseGzipHeader, TailBytes, trailingBytesProblem } from './gzip-member.js';
 
 /** What a full read of a stored object found. */
@@ -238,7 +238,7 @@ class TarCheck {
       }
       this.root = root;
     }
-    const isCreationMeta = entryPath === `${this.root}/creation.meta` || entryPath === `${this.root}/v3/creation.meta`;
+    const isCreationMeta = entryPath === `${this.root}/${CREATION_META}` || entryPath === `${this.root}/${V3_DIR}/${CREATION_META}`;
     if (!isCreationMeta || entry.type !== 'File') {
       entry.resume();
       return;

@@ -8,7 +8,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { readArchiveCrc } from './archive-crc.js';
 import { verifyArchiveStream } from './archive-verifier.js';
 import { classifyFsError, fsErrorCode } from './classify.js';
-import { assertSegmentCrc } from './creation-meta.js';
+import { assertSegmentCrc } from './segment-crc.js';
 import type {
   ArchiveVerdict,
   DeepStore,
@@ -265,7 +265,7 @@ export class FileDeepStore implements DeepStore {
       try {
         const back = await run.step('read', () => readHead(file, PROBE_READ_LIMIT_BYTES + 1));
         await run.step('compare', async () => {
-          if (!back.equals(body)) throw probeMismatch(uri, body, back, back.length > PROBE_READ_LIMIT_BYTES);
+          if (!back.equals(body)) throw probeMismatch(uri, body, back, { truncated: back.length > PROBE_READ_LIMIT_BYTES });
         });
         deleteTried = true;
         return await run.tolerate('delete', () => unlink(file));

@@ -73,8 +73,8 @@ export function probeBody(nowMs: number = Date.now()): Buffer {
 }
 
 /** The compare step's failure: the store said the write succeeded and then gave back other bytes. */
-export function probeMismatch(uri: string, expected: Buffer, got: Buffer, truncated: boolean): DeepStoreError {
-  const size = truncated ? `more than ${got.length}` : String(got.length);
+export function probeMismatch(uri: string, expected: Buffer, got: Buffer, read: { truncated: boolean }): DeepStoreError {
+  const size = read.truncated ? `more than ${got.length}` : String(got.length);
   return new DeepStoreError(
     `the deep store accepted the probe object ${uri} (${expected.length} bytes) but returned other bytes (${size}) when it was read back: ` +
       'it does not keep what it is given (a proxy or gateway answering for it, a cache, a misbehaving store); nothing uploaded there can be trusted',

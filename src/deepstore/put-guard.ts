@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { assertSegmentCrc } from './creation-meta.js';
+import { assertSegmentCrc } from './segment-crc.js';
 import type { SegmentObjectMeta } from './deep-store.js';
 
 /**

@@ -15,7 +15,7 @@ import { pipeline, Readable, Transform } from 'node:stream';
 import { silentLogger, type Logger } from '../log.js';
 import { classifyS3Error, s3ErrorFacts } from './classify.js';
 import { verifyArchiveStream } from './archive-verifier.js';
-import { assertSegmentCrc } from './creation-meta.js';
+import { assertSegmentCrc } from './segment-crc.js';
 import type {
   ArchiveVerdict,
   DeepStore,
@@ -46,7 +46,9 @@ export const CRC_METADATA_KEY = 'segment-crc';
  */
 export const BYTES_METADATA_KEY = 'segment-bytes';
 
-export type ChecksumMode = 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+/** The AWS SDK's requestChecksumCalculation / responseChecksumValidation values. */
+export const CHECKSUM_MODES = ['WHEN_REQUIRED', 'WHEN_SUPPORTED'] as const;
+export type ChecksumMode = (typeof CHECKSUM_MODES)[number];
 
 export interface S3DeepStoreOptions {
   /** A non-AWS endpoint (MinIO, Ceph, a test fake). */
@@ -308,7 +310,7 @@ export class S3DeepStore implements DeepStore {
       try {
         const back = await run.step('read', () => this.readHead(uri, signal, PROBE_READ_LIMIT_BYTES + 1));
         await run.step('compare', async () => {
-          if (!back.equals(body)) throw probeMismatch(uri, body, back, back.length > PROBE_READ_LIMIT_BYTES);
+          if (!back.equals(body)) throw probeMismatch(uri, body, back, { truncated: back.length > PROBE_READ_LIMIT_BYTES });
         });
         deleteTried = true;
         return await run.tolerate('delete', () => this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), abort));

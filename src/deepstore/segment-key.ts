@@ -1,3 +1,4 @@
+import { tableTypeOf } from '../pinot-format/index.js';
 import { invalidArgument } from './errors.js';
 
 /**
@@ -40,7 +41,7 @@ export function assertRawTableName(rawTableName: string): void {
   if (!TABLE_NAME.test(rawTableName) || rawTableName === '.' || rawTableName === '..') {
     throw invalidArgument('InvalidName', `invalid raw table name for a deep-store path: ${JSON.stringify(rawTableName)}`);
   }
-  if (/_(OFFLINE|REALTIME)$/.test(rawTableName)) {
+  if (tableTypeOf(rawTableName) !== undefined) {
     // Pinot's path uses the raw name (TableNameBuilder.extractRawTableName); a typed name would be a new folder.
     throw invalidArgument('InvalidName', `expected a raw table name, got ${JSON.stringify(rawTableName)}`);
   }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
+import { isRealtimeTable, splitTableSegmentKey, tableSegmentKey } from '../pinot-format/index.js';
 import { readClusterSettings, readCurrentState, readLiveInstanceSession, type ClusterSettings, type CurrentStateEntries, type ReplicaState } from './cluster-records.js';
 import { ClusterNotFoundError, isZkCode, ZooKeeperError } from './errors.js';
 import { clusterPaths, namePreview, type ClusterPaths } from './paths.js';
@@ -88,7 +89,6 @@ export interface HostedSegmentsOptions {
   retryDelayMs?: number;
 }
 
-type SegmentKey = string; // `${table}\u0000${segment}`
 
 export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
   readonly paths: ClusterPaths;
@@ -118,7 +118,8 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
   private clusterDirty = false;
   private readonly tablesDirty = new Set<string>();
   private readonly settingsDirty = new Set<string>();
-  private readonly metadataDirty = new Set<SegmentKey>();
+  /** tableSegmentKey()s of the hosted REALTIME segments whose metadata must be read. */
+  private readonly metadataDirty = new Set<string>();
 
   private pumping: Promise<void> | undefined;
   private rerun = false;
@@ -222,7 +223,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     for (const [table, segments] of this.view) {
       this.tablesDirty.add(table);
       this.settingsDirty.add(table);
-      if (isRealtime(table)) for (const segment of segments.keys()) this.metadataDirty.add(key(table, segment));
+      if (isRealtimeTable(table)) for (const segment of segments.keys()) this.metadataDirty.add(tableSegmentKey(table, segment));
     }
     this.schedule();
   }
@@ -437,7 +438,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     for (const [segment, entry] of segments) {
       if (!states.has(segment)) {
         segments.delete(segment);
-        this.metadataDirty.delete(key(table, segment));
+        this.metadataDirty.delete(tableSegmentKey(table, segment));
         this.emit('change', { kind: 'removed', table, segment });
       } else if (states.get(segment) !== entry.state) {
         entry.state = states.get(segment)!;
@@ -447,7 +448,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     for (const [segment, state] of states) {
       if (segments.has(segment)) continue;
       segments.set(segment, { table, segment, state });
-      if (isRealtime(table)) this.metadataDirty.add(key(table, segment));
+      if (isRealtimeTable(table)) this.metadataDirty.add(tableSegmentKey(table, segment));
       this.emit('change', { kind: 'added', table, segment });
     }
   }
@@ -503,8 +504,8 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     }
   }
 
-  private async readMetadata(k: SegmentKey): Promise<void> {
-    const [table, segment] = split(k);
+  private async readMetadata(k: string): Promise<void> {
+    const [table, segment] = splitTableSegmentKey(k);
     if (!this.view.get(table)?.has(segment)) return; // no longer hosted
     const path = this.paths.segmentMetadata(table, segment);
     let zk: ZkSegmentMetadata | null = null;
@@ -545,7 +546,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     if (this.settings.delete(table)) this.emit('tableSettings', table, null);
     if (!segments) return;
     for (const segment of segments.keys()) {
-      this.metadataDirty.delete(key(table, segment));
+      this.metadataDirty.delete(tableSegmentKey(table, segment));
       this.emit('change', { kind: 'removed', table, segment });
     }
   }
@@ -588,7 +589,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     const segment = parts[parts.length - 1]!;
     const table = parts[parts.length - 2]!;
     if (!this.view.get(table)?.has(segment)) return; // stale watch of a segment no longer hosted
-    this.metadataDirty.add(key(table, segment));
+    this.metadataDirty.add(tableSegmentKey(table, segment));
     this.schedule();
   };
 }
@@ -596,19 +597,6 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
 /** The view's own entries also remember the mzxid their metadata was read at. */
 interface HostedSegmentEntry extends HostedSegment {
   mzxid?: bigint;
-}
-
-function key(table: string, segment: string): SegmentKey {
-  return `${table}\u0000${segment}`;
-}
-
-function split(k: SegmentKey): [string, string] {
-  const i = k.indexOf('\u0000');
-  return [k.slice(0, i), k.slice(i + 1)];
-}
-
-function isRealtime(table: string): boolean {
-  return table.endsWith('_REALTIME');
 }
 
 /** How many registered server ids a not_registered reason names. */

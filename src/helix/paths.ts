@@ -30,11 +30,6 @@ export function clusterPaths(cluster: string) {
 
 export type ClusterPaths = ReturnType<typeof clusterPaths>;
 
-/** Last path component. */
-export function baseName(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1);
-}
-
 /** Parent path ("/" for top-level nodes). */
 export function parentPath(path: string): string {
   const i = path.lastIndexOf('/');

@@ -1,3 +1,4 @@
+import { readSegmentCrc } from '../pinot-format/index.js';
 import type { ZNRecord } from './znrecord.js';
 
 /**
@@ -77,7 +78,7 @@ export function readSegmentMetadata(record: ZNRecord): SegmentMetadata {
     segmentName: record.id,
     status,
     downloadUrl: readDownloadUrl(f),
-    crc: unsignedCrc(f[SegmentKeys.crc]),
+    crc: readSegmentCrc(f[SegmentKeys.crc]),
     dataCrc: f[SegmentKeys.dataCrc] ?? null,
     useDataCrc: f[SegmentKeys.useDataCrc] === 'true',
     creationTimeMs: positiveInt(f[SegmentKeys.creationTime]),
@@ -86,8 +87,8 @@ export function readSegmentMetadata(record: ZNRecord): SegmentMetadata {
     endTimeMs: scaled(positiveInt(f[SegmentKeys.endTime]), unitMs),
     startOffset: f[SegmentKeys.startOffset] ?? null,
     endOffset: f[SegmentKeys.endOffset] ?? null,
-    totalDocs: positiveInt(f[SegmentKeys.totalDocs], true),
-    sizeInBytes: positiveInt(f[SegmentKeys.sizeInBytes], true),
+    totalDocs: nonNegativeInt(f[SegmentKeys.totalDocs]),
+    sizeInBytes: nonNegativeInt(f[SegmentKeys.sizeInBytes]),
     crypterName: nonEmpty(f[SegmentKeys.crypterName]),
   };
 }
@@ -100,21 +101,24 @@ function readDownloadUrl(f: Record<string, string>): DownloadUrl {
   return { kind: 'uri', uri: value };
 }
 
-/** `segment.crc` is String.valueOf(long) of an unsigned 32-bit Adler-32; anything else is not a CRC. */
-export function unsignedCrc(value: string | undefined): string | null {
-  if (value === undefined || !/^\d{1,10}$/.test(value)) return null;
-  const n = Number(value);
-  return n <= 0xffffffff ? String(n) : null;
-}
-
 function nonEmpty(value: string | undefined): string | null {
   return value === undefined || value.trim() === '' ? null : value;
 }
 
-function positiveInt(value: string | undefined, allowZero = false): number | null {
-  if (value === undefined || !/^-?\d+$/.test(value)) return null;
-  const n = Number(value);
-  return n > 0 || (allowZero && n === 0) ? n : null;
+/** An integer > 0, else null: times <= 0 mean "not set" (SegmentZKMetadata). */
+function positiveInt(value: string | undefined): number | null {
+  const n = integer(value);
+  return n !== null && n > 0 ? n : null;
+}
+
+/** An integer >= 0, else null: counts and sizes may be 0. */
+function nonNegativeInt(value: string | undefined): number | null {
+  const n = integer(value);
+  return n !== null && n >= 0 ? n : null;
+}
+
+function integer(value: string | undefined): number | null {
+  return value === undefined || !/^-?\d+$/.test(value) ? null : Number(value);
 }
 
 function scaled(value: number | null, unitMs: number | null): number | null {

@@ -1,3 +1,4 @@
+import { isTableType, type TableType } from '../pinot-format/index.js';
 import { ZNRecordParseError } from './errors.js';
 import { TIME_UNIT_MS } from './segment-metadata.js';
 import type { ZNRecord } from './znrecord.js';
@@ -9,7 +10,7 @@ import type { ZNRecord } from './znrecord.js';
  */
 export interface TableSettings {
   tableNameWithType: string;
-  tableType: 'REALTIME' | 'OFFLINE';
+  tableType: TableType;
   /** ingestionConfig.streamIngestionConfig.pauselessConsumptionEnabled (PauselessConsumptionUtils). */
   pauselessEnabled: boolean;
   /** segmentsConfig.retentionTimeUnit x retentionTimeValue; null = keep forever. */
@@ -32,7 +33,7 @@ export function readTableSettings(record: ZNRecord, path = record.id): TableSett
   const f = record.simpleFields;
   const tableNameWithType = f.tableName ?? record.id;
   const tableType = f.tableType;
-  if (tableType !== 'REALTIME' && tableType !== 'OFFLINE') {
+  if (!isTableType(tableType)) {
     throw new ZNRecordParseError(path, `table config has tableType ${JSON.stringify(tableType)}`);
   }
   const segments = section(f, 'segmentsConfig', path);

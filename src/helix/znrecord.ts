@@ -470,7 +470,7 @@ class RecordScanner {
             this.simpleFieldsSeen += 1;
             this.simpleFields = target as Record<string, string>;
             this.spans.clear();
-            return newFrame(object, 'strings', key, target, true);
+            return newFrame(object, 'strings', key, target, { simpleFields: true });
           }
           if (key === 'mapFields') this.mapFields = target as Record<string, Record<string, string>>;
           else this.listFields = target as Record<string, string[]>;
@@ -640,8 +640,8 @@ class RecordScanner {
   }
 }
 
-function newFrame(object: boolean, role: Role, label: string, target: Frame['target'], simpleFields = false): Frame {
-  return { object, role, label, key: '', target, simpleFields };
+function newFrame(object: boolean, role: Role, label: string, target: Frame['target'], options: { simpleFields?: boolean } = {}): Frame {
+  return { object, role, label, key: '', target, simpleFields: options.simpleFields ?? false };
 }
 
 /** Null prototype: a "__proto__" key in a znode is data, not a prototype switch. */

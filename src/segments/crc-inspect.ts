@@ -2,9 +2,9 @@ import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { extract } from 'tar';
+import type { CreationMeta } from '../pinot-format/index.js';
 import { CODEC_SNIFF_BYTES, detectArchiveCodec } from './archive-codec.js';
 import { computeSegmentCrc } from './crc.js';
-import type { CreationMeta } from './creation-meta.js';
 import { CorruptSegmentError, NotASegmentError } from './errors.js';
 import { readSeal } from './seal.js';
 

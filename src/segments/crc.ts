@@ -1,9 +1,9 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
+import { CREATION_META } from '../pinot-format/index.js';
 import { Adler32 } from './adler32.js';
 import { readingSegment } from './fs-calls.js';
-import { CREATION_META } from './layout.js';
 import { compareCodeUnits, walkSegmentTree } from './segment-tree.js';
 
 /**

@@ -1,4 +1,4 @@
-import { SidecarError } from '../errors.js';
+import { errorMessage, SidecarError } from '../errors.js';
 
 /**
  * Errors of the segments library. The HTTP layer (src/agent) maps them in one place:
@@ -79,10 +79,6 @@ export class SegmentReadError extends SidecarError {
     readonly path: string,
     options: { cause?: unknown } = {},
   ) {
-    super(`cannot read ${path}: ${describeCause(options.cause)}`, { ...options, retriable: true });
+    super(`cannot read ${path}: ${errorMessage(options.cause)}`, { ...options, retriable: true });
   }
-}
-
-function describeCause(cause: unknown): string {
-  return cause instanceof Error ? cause.message : String(cause);
 }

@@ -6,7 +6,6 @@ export { adler32, Adler32 } from './adler32.js';
 export { CODEC_SNIFF_BYTES, detectArchiveCodec, type ArchiveCodec } from './archive-codec.js';
 export { computeSegmentCrc, crcFileOrder, isCrcCovered, isDataCrcCovered, type SegmentCrc } from './crc.js';
 export { inspectCrc, type CrcInspection } from './crc-inspect.js';
-export { encodeCreationMeta, parseCreationMeta, type CreationMeta } from './creation-meta.js';
 export {
   CorruptSegmentError,
   NotASegmentError,
@@ -16,18 +15,8 @@ export {
   SegmentReadError,
   UnsafeSegmentError,
 } from './errors.js';
-export { CREATION_META, isTransientDirName, V3_DIR } from './layout.js';
-export {
-  decodePathParam,
-  isLlcSegmentName,
-  MAX_NAME_BYTES,
-  parseTableName,
-  rawTableName,
-  tableNameWithType,
-  validateSegmentName,
-  type ParsedTableName,
-  type TableType,
-} from './names.js';
+export { isTransientDirName } from './layout.js';
+export { decodePathParam, MAX_NAME_BYTES, parseTableName, validateSegmentName, type ParsedTableName } from './names.js';
 export { readSeal, type Seal, type SealLookup } from './seal.js';
 export { SegmentStore, type ResolvedSegment, type SegmentStoreOptions } from './segment-store.js';
 export {

@@ -1,3 +1,4 @@
+import { rawTableName, tableTypeOf, type TableType } from '../pinot-format/index.js';
 import { InvalidNameError } from './errors.js';
 
 /**
@@ -8,14 +9,6 @@ import { InvalidNameError } from './errors.js';
  * URLEncoder in the deep store: pinot-protocol.md §9 and §12.22). We accept only what round-trips
  * everywhere, which also leaves no way to express a path separator, NUL or traversal.
  */
-
-export type TableType = 'REALTIME' | 'OFFLINE';
-
-/** TableNameBuilder's suffixes: `tableNameWithType = raw + "_" + TableType`. */
-const TABLE_TYPE_SUFFIXES: ReadonlyArray<readonly [TableType, string]> = [
-  ['REALTIME', '_REALTIME'],
-  ['OFFLINE', '_OFFLINE'],
-];
 
 /** NAME_MAX of Linux filesystems: a longer name cannot be a directory in the data dir anyway. */
 export const MAX_NAME_BYTES = 255;
@@ -48,36 +41,21 @@ export function decodePathParam(value: string, field = 'path parameter'): string
 /** Validates a table name, raw (`myTable`) or with its type (`myTable_REALTIME`). */
 export function parseTableName(name: string): ParsedTableName {
   checkCommonRules('table', name, TABLE_NAME_CHARS, '[A-Za-z0-9_.-]');
-  for (const [type, suffix] of TABLE_TYPE_SUFFIXES) {
-    if (name.endsWith(suffix)) {
-      const raw = name.slice(0, -suffix.length);
-      // The raw name becomes a deep-store key component (`<uri>/<raw>/<segment>`), so it must not be
-      // empty or a dot name either.
-      if (raw === '' || raw === '.' || raw === '..') {
-        throw new InvalidNameError('table', name, `no table name before ${suffix}`);
-      }
-      return { raw, type, nameWithType: name };
-    }
+  const type = tableTypeOf(name);
+  if (type === undefined) return { raw: name, type: undefined, nameWithType: undefined };
+  const raw = rawTableName(name);
+  // The raw name becomes a deep-store key component (`<uri>/<raw>/<segment>`), so it must not be
+  // empty or a dot name either.
+  if (raw === '' || raw === '.' || raw === '..') {
+    throw new InvalidNameError('table', name, `no table name before _${type}`);
   }
-  return { raw: name, type: undefined, nameWithType: undefined };
+  return { raw, type, nameWithType: name };
 }
 
 /** Validates a segment name and returns it. */
 export function validateSegmentName(name: string): string {
   checkCommonRules('segment', name, SEGMENT_NAME_CHARS, '[A-Za-z0-9._-]');
   return name;
-}
-
-/** TableNameBuilder.extractRawTableName: strips the type suffix only if present. */
-export function rawTableName(nameWithType: string): string {
-  for (const [, suffix] of TABLE_TYPE_SUFFIXES) {
-    if (nameWithType.endsWith(suffix)) return nameWithType.slice(0, -suffix.length);
-  }
-  return nameWithType;
-}
-
-export function tableNameWithType(raw: string, type: TableType): string {
-  return `${raw}_${type}`;
 }
 
 function checkCommonRules(field: string, name: string, chars: RegExp, charsText: string): void {
@@ -88,16 +66,4 @@ function checkCommonRules(field: string, name: string, chars: RegExp, charsText:
   }
   if (!chars.test(name)) throw new InvalidNameError(field, name, `only ${charsText} allowed`);
   if (name === '.' || name === '..') throw new InvalidNameError(field, name, 'dot names are not names');
-}
-
-/**
- * Pinot's low-level-consumer segment name `<rawTable>__<partition>__<sequence>__<yyyyMMdd'T'HHmm'Z'>`
- * (LLCSegmentName: exactly three `__` separators, integer partition and sequence). The controller's
- * pauseless error gauges count only such segments (pinot-protocol.md §7.5, §9).
- */
-export function isLlcSegmentName(name: string): boolean {
-  const parts = name.split('__');
-  if (parts.length !== 4) return false;
-  const [table, partition, sequence, time] = parts as [string, string, string, string];
-  return table !== '' && /^-?\d+$/.test(partition) && /^-?\d+$/.test(sequence) && /^\d{8}T\d{4}Z$/.test(time);
 }

@@ -1,11 +1,10 @@
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
-import { parseCreationMeta, type CreationMeta } from './creation-meta.js';
 import { SidecarError } from '../errors.js';
-import { SegmentChangedError, SegmentReadError } from './errors.js';
+import { CREATION_META_CANDIDATES, CreationMetaError, parseCreationMeta, type CreationMeta } from '../pinot-format/index.js';
+import { CorruptSegmentError, SegmentChangedError, SegmentReadError } from './errors.js';
 import { readFileSnapshot, snapshotChange, type FileSnapshot } from './file-identity.js';
 import { isVanished, lstatIfExists } from './fs-calls.js';
-import { CREATION_META_CANDIDATES } from './layout.js';
 
 /**
  * A segment directory is sealed when it holds `creation.meta`: BaseSegmentCreator writes it last
@@ -55,9 +54,19 @@ export async function readSeal(segmentDir: string): Promise<SealLookup> {
       throw new SegmentReadError(current, { cause: err });
     });
     if (snapshot === undefined) return { sealed: false, reason: 'creation.meta vanished or became a symlink' };
-    return { sealed: true, seal: { creationMetaPath: current, creationMeta: parseCreationMeta(snapshot.bytes, current), snapshot } };
+    return { sealed: true, seal: { creationMetaPath: current, creationMeta: readCreationMeta(snapshot.bytes, current), snapshot } };
   }
   return { sealed: false, reason: 'no creation.meta (not sealed)', absent: true };
+}
+
+/** The seal's content; a file Pinot never writes is a CorruptSegmentError naming it. */
+function readCreationMeta(bytes: Uint8Array, file: string): CreationMeta {
+  try {
+    return parseCreationMeta(bytes);
+  } catch (err) {
+    if (err instanceof CreationMetaError) throw new CorruptSegmentError(file, err.reason, { cause: err });
+    throw err;
+  }
 }
 
 /** The directory identity that must not change while a segment is read: a rename-over changes the inode. */

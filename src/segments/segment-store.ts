@@ -1,11 +1,11 @@
 import type { BigIntStats } from 'node:fs';
 import { readdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import type { CreationMeta } from './creation-meta.js';
+import { tableNameWithType, type CreationMeta, type TableType } from '../pinot-format/index.js';
 import { CorruptSegmentError, InvalidNameError, SegmentNotFoundError, SegmentReadError } from './errors.js';
 import { lstatIfExists } from './fs-calls.js';
 import { isTransientDirName } from './layout.js';
-import { parseTableName, tableNameWithType, validateSegmentName, type TableType } from './names.js';
+import { parseTableName, validateSegmentName } from './names.js';
 import { readSeal, type DirIdentity, type Seal } from './seal.js';
 
 /** A sealed segment directory found on local disk, with the baseline of the consistency guard. */

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseServeConfig, serveUsage } from '../../src/agent/config.js';
+import { ConfigError, parseServeConfig, s3StoreOptions, serveUsage } from '../../src/agent/config.js';
+import { lockRootUnder } from '../../src/agent/repair/index.js';
+import { s3ClientConfig } from '../../src/deepstore/s3-deep-store.js';
 
 const minimal = ['--zk', '127.0.0.1:2181', '--cluster', 'C', '--instance', 'Server_a_8098', '--data-dir', '/var/pinot/data'];
 
@@ -38,5 +40,37 @@ describe('--tier-data-dir / PINOT_SIDECAR_TIER_DATA_DIRS', () => {
 
   it('is in the usage text', () => {
     expect(serveUsage()).toMatch(/--tier-data-dir <value> +PINOT_SIDECAR_TIER_DATA_DIRS\n.*Repeatable; the variable is a colon-separated list/);
+  });
+});
+
+describe('S3 store options (serve, fetch and demo alike)', () => {
+  it.each([
+    ['--s3-region wins', ['--s3-region', 'eu-west-1'], { AWS_REGION: 'ap-south-1' }, 'eu-west-1'],
+    ['then AWS_REGION', [], { AWS_REGION: 'ap-south-1' }, 'ap-south-1'],
+    ['else us-east-1', [], {}, 'us-east-1'],
+  ])('region: %s', (_label, argv, env, region) => {
+    const config = parseServeConfig([...minimal, '--deep-store', 's3://b/p', ...argv], {});
+    expect(s3StoreOptions(config, env).region).toBe(region);
+  });
+
+  it.each([
+    ['WHEN_REQUIRED with an endpoint', ['--s3-endpoint', 'http://minio:9000'], 'WHEN_REQUIRED'],
+    ['WHEN_SUPPORTED on AWS', [], 'WHEN_SUPPORTED'],
+    ['--s3-checksums wins', ['--s3-endpoint', 'http://minio:9000', '--s3-checksums', 'WHEN_SUPPORTED'], 'WHEN_SUPPORTED'],
+  ])('checksums: %s', (_label, argv, mode) => {
+    const config = parseServeConfig([...minimal, '--deep-store', 's3://b/p', ...argv], {});
+    const client = s3ClientConfig(s3StoreOptions(config, {}));
+    expect([client.requestChecksumCalculation, client.responseChecksumValidation]).toEqual([mode, mode]);
+  });
+});
+
+describe('--lock-root', () => {
+  it.each([
+    [[], '/pinot-sidecar/C/locks'],
+    [['--lock-root', '/sidecars/prod'], '/sidecars/prod/C/locks'],
+    [['--lock-root', '/'], '/C/locks'],
+  ])('%j → locks under %s', (argv, root) => {
+    const config = parseServeConfig([...minimal, ...argv], {});
+    expect(lockRootUnder(config.lockRoot, config.cluster)).toBe(root);
   });
 });

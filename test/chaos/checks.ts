@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { readArchiveCrc } from '../../src/deepstore/archive-crc.js';
 import { CRC_METADATA_KEY, parseStoreUri, segmentUri } from '../../src/deepstore/index.js';
 import { isZkCode } from '../../src/helix/errors.js';
-import { rawTableName } from '../../src/segments/index.js';
+import { rawTableName } from '../../src/pinot-format/index.js';
 import { assertRepairInvariants, objectOpener, type RecordSnapshot } from '../helpers/repair-invariants.js';
 import type { Driver } from './driver.js';
 import { judgeHistory, type HistoryViolationKind } from './history.js';

@@ -4,60 +4,8 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { readArchiveCrc } from '../../src/deepstore/archive-crc.js';
-import { crcFromCreationMeta, isCreationMetaEntry, isSegmentCrc } from '../../src/deepstore/creation-meta.js';
 import { fixturesSkipNote, hasPinotFixtures, pinotFixture } from '../helpers/fixtures.js';
 import { creationMeta, MiB, PatternSource, segmentArchive } from './support.js';
-
-describe('crcFromCreationMeta', () => {
-  it.each([
-    [creationMeta(1299627447n, 1777871824473n, 1677886853n), '1299627447'], // 24 bytes (1.5.0+, with dataCrc)
-    [creationMeta(2641412145n, 1468780127653n), '2641412145'], // 16 bytes
-    [creationMeta(0n), '0'],
-    [creationMeta(4294967295n), '4294967295'], // the largest unsigned 32-bit value
-    [creationMeta(-1n), '-1'], // never written by Pinot; String.valueOf(long) would say "-1" too
-    [Buffer.alloc(7), null],
-    [Buffer.alloc(0), null],
-  ])('%#', (bytes, expected) => {
-    expect(crcFromCreationMeta(bytes)).toBe(expected);
-  });
-
-  it('reads from a view into a larger buffer', () => {
-    const big = Buffer.concat([Buffer.from('xx'), creationMeta(42n)]);
-    expect(crcFromCreationMeta(big.subarray(2))).toBe('42');
-  });
-});
-
-describe('isSegmentCrc', () => {
-  it.each([
-    ['0', true],
-    ['1299627447', true],
-    ['4294967295', true],
-    ['4294967296', false],
-    ['-1', false],
-    ['01', false],
-    ['+1', false],
-    ['1e3', false],
-    ['', false],
-    ['12345678901', false],
-  ])('%j → %s', (value, expected) => {
-    expect(isSegmentCrc(value)).toBe(expected);
-  });
-});
-
-describe('isCreationMetaEntry', () => {
-  it.each([
-    ['seg/creation.meta', true],
-    ['seg/v3/creation.meta', true],
-    ['./seg/creation.meta', true],
-    ['creation.meta', false], // no segment folder
-    ['seg/v2/creation.meta', false],
-    ['seg/sub/v3/creation.meta', false],
-    ['seg/creation.meta.bak', false],
-    ['seg/creation.meta/', false],
-  ])('%j → %s', (entry, expected) => {
-    expect(isCreationMetaEntry(entry)).toBe(expected);
-  });
-});
 
 describe('readArchiveCrc', () => {
   it('reads the CRC of a v1-layout archive', async () => {

@@ -76,10 +76,10 @@ describe('probeFailure', () => {
 
 describe('probeMismatch', () => {
   it('says the store gave back other bytes, and how many; permanent', () => {
-    const err = probeMismatch('s3://b/k', Buffer.from('abcd'), Buffer.from('xyz'), false);
+    const err = probeMismatch('s3://b/k', Buffer.from('abcd'), Buffer.from('xyz'), { truncated: false });
     expect(err).toMatchObject({ code: 'ProbeMismatch', retriable: false });
     expect(err.message).toContain('accepted the probe object s3://b/k (4 bytes) but returned other bytes (3)');
-    expect(probeMismatch('s3://b/k', Buffer.from('abcd'), Buffer.alloc(10), true).message).toContain('(more than 10)');
+    expect(probeMismatch('s3://b/k', Buffer.from('abcd'), Buffer.alloc(10), { truncated: true }).message).toContain('(more than 10)');
   });
 });
 

@@ -1,4 +1,5 @@
-import { createMetrics, SEGMENT_STATUSES, type Metrics } from '../../src/agent/metrics.js';
+import { createMetrics, type Metrics } from '../../src/agent/metrics.js';
+import { SEGMENT_STATUSES } from '../../src/helix/index.js';
 
 /**
  * The sidecar's metrics as a running sidecar exposes them (`createMetrics()`, default process metrics included)

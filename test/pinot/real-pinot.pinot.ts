@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { segmentUri } from '../../src/deepstore/segment-key.js';
-import { crcFromCreationMeta } from '../../src/deepstore/creation-meta.js';
+import { crcFromCreationMeta } from '../../src/pinot-format/index.js';
 import { isTempFileName, TEMP_FOLDER } from '../../src/deepstore/file-store-temps.js';
 import { HostedSegments } from '../../src/helix/hosted-segments.js';
 import { clusterPaths } from '../../src/helix/paths.js';

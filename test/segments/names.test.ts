@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidNameError } from '../../src/segments/errors.js';
-import {
-  decodePathParam,
-  parseTableName,
-  rawTableName,
-  tableNameWithType,
-  validateSegmentName,
-} from '../../src/segments/names.js';
+import { decodePathParam, parseTableName, validateSegmentName } from '../../src/segments/names.js';
 
 /** What a route hands over (still encoded) → what the segment validator sees after the one decode. */
 function segmentFromPath(encoded: string): string {
@@ -136,22 +130,6 @@ describe('parseTableName', () => {
 
   it.each(['%2e%2e', '..%2F', '%5C', '%00', 'a%2Fb_OFFLINE'])('rejects %j after one decode', (encoded) => {
     expect(() => tableFromPath(encoded)).toThrow(InvalidNameError);
-  });
-});
-
-describe('rawTableName / tableNameWithType', () => {
-  it.each([
-    ['myTable_REALTIME', 'myTable'],
-    ['myTable_OFFLINE', 'myTable'],
-    ['myTable', 'myTable'],
-    ['a_OFFLINE_REALTIME', 'a_OFFLINE'],
-  ])('rawTableName(%j) = %j', (name, raw) => {
-    expect(rawTableName(name)).toBe(raw);
-  });
-
-  it('appends the type the way TableNameBuilder does', () => {
-    expect(tableNameWithType('myTable', 'REALTIME')).toBe('myTable_REALTIME');
-    expect(tableNameWithType('myTable', 'OFFLINE')).toBe('myTable_OFFLINE');
   });
 });
 

@@ -139,8 +139,10 @@ describe('SegmentStore.resolve', () => {
     await expect(store.resolve(table, segment)).rejects.toBeInstanceOf(InvalidNameError);
   });
 
-  it('a creation.meta of the wrong size → CorruptSegmentError', async () => {
-    await expect(store.resolve('events_OFFLINE', 'corrupt')).rejects.toBeInstanceOf(CorruptSegmentError);
+  it('a creation.meta of the wrong size → CorruptSegmentError naming the file and what is wrong', async () => {
+    const err = await store.resolve('events_OFFLINE', 'corrupt').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CorruptSegmentError);
+    expect((err as Error).message).toMatch(/^corrupt segment data at \/.*\/events_OFFLINE\/corrupt\/creation\.meta: creation\.meta is \d+ bytes, expected 16 or 24$/);
   });
 });
 

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { isZkCode } from '../../helix/errors.js';
-import { clusterPaths, type ClusterPaths } from '../../helix/paths.js';
-import { newZNRecord, serializeZNRecord, type ZNRecord } from '../../helix/znrecord.js';
-import type { ZkSession } from '../../helix/zk-session.js';
+import { clusterPaths, isZkCode, newZNRecord, serializeZNRecord, type ClusterPaths, type ZkSession, type ZNRecord } from '../../helix/index.js';
+import { isRealtimeTable } from '../../pinot-format/index.js';
 
 /**
  * Seeds a Pinot cluster layout in ZooKeeper the way Helix and Pinot write it (pinot-protocol.md
@@ -141,7 +139,7 @@ export class PinotClusterSeeder {
 
   /** Table config with each section as a JSON string in a simpleField (TableConfigSerDeUtils.toZNRecord). */
   async addTable(tableNameWithType: string, options: TableOptions = {}): Promise<void> {
-    const type = tableNameWithType.endsWith('_REALTIME') ? 'REALTIME' : 'OFFLINE';
+    const type = isRealtimeTable(tableNameWithType) ? 'REALTIME' : 'OFFLINE';
     const segmentsConfig: Record<string, unknown> = { replication: String(options.replication ?? 2), timeColumnName: 'ts' };
     const retention = options.retention === undefined ? { unit: 'DAYS', value: '5' } : options.retention;
     if (retention) {

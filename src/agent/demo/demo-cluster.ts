@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { DeepStore } from '../../deepstore/index.js';
-import type { ZkSession } from '../../helix/zk-session.js';
+import type { ZkSession } from '../../helix/index.js';
+import { rawTableName } from '../../pinot-format/index.js';
 import { planSegmentArchive, SegmentStore, streamSegmentArchive } from '../../segments/index.js';
 import { PinotClusterSeeder, type SegmentFields } from './cluster-seeder.js';
 import { generateSegment } from './segment-generator.js';
@@ -55,8 +56,7 @@ export async function seedDemoCluster(session: ZkSession, dataDir: string, deepS
     if (s.local || s.inDeepStore) crc = (await generateSegment(path.join(dataDir, s.table), s.segment)).crc;
     let downloadUrl = s.zk.downloadUrl;
     if (s.inDeepStore) {
-      const raw = s.table.replace(/_REALTIME$/, '');
-      downloadUrl = deepStore.segmentUri(raw, s.segment);
+      downloadUrl = deepStore.segmentUri(rawTableName(s.table), s.segment);
       const plan = await planSegmentArchive(await store.resolve(s.table, s.segment));
       await deepStore.put(downloadUrl, streamSegmentArchive(plan), { crc: crc! });
     }

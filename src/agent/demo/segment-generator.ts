@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { computeSegmentCrc, encodeCreationMeta } from '../../segments/index.js';
+import { CREATION_META, encodeCreationMeta, V3_DIR } from '../../pinot-format/index.js';
+import { computeSegmentCrc } from '../../segments/index.js';
 
 export interface GeneratedSegment {
   dir: string;
@@ -17,7 +18,7 @@ export interface GeneratedSegment {
 export async function generateSegment(tableDir: string, segmentName: string, options: { rows?: number; creationTime?: number } = {}): Promise<GeneratedSegment> {
   const rows = options.rows ?? 5_000;
   const dir = path.join(tableDir, segmentName);
-  const v3 = path.join(dir, 'v3');
+  const v3 = path.join(dir, V3_DIR);
   await mkdir(v3, { recursive: true });
   const ts = Buffer.alloc(rows * 8);
   for (let i = 0; i < rows; i++) ts.writeBigInt64BE(1_704_067_200_000n + BigInt(i) * 1000n, i * 8);
@@ -39,6 +40,6 @@ export async function generateSegment(tableDir: string, segmentName: string, opt
     [`segment.name = ${segmentName}`, 'segment.index.version = v3', `segment.total.docs = ${rows}`, 'segment.time.unit = MILLISECONDS', ''].join('\n'),
   );
   const { crc } = await computeSegmentCrc(dir);
-  await writeFile(path.join(v3, 'creation.meta'), encodeCreationMeta({ crc, creationTime: options.creationTime ?? Date.now() }));
+  await writeFile(path.join(v3, CREATION_META), encodeCreationMeta({ crc, creationTime: options.creationTime ?? Date.now() }));
   return { dir, crc: String(crc) };
 }

@@ -1,8 +1,4 @@
-import { readInstanceEndpoint, readSegmentAssignment, type InstanceEndpoint } from '../../helix/cluster-records.js';
-import type { ClusterPaths } from '../../helix/paths.js';
-import { readSegmentMetadata, type SegmentMetadata } from '../../helix/segment-metadata.js';
-import { readRecord } from '../../helix/znode-io.js';
-import type { ZkSession } from '../../helix/zk-session.js';
+import { readInstanceEndpoint, readRecord, readSegmentAssignment, readSegmentMetadata, type ClusterPaths, type InstanceEndpoint, type SegmentMetadata, type ZkSession } from '../../helix/index.js';
 import { errorMessage } from '../../errors.js';
 import { replicaStates, type PeerCandidates } from './sources.js';
 

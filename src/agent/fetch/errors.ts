@@ -69,14 +69,19 @@ export class CrcMismatchError extends SourceError {
   }
 }
 
+export interface FetchErrorOptions extends SidecarErrorOptions {
+  /** The operator's input or setup is the cause (exit code 2), not the sources (default false). */
+  usage?: boolean;
+}
+
 /** The fetch as a whole failed. `usage` marks the operator's input or setup as the cause (exit code 2). */
 export class FetchError extends SidecarError {
-  constructor(
-    message: string,
-    readonly usage = false,
-    options: SidecarErrorOptions = {},
-  ) {
-    super(message, options);
+  readonly usage: boolean;
+
+  constructor(message: string, options: FetchErrorOptions = {}) {
+    const { usage = false, ...rest } = options;
+    super(message, rest);
+    this.usage = usage;
   }
 }
 

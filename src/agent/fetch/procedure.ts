@@ -1,9 +1,7 @@
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { errorMessage } from '../../errors.js';
-import { clusterPaths, type ClusterPaths } from '../../helix/paths.js';
-import type { SegmentMetadata } from '../../helix/segment-metadata.js';
-import type { ZkSession } from '../../helix/zk-session.js';
+import { clusterPaths, type ClusterPaths, type SegmentMetadata, type ZkSession } from '../../helix/index.js';
 import { InvalidNameError, parseTableName, validateSegmentName } from '../../segments/index.js';
 import { readPeerCandidates, readSegmentZkMetadata } from './cluster-view.js';
 import type { DeepStoreReader } from './deep-store-reader.js';
@@ -11,7 +9,7 @@ import { AllSourcesFailedError, CrcMismatchError, FetchError, SourceError, type 
 import { httpGetArchive } from './http-source.js';
 import type { ProgressLine } from './progress.js';
 import { receiveArchive } from './receive.js';
-import { retryDelayMs, sleep, type RetryPolicy } from './retry.js';
+import { fetchRetryDelayMs, sleep, type RetryPolicy } from './retry.js';
 import { deepStoreSource, planDownload, planPeerSources, type DownloadPlan, type PeerScheme, type Source } from './sources.js';
 import { Staging } from './staging.js';
 import { verifyExtractedSegment } from './verify.js';
@@ -70,7 +68,7 @@ const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
 export async function fetchSegment(request: FetchRequest, env: FetchEnvironment): Promise<FetchResult> {
   const { table, segment } = checkNames(request.table, request.segment);
-  const staging = await Staging.prepare(request.outDir, segment, request.force);
+  const staging = await Staging.prepare(request.outDir, segment, { force: request.force });
   try {
     const paths = clusterPaths(env.cluster);
     const zk = await readMetadata(env, paths, table, segment);
@@ -81,7 +79,7 @@ export async function fetchSegment(request: FetchRequest, env: FetchEnvironment)
       const won = await run.execute();
       if (won) return { table, segment, ...won, attempts: attempt, failures };
       if (attempt < env.retry.attempts) {
-        const wait = retryDelayMs(attempt, env.retry, env.random);
+        const wait = fetchRetryDelayMs(attempt, env.retry, env.random);
         env.onRetry?.(attempt + 1, wait);
         await sleep(wait, env.signal);
       }
@@ -95,11 +93,11 @@ export async function fetchSegment(request: FetchRequest, env: FetchEnvironment)
 function checkNames(table: string, segment: string): { table: string; segment: string } {
   try {
     if (parseTableName(table).type === undefined) {
-      throw new FetchError(`table ${JSON.stringify(table)} has no type: give the name with its type, e.g. ${table}_REALTIME or ${table}_OFFLINE`, true);
+      throw new FetchError(`table ${JSON.stringify(table)} has no type: give the name with its type, e.g. ${table}_REALTIME or ${table}_OFFLINE`, { usage: true });
     }
     return { table, segment: validateSegmentName(segment) };
   } catch (err) {
-    if (err instanceof InvalidNameError) throw new FetchError(err.message, true, { cause: err });
+    if (err instanceof InvalidNameError) throw new FetchError(err.message, { usage: true, cause: err });
     throw err;
   }
 }
@@ -108,7 +106,7 @@ async function readMetadata(env: FetchEnvironment, paths: ClusterPaths, table: s
   const zk = await readSegmentZkMetadata(env.session, paths, table, segment);
   if (zk !== null) return zk;
   if ((await env.session.exists(paths.root)) === null) {
-    throw new FetchError(`Pinot cluster "${env.cluster}" does not exist in ZooKeeper ${env.session.connectString} (no ${paths.root}; check --cluster and the chroot in --zk)`, true);
+    throw new FetchError(`Pinot cluster "${env.cluster}" does not exist in ZooKeeper ${env.session.connectString} (no ${paths.root}; check --cluster and the chroot in --zk)`, { usage: true });
   }
   throw new FetchError(`no ZooKeeper metadata for segment ${segment} of table ${table} (${paths.segmentMetadata(table, segment)}): check the names`);
 }

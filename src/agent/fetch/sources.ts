@@ -1,5 +1,4 @@
-import { DEFAULT_ADMIN_PORT, type InstanceEndpoint, type ReplicaState } from '../../helix/cluster-records.js';
-import type { SegmentMetadata } from '../../helix/segment-metadata.js';
+import { DEFAULT_ADMIN_PORT, type InstanceEndpoint, type ReplicaState, type SegmentMetadata } from '../../helix/index.js';
 import { FetchError } from './errors.js';
 
 /**

@@ -21,7 +21,7 @@ export class Staging {
   private constructor(
     readonly outDir: string,
     readonly segment: string,
-    private readonly force: boolean,
+    private readonly options: { force: boolean },
   ) {}
 
   get target(): string {
@@ -29,14 +29,14 @@ export class Staging {
   }
 
   /** Checks the output folder and the target before any download; creates `outDir` if needed. */
-  static async prepare(outDir: string, segment: string, force: boolean): Promise<Staging> {
-    const staging = new Staging(path.resolve(outDir), segment, force);
+  static async prepare(outDir: string, segment: string, options: { force: boolean }): Promise<Staging> {
+    const staging = new Staging(path.resolve(outDir), segment, options);
     try {
       staging.createdOut = await mkdir(staging.outDir, { recursive: true });
     } catch (err) {
-      throw new FetchError(`--out ${outDir}: cannot create or use it as a folder: ${(err as Error).message}`, true, { cause: err });
+      throw new FetchError(`--out ${outDir}: cannot create or use it as a folder: ${(err as Error).message}`, { usage: true, cause: err });
     }
-    if (!(await lstat(staging.outDir)).isDirectory()) throw new FetchError(`--out ${outDir} is not a folder`, true);
+    if (!(await lstat(staging.outDir)).isDirectory()) throw new FetchError(`--out ${outDir} is not a folder`, { usage: true });
     await staging.refuseExisting();
     return staging;
   }
@@ -58,7 +58,7 @@ export class Staging {
   async commit(dir: string): Promise<string> {
     const extracted = path.join(dir, this.segment);
     const existing = await exists(this.target);
-    if (existing && !this.force) await this.refuseExisting();
+    if (existing && !this.options.force) await this.refuseExisting();
     if (!existing) {
       await rename(extracted, this.target);
       this.committed = true;
@@ -95,8 +95,8 @@ export class Staging {
   }
 
   private async refuseExisting(): Promise<void> {
-    if (!this.force && (await exists(this.target))) {
-      throw new FetchError(`${this.target} already exists; pass --force to replace it`, true);
+    if (!this.options.force && (await exists(this.target))) {
+      throw new FetchError(`${this.target} already exists; pass --force to replace it`, { usage: true });
     }
   }
 }

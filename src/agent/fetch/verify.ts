@@ -1,6 +1,6 @@
-import type { SegmentMetadata } from '../../helix/segment-metadata.js';
-import { CorruptSegmentError, type CreationMeta } from '../../segments/index.js';
-import { readSeal } from '../../segments/index.js';
+import type { SegmentMetadata } from '../../helix/index.js';
+import type { CreationMeta } from '../../pinot-format/index.js';
+import { CorruptSegmentError, readSeal } from '../../segments/index.js';
 import { ArchiveLayoutError, CrcMismatchError } from './errors.js';
 
 /**

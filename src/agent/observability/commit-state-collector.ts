@@ -1,10 +1,6 @@
-import { readSegmentAssignment } from '../../helix/cluster-records.js';
-import type { HostedSegments } from '../../helix/hosted-segments.js';
-import { clusterPaths } from '../../helix/paths.js';
-import { readRecord } from '../../helix/znode-io.js';
-import type { ZkSession } from '../../helix/zk-session.js';
+import { clusterPaths, readRecord, readSegmentAssignment, SEGMENT_STATUSES, type HostedSegments, type ZkSession } from '../../helix/index.js';
 import type { Logger } from '../../log.js';
-import { SEGMENT_STATUSES, type Metrics } from '../metrics.js';
+import type { Metrics } from '../metrics.js';
 import { pauselessErrorCounts, tableCommitState, type PauselessErrorCounts } from './commit-state.js';
 
 export interface CommitStateCollectorOptions {

@@ -1,8 +1,5 @@
-import type { ClusterSettings, ReplicaState } from '../../helix/cluster-records.js';
-import type { HostedSegment } from '../../helix/hosted-segments.js';
-import type { SegmentStatus } from '../../helix/segment-metadata.js';
-import type { TableSettings } from '../../helix/table-config.js';
-import { isLlcSegmentName } from '../../segments/index.js';
+import type { ClusterSettings, HostedSegment, ReplicaState, SegmentStatus, TableSettings } from '../../helix/index.js';
+import { isLlcSegmentName } from '../../pinot-format/index.js';
 
 /**
  * Commit-state figures of one hosted table, computed from what the tracker already holds: no

@@ -1,13 +1,7 @@
 import type { Hono } from 'hono';
-import { readCommittingSegments } from '../../helix/cluster-records.js';
-import { ZooKeeperError } from '../../helix/errors.js';
-import type { HostedSegments } from '../../helix/hosted-segments.js';
-import { clusterPaths, type ClusterPaths } from '../../helix/paths.js';
-import { readSegmentMetadata, type SegmentStatus } from '../../helix/segment-metadata.js';
-import type { ZkSession } from '../../helix/zk-session.js';
-import { readRecord } from '../../helix/znode-io.js';
-import { jacksonPrettyJson } from '../../helix/znrecord.js';
+import { clusterPaths, jacksonPrettyJson, readCommittingSegments, readRecord, readSegmentMetadata, ZooKeeperError, type ClusterPaths, type HostedSegments, type SegmentStatus, type ZkSession } from '../../helix/index.js';
 import { silentLogger, type Logger } from '../../log.js';
+import { tableNameWithType } from '../../pinot-format/index.js';
 import { parseTableName, validateSegmentName } from '../../segments/index.js';
 import { BadRequestError, NotFoundError, UnavailableError } from '../http/errors.js';
 import { SingleFlight, untilAborted } from '../http/single-flight.js';
@@ -112,7 +106,7 @@ export class PauselessDebugInfo {
     // parseTableName refuses anything but [A-Za-z0-9_.-].
     const parsed = parseTableName(tableParam);
     if (parsed.type === 'OFFLINE') throw new BadRequestError(`pauselessDebugInfo is for REALTIME tables; ${parsed.nameWithType} is OFFLINE`);
-    const table = `${parsed.raw}_REALTIME`;
+    const table = tableNameWithType(parsed.raw, 'REALTIME');
     const { hosted, session } = this.deps;
     if (hosted.segments(table).size === 0) throw new NotFoundError(`this server (${this.deps.instance}) hosts no segment of ${table}`);
     if (session.state !== 'connected') throw new UnavailableError(`ZooKeeper is ${session.state}; pauselessDebugInfo needs it`);

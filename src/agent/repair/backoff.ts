@@ -1,6 +1,6 @@
 import { isRetriable } from '../../errors.js';
-import { DeepStoreError } from '../../deepstore/errors.js';
-import { ZooKeeperError } from '../../helix/errors.js';
+import { DeepStoreError } from '../../deepstore/index.js';
+import { ZooKeeperError } from '../../helix/index.js';
 
 /**
  * How long a segment waits after a failed repair attempt, pure (DESIGN.md "Repair rules": exponential backoff

@@ -1,4 +1,5 @@
-import type { HostedSegment, ZkSegmentMetadata } from '../../helix/hosted-segments.js';
+import type { HostedSegment, ZkSegmentMetadata } from '../../helix/index.js';
+import { isRealtimeTable } from '../../pinot-format/index.js';
 import { checkMetadata, isReportOnlyReason, repairInterest, type EligibilityInput, type SkipVerdict } from './eligibility.js';
 import { settleUnconfirmed, type UnconfirmedWrite } from './errors.js';
 import { isFinished, isOlderThan, seenOf, type RepairEntry, type ZnodeSeen } from './repair-state.js';
@@ -62,7 +63,7 @@ export function decide(
   now: number,
   context: DecideContext = {},
 ): RepairDecision {
-  if (!hosted || !hosted.table.endsWith('_REALTIME')) return { kind: 'not_ours' };
+  if (!hosted || !isRealtimeTable(hosted.table)) return { kind: 'not_ours' };
   const zk = hosted.zk;
   if (zk === undefined) return { kind: 'await_metadata' };
   if (zk === null) return decideWithoutRecord(entry, hosted.metadataError);
@@ -116,7 +117,7 @@ function decideOnRecord(
  * of the repair's business until an event says otherwise.
  */
 export function concernsRepair(hosted: HostedSegment): boolean {
-  if (!hosted.table.endsWith('_REALTIME')) return false;
+  if (!isRealtimeTable(hosted.table)) return false;
   return hosted.zk ? repairInterest(hosted.zk.metadata) !== 'none' : hosted.zk === null && hosted.metadataError !== undefined;
 }
 

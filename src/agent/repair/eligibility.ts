@@ -1,6 +1,5 @@
-import type { ClusterSettings, ReplicaState } from '../../helix/cluster-records.js';
-import type { SegmentMetadata } from '../../helix/segment-metadata.js';
-import type { TableSettings } from '../../helix/table-config.js';
+import type { ClusterSettings, ReplicaState, SegmentMetadata, TableSettings } from '../../helix/index.js';
+import { tableTypeOf } from '../../pinot-format/index.js';
 
 /**
  * May the sidecar repair this segment's deep-store copy now? The rules of DESIGN.md "Repair rules", pure:
@@ -111,7 +110,7 @@ export function isReportOnlyReason(reason: string): boolean {
  */
 export function checkMetadata(input: EligibilityInput): SkipVerdict | null {
   const { zk, tableSettings } = input;
-  if (input.tableNameWithType.endsWith('_OFFLINE') || tableSettings?.tableType === 'OFFLINE') return skip('offline_table');
+  if (tableTypeOf(input.tableNameWithType) === 'OFFLINE' || tableSettings?.tableType === 'OFFLINE') return skip('offline_table');
   if (!zk) return skip('no_metadata');
   const { metadata } = zk;
   switch (metadata.status) {

@@ -1,6 +1,4 @@
-import type { ClusterSettings } from '../../helix/cluster-records.js';
-import type { HostedSegment, HostedSegmentChange } from '../../helix/hosted-segments.js';
-import type { TableSettings } from '../../helix/table-config.js';
+import type { ClusterSettings, HostedSegment, HostedSegmentChange, TableSettings } from '../../helix/index.js';
 
 /**
  * What the repair uses of the hosted-segment tracker (helix HostedSegments): its cached view of what this server

@@ -7,5 +7,5 @@ export type { HostedView } from './hosted-view.js';
 export { REPAIR_STATES, type RepairStateName, type RepairStatus, type RepairStatusSegment } from './repair-state.js';
 export { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 export { checkEligibility, checkMetadata, repairInterest, type Eligibility, type SkipReason } from './eligibility.js';
-export { defaultLockRoot } from './upload-lock.js';
+export { DEFAULT_SIDECAR_ROOT, defaultLockRoot, lockRootUnder } from './upload-lock.js';
 export { ReconcilerStoppedError } from './errors.js';

@@ -1,9 +1,8 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { DeepStore } from '../../deepstore/index.js';
-import type { HostedSegmentChange } from '../../helix/hosted-segments.js';
-import { clusterPaths } from '../../helix/paths.js';
-import type { ZkSession } from '../../helix/zk-session.js';
+import { clusterPaths, type HostedSegmentChange, type ZkSession } from '../../helix/index.js';
 import { silentLogger, type Logger } from '../../log.js';
+import { tableSegmentKey } from '../../pinot-format/index.js';
 import { DEFAULT_GZIP_LEVEL, type SegmentStore } from '../../segments/index.js';
 import type { Metrics } from '../metrics.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
@@ -14,7 +13,7 @@ import type { HostedView } from './hosted-view.js';
 import { inspectLocalCopy } from './local-copy.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
 import { runRepairAttempt, type AttemptDeps, type AttemptOutcome } from './repair-attempt.js';
-import { entryKey, RepairState, zeroTotals, type RepairStateName, type RepairStatus } from './repair-state.js';
+import { RepairState, zeroTotals, type RepairStateName, type RepairStatus } from './repair-state.js';
 import { defaultLockRoot, UploadLocks } from './upload-lock.js';
 
 export interface ReconcilerOptions {
@@ -111,7 +110,6 @@ export class Reconciler {
   private readonly again = new Set<string>();
   /** Changed segments waiting for the tracker's `synced`. */
   private readonly dirty = new Map<string, [table: string, segment: string]>();
-  private readonly knownTables = new Set<string>();
   private readonly stopController = new AbortController();
   private stopping: Promise<void> | undefined;
   private started = false;
@@ -214,7 +212,7 @@ export class Reconciler {
   };
 
   private markDirty(table: string, segment: string): void {
-    this.dirty.set(entryKey(table, segment), [table, segment]);
+    this.dirty.set(tableSegmentKey(table, segment), [table, segment]);
     // Changes are emitted while the tracker reads, and `synced` follows; one outside a sync is taken now.
     if (this.hosted.synced) queueMicrotask(this.onSynced);
   }
@@ -247,13 +245,12 @@ export class Reconciler {
   /** Decide what a segment needs now from the tracker's cached view (decide.ts) and act on it. No I/O. */
   private evaluate(table: string, segment: string, context: DecideContext = {}): void {
     if (this.stopController.signal.aborted) return;
-    const k = entryKey(table, segment);
+    const k = tableSegmentKey(table, segment);
     if (this.inFlight.has(k)) {
       this.again.add(k);
       return;
     }
     const decision = decide(this.repair.get(table, segment), this.hosted.get(table, segment), this.facts(table, segment), this.now(), context);
-    if (decision.kind !== 'not_ours' && decision.kind !== 'await_metadata') this.noteTable(table);
     this.act(table, segment, decision);
   }
 
@@ -288,7 +285,7 @@ export class Reconciler {
   }
 
   private launch(table: string, segment: string): void {
-    const k = entryKey(table, segment);
+    const k = tableSegmentKey(table, segment);
     this.outcomes.queued(table, segment);
     const run = this.limit(() => this.attempt(table, segment));
     const settled = run
@@ -309,7 +306,7 @@ export class Reconciler {
     if (stop.aborted) return;
     const zk = this.hosted.get(table, segment)?.zk;
     if (!zk || repairInterest(zk.metadata) !== 'candidate') {
-      this.again.add(entryKey(table, segment)); // changed while queued: decide again once this slot is free
+      this.again.add(tableSegmentKey(table, segment)); // changed while queued: decide again once this slot is free
       return;
     }
     const local = await inspectLocalCopy(this.store, table, segment);
@@ -343,12 +340,6 @@ export class Reconciler {
     this.outcomes.attempted(table, segment, outcome);
   }
 
-  private noteTable(table: string): void {
-    if (this.knownTables.has(table)) return;
-    this.knownTables.add(table);
-    this.metrics?.knownTable(table);
-  }
-
   private facts(table: string, segment: string): RepairFacts {
     return {
       tableNameWithType: table,
@@ -370,9 +361,9 @@ export class Reconciler {
     const startedAt = this.now();
     const keys = new Map<string, [string, string]>();
     for (const hosted of this.hosted.all()) {
-      if (concernsRepair(hosted)) keys.set(entryKey(hosted.table, hosted.segment), [hosted.table, hosted.segment]);
+      if (concernsRepair(hosted)) keys.set(tableSegmentKey(hosted.table, hosted.segment), [hosted.table, hosted.segment]);
     }
-    for (const entry of this.repair.activeEntries()) keys.set(entryKey(entry.table, entry.segment), [entry.table, entry.segment]);
+    for (const entry of this.repair.activeEntries()) keys.set(tableSegmentKey(entry.table, entry.segment), [entry.table, entry.segment]);
     let attempted = 0;
     for (const [k, [table, segment]] of keys) {
       const busy = this.inFlight.has(k);

@@ -1,13 +1,9 @@
 import pRetry from 'p-retry';
 import type { DeepStore } from '../../deepstore/index.js';
-import type { ClusterPaths } from '../../helix/paths.js';
-import { readSegmentMetadata, SegmentKeys } from '../../helix/segment-metadata.js';
-import { isUnanswered, isZkCode, RecordNotRewritableError, ZNRecordParseError } from '../../helix/errors.js';
-import { compareAndSetSimpleField, readRecord, type VersionedRecord } from '../../helix/znode-io.js';
-import { rewriteSimpleField } from '../../helix/znrecord.js';
-import type { ZkSession } from '../../helix/zk-session.js';
+import { compareAndSetSimpleField, isUnanswered, isZkCode, readRecord, readSegmentMetadata, RecordNotRewritableError, rewriteSimpleField, SegmentKeys, ZNRecordParseError, type ClusterPaths, type VersionedRecord, type ZkSession } from '../../helix/index.js';
 import type { Logger } from '../../log.js';
-import { planSegmentArchive, rawTableName, streamSegmentArchive } from '../../segments/index.js';
+import { rawTableName } from '../../pinot-format/index.js';
+import { planSegmentArchive, streamSegmentArchive } from '../../segments/index.js';
 import { checkEligibility, type EligibilityInput, type SkipReason } from './eligibility.js';
 import { AmbiguousWriteError, CasConflictError, DeepStoreVerifyError, ReconcilerStoppedError, SessionChangedError, settleUnconfirmed, type UnconfirmedWrite } from './errors.js';
 import type { LocalCopy } from './local-copy.js';

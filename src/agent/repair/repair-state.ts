@@ -1,3 +1,4 @@
+import { tableSegmentKey } from '../../pinot-format/index.js';
 import type { UnconfirmedWrite } from './errors.js';
 
 /**
@@ -125,7 +126,7 @@ export class RepairState {
   }
 
   get(table: string, segment: string): Readonly<RepairEntry> | undefined {
-    const k = entryKey(table, segment);
+    const k = tableSegmentKey(table, segment);
     return this.active.get(k) ?? this.finished.get(k);
   }
 
@@ -134,7 +135,7 @@ export class RepairState {
    * except that nextAttemptAt is cleared unless given (only waiting states have one).
    */
   update(table: string, segment: string, patch: RepairPatch): Readonly<RepairEntry> {
-    const k = entryKey(table, segment);
+    const k = tableSegmentKey(table, segment);
     const previous = this.active.get(k) ?? this.finished.get(k);
     const entry: RepairEntry = {
       table,
@@ -171,7 +172,7 @@ export class RepairState {
 
   /** Drop an active entry (the segment no longer matters: not hosted any more, committed normally). Finished entries stay. */
   forget(table: string, segment: string): void {
-    const k = entryKey(table, segment);
+    const k = tableSegmentKey(table, segment);
     if (this.active.has(k)) this.remove(k);
   }
 
@@ -228,11 +229,6 @@ export class RepairState {
     this.finished.delete(k);
     this.counts[entry.state] -= 1;
   }
-}
-
-export function entryKey(table: string, segment: string): string {
-  // Neither a table nor a segment name can hold "/" (it would be a path separator in ZooKeeper and on disk).
-  return `${table}/${segment}`;
 }
 
 /** Every repair state at 0. */

@@ -1,7 +1,5 @@
 import { SidecarError } from '../../errors.js';
-import { isZkCode, ZooKeeperError } from '../../helix/errors.js';
-import { parentPath } from '../../helix/paths.js';
-import type { ZkSession } from '../../helix/zk-session.js';
+import { isZkCode, parentPath, ZooKeeperError, type ZkSession } from '../../helix/index.js';
 
 /**
  * One uploader per segment across the replicas' sidecars: an ephemeral znode
@@ -13,8 +11,17 @@ import type { ZkSession } from '../../helix/zk-session.js';
  * write is a compare-and-set of the version read, and a lock lost with an expired session is simply gone.
  */
 
+/** The sidecar's own ZooKeeper root (`--lock-root`): every cluster's locks live below it. */
+export const DEFAULT_SIDECAR_ROOT = '/pinot-sidecar';
+
+/** `<sidecarRoot>/<cluster>/locks`, the root of one cluster's upload locks. */
+export function lockRootUnder(sidecarRoot: string, cluster: string): string {
+  return `${sidecarRoot.replace(/\/+$/, '')}/${cluster}/locks`;
+}
+
+/** The lock root of `cluster` under DEFAULT_SIDECAR_ROOT. */
 export function defaultLockRoot(cluster: string): string {
-  return `/pinot-sidecar/${cluster}/locks`;
+  return lockRootUnder(DEFAULT_SIDECAR_ROOT, cluster);
 }
 
 export interface HeldLock {

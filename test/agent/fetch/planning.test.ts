@@ -4,7 +4,7 @@ import { storeBase } from '../../../src/agent/fetch/deep-store-reader.js';
 import { ArchiveLayoutError, FetchError, UnsafeEntryError } from '../../../src/agent/fetch/errors.js';
 import { parseFetchArgs } from '../../../src/agent/fetch/options.js';
 import { formatBytes, formatProgress, ProgressLine } from '../../../src/agent/fetch/progress.js';
-import { PINOT_PEER_RETRY, retryDelayMs } from '../../../src/agent/fetch/retry.js';
+import { fetchRetryDelayMs, PINOT_PEER_RETRY } from '../../../src/agent/fetch/retry.js';
 import { checkEntry } from '../../../src/agent/fetch/safe-untar.js';
 import { deepStoreAccess, planDownload, planPeerSources, replicaStates, shuffle, type PeerCandidates } from '../../../src/agent/fetch/sources.js';
 import { crcVerdict } from '../../../src/agent/fetch/verify.js';
@@ -139,7 +139,7 @@ describe('peers: ONLINE replicas only, shuffled, sidecar then server', () => {
   });
 });
 
-describe('retryDelayMs: Pinot\'s exponentialBackoffRetryPolicy(5, 500, 2.0), jitter in [d, 2d)', () => {
+describe('fetchRetryDelayMs: Pinot\'s exponentialBackoffRetryPolicy(5, 500, 2.0), jitter in [d, 2d)', () => {
   it('is 5 attempts from 500 ms, factor 2', () => {
     expect(PINOT_PEER_RETRY).toEqual({ attempts: 5, initialDelayMs: 500, factor: 2 });
   });
@@ -150,9 +150,9 @@ describe('retryDelayMs: Pinot\'s exponentialBackoffRetryPolicy(5, 500, 2.0), jit
     [3, 2000, 3999],
     [4, 4000, 7999],
   ])('after failed attempt %i: %i ms to %i ms', (attempt, low, high) => {
-    expect(retryDelayMs(attempt, PINOT_PEER_RETRY, () => 0)).toBe(low);
-    expect(retryDelayMs(attempt, PINOT_PEER_RETRY, () => 0.5)).toBe(low * 1.5);
-    expect(retryDelayMs(attempt, PINOT_PEER_RETRY, () => 1)).toBe(high);
+    expect(fetchRetryDelayMs(attempt, PINOT_PEER_RETRY, () => 0)).toBe(low);
+    expect(fetchRetryDelayMs(attempt, PINOT_PEER_RETRY, () => 0.5)).toBe(low * 1.5);
+    expect(fetchRetryDelayMs(attempt, PINOT_PEER_RETRY, () => 1)).toBe(high);
   });
 });
 

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { encodeCreationMeta, parseCreationMeta } from '../../src/segments/creation-meta.js';
-import { CorruptSegmentError } from '../../src/segments/errors.js';
+import {
+  crcFromCreationMeta,
+  CreationMetaError,
+  encodeCreationMeta,
+  isCreationMetaEntry,
+  parseCreationMeta,
+} from '../../src/pinot-format/index.js';
 
 function longs(...values: bigint[]): Buffer {
   const out = Buffer.alloc(values.length * 8);
@@ -42,8 +47,8 @@ describe('parseCreationMeta', () => {
     expect(parseCreationMeta(backing.subarray(11))).toMatchObject({ crc: 7, creationTime: 8 });
   });
 
-  it.each([0, 1, 8, 15, 17, 23, 25, 32])('rejects %i bytes as corrupt', (size) => {
-    expect(() => parseCreationMeta(Buffer.alloc(size), '/x/creation.meta')).toThrow(CorruptSegmentError);
+  it.each([0, 1, 8, 15, 17, 23, 25, 32])('rejects %i bytes, saying so', (size) => {
+    expect(() => parseCreationMeta(Buffer.alloc(size))).toThrow(new CreationMetaError(`creation.meta is ${size} bytes, expected 16 or 24`));
   });
 
   it.each([
@@ -52,7 +57,7 @@ describe('parseCreationMeta', () => {
     ['negative dataCrc', longs(1n, 1n, -1n)],
     ['creationTime beyond 2^53', longs(1n, 2n ** 60n)],
   ])('rejects %s', (_label, bytes) => {
-    expect(() => parseCreationMeta(bytes)).toThrow(CorruptSegmentError);
+    expect(() => parseCreationMeta(bytes)).toThrow(CreationMetaError);
   });
 });
 
@@ -70,5 +75,40 @@ describe('encodeCreationMeta', () => {
     expect(encodeCreationMeta({ crc: 1, creationTime: 2, dataCrc: 3 }).toString('hex')).toBe(
       '000000000000000100000000000000020000000000000003',
     );
+  });
+});
+
+describe('crcFromCreationMeta (the crc field alone, for archives read only that far)', () => {
+  it.each([
+    [longs(1299627447n, 1777871824473n, 1677886853n), '1299627447'], // 24 bytes (1.5.0+, with dataCrc)
+    [longs(2641412145n, 1468780127653n), '2641412145'], // 16 bytes
+    [longs(0n, 1n), '0'],
+    [longs(4294967295n, 1n), '4294967295'], // the largest unsigned 32-bit value
+    [longs(-1n, 1n), '-1'], // never written by Pinot; String.valueOf(long) would say "-1" too
+    [longs(42n), '42'], // only the field is read
+    [Buffer.alloc(7), null],
+    [Buffer.alloc(0), null],
+  ])('%#', (bytes, expected) => {
+    expect(crcFromCreationMeta(bytes)).toBe(expected);
+  });
+
+  it('reads from a view into a larger buffer', () => {
+    const big = Buffer.concat([Buffer.from('xx'), longs(42n, 1n)]);
+    expect(crcFromCreationMeta(big.subarray(2))).toBe('42');
+  });
+});
+
+describe('isCreationMetaEntry', () => {
+  it.each([
+    ['seg/creation.meta', true],
+    ['seg/v3/creation.meta', true],
+    ['./seg/creation.meta', true],
+    ['creation.meta', false], // no segment folder
+    ['seg/v2/creation.meta', false],
+    ['seg/sub/v3/creation.meta', false],
+    ['seg/creation.meta.bak', false],
+    ['seg/creation.meta/', false],
+  ])('%j → %s', (entry, expected) => {
+    expect(isCreationMetaEntry(entry)).toBe(expected);
   });
 });
