@@ -65,8 +65,9 @@ export class Sidecar {
   }
 
   /**
-   * Start everything. Rejects with ConfigError (before listening) for a bad configuration; a cluster
-   * that does not exist is reported through `onFatal` once ZooKeeper says so.
+   * Start everything. Rejects with ConfigError (before listening) for a bad configuration. What is not there
+   * yet — ZooKeeper, the cluster, the instance's registration, the data dir — is waited for, never fatal: each is
+   * a condition (conditions.ts) that readiness, the logs and the gauges report until it holds.
    */
   static async start(
     config: ServeConfig,
