@@ -72,8 +72,8 @@ export async function receiveArchive(body: Readable, options: ReceiveOptions): P
 
 /**
  * Pinot detects the compressor from magic bytes whatever the name (TarCompressionUtils.untar →
- * CompressorStreamFactory.detect; pinot-protocol.md §8.1, §12.14). gzip is what every Pinot endpoint and the
- * default commit path write; zstd and lz4 need codecs Node 20 does not have.
+ * CompressorStreamFactory.detect; docs/pinot-interop.md, "Archive format"). gzip is what every Pinot endpoint
+ * and the default commit path write; zstd and lz4 need codecs Node 20 does not have.
  */
 const sniffGzip = (source: AsyncIterable<Buffer>) => checkHead(source, CODEC_SNIFF_BYTES, checkCodec);
 
