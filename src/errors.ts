@@ -1,14 +1,14 @@
-/**
- * The one error base class of the project. Every module throws a subclass of it, so callers can
- * decide on two facts without knowing the module: may the operation be retried, and what caused it.
- * The HTTP mapping of errors lives in one place in src/agent.
- */
 export interface SidecarErrorOptions {
   cause?: unknown;
   /** True when the same operation may succeed if tried again later (timeouts, connection loss, 5xx). */
   retriable?: boolean;
 }
 
+/**
+ * The one error base class of the project. Every module throws a subclass of it, so callers can
+ * decide on two facts without knowing the module: may the operation be retried, and what caused it.
+ * The HTTP mapping of errors lives in one place in src/agent.
+ */
 export class SidecarError extends Error {
   readonly retriable: boolean;
 

@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+// `pinot-sidecar <command>` (README.md, "CLI"). Each command is a function from arguments to
+// an exit code, so tests run them in-process; only this file touches process.exit.
+
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
@@ -8,10 +11,6 @@ import { runDemo } from './commands/demo.js';
 import { runServe } from './commands/serve.js';
 import { runStatus } from './commands/status.js';
 
-/**
- * `pinot-sidecar <command>` (DESIGN.md "Interfaces"). Each command is a function from arguments to
- * an exit code, so tests run them in-process; only this file touches process.exit.
- */
 export interface CommandIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;

@@ -1,18 +1,6 @@
 import type { Logger } from '../log.js';
 
-/**
- * What must be true for the sidecar to do its job, each watched by its owner and reported here, so that a
- * misconfiguration is never "green and idle" (issue 12): a condition that is not met shows within seconds in
- * the log (one line when it changes, then again every `repeatMs` while it lasts), in `/health/ready`'s body, and
- * through the gauge its owner sets.
- *
- * Two weights. `blocking`: the sidecar cannot do its job at all (ZooKeeper unreachable, the cluster or the
- * instance unknown, no data dir): readiness fails with the reason. `warning`: the sidecar still serves what it
- * can (the server is down but its segments are on disk and downloads work; the deep store is out but downloads and
- * metrics work): readiness stays true and the reason is listed. A native sidecar's readiness counts toward its
- * pod's, so failing it for the server's own state would take a pod that can still serve segment downloads out of
- * its Service exactly when a restore job needs them; the server's own probe already says the server is down.
- */
+/** `blocking` fails readiness; `warning` is listed while the sidecar still does what it can (see Conditions). */
 export type ConditionWeight = 'blocking' | 'warning';
 
 export interface ConditionState {
@@ -38,6 +26,19 @@ export interface ConditionsOptions {
 /** Default of ConditionsOptions.repeatMs. */
 export const CONDITION_REPEAT_MS = 5 * 60_000;
 
+/**
+ * What must be true for the sidecar to do its job, each watched by its owner and reported here, so that a
+ * misconfiguration is never "green and idle" (issue 12): a condition that is not met shows within seconds in
+ * the log (one line when it changes, then again every `repeatMs` while it lasts), in `/health/ready`'s body, and
+ * through the gauge its owner sets.
+ *
+ * Two weights. `blocking`: the sidecar cannot do its job at all (ZooKeeper unreachable, the cluster or the
+ * instance unknown, no data dir): readiness fails with the reason. `warning`: the sidecar still serves what it
+ * can (the server is down but its segments are on disk and downloads work; the deep store is out but downloads and
+ * metrics work): readiness stays true and the reason is listed. A native sidecar's readiness counts toward its
+ * pod's, so failing it for the server's own state would take a pod that can still serve segment downloads out of
+ * its Service exactly when a restore job needs them; the server's own probe already says the server is down.
+ */
 export class Conditions {
   private readonly entries = new Map<string, Entry>();
   private readonly log: Logger;

@@ -10,11 +10,7 @@ import { DEFAULT_SIDECAR_ROOT } from './repair/upload-lock.js';
 
 const MIB = 1024 * 1024;
 
-/**
- * `pinot-sidecar serve` options (DESIGN.md "Interfaces"). Every option is a flag and an environment
- * variable; a flag wins. Invalid configuration fails before anything listens, with one line per
- * problem naming the flag and the variable.
- */
+/** One option of a command: its flag, its environment variable, and its help. */
 export interface OptionSpec {
   flag: string;
   /** Environment variable that sets the option when the flag is absent; none for per-invocation options. */
@@ -31,6 +27,11 @@ const cpus = availableParallelism();
 /** The S3 region when neither --s3-region nor AWS_REGION names one. */
 export const DEFAULT_S3_REGION = 'us-east-1';
 
+/**
+ * `pinot-sidecar serve` options (README.md, "Configuration (`serve`)"). Every option is a flag and an
+ * environment variable; a flag wins. Invalid configuration fails before anything listens, with one line per
+ * problem naming the flag and the variable.
+ */
 export const SERVE_OPTIONS = {
   zk: { flag: 'zk', env: 'PINOT_SIDECAR_ZK', type: 'string', help: 'ZooKeeper connect string host:port[,host:port][/chroot] (Pinot\'s zkAddress)' },
   cluster: { flag: 'cluster', env: 'PINOT_SIDECAR_CLUSTER', type: 'string', help: 'Helix cluster name (pinot.cluster.name)' },

@@ -2,12 +2,6 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { ZK_OPS } from '../helix/index.js';
 import { REPAIR_STATES } from './repair/repair-state.js';
 
-/**
- * Every metric the sidecar exports (DESIGN.md "Interfaces": prefix pinot_sidecar_, base units,
- * counters end in _total, labels table/status/result/op only — never a segment name). Counters
- * with a fixed label set start at 0 so rate() works from the first scrape; table-labelled series
- * start at 0 when the table becomes known (knownTable()).
- */
 /** `no_space`: a failed attempt because the deep store is full (ENOSPC, EDQUOT, 507...); `error`: any other failure. */
 export const UPLOAD_RESULTS = ['success', 'already_uploaded', 'fixed_by_other', 'gone', 'error', 'no_space'] as const;
 export type UploadResult = (typeof UPLOAD_RESULTS)[number];
@@ -17,6 +11,12 @@ export type DownloadResult = (typeof DOWNLOAD_RESULTS)[number];
 
 const P = 'pinot_sidecar_';
 
+/**
+ * Every metric the sidecar exports (README.md, "Metrics": prefix pinot_sidecar_, base units,
+ * counters end in _total, labels table/status/result/op only — never a segment name). Counters
+ * with a fixed label set start at 0 so rate() works from the first scrape; table-labelled series
+ * start at 0 when the table becomes known (knownTable()).
+ */
 export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectProcessMetrics(registry);
@@ -83,7 +83,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     },
   };
 
-  /** Every metric labelled by table (DESIGN.md "Metrics"), found by its label names so a new one cannot be missed. */
+  /** Every metric labelled by table (README.md, "Metrics"), found by its label names so a new one cannot be missed. */
   const perTable: TableLabelledMetric[] = Object.values(metrics).filter(
     (m): m is Counter<string> | Gauge<string> => (m instanceof Counter || m instanceof Gauge) && (m as unknown as { labelNames: readonly string[] }).labelNames.includes('table'),
   );

@@ -18,12 +18,6 @@ import { registerPauselessDebugInfo } from './observability/pauseless-debug.js';
 import { registerRepairRoutes } from './http/repair-routes.js';
 import { lockRootUnder, Reconciler } from './repair/index.js';
 
-/**
- * The composition root (DESIGN.md: src/agent composes; helix, segments and deepstore never meet
- * elsewhere). Order matters: everything that can be wrong with the configuration is checked before
- * the port opens; downloads work as soon as it does, even while ZooKeeper is unreachable (a peer
- * fetching a segment needs only the disk); readiness waits for ZooKeeper and the first sync.
- */
 export interface SidecarParts {
   session: ZkSession;
   hosted: HostedSegments;
@@ -46,6 +40,12 @@ export interface Service {
   stop(): Promise<void>;
 }
 
+/**
+ * The composition root (docs/architecture.md, "Layers": src/agent composes; helix, segments and
+ * deepstore never meet elsewhere). Order matters: everything that can be wrong with the configuration is
+ * checked before the port opens; downloads work as soon as it does, even while ZooKeeper is unreachable (a
+ * peer fetching a segment needs only the disk); readiness waits for ZooKeeper and the first sync.
+ */
 export class Sidecar {
   private accepting = true;
   private firstSyncDone = false;

@@ -1,22 +1,20 @@
+// Which storage failures are worth retrying, pure. The caller (the reconciler) retries with its own capped
+// exponential backoff, so the only question here is "may the same call succeed later without an operator?".
+//
+// - Throttling (SlowDown, 429), 5xx, timeouts and broken connections: yes. The server may also say how long
+//   to wait (`Retry-After`), which we pass on as `retryAfterMs`.
+// - Permissions, credentials, a missing bucket, a wrong region: no. These need a person; retrying them fast
+//   only adds load and hides the reason (docs/architecture.md, "A repair").
+// - Anything unrecognised without an HTTP answer: no, like every unknown error in the project (errors.ts).
+// - A full store (a full disk, a used-up quota): yes, with backoff, and under one code of its own,
+//   `NoSpace`, whatever the store called it: it frees up when retention deletes segments or an operator adds
+//   space, and it is worth its own alert.
+//
+// The S3 lists follow the AWS SDK's own classification (@smithy/core retry: THROTTLING_ERROR_CODES,
+// TRANSIENT_ERROR_CODES, NODEJS_*_ERROR_CODES) plus S3's documented error codes.
+
 import { errorMessage } from '../errors.js';
 import { DeepStoreError } from './errors.js';
-
-/**
- * Which storage failures are worth retrying, pure. The caller (the reconciler) retries with its own capped
- * exponential backoff, so the only question here is "may the same call succeed later without an operator?".
- *
- * - Throttling (SlowDown, 429), 5xx, timeouts and broken connections: yes. The server may also say how long
- *   to wait (`Retry-After`), which we pass on as `retryAfterMs`.
- * - Permissions, credentials, a missing bucket, a wrong region: no. These need a person; retrying them fast
- *   only adds load and hides the reason (DESIGN.md "Repair rules").
- * - Anything unrecognised without an HTTP answer: no, like every unknown error in the project (errors.ts).
- * - A full store (a full disk, a used-up quota): yes, with backoff, and under one code of its own,
- *   `NoSpace`, whatever the store called it: it frees up when retention deletes segments or an operator adds
- *   space, and it is worth its own alert.
- *
- * The S3 lists follow the AWS SDK's own classification (@smithy/core retry: THROTTLING_ERROR_CODES,
- * TRANSIENT_ERROR_CODES, NODEJS_*_ERROR_CODES) plus S3's documented error codes.
- */
 
 /** DeepStoreError.code of every "the deep store is full" failure, file or object store. */
 export const NO_SPACE_CODE = 'NoSpace';

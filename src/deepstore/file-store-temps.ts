@@ -1,14 +1,12 @@
-/**
- * Where the file store's put() writes a segment before renaming it into place, and how its sweep knows what
- * it may remove. Pure.
- *
- * Temp files live in a folder of the sidecar's own at the base of the store, never in a table folder. In a
- * table folder no temp name can be told apart from a segment's: a segment's file name is its decoded name,
- * and Pinot allows any segment name without "/" (a segment named `<x>.sidecar-tmp.<uuid>`, the old temp
- * shape, was stored under exactly that name and then swept as a temp file). What sits in the temp folder is
- * the sidecar's by construction, and the sweep never looks into a table folder, where Pinot's own temp files
- * live too (`<segment>.tmp.<uuid>`, SegmentCompletionUtils; a DONE segment's URL may even point at one).
- */
+// Where the file store's put() writes a segment before renaming it into place, and how its sweep knows what
+// it may remove. Pure.
+//
+// Temp files live in a folder of the sidecar's own at the base of the store, never in a table folder. In a
+// table folder no temp name can be told apart from a segment's: a segment's file name is its decoded name,
+// and Pinot allows any segment name without "/" (a segment named `<x>.sidecar-tmp.<uuid>`, the old temp
+// shape, was stored under exactly that name and then swept as a temp file). What sits in the temp folder is
+// the sidecar's by construction, and the sweep never looks into a table folder, where Pinot's own temp files
+// live too (`<segment>.tmp.<uuid>`, SegmentCompletionUtils; a DONE segment's URL may even point at one).
 
 /**
  * The temp folder, `<base>/.pinot-sidecar.tmp`. The name has two dots so that no Pinot table can own it: a

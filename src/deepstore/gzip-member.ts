@@ -1,13 +1,11 @@
-import { crc32 } from 'node:zlib';
+// The framing of one gzip member (RFC 1952), pure: the header before the deflate data and the 8-byte trailer
+// after it. The archive verifier (archive-verifier.ts) parses both itself and inflates only the deflate data
+// (`createInflateRaw`), because that is the one way to learn where the first member ends: zlib's own gunzip
+// (Node's `createGunzip`) silently goes on into a second member, while Pinot's untar (commons-compress
+// `CompressorStreamFactory`; docs/pinot-interop.md, "Archive format") stops after the first one. An archive
+// cut at an entry boundary and continued in a second member would read complete to us and truncated to Pinot.
 
-/**
- * The framing of one gzip member (RFC 1952), pure: the header before the deflate data and the 8-byte trailer
- * after it. The archive verifier (archive-verifier.ts) parses both itself and inflates only the deflate data
- * (`createInflateRaw`), because that is the one way to learn where the first member ends: zlib's own gunzip
- * (Node's `createGunzip`) silently goes on into a second member, while Pinot's untar (commons-compress
- * `CompressorStreamFactory`, DESIGN.md "One gzip member") stops after the first one. An archive cut at an
- * entry boundary and continued in a second member would read complete to us and truncated to Pinot.
- */
+import { crc32 } from 'node:zlib';
 
 const ID1 = 0x1f;
 const ID2 = 0x8b;

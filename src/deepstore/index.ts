@@ -1,7 +1,6 @@
-/**
- * The deep-store library: where the sidecar copies segments that exist only on servers. Independent of the
- * rest of the sidecar (no ZooKeeper, no local segment store); the agent composes it.
- */
+// The deep-store library: where the sidecar copies segments that exist only on servers. Independent of the
+// rest of the sidecar (no ZooKeeper, no local segment store); the agent composes it.
+
 export {
   createDeepStore,
   type ArchiveVerdict,

@@ -1,11 +1,9 @@
+// What DeepStore.probe() checks and how it reports, pure. The probe answers "would a repair work now?"
+// before one is needed: a bad bucket, missing credentials, a read-only mount or a wrong endpoint otherwise
+// show up only when a segment has no deep-store copy, the worst moment to learn it.
+
 import { randomBytes } from 'node:crypto';
 import { DeepStoreError } from './errors.js';
-
-/**
- * What DeepStore.probe() checks and how it reports, pure. The probe answers "would a repair work now?"
- * before one is needed: a bad bucket, missing credentials, a read-only mount or a wrong endpoint otherwise
- * show up only when a segment has no deep-store copy, the worst moment to learn it.
- */
 
 /**
  * `write`: put a small object under a key of the sidecar's own, read it back and compare, delete it (what

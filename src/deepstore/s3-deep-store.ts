@@ -59,7 +59,7 @@ export interface S3DeepStoreOptions {
   /**
    * requestChecksumCalculation and responseChecksumValidation. Default WHEN_REQUIRED with an `endpoint`,
    * WHEN_SUPPORTED on AWS: with WHEN_SUPPORTED the SDK adds CRC32 checksums to every part, and for streamed
-   * bodies aws-chunked framing, which several S3-compatible stores mishandle or store as data (DESIGN.md).
+   * bodies aws-chunked framing, which several S3-compatible stores mishandle or store as data.
    */
   checksums?: ChecksumMode;
   /** Default: the standard AWS credential chain. */

@@ -1,20 +1,6 @@
 import { tableTypeOf } from '../pinot-format/index.js';
 import { invalidArgument } from './errors.js';
 
-/**
- * Pinot's canonical deep-store location of a segment, computed exactly as the controller computes it
- * (PinotLLCRealtimeSegmentManager.createSegmentPath):
- *
- *   URIUtils.getUri(controller.data.dir, rawTableName, URIUtils.encode(segmentName))
- *
- * - URIUtils.encode is java.net.URLEncoder.encode(s, UTF_8): form encoding, not encodeURIComponent.
- * - URIUtils.getUri joins with "/" and nothing else: a base ending in "/" gives "//" in the URI (Pinot writes
- *   that into segment.download.url too; S3PinotFS.sanitizePath collapses it, so the object key is the same).
- * - There is no file extension, although the object is a compressed tar.
- *
- * Everything here is pure; the stores turn the URI into an S3 key or a file path (store-uri.ts).
- */
-
 /** java.net.URLEncoder.encode(value, UTF_8): alphanumerics and `.-*_` kept, space to `+`, all else `%XX`. */
 export function urlEncode(value: string): string {
   let out = '';
@@ -57,7 +43,20 @@ export function assertSegmentName(segmentName: string): void {
   }
 }
 
-/** `<baseUri>/<rawTableName>/<URLEncoder-encoded segmentName>`, the value Pinot puts in segment.download.url. */
+/**
+ * `<baseUri>/<rawTableName>/<URLEncoder-encoded segmentName>`, the value Pinot puts in segment.download.url:
+ * Pinot's canonical deep-store location of a segment, computed exactly as the controller computes it
+ * (PinotLLCRealtimeSegmentManager.createSegmentPath):
+ *
+ *   URIUtils.getUri(controller.data.dir, rawTableName, URIUtils.encode(segmentName))
+ *
+ * - URIUtils.encode is java.net.URLEncoder.encode(s, UTF_8): form encoding, not encodeURIComponent.
+ * - URIUtils.getUri joins with "/" and nothing else: a base ending in "/" gives "//" in the URI (Pinot writes
+ *   that into segment.download.url too; S3PinotFS.sanitizePath collapses it, so the object key is the same).
+ * - There is no file extension, although the object is a compressed tar.
+ *
+ * Pure; the stores turn the URI into an S3 key or a file path (store-uri.ts).
+ */
 export function segmentUri(baseUri: string, rawTableName: string, segmentName: string): string {
   assertRawTableName(rawTableName);
   assertSegmentName(segmentName);

@@ -1,10 +1,10 @@
+// Deep-store URIs as Pinot's file systems read them, pure. Used both for the configured base URI
+// (`--deep-store`, the controller's controller.data.dir) and for object URIs under it.
+
 import path from 'node:path';
 import { invalidArgument } from './errors.js';
 
-/**
- * Deep-store URIs as Pinot's file systems read them, pure. Used both for the configured base URI
- * (`--deep-store`, the controller's controller.data.dir) and for object URIs under it.
- */
+/** A deep-store URI taken apart: an S3 bucket and key, or an absolute file path. */
 export type StoreLocation =
   /** `key` is the object key: '' for the bucket root. */
   | { kind: 's3'; uri: string; bucket: string; key: string }

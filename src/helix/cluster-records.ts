@@ -1,11 +1,9 @@
+// Typed readers for the Helix records the sidecar needs (docs/pinot-interop.md, "ZooKeeper layout").
+// Pure functions of a parsed record; a record missing what a reader needs is a ZNRecordParseError.
+
 import { ZNRecordParseError } from './errors.js';
 import { namePreview, pathComponentProblem } from './paths.js';
 import type { ZNRecord } from './znrecord.js';
-
-/**
- * Typed readers for the Helix records the sidecar needs (pinot-protocol.md §1.3, §1.4, §7.2).
- * Pure functions of a parsed record; a record missing what a reader needs is a ZNRecordParseError.
- */
 
 /** Segment replica states of SegmentOnlineOfflineStateModel (CommonConstants.SegmentStateModel). */
 export type ReplicaState = 'ONLINE' | 'CONSUMING' | 'OFFLINE' | 'ERROR' | 'DROPPED' | string;
@@ -73,7 +71,7 @@ export const DEFAULT_ADMIN_PORT = 8097;
 
 /**
  * CONFIGS/PARTICIPANT/<id>. The host comes from HELIX_HOST, never from parsing the instance id:
- * ids may be custom and hosts may contain '_' (pinot-protocol.md §9, §12.19).
+ * ids may be custom and hosts may contain '_' (InstanceUtils; docs/pinot-interop.md, "ZooKeeper layout").
  */
 export function readInstanceEndpoint(record: ZNRecord, path = record.id): InstanceEndpoint {
   const host = record.simpleFields.HELIX_HOST;
@@ -86,7 +84,10 @@ export function readInstanceEndpoint(record: ZNRecord, path = record.id): Instan
 }
 
 export interface ClusterSettings {
-  /** How long a pauseless commit may stay COMMITTING (LLCM DEFAULT_MAX_SEGMENT_COMPLETION_TIME_MILLIS). */
+  /**
+   * How long a pauseless commit may stay COMMITTING
+   * (PinotLLCRealtimeSegmentManager.DEFAULT_MAX_SEGMENT_COMPLETION_TIME_MILLIS).
+   */
   maxSegmentCompletionTimeMs: number;
   /** controller.segment.disaster.recovery.mode when set as a cluster config. */
   disasterRecoveryMode: 'DEFAULT' | 'ALWAYS';
@@ -104,7 +105,10 @@ export function readClusterSettings(record: ZNRecord | null): ClusterSettings {
   };
 }
 
-/** PROPERTYSTORE/PAUSELESS_DEBUG_METADATA/<table>: listField committingSegments (LLCM, since 1.4.0). */
+/**
+ * PROPERTYSTORE/PAUSELESS_DEBUG_METADATA/<table>: listField committingSegments
+ * (PinotLLCRealtimeSegmentManager, since 1.4.0).
+ */
 export function readCommittingSegments(record: ZNRecord | null): string[] {
   return record?.listFields.committingSegments ?? [];
 }

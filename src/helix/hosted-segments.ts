@@ -10,22 +10,6 @@ import { readTableSettings, type TableSettings } from './table-config.js';
 import { readRecord } from './znode-io.js';
 import type { WatchEvent, ZkSession, ZkStat } from './zk-session.js';
 
-/**
- * What this server hosts, learned the way DESIGN.md "How the sidecar learns what it hosts" asks:
- * LIVEINSTANCES/<instance> gives the server's session; CURRENTSTATES/<session>/* give
- * table -> segment -> state; hosted REALTIME segments have their PROPERTYSTORE metadata cached.
- * Everything is read once and then watched, so ZooKeeper cost follows what changes: with nothing
- * changing there are zero reads. After a ZooKeeper session expiry (every watch is gone) or a
- * server restart (new Helix session id) everything affected is read once more.
- *
- * Watches only mark things dirty; one pump drains the dirty sets, reading many nodes at once. Two
- * notifications for the same node while its read is pending cost one read, not two.
- *
- * One bad node never holds up the rest: a record that does not parse, a node ZooKeeper refuses to
- * read, or a current-state entry whose segment name cannot be a path component is skipped with one
- * log line and the sync completes without it. Only a lost connection or session stops a sync (and
- * it resumes by itself).
- */
 export interface ZkSegmentMetadata {
   metadata: SegmentMetadata;
   /** Version of the znode the metadata came from; mtime is the controller's stuck-commit clock. */
@@ -89,7 +73,22 @@ export interface HostedSegmentsOptions {
   retryDelayMs?: number;
 }
 
-
+/**
+ * What this server hosts (docs/architecture.md, "What the sidecar knows, and what it costs ZooKeeper"):
+ * LIVEINSTANCES/<instance> gives the server's session; CURRENTSTATES/<session>/* give
+ * table -> segment -> state; hosted REALTIME segments have their PROPERTYSTORE metadata cached.
+ * Everything is read once and then watched, so ZooKeeper cost follows what changes: with nothing
+ * changing there are zero reads. After a ZooKeeper session expiry (every watch is gone) or a
+ * server restart (new Helix session id) everything affected is read once more.
+ *
+ * Watches only mark things dirty; one pump drains the dirty sets, reading many nodes at once. Two
+ * notifications for the same node while its read is pending cost one read, not two.
+ *
+ * One bad node never holds up the rest: a record that does not parse, a node ZooKeeper refuses to
+ * read, or a current-state entry whose segment name cannot be a path component is skipped with one
+ * log line and the sync completes without it. Only a lost connection or session stops a sync (and
+ * it resumes by itself).
+ */
 export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
   readonly paths: ClusterPaths;
   private readonly session: ZkSession;
@@ -395,8 +394,9 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     }
     const current = new Set(tables);
     for (const table of new Set([...this.view.keys(), ...this.watchedTables])) if (!current.has(table)) this.dropTable(table);
-    // Only new tables are read: a table already watched reports its own changes (DESIGN.md: the
-    // cost follows what changes, not how many tables the server hosts).
+    // Only new tables are read: a table already watched reports its own changes, so the cost follows
+    // what changes, not how many tables the server hosts
+    // (docs/architecture.md, "What the sidecar knows, and what it costs ZooKeeper").
     for (const table of tables) {
       if (this.watchedTables.has(table)) continue;
       this.watchedTables.add(table);

@@ -1,10 +1,7 @@
-/**
- * The Helix/ZooKeeper library: one ZooKeeper session, Helix's records (ZNRecord) read and rewritten byte for byte,
- * Pinot's cluster records typed, and the watched view of what one server hosts. Independent of src/segments,
- * src/deepstore and src/agent; the agent composes it, through this file only.
- *
- * @module
- */
+// The Helix/ZooKeeper library: one ZooKeeper session, Helix's records (ZNRecord) read and rewritten byte for byte,
+// Pinot's cluster records typed, and the watched view of what one server hosts. Independent of src/segments,
+// src/deepstore and src/agent; the agent composes it, through this file only.
+
 export {
   DEFAULT_ADMIN_PORT,
   readCommittingSegments,

@@ -1,8 +1,7 @@
 /**
- * ZooKeeper paths of a Helix cluster as Helix and Pinot build them
- * (helix PropertyPathBuilder, pinot ZKMetadataProvider; pinot-protocol.md §1).
- * Pure string functions. The templates trust their arguments: a name read from a record's contents
- * goes through pathComponentProblem first.
+ * ZooKeeper paths of a Helix cluster as Helix and Pinot build them (Helix PropertyPathBuilder, Pinot
+ * ZKMetadataProvider; docs/pinot-interop.md, "ZooKeeper layout"). Pure string templates that trust their
+ * arguments: a name read from a record's contents goes through pathComponentProblem first.
  */
 export function clusterPaths(cluster: string) {
   const root = `/${cluster}`;
@@ -18,7 +17,7 @@ export function clusterPaths(cluster: string) {
     instanceConfig: (instance: string) => `${root}/CONFIGS/PARTICIPANT/${instance}`,
     /** Every participant's instance config (servers, brokers, controllers, minions). */
     instanceConfigs: `${root}/CONFIGS/PARTICIPANT`,
-    /** Helix cluster config; not PROPERTYSTORE/CONFIGS/CLUSTER (pinot-protocol.md §12.24). */
+    /** Helix cluster config; not PROPERTYSTORE/CONFIGS/CLUSTER, Pinot's controller config (ZKMetadataProvider). */
     clusterConfig: () => `${root}/CONFIGS/CLUSTER/${cluster}`,
     propertyStore: store,
     tableSegments: (tableNameWithType: string) => `${store}/SEGMENTS/${tableNameWithType}`,

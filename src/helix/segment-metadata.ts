@@ -1,10 +1,7 @@
 import { readSegmentCrc } from '../pinot-format/index.js';
 import type { ZNRecord } from './znrecord.js';
 
-/**
- * Segment ZK metadata (PROPERTYSTORE/SEGMENTS/<table>/<segment>), typed the way Pinot's
- * SegmentZKMetadata reads it (pinot-protocol.md §3). Pure: record in, view out.
- */
+/** The simpleField keys of segment ZK metadata (CommonConstants.Segment). */
 export const SegmentKeys = {
   status: 'segment.realtime.status',
   downloadUrl: 'segment.download.url',
@@ -29,8 +26,9 @@ export const SEGMENT_STATUSES = ['IN_PROGRESS', 'COMMITTING', 'DONE', 'UPLOADED'
 export type SegmentStatus = (typeof SEGMENT_STATUSES)[number];
 
 /**
- * The three download-URL cases Pinot distinguishes by exact comparison (§3.3): the key absent
- * (COMMITTING, or broken), `""` (peer download only: the one case repair fixes), or a URI.
+ * The three download-URL cases Pinot distinguishes by exact comparison (BaseTableDataManager.downloadSegment;
+ * docs/pinot-interop.md, "The empty download URL"): the key absent (COMMITTING, or broken), `""` (peer
+ * download only: the one case repair fixes), or a URI.
  */
 export type DownloadUrl = { kind: 'absent' } | { kind: 'empty' } | { kind: 'uri'; uri: string };
 
@@ -69,6 +67,10 @@ export const TIME_UNIT_MS: Readonly<Record<string, number>> = {
   DAYS: 86_400_000,
 };
 
+/**
+ * Segment ZK metadata (PROPERTYSTORE/SEGMENTS/<table>/<segment>), typed the way Pinot's
+ * SegmentZKMetadata reads it (docs/pinot-interop.md, "Segment metadata"). Pure: record in, view out.
+ */
 export function readSegmentMetadata(record: ZNRecord): SegmentMetadata {
   const f = record.simpleFields;
   const statusRaw = f[SegmentKeys.status];

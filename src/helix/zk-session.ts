@@ -5,22 +5,16 @@ import { silentLogger } from '../log.js';
 import { ZooKeeperError, type ZooKeeperErrorCode } from './errors.js';
 import { DEFAULT_MAX_RECORD_BYTES } from './znrecord.js';
 
-/**
- * A promise API over node-zookeeper-client 1.1.3 that survives what the library does not
- * (DESIGN.md "Known library pitfalls"): it has no operation timeouts, operations queued while
- * disconnected never complete if the session expires, and after expiry the client is dead. Here
- * every operation has a deadline; operations in flight when the session dies fail at once with a
- * typed error; expiry is also detected locally when the server cannot be reached for a whole session
- * timeout (the library only learns of expiry from a server); and a dead client is replaced with a
- * new one, with backoff. `renewed` tells owners that every watch is gone and they must resync.
- */
 export type ZkOp = 'getData' | 'getChildren' | 'exists' | 'setData' | 'create' | 'delete';
 export const ZK_OPS: readonly ZkOp[] = ['getData', 'getChildren', 'exists', 'setData', 'create', 'delete'];
 
 export interface ZkStat {
   version: number;
   cversion: number;
-  /** Last modification time, ms since epoch (the controller's stuck-commit clock, §7.3). */
+  /**
+   * Last modification time, ms since epoch: the controller's stuck-commit clock
+   * (PinotLLCRealtimeSegmentManager.isExceededMaxSegmentCompletionTime).
+   */
   mtimeMs: number;
   ctimeMs: number;
   /** Monotonic across the ensemble: orders two reads of the same node. */
@@ -113,6 +107,15 @@ const EVENT_TYPES: Record<number, WatchEventType> = {
   4: 'childrenChanged',
 };
 
+/**
+ * A promise API over node-zookeeper-client 1.1.3 that survives what the library does not: it has no
+ * operation timeouts, operations queued while disconnected never complete if the session expires,
+ * and after expiry the client is dead. Here every operation has a deadline; operations in flight when
+ * the session dies fail at once with a typed error; expiry is also detected locally when the server
+ * cannot be reached for a whole session timeout (the library only learns of expiry from a server);
+ * and a dead client is replaced with a new one, with backoff. `renewed` tells owners that every watch
+ * is gone and they must resync.
+ */
 export class ZkSession extends EventEmitter<ZkSessionEvents> {
   readonly requests: Record<ZkOp, number> = { getData: 0, getChildren: 0, exists: 0, setData: 0, create: 0, delete: 0 };
   private readonly options: Required<Omit<ZkSessionOptions, 'onRequest' | 'logger'>>;
@@ -244,7 +247,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
 
   /**
    * Versioned write. `version` is the version that was read; -1 is refused here because every write
-   * the sidecar makes must be a compare-and-set (DESIGN.md "Repair rules").
+   * the sidecar makes must be a compare-and-set (docs/architecture.md, "A repair").
    */
   setData(path: string, data: Buffer, version: number, options: ZkWriteOptions = {}): Promise<ZkStat> {
     if (!Number.isInteger(version) || version < 0) {

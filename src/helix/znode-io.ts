@@ -37,8 +37,8 @@ export type CasOutcome =
 /**
  * Set one simpleField with a versioned setData of the version that was read. Nothing else in the
  * record changes: the bytes written are the bytes read with only that value replaced
- * (rewriteSimpleField; DESIGN.md "Repair rules"). A record that cannot be rewritten exactly throws
- * RecordNotRewritableError before anything is written.
+ * (rewriteSimpleField; docs/pinot-interop.md, "ZNRecord bytes"). A record that cannot be rewritten
+ * exactly throws RecordNotRewritableError before anything is written.
  */
 export async function compareAndSetSimpleField(
   session: ZkSession,

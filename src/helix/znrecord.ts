@@ -4,7 +4,8 @@ import { gunzip, gunzipSync, gzipSync, type ZlibOptions } from 'node:zlib';
 import { RecordNotRewritableError, ZNRecordParseError } from './errors.js';
 
 /**
- * Helix's ZNRecord, the JSON document in every znode Pinot touches (pinot-protocol.md §2).
+ * Helix's ZNRecord, the JSON document in every znode Pinot touches (ZNRecordSerializer;
+ * docs/pinot-interop.md, "ZNRecord bytes").
  * Field maps keep the file's order for every key but integer-like ones, which JavaScript puts first
  * (Helix's LinkedHashMaps keep file order for all). No Helix reader depends on that order, and a
  * rewrite never re-prints the maps (see rewriteSimpleField), so the bytes keep the file's order.
@@ -19,7 +20,7 @@ export interface ZNRecord {
 /** A record as read from a znode, with what an exact rewrite needs. */
 export interface ZNRecordDocument {
   record: ZNRecord;
-  /** The bytes were gzip (Helix sniffs 1f 8b; auto-compression needs no flag, §2.3). */
+  /** The bytes were gzip (Helix sniffs 1f 8b: GZipCompressionUtil.isCompressed; auto-compression needs no flag). */
   compressed: boolean;
   source: ZNRecordSource;
 }
@@ -100,9 +101,9 @@ export function parseZNRecord(bytes: Uint8Array | null | undefined, path = '<zno
 const gunzipAsync = promisify(gunzip);
 
 /**
- * The JSON of a znode: gzip (sniffed, §2.3) is inflated in zlib's threadpool with a hard output
- * limit, so neither a large record nor a gzip bomb stalls the event loop or takes more memory than
- * `maxRecordBytes`. A record past the limit is a ZNRecordParseError, skipped like a corrupt one.
+ * The JSON of a znode: gzip (sniffed, as GZipCompressionUtil.isCompressed does) is inflated in zlib's
+ * threadpool with a hard output limit, so neither a large record nor a gzip bomb stalls the event loop or
+ * takes more memory than `maxRecordBytes`. A record past the limit is a ZNRecordParseError, skipped like a corrupt one.
  */
 export async function inflateZNRecord(bytes: Uint8Array | null | undefined, path: string, maxRecordBytes: number): Promise<ZNRecordJson> {
   const checked = requireBytes(bytes, path, maxRecordBytes);
@@ -157,7 +158,7 @@ export function checkSimpleFieldRewritable(doc: ZNRecordDocument, key: string): 
 /**
  * The znode bytes of `doc` with simpleFields[key] set to `value` and nothing else changed: the text
  * as read with only that value token replaced (written as Helix's Jackson writes a string), then
- * gzipped again if it was gzip (Helix sniffs 1f 8b, §2.3). A plain record that grows past
+ * gzipped again if it was gzip (Helix sniffs 1f 8b). A plain record that grows past
  * ZNRecord.SIZE_LIMIT is gzipped, as ZNRecordUtil.shouldCompress makes Helix do on its next write;
  * one still past the limit is refused, as ZNRecordSerializer refuses it. Throws
  * RecordNotRewritableError (not retriable) when the rewrite cannot be exact.
@@ -192,7 +193,7 @@ export interface SerializeOptions {
 }
 
 /**
- * Serialize a new record in ZNRecordSerializer's byte layout (§2.2): Jackson's DefaultPrettyPrinter
+ * Serialize a new record in ZNRecordSerializer's byte layout: Jackson's DefaultPrettyPrinter
  * — 2-space indent, `"key" : value`, `{ }` and `[ ]` for empties, arrays on one line, no trailing
  * newline — top-level order id, simpleFields, mapFields, listFields. gzip follows
  * ZNRecordUtil.shouldCompress. Records read from ZooKeeper are never re-printed: see rewriteSimpleField.

@@ -1,9 +1,6 @@
-/**
- * Pinot's formats and naming rules, pure and IO-free: what every layer (helix, segments, deepstore, agent) may
- * import, as it imports src/errors.ts and src/log.ts. Each rule cites the Pinot class it comes from.
- *
- * @module
- */
+// Pinot's formats and naming rules, pure and IO-free: what every layer (helix, segments, deepstore, agent) may
+// import, as it imports src/errors.ts and src/log.ts. Each rule cites the Pinot class it comes from.
+
 export {
   CREATION_META,
   CREATION_META_CANDIDATES,

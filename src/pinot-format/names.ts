@@ -1,9 +1,5 @@
-/**
- * Pinot's naming rules for tables and segments, pure. Only the rules Pinot itself applies live here; what the
- * sidecar accepts in a request path is stricter (src/segments/names.ts).
- *
- * @module
- */
+// Pinot's naming rules for tables and segments, pure. Only the rules Pinot itself applies live here; what the
+// sidecar accepts in a request path is stricter (src/segments/names.ts).
 
 /** TableType: the suffix of every tableNameWithType. */
 export type TableType = 'REALTIME' | 'OFFLINE';

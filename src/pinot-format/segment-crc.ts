@@ -1,9 +1,5 @@
-/**
- * ZK `segment.crc` (CommonConstants.Segment.CRC): SegmentMetadata.getCrc(), i.e. String.valueOf(long) of the
- * unsigned 32-bit Adler-32 in `creation.meta`. Pure.
- *
- * @module
- */
+// ZK `segment.crc` (CommonConstants.Segment.CRC): SegmentMetadata.getCrc(), i.e. String.valueOf(long) of the
+// unsigned 32-bit Adler-32 in `creation.meta`. Pure.
 
 const MAX_CRC = 0xffff_ffff;
 

@@ -1,8 +1,3 @@
-/**
- * Adler-32 (RFC 1950), the checksum behind Pinot's segment CRC (CrcUtils uses java.util.zip.Adler32).
- * Node 20 has no built-in Adler-32. Pure: no I/O.
- */
-
 const MOD = 65521;
 /**
  * zlib's NMAX: the most bytes that can be summed before `b` could exceed 2^32 - 1 starting from
@@ -11,7 +6,10 @@ const MOD = 65521;
  */
 const NMAX = 5552;
 
-/** Incremental Adler-32: feed chunks in order, read `value` at any time. */
+/**
+ * Incremental Adler-32 (RFC 1950), the checksum behind Pinot's segment CRC (CrcUtils uses java.util.zip.Adler32;
+ * Node 20 has none built in): feed chunks in order, read `value` at any time. Pure: no I/O.
+ */
 export class Adler32 {
   private a = 1;
   private b = 0;

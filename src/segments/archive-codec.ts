@@ -1,9 +1,3 @@
-/**
- * What kind of archive a file is, from its first bytes. Pinot decides the same way, whatever the
- * extension or URI (TarCompressionUtils untar → CompressorStreamFactory.detect; the deep-store object
- * has no extension at all): pinot-protocol.md §8.1 and §12.14. Pure: no I/O.
- */
-
 export type ArchiveCodec = 'gzip' | 'zstd' | 'lz4' | 'tar' | 'unknown';
 
 /** How many leading bytes detectArchiveCodec needs to tell an uncompressed tar. */
@@ -19,6 +13,11 @@ const MAGICS: ReadonlyArray<readonly [ArchiveCodec, readonly number[]]> = [
 const TAR_MAGIC_OFFSET = 257;
 const TAR_MAGIC = [...Buffer.from('ustar', 'latin1')];
 
+/**
+ * What kind of archive a file is, from its first bytes. Pinot decides the same way, whatever the
+ * extension or URI (TarCompressionUtils untar → CompressorStreamFactory.detect; the deep-store object
+ * has no extension at all: docs/pinot-interop.md, "Archive format"). Pure: no I/O.
+ */
 export function detectArchiveCodec(head: Uint8Array): ArchiveCodec {
   for (const [codec, magic] of MAGICS) {
     if (startsWithAt(head, 0, magic)) return codec;

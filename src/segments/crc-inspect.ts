@@ -8,12 +8,6 @@ import { computeSegmentCrc } from './crc.js';
 import { CorruptSegmentError, NotASegmentError } from './errors.js';
 import { readSeal } from './seal.js';
 
-/**
- * `pinot-sidecar crc <segmentDir|tarball>`: recompute Pinot's CRC and compare it with `creation.meta`.
- * A mismatch is reported, not thrown: format conversion and server-side index changes legitimately
- * alter the files while `creation.meta` keeps the original CRC (pinot-protocol.md §8.5).
- */
-
 export interface CrcInspection {
   segmentName: string;
   source: 'directory' | 'tarball';
@@ -30,6 +24,12 @@ export interface CrcInspection {
   files: string[];
 }
 
+/**
+ * `pinot-sidecar crc <segmentDir|tarball>`: recompute Pinot's CRC and compare it with `creation.meta`.
+ * A mismatch is reported, not thrown: format conversion and server-side index changes legitimately
+ * alter the files while `creation.meta` keeps the original CRC (docs/pinot-interop.md,
+ * "creation.meta and the CRC").
+ */
 export async function inspectCrc(target: string): Promise<CrcInspection> {
   const stats = await stat(target);
   if (stats.isDirectory()) return inspectDirectory(target, path.basename(path.resolve(target)), 'directory');

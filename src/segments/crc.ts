@@ -6,14 +6,6 @@ import { Adler32 } from './adler32.js';
 import { readingSegment } from './fs-calls.js';
 import { compareCodeUnits, walkSegmentTree } from './segment-tree.js';
 
-/**
- * Pinot's segment CRC, CrcUtils.computeCrc / computeDataCrc (pinot-protocol.md §8.4):
- * Adler-32 over the concatenated bytes of every regular file under the segment root, except files
- * named `creation.meta` or ending in `.crc` (HDFS copies leave those), in String.compareTo order of
- * their paths. All paths share the root, so that is code-unit order of the relative path including
- * `v3/`. The data CRC (1.5.0+) takes only files ending in `.fwd` or `.dict`.
- */
-
 const DEFAULT_READ_SIZE = 1024 * 1024;
 
 /** CrcUtils.collectFiles: the test is on the file name, at any depth. */
@@ -47,6 +39,12 @@ export interface SegmentCrc {
 }
 
 /**
+ * Pinot's segment CRC, CrcUtils.computeCrc / computeDataCrc (docs/pinot-interop.md,
+ * "creation.meta and the CRC"): Adler-32 over the concatenated bytes of every regular file under the segment root, except files
+ * named `creation.meta` or ending in `.crc` (HDFS copies leave those), in String.compareTo order of
+ * their paths. All paths share the root, so that is code-unit order of the relative path including
+ * `v3/`. The data CRC (1.5.0+) takes only files ending in `.fwd` or `.dict`.
+ *
  * Recomputes both CRCs in one pass: the data files are a subset read in the same order, so each file
  * is read once and fed to both checksums. Files are streamed in `readSize` chunks; segments can be
  * many GB. Symlinks are not followed (Pinot's File.isFile() would, but Pinot never writes them).

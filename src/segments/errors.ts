@@ -1,10 +1,8 @@
-import { errorMessage, SidecarError } from '../errors.js';
+// Errors of the segments library. The HTTP layer (src/agent) maps them in one place:
+// InvalidNameError → 400, SegmentNotFoundError (and its subclass UnsafeSegmentError) → 404,
+// errors raised after the first byte can only abort the response.
 
-/**
- * Errors of the segments library. The HTTP layer (src/agent) maps them in one place:
- * InvalidNameError → 400, SegmentNotFoundError (and its subclass UnsafeSegmentError) → 404,
- * errors raised after the first byte can only abort the response.
- */
+import { errorMessage, SidecarError } from '../errors.js';
 
 /** A table or segment name from a request is malformed. `field` says which part, `value` what was sent. */
 export class InvalidNameError extends SidecarError {

@@ -1,8 +1,8 @@
+// File-system calls on segment directories, and what their failures mean for a caller.
+
 import type { BigIntStats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { SegmentChangedError, SegmentReadError } from './errors.js';
-
-/** File-system calls on segment directories, and what their failures mean for a caller. */
 
 /**
  * errno codes that mean "the path is not (or no longer) what it was": the file or a parent was deleted,

@@ -1,7 +1,6 @@
-/**
- * Local segment store of one Pinot server: name validation, safe resolution of sealed segments,
- * Pinot's CRC, and tar.gz streaming. Independent of src/helix, src/deepstore and src/agent.
- */
+// Local segment store of one Pinot server: name validation, safe resolution of sealed segments,
+// Pinot's CRC, and tar.gz streaming. Independent of src/helix, src/deepstore and src/agent.
+
 export { adler32, Adler32 } from './adler32.js';
 export { CODEC_SNIFF_BYTES, detectArchiveCodec, type ArchiveCodec } from './archive-codec.js';
 export { computeSegmentCrc, crcFileOrder, isCrcCovered, isDataCrcCovered, type SegmentCrc } from './crc.js';

@@ -1,6 +1,4 @@
-/**
- * Pinot's on-disk conventions for a table's data directory. Pure: no I/O.
- */
+// Pinot's on-disk conventions for a table's data directory. Pure: no I/O.
 
 /**
  * Directories next to segments that are never segments we may serve, even if they happen to hold a
@@ -9,7 +7,7 @@
  * - `tmp-<segment>-<uuid>` (BaseTableDataManager.getTmpSegmentDataDir, downloads in progress);
  * - `<segment>.segment.tmp` / `<segment>.segment.bak` (CommonConstants.Segment SEGMENT_TEMP_DIR_SUFFIX and
  *   SEGMENT_BACKUP_DIR_SUFFIX, used while reloading), and any other `*.tmp` / `*.bak`;
- * - `<segment>.tmp.<uuid>` (SegmentCompletionUtils.generateTmpSegmentFileName, pinot-protocol.md §4.2/§12.4).
+ * - `<segment>.tmp.<uuid>` (SegmentCompletionUtils.generateTmpSegmentFileName).
  */
 export function isTransientDirName(name: string): boolean {
   return (

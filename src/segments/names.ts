@@ -1,14 +1,12 @@
+// Syntax of the names that arrive in request paths. Pure: no I/O.
+//
+// Pinot itself is lax here (SegmentNameUtils only rejects `\ / : * ? " < > |`), but names with spaces,
+// `+`, `%` or `#` break in at least one of its paths (URLDecoder on the server, no encoding in peer URIs,
+// URLEncoder in the deep store: docs/pinot-interop.md, "Names"). We accept only what round-trips
+// everywhere, which also leaves no way to express a path separator, NUL or traversal.
+
 import { rawTableName, tableTypeOf, type TableType } from '../pinot-format/index.js';
 import { InvalidNameError } from './errors.js';
-
-/**
- * Syntax of the names that arrive in request paths. Pure: no I/O.
- *
- * Pinot itself is lax here (SegmentNameUtils only rejects `\ / : * ? " < > |`), but names with spaces,
- * `+`, `%` or `#` break in at least one of its paths (URLDecoder on the server, no encoding in peer URIs,
- * URLEncoder in the deep store: pinot-protocol.md §9 and §12.22). We accept only what round-trips
- * everywhere, which also leaves no way to express a path separator, NUL or traversal.
- */
 
 /** NAME_MAX of Linux filesystems: a longer name cannot be a directory in the data dir anyway. */
 export const MAX_NAME_BYTES = 255;

@@ -6,16 +6,13 @@ import { CorruptSegmentError, SegmentChangedError, SegmentReadError } from './er
 import { readFileSnapshot, snapshotChange, type FileSnapshot } from './file-identity.js';
 import { isVanished, lstatIfExists } from './fs-calls.js';
 
-/**
- * A segment directory is sealed when it holds `creation.meta`: BaseSegmentCreator writes it last
- * (persistCreationMeta, after v3 conversion and post-creation indexes), so a directory without it is
- * still being built or copied. The seal is also the baseline of the consistency guard: if its bytes,
- * inode or mtime change while we read the segment, Pinot replaced or rebuilt it under us.
- */
-
 /** Far above the 16 or 24 bytes of a real file; anything bigger is not read into memory. */
 const MAX_CREATION_META_BYTES = 4096;
 
+/**
+ * A sealed segment's `creation.meta`, also the baseline of the consistency guard: if its bytes, inode or
+ * mtime change while we read the segment, Pinot replaced or rebuilt it under us.
+ */
 export interface Seal {
   creationMetaPath: string;
   creationMeta: CreationMeta;
@@ -26,6 +23,10 @@ export interface Seal {
 export type SealLookup = { sealed: true; seal: Seal } | { sealed: false; reason: string; absent?: true };
 
 /**
+ * A segment directory is sealed when it holds `creation.meta`: BaseSegmentCreator writes it last
+ * (persistCreationMeta, after v3 conversion and post-creation indexes), so a directory without it is
+ * still being built or copied.
+ *
  * Finds `creation.meta` where Pinot looks for it (v3/ first, then the top level: findFormatFile).
  * No component may be a symlink; a wrong-sized file is a CorruptSegmentError, not "unsealed".
  */

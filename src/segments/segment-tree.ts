@@ -2,11 +2,6 @@ import type { BigIntStats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 
-/**
- * Walks a segment directory without following symlinks. Both the archive and the CRC start from
- * this one listing, so they can never disagree about what a segment contains.
- */
-
 export type TreeEntryKind = 'directory' | 'file' | 'symlink' | 'other';
 
 export interface TreeEntry {
@@ -19,6 +14,9 @@ export interface TreeEntry {
 }
 
 /**
+ * Walks a segment directory without following symlinks. Both the archive and the CRC start from
+ * this one listing, so they can never disagree about what a segment contains.
+ *
  * Every entry below `root` (not `root` itself), directories before their children, siblings in
  * code-unit order of their names. Pinot writes children in File.listFiles() order, which is
  * unspecified (TarCompressionUtils), so any order is valid for its reader; sorting makes ours

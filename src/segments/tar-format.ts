@@ -1,14 +1,12 @@
-import { Header, Pax } from 'tar';
+// The bytes of a tar archive in the shape Pinot reads (TarCompressionUtils; docs/pinot-interop.md,
+// "Archive format"): ustar headers, file data padded to 512-byte blocks, two zero blocks at the end and no padding to
+// 10240 bytes. Headers are encoded by node-tar's Header; a name that does not fit ustar's 100+155
+// bytes, or a size of 8 GiB or more, gets a PAX extended header first. Pinot writes GNU LongLink
+// entries instead, but its reader (commons-compress TarArchiveInputStream) and GNU tar read PAX, and
+// node-tar also encodes oversized numbers in base-256 (commons-compress BIGNUMBER_STAR reads those).
+// Pure: no I/O.
 
-/**
- * The bytes of a tar archive in the shape Pinot reads (TarCompressionUtils, pinot-protocol.md §8.1):
- * ustar headers, file data padded to 512-byte blocks, two zero blocks at the end and no padding to
- * 10240 bytes. Headers are encoded by node-tar's Header; a name that does not fit ustar's 100+155
- * bytes, or a size of 8 GiB or more, gets a PAX extended header first. Pinot writes GNU LongLink
- * entries instead, but its reader (commons-compress TarArchiveInputStream) and GNU tar read PAX, and
- * node-tar also encodes oversized numbers in base-256 (commons-compress BIGNUMBER_STAR reads those).
- * Pure: no I/O.
- */
+import { Header, Pax } from 'tar';
 
 export const TAR_BLOCK = 512;
 

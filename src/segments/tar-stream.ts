@@ -10,21 +10,6 @@ import type { ResolvedSegment } from './segment-store.js';
 import { walkSegmentTree } from './segment-tree.js';
 import { encodeEntryHeader, endOfArchive, entryArchiveSize, paddingAfter } from './tar-format.js';
 
-/**
- * Streams a sealed segment as a gzipped tar in Pinot's archive shape, with no temp file and bounded
- * memory (pinot-protocol.md §8.1; Pinot's own server endpoint tars to a temp file first, §5.1).
- *
- * Why the archive is written here instead of by node-tar's Pack: Pack opens up to `jobs` files ahead
- * and leaves their descriptors open when its stream is destroyed mid-way (DESIGN.md pitfalls). Here
- * one async generator produces the tar bytes and holds at most one file descriptor, closed in a
- * `finally`; Readable.from() runs that `finally` when the stream is destroyed, so a client abort, a
- * failed upload or an error releases everything. Only the header encoding comes from node-tar.
- *
- * Compression: the uncompressed tar is piped into zlib.createGzip, whose work runs on the libuv
- * threadpool (node-tar's own gzip option compresses on the event loop). Level 1 by default: ~1.8x
- * faster than 6 for ~3% more bytes. Pinot sniffs the gzip magic, so the level is invisible to it.
- */
-
 export interface SegmentArchiveOptions {
   /** zlib level 0-9, default 1. */
   gzipLevel?: number;
@@ -86,11 +71,23 @@ export async function planSegmentArchive(segment: ResolvedSegment): Promise<Segm
 }
 
 /**
- * The gzipped tar as a Readable. Given a ResolvedSegment it plans first (errors then arrive before the
- * first byte); given a plan it starts at once. While streaming, a file that vanished, shrank, grew or
+ * Streams a sealed segment as a gzipped tar in Pinot's archive shape, with no temp file and bounded
+ * memory (docs/pinot-interop.md, "Archive format"; Pinot's own endpoint, TablesResource, tars to a temp
+ * file first). Given a ResolvedSegment it plans first (errors then arrive before the first byte); given
+ * a plan it starts at once. While streaming, a file that vanished, shrank, grew or
  * was replaced, or a seal (`creation.meta`, checked again before the end-of-archive marker) that
  * changed, destroys the stream with SegmentChangedError: the consumer sees an error, never a clean
  * end of a truncated or mixed archive. Destroying the stream releases its file descriptor.
+ *
+ * Why the archive is written here instead of by node-tar's Pack: Pack opens up to `jobs` files ahead
+ * and leaves their descriptors open when its stream is destroyed mid-way. Here one async generator
+ * produces the tar bytes and holds at most one file descriptor, closed in a `finally`; Readable.from()
+ * runs that `finally` when the stream is destroyed, so a client abort, a failed upload or an error
+ * releases everything. Only the header encoding comes from node-tar.
+ *
+ * Compression: the uncompressed tar is piped into zlib.createGzip, whose work runs on the libuv
+ * threadpool (node-tar's own gzip option compresses on the event loop). Level 1 by default: ~1.8x
+ * faster than 6 for ~3% more bytes. Pinot sniffs the gzip magic, so the level is invisible to it.
  */
 export function streamSegmentArchive(source: ResolvedSegment | SegmentArchivePlan, options: SegmentArchiveOptions = {}): Readable {
   const readSize = options.readSize ?? DEFAULT_READ_SIZE;

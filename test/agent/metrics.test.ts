@@ -55,7 +55,7 @@ describe('/metrics passes promtool', () => {
 
 /**
  * The label names each family may carry. The sidecar's own metrics: table/status/result/op only, never a
- * segment name (DESIGN.md "Metrics"). prom-client's process metrics: the bounded labels README lists.
+ * segment name (README.md, "Metrics"). prom-client's process metrics: the bounded labels README lists.
  */
 const SIDECAR_LABELS = new Set(['table', 'status', 'result', 'op']);
 const PROCESS_METRIC_LABELS: Record<string, string[]> = {

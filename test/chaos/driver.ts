@@ -284,10 +284,10 @@ export class Driver {
   // --- the controller's own repair (blind write) -----------------------------------------------------------
 
   /**
-   * LLCM uploadToDeepStoreIfMissing, condensed: a snapshot of the metadata, the archive uploaded to the canonical
-   * key (by the controller's own PinotFS: straight to the store, no CRC metadata), then the snapshot with the URL
-   * persisted unconditionally (blindWrite). If a sidecar repaired it between the snapshot and the write, the controller's
-   * write goes over it with the same URL: Pinot's behaviour, not the sidecar's.
+   * PinotLLCRealtimeSegmentManager.uploadToDeepStoreIfMissing, condensed: a snapshot of the metadata, the archive
+   * uploaded to the canonical key (by the controller's own PinotFS: straight to the store, no CRC metadata), then
+   * the snapshot with the URL persisted unconditionally (blindWrite). If a sidecar repaired it between the snapshot
+   * and the write, the controller's write goes over it with the same URL: Pinot's behaviour, not the sidecar's.
    */
   private async controllerFix(entry: SegmentEntry): Promise<void> {
     const path = this.world.seeder.paths.segmentMetadata(entry.table, entry.segment);

@@ -9,8 +9,8 @@ import { readRecord } from '../../src/helix/znode-io.js';
 import type { ZkSession } from '../../src/helix/zk-session.js';
 
 /**
- * The deep-store repair's safety invariants (DESIGN.md "Repair rules"), checked against ZooKeeper and the deep
- * store themselves after a scenario:
+ * The deep-store repair's safety invariants (docs/architecture.md, "A repair"), checked against ZooKeeper and
+ * the deep store themselves after a scenario:
  *
  * 1. Each segment.download.url is "" (or absent, as before) or points at an object whose archive's
  *    creation.meta CRC equals ZK segment.crc — read out of the archive bytes, not from any stored metadata.

@@ -8,7 +8,10 @@ import { fixturesSkipNote, hasPinotFixtures, pinotFixture } from '../helpers/fix
 import { extractTarGz } from '../helpers/raw-tar.js';
 import { buildSegment } from '../helpers/segment-builder.js';
 
-/** Expected values from shared/fixtures/pinot/README.md (pinot-protocol.md §8.4). */
+/**
+ * Expected values from shared/fixtures/pinot/README.md (CrcUtils.computeCrc; docs/pinot-interop.md,
+ * "creation.meta and the CRC").
+ */
 const FIXTURES = [
   {
     file: 'legacyRawInverted_OFFLINE_0.tar.gz',

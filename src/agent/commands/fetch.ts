@@ -9,16 +9,15 @@ import { fetchSegment, type FetchResult } from '../fetch/procedure.js';
 import { formatBytes, ProgressLine } from '../fetch/progress.js';
 import { PINOT_PEER_RETRY } from '../fetch/retry.js';
 
+const ZK_CONNECT_TIMEOUT_MS = 15_000;
+const PREFIX = 'pinot-sidecar fetch';
+
 /**
  * `pinot-sidecar fetch <tableNameWithType> <segment> --out DIR`: the download procedure of src/agent/fetch as
  * a command. stdout gets one summary line (or JSON); stderr gets each failed source as it fails, the waits
  * between attempts, and on a terminal a progress line. Exit 0 fetched, 1 every source failed, 2 usage or
  * configuration. Ctrl-C stops the download and removes what was written.
  */
-
-const ZK_CONNECT_TIMEOUT_MS = 15_000;
-const PREFIX = 'pinot-sidecar fetch';
-
 export async function runFetch(args: string[], io: CommandIo): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
     io.stdout(`${fetchUsage()}\n`);

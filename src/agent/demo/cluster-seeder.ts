@@ -2,13 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { clusterPaths, isZkCode, newZNRecord, serializeZNRecord, type ClusterPaths, type ZkSession, type ZNRecord } from '../../helix/index.js';
 import { isRealtimeTable } from '../../pinot-format/index.js';
 
-/**
- * Seeds a Pinot cluster layout in ZooKeeper the way Helix and Pinot write it (pinot-protocol.md
- * §1–3): every record goes through the Helix serializer, IS/EV are gzipped when enableCompression is
- * set, segment metadata simpleFields are sorted like SegmentZKMetadata.toZNRecord. Used by the demo
- * and by the tests. Live instances are persistent here (a real server's are ephemeral) so the seeding
- * session's life does not decide the simulated server's.
- */
 export interface TableOptions {
   pauseless?: boolean;
   retention?: { unit: string; value: string } | null;
@@ -31,6 +24,14 @@ export interface SegmentFields {
   extra?: Record<string, string>;
 }
 
+/**
+ * Seeds a Pinot cluster layout in ZooKeeper the way Helix and Pinot write it (docs/pinot-interop.md,
+ * "ZooKeeper layout", "ZNRecord bytes", "Segment metadata"): every record goes through the Helix serializer,
+ * IS/EV are gzipped when enableCompression is set, segment metadata simpleFields are sorted like
+ * SegmentZKMetadata.toZNRecord. Used by the demo
+ * and by the tests. Live instances are persistent here (a real server's are ephemeral) so the seeding
+ * session's life does not decide the simulated server's.
+ */
 export class PinotClusterSeeder {
   readonly paths: ClusterPaths;
 
@@ -172,7 +173,10 @@ export class PinotClusterSeeder {
     await this.put(this.paths.tableConfig(tableNameWithType), newZNRecord(tableNameWithType, { simpleFields }));
   }
 
-  /** Segment ZK metadata as the controller writes it at commit end (pinot-protocol.md §3.2). */
+  /**
+   * Segment ZK metadata as the controller writes it at commit end
+   * (SegmentZKMetadataUtils.updateCommittingSegmentZKMetadata; docs/pinot-interop.md, "Segment metadata").
+   */
   async putSegment(table: string, segment: string, fields: SegmentFields = {}): Promise<void> {
     await this.put(this.paths.segmentMetadata(table, segment), segmentRecord(segment, fields));
   }

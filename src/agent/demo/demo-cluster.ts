@@ -28,7 +28,8 @@ const seg = (table: string, partition: number, seq: number) => `${table}__${part
 /**
  * Two realtime tables on one server, one of them pauseless: segments committed while the deep store
  * was down (URL ""), one commit stuck in COMMITTING, one consuming segment, one replica in ERROR on
- * every server, and healthy segments with deep-store copies (pinot-protocol.md §3.2, §7.4).
+ * every server, and healthy segments with deep-store copies (docs/pinot-interop.md, "Segment metadata",
+ * "Pauseless").
  */
 export const DEMO_SEGMENTS: DemoSegment[] = [
   { table: 'clicks_REALTIME', segment: seg('clicks', 0, 0), state: 'ONLINE', zk: {}, local: true, inDeepStore: true, note: 'healthy: in the deep store' },

@@ -5,11 +5,6 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-/**
- * Debian's real ZooKeeper 3.8, standalone, on a free loopback port with its own data dir: the demo's
- * local cluster and the tests' (never a mock: the sidecar's correctness under expiry and restarts is
- * only meaningful against the real server). Command from DESIGN.md "Known library pitfalls".
- */
 export const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
 const ZK_JAR = ZOOKEEPER_JAR;
 const SLF4J_NOP = '/usr/share/java/slf4j-nop.jar';
@@ -24,6 +19,12 @@ export interface ZooKeeperServerOptions {
   dir?: string;
 }
 
+/**
+ * Debian's real ZooKeeper 3.8, standalone, on a free loopback port with its own data dir: the demo's
+ * local cluster and the tests' (never a mock: the sidecar's correctness under expiry and restarts is
+ * only meaningful against the real server). Started with `java -cp zookeeper.jar:slf4j-nop.jar
+ * org.apache.zookeeper.server.ZooKeeperServerMain <zoo.cfg>`.
+ */
 export class ZooKeeperServer {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();

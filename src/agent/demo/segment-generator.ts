@@ -11,7 +11,8 @@ export interface GeneratedSegment {
 }
 
 /**
- * Writes a small sealed segment in the v3 layout Pinot servers hold (pinot-protocol.md §8.2):
+ * Writes a small sealed segment in the v3 layout Pinot servers hold (docs/pinot-interop.md,
+ * "creation.meta and the CRC"):
  * `v3/columns.psf`, `v3/index_map`, `v3/metadata.properties`, and `v3/creation.meta` with the CRC
  * computed the way CrcUtils does. The column bytes are made up; the shape is Pinot's.
  */

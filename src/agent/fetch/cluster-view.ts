@@ -1,13 +1,11 @@
+// The ZooKeeper reads of a fetch: the segment's metadata once, and on every attempt a fresh external view and
+// the instance configs of its ONLINE replicas (PeerServerSegmentFinder reads the external view anew on each
+// try; a replica that just turned ONLINE is found by the next attempt). Records are gzip-sniffed by
+// parseZNRecord: big tables' external views are compressed (docs/pinot-interop.md, "ZNRecord bytes").
+
 import { readInstanceEndpoint, readRecord, readSegmentAssignment, readSegmentMetadata, type ClusterPaths, type InstanceEndpoint, type SegmentMetadata, type ZkSession } from '../../helix/index.js';
 import { errorMessage } from '../../errors.js';
 import { replicaStates, type PeerCandidates } from './sources.js';
-
-/**
- * The ZooKeeper reads of a fetch: the segment's metadata once, and on every attempt a fresh external view and
- * the instance configs of its ONLINE replicas (PeerServerSegmentFinder reads the external view anew on each
- * try; a replica that just turned ONLINE is found by the next attempt). Records are gzip-sniffed by
- * parseZNRecord: big tables' external views are compressed (pinot-protocol.md §12.1).
- */
 
 export async function readSegmentZkMetadata(session: ZkSession, paths: ClusterPaths, table: string, segment: string): Promise<SegmentMetadata | null> {
   const read = await readRecord(session, paths.segmentMetadata(table, segment));

@@ -1,12 +1,10 @@
-import { SidecarError, type SidecarErrorOptions } from '../../errors.js';
+// Errors of `pinot-sidecar fetch`. Two families:
+// - SourceError: one source failed one attempt (a bad answer, a corrupt or unsafe archive, a CRC that disagrees
+//   with ZooKeeper). The procedure records its reason and moves on to the next source, like Pinot's fetchers
+//   (BaseSegmentFetcher tries every URI of an attempt; BaseTableDataManager.downloadSegmentFromPeers).
+// - FetchError: the fetch as a whole cannot succeed; the command reports it and exits 1 (or 2 when `usage`).
 
-/**
- * Errors of `pinot-sidecar fetch`. Two families:
- * - SourceError: one source failed one attempt (a bad answer, a corrupt or unsafe archive, a CRC that disagrees
- *   with ZooKeeper). The procedure records its reason and moves on to the next source, like Pinot's fetchers
- *   (BaseSegmentFetcher tries every URI of an attempt; BaseTableDataManager.downloadSegmentFromPeers).
- * - FetchError: the fetch as a whole cannot succeed; the command reports it and exits 1 (or 2 when `usage`).
- */
+import { SidecarError, type SidecarErrorOptions } from '../../errors.js';
 
 /** One source failed one attempt. `reason` is the short text an operator reads in the summary. */
 export class SourceError extends SidecarError {

@@ -2,13 +2,6 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { HttpStatusError, SourceError } from './errors.js';
 
-/**
- * GET of a segment archive over HTTP(S): a peer's sidecar, a Pinot server's admin endpoint, or an http(s)
- * deep-store URL. Like Pinot's HttpClient.downloadFile: status >= 300 fails, redirects are not followed, and
- * the announced Content-Length is handed to the reader to check. A connection without data for `idleTimeoutMs`
- * fails the source rather than hanging the command.
- */
-
 export interface HttpGetOptions {
   /** Sent as `Authorization: Bearer <token>`; only to sidecars, which may require one. */
   token?: string;
@@ -26,6 +19,12 @@ export interface HttpArchive {
 
 const ERROR_SNIPPET_BYTES = 2048;
 
+/**
+ * GET of a segment archive over HTTP(S): a peer's sidecar, a Pinot server's admin endpoint, or an http(s)
+ * deep-store URL. Like Pinot's HttpClient.downloadFile: status >= 300 fails, redirects are not followed, and
+ * the announced Content-Length is handed to the reader to check. A connection without data for `idleTimeoutMs`
+ * fails the source rather than hanging the command.
+ */
 export function httpGetArchive(url: string, options: HttpGetOptions): Promise<HttpArchive> {
   const client = url.startsWith('https:') ? https : http;
   const headers: Record<string, string> = { Accept: 'application/octet-stream, application/gzip' };

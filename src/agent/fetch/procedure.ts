@@ -14,14 +14,6 @@ import { deepStoreSource, planDownload, planPeerSources, type DownloadPlan, type
 import { Staging } from './staging.js';
 import { verifyExtractedSegment } from './verify.js';
 
-/**
- * `pinot-sidecar fetch`: Pinot's segment download procedure (pinot-protocol.md §6; Uber's peer download
- * design) run by hand. Per attempt: the ZooKeeper download URI if there is one, then the ONLINE peers of a
- * fresh external view, shuffled, each through its sidecar and then its server's admin endpoint; the first
- * source whose archive extracts safely and whose creation.meta CRC matches ZooKeeper wins. Between failed
- * attempts, Pinot's backoff (retry.ts). Every source's failure is kept for the report.
- */
-
 export interface FetchRequest {
   /** tableNameWithType, e.g. myTable_REALTIME. */
   table: string;
@@ -66,6 +58,13 @@ export interface FetchResult {
 
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
+/**
+ * `pinot-sidecar fetch`: Pinot's segment download procedure (docs/pinot-interop.md, "Peer download";
+ * Uber's peer download design) run by hand. Per attempt: the ZooKeeper download URI if there is one, then
+ * the ONLINE peers of a fresh external view, shuffled, each through its sidecar and then its server's admin
+ * endpoint; the first source whose archive extracts safely and whose creation.meta CRC matches ZooKeeper
+ * wins. Between failed attempts, Pinot's backoff (retry.ts). Every source's failure is kept for the report.
+ */
 export async function fetchSegment(request: FetchRequest, env: FetchEnvironment): Promise<FetchResult> {
   const { table, segment } = checkNames(request.table, request.segment);
   const staging = await Staging.prepare(request.outDir, segment, { force: request.force });

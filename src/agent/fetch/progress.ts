@@ -1,8 +1,3 @@
-/**
- * The progress line of a long download: on a terminal only, on stderr, rewritten in place with `\r`, and only
- * once a download has run for a while (short ones print nothing). On anything else (a pipe, a log file, a
- * test) nothing at all, so the output stays one summary line.
- */
 
 export interface ProgressOptions {
   write: (text: string) => void;
@@ -22,6 +17,11 @@ export interface ProgressState {
   elapsedMs: number;
 }
 
+/**
+ * The progress line of a long download: on a terminal only, on stderr, rewritten in place with `\r`, and only
+ * once a download has run for a while (short ones print nothing). On anything else (a pipe, a log file, a
+ * test) nothing at all, so the output stays one summary line.
+ */
 export class ProgressLine {
   private readonly now: () => number;
   private readonly showAfterMs: number;

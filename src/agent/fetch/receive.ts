@@ -6,12 +6,6 @@ import { CorruptArchiveError, LengthMismatchError, SourceError, UnsupportedArchi
 import { extractSegmentTar } from './safe-untar.js';
 import { checkHead } from './stream-head.js';
 
-/**
- * One source's bytes into a staging folder: count them against the announced size, sniff the compression,
- * gunzip (in zlib's threadpool, not on the event loop), untar safely. Any failure is this source's
- * SourceError; the caller discards the staging folder.
- */
-
 export interface ReceiveOptions {
   /** Content-Length or the store's object size; null when the source did not announce one (chunked answer). */
   expectedBytes: number | null;
@@ -23,6 +17,11 @@ export interface ReceiveOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * One source's bytes into a staging folder: count them against the announced size, sniff the compression,
+ * gunzip (in zlib's threadpool, not on the event loop), untar safely. Any failure is this source's
+ * SourceError; the caller discards the staging folder.
+ */
 export async function receiveArchive(body: Readable, options: ReceiveOptions): Promise<{ bytes: number }> {
   const { expectedBytes, onBytes } = options;
   let bytes = 0;
@@ -73,8 +72,8 @@ export async function receiveArchive(body: Readable, options: ReceiveOptions): P
 
 /**
  * Pinot detects the compressor from magic bytes whatever the name (TarCompressionUtils.untar →
- * CompressorStreamFactory.detect; pinot-protocol.md §8.1, §12.14). gzip is what every Pinot endpoint and the
- * default commit path write; zstd and lz4 need codecs Node 20 does not have.
+ * CompressorStreamFactory.detect; docs/pinot-interop.md, "Archive format"). gzip is what every Pinot endpoint
+ * and the default commit path write; zstd and lz4 need codecs Node 20 does not have.
  */
 const sniffGzip = (source: AsyncIterable<Buffer>) => checkHead(source, CODEC_SNIFF_BYTES, checkCodec);
 

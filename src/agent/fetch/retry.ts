@@ -1,17 +1,17 @@
 import { setTimeout as delay } from 'node:timers/promises';
 
-/**
- * The retry schedule of Pinot's peer download, pure: PeerServerSegmentFinder uses
- * RetryPolicies.exponentialBackoffRetryPolicy(5, 500, 2.0): at most 5 attempts, and after failed attempt i
- * (1-based) a random wait in [d, 2d) with d = 500 ms * 2^(i-1), i.e. 500–1000, 1000–2000, 2000–4000,
- * 4000–8000 ms (ExponentialBackoffRetryPolicy.getDelayMs). Tests shrink the numbers, not the shape.
- */
 export interface RetryPolicy {
   attempts: number;
   initialDelayMs: number;
   factor: number;
 }
 
+/**
+ * The retry schedule of Pinot's peer download: PeerServerSegmentFinder uses
+ * RetryPolicies.exponentialBackoffRetryPolicy(5, 500, 2.0): at most 5 attempts, and after failed attempt i
+ * (1-based) a random wait in [d, 2d) with d = 500 ms * 2^(i-1), i.e. 500–1000, 1000–2000, 2000–4000,
+ * 4000–8000 ms (ExponentialBackoffRetryPolicy.getDelayMs). Tests shrink the numbers, not the shape.
+ */
 export const PINOT_PEER_RETRY: RetryPolicy = { attempts: 5, initialDelayMs: 500, factor: 2 };
 
 /** Wait after failed attempt `failedAttempt` (1-based), before the next one. */

@@ -3,20 +3,6 @@ import { CODEC_SNIFF_BYTES, detectArchiveCodec } from '../../segments/index.js';
 import { ArchiveLayoutError, CorruptArchiveError, SourceError, UnsafeEntryError } from './errors.js';
 import { checkHead } from './stream-head.js';
 
-/**
- * Extraction of a downloaded segment archive into a private staging folder, refusing anything that is not a
- * plain segment tree. Pinot's reader (TarCompressionUtils.untar) rejects entries whose canonical path leaves
- * the output dir and takes the first entry as the segment directory (BaseTableDataManager.untarSegment:
- * `untar(...).get(0)`); we check the same, and more strictly, before node-tar writes anything:
- *
- * - node-tar's defaults only *warn* and skip on `..` and strip a leading `/`: an archive that tries either is
- *   hostile or broken, so here it fails the whole attempt (strict mode turns node-tar's own checks into errors
- *   too, as a second line).
- * - Links are refused, escaping or not: a Pinot segment holds only files and directories (the sidecar's own
- *   server refuses to archive a symlink), and a link inside the tree is how later writes escape it.
- * - Every entry must lie under `<segment>/`, the first being that directory itself.
- */
-
 const ALLOWED_TYPES = new Set(['Directory', 'File', 'OldFile', 'ContiguousFile']);
 
 export interface TarEntryHeader {
@@ -53,6 +39,18 @@ export function checkEntry(entry: TarEntryHeader, index: number, segment: string
 }
 
 /**
+ * Extraction of a downloaded segment archive into a private staging folder, refusing anything that is not a
+ * plain segment tree. Pinot's reader (TarCompressionUtils.untar) rejects entries whose canonical path leaves
+ * the output dir and takes the first entry as the segment directory (BaseTableDataManager.untarSegment:
+ * `untar(...).get(0)`); we check the same, and more strictly, before node-tar writes anything:
+ *
+ * - node-tar's defaults only *warn* and skip on `..` and strip a leading `/`: an archive that tries either is
+ *   hostile or broken, so here it fails the whole attempt (strict mode turns node-tar's own checks into errors
+ *   too, as a second line).
+ * - Links are refused, escaping or not: a Pinot segment holds only files and directories (the sidecar's own
+ *   server refuses to archive a symlink), and a link inside the tree is how later writes escape it.
+ * - Every entry must lie under `<segment>/`, the first being that directory itself.
+ *
  * Extract an uncompressed tar stream into `cwd` (an empty staging folder). Resolves with the number of entries
  * once every file is on disk; rejects with the first refused entry (nothing after it is written), with the
  * stream's own error (the caller names it), or with a CorruptArchiveError for a tar node-tar cannot read.

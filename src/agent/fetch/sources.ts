@@ -1,19 +1,18 @@
+// Which sources `pinot-sidecar fetch` tries, in which order: Pinot's download procedure
+// (docs/pinot-interop.md, "The empty download URL", "Peer download"), pure. The ZooKeeper reads that feed
+// it are in cluster-view.ts.
+//
+// - `segment.download.url` is a URI: the deep store first; if it fails, the peers
+//   (BaseTableDataManager.downloadSegment falls back to downloadSegmentFromPeers).
+// - It is `""`: peers only (METADATA_URI_FOR_PEER_DOWNLOAD).
+// - It is absent: nothing to download yet (COMMITTING, or a broken record); Pinot's server throws too.
+// - Peers: replicas exactly `ONLINE` in the external view (PeerServerSegmentFinder; never CONSUMING, ERROR or
+//   OFFLINE), shuffled on every attempt (downloadSegmentFromPeers shuffles the URI list each time). Each peer is
+//   tried through its sidecar first (it streams, and says the CRC in a header), then through the Pinot server's
+//   own admin endpoint, the URL PeerServerSegmentFinder builds.
+
 import { DEFAULT_ADMIN_PORT, type InstanceEndpoint, type ReplicaState, type SegmentMetadata } from '../../helix/index.js';
 import { FetchError } from './errors.js';
-
-/**
- * Which sources `pinot-sidecar fetch` tries, in which order: Pinot's download procedure
- * (pinot-protocol.md §3.3, §6), pure. The ZooKeeper reads that feed it are in cluster-view.ts.
- *
- * - `segment.download.url` is a URI: the deep store first; if it fails, the peers
- *   (BaseTableDataManager.downloadSegment falls back to downloadSegmentFromPeers).
- * - It is `""`: peers only (METADATA_URI_FOR_PEER_DOWNLOAD).
- * - It is absent: nothing to download yet (COMMITTING, or a broken record); Pinot's server throws too.
- * - Peers: replicas exactly `ONLINE` in the external view (PeerServerSegmentFinder; never CONSUMING, ERROR or
- *   OFFLINE), shuffled on every attempt (downloadSegmentFromPeers shuffles the URI list each time). Each peer is
- *   tried through its sidecar first (it streams, and says the CRC in a header), then through the Pinot server's
- *   own admin endpoint, the URL PeerServerSegmentFinder builds.
- */
 
 export type PeerScheme = 'http' | 'https';
 
@@ -97,8 +96,9 @@ export interface PeerAddressing {
 
 /**
  * The two URLs of one peer: its sidecar, then the Pinot server's admin endpoint. The host is HELIX_HOST,
- * never parsed from the instance id (pinot-protocol.md §12.19); the admin port is `adminPort` for http and
- * `adminHttpsPort` for https, 8097 when missing (PeerServerSegmentFinder: getIntField(key, DEFAULT_ADMIN_API_PORT)).
+ * never parsed from the instance id (InstanceUtils; docs/pinot-interop.md, "ZooKeeper layout"); the admin
+ * port is `adminPort` for http and `adminHttpsPort` for https, 8097 when missing (PeerServerSegmentFinder:
+ * getIntField(key, DEFAULT_ADMIN_API_PORT)).
  * Names are validated to [A-Za-z0-9._-], so the path needs no encoding (the finder encodes nothing either).
  */
 export function peerSources(instance: string, endpoint: InstanceEndpoint, a: PeerAddressing): Source[] {

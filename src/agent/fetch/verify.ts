@@ -3,16 +3,15 @@ import type { CreationMeta } from '../../pinot-format/index.js';
 import { CorruptSegmentError, readSeal } from '../../segments/index.js';
 import { ArchiveLayoutError, CrcMismatchError } from './errors.js';
 
+export type CrcVerdict = { ok: true; crc: string; via: 'crc' | 'dataCrc' } | { ok: false; found: string; expected: string };
+
 /**
  * The check that makes a download usable, as Pinot makes it: the segment's creation.meta CRC equals ZooKeeper's
  * segment.crc, or, when segment.use.data.crc is set, the data CRCs agree (BaseTableDataManager.hasSameCRC).
  * A recomputed Adler-32 is deliberately not compared: conversions and indexes added on the serving server change
- * the files but keep creation.meta (pinot-protocol.md §8.5). The bytes themselves are covered by gzip's CRC-32
- * and the length checks.
+ * the files but keep creation.meta (docs/pinot-interop.md, "creation.meta and the CRC"). The bytes themselves
+ * are covered by gzip's CRC-32 and the length checks.
  */
-
-export type CrcVerdict = { ok: true; crc: string; via: 'crc' | 'dataCrc' } | { ok: false; found: string; expected: string };
-
 export function crcVerdict(meta: Pick<CreationMeta, 'crcString' | 'dataCrc'>, zk: Pick<SegmentMetadata, 'crc' | 'dataCrc' | 'useDataCrc'>): CrcVerdict {
   if (zk.crc !== null && meta.crcString === zk.crc) return { ok: true, crc: meta.crcString, via: 'crc' };
   if (zk.useDataCrc && zk.dataCrc !== null && meta.dataCrc !== undefined && String(meta.dataCrc) === zk.dataCrc) {

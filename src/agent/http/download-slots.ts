@@ -1,8 +1,8 @@
 import { BusyError } from './errors.js';
 
 /**
- * Bounds concurrent segment downloads (Pinot's own endpoint has a TODO about unbounded concurrent
- * downloads, pinot-protocol.md §5.1). A short queue absorbs bursts; beyond it a request is refused
+ * Bounds concurrent segment downloads (Pinot's own endpoint, TablesResource.downloadSegment, has none:
+ * docs/pinot-interop.md, "Peer download"). A short queue absorbs bursts; beyond it a request is refused
  * at once with 503 + Retry-After instead of waiting behind multi-GB transfers. A client that gives up
  * while queued leaves the queue at once: a dead request must not hold a place a live one could use.
  */

@@ -46,7 +46,7 @@ export interface HttpError {
 }
 
 /**
- * The one place errors become HTTP responses (DESIGN.md "Interfaces": errors are JSON
+ * The one place errors become HTTP responses (README.md, "HTTP API (one port)": errors are JSON
  * `{"error": ..., "status": ...}`). A corrupt local segment is a 404 like any segment we cannot
  * serve: a peer moves on to the next replica, exactly as for a missing one.
  */

@@ -5,11 +5,11 @@ import type { Reconciler } from '../repair/index.js';
 import { MethodNotAllowedError, NotFoundError } from './errors.js';
 
 /**
- * `GET /repair/status` and `POST /repair/run` (DESIGN.md "Interfaces"). A pass can take as long as
- * its uploads, so POST answers 202 at once unless the caller asks to wait (`?wait=true`), in which
- * case it answers with the pass summary. Both sit behind the global token middleware. Any other
- * method on these paths is a 405 naming the right one: `GET /repair/run` is a caller who meant
- * POST, not a missing endpoint.
+ * `GET /repair/status` and `POST /repair/run` (README.md, "HTTP API (one port)"). A pass can take as
+ * long as its uploads, so POST answers 202 at once unless the caller asks to wait (`?wait=true`), in
+ * which case it answers with the pass summary. Both sit behind the global token middleware. Any other
+ * method on these paths is a 405 naming the right one: `GET /repair/run` is a caller who meant POST,
+ * not a missing endpoint.
  */
 export function registerRepairRoutes(
   app: Hono,

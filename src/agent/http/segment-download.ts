@@ -36,8 +36,8 @@ export interface SegmentDownloadDeps {
 }
 
 /**
- * The two download paths (DESIGN.md "Interfaces"): ours, `/tables/{table}/segments/{segment}` with
- * a raw or typed table, and Pinot's own, `/segments/{tableNameWithType}/{segment}`, which is what
+ * The two download paths (README.md, "HTTP API (one port)"): ours, `/tables/{table}/segments/{segment}`
+ * with a raw or typed table, and Pinot's own, `/segments/{tableNameWithType}/{segment}`, which is what
  * PeerServerSegmentFinder builds, so a peer pointed at the sidecar's port needs nothing else.
  */
 const ROUTES = [

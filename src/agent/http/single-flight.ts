@@ -1,10 +1,3 @@
-/**
- * One computation per key, shared by every caller that asks while it runs, its result reused for
- * `reuseMs`, and cancelled as soon as no caller waits for it any more. An expensive read behind an
- * HTTP endpoint then costs one computation per key and window, whatever the number of concurrent
- * requests, and nothing keeps working for clients that have gone. Failures are not kept: the next
- * caller starts afresh.
- */
 export interface SingleFlightOptions {
   /** How long a successful result is served to later callers. */
   reuseMs: number;
@@ -15,6 +8,13 @@ type Entry<V> =
   | { state: 'done'; value: V; expiresAt: number }
   | { state: 'running'; promise: Promise<V>; controller: AbortController; waiters: number };
 
+/**
+ * One computation per key, shared by every caller that asks while it runs, its result reused for
+ * `reuseMs`, and cancelled as soon as no caller waits for it any more. An expensive read behind an
+ * HTTP endpoint then costs one computation per key and window, whatever the number of concurrent
+ * requests, and nothing keeps working for clients that have gone. Failures are not kept: the next
+ * caller starts afresh.
+ */
 export class SingleFlight<K, V> {
   private readonly entries = new Map<K, Entry<V>>();
   private readonly now: () => number;

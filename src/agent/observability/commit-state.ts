@@ -14,8 +14,8 @@ export interface TableCommitState {
   /** This server's replicas in ERROR. */
   inError: number;
   /**
-   * COMMITTING for longer than max.segment.completion.time.millis, on the controller's clock: the
-   * znode's mtime (any write restarts it), LLCM isExceededMaxSegmentCompletionTime.
+   * COMMITTING for longer than max.segment.completion.time.millis, on the controller's clock: the znode's
+   * mtime (any write restarts it), PinotLLCRealtimeSegmentManager.isExceededMaxSegmentCompletionTime.
    */
   committingStuck: number;
   /** Segments of this table whose replica here is in ERROR: the EV needs reading only then. */
@@ -58,11 +58,11 @@ export interface PauselessErrorCounts {
 
 /**
  * The controller's pauseless error gauges (RealtimeSegmentValidationManager →
- * repairSegmentsInErrorState, pinot-protocol.md §7.5), from this server's point of view: a segment
- * counts when it is an LLC segment present in the ideal state and every one of its external-view
- * replicas is in ERROR. Each such segment is counted by exactly one sidecar — the one whose instance
- * id sorts first among the segment's replicas — so that `sum by (table)` across sidecars equals the
- * controller's value without double counting.
+ * PinotLLCRealtimeSegmentManager.repairSegmentsInErrorState; docs/pinot-interop.md, "Pauseless"), from this
+ * server's point of view: a segment counts when it is an LLC segment present in the ideal state and every
+ * one of its external-view replicas is in ERROR. Each such segment is counted by exactly one sidecar — the
+ * one whose instance id sorts first among the segment's replicas — so that `sum by (table)` across sidecars
+ * equals the controller's value without double counting.
  *
  * Where the controller, when repair is not allowed, updates only the unrecoverable gauge and leaves
  * the in-error gauge at its previous value, here both are always current: in_error counts all such
@@ -92,8 +92,8 @@ export function pauselessErrorCounts(input: {
 }
 
 /**
- * LLCM allowRepairOfCommittingSegments: disaster-recovery mode ALWAYS (table or cluster) allows it;
- * otherwise dedup and partial upsert tables may not be repaired by re-ingestion.
+ * PinotLLCRealtimeSegmentManager.allowRepairOfCommittingSegments: disaster-recovery mode ALWAYS (table or
+ * cluster) allows it; otherwise dedup and partial upsert tables may not be repaired by re-ingestion.
  */
 export function repairAllowed(settings: TableSettings | null | undefined, cluster: ClusterSettings): boolean {
   if (settings?.disasterRecoveryMode === 'ALWAYS' || cluster.disasterRecoveryMode === 'ALWAYS') return true;

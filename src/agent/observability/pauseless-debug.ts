@@ -41,7 +41,7 @@ const FINAL_STATUSES: ReadonlySet<SegmentStatus> = new Set(['DONE', 'UPLOADED'])
 
 /**
  * `GET /tables/{table}/pauselessDebugInfo` in the controller's shape (PinotRealtimeTableResource
- * .getPauselessTableDebugInfo, pinot-protocol.md §5.4), from this server's point of view:
+ * .getPauselessTableDebugInfo; docs/pinot-interop.md, "Pauseless"), from this server's point of view:
  *
  * - `committingSegments`: the table's PAUSELESS_DEBUG_METADATA list filtered to segments whose ZK
  *   status is COMMITTING, in list order, as the controller answers it
@@ -57,8 +57,8 @@ const FINAL_STATUSES: ReadonlySet<SegmentStatus> = new Set(['DONE', 'UPLOADED'])
  * that 100,005 reads for 5 requests. Here a segment is read only when nothing else can tell:
  * - hosted segments come from the tracker's watched cache (HostedSegments.get(...).zk): no read;
  * - a segment once seen DONE or UPLOADED is never read again: it cannot become COMMITTING, since
- *   LLCM.updateSegmentZKMetadataToCommitting requires IN_PROGRESS and IN_PROGRESS is written only
- *   when a new segment's metadata is created (createNewSegmentZKMetadata);
+ *   PinotLLCRealtimeSegmentManager.updateSegmentZKMetadataToCommitting requires IN_PROGRESS, and IN_PROGRESS
+ *   is written only when a new segment's metadata is created (createNewSegmentZKMetadata);
  * - a name that is not a valid segment name (nor a ZooKeeper path component) is not read, and a
  *   name listed twice is read once.
  * The remaining reads (and the list itself) are one computation per table shared by concurrent

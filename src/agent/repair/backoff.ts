@@ -1,16 +1,14 @@
+// How long a segment waits after a failed repair attempt, pure (docs/architecture.md, "A repair": exponential
+// backoff with jitter, capped; Retry-After honoured; permanent errors not retried fast and surfaced with a reason).
+//
+// The numbers are p-retry's (minTimeout 1 s, factor 2, maxTimeout 5 min) but the waiting is not: p-retry
+// sleeps inside the retried call, so a segment waiting for its next try would keep one of the reconciler's
+// bounded upload slots busy, and one failing segment would block the others. The reconciler instead records
+// the next attempt time in the repair state and frees the slot; this module only computes that time.
+
 import { isRetriable } from '../../errors.js';
 import { DeepStoreError } from '../../deepstore/index.js';
 import { ZooKeeperError } from '../../helix/index.js';
-
-/**
- * How long a segment waits after a failed repair attempt, pure (DESIGN.md "Repair rules": exponential backoff
- * with jitter, capped; Retry-After honoured; permanent errors not retried fast and surfaced with a reason).
- *
- * The numbers are p-retry's (minTimeout 1 s, factor 2, maxTimeout 5 min) but the waiting is not: p-retry
- * sleeps inside the retried call, so a segment waiting for its next try would keep one of the reconciler's
- * bounded upload slots busy, and one failing segment would block the others. The reconciler instead records
- * the next attempt time in the repair state and frees the slot; this module only computes that time.
- */
 
 export interface BackoffPolicy {
   /** First delay (and the floor of every delay). */

@@ -1,15 +1,14 @@
+// May the sidecar repair this segment's deep-store copy now? The rules of docs/architecture.md, "A repair", pure:
+// facts in, a decision out, no I/O. The reconciler applies them twice: on what it knows (the tracker's
+// cached metadata) before spending anything, and again on a fresh read of the znode before it writes.
+//
+// Everything not eligible carries a reason an operator can act on; nothing here ever decides to write
+// COMMITTING or IN_PROGRESS metadata (the controller replaces every simpleField of a COMMITTING segment when
+// it repairs it, in PinotLLCRealtimeSegmentManager.uploadToDeepStoreIfMissing, and any write restarts its
+// stuck-commit clock, isExceededMaxSegmentCompletionTime: docs/pinot-interop.md, "Pauseless").
+
 import type { ClusterSettings, ReplicaState, SegmentMetadata, TableSettings } from '../../helix/index.js';
 import { tableTypeOf } from '../../pinot-format/index.js';
-
-/**
- * May the sidecar repair this segment's deep-store copy now? The rules of DESIGN.md "Repair rules", pure:
- * facts in, a decision out, no I/O. The reconciler applies them twice: on what it knows (the tracker's
- * cached metadata) before spending anything, and again on a fresh read of the znode before it writes.
- *
- * Everything not eligible carries a reason an operator can act on; nothing here ever decides to write
- * COMMITTING or IN_PROGRESS metadata (the controller replaces every simpleField of a COMMITTING segment when
- * it repairs it, and any write restarts its stuck-commit clock: pinot-protocol.md §7.3, §12.6-7).
- */
 
 export type SkipReason =
   /** The table is OFFLINE: Pinot's deep-store repair is for realtime (LLC) segments only. */
@@ -22,7 +21,10 @@ export type SkipReason =
   | 'committing'
   /** Pushed/uploaded segment (also the status Pinot reads when the key is missing or invalid). */
   | 'uploaded'
-  /** DONE without the URL key: not what Pinot repairs (LLCM shouldSkipForNonPauselessMode needs "" exactly). */
+  /**
+   * DONE without the URL key: not what Pinot repairs (PinotLLCRealtimeSegmentManager.shouldSkipForNonPauselessMode
+   * needs "" exactly).
+   */
   | 'no_url_key'
   /** DONE with a URL: nothing to repair. */
   | 'has_url'
@@ -80,7 +82,10 @@ export type Eligibility = { eligible: true } | { eligible: false; reason: SkipRe
 /** A "no" with its reason. */
 export type SkipVerdict = Exclude<Eligibility, { eligible: true }>;
 
-/** Pinot's MIN_TIME_BEFORE_SEGMENT_EXPIRATION_FOR_FIXING_DEEP_STORE_COPY_MILLIS (LLCM uploadToDeepStoreIfMissing). */
+/**
+ * Pinot's MIN_TIME_BEFORE_SEGMENT_EXPIRATION_FOR_FIXING_DEEP_STORE_COPY_MILLIS
+ * (PinotLLCRealtimeSegmentManager.uploadToDeepStoreIfMissing).
+ */
 export const RETENTION_MARGIN_MS = 60 * 60 * 1000;
 
 /**
@@ -123,7 +128,8 @@ export function checkMetadata(input: EligibilityInput): SkipVerdict | null {
     case 'DONE':
       break;
   }
-  // Exact comparisons, as Pinot makes them (§3.3): only "" means "peer download only". A pauseless DONE
+  // Exact comparisons, as Pinot makes them (BaseTableDataManager.downloadSegment;
+  // docs/pinot-interop.md, "The empty download URL"): only "" means "peer download only". A pauseless DONE
   // segment needs no extra wait here: the controller's max-completion-time check guards COMMITTING
   // segments whose commit may still be running, and DONE means the commit has ended.
   if (metadata.downloadUrl.kind === 'absent') return skip('no_url_key');
@@ -161,7 +167,8 @@ export function checkEligibility(input: EligibilityInput & { local: LocalCheck }
       break;
   }
   // checkMetadata returned null, so zk and its crc are set. Compared as strings: both are
-  // String.valueOf(long) of the same unsigned value (pinot-protocol.md §8.3); BaseTableDataManager.hasSameCRC
+  // String.valueOf(long) of the same unsigned value (docs/pinot-interop.md, "creation.meta and the CRC");
+  // BaseTableDataManager.hasSameCRC
   // compares the same two values.
   const zkCrc = input.zk!.metadata.crc!;
   if (local.crc !== zkCrc) return skip('crc_mismatch', `local creation.meta crc ${local.crc}, ZK segment.crc ${zkCrc}`);
@@ -177,7 +184,10 @@ export function retentionExpiry(endTimeMs: number | null, retentionMs: number | 
   return endTimeMs + retentionMs;
 }
 
-/** Pauseless: a COMMITTING znode untouched for longer than the max completion time is stuck (LLCM isExceededMaxSegmentCompletionTime). */
+/**
+ * Pauseless: a COMMITTING znode untouched for longer than the max completion time is stuck
+ * (PinotLLCRealtimeSegmentManager.isExceededMaxSegmentCompletionTime).
+ */
 function stuckCommitDetail(input: EligibilityInput, mtimeMs: number): string | undefined {
   if (!input.tableSettings?.pauselessEnabled) return undefined;
   const stuckForMs = input.nowMs - mtimeMs;

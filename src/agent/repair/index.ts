@@ -1,7 +1,6 @@
-/**
- * Deep-store repair (DESIGN.md "Deep-store repair"): the Reconciler and the pieces an operator-facing layer
- * needs (status types). Pure policy lives in eligibility.ts and backoff.ts.
- */
+// Deep-store repair (docs/architecture.md, "A repair"): the Reconciler and the pieces an operator-facing layer
+// needs (status types). Pure policy lives in decide.ts, eligibility.ts and backoff.ts.
+
 export { Reconciler, type PassSummary, type ReconcilerOptions } from './reconciler.js';
 export type { HostedView } from './hosted-view.js';
 export { REPAIR_STATES, type RepairStateName, type RepairStatus, type RepairStatusSegment } from './repair-state.js';

@@ -4,14 +4,15 @@ import { errorMessage } from '../../errors.js';
 import { CorruptSegmentError, InvalidNameError, SegmentNotFoundError, SegmentStore, type ResolvedSegment } from '../../segments/index.js';
 import type { LocalCheck } from './eligibility.js';
 
+/** This server's copy of a segment, as the eligibility rules need it. */
+export type LocalCopy = (LocalCheck & { kind: Exclude<LocalCheck['kind'], 'sealed'> }) | { kind: 'sealed'; crc: string; resolved: ResolvedSegment };
+
 /**
- * This server's copy of a segment, as the eligibility rules need it (IO at the edge; the rules stay pure).
- * The store resolves only sealed, safe directories; when it says "not found", one lstat per root (the data
+ * Looks at this server's copy of a segment, as the eligibility rules need it (IO at the edge; the rules stay
+ * pure). The store resolves only sealed, safe directories; when it says "not found", one lstat per root (the data
  * dir, then each tier's) tells the two cases an operator handles differently apart: no directory at all
  * (not_local) or one that is not sealed yet.
  */
-export type LocalCopy = (LocalCheck & { kind: Exclude<LocalCheck['kind'], 'sealed'> }) | { kind: 'sealed'; crc: string; resolved: ResolvedSegment };
-
 export async function inspectLocalCopy(store: SegmentStore, tableNameWithType: string, segment: string): Promise<LocalCopy> {
   try {
     const resolved = await store.resolve(tableNameWithType, segment);

@@ -71,7 +71,7 @@ export interface PassSummary {
 const MAX_TIMER_MS = 60 * 60 * 1000;
 
 /**
- * The deep-store repair engine (DESIGN.md "Deep-store repair", "Repair rules").
+ * The deep-store repair engine (docs/architecture.md, "A repair").
  *
  * What to look at comes from the hosted-segment tracker, never from a scan of ZooKeeper: its `change` events
  * mark segments dirty, and the dirty set is evaluated when the tracker reports `synced` (its view is then

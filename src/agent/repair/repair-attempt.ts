@@ -10,19 +10,6 @@ import type { LocalCopy } from './local-copy.js';
 import type { ZnodeSeen } from './repair-state.js';
 import type { HeldLock, UploadLocks } from './upload-lock.js';
 
-/**
- * One repair attempt for one segment, in the order DESIGN.md "Repair rules" fixes:
- *
- *   lock → fresh read of the znode (eligibility again) → HEAD the canonical key
- *        → [fresh tar stream → put → HEAD-verify]  (skipped when an object with the ZK CRC is already there)
- *        → compare-and-set segment.download.url on the version read → release the lock
- *
- * The object is complete and verified before ZooKeeper is touched; ZooKeeper is the commit marker. So every
- * failure leaves either nothing, or an object without a URL (the next attempt finds it by HEAD and only does
- * the ZK step). Nothing else in the record changes; a non-empty URL is never overwritten; a deleted znode is
- * never recreated (a versioned setData cannot create). Errors are thrown; the caller schedules the retry.
- */
-
 export type AttemptOutcome =
   | { kind: 'done'; result: 'success' | 'already_uploaded'; uri: string; seen: ZnodeSeen; bytes: number | null; uploadMs: number | null }
   /** Someone else set the URL (kept as it is). */
@@ -67,6 +54,18 @@ export interface AttemptRequest {
 /** Conflicts in a row before the attempt gives up and is retried later (each one means a fresh re-read). */
 const MAX_CAS_ROUNDS = 5;
 
+/**
+ * One repair attempt for one segment, in the order docs/architecture.md, "A repair" gives:
+ *
+ *   lock → fresh read of the znode (eligibility again) → HEAD the canonical key
+ *        → [fresh tar stream → put → HEAD-verify]  (skipped when an object with the ZK CRC is already there)
+ *        → compare-and-set segment.download.url on the version read → release the lock
+ *
+ * The object is complete and verified before ZooKeeper is touched; ZooKeeper is the commit marker. So every
+ * failure leaves either nothing, or an object without a URL (the next attempt finds it by HEAD and only does
+ * the ZK step). Nothing else in the record changes; a non-empty URL is never overwritten; a deleted znode is
+ * never recreated (a versioned setData cannot create). Errors are thrown; the caller schedules the retry.
+ */
 export async function runRepairAttempt(deps: AttemptDeps, request: AttemptRequest): Promise<AttemptOutcome> {
   assertMayWrite(request);
   const lock = await deps.locks.tryAcquire(request.table, request.segment, request.mayWrite);

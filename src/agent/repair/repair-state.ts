@@ -1,21 +1,7 @@
 import { tableSegmentKey } from '../../pinot-format/index.js';
 import type { UnconfirmedWrite } from './errors.js';
 
-/**
- * Per-segment repair state for operators (`GET /repair/status`, `pinot-sidecar status`). Only segments that
- * matter are tracked — repair candidates (DONE with URL "") and, report-only, COMMITTING/IN_PROGRESS ones —
- * so memory follows what needs attention, not what the server hosts. Finished entries (done, fixed_by_other,
- * gone) are kept for operators to see, up to a bound, oldest dropped first.
- *
- *   pending ──▶ uploading ──▶ verifying ──▶ committing ──▶ done
- *      │  ▲         │              │             ├──────▶ fixed_by_other   (someone else set the URL)
- *      │  │         └──────────────┴─────────────┼──────▶ gone             (znode deleted; never recreated)
- *      │  └── retrying / failed ◀── error ───────┘
- *      └──▶ skipped (reason)     (re-evaluated whenever the segment, the table or the local copy changes)
- *
- * `pending` with nextAttemptAt set means "waiting": another sidecar holds the upload lock.
- */
-
+/** The states of a repair entry; RepairState shows how they follow each other. */
 export const REPAIR_STATES = [
   'pending',
   'uploading',
@@ -111,6 +97,20 @@ export interface RepairStateOptions {
   maxFinished?: number;
 }
 
+/**
+ * Per-segment repair state for operators (`GET /repair/status`, `pinot-sidecar status`). Only segments that
+ * matter are tracked — repair candidates (DONE with URL "") and, report-only, COMMITTING/IN_PROGRESS ones —
+ * so memory follows what needs attention, not what the server hosts. Finished entries (done, fixed_by_other,
+ * gone) are kept for operators to see, up to a bound, oldest dropped first.
+ *
+ *   pending ──▶ uploading ──▶ verifying ──▶ committing ──▶ done
+ *      │  ▲         │              │             ├──────▶ fixed_by_other   (someone else set the URL)
+ *      │  │         └──────────────┴─────────────┼──────▶ gone             (znode deleted; never recreated)
+ *      │  └── retrying / failed ◀── error ───────┘
+ *      └──▶ skipped (reason)     (re-evaluated whenever the segment, the table or the local copy changes)
+ *
+ * `pending` with nextAttemptAt set means "waiting": another sidecar holds the upload lock.
+ */
 export class RepairState {
   private readonly now: () => number;
   private readonly maxFinished: number;

@@ -1,16 +1,6 @@
 import { SidecarError } from '../../errors.js';
 import { isZkCode, parentPath, ZooKeeperError, type ZkSession } from '../../helix/index.js';
 
-/**
- * One uploader per segment across the replicas' sidecars: an ephemeral znode
- * `<root>/<tableNameWithType>/<segment>`, under the sidecar's own root (default
- * `/pinot-sidecar/<cluster>/locks`), never inside the Pinot cluster tree, where Helix and Pinot own every
- * node. Ephemeral, so a sidecar that dies releases its locks when its session ends.
- *
- * The lock only saves work (one upload instead of one per replica). Correctness never depends on it: the ZK
- * write is a compare-and-set of the version read, and a lock lost with an expired session is simply gone.
- */
-
 /** The sidecar's own ZooKeeper root (`--lock-root`): every cluster's locks live below it. */
 export const DEFAULT_SIDECAR_ROOT = '/pinot-sidecar';
 
@@ -35,6 +25,15 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
+/**
+ * One uploader per segment across the replicas' sidecars: an ephemeral znode
+ * `<root>/<tableNameWithType>/<segment>`, under the sidecar's own root (default
+ * `/pinot-sidecar/<cluster>/locks`), never inside the Pinot cluster tree, where Helix and Pinot own every
+ * node. Ephemeral, so a sidecar that dies releases its locks when its session ends.
+ *
+ * The lock only saves work (one upload instead of one per replica). Correctness never depends on it: the ZK
+ * write is a compare-and-set of the version read, and a lock lost with an expired session is simply gone.
+ */
 export class UploadLocks {
   constructor(
     private readonly session: ZkSession,
