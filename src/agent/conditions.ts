@@ -28,7 +28,7 @@ export const CONDITION_REPEAT_MS = 5 * 60_000;
 
 /**
  * What must be true for the sidecar to do its job, each watched by its owner and reported here, so that a
- * misconfiguration is never "green and idle" (issue 12): a condition that is not met shows within seconds in
+ * misconfiguration is never "green and idle": a condition that is not met shows within seconds in
  * the log (one line when it changes, then again every `repeatMs` while it lasts), in `/health/ready`'s body, and
  * through the gauge its owner sets.
  *

@@ -128,7 +128,7 @@ describe('S3DeepStore round trips', () => {
     }
   });
 
-  it('maps "a b" and "a+b" to one key, as Pinot does (pinot-protocol.md §12.22)', async () => {
+  it('maps "a b" and "a+b" to one key, as Pinot does (URLEncoder, S3PinotFS.sanitizePath)', async () => {
     const { store, bucket } = await newStore();
     // Two URIs (URLEncoder: space → "+", "+" → %2B) ...
     expect(store.segmentUri('t', 'a b')).toBe(`s3://${bucket}/pinot/data/t/a+b`);

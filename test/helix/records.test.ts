@@ -15,7 +15,7 @@ import { fixturesSkipNote, hasPinotFixtures, pinotFixture } from '../helpers/fix
 
 const seg = (simpleFields: Record<string, string>) => readSegmentMetadata(newZNRecord('t__0__1__20240101T0000Z', { simpleFields }));
 
-describe('segment metadata (SegmentZKMetadata, pinot-protocol.md §3)', () => {
+describe('segment metadata (SegmentZKMetadata)', () => {
   it.each([
     [{ 'segment.realtime.status': 'DONE' }, 'DONE'],
     [{ 'segment.realtime.status': 'COMMITTING' }, 'COMMITTING'],

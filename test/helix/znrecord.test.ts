@@ -7,7 +7,7 @@ import { jacksonPrettyJson, newZNRecord, parseZNRecord, rewriteSimpleField, seri
 import { fixturesSkipNote, hasPinotFixtures, pinotFixture } from '../helpers/fixtures.js';
 import { segmentRecord } from '../helpers/pinot-cluster.js';
 
-describe('ZNRecord serializer layout (Helix ZNRecordSerializer, pinot-protocol.md §2.2)', () => {
+describe('ZNRecord serializer layout (Helix ZNRecordSerializer)', () => {
   it('writes the canonical byte layout of a segment record', () => {
     const record = newZNRecord('myTable__0__5__20240101T0000Z', {
       simpleFields: { 'segment.creation.time': '1704067200000', 'segment.realtime.status': 'IN_PROGRESS' },

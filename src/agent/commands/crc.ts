@@ -8,7 +8,7 @@ CrcUtils.computeCrc) and compares it with the CRC stored in creation.meta. Exit 
 match, 1 when they differ, 2 on error.
 
 A mismatch is not necessarily corruption: format conversion (v1 -> v3) and indexes added after
-creation change the files but keep creation.meta (pinot-protocol.md §8.5). Pinot itself compares
+creation change the files but keep creation.meta (docs/pinot-interop.md, "creation.meta and the CRC"). Pinot itself compares
 creation.meta with ZooKeeper's segment.crc, never the recomputed value.`;
 
 export async function runCrc(args: string[], io: CommandIo): Promise<number> {

@@ -69,7 +69,7 @@ export function fetchUsage(): string {
   return optionsUsage(
     `Usage: pinot-sidecar fetch <tableNameWithType> <segment> --out DIR [options]
 
-Downloads a segment the way a Pinot server does (pinot-protocol.md §6): from the deep-store URI in its
+Downloads a segment the way a Pinot server does (PeerServerSegmentFinder): from the deep-store URI in its
 ZooKeeper metadata (s3://, file:, http(s)://) first; when that is "" (peer download) or fails, from the
 replicas ONLINE in the external view, shuffled, each through its sidecar (--peer-port) and then the
 server's adminPort. Up to --attempts attempts, with exponential backoff. A source fails on HTTP >= 300, a

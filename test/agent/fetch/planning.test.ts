@@ -18,7 +18,7 @@ const T = 'myTable_REALTIME';
 const S = 'myTable__0__5__20240101T0000Z';
 const meta = (fields: SegmentFields) => readSegmentMetadata(segmentRecord(S, fields));
 
-describe('planDownload: what segment.download.url says (pinot-protocol.md §3.3)', () => {
+describe('planDownload: what segment.download.url says (BaseTableDataManager.downloadSegment)', () => {
   it.each([
     ['a URI: the deep store first', { downloadUrl: 's3://b/pinot/myTable/seg', crc: '77' }, { deepStoreUri: 's3://b/pinot/myTable/seg', crc: '77' }],
     ['"": peers only', { downloadUrl: '', crc: '77' }, { deepStoreUri: null, crc: '77' }],
