@@ -22,6 +22,11 @@ export interface StoredObject {
    * caller comparing it with ZK's `segment.crc` treats such an object as unverified.
    */
   crc: string | null;
+  /**
+   * The store's version of the object (GCS generation, Azure ETag), for a conditional replace: see
+   * PutOptions.replaceVersion. Absent where the store has no conditional writes (file, S3 here).
+   */
+  version?: string;
 }
 
 export interface ObjectRead {
@@ -46,7 +51,7 @@ export type ArchiveVerdict =
    * Something is there, but not provably a complete archive of this segment: never adopt it, replace it
    * (put() overwrites). `reason` says what is wrong, for logs and status.
    */
-  | { kind: 'unverified'; reason: string; bytes: number };
+  | { kind: 'unverified'; reason: string; bytes: number; version?: string };
 
 export interface SweepOptions extends DeepStoreCallOptions {
   /** Only temp files last modified longer ago than this are removed (default FILE_STORE_DEFAULTS.staleTempAgeMs, 1 h). */
@@ -62,6 +67,18 @@ export interface SweepResult {
 export interface DeepStoreCallOptions {
   /** Aborting rejects the call with `signal.reason`, after the store has cleaned up (see put). */
   signal?: AbortSignal;
+}
+
+export interface PutOptions extends DeepStoreCallOptions {
+  /**
+   * Stores with conditional writes (GCS, Azure) put create-only by default (GCS `ifGenerationMatch: 0`, Azure
+   * `If-None-Match: *`), so an object another replica finished meanwhile is never replaced. To replace an object
+   * verifyArchive() judged unverified, pass the `version` it reported: only that very object is replaced
+   * (`ifGenerationMatch` / `If-Match`). A failed precondition rejects with a retriable DeepStoreError, code
+   * `PreconditionFailed`: someone else wrote there; look again (verifyArchive) rather than overwrite.
+   * Stores without conditional writes (file, S3) ignore this and replace whatever is there.
+   */
+  replaceVersion?: string;
 }
 
 export interface ProbeOptions extends DeepStoreCallOptions {
@@ -88,7 +105,8 @@ export interface DeepStore {
   segmentUri(rawTableName: string, segmentName: string): string;
 
   /**
-   * Write a stream of unknown length to `uri` (which must lie under `baseUri`), replacing any object there.
+   * Write a stream of unknown length to `uri` (which must lie under `baseUri`), replacing any object there
+   * (or create-only: see PutOptions).
    * The object appears whole or not at all. On failure nothing partial is left behind (the multipart upload is
    * aborted, the temp file removed) and `body` is destroyed.
    *
@@ -96,7 +114,7 @@ export interface DeepStore {
    * `signal.reason` when aborted. A DeepStoreError does not prove the object is absent: a write may have
    * succeeded where the answer was lost ("ambiguous success"), so callers check with head() before retrying.
    */
-  put(uri: string, body: Readable, meta: SegmentObjectMeta, options?: DeepStoreCallOptions): Promise<{ bytes: number }>;
+  put(uri: string, body: Readable, meta: SegmentObjectMeta, options?: PutOptions): Promise<{ bytes: number }>;
 
   /** Size and stored CRC of the object at `uri`, or null when there is none. */
   head(uri: string, options?: DeepStoreCallOptions): Promise<StoredObject | null>;

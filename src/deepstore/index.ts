@@ -9,6 +9,7 @@ export {
   type DeepStoreOptions,
   type ObjectRead,
   type ProbeOptions,
+  type PutOptions,
   type SegmentObjectMeta,
   type StoredObject,
   type SweepOptions,
