@@ -100,7 +100,7 @@ for (let t = 0; t < tables; t++) {
 console.log(`seeded ${segments} segments in ${tables} tables in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 await session.close();
 
-const childArgs = ['--child', server.connectString, '--quiet-seconds', values['quiet-seconds']!, '--concurrency', values.concurrency!];
+const childArgs = ['--child', server.connectString, '--quiet-seconds', values['quiet-seconds'], '--concurrency', values.concurrency];
 const extraNodeOptions = (process.env.BENCH_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
 // --compiled: the tracker from dist/ (run `npm run build` first) in plain Node, as deployed.
 const child = values.compiled

@@ -133,7 +133,8 @@ async function child(): Promise<void> {
   }, 10);
   const writtenBefore = await writtenToStorage();
   process.send?.({ port: server.port });
-  process.once('message', async () => {
+  process.once('message', () => void report());
+  async function report(): Promise<void> {
     clearInterval(sampler);
     const report: ChildReport = {
       concurrency: Number(values.concurrency),
@@ -143,7 +144,7 @@ async function child(): Promise<void> {
       totalBytes: 0,
     };
     process.send?.(report, undefined, undefined, () => process.exit(0));
-  });
+  }
 }
 
 function startChild(): Promise<{ port: number; report: () => Promise<ChildReport> }> {

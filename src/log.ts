@@ -36,7 +36,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
           if (verdict === 'drop') return;
           if (verdict > 0) {
             const [first, ...rest] = args;
-            const obj = typeof first === 'object' && first !== null ? { ...(first as object), suppressedRepeats: verdict } : { suppressedRepeats: verdict };
+            const obj = typeof first === 'object' && first !== null ? { ...(first), suppressedRepeats: verdict } : { suppressedRepeats: verdict };
             const tail = typeof first === 'object' && first !== null ? rest : [first, ...rest];
             return method.apply(this, [obj, ...tail] as Parameters<typeof method>);
           }

@@ -89,7 +89,7 @@ export class FileDeepStore implements DeepStore {
       bodyFailure ??= { error };
     });
     const onAbort = (): void => {
-      body.destroy(signal?.reason);
+      body.destroy(signal?.reason as Error | undefined);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
 

@@ -163,8 +163,10 @@ export interface ProbeContext {
   classify(err: unknown, step: ProbeStep): DeepStoreError;
 }
 
-class StepFailed {
-  constructor(readonly issue: ProbeIssue) {}
+class StepFailed extends Error {
+  constructor(readonly issue: ProbeIssue) {
+    super(issue.error.message);
+  }
 }
 
 /**

@@ -6,7 +6,7 @@ import { namePreview, pathComponentProblem } from './paths.js';
 import type { ZNRecord } from './znrecord.js';
 
 /** Segment replica states of SegmentOnlineOfflineStateModel (CommonConstants.SegmentStateModel). */
-export type ReplicaState = 'ONLINE' | 'CONSUMING' | 'OFFLINE' | 'ERROR' | 'DROPPED' | string;
+export type ReplicaState = 'ONLINE' | 'CONSUMING' | 'OFFLINE' | 'ERROR' | 'DROPPED' | (string & {});
 
 /**
  * LIVEINSTANCES/<id>: the server's ZK session id, which names its CURRENTSTATES folder. One that

@@ -280,7 +280,7 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     const items = [...set];
     set.clear();
     let next = 0;
-    let failure: unknown;
+    let failure: { error: unknown } | undefined;
     const worker = async () => {
       while (next < items.length) {
         const item = items[next++]!;
@@ -288,12 +288,12 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
           await read(item);
         } catch (err) {
           set.add(item);
-          failure ??= err;
+          failure ??= { error: err };
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.readConcurrency, items.length) }, worker));
-    if (failure !== undefined) throw failure;
+    if (failure) throw failure.error;
   }
 
   private onReadFailure(err: unknown): void {

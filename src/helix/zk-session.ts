@@ -579,14 +579,14 @@ function unsignedLong(buf: Buffer | undefined): bigint {
 }
 
 function toStat(stat: zookeeper.Stat): ZkStat {
-  const owner = unsignedLong(stat.ephemeralOwner as unknown as Buffer);
+  const owner = unsignedLong(stat.ephemeralOwner);
   return {
     version: stat.version,
     cversion: stat.cversion,
-    mtimeMs: Number(long(stat.mtime as unknown as Buffer)),
-    ctimeMs: Number(long(stat.ctime as unknown as Buffer)),
-    mzxid: long(stat.mzxid as unknown as Buffer),
-    czxid: long(stat.czxid as unknown as Buffer),
+    mtimeMs: Number(long(stat.mtime)),
+    ctimeMs: Number(long(stat.ctime)),
+    mzxid: long(stat.mzxid),
+    czxid: long(stat.czxid),
     ephemeralOwner: owner === 0n ? null : owner.toString(16),
     dataLength: stat.dataLength,
     numChildren: stat.numChildren,

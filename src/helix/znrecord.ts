@@ -222,6 +222,7 @@ const SHORT_ESCAPES: Readonly<Record<number, string>> = {
   0x22: '\\"',
   0x5c: '\\\\',
 };
+// eslint-disable-next-line no-control-regex -- JSON escapes exactly these control characters.
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
 
 /**

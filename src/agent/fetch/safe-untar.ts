@@ -58,18 +58,18 @@ export function checkEntry(entry: TarEntryHeader, index: number, segment: string
  */
 export async function extractSegmentTar(tar: AsyncIterable<Buffer>, cwd: string, segment: string): Promise<number> {
   const unpack = new SegmentUnpack(cwd, segment);
-  let inputError: unknown;
+  let inputError: { error: unknown } | undefined;
   try {
     for await (const chunk of checkHead(tar, CODEC_SNIFF_BYTES, refuseCompressedTar)) {
       if (!(await unpack.write(chunk))) break;
     }
   } catch (err) {
     // The stream failed (gunzip, the transfer, an interrupt, a second compression layer).
-    inputError = err;
+    inputError = { error: err };
   }
   const { entries, refused, error } = await unpack.finish();
   if (refused) throw refused;
-  if (inputError !== undefined) throw inputError;
+  if (inputError) throw inputError.error;
   if (error !== undefined) throw describeTarFailure(error);
   if (entries === 0) throw new ArchiveLayoutError('the archive holds no entries');
   return entries;

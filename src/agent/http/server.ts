@@ -40,7 +40,7 @@ export async function startHttpServer(app: Hono, options: HttpServerOptions): Pr
     // download's own idle timeout); the request head has its deadline; keep-alive sockets idle out.
     const s = serve(
       { fetch: app.fetch, port: options.port, hostname: options.host, serverOptions: { headersTimeout, connectionsCheckingInterval, requestTimeout: 0 } },
-      () => resolve(s as Server),
+      () => resolve(s),
     ) as Server;
     s.once('error', reject);
   });

@@ -1,7 +1,7 @@
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { errorMessage } from '../../errors.js';
-import { CorruptSegmentError, InvalidNameError, SegmentNotFoundError, SegmentStore, type ResolvedSegment } from '../../segments/index.js';
+import { CorruptSegmentError, InvalidNameError, SegmentNotFoundError, type SegmentStore, type ResolvedSegment } from '../../segments/index.js';
 import type { LocalCheck } from './eligibility.js';
 
 /** This server's copy of a segment, as the eligibility rules need it. */

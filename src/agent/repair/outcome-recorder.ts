@@ -211,7 +211,7 @@ export class OutcomeRecorder {
   private setState(table: string, segment: string, patch: RepairPatch): Readonly<RepairEntry> {
     const entry = this.repair.update(table, segment, patch);
     this.publishGauges();
-    if (patch.nextAttemptAt != null) this.onScheduled();
+    if (patch.nextAttemptAt !== undefined && patch.nextAttemptAt !== null) this.onScheduled();
     return entry;
   }
 }
