@@ -7,7 +7,7 @@ import { ClusterNotFoundError, isZkCode, ZooKeeperError } from './errors.js';
 import { clusterPaths, namePreview, type ClusterPaths } from './paths.js';
 import { readSegmentMetadata, type SegmentMetadata } from './segment-metadata.js';
 import { readTableSettings, type TableSettings } from './table-config.js';
-import { readRecord } from './znode-io.js';
+import { readRecord, type VersionedRecord } from './znode-io.js';
 import type { WatchEvent, ZkSession, ZkStat } from './zk-session.js';
 
 export interface ZkSegmentMetadata {
@@ -191,6 +191,23 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
 
   get(table: string, segment: string): HostedSegment | undefined {
     return this.view.get(table)?.get(segment);
+  }
+
+  /**
+   * The segment's metadata record exactly as last read — bytes and version — while that read is still the
+   * latest word: its watch was set in the live session and has not fired since (nothing marked it dirty). Null
+   * otherwise, and for any segment whose URL is not empty (only repair candidates keep their bytes, so memory
+   * follows the number of missing deep-store copies, not of hosted segments).
+   *
+   * The repair writes on this version instead of reading the znode once more (issue 15: a request that carries
+   * no information). It stays safe when a change is already on its way: the write is a compare-and-set on this
+   * version, and a conflict makes the repair read again.
+   */
+  watchedRecord(table: string, segment: string): VersionedRecord | null {
+    const entry = this.view.get(table)?.get(segment);
+    if (!entry?.record || this.metadataDirty.has(tableSegmentKey(table, segment))) return null;
+    if (entry.recordSession !== this.session.sessionId) return null;
+    return entry.record;
   }
 
   *all(): IterableIterator<HostedSegment> {
@@ -511,10 +528,13 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     let zk: ZkSegmentMetadata | null = null;
     let stat: ZkStat | undefined;
     let error: string | undefined;
+    let kept: VersionedRecord | undefined;
+    const readInSession = this.session.sessionId;
     try {
       const record = await readRecord(this.session, path, this.onMetadataEvent);
       if (record) {
         stat = record.stat;
+        kept = record;
         zk = { metadata: readSegmentMetadata(record.doc.record), version: record.stat.version, mtimeMs: record.stat.mtimeMs };
       } else {
         if (await this.session.exists(path, this.onMetadataEvent)) this.metadataDirty.add(k); // created meanwhile
@@ -531,6 +551,8 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     if (stat && previous && entry.mzxid !== undefined && stat.mzxid < entry.mzxid) return;
     entry.mzxid = stat?.mzxid;
     entry.zk = zk;
+    entry.record = zk?.metadata.downloadUrl.kind === 'empty' ? kept : undefined;
+    entry.recordSession = readInSession;
     entry.metadataError = error;
     if (previous === undefined || previous?.version !== zk?.version || (previous === null) !== (zk === null)) {
       this.emit('change', { kind: 'metadata', table, segment });
@@ -597,6 +619,10 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
 /** The view's own entries also remember the mzxid their metadata was read at. */
 interface HostedSegmentEntry extends HostedSegment {
   mzxid?: bigint;
+  /** The record as read, kept only while its URL is empty (a repair candidate): see watchedRecord(). */
+  record?: VersionedRecord;
+  /** The session the record was read (and its watch set) in. */
+  recordSession?: string | null;
 }
 
 /** How many registered server ids a not_registered reason names. */

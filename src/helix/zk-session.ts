@@ -5,8 +5,8 @@ import { silentLogger } from '../log.js';
 import { ZooKeeperError, type ZooKeeperErrorCode } from './errors.js';
 import { DEFAULT_MAX_RECORD_BYTES } from './znrecord.js';
 
-export type ZkOp = 'getData' | 'getChildren' | 'exists' | 'setData' | 'create' | 'delete';
-export const ZK_OPS: readonly ZkOp[] = ['getData', 'getChildren', 'exists', 'setData', 'create', 'delete'];
+export type ZkOp = 'getData' | 'getChildren' | 'exists' | 'setData' | 'create' | 'delete' | 'multi';
+export const ZK_OPS: readonly ZkOp[] = ['getData', 'getChildren', 'exists', 'setData', 'create', 'delete', 'multi'];
 
 export interface ZkStat {
   version: number;
@@ -34,6 +34,12 @@ export interface WatchEvent {
 export type Watcher = (event: WatchEvent) => void;
 
 export type CreateMode = 'persistent' | 'ephemeral';
+
+/** One write of a multi(): a versioned setData (never -1, as setData()) or a versioned delete. */
+export type ZkMultiOp = { op: 'setData'; path: string; data: Buffer; version: number } | { op: 'delete'; path: string; version: number };
+
+/** What a multi() applied, op by op: the new stat of each setData, null for each delete. */
+export type ZkMultiResult = Array<ZkStat | null>;
 
 /** Options of the write operations. */
 export interface ZkWriteOptions {
@@ -117,7 +123,7 @@ const EVENT_TYPES: Record<number, WatchEventType> = {
  * is gone and they must resync.
  */
 export class ZkSession extends EventEmitter<ZkSessionEvents> {
-  readonly requests: Record<ZkOp, number> = { getData: 0, getChildren: 0, exists: 0, setData: 0, create: 0, delete: 0 };
+  readonly requests: Record<ZkOp, number> = { getData: 0, getChildren: 0, exists: 0, setData: 0, create: 0, delete: 0, multi: 0 };
   private readonly options: Required<Omit<ZkSessionOptions, 'onRequest' | 'logger'>>;
   private readonly log: Logger;
   private client: zookeeper.Client | undefined;
@@ -272,6 +278,40 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     });
   }
 
+  /**
+   * Several writes as ONE request (ZooKeeper's multi, ZooKeeper 3.4+): all applied or none. Counted once, as
+   * `multi`. When one op fails, the call rejects with that op's ZooKeeperError (its code, `op` and `path` name the
+   * op that failed) and nothing was applied. The repair uses it to write a segment's URL and release its upload
+   * lock in one round trip (issue 15).
+   */
+  multi(ops: readonly ZkMultiOp[], options: ZkWriteOptions = {}): Promise<ZkMultiResult> {
+    const first = ops[0]?.path ?? '/';
+    const unconditional = ops.find((o) => o.op === 'setData' && (!Number.isInteger(o.version) || o.version < 0));
+    if (ops.length === 0 || unconditional) {
+      const why = unconditional ? `refusing unconditional write (version ${unconditional.version})` : 'no ops';
+      return Promise.reject(new ZooKeeperError('OTHER', 'multi', unconditional?.path ?? first, { sent: false, cause: new Error(why) }));
+    }
+    return this.call('multi', first, options, (client, done) => {
+      const tx = client.transaction();
+      for (const o of ops) {
+        if (o.op === 'setData') tx.setData(o.path, o.data, o.version);
+        else tx.remove(o.path, o.version);
+      }
+      pinTransactionVersions(tx, ops);
+      tx.commit((err: ZkCallbackError, results?: Array<{ err?: number; stat?: zookeeper.Stat }>) => {
+        if (err) {
+          // The failing op is the first result with a code other than OK (0); ops after it report
+          // RUNTIME_INCONSISTENCY (-2). Without results the request itself failed (connection loss, ...).
+          const failed = results?.findIndex((r) => r.err !== undefined && r.err !== 0) ?? -1;
+          const culprit = failed >= 0 ? ops[failed] : undefined;
+          done(culprit ? toZkError(err, culprit.op, culprit.path) : err, () => []);
+          return;
+        }
+        done(null, () => ops.map((o, i) => (o.op === 'setData' && results?.[i]?.stat ? toStat(results[i].stat) : null)));
+      });
+    });
+  }
+
   /** Create every missing node on the way (persistent, empty); NODE_EXISTS races are fine. */
   async ensurePath(path: string): Promise<void> {
     let current = '';
@@ -327,7 +367,8 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
         run(client, (err, value) => {
           if (settled) return;
           if (err) {
-            entry.reject(toZkError(err, op, path));
+            // A ZooKeeperError already names its op (multi() names the op of the transaction that failed).
+            entry.reject(err instanceof ZooKeeperError ? err : toZkError(err, op, path));
             return;
           }
           settled = true;
@@ -521,6 +562,23 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
 
 type ZkCallbackError = Error | zookeeper.Exception | null;
 
+/**
+ * node-zookeeper-client 1.1.3's Transaction.setData/remove/check default the version with `version || -1`, so
+ * version 0 — the first write after a znode's creation — becomes -1, an UNCONDITIONAL write (found by the repair's
+ * "another writer sets the URL first" test). Client.setData does not have the bug. This sets each queued op's
+ * version to the one asked for, and refuses to send (throws; call() rejects unsent) when the library's queued ops
+ * do not have the shape this relies on, so a changed library can never turn a compare-and-set into an overwrite.
+ */
+function pinTransactionVersions(tx: zookeeper.Transaction, ops: readonly ZkMultiOp[]): void {
+  const queued = (tx as unknown as { ops?: unknown }).ops;
+  if (!Array.isArray(queued) || queued.length !== ops.length) throw new Error('unexpected node-zookeeper-client Transaction shape: not sending');
+  ops.forEach((o, i) => {
+    const entry = queued[i] as { path?: unknown; version?: unknown };
+    if (entry.path !== o.path || typeof entry.version !== 'number') throw new Error('unexpected node-zookeeper-client Transaction op: not sending');
+    entry.version = o.version;
+  });
+}
+
 /** A socket error as an operator reads it: what failed, and where. */
 export function describeSocketError(error: Error): string {
   const e = error as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
@@ -564,7 +622,7 @@ const OPEN_ACL_UNSAFE = (zookeeper.ACL as unknown as { OPEN_ACL_UNSAFE: zookeepe
 
 const WRAPPED = new WeakMap<Watcher, (event: zookeeper.Event) => void>();
 
-function toZkError(err: Error | zookeeper.Exception, op: ZkOp, path: string): ZooKeeperError {
+function toZkError(err: Error | zookeeper.Exception, op: ZkOp | ZkMultiOp['op'], path: string): ZooKeeperError {
   const code = (err as { code?: number }).code;
   return new ZooKeeperError((code !== undefined && LIBRARY_CODES[code]) || 'OTHER', op, path, { cause: err });
 }

@@ -32,7 +32,17 @@ export type CasOutcome =
   /** BadVersion: someone else wrote since our read. Re-read; never overwrite. */
   | { outcome: 'conflict' }
   /** NoNode: the znode was deleted. Never recreate it. */
-  | { outcome: 'gone' };
+  | { outcome: 'gone' }
+  /** The node to delete with the write (CasOptions.alsoDelete) is not there: nothing was written. */
+  | { outcome: 'also_delete_missing' };
+
+export interface CasOptions extends ZkWriteOptions {
+  /**
+   * A node deleted in the same atomic request (ZooKeeper multi): both happen or neither, for one round trip. The
+   * repair passes its upload lock, released by the very write that makes it unneeded.
+   */
+  alsoDelete?: string;
+}
 
 /**
  * Set one simpleField with a versioned setData of the version that was read. Nothing else in the
@@ -45,13 +55,20 @@ export async function compareAndSetSimpleField(
   read: VersionedRecord,
   key: string,
   value: string,
-  options: ZkWriteOptions = {},
+  options: CasOptions = {},
 ): Promise<CasOutcome> {
   const bytes = rewriteSimpleField(read.doc, key, value);
+  const { alsoDelete, ...writeOptions } = options;
   try {
-    const stat = await session.setData(read.path, bytes, read.stat.version, options);
-    return { outcome: 'written', stat };
+    if (alsoDelete === undefined) return { outcome: 'written', stat: await session.setData(read.path, bytes, read.stat.version, writeOptions) };
+    const ops = [
+      { op: 'setData', path: read.path, data: bytes, version: read.stat.version },
+      { op: 'delete', path: alsoDelete, version: -1 },
+    ] as const;
+    const [stat] = await session.multi(ops, writeOptions);
+    return { outcome: 'written', stat: stat! };
   } catch (err) {
+    if (alsoDelete !== undefined && isZkCode(err, 'NO_NODE') && err.path === alsoDelete) return { outcome: 'also_delete_missing' };
     if (isZkCode(err, 'BAD_VERSION')) return { outcome: 'conflict' };
     if (isZkCode(err, 'NO_NODE')) return { outcome: 'gone' };
     throw err;

@@ -106,6 +106,63 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
     expect(await session.exists(path)).toBeNull();
   });
 
+  describe('with alsoDelete (the URL and the lock release in one multi request)', () => {
+    const lockOf = (segment: string) => `/cas-locks-${seed.cluster}/${segment}`;
+    async function setUp(segment: string): Promise<{ path: string; lock: string }> {
+      await seed.putSegment(table, segment, { downloadUrl: '' });
+      const lock = lockOf(segment);
+      await session.ensurePath(lock.slice(0, lock.lastIndexOf('/')));
+      await session.create(lock, Buffer.from('held'), 'ephemeral');
+      return { path: seed.paths.segmentMetadata(table, segment), lock };
+    }
+
+    it('writes only the URL bytes and deletes the lock, in one request', async () => {
+      const { path, lock } = await setUp('events__0__6__20240101T0000Z');
+      const before = (await session.getData(path)).data!.toString();
+      const read = (await readRecord(session, path))!;
+      const requests = { ...session.requests };
+      const result = await compareAndSetSimpleField(session, read, 'segment.download.url', 's3://b/x', { alsoDelete: lock });
+      expect(result).toMatchObject({ outcome: 'written', stat: { version: read.stat.version + 1 } });
+      expect(session.requests.multi - requests.multi).toBe(1);
+      expect(session.requests.setData + session.requests.delete).toBe(requests.setData + requests.delete);
+      expect((await session.getData(path)).data!.toString()).toBe(before.replace('"segment.download.url" : ""', '"segment.download.url" : "s3://b/x"'));
+      expect(await session.exists(lock)).toBeNull();
+    });
+
+    // node-zookeeper-client's Transaction turns version 0 into -1 (`version || -1`): without the pin in
+    // ZkSession.multi this write would overwrite the other writer's URL.
+    it('is a compare-and-set on version 0 too: another writer first → conflict, their URL and the lock untouched', async () => {
+      const { path, lock } = await setUp('events__0__7__20240101T0000Z');
+      const read = (await readRecord(session, path))!;
+      expect(read.stat.version).toBe(0);
+      const theirs = (await readRecord(other, path))!;
+      expect((await compareAndSetSimpleField(other, theirs, 'segment.download.url', 's3://controller/copy')).outcome).toBe('written');
+      expect((await compareAndSetSimpleField(session, read, 'segment.download.url', 's3://sidecar/copy', { alsoDelete: lock })).outcome).toBe('conflict');
+      expect((await readRecord(session, path))!.doc.record.simpleFields['segment.download.url']).toBe('s3://controller/copy');
+      expect(await session.exists(lock)).not.toBeNull();
+    });
+
+    it('a lock that is gone → also_delete_missing, and the record is not written', async () => {
+      const { path, lock } = await setUp('events__0__8__20240101T0000Z');
+      const read = (await readRecord(session, path))!;
+      await session.delete(lock);
+      const before = (await session.getData(path)).data!;
+      expect((await compareAndSetSimpleField(session, read, 'segment.download.url', 's3://b/y', { alsoDelete: lock })).outcome).toBe('also_delete_missing');
+      const after = await session.getData(path);
+      expect(after.data).toEqual(before);
+      expect(after.stat.version).toBe(read.stat.version);
+    });
+
+    it('a deleted record → gone, never recreated, and the lock stays', async () => {
+      const { path, lock } = await setUp('events__0__9__20240101T0000Z');
+      const read = (await readRecord(session, path))!;
+      await seed.remove(path);
+      expect((await compareAndSetSimpleField(session, read, 'segment.download.url', 's3://b/z', { alsoDelete: lock })).outcome).toBe('gone');
+      expect(await session.exists(path)).toBeNull();
+      expect(await session.exists(lock)).not.toBeNull();
+    });
+  });
+
   it('readRecord returns null for a missing znode', async () => {
     expect(await readRecord(session, seed.paths.segmentMetadata(table, 'nope'))).toBeNull();
   });

@@ -12,11 +12,11 @@ import net from 'node:net';
 export interface ZkRequestInfo {
   /** ZooKeeper op code: 1 create, 2 delete, 3 exists, 4 getData, 5 setData, 8 getChildren, ... */
   type: number;
-  /** The request's path when it has one (every op the sidecar sends does). */
+  /** The request's path when it has one (every op the sidecar sends does); a multi's is its first op's. */
   path: string | null;
 }
 
-export const ZK_OP = { create: 1, delete: 2, exists: 3, getData: 4, setData: 5, getChildren: 8 } as const;
+export const ZK_OP = { create: 1, delete: 2, exists: 3, getData: 4, setData: 5, getChildren: 8, multi: 14 } as const;
 
 interface Pair {
   client: net.Socket;
@@ -156,9 +156,11 @@ function parseRequest(frame: Buffer): { xid: number; info: ZkRequestInfo } {
   const xid = frame.readInt32BE(4);
   const type = frame.readInt32BE(8);
   let path: string | null = null;
-  if (frame.length >= 16) {
-    const length = frame.readInt32BE(12);
-    if (length >= 0 && 16 + length <= frame.length) path = frame.toString('utf8', 16, 16 + length);
+  // A multi's body starts with its first op's MultiHeader (type int, done bool, err int): the path follows it.
+  const at = type === ZK_OP.multi ? 21 : 12;
+  if (frame.length >= at + 4) {
+    const length = frame.readInt32BE(at);
+    if (length >= 0 && at + 4 + length <= frame.length) path = frame.toString('utf8', at + 4, at + 4 + length);
   }
   return { xid, info: { type, path } };
 }

@@ -1,4 +1,4 @@
-import type { ClusterSettings, HostedSegment, HostedSegmentChange, TableSettings } from '../../helix/index.js';
+import type { ClusterSettings, HostedSegment, HostedSegmentChange, TableSettings, VersionedRecord } from '../../helix/index.js';
 
 /**
  * What the repair uses of the hosted-segment tracker (helix HostedSegments): its cached view of what this server
@@ -10,6 +10,8 @@ export interface HostedView {
   readonly synced: boolean;
   readonly clusterSettings: ClusterSettings;
   get(table: string, segment: string): HostedSegment | undefined;
+  /** The segment's record as last read while its watch stands, or null (see HostedSegments.watchedRecord). */
+  watchedRecord(table: string, segment: string): VersionedRecord | null;
   segments(table: string): ReadonlyMap<string, HostedSegment>;
   all(): Iterable<HostedSegment>;
   tableSettings(table: string): TableSettings | null | undefined;

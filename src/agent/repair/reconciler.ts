@@ -331,6 +331,7 @@ export class Reconciler {
         mayWrite: () => !stop.aborted,
         progress: (state, uri) => this.outcomes.progressed(table, segment, state, uri),
         unconfirmedWrite: this.repair.get(table, segment)?.unconfirmedWrite ?? null,
+        watchedRecord: () => this.hosted.watchedRecord(table, segment),
       });
     } catch (err) {
       if (stop.aborted) this.outcomes.stopped(table, segment, err);

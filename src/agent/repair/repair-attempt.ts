@@ -49,6 +49,11 @@ export interface AttemptRequest {
    * the record means the write was applied, so the repair is done, not fixed by someone else.
    */
   unconfirmedWrite?: UnconfirmedWrite | null;
+  /**
+   * The tracker's copy of the znode while its watch stands (HostedSegments.watchedRecord), asked once the lock is
+   * held: the attempt writes on that version instead of reading the znode again. Null → read it.
+   */
+  watchedRecord?: () => VersionedRecord | null;
 }
 
 /** Conflicts in a row before the attempt gives up and is retried later (each one means a fresh re-read). */
@@ -57,7 +62,7 @@ const MAX_CAS_ROUNDS = 5;
 /**
  * One repair attempt for one segment, in the order docs/architecture.md, "A repair" gives:
  *
- *   lock → fresh read of the znode (eligibility again) → HEAD the canonical key
+ *   lock → the znode as watched, or read (eligibility again) → HEAD the canonical key
  *        → [fresh tar stream → put → HEAD-verify]  (skipped when an object with the ZK CRC is already there)
  *        → compare-and-set segment.download.url on the version read → release the lock
  *
@@ -74,8 +79,9 @@ export async function runRepairAttempt(deps: AttemptDeps, request: AttemptReques
   try {
     return await attemptUnderLock(deps, request, held);
   } finally {
-    // Deleting the lock is a ZooKeeper write too: after stop it is left to die with the session.
-    if (request.mayWrite()) {
+    // Deleting the lock is a ZooKeeper write too: after stop it is left to die with the session. A written URL
+    // released it in the same request.
+    if (!held.released && request.mayWrite()) {
       await held.lock.release().catch((err: unknown) => deps.logger.warn({ err, path: held.lock.path }, 'could not release the upload lock; it ends with the session'));
     }
   }
@@ -84,6 +90,10 @@ export async function runRepairAttempt(deps: AttemptDeps, request: AttemptReques
 /** The lock the attempt holds now: taken again in the new session when the first one died with its own. */
 interface LockHolder {
   lock: HeldLock;
+  /** Deleted by the write of the URL (one multi request): nothing left to release. */
+  released?: boolean;
+  /** Its node vanished while its session lives (deleted by hand): take it again before writing. */
+  missing?: boolean;
 }
 
 function assertMayWrite(request: AttemptRequest): void {
@@ -93,9 +103,13 @@ function assertMayWrite(request: AttemptRequest): void {
 async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held: LockHolder): Promise<AttemptOutcome> {
   const { table, segment, signal } = request;
   const path = deps.paths.segmentMetadata(table, segment);
-  const fresh = await readFresh(deps, path);
-  if ('kind' in fresh) return fresh;
   let unconfirmed = request.unconfirmedWrite ?? null;
+  // A record the tracker watches is as fresh as a read (a change since would have marked it dirty), and the write
+  // is a compare-and-set on its version either way. After a write whose answer was lost only a read can tell
+  // whether it was applied: then read.
+  const watched = unconfirmed === null ? (request.watchedRecord?.() ?? null) : null;
+  const fresh = watched !== null ? { record: watched } : await readFresh(deps, path);
+  if ('kind' in fresh) return fresh;
   const firstLook = recognise(fresh.record, unconfirmed);
   if (firstLook.outcome) return firstLook.outcome;
   unconfirmed = firstLook.unconfirmed;
@@ -158,10 +172,13 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
       // The lock lives in the session it was taken in. If that session is gone, so is the lock, and another
       // sidecar may hold it now: take it again in the live session (or leave it to the holder) and re-read,
       // since the version read under the old lock may be stale. Never write on the strength of a dead lock.
-      const regained = deps.session.sessionId !== held.lock.sessionId;
+      const missing = held.missing === true;
+      const regained = deps.session.sessionId !== held.lock.sessionId || missing;
       if (regained) {
         const lost = held.lock.sessionId;
-        deps.logger.info({ event: 'lock_session_lost', table, segment, lockSession: lost }, 'the upload lock died with its ZooKeeper session: taking it again before writing');
+        held.missing = false;
+        if (missing) deps.logger.warn({ event: 'lock_missing', table, segment, path: held.lock.path }, 'the upload lock node was deleted while held: taking it again before writing');
+        else deps.logger.info({ event: 'lock_session_lost', table, segment, lockSession: lost }, 'the upload lock died with its ZooKeeper session: taking it again before writing');
         const again = await reacquire(deps, request, lost);
         if (again === null) return { kind: 'locked', unconfirmedWrite: unconfirmed };
         held.lock = again;
@@ -181,7 +198,12 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
       let cas: Awaited<ReturnType<typeof compareAndSetSimpleField>>;
       try {
         // Bound to the lock's session: if it ended since the check above, nothing is sent (SESSION_CHANGED).
-        cas = await compareAndSetSimpleField(deps.session, current, SegmentKeys.downloadUrl, uri, { onlyInSession: held.lock.sessionId });
+        // The lock is released by the same request (ZooKeeper multi): one round trip fewer per repair (issue 15),
+        // and the write happens only while the lock node still exists.
+        cas = await compareAndSetSimpleField(deps.session, current, SegmentKeys.downloadUrl, uri, {
+          onlyInSession: held.lock.sessionId,
+          alsoDelete: held.lock.path,
+        });
       } catch (err) {
         // A record re-read after a conflict may have become one that cannot be rewritten exactly: nothing was sent.
         if (err instanceof RecordNotRewritableError) {
@@ -194,8 +216,15 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
         unconfirmed = { uri, result, baseVersion: current.stat.version };
         throw new AmbiguousWriteError(path, unconfirmed, err);
       }
-      if (cas.outcome === 'written') return { kind: 'done', result, uri, seen: cas.stat, bytes, uploadMs };
+      if (cas.outcome === 'written') {
+        held.released = true;
+        return { kind: 'done', result, uri, seen: cas.stat, bytes, uploadMs };
+      }
       if (cas.outcome === 'gone') return { kind: 'gone', orphan: uri };
+      if (cas.outcome === 'also_delete_missing') {
+        held.missing = true;
+        throw new CasConflictError(path);
+      }
       throw new CasConflictError(path);
     },
     {

@@ -451,3 +451,8 @@ export async function corruptLocalCrc(server: Server, segment: string, crc: numb
   meta.writeBigInt64BE(1_700_000_000_000n, 8);
   await writeFile(path.join(server.dataDir, TABLE, segment, 'creation.meta'), meta);
 }
+
+/** URL writes a session sent: a compare-and-set alone (setData) or with the lock's release (one multi). */
+export function urlWrites(session: ZkSession): number {
+  return session.requests.setData + session.requests.multi;
+}

@@ -3,11 +3,11 @@ import { buffer } from 'node:stream/consumers';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DeepStoreCallOptions, SegmentObjectMeta } from '../../../src/deepstore/deep-store.js';
 import { ZooKeeperError } from '../../../src/helix/errors.js';
-import { ZkSession } from '../../../src/helix/zk-session.js';
+import { ZkSession, type ZkMultiOp, type ZkWriteOptions } from '../../../src/helix/zk-session.js';
 import { FileDeepStore } from '../../../src/deepstore/file-deep-store.js';
 import { faults } from '../../helpers/fault-proxy.js';
 import { mountTinyTmpfs } from '../../helpers/tiny-tmpfs.js';
-import { entryOf, events, GatedDeepStore, ManualClock, seg, uploads, useTestBed, waitFor } from './harness.js';
+import { entryOf, events, GatedDeepStore, ManualClock, seg, uploads, useTestBed, waitFor, urlWrites } from './harness.js';
 
 /**
  * Deep-store and ZooKeeper failures during a repair: S3 (fauxqs) behind the fault proxy, real ZooKeeper.
@@ -35,7 +35,7 @@ describe(`a full deep store${fullStore.skipNote}`, () => {
     expect(await uploads(sidecar, 'error')).toBe(0);
     expect(events(sidecar, 'upload_failure')).toEqual([expect.objectContaining({ reason: 'NoSpace', permanent: false })]);
     expect(await world.url(seg(1))).toBe('');
-    expect(sidecar.session.requests.setData).toBe(0);
+    expect(urlWrites(sidecar.session)).toBe(0);
   });
 });
 
@@ -56,7 +56,7 @@ describe('deep-store failures', () => {
     const now = (await world.record(seg(1)))!;
     expect(now.stat.version).toBe(before.stat.version);
     expect(now.doc.record).toEqual(before.doc.record);
-    expect(sidecar.session.requests.setData).toBe(0);
+    expect(urlWrites(sidecar.session)).toBe(0);
     expect(events(sidecar, 'upload_failure')).toEqual([expect.objectContaining({ segment: seg(1), reason: 'InternalError', permanent: false })]);
     expect(await uploads(sidecar, 'error')).toBe(1);
 
@@ -185,15 +185,22 @@ describe('deep-store failures', () => {
   });
 });
 
-/** A real session whose next setData calls fail before reaching the server, as a connection loss would. */
+/** A real session whose next URL writes (setData, or multi) fail before reaching the server, as a connection loss would. */
 class FailingWritesSession extends ZkSession {
-  failSetData = 0;
+  failUrlWrites = 0;
   override setData(path: string, data: Buffer, version: number) {
-    if (this.failSetData > 0) {
-      this.failSetData -= 1;
+    if (this.failUrlWrites > 0) {
+      this.failUrlWrites -= 1;
       return Promise.reject(new ZooKeeperError('CONNECTION_LOSS', 'setData', path));
     }
     return super.setData(path, data, version);
+  }
+  override multi(ops: readonly ZkMultiOp[], options?: ZkWriteOptions) {
+    if (this.failUrlWrites > 0) {
+      this.failUrlWrites -= 1;
+      return Promise.reject(new ZooKeeperError('CONNECTION_LOSS', 'multi', ops[0]?.path ?? '/'));
+    }
+    return super.multi(ops, options);
   }
 }
 
@@ -204,7 +211,7 @@ describe('ZooKeeper failures', () => {
     await world.commit(seg(1), [{ server }]);
     const zk = new FailingWritesSession({ connectString: world.connectString, sessionTimeoutMs: 10_000 });
     await zk.waitConnected();
-    zk.failSetData = 1;
+    zk.failUrlWrites = 1;
     const sidecar = await world.startSidecar(server, { zk });
 
     await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('done'));
@@ -214,7 +221,7 @@ describe('ZooKeeper failures', () => {
     expect(uploadRequests()).toBe(1);
     expect(bed.proxy.count('CreateMultipartUpload')).toBe(0);
     expect(await uploads(sidecar, 'success')).toBe(1);
-    expect(zk.requests.setData).toBe(1);
+    expect(urlWrites(zk)).toBe(1);
     expect(await world.url(seg(1))).toBe(world.segmentUri(seg(1)));
     await world.checkInvariants();
   });

@@ -6,7 +6,7 @@ import { compareAndSetSimpleField } from '../../../src/helix/znode-io.js';
 import { TEMP_FOLDER } from '../../../src/deepstore/file-store-temps.js';
 import { parseStoreUri } from '../../../src/deepstore/store-uri.js';
 import { SegmentStore, streamSegmentArchive } from '../../../src/segments/index.js';
-import { entryOf, events, GatedDeepStore, RAW, seg, TABLE, uploads, useTestBed, waitFor, type Sidecar } from './harness.js';
+import { entryOf, events, GatedDeepStore, RAW, seg, TABLE, uploads, useTestBed, waitFor, type Sidecar, urlWrites } from './harness.js';
 
 /**
  * Other actors changing the world in the middle of an attempt: another writer, a deleted znode, a deleted
@@ -71,7 +71,7 @@ describe('concurrent writers', () => {
       expect(record.doc.record.simpleFields[SegmentKeys.downloadUrl]).toBe(world.segmentUri(segment));
     }
     expect((await uploads(sa, 'success')) + (await uploads(sb, 'success'))).toBe(segments.length);
-    expect(sa.session.requests.setData + sb.session.requests.setData).toBe(segments.length);
+    expect(urlWrites(sa.session) + urlWrites(sb.session)).toBe(segments.length);
     await world.checkInvariants();
   });
 });

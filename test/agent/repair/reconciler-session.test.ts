@@ -8,7 +8,7 @@ import { nextEvent } from '../../helpers/events.js';
 import { connectSession, uniqueClusterName } from '../../helpers/pinot-cluster.js';
 import { ZK_OP, ZkProxy } from '../../helpers/zk-proxy.js';
 import { ZooKeeperServer } from '../../helpers/zookeeper-server.js';
-import { entryOf, events, RAW, RepairWorld, seg, TABLE, uploads, waitFor } from './harness.js';
+import { entryOf, events, RAW, RepairWorld, seg, TABLE, uploads, waitFor, urlWrites } from './harness.js';
 
 /**
  * Losing the ZooKeeper session in the middle of an attempt. These tests freeze ZooKeeper (SIGSTOP) past the
@@ -65,7 +65,7 @@ describe('ZK session lost mid-attempt', () => {
 
     await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('fixed_by_other'));
     expect(await world.url(seg(1))).toBe(theirUri);
-    expect(sidecar.session.requests.setData).toBe(0);
+    expect(urlWrites(sidecar.session)).toBe(0);
     expect((await world.record(seg(1)))!.stat.version).toBe(readVersion + 1);
     await world.checkInvariants();
   });
@@ -88,7 +88,7 @@ describe('ZK session lost mid-attempt', () => {
     expect(events(sidecar, 'upload_failure')).toEqual([]);
     expect(entryOf(sidecar, seg(1))).toMatchObject({ reason: null, attempts: 1, uri: world.segmentUri(seg(1)) });
     expect(store.puts).toBe(1);
-    expect(sidecar.session.requests.setData).toBe(1);
+    expect(urlWrites(sidecar.session)).toBe(1);
     expect(sidecar.session.requests.create).toBeGreaterThan(creates); // the lock, taken again
     expect(sidecar.session.requests.getData).toBeGreaterThan(reads); // the record, read again
     await world.checkInvariants();
@@ -116,12 +116,12 @@ describe('a partition between the sidecar and ZooKeeper (through a proxy)', () =
     // The held upload finishes while the partition lasts: the attempt gets to its write (or, fixed, to taking
     // the lock again), then the partition heals.
     release();
-    await waitFor(() => expect(sidecar.session.requests.setData + events(sidecar, 'lock_session_lost').length).toBeGreaterThan(0));
+    await waitFor(() => expect(urlWrites(sidecar.session) + events(sidecar, 'lock_session_lost').length).toBeGreaterThan(0));
     proxy.allow();
 
     await waitFor(() => expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'pending', reason: 'locked_by_other' }));
     expect(events(sidecar, 'lock_taken_over')).toHaveLength(1);
-    expect(sidecar.session.requests.setData).toBe(0);
+    expect(urlWrites(sidecar.session)).toBe(0);
     expect(await world.url(seg(1))).toBe('');
     expect((await world.seedSession.exists(lockPath))?.ephemeralOwner).toBe(world.seedSession.sessionId);
     await theirs.release();
@@ -136,7 +136,7 @@ describe('a partition between the sidecar and ZooKeeper (through a proxy)', () =
     proxy = await ZkProxy.start(zkServer.connectString);
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }]);
-    const lost = proxy.loseReplyTo((r) => r.type === ZK_OP.setData && r.path === world!.metadataPath(seg(1)));
+    const lost = proxy.loseReplyTo((r) => r.type === ZK_OP.multi && r.path === world!.metadataPath(seg(1)));
     const sidecar = await world.startSidecar(server, { zkOptions: { connectString: proxy.connectString, sessionTimeoutMs: 10_000 } });
 
     await lost;
@@ -146,7 +146,7 @@ describe('a partition between the sidecar and ZooKeeper (through a proxy)', () =
     expect(await uploads(sidecar, 'fixed_by_other')).toBe(0);
     expect(events(sidecar, 'fixed_by_other')).toEqual([]);
     expect(await world.url(seg(1))).toBe(world.segmentUri(seg(1)));
-    expect(proxy.forwarded.filter((r) => r.type === ZK_OP.setData)).toHaveLength(1);
+    expect(proxy.forwarded.filter((r) => r.type === ZK_OP.multi)).toHaveLength(1);
     await world.checkInvariants();
   });
 
@@ -155,7 +155,7 @@ describe('a partition between the sidecar and ZooKeeper (through a proxy)', () =
     proxy = await ZkProxy.start(zkServer.connectString);
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }]);
-    const lost = proxy.loseReplyTo((r) => r.type === ZK_OP.setData && r.path === world!.metadataPath(seg(1)));
+    const lost = proxy.loseReplyTo((r) => r.type === ZK_OP.multi && r.path === world!.metadataPath(seg(1)));
     const sidecar = await world.startSidecar(server, { zkOptions: { ...SHORT_SESSION, connectString: proxy.connectString } });
 
     await lost;
@@ -169,7 +169,7 @@ describe('a partition between the sidecar and ZooKeeper (through a proxy)', () =
     await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('done'));
     expect(await uploads(sidecar, 'success')).toBe(1);
     expect(await uploads(sidecar, 'fixed_by_other')).toBe(0);
-    expect(proxy.forwarded.filter((r) => r.type === ZK_OP.setData)).toHaveLength(1);
+    expect(proxy.forwarded.filter((r) => r.type === ZK_OP.multi)).toHaveLength(1);
     await world.checkInvariants();
   });
 });

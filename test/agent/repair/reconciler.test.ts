@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ReconcilerStoppedError } from '../../../src/agent/repair/errors.js';
-import { corruptLocalCrc, entryOf, events, GatedDeepStore, seg, TABLE, uploads, useTestBed, waitFor } from './harness.js';
+import { corruptLocalCrc, entryOf, events, GatedDeepStore, seg, TABLE, uploads, useTestBed, waitFor, urlWrites } from './harness.js';
 
 /**
  * The reconciler end to end against a real ZooKeeper (the run's shared one, a cluster of its own per test) and
@@ -197,7 +197,7 @@ describe('segments the reconciler must leave alone', () => {
       expect(await sidecar.deepStore.head(world.segmentUri(seg(n)))).toBeNull();
       expect((await world.seedSession.getData(world.metadataPath(seg(n)))).data!.equals(before[n - 1]!)).toBe(true);
     }
-    expect(sidecar.session.requests.setData).toBe(0);
+    expect(urlWrites(sidecar.session)).toBe(0);
   });
 
   it('near retention → skipped', async () => {
@@ -219,7 +219,7 @@ describe('stop()', () => {
   it('aborts an in-flight upload, then makes no ZooKeeper write and starts nothing new', async () => {
     const world = await bed.world();
     const { server, sidecar } = await world.heldAttempt();
-    const writes = () => sidecar.session.requests.setData + sidecar.session.requests.create + sidecar.session.requests.delete;
+    const writes = () => urlWrites(sidecar.session) + sidecar.session.requests.create + sidecar.session.requests.delete;
     const writesAtStop = writes();
 
     await sidecar.reconciler.stop();
@@ -250,11 +250,11 @@ describe('stop()', () => {
     })(world.newDeepStore());
     const sidecar = await world.startSidecar(server, { deepStore: store, stopTimeoutMs: 200 });
     await inPut;
-    const setData = sidecar.session.requests.setData;
+    const setData = urlWrites(sidecar.session);
 
     await sidecar.reconciler.stop();
     expect(sidecar.logs.some((l) => /did not stop in time/.test(l.msg))).toBe(true);
-    expect(sidecar.session.requests.setData).toBe(setData);
+    expect(urlWrites(sidecar.session)).toBe(setData);
     expect(await world.url(seg(1))).toBe('');
     await world.checkInvariants();
   });
@@ -280,7 +280,7 @@ describe('local directory vanishing before the attempt', () => {
     expect(events(sidecar, 'upload_failure')).toEqual([expect.objectContaining({ reason: 'SegmentChangedError' })]);
     expect(store.puts).toBe(0);
     expect(await store.head(world.segmentUri(seg(1)))).toBeNull();
-    expect(sidecar.session.requests.setData).toBe(0);
+    expect(urlWrites(sidecar.session)).toBe(0);
     expect(await world.url(seg(1))).toBe('');
     await world.checkInvariants();
   });
