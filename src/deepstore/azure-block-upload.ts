@@ -48,7 +48,11 @@ export function blockIdsFor(nonce: string): (index: number) => string {
  * destroys `body`, and rejects with a BlockUploadFailure saying where the failure came from. Blocks already
  * staged stay uncommitted: invisible to readers, discarded by the blob's next commit or by Azure after 7 days.
  */
-export async function uploadInBlocks(body: Readable, requests: BlockRequests, options: BlockUploadOptions): Promise<{ bytes: number }> {
+export async function uploadInBlocks(
+  body: Readable,
+  requests: BlockRequests,
+  options: BlockUploadOptions,
+): Promise<{ bytes: number }> {
   const { blockSizeBytes, concurrency, signal } = options;
   const wire = new AbortController();
   let failure: BlockUploadFailure | undefined;
@@ -108,7 +112,8 @@ export async function uploadInBlocks(body: Readable, requests: BlockRequests, op
       } else {
         if (pendingBytes > 0) await stage(Buffer.concat(pending));
         await Promise.all(inFlight);
-        if (failure === undefined) await requests.commit(ids, bytes, wire.signal).catch((err: unknown) => fail('store', err));
+        if (failure === undefined)
+          await requests.commit(ids, bytes, wire.signal).catch((err: unknown) => fail('store', err));
       }
     }
     await Promise.all(inFlight);

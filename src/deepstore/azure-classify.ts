@@ -47,7 +47,12 @@ const STATUS_CODES: Record<number, string> = {
 };
 
 /** @azure/identity's errors when no credential could be had (DefaultAzureCredential found nothing, or failed). */
-const CREDENTIAL_ERRORS = new Set(['CredentialUnavailableError', 'AuthenticationError', 'AggregateAuthenticationError', 'AuthenticationRequiredError']);
+const CREDENTIAL_ERRORS = new Set([
+  'CredentialUnavailableError',
+  'AuthenticationError',
+  'AggregateAuthenticationError',
+  'AuthenticationRequiredError',
+]);
 
 /** Mask the signature of a SAS token wherever a message repeats a URL: it is a password. */
 export function maskSecrets(text: string): string {
@@ -149,7 +154,8 @@ export function isRetriableAzureFailure(code: string, httpStatus: number | undef
 export function sharedAzureCode(code: string, httpStatus: number | undefined): string {
   if (httpStatus === 507) return NO_SPACE_CODE;
   if (code === 'BlobNotFound') return 'NoSuchKey';
-  if (code === 'BlobAlreadyExists' || code === 'ConditionNotMet' || code === 'TargetConditionNotMet') return PRECONDITION_FAILED_CODE;
+  if (code === 'BlobAlreadyExists' || code === 'ConditionNotMet' || code === 'TargetConditionNotMet')
+    return PRECONDITION_FAILED_CODE;
   if (httpStatus === 412 && (code === 'Conflict' || code === 'Unknown')) return PRECONDITION_FAILED_CODE;
   return code;
 }
@@ -157,19 +163,35 @@ export function sharedAzureCode(code: string, httpStatus: number | undefined): s
 /** What an operator should fix for a permanent code, or undefined when the service's message says enough. */
 export function azureHint(code: string): string | undefined {
   if (code === 'AuthenticationFailed') {
-    return 'the account key, SAS token or connection string is wrong, expired or for another account (or the clock is off by more than 15 minutes)';
+    return (
+      'the account key, SAS token or connection string is wrong, expired or for another account ' +
+      '(or the clock is off by more than 15 minutes)'
+    );
   }
   if (code === 'AuthorizationFailure') {
     // Azure's answer to a request refused as a whole: a firewall or network rule, a disabled shared key, a SAS
     // it does not accept; Azurite answers a wrong account key with it too.
-    return 'the request was refused: check the account key or SAS token, the account\'s network rules (firewall, private endpoint), and that shared-key access is allowed';
+    return (
+      "the request was refused: check the account key or SAS token, the account's network rules " +
+      '(firewall, private endpoint), and that shared-key access is allowed'
+    );
   }
   if (code.startsWith('Authorization') || code === 'InsufficientAccountPermissions' || code === 'Forbidden') {
-    return 'the credentials may not do this: the identity needs the Storage Blob Data Contributor role on the container, or the SAS needs read, add, create, write, delete and list permissions on objects';
+    return (
+      'the credentials may not do this: the identity needs the Storage Blob Data Contributor role on the ' +
+      'container, or the SAS needs read, add, create, write, delete and list permissions on objects'
+    );
   }
-  if (code === 'ContainerNotFound') return 'the container (the adl2:// file system) does not exist in this account: check the deep-store URI and the account name';
+  if (code === 'ContainerNotFound')
+    return (
+      'the container (the adl2:// file system) does not exist in this account: ' +
+      'check the deep-store URI and the account name'
+    );
   if (code === 'CredentialUnavailable') {
-    return 'no Azure credential: give an account key, a SAS token or a connection string, or set up workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE) or a managed identity';
+    return (
+      'no Azure credential: give an account key, a SAS token or a connection string, or set up workload ' +
+      'identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE) or a managed identity'
+    );
   }
   if (code === 'AccountIsDisabled') return 'the storage account is disabled';
   return undefined;
@@ -185,11 +207,14 @@ export function classifyAzureError(err: unknown, what: string, nowMs: number = D
   const named = code === facts.code ? code : `${code} (${facts.code})`;
   const hint = azureHint(facts.code);
   const full = code === NO_SPACE_CODE ? 'the deep store is full: ' : '';
-  return new DeepStoreError(`${what} failed: ${full}${named}${status}: ${hint === undefined ? '' : `${hint}: `}${facts.message}`, {
-    code,
-    retriable: isRetriableAzureFailure(code, facts.httpStatus),
-    ...(facts.httpStatus === undefined ? {} : { httpStatus: facts.httpStatus }),
-    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-    cause: err,
-  });
+  return new DeepStoreError(
+    `${what} failed: ${full}${named}${status}: ${hint === undefined ? '' : `${hint}: `}${facts.message}`,
+    {
+      code,
+      retriable: isRetriableAzureFailure(code, facts.httpStatus),
+      ...(facts.httpStatus === undefined ? {} : { httpStatus: facts.httpStatus }),
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      cause: err,
+    },
+  );
 }

@@ -5,7 +5,12 @@
 // identity, environment), plus a connection string, the usual form for Azurite and for secrets in Kubernetes.
 
 import { DefaultAzureCredential } from '@azure/identity';
-import { AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential, type StoragePipelineOptions } from '@azure/storage-blob';
+import {
+  AnonymousCredential,
+  BlobServiceClient,
+  StorageSharedKeyCredential,
+  type StoragePipelineOptions,
+} from '@azure/storage-blob';
 import { invalidArgument } from './errors.js';
 
 export interface AzureCredentialOptions {
@@ -47,19 +52,30 @@ export function azureAuth(options: AzureCredentialOptions): AzureAuth {
   if (nonEmpty(options.connectionString)) return { kind: 'connectionString' };
   const { accountName } = options;
   if (nonEmpty(accountName) && !ACCOUNT_NAME.test(accountName)) {
-    throw invalidArgument('InvalidAzureOptions', `invalid Azure storage account name ${JSON.stringify(accountName)}: 3 to 24 lower-case letters and digits`);
+    throw invalidArgument(
+      'InvalidAzureOptions',
+      `invalid Azure storage account name ${JSON.stringify(accountName)}: 3 to 24 lower-case letters and digits`,
+    );
   }
   let endpoint: string;
   if (nonEmpty(options.endpoint)) {
     endpoint = options.endpoint.replace(/\/+$/, '');
-    if (!/^https?:\/\/[^/?#]+/i.test(endpoint)) throw invalidArgument('InvalidAzureOptions', `invalid Azure Blob endpoint ${JSON.stringify(options.endpoint)}: expected http(s)://host[/account]`);
+    if (!/^https?:\/\/[^/?#]+/i.test(endpoint))
+      throw invalidArgument(
+        'InvalidAzureOptions',
+        `invalid Azure Blob endpoint ${JSON.stringify(options.endpoint)}: expected http(s)://host[/account]`,
+      );
   } else if (nonEmpty(accountName)) {
     endpoint = `https://${accountName}.blob.core.windows.net`;
   } else {
-    throw invalidArgument('InvalidAzureOptions', 'no Azure storage account: give the account name (or an endpoint, or a connection string)');
+    throw invalidArgument(
+      'InvalidAzureOptions',
+      'no Azure storage account: give the account name (or an endpoint, or a connection string)',
+    );
   }
   if (nonEmpty(options.accountKey)) {
-    if (!nonEmpty(accountName)) throw invalidArgument('InvalidAzureOptions', 'an Azure account key needs the account name too');
+    if (!nonEmpty(accountName))
+      throw invalidArgument('InvalidAzureOptions', 'an Azure account key needs the account name too');
     return { kind: 'sharedKey', endpoint, accountName };
   }
   if (nonEmpty(options.sasToken)) return { kind: 'sas', endpoint };
@@ -71,15 +87,26 @@ function nonEmpty(value: string | undefined): value is string {
 }
 
 /** The SDK client for `options` (checked by azureAuth first). */
-export function azureServiceClient(options: AzureCredentialOptions, pipeline: StoragePipelineOptions): BlobServiceClient {
+export function azureServiceClient(
+  options: AzureCredentialOptions,
+  pipeline: StoragePipelineOptions,
+): BlobServiceClient {
   const auth = azureAuth(options);
   switch (auth.kind) {
     case 'connectionString':
       return BlobServiceClient.fromConnectionString(options.connectionString ?? '', pipeline);
     case 'sharedKey':
-      return new BlobServiceClient(auth.endpoint, new StorageSharedKeyCredential(auth.accountName, options.accountKey ?? ''), pipeline);
+      return new BlobServiceClient(
+        auth.endpoint,
+        new StorageSharedKeyCredential(auth.accountName, options.accountKey ?? ''),
+        pipeline,
+      );
     case 'sas':
-      return new BlobServiceClient(`${auth.endpoint}?${(options.sasToken ?? '').replace(/^\?/, '')}`, new AnonymousCredential(), pipeline);
+      return new BlobServiceClient(
+        `${auth.endpoint}?${(options.sasToken ?? '').replace(/^\?/, '')}`,
+        new AnonymousCredential(),
+        pipeline,
+      );
     case 'defaultCredential':
       return new BlobServiceClient(auth.endpoint, new DefaultAzureCredential(), pipeline);
   }

@@ -28,7 +28,16 @@ import type {
 } from './deep-store.js';
 import { DeepStoreError, invalidArgument } from './errors.js';
 import { destroyOnAbort } from './object-body.js';
-import { PROBE_FOLDER, PROBE_READ_LIMIT_BYTES, probeBody, probeMismatch, probeObjectName, runProbe, type ProbeMode, type ProbeResult } from './probe.js';
+import {
+  PROBE_FOLDER,
+  PROBE_READ_LIMIT_BYTES,
+  probeBody,
+  probeMismatch,
+  probeObjectName,
+  runProbe,
+  type ProbeMode,
+  type ProbeResult,
+} from './probe.js';
 import { acceptPut } from './put-guard.js';
 import { assertSegmentCrc } from './segment-crc.js';
 import { segmentUri } from './segment-key.js';
@@ -95,7 +104,11 @@ export class AzureDeepStore implements DeepStore {
     this.baseUri = baseUri;
     this.containerName = options.fileSystem ?? base.fileSystem;
     if (!CONTAINER_NAME.test(this.containerName)) {
-      throw invalidArgument('InvalidDeepStoreUri', `invalid Azure container (file system) name ${JSON.stringify(this.containerName)}: 3 to 63 lower-case letters, digits and single hyphens`);
+      throw invalidArgument(
+        'InvalidDeepStoreUri',
+        `invalid Azure container (file system) name ${JSON.stringify(this.containerName)}: ` +
+          '3 to 63 lower-case letters, digits and single hyphens',
+      );
     }
     this.blockSize = options.blockSizeBytes ?? AZURE_DEFAULTS.blockSizeBytes;
     this.concurrency = options.concurrency ?? AZURE_DEFAULTS.concurrency;
@@ -103,7 +116,10 @@ export class AzureDeepStore implements DeepStore {
     const auth = azureAuth(options);
     this.endpoint = auth.kind === 'connectionString' ? 'the endpoint of the connection string' : auth.endpoint;
     const service = azureServiceClient(options, {
-      retryOptions: { maxTries: options.maxTries ?? AZURE_DEFAULTS.maxTries, tryTimeoutInMs: options.tryTimeoutMs ?? AZURE_DEFAULTS.tryTimeoutMs },
+      retryOptions: {
+        maxTries: options.maxTries ?? AZURE_DEFAULTS.maxTries,
+        tryTimeoutInMs: options.tryTimeoutMs ?? AZURE_DEFAULTS.tryTimeoutMs,
+      },
     });
     this.container = service.getContainerClient(this.containerName);
   }
@@ -117,11 +133,20 @@ export class AzureDeepStore implements DeepStore {
    * (If-None-Match: *) unless `replaceVersion` names the ETag to replace (If-Match). A body that fits in one
    * block goes as one Put Blob with the same condition. Either way the blob appears whole or not at all.
    */
-  async put(uri: string, body: Readable, meta: SegmentObjectMeta, options: PutOptions = {}): Promise<{ bytes: number }> {
+  async put(
+    uri: string,
+    body: Readable,
+    meta: SegmentObjectMeta,
+    options: PutOptions = {},
+  ): Promise<{ bytes: number }> {
     const { signal } = options;
     const blob = acceptPut(body, meta, signal, () => this.blockBlob(uri));
-    const conditions = options.replaceVersion === undefined ? { ifNoneMatch: '*' } : { ifMatch: options.replaceVersion };
-    const metadata = (bytes: number): Record<string, string> => ({ [AZURE_CRC_METADATA_KEY]: meta.crc, [AZURE_BYTES_METADATA_KEY]: String(bytes) });
+    const conditions =
+      options.replaceVersion === undefined ? { ifNoneMatch: '*' } : { ifMatch: options.replaceVersion };
+    const metadata = (bytes: number): Record<string, string> => ({
+      [AZURE_CRC_METADATA_KEY]: meta.crc,
+      [AZURE_BYTES_METADATA_KEY]: String(bytes),
+    });
     try {
       return await uploadInBlocks(
         body,
@@ -142,15 +167,21 @@ export class AzureDeepStore implements DeepStore {
       if (!(err instanceof BlockUploadFailure)) throw err;
       if (err.from !== 'store') throw err.error;
       const classified = classifyAzureError(err.error, `Azure put ${uri}`);
-      this.logger.debug({ uri, code: classified.code }, 'Azure put failed; any staged blocks stay uncommitted until the next commit or 7 days');
+      this.logger.debug(
+        { uri, code: classified.code },
+        'Azure put failed; any staged blocks stay uncommitted until the next commit or 7 days',
+      );
       if (classified.code === PRECONDITION_FAILED_CODE) {
         const expected = options.replaceVersion === undefined ? 'no object' : `version ${options.replaceVersion}`;
-        throw new DeepStoreError(`Azure put ${uri}: expected ${expected} there, found another (someone else wrote it): ${classified.message}`, {
-          code: PRECONDITION_FAILED_CODE,
-          retriable: true,
-          ...(classified.httpStatus === undefined ? {} : { httpStatus: classified.httpStatus }),
-          cause: err.error,
-        });
+        throw new DeepStoreError(
+          `Azure put ${uri}: expected ${expected} there, found another (someone else wrote it): ${classified.message}`,
+          {
+            code: PRECONDITION_FAILED_CODE,
+            retriable: true,
+            ...(classified.httpStatus === undefined ? {} : { httpStatus: classified.httpStatus }),
+            cause: err.error,
+          },
+        );
       }
       throw classified;
     }
@@ -159,14 +190,22 @@ export class AzureDeepStore implements DeepStore {
   async head(uri: string, options: DeepStoreCallOptions = {}): Promise<StoredObject | null> {
     const props = await this.properties(uri, options.signal);
     if (props === null) return null;
-    return { bytes: props.contentLength ?? 0, crc: metadataValue(props, AZURE_CRC_METADATA_KEY) ?? null, ...version(props) };
+    return {
+      bytes: props.contentLength ?? 0,
+      crc: metadataValue(props, AZURE_CRC_METADATA_KEY) ?? null,
+      ...version(props),
+    };
   }
 
   /**
    * One Get Blob Properties when the blob carries the size and CRC put() recorded: both match, verified; either
    * differs, unverified at once. Without them (written by Pinot), a full read pinned to the ETag just seen.
    */
-  async verifyArchive(uri: string, expected: SegmentObjectMeta, options: DeepStoreCallOptions = {}): Promise<ArchiveVerdict> {
+  async verifyArchive(
+    uri: string,
+    expected: SegmentObjectMeta,
+    options: DeepStoreCallOptions = {},
+  ): Promise<ArchiveVerdict> {
     const { signal } = options;
     assertSegmentCrc(expected.crc);
     const props = await this.properties(uri, signal);
@@ -175,18 +214,33 @@ export class AzureDeepStore implements DeepStore {
     const crc = metadataValue(props, AZURE_CRC_METADATA_KEY);
     const recordedBytes = metadataValue(props, AZURE_BYTES_METADATA_KEY);
     if (crc !== undefined && crc !== expected.crc) {
-      return { kind: 'unverified', reason: `recorded CRC ${crc}, expected ${expected.crc}: another segment or version`, bytes, ...version(props) };
+      return {
+        kind: 'unverified',
+        reason: `recorded CRC ${crc}, expected ${expected.crc}: another segment or version`,
+        bytes,
+        ...version(props),
+      };
     }
     if (crc !== undefined && recordedBytes !== undefined) {
       if (recordedBytes === String(bytes)) return { kind: 'verified', bytes, by: 'recorded' };
-      return { kind: 'unverified', reason: `recorded size ${JSON.stringify(recordedBytes)} bytes, the object has ${bytes}: cut or replaced`, bytes, ...version(props) };
+      return {
+        kind: 'unverified',
+        reason: `recorded size ${JSON.stringify(recordedBytes)} bytes, the object has ${bytes}: cut or replaced`,
+        bytes,
+        ...version(props),
+      };
     }
     const read = await this.download(uri, signal, props.etag);
     try {
       const check = await verifyArchiveStream(read.body, expected.crc, signal ? { signal } : {});
       if (check.kind === 'unverified') return { ...check, ...version(props) };
       if (read.bytes !== null && check.bytes !== read.bytes) {
-        return { kind: 'unverified', reason: `read ${check.bytes} of ${read.bytes} bytes`, bytes: check.bytes, ...version(props) };
+        return {
+          kind: 'unverified',
+          reason: `read ${check.bytes} of ${read.bytes} bytes`,
+          bytes: check.bytes,
+          ...version(props),
+        };
       }
       return { ...check, by: 'full_read' };
     } catch (err) {
@@ -219,7 +273,8 @@ export class AzureDeepStore implements DeepStore {
   async probe(mode: ProbeMode, options: ProbeOptions = {}): Promise<ProbeResult> {
     const { signal } = options;
     const prefix = this.base.path;
-    const name = `${prefix === '' ? '' : `${prefix}/`}${PROBE_FOLDER}/${probeObjectName(options.name ?? '') || this.probeName}`;
+    const probeName = probeObjectName(options.name ?? '') || this.probeName;
+    const name = `${prefix === '' ? '' : `${prefix}/`}${PROBE_FOLDER}/${probeName}`;
     const uri = `adl2://${this.base.fileSystem}/${name}`;
     const blob = this.container.getBlockBlobClient(name);
     const abort = signal === undefined ? {} : { abortSignal: signal };
@@ -232,7 +287,12 @@ export class AzureDeepStore implements DeepStore {
     };
     return runProbe(context, async (run) => {
       if (mode === 'read') {
-        await run.step('list', () => this.container.listBlobsFlat({ ...(prefix === '' ? {} : { prefix: `${prefix}/` }), ...abort }).byPage({ maxPageSize: 1 }).next());
+        await run.step('list', () =>
+          this.container
+            .listBlobsFlat({ ...(prefix === '' ? {} : { prefix: `${prefix}/` }), ...abort })
+            .byPage({ maxPageSize: 1 })
+            .next(),
+        );
         await run.step('head', () => this.properties(uri, signal));
         return undefined;
       }
@@ -242,7 +302,8 @@ export class AzureDeepStore implements DeepStore {
       try {
         const back = await run.step('read', () => this.readHead(uri, signal, PROBE_READ_LIMIT_BYTES + 1));
         await run.step('compare', async () => {
-          if (!back.equals(body)) throw probeMismatch(uri, body, back, { truncated: back.length > PROBE_READ_LIMIT_BYTES });
+          if (!back.equals(body))
+            throw probeMismatch(uri, body, back, { truncated: back.length > PROBE_READ_LIMIT_BYTES });
         });
         deleteTried = true;
         return await run.tolerate('delete', () => blob.delete(abort));
@@ -280,16 +341,27 @@ export class AzureDeepStore implements DeepStore {
   private async download(uri: string, signal: AbortSignal | undefined, ifMatch?: string): Promise<ObjectRead> {
     const blob = this.blockBlob(uri);
     try {
-      const out = await blob.download(0, undefined, { ...(ifMatch === undefined ? {} : { conditions: { ifMatch } }), ...(signal === undefined ? {} : { abortSignal: signal }) });
+      const out = await blob.download(0, undefined, {
+        ...(ifMatch === undefined ? {} : { conditions: { ifMatch } }),
+        ...(signal === undefined ? {} : { abortSignal: signal }),
+      });
       const body = out.readableStreamBody;
       if (!(body instanceof Readable)) {
-        throw new DeepStoreError(`Azure get ${uri}: the SDK returned no readable body`, { code: 'NoBody', retriable: false });
+        throw new DeepStoreError(`Azure get ${uri}: the SDK returned no readable body`, {
+          code: 'NoBody',
+          retriable: false,
+        });
       }
       return { body: destroyOnAbort(body, signal), bytes: out.contentLength ?? null };
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (ifMatch !== undefined && azureErrorFacts(err).httpStatus === 412) {
-        throw new DeepStoreError(`Azure get ${uri}: the object was replaced while it was being verified`, { code: 'ObjectChanged', retriable: true, httpStatus: 412, cause: err });
+        throw new DeepStoreError(`Azure get ${uri}: the object was replaced while it was being verified`, {
+          code: 'ObjectChanged',
+          retriable: true,
+          httpStatus: 412,
+          cause: err,
+        });
       }
       throw classifyAzureError(err, `Azure get ${uri}`);
     }

@@ -178,8 +178,8 @@ export interface DeepStoreOptions {
 
 /**
  * The store for `uri`, by scheme: `s3://bucket/prefix` (also `s3a://`, as S3PinotFS accepts),
- * `adl2://fileSystem/prefix` (ADLSGen2PinotFS) or `file:///absolute/path`. Anything else throws a non-retriable DeepStoreError (code InvalidDeepStoreUri),
- * meant to be reported as a configuration error before the agent starts.
+ * `adl2://fileSystem/prefix` (ADLSGen2PinotFS) or `file:///absolute/path`. Anything else throws a non-retriable
+ * DeepStoreError (code InvalidDeepStoreUri), meant to be reported as a configuration error before the agent starts.
  */
 export function createDeepStore(uri: string, options: DeepStoreOptions = {}): DeepStore {
   const logger = options.logger ? { logger: options.logger } : {};

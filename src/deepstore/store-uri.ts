@@ -67,7 +67,9 @@ export function parseStoreUri(uri: string): StoreLocation {
   const adl2 = ADL2_URI.exec(uri);
   if (adl2) {
     const [, fileSystem = '', rawPath = ''] = adl2;
-    if (!BUCKET.test(fileSystem)) throw invalidArgument('InvalidDeepStoreUri', `no valid file system in ${JSON.stringify(uri)}: ${EXPECTED}`);
+    if (!BUCKET.test(fileSystem)) {
+      throw invalidArgument('InvalidDeepStoreUri', `no valid file system in ${JSON.stringify(uri)}: ${EXPECTED}`);
+    }
     return { kind: 'adl2', uri, fileSystem, path: azurePath(uri, rawPath) };
   }
   const file = FILE_URI.exec(uri);
@@ -95,7 +97,8 @@ export function locateObject(base: StoreLocation, uri: string): StoreLocation {
   }
   if (base.kind === 'adl2' && target.kind === 'adl2') {
     if (target.fileSystem !== base.fileSystem) return outside();
-    let below = base.path === '' ? target.path : target.path.startsWith(`${base.path}/`) ? target.path.slice(base.path.length + 1) : '';
+    const inside = base.path === '' || target.path.startsWith(`${base.path}/`);
+    let below = !inside ? '' : base.path === '' ? target.path : target.path.slice(base.path.length + 1);
     // A base written with a trailing "/" joins as "prefix//table" (segmentUri, like Pinot): one empty step there.
     if (base.uri.endsWith('/')) below = below.replace(/^\//, '');
     if (below.split('/').some((part) => part === '' || part === '.' || part === '..')) return outside();

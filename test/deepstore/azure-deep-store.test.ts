@@ -1,12 +1,31 @@
-import { AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, generateAccountSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
+import {
+  AccountSASPermissions,
+  AccountSASResourceTypes,
+  AccountSASServices,
+  generateAccountSASQueryParameters,
+  StorageSharedKeyCredential,
+} from '@azure/storage-blob';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { AZURE_BYTES_METADATA_KEY, AZURE_CRC_METADATA_KEY, AzureDeepStore, type AzureDeepStoreOptions } from '../../src/deepstore/azure-deep-store.js';
+import {
+  AZURE_BYTES_METADATA_KEY,
+  AZURE_CRC_METADATA_KEY,
+  AzureDeepStore,
+  type AzureDeepStoreOptions,
+} from '../../src/deepstore/azure-deep-store.js';
 import { DeepStoreError } from '../../src/deepstore/errors.js';
 import { PROBE_FOLDER } from '../../src/deepstore/probe.js';
-import { AZURITE_ACCOUNT, AZURITE_KEY, blobOp, blobOperationOf, startAzurite, type Azurite, type BlobOperation } from '../helpers/azurite.js';
+import {
+  AZURITE_ACCOUNT,
+  AZURITE_KEY,
+  blobOp,
+  blobOperationOf,
+  startAzurite,
+  type Azurite,
+  type BlobOperation,
+} from '../helpers/azurite.js';
 import { faults, startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { builtSegmentArchive, MiB, PatternSource, rejection, sha256, uniqueName } from './support.js';
 
@@ -40,7 +59,9 @@ interface NewStore {
   container: string;
 }
 
-async function newStore(options: Partial<AzureDeepStoreOptions> & { prefix?: string; container?: string } = {}): Promise<NewStore> {
+async function newStore(
+  options: Partial<AzureDeepStoreOptions> & { prefix?: string; container?: string } = {},
+): Promise<NewStore> {
   const { prefix = 'pinot/data', container = uniqueName('deep'), ...rest } = options;
   if (options.container === undefined) await azurite.createContainer(container);
   const store = new AzureDeepStore(`adl2://${container}${prefix === '' ? '' : `/${prefix}`}`, {
@@ -68,7 +89,10 @@ async function blobNames(container: string): Promise<string[]> {
 /** Uncommitted block ids of a blob ([] when it has none, or does not exist at all). */
 async function uncommittedBlocks(container: string, name: string): Promise<string[]> {
   try {
-    const list = await azurite.service.getContainerClient(container).getBlockBlobClient(name).getBlockList('uncommitted');
+    const list = await azurite.service
+      .getContainerClient(container)
+      .getBlockBlobClient(name)
+      .getBlockList('uncommitted');
     return (list.uncommittedBlocks ?? []).map((b) => b.name);
   } catch (err) {
     if ((err as { statusCode?: number }).statusCode === 404) return [];
@@ -85,7 +109,7 @@ function count(op: BlobOperation): number {
 }
 
 describe('AzureDeepStore round trips', () => {
-  it('puts a small segment as one create-only Put Blob with its CRC and size as metadata, and heads it back', async () => {
+  it('puts a small segment as one create-only Put Blob with CRC and size as metadata, and heads it back', async () => {
     const { store, container } = await newStore();
     const uri = store.segmentUri('myTable', 'myTable__0__5__20240101T0000Z');
     expect(uri).toBe(`adl2://${container}/pinot/data/myTable/myTable__0__5__20240101T0000Z`);
@@ -93,7 +117,11 @@ describe('AzureDeepStore round trips', () => {
 
     expect(await store.put(uri, Readable.from([data]), { crc: '1299627447' })).toEqual({ bytes: data.length });
     const head = await store.head(uri);
-    expect(head).toEqual({ bytes: data.length, crc: '1299627447', version: expect.stringMatching(/^"?0x[0-9A-F]+"?$/) });
+    expect(head).toEqual({
+      bytes: data.length,
+      crc: '1299627447',
+      version: expect.stringMatching(/^"?0x[0-9A-F]+"?$/),
+    });
 
     expect(await storedBytes(container, 'pinot/data/myTable/myTable__0__5__20240101T0000Z')).toEqual(data);
     const put = proxy.log.find((r) => blobOperationOf(r.method, r.url) === 'PutBlob');
@@ -119,11 +147,13 @@ describe('AzureDeepStore round trips', () => {
     expect(count('PutBlock')).toBe(Math.ceil(total / BLOCK));
     expect(count('PutBlob')).toBe(0);
     const commit = proxy.log.filter((r) => blobOperationOf(r.method, r.url) === 'PutBlockList');
-    expect(commit.map((r) => [r.status, r.headers['if-none-match'], r.headers[`x-ms-meta-${AZURE_BYTES_METADATA_KEY}`]])).toEqual([[201, '*', String(total)]]);
+    expect(
+      commit.map((r) => [r.status, r.headers['if-none-match'], r.headers[`x-ms-meta-${AZURE_BYTES_METADATA_KEY}`]]),
+    ).toEqual([[201, '*', String(total)]]);
     expect(await uncommittedBlocks(container, 'pinot/data/big/big__0__1__20240101T0000Z')).toEqual([]);
   });
 
-  it('names blobs as ADLSGen2PinotFS does: the URI path form-decoded ("+" is a space), so "a b" and "a+b" differ', async () => {
+  it('names blobs as ADLSGen2PinotFS does: the path form-decoded ("+" is a space): "a b", "a+b" differ', async () => {
     const { store, container } = await newStore();
     const names = ['seg with space', 'a+b', 'seg~tilde', 'séga', '100%', "it's(1)", '*-._'];
     for (const [i, name] of names.entries()) {
@@ -133,7 +163,10 @@ describe('AzureDeepStore round trips', () => {
     expect(store.segmentUri('t', 'a+b')).toBe(`adl2://${container}/pinot/data/t/a%2Bb`);
     expect(await blobNames(container)).toEqual(names.map((n) => `pinot/data/t/${n}`).sort());
     for (const [i, name] of names.entries()) {
-      expect(await store.head(store.segmentUri('t', name))).toMatchObject({ bytes: Buffer.byteLength(name), crc: String(i) });
+      expect(await store.head(store.segmentUri('t', name))).toMatchObject({
+        bytes: Buffer.byteLength(name),
+        crc: String(i),
+      });
       expect(await storedBytes(container, `pinot/data/t/${name}`)).toEqual(Buffer.from(name));
     }
   });
@@ -153,7 +186,7 @@ describe('AzureDeepStore round trips', () => {
     expect(await blobNames(container)).toEqual(['t/seg']);
   });
 
-  it('uses the fileSystem option (Pinot\'s fileSystemName) over the URI authority', async () => {
+  it("uses the fileSystem option (Pinot's fileSystemName) over the URI authority", async () => {
     const container = uniqueName('fsname');
     await azurite.createContainer(container);
     const { store } = await newStore({ container: 'path', fileSystem: container });
@@ -168,22 +201,25 @@ describe('AzureDeepStore create-only writes and replaceVersion', () => {
   it.each([
     ['one Put Blob', 1000],
     ['staged blocks', 3 * BLOCK + 7],
-  ])('refuses to replace an object already there (%s): PreconditionFailed, retriable, the object untouched', async (_how, size) => {
-    const { store, container } = await newStore();
-    const uri = store.segmentUri('t', 'seg');
-    const first = new PatternSource(size);
-    await store.put(uri, first, { crc: '1' });
-    const before = await store.head(uri);
+  ])(
+    'refuses to replace an object already there (%s): PreconditionFailed, retriable, the object untouched',
+    async (_how, size) => {
+      const { store, container } = await newStore();
+      const uri = store.segmentUri('t', 'seg');
+      const first = new PatternSource(size);
+      await store.put(uri, first, { crc: '1' });
+      const before = await store.head(uri);
 
-    const body = new PatternSource(size);
-    const err = await rejection(store.put(uri, body, { crc: '2' }));
-    expect(err).toBeInstanceOf(DeepStoreError);
-    expect(err).toMatchObject({ code: 'PreconditionFailed', retriable: true, httpStatus: 409 });
-    expect((err as Error).message).toContain('expected no object there');
-    expect(body.destroyed).toBe(true);
-    expect(await store.head(uri)).toEqual(before);
-    expect(sha256(await storedBytes(container, 'pinot/data/t/seg'))).toBe(first.digest());
-  });
+      const body = new PatternSource(size);
+      const err = await rejection(store.put(uri, body, { crc: '2' }));
+      expect(err).toBeInstanceOf(DeepStoreError);
+      expect(err).toMatchObject({ code: 'PreconditionFailed', retriable: true, httpStatus: 409 });
+      expect((err as Error).message).toContain('expected no object there');
+      expect(body.destroyed).toBe(true);
+      expect(await store.head(uri)).toEqual(before);
+      expect(sha256(await storedBytes(container, 'pinot/data/t/seg'))).toBe(first.digest());
+    },
+  );
 
   it.each([
     ['one Put Blob', 1000],
@@ -201,9 +237,15 @@ describe('AzureDeepStore create-only writes and replaceVersion', () => {
     const after = await store.head(uri);
     expect(after).toMatchObject({ bytes: size, crc: '7' });
     expect(after?.version).not.toBe(stale);
-    expect(proxy.log.filter((r) => r.method === 'PUT' && r.headers['if-match'] !== undefined).map((r) => r.headers['if-match'])).toEqual([stale]);
+    expect(
+      proxy.log
+        .filter((r) => r.method === 'PUT' && r.headers['if-match'] !== undefined)
+        .map((r) => r.headers['if-match']),
+    ).toEqual([stale]);
 
-    const third = await rejection(store.put(uri, Readable.from([Buffer.from('late')]), { crc: '8' }, { replaceVersion: stale }));
+    const third = await rejection(
+      store.put(uri, Readable.from([Buffer.from('late')]), { crc: '8' }, { replaceVersion: stale }),
+    );
     expect(third).toMatchObject({ code: 'PreconditionFailed', retriable: true, httpStatus: 412 });
     expect((third as Error).message).toContain(`expected version ${stale}`);
     expect(await store.head(uri)).toEqual(after);
@@ -250,7 +292,7 @@ describe('AzureDeepStore failures', () => {
     expect(await store.head(uri)).toBeNull();
   });
 
-  it('ambiguous success: Put Block List commits but the client sees a 500; a retry is refused and the object verifies', async () => {
+  it('ambiguous success: Put Block List commits, the client sees 500; a retry is refused, it verifies', async () => {
     const { store, container } = await newStore();
     proxy.inject(blobOp('PutBlockList'), faults.forwardThenFail());
     const uri = store.segmentUri('t', 'seg');
@@ -269,7 +311,11 @@ describe('AzureDeepStore failures', () => {
     const again = await rejection(store.put(uri, Readable.from([archive]), { crc }));
     expect(again).toMatchObject({ code: 'PreconditionFailed' });
     proxy.reset();
-    expect(await store.verifyArchive(uri, { crc })).toEqual({ kind: 'verified', bytes: archive.length, by: 'recorded' });
+    expect(await store.verifyArchive(uri, { crc })).toEqual({
+      kind: 'verified',
+      bytes: archive.length,
+      by: 'recorded',
+    });
     expect(ops()).toEqual([['GetBlobProperties', 200]]);
   });
 
@@ -285,7 +331,9 @@ describe('AzureDeepStore failures', () => {
   it('a wrong account key is refused (403), permanent, and says what to check without the key', async () => {
     const wrongKey = Buffer.alloc(64, 7).toString('base64');
     const { store } = await newStore({ accountKey: wrongKey });
-    const err = await rejection(store.put(store.segmentUri('t', 'seg'), Readable.from([Buffer.from('x')]), { crc: '1' }));
+    const err = await rejection(
+      store.put(store.segmentUri('t', 'seg'), Readable.from([Buffer.from('x')]), { crc: '1' }),
+    );
     // Azure says AuthenticationFailed; Azurite says AuthorizationFailure. Both permanent, both name the key.
     expect(err).toMatchObject({ httpStatus: 403, retriable: false });
     expect(['AuthenticationFailed', 'AuthorizationFailure']).toContain((err as DeepStoreError).code);
@@ -299,14 +347,30 @@ describe('AzureDeepStore failures', () => {
     const put = await rejection(store.put(uri, Readable.from([Buffer.from('x')]), { crc: '1' }));
     expect(put).toMatchObject({ code: 'ContainerNotFound', httpStatus: 404, retriable: false });
     expect((put as Error).message).toContain('container');
-    expect(await rejection(store.head(uri))).toMatchObject({ code: 'ContainerNotFound', httpStatus: 404, retriable: false });
-    expect(await rejection(store.verifyArchive(uri, { crc: '1' }))).toMatchObject({ code: 'ContainerNotFound', retriable: false });
+    expect(await rejection(store.head(uri))).toMatchObject({
+      code: 'ContainerNotFound',
+      httpStatus: 404,
+      retriable: false,
+    });
+    expect(await rejection(store.verifyArchive(uri, { crc: '1' }))).toMatchObject({
+      code: 'ContainerNotFound',
+      retriable: false,
+    });
   });
 
   it('a 403 refusal by role (AuthorizationPermissionMismatch) is permanent and names the role to grant', async () => {
     const { store } = await newStore();
-    proxy.inject(blobOp('PutBlob'), faults.error(403, 'AuthorizationPermissionMismatch', 'This request is not authorized to perform this operation using this permission.'));
-    const err = await rejection(store.put(store.segmentUri('t', 'seg'), Readable.from([Buffer.from('x')]), { crc: '1' }));
+    proxy.inject(
+      blobOp('PutBlob'),
+      faults.error(
+        403,
+        'AuthorizationPermissionMismatch',
+        'This request is not authorized to perform this operation using this permission.',
+      ),
+    );
+    const err = await rejection(
+      store.put(store.segmentUri('t', 'seg'), Readable.from([Buffer.from('x')]), { crc: '1' }),
+    );
     expect(err).toMatchObject({ code: 'AuthorizationPermissionMismatch', httpStatus: 403, retriable: false });
     expect((err as Error).message).toContain('Storage Blob Data Contributor');
   });
@@ -319,7 +383,11 @@ describe('AzureDeepStore abort', () => {
     const controller = new AbortController();
     const uri = store.segmentUri('t', 'seg');
     const put = store.put(uri, body, { crc: '1' }, { signal: controller.signal });
-    await vi.waitFor(() => expect(proxy.log.filter((r) => blobOperationOf(r.method, r.url) === 'PutBlock' && r.status === 201)).toHaveLength(4));
+    await vi.waitFor(() =>
+      expect(proxy.log.filter((r) => blobOperationOf(r.method, r.url) === 'PutBlock' && r.status === 201)).toHaveLength(
+        4,
+      ),
+    );
 
     const reason = new Error('shutting down');
     controller.abort(reason);
@@ -360,7 +428,11 @@ describe('AzureDeepStore.verifyArchive', () => {
     const uri = store.segmentUri('t', 'seg');
     await store.put(uri, Readable.from([archive]), { crc });
     proxy.reset();
-    expect(await store.verifyArchive(uri, { crc })).toEqual({ kind: 'verified', bytes: archive.length, by: 'recorded' });
+    expect(await store.verifyArchive(uri, { crc })).toEqual({
+      kind: 'verified',
+      bytes: archive.length,
+      by: 'recorded',
+    });
     expect(ops()).toEqual([['GetBlobProperties', 200]]);
   });
 
@@ -369,19 +441,39 @@ describe('AzureDeepStore.verifyArchive', () => {
     const { archive, crc } = await builtSegmentArchive({ name: 'seg', payloadBytes: 50_000 });
     const blob = azurite.service.getContainerClient(container).getBlockBlobClient('pinot/data/t/seg');
     const planted = await blob.upload(archive, archive.length);
-    expect(await store.verifyArchive(store.segmentUri('t', 'seg'), { crc })).toEqual({ kind: 'verified', bytes: archive.length, by: 'full_read' });
+    expect(await store.verifyArchive(store.segmentUri('t', 'seg'), { crc })).toEqual({
+      kind: 'verified',
+      bytes: archive.length,
+      by: 'full_read',
+    });
     const get = proxy.log.find((r) => blobOperationOf(r.method, r.url) === 'GetBlob');
     expect(get?.headers['if-match']).toBe(planted.etag);
   });
 
   it.each([
-    ['another CRC recorded', { [AZURE_CRC_METADATA_KEY]: '99', [AZURE_BYTES_METADATA_KEY]: '5' }, /recorded CRC 99, expected 7/],
-    ['a recorded size the blob does not have', { [AZURE_CRC_METADATA_KEY]: '7', [AZURE_BYTES_METADATA_KEY]: '6' }, /recorded size "6" bytes, the object has 5/],
+    [
+      'another CRC recorded',
+      { [AZURE_CRC_METADATA_KEY]: '99', [AZURE_BYTES_METADATA_KEY]: '5' },
+      /recorded CRC 99, expected 7/,
+    ],
+    [
+      'a recorded size the blob does not have',
+      { [AZURE_CRC_METADATA_KEY]: '7', [AZURE_BYTES_METADATA_KEY]: '6' },
+      /recorded size "6" bytes, the object has 5/,
+    ],
   ])('is unverified at once, with the version to replace, for %s', async (_what, metadata, reason) => {
     const { store, container } = await newStore();
-    const planted = await azurite.service.getContainerClient(container).getBlockBlobClient('pinot/data/t/seg').upload('12345', 5, { metadata });
+    const planted = await azurite.service
+      .getContainerClient(container)
+      .getBlockBlobClient('pinot/data/t/seg')
+      .upload('12345', 5, { metadata });
     proxy.reset();
-    expect(await store.verifyArchive(store.segmentUri('t', 'seg'), { crc: '7' })).toEqual({ kind: 'unverified', reason: expect.stringMatching(reason), bytes: 5, version: planted.etag });
+    expect(await store.verifyArchive(store.segmentUri('t', 'seg'), { crc: '7' })).toEqual({
+      kind: 'unverified',
+      reason: expect.stringMatching(reason),
+      bytes: 5,
+      version: planted.etag,
+    });
     expect(ops()).toEqual([['GetBlobProperties', 200]]);
   });
 
@@ -421,7 +513,11 @@ describe('AzureDeepStore.get', () => {
   it('503 is retriable, with retryAfterMs', async () => {
     const { store } = await newStore();
     proxy.inject(blobOp('GetBlob'), faults.slowDown(3));
-    expect(await rejection(store.get(store.segmentUri('t', 'seg')))).toMatchObject({ httpStatus: 503, retryAfterMs: 3000, retriable: true });
+    expect(await rejection(store.get(store.segmentUri('t', 'seg')))).toMatchObject({
+      httpStatus: 503,
+      retryAfterMs: 3000,
+      retriable: true,
+    });
   });
 });
 
@@ -452,15 +548,24 @@ describe('AzureDeepStore credentials', () => {
     const signature = new URLSearchParams(sasToken).get('sig') ?? '';
     expect(signature).not.toBe('');
     const { store } = await newStore({ accountKey: undefined, sasToken });
-    const err = await rejection(store.put(store.segmentUri('t', 'seg'), Readable.from([Buffer.from('x')]), { crc: '1' }));
+    const err = await rejection(
+      store.put(store.segmentUri('t', 'seg'), Readable.from([Buffer.from('x')]), { crc: '1' }),
+    );
     expect(err).toMatchObject({ httpStatus: 403, retriable: false });
     expect((err as Error).message).not.toContain(signature);
     expect((err as Error).message).not.toContain(encodeURIComponent(signature));
   });
 
   it('works with a connection string', async () => {
-    const connectionString = `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${proxy.endpoint}/${AZURITE_ACCOUNT};`;
-    const { store } = await newStore({ accountName: undefined, accountKey: undefined, endpoint: undefined, connectionString });
+    const connectionString =
+      `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};` +
+      `BlobEndpoint=${proxy.endpoint}/${AZURITE_ACCOUNT};`;
+    const { store } = await newStore({
+      accountName: undefined,
+      accountKey: undefined,
+      endpoint: undefined,
+      connectionString,
+    });
     const uri = store.segmentUri('t', 'seg');
     await store.put(uri, Readable.from([Buffer.from('cs')]), { crc: '2' });
     expect(await store.head(uri)).toMatchObject({ bytes: 2, crc: '2' });
@@ -481,7 +586,11 @@ describe('AzureDeepStore.probe', () => {
   it('write: Put Blob, Get Blob, Delete Blob of <prefix>/.pinot-sidecar.probe/<name>; nothing left', async () => {
     const { store, container } = await newStore();
     const result = await store.probe('write', { name: 'Server_pinot-server-0_8098' });
-    expect(result).toEqual({ ok: true, mode: 'write', uri: `adl2://${container}/pinot/data/${PROBE_FOLDER}/Server_pinot-server-0_8098` });
+    expect(result).toEqual({
+      ok: true,
+      mode: 'write',
+      uri: `adl2://${container}/pinot/data/${PROBE_FOLDER}/Server_pinot-server-0_8098`,
+    });
     expect(ops()).toEqual([
       ['PutBlob', 201],
       ['GetBlob', 200],
@@ -490,9 +599,13 @@ describe('AzureDeepStore.probe', () => {
     expect(await blobNames(container)).toEqual([]);
   });
 
-  it('read: List Blobs of one name under the prefix, then Get Blob Properties (404 expected); writes nothing', async () => {
+  it('read: List Blobs of one name under the prefix, then Get Blob Properties (404 expected); no write', async () => {
     const { store, container } = await newStore();
-    expect(await store.probe('read', { name: 'me' })).toEqual({ ok: true, mode: 'read', uri: `adl2://${container}/pinot/data/${PROBE_FOLDER}/me` });
+    expect(await store.probe('read', { name: 'me' })).toEqual({
+      ok: true,
+      mode: 'read',
+      uri: `adl2://${container}/pinot/data/${PROBE_FOLDER}/me`,
+    });
     expect(ops()).toEqual([
       ['ListBlobs', 200],
       ['GetBlobProperties', 404],
@@ -502,18 +615,29 @@ describe('AzureDeepStore.probe', () => {
     expect(new URL(list, 'http://x').searchParams.get('maxresults')).toBe('1');
   });
 
-  it.each(['write', 'read'] as const)('%s: a missing container fails at the first step, permanent, naming the container', async (mode) => {
-    const { store } = await newStore({ container: uniqueName('missing') });
-    const result = await store.probe(mode);
-    expect(result).toMatchObject({ ok: false, mode, step: mode === 'write' ? 'write' : 'list', error: { code: 'ContainerNotFound', retriable: false } });
-    expect(result.ok === false && result.error.message).toMatch(/container .*does not exist/);
-  });
+  it.each(['write', 'read'] as const)(
+    '%s: a missing container fails at the first step, permanent, naming the container',
+    async (mode) => {
+      const { store } = await newStore({ container: uniqueName('missing') });
+      const result = await store.probe(mode);
+      expect(result).toMatchObject({
+        ok: false,
+        mode,
+        step: mode === 'write' ? 'write' : 'list',
+        error: { code: 'ContainerNotFound', retriable: false },
+      });
+      expect(result.ok === false && result.error.message).toMatch(/container .*does not exist/);
+    },
+  );
 
   it('a refused delete is only a warning', async () => {
     const { store } = await newStore();
     proxy.inject(blobOp('DeleteBlob'), faults.error(403, 'AuthorizationPermissionMismatch'));
     const result = await store.probe('write');
-    expect(result).toMatchObject({ ok: true, warning: { step: 'delete', error: { code: 'AuthorizationPermissionMismatch' } } });
+    expect(result).toMatchObject({
+      ok: true,
+      warning: { step: 'delete', error: { code: 'AuthorizationPermissionMismatch' } },
+    });
   });
 
   it('a closed port is "cannot reach" the endpoint, retriable', async () => {
@@ -521,7 +645,9 @@ describe('AzureDeepStore.probe', () => {
     const { store } = await newStore({ endpoint: `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}` });
     const result = await store.probe('read');
     expect(result).toMatchObject({ ok: false, step: 'list', error: { code: 'ECONNREFUSED', retriable: true } });
-    expect(result.ok === false && result.error.message).toContain(`cannot reach http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`);
+    expect(result.ok === false && result.error.message).toContain(
+      `cannot reach http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`,
+    );
   });
 
   it('a store that serves other bytes than it accepted fails at compare', async () => {

@@ -110,25 +110,39 @@ export function storeContract(subject: StoreSubject): void {
       const uri = store.segmentUri('events', 'events__0__7__20240101T0000Z');
       expect(await store.verifyArchive(uri, { crc })).toEqual({ kind: 'absent' });
       await store.put(uri, Readable.from([archive]), { crc });
-      expect(await store.verifyArchive(uri, { crc })).toEqual({ kind: 'verified', bytes: archive.length, by: subject.verifiesPutBy });
+      expect(await store.verifyArchive(uri, { crc })).toEqual({
+        kind: 'verified',
+        bytes: archive.length,
+        by: subject.verifiesPutBy,
+      });
     });
 
     it('verifyArchive: a complete archive Pinot wrote is verified by a full read', async () => {
       const { store, plantForeign } = await fresh();
       const uri = store.segmentUri('events', 'events__0__7__20240101T0000Z');
       await plantForeign(uri, archive);
-      expect(await store.verifyArchive(uri, { crc })).toEqual({ kind: 'verified', bytes: archive.length, by: 'full_read' });
+      expect(await store.verifyArchive(uri, { crc })).toEqual({
+        kind: 'verified',
+        bytes: archive.length,
+        by: 'full_read',
+      });
     });
 
-    it('verifyArchive: a cut archive, and an archive of another segment version, are unverified with a reason', async () => {
+    it('verifyArchive: a cut archive, and one of another segment version, are unverified with a reason', async () => {
       const { store, plantForeign } = await fresh();
       const cut = store.segmentUri('events', 'cut');
       await plantForeign(cut, archive.subarray(0, Math.floor(archive.length / 2)));
-      expect(await store.verifyArchive(cut, { crc })).toMatchObject({ kind: 'unverified', reason: expect.stringMatching(/truncated|cut/) });
+      expect(await store.verifyArchive(cut, { crc })).toMatchObject({
+        kind: 'unverified',
+        reason: expect.stringMatching(/truncated|cut/),
+      });
       const other = store.segmentUri('events', 'events__0__7__20240101T0000Z');
       await store.put(other, Readable.from([archive]), { crc });
       const otherCrc = String((Number(crc) + 1) % 2 ** 32);
-      expect(await store.verifyArchive(other, { crc: otherCrc })).toMatchObject({ kind: 'unverified', reason: expect.stringContaining(otherCrc) });
+      expect(await store.verifyArchive(other, { crc: otherCrc })).toMatchObject({
+        kind: 'unverified',
+        reason: expect.stringContaining(otherCrc),
+      });
     });
 
     it('aborting mid-upload rejects with the reason, destroys the body, and leaves no object', async () => {
@@ -149,25 +163,40 @@ export function storeContract(subject: StoreSubject): void {
 
     it('get of a missing key is NoSuchKey, permanent', async () => {
       const { store } = await fresh();
-      expect(await rejection(store.get(store.segmentUri('t', 'nothing_here')))).toMatchObject({ code: 'NoSuchKey', retriable: false });
+      expect(await rejection(store.get(store.segmentUri('t', 'nothing_here')))).toMatchObject({
+        code: 'NoSuchKey',
+        retriable: false,
+      });
       expect(await store.head(store.segmentUri('t', 'nothing_here'))).toBeNull();
     });
 
     it('refuses a URI outside its base before touching storage, and destroys the body', async () => {
       const { store } = await fresh();
       const body = Readable.from([Buffer.from('x')]);
-      expect(await rejection(store.put(subject.outsideUri, body, { crc: '1' }))).toMatchObject({ code: 'UriOutsideDeepStore', retriable: false });
+      expect(await rejection(store.put(subject.outsideUri, body, { crc: '1' }))).toMatchObject({
+        code: 'UriOutsideDeepStore',
+        retriable: false,
+      });
       expect(body.destroyed).toBe(true);
-      expect(await rejection(store.get(subject.outsideUri))).toMatchObject({ code: 'UriOutsideDeepStore', retriable: false });
-      expect(await rejection(store.head(subject.outsideUri))).toMatchObject({ code: 'UriOutsideDeepStore', retriable: false });
+      expect(await rejection(store.get(subject.outsideUri))).toMatchObject({
+        code: 'UriOutsideDeepStore',
+        retriable: false,
+      });
+      expect(await rejection(store.head(subject.outsideUri))).toMatchObject({
+        code: 'UriOutsideDeepStore',
+        retriable: false,
+      });
     });
 
-    it.each(['write', 'read'] as const)('probe(%s) of a usable store is ok, and a write probe leaves nothing', async (mode) => {
-      const { store, rawBytes } = await fresh();
-      const result = await store.probe(mode, { name: 'contract' });
-      expect(result).toMatchObject({ ok: true, mode });
-      expect(result).not.toHaveProperty('warning');
-      if (mode === 'write') expect(await rawBytes(result.uri)).toBeNull();
-    });
+    it.each(['write', 'read'] as const)(
+      'probe(%s) of a usable store is ok, and a write probe leaves nothing',
+      async (mode) => {
+        const { store, rawBytes } = await fresh();
+        const result = await store.probe(mode, { name: 'contract' });
+        expect(result).toMatchObject({ ok: true, mode });
+        expect(result).not.toHaveProperty('warning');
+        if (mode === 'write') expect(await rawBytes(result.uri)).toBeNull();
+      },
+    );
   });
 }

@@ -33,7 +33,19 @@ const LISTENING = /successfully listens on (http:\/\/127\.0\.0\.1:(\d+))/;
 export async function startAzurite(): Promise<Azurite> {
   const dir = await mkdtemp(path.join(tmpdir(), 'azurite-'));
   const main = createRequire(import.meta.url).resolve('azurite/dist/src/blob/main.js');
-  const args = [main, '--blobHost', '127.0.0.1', '--blobPort', '0', '--location', dir, ...(process.env.AZURITE_DEBUG ? ['--debug', path.join(dir, 'debug.log')] : ['--silent']), '--loose', '--skipApiVersionCheck', '--disableTelemetry'];
+  const args = [
+    main,
+    '--blobHost',
+    '127.0.0.1',
+    '--blobPort',
+    '0',
+    '--location',
+    dir,
+    ...(process.env.AZURITE_DEBUG ? ['--debug', path.join(dir, 'debug.log')] : ['--silent']),
+    '--loose',
+    '--skipApiVersionCheck',
+    '--disableTelemetry',
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let origin: string;
   try {
@@ -44,7 +56,9 @@ export async function startAzurite(): Promise<Azurite> {
     throw err;
   }
   const endpoint = `${origin}/${AZURITE_ACCOUNT}`;
-  const service = new BlobServiceClient(endpoint, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY), { retryOptions: { maxTries: 1 } });
+  const service = new BlobServiceClient(endpoint, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY), {
+    retryOptions: { maxTries: 1 },
+  });
   return {
     origin,
     endpoint,
@@ -74,7 +88,8 @@ function listeningOrigin(child: ChildProcess): Promise<string> {
         resolve(match[1]);
       }
     };
-    const onExit = (code: number | null): void => fail(new Error(`Azurite exited (${code}) before listening: ${output}`));
+    const onExit = (code: number | null): void =>
+      fail(new Error(`Azurite exited (${code}) before listening: ${output}`));
     const cleanup = (): void => {
       clearTimeout(timer);
       child.stdout?.off('data', onData);
@@ -109,7 +124,8 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** The Blob service operations the tests tell apart, as the service routes them (method and `comp`). */
-export type BlobOperation = 'PutBlob' | 'PutBlock' | 'PutBlockList' | 'GetBlob' | 'GetBlobProperties' | 'DeleteBlob' | 'ListBlobs' | 'Other';
+export type BlobOperation =
+  'PutBlob' | 'PutBlock' | 'PutBlockList' | 'GetBlob' | 'GetBlobProperties' | 'DeleteBlob' | 'ListBlobs' | 'Other';
 
 /** Which Blob operation a request to `<account>/<container>/<blob>` is (path-style, as Azurite is addressed). */
 export function blobOperationOf(method: string, url: string): BlobOperation {
