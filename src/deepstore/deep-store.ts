@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
+import { AzureDeepStore, type AzureDeepStoreOptions } from './azure-deep-store.js';
 import { FileDeepStore } from './file-deep-store.js';
 import type { ProbeMode, ProbeResult } from './probe.js';
 import { S3DeepStore, type S3DeepStoreOptions } from './s3-deep-store.js';
@@ -170,16 +171,19 @@ export interface DeepStore {
 export interface DeepStoreOptions {
   /** Used for `s3://` URIs only. */
   s3?: Omit<S3DeepStoreOptions, 'logger'>;
+  /** Used for `adl2://` URIs only. */
+  azure?: Omit<AzureDeepStoreOptions, 'logger'>;
   logger?: Logger;
 }
 
 /**
- * The store for `uri`, by scheme: `s3://bucket/prefix` (also `s3a://`, as S3PinotFS accepts) or
- * `file:///absolute/path`. Anything else throws a non-retriable DeepStoreError (code InvalidDeepStoreUri),
- * meant to be reported as a configuration error before the agent starts.
+ * The store for `uri`, by scheme: `s3://bucket/prefix` (also `s3a://`, as S3PinotFS accepts),
+ * `adl2://fileSystem/prefix` (ADLSGen2PinotFS) or `file:///absolute/path`. Anything else throws a non-retriable
+ * DeepStoreError (code InvalidDeepStoreUri), meant to be reported as a configuration error before the agent starts.
  */
 export function createDeepStore(uri: string, options: DeepStoreOptions = {}): DeepStore {
   const logger = options.logger ? { logger: options.logger } : {};
   const location = parseStoreUri(uri);
+  if (location.kind === 'adl2') return new AzureDeepStore(uri, { ...options.azure, ...logger });
   return location.kind === 's3' ? new S3DeepStore(uri, { ...options.s3, ...logger }) : new FileDeepStore(uri, logger);
 }

@@ -9,14 +9,21 @@ export type StoreLocation =
   /** `key` is the object key: '' for the bucket root. */
   | { kind: 's3'; uri: string; bucket: string; key: string }
   /** `path` is absolute and normalised. */
-  | { kind: 'file'; uri: string; path: string };
+  | { kind: 'file'; uri: string; path: string }
+  /**
+   * `adl2://<fileSystem>/<path>` (Azure Data Lake Storage Gen2). `fileSystem` is the URI's authority; `path` is
+   * the blob (file) name as ADLSGen2PinotFS names it (azurePath()): '' for the file-system root.
+   */
+  | { kind: 'adl2'; uri: string; fileSystem: string; path: string };
 
 const S3_URI = /^s3a?:\/\/([^/?#]*)([^?#]*)$/i;
 const BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 // file:/abs (what Pinot's URIUtils.getUri writes for a path without a scheme), file:///abs, file://localhost/abs
 const FILE_URI = /^file:(?:\/\/(?:localhost)?(?=\/)|(?!\/\/))(\/[^?#]*)$/i;
 
-const EXPECTED = 'expected s3://bucket/prefix or file:///absolute/path';
+const ADL2_URI = /^adl2:\/\/([^/?#]*)([^?#]*)$/i;
+
+const EXPECTED = 'expected s3://bucket/prefix, adl2://fileSystem/prefix or file:///absolute/path';
 
 function decodePath(uri: string, rawPath: string): string {
   try {
@@ -33,13 +40,37 @@ export function sanitizeS3Key(decodedPath: string): string {
   return collapsed.startsWith('/') ? collapsed.slice(1) : collapsed;
 }
 
-/** Parse `s3://bucket/prefix`, `s3a://...`, `file:///abs/path` or `file:/abs/path`; anything else is refused. */
+/**
+ * The blob name ADLSGen2PinotFS uses for a URI path (AzurePinotFSUtil.convertUriToAzureStylePath, pinot-plugins/
+ * pinot-file-system/pinot-adls): `URLDecoder.decode(uri.getRawPath(), "UTF-8")`, which is form decoding ("+"
+ * becomes a space, unlike S3's URI.getPath()), then one leading and one trailing "/" removed. Runs of "/" are
+ * kept: a base URI ending in "/" gives `prefix//table/segment`, as Pinot names it.
+ */
+export function azurePath(uri: string, rawPath: string): string {
+  let decoded = decodePath(uri, rawPath.replace(/\+/g, ' '));
+  if (decoded.startsWith('/')) decoded = decoded.slice(1);
+  if (decoded.endsWith('/')) decoded = decoded.slice(0, -1);
+  return decoded;
+}
+
+/**
+ * Parse `s3://bucket/prefix`, `s3a://...`, `adl2://fileSystem/prefix`, `file:///abs/path` or `file:/abs/path`;
+ * anything else is refused.
+ */
 export function parseStoreUri(uri: string): StoreLocation {
   const s3 = S3_URI.exec(uri);
   if (s3) {
     const [, bucket = '', rawPath = ''] = s3;
     if (!BUCKET.test(bucket)) throw invalidArgument('InvalidDeepStoreUri', `no valid bucket in ${JSON.stringify(uri)}: ${EXPECTED}`);
     return { kind: 's3', uri, bucket, key: sanitizeS3Key(decodePath(uri, rawPath)) };
+  }
+  const adl2 = ADL2_URI.exec(uri);
+  if (adl2) {
+    const [, fileSystem = '', rawPath = ''] = adl2;
+    if (!BUCKET.test(fileSystem)) {
+      throw invalidArgument('InvalidDeepStoreUri', `no valid file system in ${JSON.stringify(uri)}: ${EXPECTED}`);
+    }
+    return { kind: 'adl2', uri, fileSystem, path: azurePath(uri, rawPath) };
   }
   const file = FILE_URI.exec(uri);
   if (file) {
@@ -62,6 +93,15 @@ export function locateObject(base: StoreLocation, uri: string): StoreLocation {
     const below = prefix === '' ? target.key : target.key.startsWith(`${prefix}/`) ? target.key.slice(prefix.length + 1) : '';
     const parts = below.split('/');
     if (target.bucket !== base.bucket || parts.some((part) => part === '' || part === '.' || part === '..')) return outside();
+    return target;
+  }
+  if (base.kind === 'adl2' && target.kind === 'adl2') {
+    if (target.fileSystem !== base.fileSystem) return outside();
+    const inside = base.path === '' || target.path.startsWith(`${base.path}/`);
+    let below = !inside ? '' : base.path === '' ? target.path : target.path.slice(base.path.length + 1);
+    // A base written with a trailing "/" joins as "prefix//table" (segmentUri, like Pinot): one empty step there.
+    if (base.uri.endsWith('/')) below = below.replace(/^\//, '');
+    if (below.split('/').some((part) => part === '' || part === '.' || part === '..')) return outside();
     return target;
   }
   if (base.kind === 'file' && target.kind === 'file') {

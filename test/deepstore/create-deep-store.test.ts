@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDeepStore, DeepStoreError, FileDeepStore, S3DeepStore } from '../../src/deepstore/index.js';
+import { AzureDeepStore, createDeepStore, DeepStoreError, FileDeepStore, S3DeepStore } from '../../src/deepstore/index.js';
 import { FAKE_CREDENTIALS, FAKE_REGION, startS3Fake, type S3Fake } from '../helpers/s3-fake.js';
 import { thrown } from './support.js';
 
@@ -48,10 +48,16 @@ describe('createDeepStore', () => {
     }
   });
 
-  it.each(['gs://bucket/x', 'hdfs://nn/x', '/var/pinot', 'adl2://x', 's3://', ''])('refuses %j as a configuration error', (uri) => {
+  it('builds an Azure store for adl2:// with the Azure options (no request until used)', () => {
+    const store = createDeepStore('adl2://pinot-fs/pinot', { azure: { accountName: 'devstoreaccount1', accountKey: 'a2V5', endpoint: 'http://127.0.0.1:1/devstoreaccount1' } });
+    expect(store).toBeInstanceOf(AzureDeepStore);
+    expect(store.segmentUri('t', 'a b')).toBe('adl2://pinot-fs/pinot/t/a+b');
+  });
+
+  it.each(['gs://bucket/x', 'hdfs://nn/x', '/var/pinot', 'adl2://', 's3://', ''])('refuses %j as a configuration error', (uri) => {
     const caught = thrown(() => createDeepStore(uri));
     expect(caught).toBeInstanceOf(DeepStoreError);
     expect(caught).toMatchObject({ code: 'InvalidDeepStoreUri', retriable: false });
-    expect((caught as Error).message).toContain('s3://bucket/prefix or file:///absolute/path');
+    expect((caught as Error).message).toContain('s3://bucket/prefix, adl2://fileSystem/prefix or file:///absolute/path');
   });
 });

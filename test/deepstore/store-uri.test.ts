@@ -15,6 +15,15 @@ describe('parseStoreUri', () => {
     ['file:/var/pinot/deep/', { kind: 'file', path: '/var/pinot/deep' }], // what URIUtils.getUri writes
     ['file://localhost/var/x', { kind: 'file', path: '/var/x' }],
     ['file:///var/deep//t/seg%20x', { kind: 'file', path: '/var/deep/t/seg x' }],
+    // adl2: the path as ADLSGen2PinotFS names the file (AzurePinotFSUtil.convertUriToAzureStylePath): form
+    // decoded ("+" is a space, %2B a "+"), one leading and one trailing "/" dropped, "//" kept
+    ['adl2://fs/pinot/data', { kind: 'adl2', fileSystem: 'fs', path: 'pinot/data' }],
+    ['adl2://fs/pinot/data/', { kind: 'adl2', fileSystem: 'fs', path: 'pinot/data' }],
+    ['adl2://fs', { kind: 'adl2', fileSystem: 'fs', path: '' }],
+    ['adl2://fs/', { kind: 'adl2', fileSystem: 'fs', path: '' }],
+    ['adl2://fs/data//t/seg+1', { kind: 'adl2', fileSystem: 'fs', path: 'data//t/seg 1' }],
+    ['adl2://fs/data/t/a%2Bb', { kind: 'adl2', fileSystem: 'fs', path: 'data/t/a+b' }],
+    ['adl2://fs/data/t/%C3%A9%7E%25', { kind: 'adl2', fileSystem: 'fs', path: 'data/t/é~%' }],
   ])('%s', (uri, expected) => {
     expect(parseStoreUri(uri)).toEqual({ uri, ...expected });
   });
@@ -29,6 +38,10 @@ describe('parseStoreUri', () => {
     'file://otherhost/var/x',
     'file:relative/path',
     's3://bucket/bad%zz',
+    'adl2:///data', // no file system
+    'adl2://fs/data?x=1',
+    'adl2://fs/bad%zz',
+    'abfss://fs@account.dfs.core.windows.net/data', // Hadoop's ABFS form, not Pinot's
     '',
   ])('refuses %j with a non-retriable InvalidDeepStoreUri', (uri) => {
     expect(() => parseStoreUri(uri)).toThrow(expect.objectContaining({ code: 'InvalidDeepStoreUri', retriable: false }));
@@ -76,6 +89,37 @@ describe('locateObject', () => {
     ['s3://deep/t/seg', fileBase],
   ])('refuses %s', (uri, base) => {
     expect(() => locateObject(base, uri)).toThrow(expect.objectContaining({ code: 'UriOutsideDeepStore', retriable: false }));
+  });
+
+  const adlBase = parseStoreUri('adl2://fs/data');
+  const adlSlash = parseStoreUri('adl2://fs/data/');
+  const adlRoot = parseStoreUri('adl2://fs');
+
+  it.each([
+    [adlBase, 'adl2://fs/data/t/seg', 'data/t/seg'],
+    [adlBase, 'adl2://fs/data/t/seg+with+space', 'data/t/seg with space'],
+    [adlSlash, 'adl2://fs/data//t/seg', 'data//t/seg'], // segmentUri of a base with a trailing "/", as Pinot names it
+    [adlSlash, 'adl2://fs/data/t/seg', 'data/t/seg'],
+    [adlRoot, 'adl2://fs/t/seg', 't/seg'],
+  ])('finds the blob name of an adl2 object under the base', (base, uri, blob) => {
+    expect(locateObject(base, uri)).toMatchObject({ kind: 'adl2', fileSystem: 'fs', path: blob });
+  });
+
+  it.each([
+    ['adl2://other/data/t/seg', adlBase],
+    ['adl2://fs/database/t/seg', adlBase], // a sibling that shares the prefix string
+    ['adl2://fs/data', adlBase],
+    ['adl2://fs/data/', adlBase],
+    ['adl2://fs/data//t/seg', adlBase], // an empty step is only the one a trailing "/" of the base makes
+    ['adl2://fs/data///t/seg', adlSlash],
+    ['adl2://fs/data/t/..', adlBase],
+    ['adl2://fs/data/t/%2E%2E', adlBase],
+    ['adl2://fs', adlRoot],
+    ['s3://fs/data/t/seg', adlBase],
+    ['adl2://fs/data/t/seg', s3Base],
+  ])('refuses %s', (uri, base) => {
+    const outside = expect.objectContaining({ code: 'UriOutsideDeepStore', retriable: false });
+    expect(() => locateObject(base, uri)).toThrow(outside);
   });
 
   it('finds the path of a file under the base', () => {

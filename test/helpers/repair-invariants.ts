@@ -48,6 +48,7 @@ export function objectOpener(s3?: S3Client): ObjectOpener {
         stream.once('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? resolve(null) : reject(err)));
       });
     }
+    if (location.kind !== 's3') throw new Error(`no client to check ${uri}`);
     if (!s3) throw new Error(`no S3 client to check ${uri}`);
     try {
       const out = await s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
