@@ -4,19 +4,25 @@
 import path from 'node:path';
 import { invalidArgument } from './errors.js';
 
-/** A deep-store URI taken apart: an S3 bucket and key, or an absolute file path. */
+/** A deep-store URI taken apart: an S3 or GCS bucket and key, or an absolute file path. */
 export type StoreLocation =
   /** `key` is the object key: '' for the bucket root. */
   | { kind: 's3'; uri: string; bucket: string; key: string }
+  /** `key` is the GCS object name: '' for the bucket root. */
+  | { kind: 'gcs'; uri: string; bucket: string; key: string }
   /** `path` is absolute and normalised. */
   | { kind: 'file'; uri: string; path: string };
 
 const S3_URI = /^s3a?:\/\/([^/?#]*)([^?#]*)$/i;
 const BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const GCS_URI = /^gs:\/\/([^/?#]*)([^?#]*)$/i;
+// GCS bucket names: lower-case letters, digits, "-", "_" and "." (cloud.google.com/storage/docs/buckets#naming);
+// GcsUri takes the bucket from URI.getAuthority(), not getHost(), because of the "_".
+const GCS_BUCKET = /^[a-z0-9][a-z0-9._-]*[a-z0-9]$/;
 // file:/abs (what Pinot's URIUtils.getUri writes for a path without a scheme), file:///abs, file://localhost/abs
 const FILE_URI = /^file:(?:\/\/(?:localhost)?(?=\/)|(?!\/\/))(\/[^?#]*)$/i;
 
-const EXPECTED = 'expected s3://bucket/prefix or file:///absolute/path';
+const EXPECTED = 'expected s3://bucket/prefix, gs://bucket/prefix or file:///absolute/path';
 
 function decodePath(uri: string, rawPath: string): string {
   try {
@@ -33,13 +39,28 @@ export function sanitizeS3Key(decodedPath: string): string {
   return collapsed.startsWith('/') ? collapsed.slice(1) : collapsed;
 }
 
-/** Parse `s3://bucket/prefix`, `s3a://...`, `file:///abs/path` or `file:/abs/path`; anything else is refused. */
+/**
+ * GcsUri (pinot-gcs, org/apache/pinot/plugin/filesystem/GcsUri.java): the object name is URI.getPath() (decoded)
+ * with runs of "/" collapsed to one and the leading "/" dropped, exactly S3PinotFS.sanitizePath.
+ */
+export const sanitizeGcsName = sanitizeS3Key;
+
+/**
+ * Parse `s3://bucket/prefix`, `s3a://...`, `gs://bucket/prefix`, `file:///abs/path` or `file:/abs/path`;
+ * anything else is refused.
+ */
 export function parseStoreUri(uri: string): StoreLocation {
   const s3 = S3_URI.exec(uri);
   if (s3) {
     const [, bucket = '', rawPath = ''] = s3;
     if (!BUCKET.test(bucket)) throw invalidArgument('InvalidDeepStoreUri', `no valid bucket in ${JSON.stringify(uri)}: ${EXPECTED}`);
     return { kind: 's3', uri, bucket, key: sanitizeS3Key(decodePath(uri, rawPath)) };
+  }
+  const gs = GCS_URI.exec(uri);
+  if (gs) {
+    const [, bucket = '', rawPath = ''] = gs;
+    if (!GCS_BUCKET.test(bucket)) throw invalidArgument('InvalidDeepStoreUri', `no valid GCS bucket in ${JSON.stringify(uri)}: ${EXPECTED}`);
+    return { kind: 'gcs', uri, bucket, key: sanitizeGcsName(decodePath(uri, rawPath)) };
   }
   const file = FILE_URI.exec(uri);
   if (file) {
@@ -57,7 +78,7 @@ export function locateObject(base: StoreLocation, uri: string): StoreLocation {
   const outside = (): never => {
     throw invalidArgument('UriOutsideDeepStore', `${uri} is not an object under the deep store ${base.uri}`);
   };
-  if (base.kind === 's3' && target.kind === 's3') {
+  if ((base.kind === 's3' && target.kind === 's3') || (base.kind === 'gcs' && target.kind === 'gcs')) {
     const prefix = base.key.replace(/\/$/, '');
     const below = prefix === '' ? target.key : target.key.startsWith(`${prefix}/`) ? target.key.slice(prefix.length + 1) : '';
     const parts = below.split('/');
