@@ -160,7 +160,7 @@ export class GcsDeepStore implements DeepStore {
       ...(signal === undefined ? {} : { signal }),
       what: `GCS put ${uri}`,
     });
-    if (!uploaded.sizeRecorded) await this.recordSize(uri, target.key, uploaded);
+    if (!uploaded.sizeRecorded && uploaded.generation !== '') await this.recordSize(uri, target.key, uploaded);
     return { bytes: uploaded.bytes };
   }
 

@@ -11,6 +11,8 @@
 // request takes the caller's AbortSignal, every error answer keeps its status, reason and Retry-After, and a
 // failed upload cancels its session. Authentication is the SDK's own (GoogleAuth of the Storage client).
 
+import http from 'node:http';
+import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { DeepStoreError } from './errors.js';
 import { classifyGcsError, classifyGcsFacts, gcsAnswerFacts } from './gcs-classify.js';
@@ -76,16 +78,24 @@ export async function resumableUpload(body: Readable, spec: ResumableUploadSpec)
     body.destroy(signal?.reason as Error);
   };
   signal?.addEventListener('abort', onAbort, { once: true });
-  let bodyError: unknown;
-  body.once('error', (err) => (bodyError ??= err));
-
   const buffer = Buffer.allocUnsafe(spec.chunkBytes);
   let fill = 0;
   let offset = 0; // bytes GCS has persisted
   let session: string | undefined;
+  let bodyFailed = false;
   try {
     signal?.throwIfAborted();
-    for await (const piece of body as AsyncIterable<Buffer>) {
+    const pieces = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await pieces.next();
+      } catch (err) {
+        bodyFailed = true;
+        throw err;
+      }
+      if (next.done === true) break;
+      const piece = next.value;
       let at = 0;
       while (at < piece.length) {
         const n = Math.min(piece.length - at, buffer.length - fill);
@@ -113,7 +123,7 @@ export async function resumableUpload(body: Readable, spec: ResumableUploadSpec)
     body.destroy();
     if (session !== undefined) await cancelSession(spec, session);
     if (signal?.aborted) throw signal.reason;
-    if (bodyError !== undefined) throw bodyError;
+    if (bodyFailed) throw err;
     throw classifyGcsError(err, spec.what, { bucket: spec.bucket });
   } finally {
     signal?.removeEventListener('abort', onAbort);
@@ -125,10 +135,47 @@ function requestSignal(spec: ResumableUploadSpec): AbortSignal {
   return spec.signal === undefined ? timeout : AbortSignal.any([spec.signal, timeout]);
 }
 
+interface Answer {
+  status: number;
+  header(name: string): string | null;
+  body: Buffer;
+}
+
+/**
+ * One HTTP request with node:http(s), not fetch: aborting a fetch (undici) whose request body the server has
+ * not read yet rejects the promise but leaves the request on its socket, while destroying a node:http request
+ * closes the connection, so the store really stops receiving. The answer is read whole (GCS answers with a
+ * small JSON document or nothing).
+ */
+function send(url: string | URL, init: { method: string; headers: Record<string, string>; body?: Buffer; signal: AbortSignal }): Promise<Answer> {
+  const target = typeof url === 'string' ? new URL(url) : url;
+  const client = target.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const headers = { ...init.headers, 'content-length': String(init.body?.length ?? 0) };
+    const req = client.request(target, { method: init.method, headers, signal: init.signal }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('end', () => {
+        const raw = res.headers;
+        resolve({
+          status: res.statusCode ?? 0,
+          header: (name) => {
+            const value = raw[name.toLowerCase()];
+            return typeof value === 'string' ? value : (value?.[0] ?? null);
+          },
+          body: Buffer.concat(chunks),
+        });
+      });
+    });
+    req.on('error', (err) => reject(init.signal.aborted ? init.signal.reason : err));
+    req.end(init.body);
+  });
+}
+
 /** An error answer as a DeepStoreError (its body read for GCS's reason and message). */
-async function failure(spec: ResumableUploadSpec, res: Response, step: string, notFound: 'bucket' | 'object'): Promise<DeepStoreError> {
-  const text = await res.text().catch(() => '');
-  const facts = gcsAnswerFacts(res.status, res.headers.get('retry-after'), text);
+function failure(spec: ResumableUploadSpec, res: Answer, step: string, notFound: 'bucket' | 'object'): DeepStoreError {
+  const facts = gcsAnswerFacts(res.status, res.header('retry-after'), res.body.toString('utf8'));
   return classifyGcsFacts(facts, `${spec.what} (${step})`, { notFound, bucket: spec.bucket });
 }
 
@@ -139,7 +186,7 @@ async function startSession(spec: ResumableUploadSpec, total: number | undefined
   url.searchParams.set('name', spec.name);
   if (spec.ifGenerationMatch !== undefined) url.searchParams.set('ifGenerationMatch', spec.ifGenerationMatch);
   const metadata = total === undefined ? spec.metadata : { ...spec.metadata, [spec.sizeMetadataKey]: String(total) };
-  const res = await fetch(url, {
+  const res = await send(url, {
     method: 'POST',
     headers: {
       ...(await spec.authHeaders()),
@@ -147,13 +194,12 @@ async function startSession(spec: ResumableUploadSpec, total: number | undefined
       'x-upload-content-type': 'application/octet-stream',
       ...(total === undefined ? {} : { 'x-upload-content-length': String(total) }),
     },
-    body: JSON.stringify({ name: spec.name, contentType: 'application/octet-stream', metadata }),
+    body: Buffer.from(JSON.stringify({ name: spec.name, contentType: 'application/octet-stream', metadata })),
     signal: requestSignal(spec),
   });
   // A missing bucket answers the POST with 404: no object is involved yet.
-  if (!res.ok) throw await failure(spec, res, 'start', 'bucket');
-  await res.arrayBuffer();
-  const location = res.headers.get('location');
+  if (res.status < 200 || res.status > 299) throw failure(spec, res, 'start', 'bucket');
+  const location = res.header('location');
   if (location === null) {
     throw new DeepStoreError(`${spec.what}: GCS started no upload session (no Location header)`, { code: 'NoUploadSession', retriable: true });
   }
@@ -161,8 +207,8 @@ async function startSession(spec: ResumableUploadSpec, total: number | undefined
 }
 
 /** The offset after GCS's persisted `Range: bytes=0-<last>` (0 when it has nothing). */
-function persistedEnd(res: Response): number {
-  const range = /^bytes=0-(\d+)$/.exec(res.headers.get('range') ?? '');
+function persistedEnd(res: Answer): number {
+  const range = /^bytes=0-(\d+)$/.exec(res.header('range') ?? '');
   return range === null ? 0 : Number(range[1]) + 1;
 }
 
@@ -175,14 +221,13 @@ async function putChunk(spec: ResumableUploadSpec, session: string, chunk: Buffe
   let at = offset;
   while (at < end) {
     const part = chunk.subarray(at - offset);
-    const res = await fetch(session, {
+    const res = await send(session, {
       method: 'PUT',
       headers: { ...(await spec.authHeaders()), 'content-range': `bytes ${at}-${end - 1}/*` },
       body: part,
       signal: requestSignal(spec),
     });
-    if (res.status !== 308) throw await failure(spec, res, 'chunk', 'object');
-    await res.arrayBuffer();
+    if (res.status !== 308) throw failure(spec, res, 'chunk', 'object');
     const persisted = persistedEnd(res);
     if (persisted <= at || persisted > end) {
       throw new DeepStoreError(`${spec.what}: GCS persisted up to byte ${persisted} of a chunk sent from ${at} to ${end}`, {
@@ -198,14 +243,18 @@ async function putChunk(spec: ResumableUploadSpec, session: string, chunk: Buffe
 /** PUT the last bytes (possibly none) with the total; resolves with the object resource. */
 async function putLast(spec: ResumableUploadSpec, session: string, rest: Buffer, offset: number, total: number): Promise<ObjectResource> {
   const range = rest.length === 0 ? `bytes */${total}` : `bytes ${offset}-${total - 1}/${total}`;
-  const res = await fetch(session, {
+  const res = await send(session, {
     method: 'PUT',
     headers: { ...(await spec.authHeaders()), 'content-range': range },
     body: rest,
     signal: requestSignal(spec),
   });
-  if (res.status !== 200 && res.status !== 201) throw await failure(spec, res, 'finish', 'object');
-  return (await res.json()) as ObjectResource;
+  if (res.status !== 200 && res.status !== 201) throw failure(spec, res, 'finish', 'object');
+  try {
+    return JSON.parse(res.body.toString('utf8')) as ObjectResource;
+  } catch {
+    return {}; // the object was written; its generation is unknown, so its size cannot be recorded
+  }
 }
 
 /**
@@ -215,12 +264,7 @@ async function putLast(spec: ResumableUploadSpec, session: string, rest: Buffer,
  */
 async function cancelSession(spec: ResumableUploadSpec, session: string): Promise<void> {
   try {
-    const res = await fetch(session, {
-      method: 'DELETE',
-      headers: { ...(await spec.authHeaders()), 'content-length': '0' },
-      signal: AbortSignal.timeout(CANCEL_TIMEOUT_MS),
-    });
-    await res.arrayBuffer();
+    await send(session, { method: 'DELETE', headers: await spec.authHeaders(), signal: AbortSignal.timeout(CANCEL_TIMEOUT_MS) });
   } catch {
     // the session expires by itself
   }
