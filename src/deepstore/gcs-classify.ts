@@ -83,7 +83,11 @@ function header(headers: unknown, name: string): string | undefined {
   }
   const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
   const value = key === undefined ? undefined : (headers as Record<string, unknown>)[key];
-  return typeof value === 'string' ? value : Array.isArray(value) && typeof value[0] === 'string' ? value[0] : undefined;
+  return typeof value === 'string'
+    ? value
+    : Array.isArray(value) && typeof value[0] === 'string'
+      ? value[0]
+      : undefined;
 }
 
 /** Read the facts of any error a GCS call can throw (see the file comment for the shapes). */
@@ -98,7 +102,8 @@ export function gcsErrorFacts(err: unknown): GcsErrorFacts {
     (typeof cause.code === 'string' && cause.code) ||
     (typeof e.name === 'string' && e.name !== 'Error' && e.name !== 'TypeError' && e.name) ||
     undefined;
-  const message = errorMessage(err) + (e.cause !== undefined && typeof cause.message === 'string' ? ` (${cause.message})` : '');
+  const message =
+    errorMessage(err) + (e.cause !== undefined && typeof cause.message === 'string' ? ` (${cause.message})` : '');
   return { httpStatus, reason, code, retryAfter: header(e.response?.headers, 'retry-after'), message };
 }
 
@@ -120,7 +125,11 @@ export function gcsAnswerFacts(httpStatus: number, retryAfter: string | null, bo
 /** Loading or using the credentials failed before any request: no key file, an unreadable key, no ADC. */
 function isCredentialsFailure(facts: GcsErrorFacts): boolean {
   if (facts.httpStatus !== undefined) return false;
-  if (facts.code !== undefined && (facts.code.startsWith('ERR_OSSL') || facts.code === 'ENOENT' || facts.code === 'EACCES')) return true;
+  if (
+    facts.code !== undefined &&
+    (facts.code.startsWith('ERR_OSSL') || facts.code === 'ENOENT' || facts.code === 'EACCES')
+  )
+    return true;
   return /default credentials|private key|client_email|credential/i.test(facts.message);
 }
 
@@ -153,34 +162,57 @@ function remedy(code: string, bucket: string): string {
     case 'NoSuchBucket':
       return `the bucket ${bucket} does not exist (a typo in the deep-store URI, or another project): `;
     case 'PermissionDenied':
-      return `permission denied on ${bucket}: the service account needs storage.objects.create, .get, .list (and .delete to replace an object) on the bucket, e.g. roles/storage.objectAdmin: `;
+      return (
+        `permission denied on ${bucket}: the service account needs storage.objects.create, .get, .list ` +
+        '(and .delete to replace an object) on the bucket, e.g. roles/storage.objectAdmin: '
+      );
     case 'Unauthenticated':
       return 'the credentials were refused (a revoked or deleted service-account key, a wrong audience): ';
     case 'CredentialsError':
-      return 'the GCS credentials could not be loaded or used (check the key file, GOOGLE_APPLICATION_CREDENTIALS or the workload identity): ';
+      return (
+        'the GCS credentials could not be loaded or used ' +
+        '(check the key file, GOOGLE_APPLICATION_CREDENTIALS or the workload identity): '
+      );
     default:
       return '';
   }
 }
 
 /** Turn `facts` into a DeepStoreError; `what` says which call, e.g. "GCS put gs://b/k". */
-export function classifyGcsFacts(facts: GcsErrorFacts, what: string, options: GcsClassifyOptions = {}, cause?: unknown, nowMs: number = Date.now()): DeepStoreError {
+export function classifyGcsFacts(
+  facts: GcsErrorFacts,
+  what: string,
+  options: GcsClassifyOptions = {},
+  cause?: unknown,
+  nowMs: number = Date.now(),
+): DeepStoreError {
   const code = gcsErrorCode(facts, options);
   const retriable = isRetriableGcsFailure(facts);
   const retryAfterMs = parseRetryAfter(facts.retryAfter, nowMs);
-  const status = facts.httpStatus === undefined ? '' : ` (HTTP ${facts.httpStatus}${facts.reason === undefined ? '' : ` ${facts.reason}`})`;
+  const status =
+    facts.httpStatus === undefined
+      ? ''
+      : ` (HTTP ${facts.httpStatus}${facts.reason === undefined ? '' : ` ${facts.reason}`})`;
   const bucket = options.bucket === undefined ? 'the bucket' : `gs://${options.bucket}`;
-  return new DeepStoreError(`${what} failed: ${retriable ? '' : remedy(code, bucket)}${code}${status}: ${facts.message}`, {
-    code,
-    retriable,
-    ...(facts.httpStatus === undefined ? {} : { httpStatus: facts.httpStatus }),
-    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-    cause,
-  });
+  return new DeepStoreError(
+    `${what} failed: ${retriable ? '' : remedy(code, bucket)}${code}${status}: ${facts.message}`,
+    {
+      code,
+      retriable,
+      ...(facts.httpStatus === undefined ? {} : { httpStatus: facts.httpStatus }),
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      cause,
+    },
+  );
 }
 
 /** Turn whatever a GCS call threw into a DeepStoreError (a DeepStoreError passes through). */
-export function classifyGcsError(err: unknown, what: string, options: GcsClassifyOptions = {}, nowMs: number = Date.now()): DeepStoreError {
+export function classifyGcsError(
+  err: unknown,
+  what: string,
+  options: GcsClassifyOptions = {},
+  nowMs: number = Date.now(),
+): DeepStoreError {
   if (err instanceof DeepStoreError) return err;
   return classifyGcsFacts(gcsErrorFacts(err), what, options, err, nowMs);
 }

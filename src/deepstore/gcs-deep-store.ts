@@ -26,7 +26,16 @@ import { DeepStoreError, invalidArgument } from './errors.js';
 import { classifyGcsError, gcsErrorFacts } from './gcs-classify.js';
 import { GCS_CHUNK_QUANTUM, resumableUpload } from './gcs-resumable-upload.js';
 import { destroyOnAbort } from './object-body.js';
-import { PROBE_FOLDER, PROBE_READ_LIMIT_BYTES, probeBody, probeMismatch, probeObjectName, runProbe, type ProbeMode, type ProbeResult } from './probe.js';
+import {
+  PROBE_FOLDER,
+  PROBE_READ_LIMIT_BYTES,
+  probeBody,
+  probeMismatch,
+  probeObjectName,
+  runProbe,
+  type ProbeMode,
+  type ProbeResult,
+} from './probe.js';
 import { acceptPut } from './put-guard.js';
 import { segmentUri } from './segment-key.js';
 import { assertSegmentCrc } from './segment-crc.js';
@@ -82,7 +91,9 @@ export function gcsStorageOptions(options: GcsDeepStoreOptions): StorageOptions 
     ...(options.projectId === undefined ? {} : { projectId: options.projectId }),
     ...(options.keyFile === undefined ? {} : { keyFilename: options.keyFile }),
     // A custom endpoint goes without credentials in the SDK unless useAuthWithCustomEndpoint says otherwise.
-    ...(options.emulatorEndpoint === undefined ? {} : { apiEndpoint: options.emulatorEndpoint, useAuthWithCustomEndpoint: false }),
+    ...(options.emulatorEndpoint === undefined
+      ? {}
+      : { apiEndpoint: options.emulatorEndpoint, useAuthWithCustomEndpoint: false }),
     ...(options.apiEndpoint === undefined ? {} : { apiEndpoint: options.apiEndpoint, useAuthWithCustomEndpoint: true }),
     // maxRetries 0 is read as "default" by the SDK; autoRetry false is how to switch retries off.
     retryOptions: attempts <= 1 ? { autoRetry: false } : { autoRetry: true, maxRetries: attempts - 1 },
@@ -119,7 +130,10 @@ export class GcsDeepStore implements DeepStore {
     this.prefix = this.base.key.replace(/\/$/, '');
     this.chunkBytes = options.chunkBytes ?? GCS_DEFAULTS.chunkBytes;
     if (this.chunkBytes <= 0 || this.chunkBytes % GCS_CHUNK_QUANTUM !== 0) {
-      throw invalidArgument('InvalidGcsOptions', `chunkBytes must be a positive multiple of 256 KiB, got ${this.chunkBytes}`);
+      throw invalidArgument(
+        'InvalidGcsOptions',
+        `chunkBytes must be a positive multiple of 256 KiB, got ${this.chunkBytes}`,
+      );
     }
     this.requestTimeoutMs = options.requestTimeoutMs ?? GCS_DEFAULTS.requestTimeoutMs;
     this.logger = options.logger ?? silentLogger;
@@ -139,11 +153,19 @@ export class GcsDeepStore implements DeepStore {
    * body fits in one chunk; a longer body's size is added afterwards by a metadata patch pinned to the new
    * generation and metageneration (if that patch fails, the object is whole but verifyArchive() reads it in full).
    */
-  async put(uri: string, body: Readable, meta: SegmentObjectMeta, options: PutOptions = {}): Promise<{ bytes: number }> {
+  async put(
+    uri: string,
+    body: Readable,
+    meta: SegmentObjectMeta,
+    options: PutOptions = {},
+  ): Promise<{ bytes: number }> {
     const { signal, replaceVersion } = options;
     const target = acceptPut(body, meta, signal, () => {
       if (replaceVersion !== undefined && !/^[1-9]\d*$/.test(replaceVersion)) {
-        throw invalidArgument('InvalidVersion', `replaceVersion must be a GCS generation (digits), got ${JSON.stringify(replaceVersion)}`);
+        throw invalidArgument(
+          'InvalidVersion',
+          `replaceVersion must be a GCS generation (digits), got ${JSON.stringify(replaceVersion)}`,
+        );
       }
       return this.locate(uri);
     });
@@ -168,14 +190,22 @@ export class GcsDeepStore implements DeepStore {
     const found = await this.metadataOf(uri, options.signal);
     if (found === null) return null;
     const crc = found.metadata?.[GCS_CRC_METADATA_KEY];
-    return { bytes: Number(found.size ?? 0), crc: typeof crc === 'string' ? crc : null, version: String(found.generation) };
+    return {
+      bytes: Number(found.size ?? 0),
+      crc: typeof crc === 'string' ? crc : null,
+      version: String(found.generation),
+    };
   }
 
   /**
    * One metadata read when put() recorded size and CRC and both match; `unverified` at once on a mismatch; else
    * (written by Pinot, or the size patch failed) a full read of the generation the metadata read saw.
    */
-  async verifyArchive(uri: string, expected: SegmentObjectMeta, options: DeepStoreCallOptions = {}): Promise<ArchiveVerdict> {
+  async verifyArchive(
+    uri: string,
+    expected: SegmentObjectMeta,
+    options: DeepStoreCallOptions = {},
+  ): Promise<ArchiveVerdict> {
     const { signal } = options;
     assertSegmentCrc(expected.crc);
     const found = await this.metadataOf(uri, signal);
@@ -185,23 +215,39 @@ export class GcsDeepStore implements DeepStore {
     const recordedCrc = found.metadata?.[GCS_CRC_METADATA_KEY];
     const recordedBytes = found.metadata?.[GCS_BYTES_METADATA_KEY];
     if (typeof recordedCrc === 'string' && recordedCrc !== expected.crc) {
-      return { kind: 'unverified', reason: `recorded CRC ${recordedCrc}, expected ${expected.crc}: another segment or version`, bytes, version };
+      return {
+        kind: 'unverified',
+        reason: `recorded CRC ${recordedCrc}, expected ${expected.crc}: another segment or version`,
+        bytes,
+        version,
+      };
     }
     if (typeof recordedCrc === 'string' && typeof recordedBytes === 'string') {
       if (recordedBytes === String(bytes)) return { kind: 'verified', bytes, by: 'recorded' };
-      return { kind: 'unverified', reason: `recorded size ${JSON.stringify(recordedBytes)} bytes, the object has ${bytes}: cut or replaced`, bytes, version };
+      return {
+        kind: 'unverified',
+        reason: `recorded size ${JSON.stringify(recordedBytes)} bytes, the object has ${bytes}: cut or replaced`,
+        bytes,
+        version,
+      };
     }
     const body = this.readStream(this.locate(uri).key, version, signal);
     try {
       const check = await verifyArchiveStream(body, expected.crc, signal ? { signal } : {});
       if (check.kind === 'unverified') return { ...check, version };
-      if (check.bytes !== bytes) return { kind: 'unverified', reason: `read ${check.bytes} of ${bytes} bytes`, bytes: check.bytes, version };
+      if (check.bytes !== bytes)
+        return { kind: 'unverified', reason: `read ${check.bytes} of ${bytes} bytes`, bytes: check.bytes, version };
       return { ...check, by: 'full_read' };
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       // The read names the generation: a 404 means that object was replaced or deleted since the metadata read.
       if (gcsErrorFacts(err).httpStatus === 404) {
-        throw new DeepStoreError(`GCS verify ${uri}: the object was replaced while it was being verified`, { code: 'ObjectChanged', retriable: true, httpStatus: 404, cause: err });
+        throw new DeepStoreError(`GCS verify ${uri}: the object was replaced while it was being verified`, {
+          code: 'ObjectChanged',
+          retriable: true,
+          httpStatus: 404,
+          cause: err,
+        });
       }
       throw classifyGcsError(err, `GCS verify ${uri}`, { bucket: this.bucket });
     }
@@ -223,10 +269,17 @@ export class GcsDeepStore implements DeepStore {
     const { signal } = options;
     const found = await this.metadataOf(uri, signal);
     if (found === null) {
-      throw new DeepStoreError(`GCS get ${uri} failed: NoSuchKey (HTTP 404): no object there`, { code: 'NoSuchKey', retriable: false, httpStatus: 404 });
+      throw new DeepStoreError(`GCS get ${uri} failed: NoSuchKey (HTTP 404): no object there`, {
+        code: 'NoSuchKey',
+        retriable: false,
+        httpStatus: 404,
+      });
     }
     signal?.throwIfAborted();
-    return { body: this.readStream(this.locate(uri).key, String(found.generation), signal), bytes: Number(found.size ?? 0) };
+    return {
+      body: this.readStream(this.locate(uri).key, String(found.generation), signal),
+      bytes: Number(found.size ?? 0),
+    };
   }
 
   /**
@@ -240,18 +293,27 @@ export class GcsDeepStore implements DeepStore {
   async probe(mode: ProbeMode, options: ProbeOptions = {}): Promise<ProbeResult> {
     const { signal } = options;
     const { bucket, prefix } = this;
-    const key = `${prefix === '' ? '' : `${prefix}/`}${PROBE_FOLDER}/${probeObjectName(options.name ?? '') || this.probeName}`;
+    const name = probeObjectName(options.name ?? '') || this.probeName;
+    const key = `${prefix === '' ? '' : `${prefix}/`}${PROBE_FOLDER}/${name}`;
     const uri = `gs://${bucket}/${key}`;
     const context = {
       mode,
       uri,
       target: { endpoint: this.endpoint, bucket },
       signal,
-      classify: (err: unknown, step: string) => classifyGcsError(err, `GCS probe ${step} ${uri}`, { bucket, ...(step === 'list' ? { notFound: 'bucket' as const } : {}) }),
+      classify: (err: unknown, step: string) =>
+        classifyGcsError(err, `GCS probe ${step} ${uri}`, {
+          bucket,
+          ...(step === 'list' ? { notFound: 'bucket' as const } : {}),
+        }),
     };
     return runProbe(context, async (run) => {
       if (mode === 'read') {
-        await run.step('list', () => this.storage.bucket(bucket).getFiles({ maxResults: 1, autoPaginate: false, ...(prefix === '' ? {} : { prefix: `${prefix}/` }) }));
+        await run.step('list', () =>
+          this.storage
+            .bucket(bucket)
+            .getFiles({ maxResults: 1, autoPaginate: false, ...(prefix === '' ? {} : { prefix: `${prefix}/` }) }),
+        );
         await run.step('head', () => this.metadataOf(uri, signal));
         return undefined;
       }
@@ -276,7 +338,8 @@ export class GcsDeepStore implements DeepStore {
       try {
         const back = await run.step('read', () => this.readHead(file, signal, PROBE_READ_LIMIT_BYTES + 1));
         await run.step('compare', async () => {
-          if (!back.equals(body)) throw probeMismatch(uri, body, back, { truncated: back.length > PROBE_READ_LIMIT_BYTES });
+          if (!back.equals(body))
+            throw probeMismatch(uri, body, back, { truncated: back.length > PROBE_READ_LIMIT_BYTES });
         });
         deleteTried = true;
         return await run.tolerate('delete', () => file.delete());
@@ -297,7 +360,11 @@ export class GcsDeepStore implements DeepStore {
   }
 
   /** Add the size to the metadata of a multi-chunk upload, only if the object is still the one just written. */
-  private async recordSize(uri: string, name: string, uploaded: { bytes: number; generation: string; metageneration: string }): Promise<void> {
+  private async recordSize(
+    uri: string,
+    name: string,
+    uploaded: { bytes: number; generation: string; metageneration: string },
+  ): Promise<void> {
     try {
       await this.storage
         .bucket(this.bucket)
@@ -307,7 +374,10 @@ export class GcsDeepStore implements DeepStore {
           { ifGenerationMatch: uploaded.generation, ifMetagenerationMatch: uploaded.metageneration },
         );
     } catch (err) {
-      this.logger.warn({ uri, err: classifyGcsError(err, `GCS record size ${uri}`) }, 'uploaded, but could not record its size: verifying it will read it in full');
+      this.logger.warn(
+        { uri, err: classifyGcsError(err, `GCS record size ${uri}`) },
+        'uploaded, but could not record its size: verifying it will read it in full',
+      );
     }
   }
 

@@ -147,7 +147,10 @@ interface Answer {
  * closes the connection, so the store really stops receiving. The answer is read whole (GCS answers with a
  * small JSON document or nothing).
  */
-function send(url: string | URL, init: { method: string; headers: Record<string, string>; body?: Buffer; signal: AbortSignal }): Promise<Answer> {
+function send(
+  url: string | URL,
+  init: { method: string; headers: Record<string, string>; body?: Buffer; signal: AbortSignal },
+): Promise<Answer> {
   const target = typeof url === 'string' ? new URL(url) : url;
   const client = target.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
@@ -201,7 +204,10 @@ async function startSession(spec: ResumableUploadSpec, total: number | undefined
   if (res.status < 200 || res.status > 299) throw failure(spec, res, 'start', 'bucket');
   const location = res.header('location');
   if (location === null) {
-    throw new DeepStoreError(`${spec.what}: GCS started no upload session (no Location header)`, { code: 'NoUploadSession', retriable: true });
+    throw new DeepStoreError(`${spec.what}: GCS started no upload session (no Location header)`, {
+      code: 'NoUploadSession',
+      retriable: true,
+    });
   }
   return location;
 }
@@ -230,10 +236,13 @@ async function putChunk(spec: ResumableUploadSpec, session: string, chunk: Buffe
     if (res.status !== 308) throw failure(spec, res, 'chunk', 'object');
     const persisted = persistedEnd(res);
     if (persisted <= at || persisted > end) {
-      throw new DeepStoreError(`${spec.what}: GCS persisted up to byte ${persisted} of a chunk sent from ${at} to ${end}`, {
-        code: 'UploadOffsetMismatch',
-        retriable: true,
-      });
+      throw new DeepStoreError(
+        `${spec.what}: GCS persisted up to byte ${persisted} of a chunk sent from ${at} to ${end}`,
+        {
+          code: 'UploadOffsetMismatch',
+          retriable: true,
+        },
+      );
     }
     at = persisted;
   }
@@ -241,7 +250,13 @@ async function putChunk(spec: ResumableUploadSpec, session: string, chunk: Buffe
 }
 
 /** PUT the last bytes (possibly none) with the total; resolves with the object resource. */
-async function putLast(spec: ResumableUploadSpec, session: string, rest: Buffer, offset: number, total: number): Promise<ObjectResource> {
+async function putLast(
+  spec: ResumableUploadSpec,
+  session: string,
+  rest: Buffer,
+  offset: number,
+  total: number,
+): Promise<ObjectResource> {
   const range = rest.length === 0 ? `bytes */${total}` : `bytes ${offset}-${total - 1}/${total}`;
   const res = await send(session, {
     method: 'PUT',
@@ -264,7 +279,11 @@ async function putLast(spec: ResumableUploadSpec, session: string, rest: Buffer,
  */
 async function cancelSession(spec: ResumableUploadSpec, session: string): Promise<void> {
   try {
-    await send(session, { method: 'DELETE', headers: await spec.authHeaders(), signal: AbortSignal.timeout(CANCEL_TIMEOUT_MS) });
+    await send(session, {
+      method: 'DELETE',
+      headers: await spec.authHeaders(),
+      signal: AbortSignal.timeout(CANCEL_TIMEOUT_MS),
+    });
   } catch {
     // the session expires by itself
   }

@@ -61,7 +61,10 @@ describe('GcsDeepStore round trips', () => {
 
     const object = await stored(bucket, 'pinot/data/myTable/myTable__0__5__20240101T0000Z');
     expect(object.data).toEqual(data);
-    expect(object.metadata).toMatchObject({ [GCS_CRC_METADATA_KEY]: '1299627447', [GCS_BYTES_METADATA_KEY]: String(data.length) });
+    expect(object.metadata).toMatchObject({
+      [GCS_CRC_METADATA_KEY]: '1299627447',
+      [GCS_BYTES_METADATA_KEY]: String(data.length),
+    });
     expect(gcs.proxy.count(gcsRequests.startUpload)).toBe(1);
     expect(gcs.proxy.count(gcsRequests.chunk)).toBe(1);
     expect(gcs.proxy.log.find(gcsRequests.startUpload)?.query.get('ifGenerationMatch')).toBe('0');
@@ -76,7 +79,10 @@ describe('GcsDeepStore round trips', () => {
     const object = await stored(bucket, 'pinot/data/big/big__0__1__20240101T0000Z');
     expect(object.data.length).toBe(MiB + 1000);
     expect(sha256(object.data)).toBe(source.digest());
-    expect(object.metadata).toMatchObject({ [GCS_CRC_METADATA_KEY]: '4294967295', [GCS_BYTES_METADATA_KEY]: String(MiB + 1000) });
+    expect(object.metadata).toMatchObject({
+      [GCS_CRC_METADATA_KEY]: '4294967295',
+      [GCS_BYTES_METADATA_KEY]: String(MiB + 1000),
+    });
     // 4 full chunks, each answered 308, then the last 1000 bytes with the total
     expect(gcs.proxy.log.filter(gcsRequests.chunk).map((r) => [r.headers['content-range'], r.status])).toEqual([
       ['bytes 0-262143/*', 308],
@@ -94,7 +100,11 @@ describe('GcsDeepStore round trips', () => {
     const source = new PatternSource(2 * CHUNK);
     await store.put(uri, source, { crc: '1' });
     expect(sha256((await stored(bucket, 'pinot/data/t/whole')).data)).toBe(source.digest());
-    expect(gcs.proxy.log.filter(gcsRequests.chunk).map((r) => r.headers['content-range'])).toEqual(['bytes 0-262143/*', 'bytes 262144-524287/*', 'bytes */524288']);
+    expect(gcs.proxy.log.filter(gcsRequests.chunk).map((r) => r.headers['content-range'])).toEqual([
+      'bytes 0-262143/*',
+      'bytes 262144-524287/*',
+      'bytes */524288',
+    ]);
   });
 
   it('stores an empty body as an empty object', async () => {
@@ -110,18 +120,32 @@ describe('GcsDeepStore round trips', () => {
       await store.put(store.segmentUri('t', name), Readable.from([Buffer.from(name)]), { crc: String(i) });
     }
     expect(await objectNames(bucket)).toEqual(
-      ['pinot/data/t/seg+with+space', 'pinot/data/t/seg~tilde', 'pinot/data/t/séga', 'pinot/data/t/100%', "pinot/data/t/it's(1)", 'pinot/data/t/*-._'].sort(),
+      [
+        'pinot/data/t/seg+with+space',
+        'pinot/data/t/seg~tilde',
+        'pinot/data/t/séga',
+        'pinot/data/t/100%',
+        "pinot/data/t/it's(1)",
+        'pinot/data/t/*-._',
+      ].sort(),
     );
     for (const [i, name] of names.entries()) {
-      expect(await store.head(store.segmentUri('t', name))).toMatchObject({ bytes: Buffer.byteLength(name), crc: String(i) });
+      expect(await store.head(store.segmentUri('t', name))).toMatchObject({
+        bytes: Buffer.byteLength(name),
+        crc: String(i),
+      });
     }
   });
 
-  it('head() of a missing object is null, of an object written without our metadata (e.g. by Pinot) has crc null', async () => {
+  it('head() of a missing object is null; of one without our metadata (e.g. by Pinot) has crc null', async () => {
     const { store, bucket } = await gcs.newStore();
     expect(await store.head(store.segmentUri('t', 'nothing_here'))).toBeNull();
     await gcs.fake.storage.bucket(bucket).file('pinot/data/t/by_pinot').save(Buffer.from('xyz'), { resumable: false });
-    expect(await store.head(store.segmentUri('t', 'by_pinot'))).toMatchObject({ bytes: 3, crc: null, version: expect.stringMatching(/^\d+$/) });
+    expect(await store.head(store.segmentUri('t', 'by_pinot'))).toMatchObject({
+      bytes: 3,
+      crc: null,
+      version: expect.stringMatching(/^\d+$/),
+    });
   });
 
   it('get() streams the object with its size; a missing one is a permanent NoSuchKey', async () => {
@@ -178,9 +202,14 @@ describe('GcsDeepStore conditional writes', () => {
     const v2 = await store.head(uri);
     expect(v2).toMatchObject({ bytes: 8, crc: '2' });
     expect(v2?.version).not.toBe(v1);
-    expect(gcs.proxy.log.filter(gcsRequests.startUpload).map((r) => r.query.get('ifGenerationMatch'))).toEqual(['0', v1]);
+    expect(gcs.proxy.log.filter(gcsRequests.startUpload).map((r) => r.query.get('ifGenerationMatch'))).toEqual([
+      '0',
+      v1,
+    ]);
 
-    const stale = await rejection(store.put(uri, Readable.from([Buffer.from('v3')]), { crc: '3' }, { replaceVersion: v1 }));
+    const stale = await rejection(
+      store.put(uri, Readable.from([Buffer.from('v3')]), { crc: '3' }, { replaceVersion: v1 }),
+    );
     expect(stale).toMatchObject({ code: 'PreconditionFailed', retriable: true });
     expect((await stored(bucket, 'pinot/data/t/versioned')).data.toString()).toBe('v2 bytes');
   });
@@ -188,7 +217,9 @@ describe('GcsDeepStore conditional writes', () => {
   it('refuses a replaceVersion that is not a generation, before any request', async () => {
     const { store } = await gcs.newStore();
     const body = Readable.from([Buffer.from('x')]);
-    const err = await rejection(store.put(store.segmentUri('t', 'x'), body, { crc: '1' }, { replaceVersion: '"etag"' }));
+    const err = await rejection(
+      store.put(store.segmentUri('t', 'x'), body, { crc: '1' }, { replaceVersion: '"etag"' }),
+    );
     expect(err).toMatchObject({ code: 'InvalidVersion', retriable: false });
     expect(body.destroyed).toBe(true);
     expect(gcs.proxy.log).toHaveLength(0);
@@ -196,7 +227,7 @@ describe('GcsDeepStore conditional writes', () => {
 });
 
 describe('GcsDeepStore failures', () => {
-  it('abort mid-upload cancels the request on the wire and the session, destroys the input, leaves no object', async () => {
+  it('abort mid-upload stops the request on the wire, cancels the session, destroys the input: no object', async () => {
     // 16 MiB chunks: more than loopback's socket buffers hold, so the held chunk is still on the wire.
     const chunkBytes = 16 * MiB;
     const { store, bucket } = await gcs.newStore({ chunkBytes });
@@ -205,7 +236,9 @@ describe('GcsDeepStore failures', () => {
     const held = new Promise<void>((resolve) => (release = resolve));
     gcs.proxy.inject(gcsRequests.chunk, faults.holdUntil(held), { after: 1 }); // the 2nd chunk hangs at the proxy
     const controller = new AbortController();
-    const stopHere = gcs.proxy.observe({ request: (entry) => entry.fault === 'hold' && controller.abort(new Error('shutting down')) });
+    const stopHere = gcs.proxy.observe({
+      request: (entry) => entry.fault === 'hold' && controller.abort(new Error('shutting down')),
+    });
     const source = new PatternSource(4 * chunkBytes);
     try {
       const err = await rejection(store.put(uri, source, { crc: '1' }, { signal: controller.signal }));
@@ -232,7 +265,9 @@ describe('GcsDeepStore failures', () => {
   it('503 with Retry-After is retriable and carries retryAfterMs', async () => {
     const { store } = await gcs.newStore();
     gcs.proxy.inject(gcsRequests.startUpload, faults.slowDown(7));
-    const err = await rejection(store.put(store.segmentUri('t', 'slow'), Readable.from([Buffer.from('x')]), { crc: '1' }));
+    const err = await rejection(
+      store.put(store.segmentUri('t', 'slow'), Readable.from([Buffer.from('x')]), { crc: '1' }),
+    );
     expect(err).toBeInstanceOf(DeepStoreError);
     expect(err).toMatchObject({ code: 'ServiceUnavailable', retriable: true, httpStatus: 503, retryAfterMs: 7000 });
   });
@@ -249,7 +284,7 @@ describe('GcsDeepStore failures', () => {
     expect(await objectNames(bucket)).toEqual([]);
   });
 
-  it('ambiguous success: the last request applied but answered 500 is retriable, and head() shows the object', async () => {
+  it('ambiguous success: the last request applied but answered 500 is retriable; head() shows the object', async () => {
     const { store } = await gcs.newStore();
     const uri = store.segmentUri('t', 'ambiguous');
     gcs.proxy.inject(gcsRequests.lastChunk, faults.forwardThenFail());
@@ -292,8 +327,14 @@ describe('GcsDeepStore failures', () => {
       );
       const bucket = `creds-${process.pid}`;
       await gcs.fake.createBucket(bucket);
-      const store = new GcsDeepStore(`gs://${bucket}/pinot`, { apiEndpoint: gcs.proxy.endpoint, keyFile, maxAttempts: 1 });
-      const err = await rejection(store.put(store.segmentUri('t', 's'), Readable.from([Buffer.from('x')]), { crc: '1' }));
+      const store = new GcsDeepStore(`gs://${bucket}/pinot`, {
+        apiEndpoint: gcs.proxy.endpoint,
+        keyFile,
+        maxAttempts: 1,
+      });
+      const err = await rejection(
+        store.put(store.segmentUri('t', 's'), Readable.from([Buffer.from('x')]), { crc: '1' }),
+      );
       expect(err).toBeInstanceOf(DeepStoreError);
       expect(err).toMatchObject({ code: 'CredentialsError', retriable: false });
       expect(gcs.proxy.count(gcsRequests.startUpload)).toBe(0);
@@ -310,7 +351,11 @@ describe('GcsDeepStore.verifyArchive', () => {
     const archive = await archiveOf(77n);
     await store.put(uri, Readable.from([archive]), { crc: '77' });
     gcs.proxy.reset();
-    expect(await store.verifyArchive(uri, { crc: '77' })).toEqual({ kind: 'verified', bytes: archive.length, by: 'recorded' });
+    expect(await store.verifyArchive(uri, { crc: '77' })).toEqual({
+      kind: 'verified',
+      bytes: archive.length,
+      by: 'recorded',
+    });
     expect(gcs.proxy.log.map((r) => r.method)).toEqual(['GET']);
     expect(gcs.proxy.count(gcsRequests.media)).toBe(0);
   });
@@ -322,25 +367,39 @@ describe('GcsDeepStore.verifyArchive', () => {
     const uri = store.segmentUri('t', 'foreign');
     const version = (await store.head(uri))!.version!;
     gcs.proxy.reset();
-    expect(await store.verifyArchive(uri, { crc: '5' })).toEqual({ kind: 'verified', bytes: archive.length, by: 'full_read' });
+    expect(await store.verifyArchive(uri, { crc: '5' })).toEqual({
+      kind: 'verified',
+      bytes: archive.length,
+      by: 'full_read',
+    });
     expect(gcs.proxy.log.find(gcsRequests.media)?.query.get('generation')).toBe(version);
   });
 
-  it('is unverified at once, with the version to replace, when the recorded CRC is another segment\'s', async () => {
+  it("is unverified at once, with the version to replace, when the recorded CRC is another segment's", async () => {
     const { store } = await gcs.newStore();
     const uri = store.segmentUri('t', 'other');
     await store.put(uri, Readable.from([await archiveOf(1n)]), { crc: '1' });
     const version = (await store.head(uri))!.version;
     gcs.proxy.reset();
-    expect(await store.verifyArchive(uri, { crc: '2' })).toMatchObject({ kind: 'unverified', reason: expect.stringContaining('recorded CRC 1'), version });
+    expect(await store.verifyArchive(uri, { crc: '2' })).toMatchObject({
+      kind: 'unverified',
+      reason: expect.stringContaining('recorded CRC 1'),
+      version,
+    });
     expect(gcs.proxy.count(gcsRequests.media)).toBe(0);
   });
 
   it('is unverified when a full read finds a cut archive, and absent when there is nothing', async () => {
     const { store, bucket } = await gcs.newStore();
     const archive = await archiveOf(5n, 10_000);
-    await gcs.fake.storage.bucket(bucket).file('pinot/data/t/cut').save(archive.subarray(0, archive.length - 30), { resumable: false });
-    expect(await store.verifyArchive(store.segmentUri('t', 'cut'), { crc: '5' })).toMatchObject({ kind: 'unverified', version: expect.any(String) });
+    await gcs.fake.storage
+      .bucket(bucket)
+      .file('pinot/data/t/cut')
+      .save(archive.subarray(0, archive.length - 30), { resumable: false });
+    expect(await store.verifyArchive(store.segmentUri('t', 'cut'), { crc: '5' })).toMatchObject({
+      kind: 'unverified',
+      version: expect.any(String),
+    });
     expect(await store.verifyArchive(store.segmentUri('t', 'none'), { crc: '5' })).toEqual({ kind: 'absent' });
   });
 });
@@ -360,7 +419,11 @@ describe('GcsDeepStore.probe', () => {
 
   it('fails at write on a missing bucket and at list for the read probe, naming the bucket', async () => {
     const { store } = await gcs.newStore({ bucket: 'probe-missing-bucket' });
-    expect(await store.probe('write')).toMatchObject({ ok: false, step: 'write', error: { code: 'NoSuchBucket', retriable: false } });
+    expect(await store.probe('write')).toMatchObject({
+      ok: false,
+      step: 'write',
+      error: { code: 'NoSuchBucket', retriable: false },
+    });
     const read = await store.probe('read');
     expect(read).toMatchObject({ ok: false, step: 'list', error: { code: 'NoSuchBucket' } });
     expect(read.ok === false && read.error.message).toContain('probe-missing-bucket');
@@ -369,6 +432,10 @@ describe('GcsDeepStore.probe', () => {
   it('reports a refused write as a permanent PermissionDenied', async () => {
     const { store } = await gcs.newStore();
     gcs.proxy.inject(gcsRequests.startUpload, faults.error(403, 'AccessDenied', 'denied'));
-    expect(await store.probe('write')).toMatchObject({ ok: false, step: 'write', error: { code: 'PermissionDenied', retriable: false } });
+    expect(await store.probe('write')).toMatchObject({
+      ok: false,
+      step: 'write',
+      error: { code: 'PermissionDenied', retriable: false },
+    });
   });
 });

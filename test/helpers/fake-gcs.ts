@@ -37,7 +37,13 @@ async function goBinDirs(): Promise<string[]> {
   try {
     const { stdout } = await run('go', ['env', 'GOBIN', 'GOPATH'], { timeout: 30_000 });
     const [gobin = '', gopath = ''] = stdout.split('\n').map((line) => line.trim());
-    return [gobin, ...gopath.split(path.delimiter).filter((p) => p !== '').map((p) => path.join(p, 'bin'))].filter((d) => d !== '');
+    return [
+      gobin,
+      ...gopath
+        .split(path.delimiter)
+        .filter((p) => p !== '')
+        .map((p) => path.join(p, 'bin')),
+    ].filter((d) => d !== '');
   } catch {
     return [];
   }
@@ -82,7 +88,10 @@ export async function ensureFakeGcsServer(): Promise<string> {
     return waitFor(`another test file to install ${FAKE_GCS_MODULE}`, INSTALL_TIMEOUT_MS, async () => {
       const binary = await findBinary();
       if (binary !== undefined) return binary;
-      const age = await stat(LOCK).then((s) => Date.now() - s.mtimeMs, () => Infinity);
+      const age = await stat(LOCK).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => Infinity,
+      );
       if (age > INSTALL_TIMEOUT_MS) throw new Error(`stale install lock ${LOCK} (remove it) and no ${BINARY} binary`);
       return undefined;
     });
@@ -92,11 +101,13 @@ export async function ensureFakeGcsServer(): Promise<string> {
       await run('go', ['install', FAKE_GCS_MODULE], { timeout: INSTALL_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 });
     } catch (err) {
       throw new Error(
-        `no ${BINARY} binary (set FAKE_GCS_SERVER or put it in $(go env GOPATH)/bin) and \`go install ${FAKE_GCS_MODULE}\` failed: ${String(err)}`,
+        `no ${BINARY} binary (set FAKE_GCS_SERVER or put it in $(go env GOPATH)/bin) ` +
+          `and \`go install ${FAKE_GCS_MODULE}\` failed: ${String(err)}`,
       );
     }
     const binary = await findBinary();
-    if (binary === undefined) throw new Error(`\`go install ${FAKE_GCS_MODULE}\` succeeded but no ${BINARY} binary was found`);
+    if (binary === undefined)
+      throw new Error(`\`go install ${FAKE_GCS_MODULE}\` succeeded but no ${BINARY} binary was found`);
     return binary;
   } finally {
     await lock.close();
@@ -131,7 +142,20 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     const endpoint = `http://127.0.0.1:${port}`;
     const child: ChildProcess = spawn(
       binary,
-      ['-scheme', 'http', '-host', '127.0.0.1', '-port', String(port), '-backend', 'memory', '-public-host', `127.0.0.1:${port}`, '-log-level', 'warn'],
+      [
+        '-scheme',
+        'http',
+        '-host',
+        '127.0.0.1',
+        '-port',
+        String(port),
+        '-backend',
+        'memory',
+        '-public-host',
+        `127.0.0.1:${port}`,
+        '-log-level',
+        'warn',
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';
@@ -139,7 +163,9 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     let gone = false;
     void exited.then(() => (gone = true));
-    const ready = await waitFor(`fake-gcs-server on ${endpoint}`, 30_000, async () => (gone ? false : (await answers(endpoint)) || undefined));
+    const ready = await waitFor(`fake-gcs-server on ${endpoint}`, 30_000, async () =>
+      gone ? false : (await answers(endpoint)) || undefined,
+    );
     if (!ready) {
       // Most likely the port was taken between freePort() and the bind: try another.
       if (attempt < 3) continue;

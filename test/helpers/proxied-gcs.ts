@@ -23,15 +23,18 @@ export interface ProxiedGcs {
 /** The GCS JSON API requests, as the fault proxy sees them (its S3 operation names do not apply). */
 export const gcsRequests = {
   /** The POST that starts a resumable upload session. */
-  startUpload: (r: ProxiedRequest): boolean => r.method === 'POST' && r.url.startsWith('/upload/') && r.query.get('uploadType') === 'resumable',
+  startUpload: (r: ProxiedRequest): boolean =>
+    r.method === 'POST' && r.url.startsWith('/upload/') && r.query.get('uploadType') === 'resumable',
   /** A PUT of upload data to a session (any chunk). */
   chunk: (r: ProxiedRequest): boolean => r.method === 'PUT' && r.query.has('upload_id'),
   /** The PUT that names the total: the upload's last request. */
-  lastChunk: (r: ProxiedRequest): boolean => r.method === 'PUT' && r.query.has('upload_id') && !/\/\*$/.test(String(r.headers['content-range'] ?? '')),
+  lastChunk: (r: ProxiedRequest): boolean =>
+    r.method === 'PUT' && r.query.has('upload_id') && !/\/\*$/.test(String(r.headers['content-range'] ?? '')),
   /** The DELETE that cancels a session. */
   cancel: (r: ProxiedRequest): boolean => r.method === 'DELETE' && r.query.has('upload_id'),
   /** A metadata read of an object. */
-  metadata: (r: ProxiedRequest): boolean => r.method === 'GET' && r.url.startsWith('/storage/v1/b/') && r.url.includes('/o/') && r.query.get('alt') !== 'media',
+  metadata: (r: ProxiedRequest): boolean =>
+    r.method === 'GET' && r.url.startsWith('/storage/v1/b/') && r.url.includes('/o/') && r.query.get('alt') !== 'media',
   /** A metadata patch of an object. */
   patch: (r: ProxiedRequest): boolean => r.method === 'PATCH',
   /** A media (content) read. */
