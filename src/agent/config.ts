@@ -4,28 +4,17 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { SidecarError } from '../errors.js';
 import { DEFAULT_MAX_RECORD_BYTES } from '../helix/index.js';
-import { CHECKSUM_MODES, type ChecksumMode, type S3DeepStoreOptions } from '../deepstore/index.js';
+import { DEEP_STORE_OPTIONS, deepStoreProblems, deepStoreSchema } from './deep-store-config.js';
+import { bool, intIn, type OptionSpec } from './option-spec.js';
 import { DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS } from './http/stalled-reader.js';
 import { DEFAULT_SIDECAR_ROOT } from './repair/upload-lock.js';
 
 const MIB = 1024 * 1024;
 
-/** One option of a command: its flag, its environment variable, and its help. */
-export interface OptionSpec {
-  flag: string;
-  /** Environment variable that sets the option when the flag is absent; none for per-invocation options. */
-  env?: string;
-  type: 'string' | 'boolean';
-  help: string;
-  default?: string;
-  /** The flag may be given more than once; its variable holds every value, separated by `envSeparator`. */
-  repeatable?: { envSeparator: string };
-}
+export { bool, intIn, type OptionSpec } from './option-spec.js';
+export { DEFAULT_S3_REGION, deepStoreOptions } from './deep-store-config.js';
 
 const cpus = availableParallelism();
-
-/** The S3 region when neither --s3-region nor AWS_REGION names one. */
-export const DEFAULT_S3_REGION = 'us-east-1';
 
 /**
  * `pinot-sidecar serve` options (README.md, "Configuration (`serve`)"). Every option is a flag and an
@@ -44,7 +33,7 @@ export const SERVE_OPTIONS = {
     help: 'A storage tier\'s dataDir (pinot.server.instance.tierConfigs.<tier>.dataDir): <tierDataDir>/<tableNameWithType>/<segment>/, searched after --data-dir. Repeatable; the variable is a colon-separated list',
     repeatable: { envSeparator: ':' },
   },
-  deepStore: { flag: 'deep-store', env: 'PINOT_SIDECAR_DEEP_STORE', type: 'string', help: 'Deep store URI, equal to the controller\'s controller.data.dir: s3://bucket/prefix or file:///path. Without it, repair is off' },
+  deepStore: { flag: 'deep-store', env: 'PINOT_SIDECAR_DEEP_STORE', type: 'string', help: 'Deep store URI, equal to the controller\'s controller.data.dir: s3://bucket/prefix, gs://bucket/prefix, adl2://fileSystem/prefix or file:///path. Without it, repair is off' },
   deepStoreProbe: {
     flag: 'deep-store-probe',
     env: 'PINOT_SIDECAR_DEEP_STORE_PROBE',
@@ -52,10 +41,7 @@ export const SERVE_OPTIONS = {
     help: 'How the deep store is checked at start and every minute: write (write, read back and delete a small object under .pinot-sidecar.probe/), read (list and read only), or off',
     default: 'write',
   },
-  s3Endpoint: { flag: 's3-endpoint', env: 'PINOT_SIDECAR_S3_ENDPOINT', type: 'string', help: 'S3 endpoint URL for S3-compatible stores (MinIO, ...)' },
-  s3Region: { flag: 's3-region', env: 'PINOT_SIDECAR_S3_REGION', type: 'string', help: `S3 region (default: AWS_REGION, else ${DEFAULT_S3_REGION})` },
-  s3PathStyle: { flag: 's3-path-style', env: 'PINOT_SIDECAR_S3_PATH_STYLE', type: 'boolean', help: 'Path-style S3 addressing (MinIO and most non-AWS stores)' },
-  s3Checksums: { flag: 's3-checksums', env: 'PINOT_SIDECAR_S3_CHECKSUMS', type: 'string', help: 'WHEN_REQUIRED (default with --s3-endpoint) or WHEN_SUPPORTED (default on AWS)' },
+  ...DEEP_STORE_OPTIONS,
   port: { flag: 'port', env: 'PINOT_SIDECAR_PORT', type: 'string', help: 'HTTP port', default: '9700' },
   host: { flag: 'host', env: 'PINOT_SIDECAR_HOST', type: 'string', help: 'HTTP bind address', default: '0.0.0.0' },
   tokenFile: { flag: 'token-file', env: 'PINOT_SIDECAR_TOKEN_FILE', type: 'string', help: 'File holding a bearer token required on every request except /health/* and /metrics' },
@@ -92,20 +78,16 @@ export const SERVE_OPTIONS = {
   logLevel: { flag: 'log-level', env: 'PINOT_SIDECAR_LOG_LEVEL', type: 'string', help: 'fatal, error, warn, info, debug or trace', default: 'info' },
 } as const satisfies Record<string, OptionSpec>;
 
-export const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-export const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
-
-export const serveSchema = z.object({
+export const serveSchema = deepStoreSchema.extend({
   zk: z.string().regex(/^[^\s/,]+(,[^\s/,]+)*(\/\S*)?$/, 'expected host:port[,host:port][/chroot]'),
   cluster: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a Helix cluster name ([A-Za-z0-9_.-]+)'),
   instance: z.string().regex(/^[^\s/]+$/, 'expected a Helix instance id without spaces or slashes'),
   dataDir: z.string().min(1),
   tierDataDirs: z.array(z.string().min(1, 'an empty directory name (an empty flag, or two colons in a row or one at an end of the variable)')).default([]),
-  deepStore: z.string().regex(/^(s3|file):\/\//, 'expected s3://bucket/prefix or file:///path').optional(),
-  s3Endpoint: z.url().optional(),
-  s3Region: z.string().min(1).optional(),
-  s3PathStyle: bool.default(false),
-  s3Checksums: z.enum(CHECKSUM_MODES).optional(),
+  deepStore: z
+    .string()
+    .regex(/^(s3a?|gs|adl2|file):/i, 'expected s3://bucket/prefix, gs://bucket/prefix, adl2://fileSystem/prefix or file:///path')
+    .optional(),
   port: intIn(0, 65535),
   host: z.string().min(1),
   tokenFile: z.string().min(1).optional(),
@@ -128,27 +110,6 @@ export const serveSchema = z.object({
 
 export type ServeConfig = z.infer<typeof serveSchema>;
 
-/** The S3 options every command shares (--s3-endpoint, --s3-region, --s3-path-style, --s3-checksums). */
-export interface S3Config {
-  s3Endpoint?: string | undefined;
-  s3Region?: string | undefined;
-  s3PathStyle: boolean;
-  s3Checksums?: ChecksumMode | undefined;
-}
-
-/**
- * The S3 store options of a command's configuration. The region falls back to AWS_REGION, then DEFAULT_S3_REGION;
- * an absent checksum mode is left to the store, whose default depends on the endpoint (s3ClientConfig).
- */
-export function s3StoreOptions(config: S3Config, env: NodeJS.ProcessEnv): S3DeepStoreOptions {
-  return {
-    endpoint: config.s3Endpoint,
-    region: config.s3Region ?? env.AWS_REGION ?? DEFAULT_S3_REGION,
-    forcePathStyle: config.s3PathStyle,
-    checksums: config.s3Checksums,
-  };
-}
-
 export class ConfigError extends SidecarError {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
@@ -158,9 +119,7 @@ export class ConfigError extends SidecarError {
 /** Flags (argv after `serve`) over environment variables over defaults; throws ConfigError listing every problem. */
 export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
   const { data, problems } = readOptions(SERVE_OPTIONS, serveSchema, argv, env);
-  if (data && !data.deepStore?.startsWith('s3://') && (data.s3Endpoint || data.s3Region)) {
-    problems.push('--s3-endpoint/--s3-region: only meaningful with an s3:// --deep-store');
-  }
+  if (data) problems.push(...deepStoreProblems(data));
   if (data) problems.push(...tierDataDirProblems(data));
   if (problems.length > 0 || !data) throw new ConfigError(problems);
   return data;

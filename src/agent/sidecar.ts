@@ -5,7 +5,7 @@ import { ClusterNotFoundError, HostedSegments, ZkSession } from '../helix/index.
 import { createLogger, type Logger } from '../log.js';
 import { SegmentStore } from '../segments/index.js';
 import { Conditions } from './conditions.js';
-import { ConfigError, s3StoreOptions, type ServeConfig } from './config.js';
+import { ConfigError, deepStoreOptions, type ServeConfig } from './config.js';
 import { checkTierDataDirs, DATA_DIR_CHECK_INTERVAL_MS, inspectDataDir } from './data-dir.js';
 import { createApp, type Readiness } from './http/app.js';
 import { DownloadSlots } from './http/download-slots.js';
@@ -85,10 +85,7 @@ export class Sidecar {
       deepStore =
         config.deepStore === undefined
           ? undefined
-          : createDeepStore(config.deepStore, {
-              logger,
-              s3: s3StoreOptions(config, process.env),
-            });
+          : createDeepStore(config.deepStore, { ...deepStoreOptions(config, process.env), logger });
     } catch (err) {
       throw new ConfigError([`--deep-store (PINOT_SIDECAR_DEEP_STORE): ${errorMessage(err)}`]);
     }

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
 import { AzureDeepStore, type AzureDeepStoreOptions } from './azure-deep-store.js';
 import { FileDeepStore } from './file-deep-store.js';
+import { GcsDeepStore, type GcsDeepStoreOptions } from './gcs-deep-store.js';
 import type { ProbeMode, ProbeResult } from './probe.js';
 import { S3DeepStore, type S3DeepStoreOptions } from './s3-deep-store.js';
 import { parseStoreUri } from './store-uri.js';
@@ -173,17 +174,21 @@ export interface DeepStoreOptions {
   s3?: Omit<S3DeepStoreOptions, 'logger'>;
   /** Used for `adl2://` URIs only. */
   azure?: Omit<AzureDeepStoreOptions, 'logger'>;
+  /** Used for `gs://` URIs only. */
+  gcs?: Omit<GcsDeepStoreOptions, 'logger'>;
   logger?: Logger;
 }
 
 /**
  * The store for `uri`, by scheme: `s3://bucket/prefix` (also `s3a://`, as S3PinotFS accepts),
- * `adl2://fileSystem/prefix` (ADLSGen2PinotFS) or `file:///absolute/path`. Anything else throws a non-retriable
- * DeepStoreError (code InvalidDeepStoreUri), meant to be reported as a configuration error before the agent starts.
+ * `gs://bucket/prefix` (GcsPinotFS), `adl2://fileSystem/prefix` (ADLSGen2PinotFS) or `file:///absolute/path`.
+ * Anything else throws a non-retriable DeepStoreError (code InvalidDeepStoreUri), meant to be reported as a
+ * configuration error before the agent starts.
  */
 export function createDeepStore(uri: string, options: DeepStoreOptions = {}): DeepStore {
   const logger = options.logger ? { logger: options.logger } : {};
   const location = parseStoreUri(uri);
   if (location.kind === 'adl2') return new AzureDeepStore(uri, { ...options.azure, ...logger });
+  if (location.kind === 'gcs') return new GcsDeepStore(uri, { ...options.gcs, ...logger });
   return location.kind === 's3' ? new S3DeepStore(uri, { ...options.s3, ...logger }) : new FileDeepStore(uri, logger);
 }

@@ -4,10 +4,12 @@
 import path from 'node:path';
 import { invalidArgument } from './errors.js';
 
-/** A deep-store URI taken apart: an S3 bucket and key, or an absolute file path. */
+/** A deep-store URI taken apart: an S3 or GCS bucket and key, or an absolute file path. */
 export type StoreLocation =
   /** `key` is the object key: '' for the bucket root. */
   | { kind: 's3'; uri: string; bucket: string; key: string }
+  /** `key` is the GCS object name: '' for the bucket root. */
+  | { kind: 'gcs'; uri: string; bucket: string; key: string }
   /** `path` is absolute and normalised. */
   | { kind: 'file'; uri: string; path: string }
   /**
@@ -18,12 +20,16 @@ export type StoreLocation =
 
 const S3_URI = /^s3a?:\/\/([^/?#]*)([^?#]*)$/i;
 const BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const GCS_URI = /^gs:\/\/([^/?#]*)([^?#]*)$/i;
+// GCS bucket names: lower-case letters, digits, "-", "_" and "." (cloud.google.com/storage/docs/buckets#naming);
+// GcsUri takes the bucket from URI.getAuthority(), not getHost(), because of the "_".
+const GCS_BUCKET = /^[a-z0-9][a-z0-9._-]*[a-z0-9]$/;
 // file:/abs (what Pinot's URIUtils.getUri writes for a path without a scheme), file:///abs, file://localhost/abs
 const FILE_URI = /^file:(?:\/\/(?:localhost)?(?=\/)|(?!\/\/))(\/[^?#]*)$/i;
 
 const ADL2_URI = /^adl2:\/\/([^/?#]*)([^?#]*)$/i;
 
-const EXPECTED = 'expected s3://bucket/prefix, adl2://fileSystem/prefix or file:///absolute/path';
+const EXPECTED = 'expected s3://bucket/prefix, gs://bucket/prefix, adl2://fileSystem/prefix or file:///absolute/path';
 
 function decodePath(uri: string, rawPath: string): string {
   try {
@@ -54,7 +60,14 @@ export function azurePath(uri: string, rawPath: string): string {
 }
 
 /**
- * Parse `s3://bucket/prefix`, `s3a://...`, `adl2://fileSystem/prefix`, `file:///abs/path` or `file:/abs/path`;
+ * GcsUri (pinot-gcs, org/apache/pinot/plugin/filesystem/GcsUri.java): the object name is URI.getPath() (decoded)
+ * with runs of "/" collapsed to one and the leading "/" dropped, exactly S3PinotFS.sanitizePath.
+ */
+export const sanitizeGcsName = sanitizeS3Key;
+
+/**
+ * Parse `s3://bucket/prefix`, `s3a://...`, `gs://bucket/prefix`, `adl2://fileSystem/prefix`, `file:///abs/path` or
+ * `file:/abs/path`;
  * anything else is refused.
  */
 export function parseStoreUri(uri: string): StoreLocation {
@@ -63,6 +76,12 @@ export function parseStoreUri(uri: string): StoreLocation {
     const [, bucket = '', rawPath = ''] = s3;
     if (!BUCKET.test(bucket)) throw invalidArgument('InvalidDeepStoreUri', `no valid bucket in ${JSON.stringify(uri)}: ${EXPECTED}`);
     return { kind: 's3', uri, bucket, key: sanitizeS3Key(decodePath(uri, rawPath)) };
+  }
+  const gs = GCS_URI.exec(uri);
+  if (gs) {
+    const [, bucket = '', rawPath = ''] = gs;
+    if (!GCS_BUCKET.test(bucket)) throw invalidArgument('InvalidDeepStoreUri', `no valid GCS bucket in ${JSON.stringify(uri)}: ${EXPECTED}`);
+    return { kind: 'gcs', uri, bucket, key: sanitizeGcsName(decodePath(uri, rawPath)) };
   }
   const adl2 = ADL2_URI.exec(uri);
   if (adl2) {
@@ -88,7 +107,7 @@ export function locateObject(base: StoreLocation, uri: string): StoreLocation {
   const outside = (): never => {
     throw invalidArgument('UriOutsideDeepStore', `${uri} is not an object under the deep store ${base.uri}`);
   };
-  if (base.kind === 's3' && target.kind === 's3') {
+  if ((base.kind === 's3' && target.kind === 's3') || (base.kind === 'gcs' && target.kind === 'gcs')) {
     const prefix = base.key.replace(/\/$/, '');
     const below = prefix === '' ? target.key : target.key.startsWith(`${prefix}/`) ? target.key.slice(prefix.length + 1) : '';
     const parts = below.split('/');

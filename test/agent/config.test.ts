@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseServeConfig, s3StoreOptions, serveUsage } from '../../src/agent/config.js';
+import { ConfigError, parseServeConfig, deepStoreOptions, serveUsage } from '../../src/agent/config.js';
 import { lockRootUnder } from '../../src/agent/repair/index.js';
 import { s3ClientConfig } from '../../src/deepstore/s3-deep-store.js';
 
@@ -50,7 +50,7 @@ describe('S3 store options (serve, fetch and demo alike)', () => {
     ['else us-east-1', [], {}, 'us-east-1'],
   ])('region: %s', (_label, argv, env, region) => {
     const config = parseServeConfig([...minimal, '--deep-store', 's3://b/p', ...argv], {});
-    expect(s3StoreOptions(config, env).region).toBe(region);
+    expect(deepStoreOptions(config, env).s3!.region).toBe(region);
   });
 
   it.each([
@@ -59,7 +59,7 @@ describe('S3 store options (serve, fetch and demo alike)', () => {
     ['--s3-checksums wins', ['--s3-endpoint', 'http://minio:9000', '--s3-checksums', 'WHEN_SUPPORTED'], 'WHEN_SUPPORTED'],
   ])('checksums: %s', (_label, argv, mode) => {
     const config = parseServeConfig([...minimal, '--deep-store', 's3://b/p', ...argv], {});
-    const client = s3ClientConfig(s3StoreOptions(config, {}));
+    const client = s3ClientConfig(deepStoreOptions(config, {}).s3!);
     expect([client.requestChecksumCalculation, client.responseChecksumValidation]).toEqual([mode, mode]);
   });
 });

@@ -4,17 +4,22 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AzureDeepStore, createDeepStore, DeepStoreError, FileDeepStore, S3DeepStore } from '../../src/deepstore/index.js';
+import { AzureDeepStore, createDeepStore, DeepStoreError, FileDeepStore, GcsDeepStore, S3DeepStore } from '../../src/deepstore/index.js';
+import { startFakeGcs, type FakeGcs } from '../helpers/fake-gcs.js';
 import { FAKE_CREDENTIALS, FAKE_REGION, startS3Fake, type S3Fake } from '../helpers/s3-fake.js';
 import { thrown } from './support.js';
 
 let fake: S3Fake;
+let gcs: FakeGcs;
 beforeAll(async () => {
   fake = await startS3Fake();
   await fake.createBucket('made-by-factory');
+  gcs = await startFakeGcs();
+  await gcs.createBucket('made-by-factory');
 });
 afterAll(async () => {
   await fake?.stop();
+  await gcs?.stop();
 });
 
 describe('createDeepStore', () => {
@@ -33,6 +38,16 @@ describe('createDeepStore', () => {
     }
   });
 
+  it('builds a GCS store for gs:// and passes the GCS options through', async () => {
+    const store = createDeepStore('gs://made-by-factory/pinot', { gcs: { emulatorEndpoint: gcs.endpoint, maxAttempts: 1 } });
+    expect(store).toBeInstanceOf(GcsDeepStore);
+    expect(store.baseUri).toBe('gs://made-by-factory/pinot');
+    const uri = store.segmentUri('t', 'seg');
+    await store.put(uri, Readable.from([Buffer.from('abc')]), { crc: '3' });
+    expect(await store.head(uri)).toMatchObject({ bytes: 3, crc: '3' });
+    await store.close();
+  });
+
   it('builds a file store for file:// and file:/ (Pinot\'s own form)', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'deepstore-factory-'));
     try {
@@ -49,15 +64,17 @@ describe('createDeepStore', () => {
   });
 
   it('builds an Azure store for adl2:// with the Azure options (no request until used)', () => {
-    const store = createDeepStore('adl2://pinot-fs/pinot', { azure: { accountName: 'devstoreaccount1', accountKey: 'a2V5', endpoint: 'http://127.0.0.1:1/devstoreaccount1' } });
+    const store = createDeepStore('adl2://pinot-fs/pinot', {
+      azure: { accountName: 'devstoreaccount1', accountKey: 'a2V5', endpoint: 'http://127.0.0.1:1/devstoreaccount1' },
+    });
     expect(store).toBeInstanceOf(AzureDeepStore);
     expect(store.segmentUri('t', 'a b')).toBe('adl2://pinot-fs/pinot/t/a+b');
   });
 
-  it.each(['gs://bucket/x', 'hdfs://nn/x', '/var/pinot', 'adl2://', 's3://', ''])('refuses %j as a configuration error', (uri) => {
+  it.each(['gcs://bucket/x', 'hdfs://nn/x', '/var/pinot', 'adl2://', 's3://', ''])('refuses %j as a configuration error', (uri) => {
     const caught = thrown(() => createDeepStore(uri));
     expect(caught).toBeInstanceOf(DeepStoreError);
     expect(caught).toMatchObject({ code: 'InvalidDeepStoreUri', retriable: false });
-    expect((caught as Error).message).toContain('s3://bucket/prefix, adl2://fileSystem/prefix or file:///absolute/path');
+    expect((caught as Error).message).toContain('s3://bucket/prefix, gs://bucket/prefix, adl2://fileSystem/prefix or file:///absolute/path');
   });
 });

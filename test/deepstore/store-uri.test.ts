@@ -11,6 +11,12 @@ describe('parseStoreUri', () => {
     ['s3://b/data//t/seg+1', { kind: 's3', bucket: 'b', key: 'data/t/seg+1' }],
     ['s3://b/data/t/a%2Bb', { kind: 's3', bucket: 'b', key: 'data/t/a+b' }],
     ['s3://b/data/t/%C3%A9%7E', { kind: 's3', bucket: 'b', key: 'data/t/é~' }],
+    // GcsUri: the object name is the decoded path, "//" collapsed, leading "/" dropped; "_" allowed in a bucket
+    ['gs://bucket/pinot/data', { kind: 'gcs', bucket: 'bucket', key: 'pinot/data' }],
+    ['gs://my_bucket.example/pinot/data/', { kind: 'gcs', bucket: 'my_bucket.example', key: 'pinot/data/' }],
+    ['gs://bucket', { kind: 'gcs', bucket: 'bucket', key: '' }],
+    ['gs://b1/data//t/seg+1', { kind: 'gcs', bucket: 'b1', key: 'data/t/seg+1' }],
+    ['gs://b1/data/t/a%2Bb%20%C3%A9', { kind: 'gcs', bucket: 'b1', key: 'data/t/a+b é' }],
     ['file:///var/pinot/deep', { kind: 'file', path: '/var/pinot/deep' }],
     ['file:/var/pinot/deep/', { kind: 'file', path: '/var/pinot/deep' }], // what URIUtils.getUri writes
     ['file://localhost/var/x', { kind: 'file', path: '/var/x' }],
@@ -29,7 +35,11 @@ describe('parseStoreUri', () => {
   });
 
   it.each([
-    'gs://bucket/data', // a scheme we do not implement
+    'gcs://bucket/data', // a scheme we do not implement (Pinot's GCS scheme is gs)
+    'gs:///data', // no bucket
+    'gs://Bucket/data', // GCS bucket names are lower case
+    'gs://bucket/data#x',
+    'gs://bucket/bad%zz',
     'hdfs:///data',
     'http://host/data',
     '/var/pinot/deep', // Pinot would read this as file:, but a config should say what it means
@@ -64,6 +74,16 @@ describe('locateObject', () => {
   const s3Root = parseStoreUri('s3://bucket');
   const fileBase = parseStoreUri('file:///deep');
 
+  const gcsBase = parseStoreUri('gs://bucket/data');
+
+  it.each([
+    [gcsBase, 'gs://bucket/data/t/seg', 'data/t/seg'],
+    [gcsBase, 'gs://bucket/data//t/seg%2Bx', 'data/t/seg+x'],
+    [parseStoreUri('gs://bucket'), 'gs://bucket/t/seg', 't/seg'],
+  ])('finds the object name of a GCS object under the base', (base, uri, key) => {
+    expect(locateObject(base, uri)).toMatchObject({ kind: 'gcs', key });
+  });
+
   it.each([
     [s3Base, 's3://bucket/data/t/seg', 'data/t/seg'],
     [s3Base, 's3://bucket/data//t/seg', 'data/t/seg'], // from a base written with a trailing slash
@@ -87,6 +107,12 @@ describe('locateObject', () => {
     ['file:///deeper/t/seg', fileBase],
     ['file:///deep/t/../../etc/passwd', fileBase],
     ['s3://deep/t/seg', fileBase],
+    ['gs://other/data/t/seg', gcsBase],
+    ['gs://bucket/database/t/seg', gcsBase],
+    ['gs://bucket/data/', gcsBase],
+    ['gs://bucket/data/t/%2E%2E', gcsBase],
+    ['s3://bucket/data/t/seg', gcsBase], // same bucket and key, another store
+    ['gs://bucket/data/t/seg', s3Base],
   ])('refuses %s', (uri, base) => {
     expect(() => locateObject(base, uri)).toThrow(expect.objectContaining({ code: 'UriOutsideDeepStore', retriable: false }));
   });

@@ -8,7 +8,7 @@ import { createDeepStore } from '../../deepstore/index.js';
 import { ZkSession } from '../../helix/index.js';
 import { createLogger } from '../../log.js';
 import type { CommandIo } from '../cli.js';
-import { parseServeConfig, s3StoreOptions } from '../config.js';
+import { deepStoreOptions, parseServeConfig } from '../config.js';
 import { DEMO_CLUSTER, DEMO_INSTANCE, DEMO_SEGMENTS, seedDemoCluster } from '../demo/demo-cluster.js';
 import { ZOOKEEPER_JAR, ZooKeeperServer } from '../demo/local-zookeeper.js';
 import type { RepairStatusSegment } from '../repair/index.js';
@@ -64,7 +64,7 @@ export async function runDemo(args: string[], io: CommandIo): Promise<number> {
       ['--zk', zk.connectString, '--cluster', DEMO_CLUSTER, '--instance', DEMO_INSTANCE, '--data-dir', dataDir, '--deep-store', pathToFileURL(path.join(dir, 'deepstore')).href, '--port', String(values.port), '--host', '127.0.0.1', '--repair-interval-seconds', '600', ...passThrough],
       {},
     );
-    const deepStore = createDeepStore(config.deepStore!, { s3: s3StoreOptions(config, io.env) });
+    const deepStore = createDeepStore(config.deepStore!, deepStoreOptions(config, io.env));
     const seeding = new ZkSession({ connectString: zk.connectString });
     await seeding.waitConnected();
     io.stdout(`Seeding Pinot cluster "${DEMO_CLUSTER}" with server ${DEMO_INSTANCE}:\n`);

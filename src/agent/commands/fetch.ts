@@ -1,7 +1,7 @@
 import { errorMessage, SidecarError } from '../../errors.js';
 import { ZkSession } from '../../helix/index.js';
 import type { CommandIo } from '../cli.js';
-import { ConfigError, s3StoreOptions } from '../config.js';
+import { ConfigError, deepStoreOptions } from '../config.js';
 import { DeepStoreReader } from '../fetch/deep-store-reader.js';
 import { AllSourcesFailedError, FetchError, type SourceFailure } from '../fetch/errors.js';
 import { fetchUsage, parseFetchArgs, readPeerToken, type FetchArgs } from '../fetch/options.js';
@@ -35,7 +35,13 @@ export async function runFetch(args: string[], io: CommandIo): Promise<number> {
   }
   const { config, table, segment } = parsed;
   const session = new ZkSession({ connectString: config.zk, sessionTimeoutMs: 30_000 });
-  const deepStore = new DeepStoreReader(s3StoreOptions(config, io.env));
+  let deepStore: DeepStoreReader;
+  try {
+    deepStore = new DeepStoreReader(deepStoreOptions(config, io.env));
+  } catch (err) {
+    io.stderr(`${PREFIX}: invalid arguments\n  ${(err as Error).message}\n`);
+    return 2;
+  }
   const interrupt = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => interrupt.abort(new FetchError(`interrupted by ${signal}; nothing was written`));
   process.once('SIGINT', onSignal);

@@ -1,22 +1,23 @@
-import { createDeepStore, DeepStoreError, parseStoreUri, type DeepStore, type ObjectRead, type S3DeepStoreOptions } from '../../deepstore/index.js';
+import { createDeepStore, DeepStoreError, parseStoreUri, type DeepStore, type DeepStoreOptions, type ObjectRead } from '../../deepstore/index.js';
 import { SourceError } from './errors.js';
 
 /**
  * Reads the object a ZooKeeper download URI names, through src/deepstore. A store only reads below its base
- * URI; the URI in ZooKeeper may be anywhere, so the base is the bucket (S3) or the root (file). One store per
+ * URI; the URI in ZooKeeper may be anywhere, so the base is the bucket (S3, GCS), the file system (Azure) or the
+ * root (file). One store per
  * base for the command's lifetime, closed at the end.
  */
 export class DeepStoreReader {
   private readonly stores = new Map<string, DeepStore>();
 
-  constructor(private readonly s3: Omit<S3DeepStoreOptions, 'logger'> = {}) {}
+  constructor(private readonly options: Omit<DeepStoreOptions, 'logger'> = {}) {}
 
   async get(uri: string, signal?: AbortSignal): Promise<ObjectRead> {
     try {
       const base = storeBase(uri);
       let store = this.stores.get(base);
       if (store === undefined) {
-        store = createDeepStore(base, { s3: this.s3 });
+        store = createDeepStore(base, this.options);
         this.stores.set(base, store);
       }
       return await store.get(uri, signal === undefined ? {} : { signal });
@@ -33,10 +34,17 @@ export class DeepStoreReader {
   }
 }
 
-/** `s3://bucket` (or `s3a://bucket`) for an S3 URI, `file:///` for a file URI; pure. */
+/** `s3://bucket` (or `s3a://`), `gs://bucket`, `adl2://fileSystem` or `file:///` for a URI of that store; pure. */
 export function storeBase(uri: string): string {
   const location = parseStoreUri(uri);
-  if (location.kind === 'file') return 'file:///';
-  const scheme = /^s3a:/i.test(uri) ? 's3a' : 's3';
-  return `${scheme}://${location.bucket}`;
+  switch (location.kind) {
+    case 'file':
+      return 'file:///';
+    case 'gcs':
+      return `gs://${location.bucket}`;
+    case 'adl2':
+      return `adl2://${location.fileSystem}`;
+    case 's3':
+      return `${/^s3a:/i.test(uri) ? 's3a' : 's3'}://${location.bucket}`;
+  }
 }

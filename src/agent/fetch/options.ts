@@ -1,10 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { bool, ConfigError, intIn, optionName, optionsUsage, readOptions, SERVE_OPTIONS, serveSchema, type OptionSpec } from '../config.js';
+import { DEEP_STORE_OPTIONS, deepStoreProblems, deepStoreSchema } from '../deep-store-config.js';
 
 /**
  * `pinot-sidecar fetch` options: the table-driven reader serve uses (config.ts), with serve's own entries for
- * what both commands share (ZooKeeper, cluster, token file, S3), so the same environment variables work.
+ * what both commands share (ZooKeeper, cluster, token file, the deep stores' options), so the same environment
+ * variables work.
  */
 export const FETCH_OPTIONS = {
   zk: SERVE_OPTIONS.zk,
@@ -15,14 +17,12 @@ export const FETCH_OPTIONS = {
   tokenFile: { ...SERVE_OPTIONS.tokenFile, help: "File holding the bearer token the peers' sidecars require (sent to sidecars only)" },
   attempts: { flag: 'attempts', type: 'string', help: 'Attempts over all sources (PeerServerSegmentFinder: 5)', default: '5' },
   retryDelayMs: { flag: 'retry-delay-ms', type: 'string', help: 'Wait after the first failed attempt in ms, doubling each time, jittered in [d, 2d)', default: '500' },
-  s3Endpoint: SERVE_OPTIONS.s3Endpoint,
-  s3Region: SERVE_OPTIONS.s3Region,
-  s3PathStyle: SERVE_OPTIONS.s3PathStyle,
+  ...DEEP_STORE_OPTIONS,
   force: { flag: 'force', type: 'boolean', help: 'Replace an existing <out>/<segment>' },
   json: { flag: 'json', type: 'boolean', help: 'Print the result (or the failures) as JSON on stdout' },
 } as const satisfies Record<string, OptionSpec>;
 
-const fetchSchema = z.object({
+const fetchSchema = deepStoreSchema.extend({
   zk: serveSchema.shape.zk,
   cluster: serveSchema.shape.cluster,
   out: z.string().min(1),
@@ -31,9 +31,6 @@ const fetchSchema = z.object({
   tokenFile: serveSchema.shape.tokenFile,
   attempts: intIn(1, 100),
   retryDelayMs: intIn(0, 600_000),
-  s3Endpoint: serveSchema.shape.s3Endpoint,
-  s3Region: serveSchema.shape.s3Region,
-  s3PathStyle: serveSchema.shape.s3PathStyle,
   force: bool.default(false),
   json: bool.default(false),
 });
@@ -50,6 +47,8 @@ export interface FetchArgs {
 export function parseFetchArgs(argv: string[], env: NodeJS.ProcessEnv): FetchArgs {
   const { data, positionals, problems } = readOptions(FETCH_OPTIONS, fetchSchema, argv, env, { allowPositionals: true });
   if (positionals.length !== 2) problems.unshift(`expected <tableNameWithType> <segment>, got ${positionals.length} argument${positionals.length === 1 ? '' : 's'}`);
+  // fetch reads whatever store the URI in ZooKeeper names: options of every store may be given together.
+  if (data !== undefined) problems.push(...deepStoreProblems(data, { anyStore: true }));
   if (problems.length > 0 || data === undefined) throw new ConfigError(problems);
   return { table: positionals[0]!, segment: positionals[1]!, config: data };
 }

@@ -212,12 +212,14 @@ class AttemptRun {
         return { body: r.body, expectedBytes: r.contentLength, announcedCrc: r.segmentCrc };
       }
       case 's3':
+      case 'gcs':
+      case 'adl2':
       case 'file': {
         const r = await env.deepStore.get(source.uri, env.signal);
         return { body: r.body, expectedBytes: r.bytes, announcedCrc: null };
       }
       default:
-        throw new SourceError('unsupported scheme: this tool reads s3://, s3a://, file: and http(s):// download URIs');
+        throw new SourceError('unsupported scheme: this tool reads s3://, s3a://, gs://, adl2://, file: and http(s):// download URIs');
     }
   }
 

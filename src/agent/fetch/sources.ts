@@ -16,8 +16,8 @@ import { FetchError } from './errors.js';
 
 export type PeerScheme = 'http' | 'https';
 
-/** How a deep-store URI is read: S3 and file stores through src/deepstore, http(s) (a controller URL) directly. */
-export type DeepStoreAccess = 's3' | 'file' | 'http' | 'unsupported';
+/** How a deep-store URI is read: S3, GCS, Azure and file stores through src/deepstore, http(s) (a controller URL) directly. */
+export type DeepStoreAccess = 's3' | 'gcs' | 'adl2' | 'file' | 'http' | 'unsupported';
 
 export type Source =
   | { kind: 'deep-store'; uri: string; access: DeepStoreAccess; label: string }
@@ -51,10 +51,15 @@ export function deepStoreSource(uri: string): Source {
   return { kind: 'deep-store', uri, access: deepStoreAccess(uri), label: `deep store ${uri}` };
 }
 
-/** Schemes as Pinot's SegmentFetcherFactory sees them; S3PinotFS takes s3 and s3a, LocalPinotFS `file:`. */
+/**
+ * Schemes as Pinot's SegmentFetcherFactory sees them; S3PinotFS takes s3 and s3a, GcsPinotFS gs, ADLSGen2PinotFS
+ * adl2, LocalPinotFS `file:`.
+ */
 export function deepStoreAccess(uri: string): DeepStoreAccess {
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(uri)?.[1]?.toLowerCase();
   if (scheme === 's3' || scheme === 's3a') return 's3';
+  if (scheme === 'gs') return 'gcs';
+  if (scheme === 'adl2') return 'adl2';
   if (scheme === 'file') return 'file';
   if (scheme === 'http' || scheme === 'https') return 'http';
   return 'unsupported';

@@ -52,7 +52,7 @@ describe('serve configuration', () => {
   });
 
   it('lists every problem, one line each, naming the flag and the variable', () => {
-    const lines = problems(['--port', 'abc', '--gzip-level', '12', '--deep-store', 'gs://bucket']);
+    const lines = problems(['--port', 'abc', '--gzip-level', '12', '--deep-store', 'hdfs://bucket']);
     expect(lines).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^--zk \(PINOT_SIDECAR_ZK\): required$/),
@@ -61,7 +61,7 @@ describe('serve configuration', () => {
         expect.stringMatching(/^--data-dir \(PINOT_SIDECAR_DATA_DIR\): required$/),
         expect.stringMatching(/^--port \(PINOT_SIDECAR_PORT\): /),
         expect.stringMatching(/^--gzip-level \(PINOT_SIDECAR_GZIP_LEVEL\): /),
-        expect.stringMatching(/^--deep-store \(PINOT_SIDECAR_DEEP_STORE\): expected s3:\/\/bucket\/prefix or file:\/\/\/path$/),
+        expect.stringMatching(/^--deep-store \(PINOT_SIDECAR_DEEP_STORE\): expected s3:\/\/bucket\/prefix, gs:\/\/bucket\/prefix, adl2:\/\/fileSystem\/prefix or file:\/\/\/path$/),
       ]),
     );
     expect(lines).toHaveLength(7);

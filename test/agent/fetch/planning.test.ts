@@ -51,7 +51,8 @@ describe('deepStoreAccess and storeBase', () => {
     ['file:///var/pinot/t/s', 'file'],
     ['http://controller:9000/segments/t/s', 'http'],
     ['https://controller/segments/t/s', 'http'],
-    ['gs://bucket/t/s', 'unsupported'],
+    ['gs://bucket/t/s', 'gcs'],
+    ['adl2://fs/t/s', 'adl2'],
     ['hdfs://nn/t/s', 'unsupported'],
     ['/no/scheme', 'unsupported'],
   ])('%s → %s', (uri, access) => {

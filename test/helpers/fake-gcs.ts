@@ -1,0 +1,189 @@
+// A real GCS emulator for the GCS deep-store tests: fake-gcs-server (Go, github.com/fsouza/fake-gcs-server),
+// one process per test file on a free loopback port, in-memory backend.
+//
+// The binary is found (FAKE_GCS_SERVER, $GOBIN, $(go env GOPATH)/bin) or, when missing and Go is installed,
+// built once with `go install` (one install per machine even when several test files start at once: a lock
+// file in os.tmpdir()). Nothing of fake-gcs-server is committed here; Go fetches the published module.
+//
+// Upload session URLs: fake-gcs-server answers a resumable-upload POST with a Location built from the
+// request's Host header (unless -external-url is given, which we do not), so a client talking to it through
+// the fault proxy (which forwards Host) sends its chunks through the proxy too.
+
+import { Storage } from '@google-cloud/storage';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, open, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from './zookeeper-server.js';
+
+export const FAKE_GCS_MODULE = 'github.com/fsouza/fake-gcs-server@v1.56.1';
+const BINARY = 'fake-gcs-server';
+const INSTALL_TIMEOUT_MS = 15 * 60_000;
+const LOCK = path.join(tmpdir(), 'pinot-sidecar-fake-gcs-install.lock');
+const run = promisify(execFile);
+
+async function executable(file: string): Promise<boolean> {
+  try {
+    await access(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function goBinDirs(): Promise<string[]> {
+  try {
+    const { stdout } = await run('go', ['env', 'GOBIN', 'GOPATH'], { timeout: 30_000 });
+    const [gobin = '', gopath = ''] = stdout.split('\n').map((line) => line.trim());
+    return [
+      gobin,
+      ...gopath
+        .split(path.delimiter)
+        .filter((p) => p !== '')
+        .map((p) => path.join(p, 'bin')),
+    ].filter((d) => d !== '');
+  } catch {
+    return [];
+  }
+}
+
+async function findBinary(): Promise<string | undefined> {
+  const fromEnv = process.env['FAKE_GCS_SERVER'];
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (await executable(fromEnv)) return fromEnv;
+    throw new Error(`FAKE_GCS_SERVER=${fromEnv} is not an executable file`);
+  }
+  for (const dir of await goBinDirs()) {
+    const candidate = path.join(dir, BINARY);
+    if (await executable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/**
+ * The path of a fake-gcs-server binary, installing it with `go install` when there is none. Concurrent callers
+ * (parallel test files) share one install: the first takes the lock file, the others wait for the binary.
+ */
+export async function ensureFakeGcsServer(): Promise<string> {
+  const found = await findBinary();
+  if (found !== undefined) return found;
+  let lock;
+  try {
+    lock = await open(LOCK, 'wx');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // Someone else installs; a lock older than the install timeout is left over from a killed run.
+    return waitFor(`another test file to install ${FAKE_GCS_MODULE}`, INSTALL_TIMEOUT_MS, async () => {
+      const binary = await findBinary();
+      if (binary !== undefined) return binary;
+      const age = await stat(LOCK).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => Infinity,
+      );
+      if (age > INSTALL_TIMEOUT_MS) throw new Error(`stale install lock ${LOCK} (remove it) and no ${BINARY} binary`);
+      return undefined;
+    });
+  }
+  try {
+    try {
+      await run('go', ['install', FAKE_GCS_MODULE], { timeout: INSTALL_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 });
+    } catch (err) {
+      throw new Error(
+        `no ${BINARY} binary (set FAKE_GCS_SERVER or put it in $(go env GOPATH)/bin) ` +
+          `and \`go install ${FAKE_GCS_MODULE}\` failed: ${String(err)}`,
+      );
+    }
+    const binary = await findBinary();
+    if (binary === undefined)
+      throw new Error(`\`go install ${FAKE_GCS_MODULE}\` succeeded but no ${BINARY} binary was found`);
+    return binary;
+  } finally {
+    await lock.close();
+    await rm(LOCK, { force: true });
+  }
+}
+
+export interface FakeGcs {
+  /** `http://127.0.0.1:<port>`: give it to the store as its emulator endpoint (or to the fault proxy). */
+  readonly endpoint: string;
+  /** An SDK client straight to the emulator (no proxy, no credentials), for setup and for checking results. */
+  readonly storage: Storage;
+  createBucket(name: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function answers(endpoint: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${endpoint}/storage/v1/b`, { signal: AbortSignal.timeout(2_000) });
+    await res.arrayBuffer();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Start fake-gcs-server on a free loopback port (plain HTTP, in-memory backend); resolves once it answers. */
+export async function startFakeGcs(): Promise<FakeGcs> {
+  const binary = await ensureFakeGcsServer();
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await freePort();
+    const endpoint = `http://127.0.0.1:${port}`;
+    const child: ChildProcess = spawn(
+      binary,
+      [
+        '-scheme',
+        'http',
+        '-host',
+        '127.0.0.1',
+        '-port',
+        String(port),
+        '-backend',
+        'memory',
+        '-public-host',
+        `127.0.0.1:${port}`,
+        '-log-level',
+        'warn',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4096)));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    let gone = false;
+    void exited.then(() => (gone = true));
+    const ready = await waitFor(`fake-gcs-server on ${endpoint}`, 30_000, async () =>
+      gone ? false : (await answers(endpoint)) || undefined,
+    );
+    if (!ready) {
+      // Most likely the port was taken between freePort() and the bind: try another.
+      if (attempt < 3) continue;
+      throw new Error(`fake-gcs-server exited before answering on ${endpoint}: ${stderr}`);
+    }
+    const storage = new Storage({ apiEndpoint: endpoint, projectId: 'test', retryOptions: { autoRetry: false } });
+    return {
+      endpoint,
+      storage,
+      async createBucket(name) {
+        await storage.createBucket(name);
+      },
+      async stop() {
+        if (!gone) {
+          child.kill('SIGTERM');
+          await exited;
+        }
+      },
+    };
+  }
+}
