@@ -37,7 +37,13 @@ export const DEEP_STORE_OPTIONS = {
     flag: 'gcs-endpoint',
     env: 'PINOT_SIDECAR_GCS_ENDPOINT',
     type: 'string',
-    help: 'gs:// only: another GCS endpoint, with credentials (Private Service Connect). An emulator is named by STORAGE_EMULATOR_HOST, as for every GCS client',
+    help: 'gs:// only: another GCS endpoint, with credentials (Private Service Connect)',
+  },
+  gcsEmulatorEndpoint: {
+    flag: 'gcs-emulator-endpoint',
+    env: 'PINOT_SIDECAR_GCS_EMULATOR_ENDPOINT',
+    type: 'string',
+    help: 'gs:// only: a GCS emulator (fake-gcs-server), http://host:port, reached without credentials',
   },
   azureAccountName: {
     flag: 'azure-account-name',
@@ -85,6 +91,7 @@ export const deepStoreSchema = z.object({
   gcsProjectId: z.string().min(1).optional(),
   gcsKeyFile: z.string().min(1).optional(),
   gcsEndpoint: z.url().optional(),
+  gcsEmulatorEndpoint: z.url().optional(),
   azureAccountName: z.string().regex(/^[a-z0-9]{3,24}$/, 'expected 3 to 24 lower-case letters and digits').optional(),
   azureAccountKeyFile: z.string().min(1).optional(),
   azureSasTokenFile: z.string().min(1).optional(),
@@ -108,7 +115,7 @@ function storeKind(deepStore: string | undefined): 's3' | 'gcs' | 'adl2' | 'file
 /** Whose flags were given for a store `--deep-store` does not name: a typo or a half-migrated config. */
 const FAMILIES = [
   { kind: 's3', scheme: 'an s3://', keys: ['s3Endpoint', 's3Region'] },
-  { kind: 'gcs', scheme: 'a gs://', keys: ['gcsProjectId', 'gcsKeyFile', 'gcsEndpoint'] },
+  { kind: 'gcs', scheme: 'a gs://', keys: ['gcsProjectId', 'gcsKeyFile', 'gcsEndpoint', 'gcsEmulatorEndpoint'] },
   {
     kind: 'adl2',
     scheme: 'an adl2://',
@@ -132,13 +139,15 @@ export function deepStoreProblems(config: DeepStoreConfig & { deepStore?: string
   }
   const azureSecrets = [config.azureAccountKeyFile, config.azureSasTokenFile, config.azureConnectionStringFile].filter((v) => v !== undefined);
   if (azureSecrets.length > 1) problems.push('--azure-account-key-file, --azure-sas-token-file, --azure-connection-string-file: give one of them');
+  if (config.gcsEndpoint !== undefined && config.gcsEmulatorEndpoint !== undefined) problems.push('--gcs-endpoint, --gcs-emulator-endpoint: give one of them');
   return problems;
 }
 
 /**
  * The createDeepStore() options of a command's configuration. S3: the region falls back to AWS_REGION, then
- * DEFAULT_S3_REGION; an absent checksum mode is left to the store. GCS: STORAGE_EMULATOR_HOST names an emulator, as
- * for Google's own clients. Azure: secrets from the named files, else AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN /
+ * DEFAULT_S3_REGION; an absent checksum mode is left to the store. GCS: STORAGE_EMULATOR_HOST is refused: the Node
+ * SDK (7.x, "experimental") takes it verbatim as its base URL for metadata and reads, while uploads would go to the
+ * configured endpoint: give --gcs-emulator-endpoint instead. Azure: secrets from the named files, else AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN /
  * AZURE_STORAGE_CONNECTION_STRING, else none (DefaultAzureCredential). Throws an Error naming the option whose file
  * cannot be read.
  */
@@ -154,7 +163,9 @@ export function deepStoreOptions(config: DeepStoreConfig, env: NodeJS.ProcessEnv
   const fileGiven = [config.azureAccountKeyFile, config.azureSasTokenFile, config.azureConnectionStringFile].some((f) => f !== undefined);
   const fromEnv = (file: string | undefined, variable: string, flag: string) =>
     fileGiven && file === undefined ? undefined : secret(file, variable, flag);
-  const emulator = env.STORAGE_EMULATOR_HOST === '' ? undefined : env.STORAGE_EMULATOR_HOST;
+  if (env.STORAGE_EMULATOR_HOST !== undefined && env.STORAGE_EMULATOR_HOST !== '') {
+    throw new Error('STORAGE_EMULATOR_HOST is set: the GCS client would read from it and upload elsewhere; unset it and give --gcs-emulator-endpoint');
+  }
   return {
     s3: {
       endpoint: config.s3Endpoint,
@@ -165,7 +176,8 @@ export function deepStoreOptions(config: DeepStoreConfig, env: NodeJS.ProcessEnv
     gcs: {
       ...(config.gcsProjectId === undefined ? {} : { projectId: config.gcsProjectId }),
       ...(config.gcsKeyFile === undefined ? {} : { keyFile: config.gcsKeyFile }),
-      ...(config.gcsEndpoint !== undefined ? { apiEndpoint: config.gcsEndpoint } : emulator !== undefined ? { emulatorEndpoint: emulatorUrl(emulator) } : {}),
+      ...(config.gcsEndpoint === undefined ? {} : { apiEndpoint: config.gcsEndpoint }),
+      ...(config.gcsEmulatorEndpoint === undefined ? {} : { emulatorEndpoint: config.gcsEmulatorEndpoint }),
     },
     azure: dropUndefined({
       accountName: config.azureAccountName ?? (env.AZURE_STORAGE_ACCOUNT || undefined),
@@ -176,11 +188,6 @@ export function deepStoreOptions(config: DeepStoreConfig, env: NodeJS.ProcessEnv
       fileSystem: config.azureFileSystem,
     }),
   };
-}
-
-/** STORAGE_EMULATOR_HOST is `host:port` or a URL (Google's clients accept both). */
-function emulatorUrl(value: string): string {
-  return /^https?:\/\//i.test(value) ? value : `http://${value}`;
 }
 
 function dropUndefined<T extends Record<string, unknown>>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {

@@ -60,12 +60,18 @@ describe('--deep-store schemes and their options', () => {
 });
 
 describe('deepStoreOptions', () => {
-  it('GCS: Application Default Credentials unless a key file is named; STORAGE_EMULATOR_HOST names an emulator', () => {
+  it('GCS: Application Default Credentials unless a key file is named; an emulator by its own option', () => {
     const config = parseServeConfig([...minimal, '--deep-store', 'gs://bucket/p'], {});
     expect(deepStoreOptions(config, {}).gcs).toEqual({});
-    expect(deepStoreOptions(config, { STORAGE_EMULATOR_HOST: '127.0.0.1:4443' }).gcs).toEqual({ emulatorEndpoint: 'http://127.0.0.1:4443' });
+    const emulated = parseServeConfig([...minimal, '--deep-store', 'gs://bucket/p', '--gcs-emulator-endpoint', 'http://127.0.0.1:4443'], {});
+    expect(deepStoreOptions(emulated, {}).gcs).toEqual({ emulatorEndpoint: 'http://127.0.0.1:4443' });
     const keyed = parseServeConfig([...minimal, '--deep-store', 'gs://bucket/p', '--gcs-key-file', '/k.json', '--gcs-endpoint', 'https://psc.example'], {});
-    expect(deepStoreOptions(keyed, { STORAGE_EMULATOR_HOST: 'ignored:1' }).gcs).toEqual({ keyFile: '/k.json', apiEndpoint: 'https://psc.example' });
+    expect(deepStoreOptions(keyed, {}).gcs).toEqual({ keyFile: '/k.json', apiEndpoint: 'https://psc.example' });
+  });
+
+  it('GCS: STORAGE_EMULATOR_HOST is refused (the SDK would read from it and upload elsewhere)', () => {
+    const config = parseServeConfig([...minimal, '--deep-store', 'gs://bucket/p'], {});
+    expect(() => deepStoreOptions(config, { STORAGE_EMULATOR_HOST: '127.0.0.1:4443' })).toThrow(/unset it and give --gcs-emulator-endpoint/);
   });
 
   it('Azure: the secret comes from its file (trimmed), and is not in the parsed configuration', () => {

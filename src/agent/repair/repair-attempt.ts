@@ -148,7 +148,11 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
     const plan = await planSegmentArchive(request.local.resolved);
     const body = streamSegmentArchive(plan, { gzipLevel: deps.gzipLevel, signal });
     try {
-      ({ bytes } = await deps.deepStore.put(uri, body, { crc: zkCrc }, { signal }));
+      // Create-only where the store can (GCS, Azure): an object that appeared since verifyArchive() (another
+      // replica finished) is never replaced; the put fails with a retriable PreconditionFailed and the next attempt
+      // looks again. The unverified object seen above is replaced only as the very version that was judged.
+      const replace = existing.kind === 'unverified' && existing.version !== undefined ? { replaceVersion: existing.version } : {};
+      ({ bytes } = await deps.deepStore.put(uri, body, { crc: zkCrc }, { signal, ...replace }));
     } catch (err) {
       // When the archive itself failed (the segment changed or vanished while read: retriable), that is the
       // cause, whatever the store made of it: the file store can report a body error as its own write error.
