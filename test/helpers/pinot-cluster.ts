@@ -26,7 +26,7 @@ export interface SeededClusterOptions {
   /** Helix cluster config simple fields, written by createCluster (e.g. `max.segment.completion.time.millis`). */
   clusterConfig?: Record<string, string>;
   /** More seeding in the same hook, after createCluster (instances, tables, segments). */
-  setup?: (seed: PinotClusterSeeder) => Promise<void>;
+  setup?: (seed: PinotClusterSeeder) => Promise<unknown>;
   /** 'all' (default): one cluster for the file or describe block; 'each': a new cluster for every test. */
   scope?: 'all' | 'each';
   /** The seeding session's options (default: connectSession's). */
@@ -69,7 +69,7 @@ export function useSeededCluster(prefix: string, options: SeededClusterOptions =
     await open?.close();
   });
   const seeded = (): PinotClusterSeeder => {
-    if (!seed) throw new Error(`useSeededCluster('${prefix}'): no cluster outside its hooks; read it in a hook or a test`);
+    if (!seed) throw new Error(`useSeededCluster('${prefix}'): no cluster outside its hooks; read it in one or a test`);
     return seed;
   };
   return {
