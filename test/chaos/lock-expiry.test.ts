@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { S3DeepStore } from '../../src/deepstore/index.js';
 import type { ZkSession } from '../../src/helix/zk-session.js';
 import { entryOf, events, RepairWorld, seg, useTestBed, waitFor, type Sidecar } from '../agent/repair/harness.js';
 import { nextEvent } from '../helpers/events.js';
 import { faults } from '../helpers/fault-proxy.js';
 import { FAKE_REGION } from '../helpers/s3-fake.js';
-import { ZooKeeperServer } from '../helpers/zookeeper-server.js';
+import { useOwnZooKeeper } from '../helpers/zookeeper-server.js';
 import { concurrentUploads, uploadWindows, type UploadWindow } from './upload-windows.js';
 
 /**
@@ -27,7 +27,7 @@ import { concurrentUploads, uploadWindows, type UploadWindow } from './upload-wi
  * fake behind the fault proxy, two in-process sidecars.
  */
 const bed = useTestBed();
-let zk: ZooKeeperServer;
+const zk = useOwnZooKeeper();
 let overlaps: Array<[UploadWindow, UploadWindow]> = [];
 let scenario: { a: Sidecar; b: Sidecar; world: RepairWorld; url: string | undefined } | undefined;
 
@@ -36,15 +36,14 @@ const SHORT_SESSION = { sessionTimeoutMs: 1_500, reconnectMinMs: 100, reconnectM
 /** Freeze ZooKeeper until every session has expired, thaw it, and resolve once they are all renewed. */
 async function loseSessions(sessions: ZkSession[]): Promise<void> {
   const expired = Promise.all(sessions.map((s) => nextEvent(s, 'expired')));
-  zk.pause();
+  zk.server.pause();
   await expired;
   const renewed = Promise.all(sessions.map((s) => nextEvent(s, 'renewed')));
-  zk.resume();
+  zk.server.resume();
   await renewed;
 }
 
 beforeAll(async () => {
-  zk = await ZooKeeperServer.start();
   const world = await RepairWorld.create({ connectString: zk.connectString, s3: { fake: bed.fake, proxy: bed.proxy } });
   // Each sidecar signs with its own access key, so the proxy log says whose upload is whose.
   const store = (accessKeyId: string) =>
@@ -69,11 +68,6 @@ beforeAll(async () => {
   overlaps = concurrentUploads(uploadWindows(bed.proxy.log));
   scenario = { a, b, world, url: await world.url(seg(1)) };
 }, 60_000);
-
-afterAll(async () => {
-  zk?.resume();
-  await zk?.destroy();
-});
 
 describe('an upload lock lost with its ZooKeeper session while the upload is in flight', () => {
   it('the outcome stays correct: the other replica repairs, the first write is refused, nothing else changes', async () => {

@@ -4,27 +4,22 @@ import { RecordNotRewritableError } from '../../src/helix/errors.js';
 import { compareAndSetSimpleField, readRecord } from '../../src/helix/znode-io.js';
 import { serializeZNRecord } from '../../src/helix/znrecord.js';
 import type { ZkSession } from '../../src/helix/zk-session.js';
-import { connectSession, PinotClusterSeeder, segmentRecord, uniqueClusterName } from '../helpers/pinot-cluster.js';
+import { connectSession, segmentRecord, useSeededCluster } from '../helpers/pinot-cluster.js';
 
 describe('compare-and-set of one segment field (real ZooKeeper)', () => {
-  let session: ZkSession;
-  let other: ZkSession;
-  let seed: PinotClusterSeeder;
   const table = 'events_REALTIME';
+  const pinot = useSeededCluster('cas', { setup: (seed) => seed.addTable(table) });
+  let other: ZkSession;
 
   beforeAll(async () => {
-    session = await connectSession();
     other = await connectSession();
-    seed = new PinotClusterSeeder(session, uniqueClusterName('cas'));
-    await seed.createCluster();
-    await seed.addTable(table);
   });
   afterAll(async () => {
     await other.close();
-    await session.close();
   });
 
   it('writes only the named field, keeping every other byte of the record', async () => {
+    const { seed, session } = pinot;
     await seed.putSegment(table, 'events__0__1__20240101T0000Z', { downloadUrl: '', crc: '99' });
     const path = seed.paths.segmentMetadata(table, 'events__0__1__20240101T0000Z');
     const before = (await session.getData(path)).data!.toString();
@@ -37,6 +32,7 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
   });
 
   it('keeps a gzipped record gzipped', async () => {
+    const { seed, session } = pinot;
     const path = seed.paths.segmentMetadata(table, 'events__0__2__20240101T0000Z');
     await seed.put(path, gzipSync(serializeZNRecord(segmentRecord('events__0__2__20240101T0000Z', { downloadUrl: '' }))));
     const read = (await readRecord(session, path))!;
@@ -59,6 +55,7 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
     ['plain', (b: Buffer) => b, (b: Buffer) => b],
     ['gzip', (b: Buffer) => gzipSync(b), (b: Buffer) => gunzipSync(b)],
   ])('leaves every byte of a %s record but the URL as it was, read back from ZooKeeper', async (form, encode, decode) => {
+    const { seed, session } = pinot;
     const path = seed.paths.segmentMetadata(table, `events__0__5__20240101T0000Z_${form}`);
     await seed.put(path, encode(Buffer.from(ODD_RECORD.replace('URL_VALUE', '""'))));
     const read = (await readRecord(session, path))!;
@@ -71,6 +68,7 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
   });
 
   it('refuses a record it cannot rewrite exactly (the key twice) and writes nothing', async () => {
+    const { seed, session } = pinot;
     const path = seed.paths.segmentMetadata(table, 'events__0__6__20240101T0000Z');
     const bytes = Buffer.from('{"id":"events__0__6__20240101T0000Z","simpleFields":{"segment.download.url":"","segment.download.url":""}}');
     await seed.put(path, bytes);
@@ -82,6 +80,7 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
   });
 
   it('reports a conflict when another client wrote between read and write, and leaves its write alone', async () => {
+    const { seed, session } = pinot;
     const segment = 'events__0__3__20240101T0000Z';
     await seed.putSegment(table, segment, { downloadUrl: '' });
     const path = seed.paths.segmentMetadata(table, segment);
@@ -97,6 +96,7 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
   });
 
   it('reports gone when the znode was deleted, and never recreates it', async () => {
+    const { seed, session } = pinot;
     const segment = 'events__0__4__20240101T0000Z';
     await seed.putSegment(table, segment, { downloadUrl: '' });
     const path = seed.paths.segmentMetadata(table, segment);
@@ -107,8 +107,9 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
   });
 
   describe('with alsoDelete (the URL and the lock release in one multi request)', () => {
-    const lockOf = (segment: string) => `/cas-locks-${seed.cluster}/${segment}`;
+    const lockOf = (segment: string) => `/cas-locks-${pinot.seed.cluster}/${segment}`;
     async function setUp(segment: string): Promise<{ path: string; lock: string }> {
+      const { seed, session } = pinot;
       await seed.putSegment(table, segment, { downloadUrl: '' });
       const lock = lockOf(segment);
       await session.ensurePath(lock.slice(0, lock.lastIndexOf('/')));
@@ -117,6 +118,7 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
     }
 
     it('writes only the URL bytes and deletes the lock, in one request', async () => {
+      const { session } = pinot;
       const { path, lock } = await setUp('events__0__6__20240101T0000Z');
       const before = (await session.getData(path)).data!.toString();
       const read = (await readRecord(session, path))!;
@@ -132,6 +134,7 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
     // node-zookeeper-client's Transaction turns version 0 into -1 (`version || -1`): without the pin in
     // ZkSession.multi this write would overwrite the other writer's URL.
     it('is a compare-and-set on version 0 too: another writer first → conflict, their URL and the lock untouched', async () => {
+      const { session } = pinot;
       const { path, lock } = await setUp('events__0__7__20240101T0000Z');
       const read = (await readRecord(session, path))!;
       expect(read.stat.version).toBe(0);
@@ -143,6 +146,7 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
     });
 
     it('a lock that is gone → also_delete_missing, and the record is not written', async () => {
+      const { session } = pinot;
       const { path, lock } = await setUp('events__0__8__20240101T0000Z');
       const read = (await readRecord(session, path))!;
       await session.delete(lock);
@@ -154,6 +158,7 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
     });
 
     it('a deleted record → gone, never recreated, and the lock stays', async () => {
+      const { seed, session } = pinot;
       const { path, lock } = await setUp('events__0__9__20240101T0000Z');
       const read = (await readRecord(session, path))!;
       await seed.remove(path);
@@ -164,6 +169,7 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
   });
 
   it('readRecord returns null for a missing znode', async () => {
+    const { seed, session } = pinot;
     expect(await readRecord(session, seed.paths.segmentMetadata(table, 'nope'))).toBeNull();
   });
 });

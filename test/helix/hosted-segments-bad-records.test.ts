@@ -6,7 +6,7 @@ import { newZNRecord, serializeZNRecord } from '../../src/helix/znrecord.js';
 import type { ZkSession } from '../../src/helix/zk-session.js';
 import { hostedStates } from '../helpers/hosted-view.js';
 import { captureLogs, type CapturedLogs } from '../helpers/log-capture.js';
-import { connectSession, PinotClusterSeeder, segmentRecord, uniqueClusterName } from '../helpers/pinot-cluster.js';
+import { connectSession, type PinotClusterSeeder, segmentRecord, useSeededCluster } from '../helpers/pinot-cluster.js';
 
 /**
  * One bad node or entry must not wedge the tracker's sync (issue 10 item 7): whatever the tracker
@@ -22,24 +22,25 @@ const BAD_JSON = Buffer.from('{"id": "broken",');
 const INTERRUPTED = 'hosted-segment sync interrupted; retrying';
 
 describe('HostedSegments skips what it cannot use, and completes its first sync', () => {
-  let seedSession: ZkSession;
-  let seed: PinotClusterSeeder;
   let zk: ZkSession;
   let logs: CapturedLogs;
   let tracker: HostedSegments | undefined;
   let serverSession: string;
+  const pinot = useSeededCluster('badrec', {
+    scope: 'each',
+    clusterConfig: { 'max.segment.completion.time.millis': '120000' },
+    setup: async (seed) => {
+      serverSession = await seed.addInstance(SERVER);
+      await seed.addTable(RT, { pauseless: true });
+      await seed.addTable(OFF);
+      await seed.putSegment(RT, seg(1), { downloadUrl: '' });
+      await seed.putSegment(RT, seg(2), { downloadUrl: 's3://bucket/events/2' });
+      await seed.setCurrentState(SERVER, serverSession, RT, { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE' });
+      await seed.setCurrentState(SERVER, serverSession, OFF, { events_0: 'ONLINE' });
+    },
+  });
 
   beforeEach(async () => {
-    seedSession = await connectSession();
-    seed = new PinotClusterSeeder(seedSession, uniqueClusterName('badrec'));
-    await seed.createCluster({ 'max.segment.completion.time.millis': '120000' });
-    serverSession = await seed.addInstance(SERVER);
-    await seed.addTable(RT, { pauseless: true });
-    await seed.addTable(OFF);
-    await seed.putSegment(RT, seg(1), { downloadUrl: '' });
-    await seed.putSegment(RT, seg(2), { downloadUrl: 's3://bucket/events/2' });
-    await seed.setCurrentState(SERVER, serverSession, RT, { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE' });
-    await seed.setCurrentState(SERVER, serverSession, OFF, { events_0: 'ONLINE' });
     zk = await connectSession();
     logs = captureLogs();
     tracker = undefined;
@@ -47,17 +48,17 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
   afterEach(async () => {
     tracker?.stop();
     await zk.close();
-    await seedSession.close();
   });
 
   /** Start a tracker on the (damaged) cluster; resolves when its first sync is done. */
   async function startTracker(): Promise<HostedSegments> {
-    tracker = new HostedSegments({ session: zk, cluster: seed.cluster, instance: SERVER, logger: logs.logger, retryDelayMs: 20 });
+    tracker = new HostedSegments({ session: zk, cluster: pinot.cluster, instance: SERVER, logger: logs.logger, retryDelayMs: 20 });
     await tracker.start();
     return tracker;
   }
 
   it('a current state holding segment names ZooKeeper refuses: valid entries sync, each bad one is logged once', async () => {
+    const { seed } = pinot;
     const bad = ['..', 'x/../y', 'a\u0000b', '', '.', 'a/b', 'seg\u0001', 's\u{1F600}', 'x'.repeat(2_000)];
     // "a/b" joined into a path names another znode, which can exist: it must not be read as a segment.
     await seed.putSegment(RT, 'a', {});
@@ -92,6 +93,7 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
     { label: 'with a NUL', id: 'a\u0000b', reason: /cannot name a CURRENTSTATES folder: contains a NUL character/ },
     { label: 'of 5,000 digits', id: '1'.repeat(5_000), reason: /cannot name a CURRENTSTATES folder: 5000 bytes long/ },
   ])('a live instance with a SESSION_ID $label: synced with an empty view and the reason, picked up when fixed', async ({ id, reason }) => {
+    const { seed } = pinot;
     await seed.put(seed.paths.liveInstance(SERVER), newZNRecord(SERVER, { simpleFields: { SESSION_ID: id } }));
     // "a/b" names a folder that can exist: what is in it is not this server's.
     await seed.put(`${seed.paths.root}/INSTANCES/${SERVER}/CURRENTSTATES/a/b/${OFF}`, newZNRecord(OFF, { mapFields: { events_9: { CURRENT_STATE: 'ONLINE' } } }));
@@ -167,6 +169,7 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
       repaired: (t: HostedSegments) => expect(t.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'empty' }),
     },
   ])('a $node record that does not parse: skipped with one log line, watched, picked up when rewritten', async ({ damage, log, check, repair, repaired }) => {
+    const { seed } = pinot;
     await damage(seed, serverSession);
     const t = await startTracker();
     check(t);
@@ -178,6 +181,7 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
   });
 
   it('a node ZooKeeper refuses to read (no READ permission): skipped with one log line, the rest syncs', async () => {
+    const { seed } = pinot;
     await seed.remove(seed.paths.tableConfig(OFF));
     await createUnreadable(seed.paths.tableConfig(OFF), serializeZNRecord(newZNRecord(OFF)));
     await seed.remove(seed.paths.segmentMetadata(RT, seg(2)));

@@ -3,7 +3,7 @@ import { HostedSegments } from '../../src/helix/hosted-segments.js';
 import type { ZkSession } from '../../src/helix/zk-session.js';
 import { nextEvent } from '../helpers/events.js';
 import { hostedStates } from '../helpers/hosted-view.js';
-import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../helpers/pinot-cluster.js';
+import { connectSession, type PinotClusterSeeder, useSeededCluster } from '../helpers/pinot-cluster.js';
 import { ZK_OP, ZkProxy } from '../helpers/zk-proxy.js';
 
 /**
@@ -25,6 +25,7 @@ interface Setup {
   expirations: () => number;
 }
 
+const pinot = useSeededCluster('interrupted', { scope: 'each' });
 let current: { close: () => Promise<void> } | undefined;
 afterEach(async () => {
   await current?.close();
@@ -32,9 +33,7 @@ afterEach(async () => {
 });
 
 async function setup(): Promise<Setup> {
-  const seedSession = await connectSession();
-  const seed = new PinotClusterSeeder(seedSession, uniqueClusterName('interrupted'));
-  await seed.createCluster();
+  const { seed } = pinot;
   const serverSession = await seed.addInstance(SERVER);
   await seed.addTable(RT, { pauseless: true });
   for (const n of [1, 2, 3]) await seed.putSegment(RT, seg(n), { downloadUrl: '' });
@@ -52,7 +51,6 @@ async function setup(): Promise<Setup> {
       tracker.stop();
       await session.close();
       await proxy.close();
-      await seedSession.close();
     },
   };
   return { seed, serverSession, proxy, session, tracker, expirations: () => expired };

@@ -1,9 +1,9 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HostedSegments } from '../../src/helix/hosted-segments.js';
 import { ZkSession } from '../../src/helix/zk-session.js';
 import { nextEvent } from '../helpers/events.js';
-import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../helpers/pinot-cluster.js';
-import { ZooKeeperServer } from '../helpers/zookeeper-server.js';
+import { connectSession, type PinotClusterSeeder, useSeededCluster } from '../helpers/pinot-cluster.js';
+import { useOwnZooKeeper } from '../helpers/zookeeper-server.js';
 
 /**
  * A server hosting many tables (issue 10 item 9): ZooKeeper reads follow what changes. A table added
@@ -57,36 +57,30 @@ function expectEachReadOnce(reads: Map<string, number>, seed: PinotClusterSeeder
 }
 
 describe('HostedSegments with 500 tables (shared ZooKeeper)', () => {
-  let seedSession: ZkSession;
-  let seed: PinotClusterSeeder;
+  const pinot = useSeededCluster('many');
   let zk: ZkSession;
   let tracker: HostedSegments;
   let serverSession: string;
   let tables: string[];
 
   beforeAll(async () => {
-    seedSession = await connectSession();
-    seed = new PinotClusterSeeder(seedSession, uniqueClusterName('many'));
-    await seed.createCluster();
-    serverSession = await seed.addInstance(SERVER);
-    tables = await seedTables(seed, serverSession, 500);
+    serverSession = await pinot.seed.addInstance(SERVER);
+    tables = await seedTables(pinot.seed, serverSession, 500);
   }, 120_000);
   beforeEach(async () => {
     zk = await connectSession();
-    tracker = new HostedSegments({ session: zk, cluster: seed.cluster, instance: SERVER });
+    tracker = new HostedSegments({ session: zk, cluster: pinot.cluster, instance: SERVER });
     await tracker.start();
     expect(tracker.tables()).toHaveLength(tables.length);
   });
   afterEach(async () => {
     tracker.stop();
     await zk.close();
-    await seed.removeCurrentState(SERVER, serverSession, ADDED);
-  });
-  afterAll(async () => {
-    await seedSession.close();
+    await pinot.seed.removeCurrentState(SERVER, serverSession, ADDED);
   });
 
   it('a table added costs the re-list and that table: 3 reads, not one per table', async () => {
+    const { seed } = pinot;
     const added = ADDED;
     await seed.addTable(added);
     const before = zk.totalRequests();
@@ -114,6 +108,7 @@ describe('HostedSegments with 500 tables (shared ZooKeeper)', () => {
   });
 
   it('a change to one existing table costs one read (its own data watch)', async () => {
+    const { seed } = pinot;
     const before = zk.totalRequests();
     await seed.setCurrentState(SERVER, serverSession, table(7), { [`${table(7)}_0`]: 'ERROR' });
     await vi.waitFor(() => expect(tracker.get(table(7), `${table(7)}_0`)?.state).toBe('ERROR'));
@@ -124,6 +119,7 @@ describe('HostedSegments with 500 tables (shared ZooKeeper)', () => {
   });
 
   it('a server restart (new Helix session) reads each table of the new folder once, then only what changes', async () => {
+    const { seed } = pinot;
     const fresh = `${serverSession}f`;
     // The restarted server has written its current states; then it registers its new session.
     for (let i = 0; i < tables.length; i += 50) {
@@ -159,18 +155,12 @@ describe('HostedSegments with 500 tables (shared ZooKeeper)', () => {
 });
 
 describe('HostedSegments with many tables across a session renewal (own ZooKeeper)', () => {
-  let server: ZooKeeperServer;
-  beforeAll(async () => {
-    server = await ZooKeeperServer.start();
-  });
-  afterAll(async () => {
-    await server.destroy();
-  });
+  const zooKeeper = useOwnZooKeeper();
+  const pinot = useSeededCluster('manyexp', { scope: 'each', zooKeeper, session: { sessionTimeoutMs: 60_000 } });
 
   it('reads everything once after the renewal, then each change costs only itself', async () => {
-    const seedSession = await connectSession({ connectString: server.connectString, sessionTimeoutMs: 60_000 });
-    const seed = new PinotClusterSeeder(seedSession, uniqueClusterName('manyexp'));
-    await seed.createCluster();
+    const { server } = zooKeeper;
+    const { seed } = pinot;
     const serverSession = await seed.addInstance(SERVER);
     const tables = await seedTables(seed, serverSession, 100);
     const zk = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 1_500, reconnectMinMs: 200, reconnectMaxMs: 200 });
@@ -210,7 +200,6 @@ describe('HostedSegments with many tables across a session renewal (own ZooKeepe
       server.resume();
       tracker.stop();
       await zk.close();
-      await seedSession.close();
     }
   }, 60_000);
 });

@@ -1,20 +1,21 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ClusterNotFoundError } from '../../src/helix/errors.js';
 import { HostedSegments, type HostedSegmentChange } from '../../src/helix/hosted-segments.js';
 import { ZkSession } from '../../src/helix/zk-session.js';
 import { nextEvent } from '../helpers/events.js';
 import { hostedStates } from '../helpers/hosted-view.js';
-import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../helpers/pinot-cluster.js';
-import { ZooKeeperServer } from '../helpers/zookeeper-server.js';
+import { connectSession, type PinotClusterSeeder, useSeededCluster } from '../helpers/pinot-cluster.js';
+import { useOwnZooKeeper } from '../helpers/zookeeper-server.js';
 
 const RT = 'events_REALTIME';
 const OFF = 'events_OFFLINE';
 const SERVER = 'Server_pinot-server-0.pinot_8098';
 const seg = (n: number) => `events__0__${n}__20240101T0000Z`;
 
-/** Seed a server hosting a realtime and an offline table. */
+const CLUSTER_CONFIG = { 'max.segment.completion.time.millis': '120000' };
+
+/** Seed a server hosting a realtime and an offline table (on a cluster created with CLUSTER_CONFIG). */
 async function seedServer(seed: PinotClusterSeeder): Promise<string> {
-  await seed.createCluster({ 'max.segment.completion.time.millis': '120000' });
   const session = await seed.addInstance(SERVER, { host: 'pinot-server-0.pinot', adminPort: 8097 });
   await seed.addTable(RT, { pauseless: true });
   await seed.addTable(OFF);
@@ -27,19 +28,16 @@ async function seedServer(seed: PinotClusterSeeder): Promise<string> {
 }
 
 describe('HostedSegments against the shared ZooKeeper', () => {
+  const pinot = useSeededCluster('hosted', { scope: 'each', clusterConfig: CLUSTER_CONFIG });
   let zk: ZkSession;
-  let seedSession: ZkSession;
-  let seed: PinotClusterSeeder;
   let tracker: HostedSegments;
   let serverSession: string;
   const changes: HostedSegmentChange[] = [];
 
   beforeEach(async () => {
-    seedSession = await connectSession();
-    seed = new PinotClusterSeeder(seedSession, uniqueClusterName('hosted'));
-    serverSession = await seedServer(seed);
+    serverSession = await seedServer(pinot.seed);
     zk = await connectSession();
-    tracker = new HostedSegments({ session: zk, cluster: seed.cluster, instance: SERVER });
+    tracker = new HostedSegments({ session: zk, cluster: pinot.cluster, instance: SERVER });
     changes.length = 0;
     tracker.on('change', (c) => changes.push(c));
     await tracker.start();
@@ -47,10 +45,10 @@ describe('HostedSegments against the shared ZooKeeper', () => {
   afterEach(async () => {
     tracker.stop();
     await zk.close();
-    await seedSession.close();
   });
 
   it('an instance id that is not registered is said so, naming the registered servers; joining later is noticed', async () => {
+    const { seed } = pinot;
     const typo = 'Server_pinot-server-0.pinot_8099';
     const other = new HostedSegments({ session: zk, cluster: seed.cluster, instance: typo });
     const states: string[] = [];
@@ -97,6 +95,7 @@ describe('HostedSegments against the shared ZooKeeper', () => {
   });
 
   it('follows current-state changes: added, state, removed', async () => {
+    const { seed } = pinot;
     await seed.putSegment(RT, seg(4), { status: 'IN_PROGRESS' });
     await seed.setCurrentState(SERVER, serverSession, RT, { [seg(1)]: 'ONLINE', [seg(2)]: 'ERROR', [seg(4)]: 'CONSUMING' });
     await vi.waitFor(() => expect(tracker.get(RT, seg(4))?.zk?.metadata.status).toBe('IN_PROGRESS'));
@@ -112,6 +111,7 @@ describe('HostedSegments against the shared ZooKeeper', () => {
   });
 
   it('follows segment metadata changes and a table leaving the server', async () => {
+    const { seed } = pinot;
     await seed.putSegment(RT, seg(1), { downloadUrl: 's3://bucket/events/fixed' });
     await vi.waitFor(() => expect(tracker.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://bucket/events/fixed' }));
     await seed.removeCurrentState(SERVER, serverSession, OFF);
@@ -120,6 +120,7 @@ describe('HostedSegments against the shared ZooKeeper', () => {
   });
 
   it('makes zero reads while only things it does not host change', async () => {
+    const { seed } = pinot;
     const before = zk.totalRequests();
     // Another server's state, the external view, another table's metadata: none of it is ours.
     const other = await seed.addInstance('Server_other_8098');
@@ -135,6 +136,7 @@ describe('HostedSegments against the shared ZooKeeper', () => {
   });
 
   it('resyncs once when the server restarts with a new Helix session', async () => {
+    const { seed } = pinot;
     const fresh = await seed.setLive(SERVER);
     await seed.setCurrentState(SERVER, fresh, RT, { [seg(1)]: 'ONLINE' });
     await vi.waitFor(() => expect(tracker.serverSessionId).toBe(fresh));
@@ -147,6 +149,7 @@ describe('HostedSegments against the shared ZooKeeper', () => {
   });
 
   it('treats a server that is not live as hosting nothing, and picks it up when it comes back', async () => {
+    const { seed } = pinot;
     await seed.setDead(SERVER);
     await vi.waitFor(() => expect(tracker.tables()).toEqual([]));
     expect(tracker.serverSessionId).toBeNull();
@@ -158,6 +161,7 @@ describe('HostedSegments against the shared ZooKeeper', () => {
   });
 
   it('sees a server that comes up between its read and its watch (the exists() race)', async () => {
+    const { seed } = pinot;
     await seed.setDead(SERVER);
     await vi.waitFor(() => expect(tracker.serverSessionId).toBeNull());
     // The next time the tracker arms its existence watch on the live-instance node, the server comes up
@@ -184,6 +188,7 @@ describe('HostedSegments against the shared ZooKeeper', () => {
   });
 
   it('logs and skips a corrupt record without stopping the rest', async () => {
+    const { seed } = pinot;
     await seed.put(seed.paths.segmentMetadata(RT, seg(5)), Buffer.from('{"id": "broken",'));
     await seed.put(seed.paths.segmentMetadata(RT, seg(6)), Buffer.from([0x1f, 0x8b, 1, 2, 3]));
     await seed.putSegment(RT, seg(7), { downloadUrl: '' });
@@ -205,6 +210,7 @@ describe('HostedSegments against the shared ZooKeeper', () => {
   });
 
   it('reads a gzipped current state', async () => {
+    const { seed } = pinot;
     const states: Record<string, string> = {};
     for (let i = 0; i < 20; i++) states[`big_${i}`] = 'ONLINE';
     const { newZNRecord, serializeZNRecord } = await import('../../src/helix/znrecord.js');
@@ -228,17 +234,17 @@ describe('HostedSegments configuration errors', () => {
 });
 
 describe('HostedSegments across ZooKeeper failures (own ZooKeeper)', () => {
-  let server: ZooKeeperServer;
-  beforeAll(async () => {
-    server = await ZooKeeperServer.start();
-  });
-  afterAll(async () => {
-    await server.destroy();
+  const zooKeeper = useOwnZooKeeper();
+  const pinot = useSeededCluster('failures', {
+    scope: 'each',
+    zooKeeper,
+    clusterConfig: CLUSTER_CONFIG,
+    session: { sessionTimeoutMs: 60_000 },
   });
 
   it('resyncs after a forced session expiry and sees changes made while it had no session', async () => {
-    const seedSession = await connectSession({ connectString: server.connectString, sessionTimeoutMs: 60_000 });
-    const seed = new PinotClusterSeeder(seedSession, uniqueClusterName('expiry'));
+    const { server } = zooKeeper;
+    const { seed } = pinot;
     const serverSession = await seedServer(seed);
     // Long backoff before a new client: a window in which the tracker has no session at all.
     const zk = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 1_500, reconnectMinMs: 4_000, reconnectMaxMs: 4_000 });
@@ -271,13 +277,12 @@ describe('HostedSegments across ZooKeeper failures (own ZooKeeper)', () => {
       server.resume();
       tracker.stop();
       await zk.close();
-      await seedSession.close();
     }
   });
 
   it('sees changes made around a ZooKeeper restart', async () => {
-    const seedSession = await connectSession({ connectString: server.connectString, sessionTimeoutMs: 60_000 });
-    const seed = new PinotClusterSeeder(seedSession, uniqueClusterName('restart'));
+    const { server } = zooKeeper;
+    const { seed, session: seedSession } = pinot;
     const serverSession = await seedServer(seed);
     const zk = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 20_000, reconnectMinMs: 50 });
     await zk.waitConnected();
@@ -296,7 +301,6 @@ describe('HostedSegments across ZooKeeper failures (own ZooKeeper)', () => {
     } finally {
       tracker.stop();
       await zk.close();
-      await seedSession.close();
     }
   });
 });

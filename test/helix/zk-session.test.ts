@@ -3,7 +3,7 @@ import { ZooKeeperError } from '../../src/helix/errors.js';
 import { ZkSession, type WatchEvent } from '../../src/helix/zk-session.js';
 import { nextEvent } from '../helpers/events.js';
 import { connectSession, uniqueClusterName } from '../helpers/pinot-cluster.js';
-import { ZooKeeperServer } from '../helpers/zookeeper-server.js';
+import { useOwnZooKeeper } from '../helpers/zookeeper-server.js';
 
 /** Client connections the server holds (four-letter word mntr). */
 async function aliveConnections(port: number): Promise<number> {
@@ -118,22 +118,17 @@ describe('ZkSession against the shared ZooKeeper', () => {
 });
 
 describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
-  let server: ZooKeeperServer;
+  const zooKeeper = useOwnZooKeeper();
   let session: ZkSession | undefined;
 
-  beforeAll(async () => {
-    server = await ZooKeeperServer.start();
-  });
   afterEach(async () => {
-    server.resume();
+    zooKeeper.server.resume();
     await session?.close();
     session = undefined;
   });
-  afterAll(async () => {
-    await server.destroy();
-  });
 
   it('times out an operation the server never answers', async () => {
+    const { server } = zooKeeper;
     session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 20_000, operationTimeoutMs: 300 });
     await session.waitConnected();
     server.pause();
@@ -145,6 +140,7 @@ describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
   });
 
   it('detects expiry of a frozen server the library never reports, fails in-flight operations at once, and renews', async () => {
+    const { server } = zooKeeper;
     session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 1_500, operationTimeoutMs: 60_000, reconnectMinMs: 50 });
     await session.waitConnected();
     const firstSession = session.sessionId;
@@ -169,6 +165,7 @@ describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
   });
 
   it('keeps its session across a ZooKeeper restart shorter than the session timeout', async () => {
+    const { server } = zooKeeper;
     // A session timeout longer than this test may run: whenever the restart completes, it is within the timeout.
     session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 60_000, reconnectMinMs: 50 });
     await session.waitConnected();
@@ -187,6 +184,7 @@ describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
   });
 
   it('renews its session after ZooKeeper was down longer than the session timeout', async () => {
+    const { server } = zooKeeper;
     session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 2_000, reconnectMinMs: 50 });
     await session.waitConnected();
     const first = session.sessionId;
@@ -208,6 +206,7 @@ describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
   });
 
   it('start() during the backoff after an expiry makes one client, not two (no orphaned session)', async () => {
+    const { server } = zooKeeper;
     session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 1_500, reconnectMinMs: 3_000, reconnectMaxMs: 3_000 });
     await session.waitConnected();
     const expired = nextEvent(session, 'expired');
@@ -224,6 +223,7 @@ describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
   });
 
   it('a connect that cannot reach ZooKeeper times out with a typed error', async () => {
+    const { server } = zooKeeper;
     await server.stop();
     try {
       session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 2_000 });

@@ -1,10 +1,10 @@
 import { createGzip, constants as zlibConstants, gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ZNRecordParseError } from '../../src/helix/errors.js';
 import { readRecord } from '../../src/helix/znode-io.js';
 import { DEFAULT_MAX_RECORD_BYTES } from '../../src/helix/znrecord.js';
 import { ZkSession } from '../../src/helix/zk-session.js';
-import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../helpers/pinot-cluster.js';
+import { connectSession, useSeededCluster } from '../helpers/pinot-cluster.js';
 
 /** ZooKeeper's default jute.maxbuffer: the most one znode can hold. */
 const JUTE_MAX_BUFFER = 0xfffff;
@@ -27,19 +27,10 @@ async function gzipBomb(mebibytes: number): Promise<Buffer> {
 }
 
 describe('readRecord bounds what a record may inflate to (issue 10 item 6, real ZooKeeper)', () => {
-  let session: ZkSession;
-  let seed: PinotClusterSeeder;
-
-  beforeAll(async () => {
-    session = await connectSession();
-    seed = new PinotClusterSeeder(session, uniqueClusterName('znodeio'));
-    await seed.createCluster();
-  });
-  afterAll(async () => {
-    await session.close();
-  });
+  const pinot = useSeededCluster('znodeio');
 
   it('refuses a 1 MB gzip bomb of 1,000 MiB without inflating it, off the event loop', async () => {
+    const { seed, session } = pinot;
     const bomb = await gzipBomb(1000);
     expect(bomb.length).toBeLessThan(JUTE_MAX_BUFFER);
     const path = seed.paths.segmentMetadata('events_REALTIME', 'bomb');
@@ -87,6 +78,7 @@ describe('readRecord bounds what a record may inflate to (issue 10 item 6, real 
   });
 
   it("applies the session's maxRecordBytes to gzip and plain records alike", async () => {
+    const { seed } = pinot;
     expect(new ZkSession({ connectString: 'localhost:1' }).maxRecordBytes).toBe(DEFAULT_MAX_RECORD_BYTES);
     const small = await connectSession({ maxRecordBytes: 1024 });
     try {

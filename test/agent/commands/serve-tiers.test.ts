@@ -2,37 +2,30 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import type { ZkSession } from '../../../src/helix/zk-session.js';
 import { spawnCli } from '../../helpers/cli.js';
-import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../../helpers/pinot-cluster.js';
+import { useSeededCluster } from '../../helpers/pinot-cluster.js';
 import { buildSegment } from '../../helpers/segment-builder.js';
 import { freePort } from '../../helpers/zookeeper-server.js';
 
 /** `serve` wired to storage tiers: the variable reaches the segment store; a tier path that is not a directory stops it. */
 describe('pinot-sidecar serve with tier data dirs (real process)', () => {
   let root: string;
-  let session: ZkSession;
-  let seed: PinotClusterSeeder;
   const instance = 'Server_serve-tiers_8098';
   const SEGMENT = 'events__0__3__20240101T0000Z';
+  const pinot = useSeededCluster('servetiers', { setup: (seed) => seed.addInstance(instance) });
 
   beforeAll(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'serve-tiers-'));
-    session = await connectSession();
-    seed = new PinotClusterSeeder(session, uniqueClusterName('servetiers'));
-    await seed.createCluster();
-    await seed.addInstance(instance);
     await mkdir(path.join(root, 'data'));
     await buildSegment(path.join(root, 'cold', 'events_REALTIME'), { name: SEGMENT });
   });
   afterAll(async () => {
-    await session.close();
     await rm(root, { recursive: true, force: true });
   });
 
   const env = (tierDataDirs: string) => ({
     PINOT_SIDECAR_ZK: inject('zkConnectString'),
-    PINOT_SIDECAR_CLUSTER: seed.cluster,
+    PINOT_SIDECAR_CLUSTER: pinot.cluster,
     PINOT_SIDECAR_INSTANCE: instance,
     PINOT_SIDECAR_DATA_DIR: path.join(root, 'data'),
     PINOT_SIDECAR_TIER_DATA_DIRS: tierDataDirs,

@@ -7,7 +7,7 @@ import { spawnCli, type CliProcess } from '../../helpers/cli.js';
 import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../../helpers/pinot-cluster.js';
 import { rawRequest } from '../../helpers/raw-http.js';
 import { buildSegment } from '../../helpers/segment-builder.js';
-import { freePort, ZooKeeperServer } from '../../helpers/zookeeper-server.js';
+import { freePort, useOwnZooKeeper } from '../../helpers/zookeeper-server.js';
 
 /**
  * The real `serve` process against a ZooKeeper of its own that is not there yet, or stops answering (SIGSTOP):
@@ -18,14 +18,13 @@ const INSTANCE = 'Server_zkwait_8098';
 const SEGMENT = 'events__0__1__20240101T0000Z';
 const IN_ERROR = 'events__0__2__20240101T0000Z';
 
-let zk: ZooKeeperServer;
+const zk = useOwnZooKeeper();
 let root: string;
 let cluster: string;
 const processes: CliProcess[] = [];
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'serve-zk-'));
-  zk = await ZooKeeperServer.start();
   const session: ZkSession = await connectSession({ connectString: zk.connectString });
   try {
     const seed = new PinotClusterSeeder(session, uniqueClusterName('servezk'));
@@ -47,8 +46,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of processes) p.child.kill('SIGKILL');
-  zk?.resume();
-  await zk?.destroy();
   await rm(root, { recursive: true, force: true });
 });
 
@@ -70,7 +67,7 @@ async function stop(p: CliProcess): Promise<void> {
 
 describe('serve started before ZooKeeper', () => {
   it('listens and serves downloads at once, is not ready, and becomes ready once ZooKeeper appears', { timeout: 90_000 }, async () => {
-    await zk.stop(); // the port is closed: nothing listens there yet
+    await zk.server.stop(); // the port is closed: nothing listens there yet
     const port = await freePort();
     const p = serve(port);
     await vi.waitFor(async () => expect((await rawRequest(port, '/health/live')).status).toBe(200), { timeout: 30_000, interval: 100 });
@@ -82,7 +79,7 @@ describe('serve started before ZooKeeper', () => {
     expect([download.status, download.complete]).toEqual([200, true]);
     expect((await rawRequest(port, '/metrics')).body.toString()).toMatch(/^pinot_sidecar_zk_connected 0$/m);
 
-    await zk.restart(); // ZooKeeper appears, with the cluster the sidecar was told about
+    await zk.server.restart(); // ZooKeeper appears, with the cluster the sidecar was told about
     await vi.waitFor(async () => expect((await rawRequest(port, '/health/ready')).status).toBe(200), { timeout: 60_000, interval: 200 });
     expect((await rawRequest(port, '/metrics')).body.toString()).toMatch(/^pinot_sidecar_zk_connected 1$/m);
     expect(p.output()).toMatch(/"msg":"first sync done"/);
@@ -96,7 +93,7 @@ describe('serve while ZooKeeper is frozen', () => {
     const p = serve(port); // the default 30 s session: ZooKeeper's silence is not noticed for 20 s
     await vi.waitFor(async () => expect((await rawRequest(port, '/health/ready')).status).toBe(200), { timeout: 60_000, interval: 200 });
     // No scrape yet: the first one must read the external view (the local replica in ERROR), from a frozen server.
-    zk.pause();
+    zk.server.pause();
     try {
       const res = await rawRequest(port, '/metrics');
       expect(res.status).toBe(200);
@@ -107,7 +104,7 @@ describe('serve while ZooKeeper is frozen', () => {
       expect(p.output()).toContain('metrics refresh slower than 2 s; serving the last values');
       expect(p.output()).not.toMatch(/zk server silent|external view unreadable|metrics refresh failed/);
     } finally {
-      zk.resume();
+      zk.server.resume();
     }
     await stop(p);
   });

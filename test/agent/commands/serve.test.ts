@@ -4,10 +4,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { parseServeConfig, ConfigError } from '../../../src/agent/config.js';
 import { runCli, spawnCli } from '../../helpers/cli.js';
-import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../../helpers/pinot-cluster.js';
+import { PinotClusterSeeder, uniqueClusterName, useSeededCluster } from '../../helpers/pinot-cluster.js';
 import { buildSegment } from '../../helpers/segment-builder.js';
 import { freePort } from '../../helpers/zookeeper-server.js';
-import type { ZkSession } from '../../../src/helix/zk-session.js';
 
 function problems(argv: string[], env: NodeJS.ProcessEnv = {}): string[] {
   try {
@@ -81,23 +80,21 @@ describe('serve configuration', () => {
 
 describe('pinot-sidecar serve (real process)', () => {
   let root: string;
-  let session: ZkSession;
-  let seed: PinotClusterSeeder;
   const instance = 'Server_serve-test_8098';
+  const pinot = useSeededCluster('serve', {
+    setup: async (seed) => {
+      const live = await seed.addInstance(instance);
+      await seed.addTable('events_REALTIME');
+      await seed.putSegment('events_REALTIME', 'events__0__1__20240101T0000Z', { downloadUrl: 's3://b/x' });
+      await seed.setCurrentState(instance, live, 'events_REALTIME', { events__0__1__20240101T0000Z: 'ONLINE' });
+    },
+  });
 
   beforeAll(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'serve-'));
-    session = await connectSession();
-    seed = new PinotClusterSeeder(session, uniqueClusterName('serve'));
-    await seed.createCluster();
-    const live = await seed.addInstance(instance);
-    await seed.addTable('events_REALTIME');
-    await seed.putSegment('events_REALTIME', 'events__0__1__20240101T0000Z', { downloadUrl: 's3://b/x' });
-    await seed.setCurrentState(instance, live, 'events_REALTIME', { events__0__1__20240101T0000Z: 'ONLINE' });
     await buildSegment(path.join(root, 'data', 'events_REALTIME'), { name: 'events__0__1__20240101T0000Z' });
   });
   afterAll(async () => {
-    await session.close();
     await rm(root, { recursive: true, force: true });
   });
 
@@ -111,6 +108,7 @@ describe('pinot-sidecar serve (real process)', () => {
   });
 
   it('exits 2 when the data dir or the token file is unusable', async () => {
+    const { seed } = pinot;
     await writeFile(path.join(root, 'a-file'), 'not a directory');
     const bad = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', instance, '--data-dir', path.join(root, 'a-file'), '--port', '0']);
     expect(await bad.exited).toBe(2);
@@ -122,6 +120,7 @@ describe('pinot-sidecar serve (real process)', () => {
   });
 
   it('waits for a data dir that does not exist yet (fresh volume): not ready, says why, then serves it once it appears', async () => {
+    const { seed } = pinot;
     const port = await freePort();
     const later = path.join(root, 'later');
     const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', instance, '--data-dir', later, '--port', String(port), '--host', '127.0.0.1']);
@@ -143,6 +142,7 @@ describe('pinot-sidecar serve (real process)', () => {
   });
 
   it('waits for a cluster that does not exist yet (native sidecar before the controller): not ready, says why, never exits', async () => {
+    const { session } = pinot;
     const port = await freePort();
     const later = new PinotClusterSeeder(session, uniqueClusterName('serve-later'));
     const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', later.cluster, '--instance', instance, '--data-dir', path.join(root, 'data'), '--port', String(port), '--host', '127.0.0.1']);
@@ -160,6 +160,7 @@ describe('pinot-sidecar serve (real process)', () => {
   });
 
   it('a wrong --instance is not ready and names the registered servers; a registered server that is down only warns', async () => {
+    const { seed } = pinot;
     const port = await freePort();
     const typo = 'Server_serve-tset_8098';
     const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', typo, '--data-dir', path.join(root, 'data'), '--port', String(port), '--host', '127.0.0.1']);
@@ -179,6 +180,7 @@ describe('pinot-sidecar serve (real process)', () => {
   });
 
   it('a ZooKeeper that refuses connections is said so in one line, not as a silent server or a stack trace', async () => {
+    const { seed } = pinot;
     const port = await freePort();
     const closed = await freePort();
     const p = spawnCli(['serve', '--zk', `127.0.0.1:${closed}`, '--cluster', seed.cluster, '--instance', instance, '--data-dir', path.join(root, 'data'), '--port', String(port), '--host', '127.0.0.1']);
@@ -195,6 +197,7 @@ describe('pinot-sidecar serve (real process)', () => {
   });
 
   it('serves, becomes ready, and exits 0 on SIGTERM', async () => {
+    const { seed } = pinot;
     const port = await freePort();
     const p = spawnCli(['serve', '--port', String(port), '--host', '127.0.0.1'], {
       PINOT_SIDECAR_ZK: inject('zkConnectString'),
@@ -222,6 +225,7 @@ describe('pinot-sidecar serve (real process)', () => {
   });
 
   it('a deep store that cannot be used is said at start: a readiness warning, pinot_sidecar_deep_store_up 0, status', async () => {
+    const { seed } = pinot;
     const port = await freePort();
     const missing = path.join(root, 'no-such-deep-store');
     const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', instance, '--data-dir', path.join(root, 'data'), '--port', String(port), '--host', '127.0.0.1', '--deep-store', `file://${missing}`]);
@@ -237,6 +241,7 @@ describe('pinot-sidecar serve (real process)', () => {
   });
 
   it('a replica the server reports in ERROR is not served (404 with the reason) unless --serve-error-replicas', async () => {
+    const { seed } = pinot;
     const table = 'events_REALTIME';
     const segment = 'events__0__1__20240101T0000Z';
     const errored = 'Server_serve-error_8098';

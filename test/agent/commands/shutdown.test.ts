@@ -5,10 +5,9 @@ import path from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { readRecord } from '../../../src/helix/znode-io.js';
-import type { ZkSession } from '../../../src/helix/zk-session.js';
 import { spawnCli, type CliProcess } from '../../helpers/cli.js';
 import { faults, startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
-import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../../helpers/pinot-cluster.js';
+import { useSeededCluster } from '../../helpers/pinot-cluster.js';
 import { parseResponse, rawRequest, type RawResponse } from '../../helpers/raw-http.js';
 import { extractTarGz } from '../../helpers/raw-tar.js';
 import { FAKE_CREDENTIALS, FAKE_REGION, startS3Fake, type S3Fake } from '../../helpers/s3-fake.js';
@@ -20,22 +19,13 @@ const INSTANCE = 'Server_shutdown_8098';
 
 describe('SIGTERM (real sidecar process)', () => {
   let root: string;
-  let session: ZkSession;
-  let seed: PinotClusterSeeder;
   let big: BuiltSegment;
   let s3: S3Fake;
   let proxy: FaultProxy;
 
   beforeAll(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'shutdown-'));
-    session = await connectSession();
-    seed = new PinotClusterSeeder(session, uniqueClusterName('shutdown'));
-    await seed.createCluster();
-    const live = await seed.addInstance(INSTANCE);
-    await seed.addTable(RT);
     big = await buildSegment(path.join(root, 'data', RT), { name: 'events__0__1__20240101T0000Z', payloadBytes: 40 * 1024 * 1024, payloadKind: 'random' });
-    await seed.putSegment(RT, big.name, { downloadUrl: '', crc: String(big.crc) });
-    await seed.setCurrentState(INSTANCE, live, RT, { [big.name]: 'ONLINE' });
     s3 = await startS3Fake();
     await s3.createBucket('deep');
     proxy = await startFaultProxy(s3.endpoint);
@@ -43,14 +33,22 @@ describe('SIGTERM (real sidecar process)', () => {
   afterAll(async () => {
     await proxy.stop();
     await s3.stop();
-    await session.close();
     await rm(root, { recursive: true, force: true });
+  });
+  // Registered after the beforeAll above, so it runs after it: the metadata names `big`'s CRC.
+  const pinot = useSeededCluster('shutdown', {
+    setup: async (seed) => {
+      const live = await seed.addInstance(INSTANCE);
+      await seed.addTable(RT);
+      await seed.putSegment(RT, big.name, { downloadUrl: '', crc: String(big.crc) });
+      await seed.setCurrentState(INSTANCE, live, RT, { [big.name]: 'ONLINE' });
+    },
   });
 
   async function startSidecar(port: number, extra: string[], graceSeconds = 20): Promise<CliProcess> {
     const p = spawnCli(['serve', '--port', String(port), '--host', '127.0.0.1', '--shutdown-grace-seconds', String(graceSeconds), ...extra], {
       PINOT_SIDECAR_ZK: inject('zkConnectString'),
-      PINOT_SIDECAR_CLUSTER: seed.cluster,
+      PINOT_SIDECAR_CLUSTER: pinot.cluster,
       PINOT_SIDECAR_INSTANCE: INSTANCE,
       PINOT_SIDECAR_DATA_DIR: path.join(root, 'data'),
       AWS_ACCESS_KEY_ID: FAKE_CREDENTIALS.accessKeyId,
@@ -123,6 +121,7 @@ describe('SIGTERM (real sidecar process)', () => {
   });
 
   it('during an upload: aborts it, writes nothing to ZooKeeper or the final key, exits 0', async () => {
+    const { seed, session } = pinot;
     // Every part upload hangs for a minute: the repair is mid-upload when the signal comes.
     proxy.reset();
     proxy.inject((r) => r.method === 'PUT', faults.delay(60_000), { times: Infinity });

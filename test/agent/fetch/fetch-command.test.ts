@@ -8,13 +8,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from
 import { DeepStoreReader } from '../../../src/agent/fetch/deep-store-reader.js';
 import { fetchSegment, type FetchEnvironment, type FetchResult } from '../../../src/agent/fetch/procedure.js';
 import { createDeepStore } from '../../../src/deepstore/index.js';
-import type { ZkSession } from '../../../src/helix/zk-session.js';
 import { SegmentStore, streamSegmentArchive } from '../../../src/segments/index.js';
 import { closedPort, startBadPeer, type BadPeer, type PeerAnswer } from '../../helpers/bad-peer.js';
 import { runCli } from '../../helpers/cli.js';
 import { recordProcessErrors } from '../../helpers/process-errors.js';
 import { startTestHttpServer, type TestHttpServer } from '../../helpers/http-app.js';
-import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../../helpers/pinot-cluster.js';
+import { useSeededCluster } from '../../helpers/pinot-cluster.js';
 import { FAKE_CREDENTIALS, FAKE_REGION, startS3Fake, type S3Fake } from '../../helpers/s3-fake.js';
 import { buildSegment, type BuiltSegment } from '../../helpers/segment-builder.js';
 import { rawTarGz } from '../../helpers/tar-entries.js';
@@ -28,9 +27,7 @@ import { digestTree } from '../../helpers/tree.js';
 const RAW = 'fetchTbl';
 const TABLE = `${RAW}_REALTIME`;
 
-let session: ZkSession;
-let seeder: PinotClusterSeeder;
-let cluster: string;
+const pinot = useSeededCluster('fetch', { setup: (seed) => seed.addTable(TABLE) });
 let root: string;
 let dataDir: string;
 let sidecar: TestHttpServer;
@@ -38,11 +35,6 @@ let nothingListens: number;
 const peers: BadPeer[] = [];
 
 beforeAll(async () => {
-  session = await connectSession();
-  cluster = uniqueClusterName('fetch');
-  seeder = new PinotClusterSeeder(session, cluster);
-  await seeder.createCluster();
-  await seeder.addTable(TABLE);
   root = await mkdtemp(path.join(tmpdir(), 'fetch-cmd-'));
   dataDir = path.join(root, 'data');
   await mkdir(dataDir, { recursive: true });
@@ -57,7 +49,6 @@ afterEach(async () => {
 
 afterAll(async () => {
   await sidecar?.close();
-  await session?.close();
   await rm(root, { recursive: true, force: true });
 });
 
@@ -88,6 +79,7 @@ async function otherBuildOf(seg: BuiltSegment): Promise<{ archive: Buffer; crc: 
  * and `random: () => 0.999` keeps that order. Sidecar URLs go nowhere; peers answer on their adminPort.
  */
 async function fetchInOrder(segment: string, out: string, extra: Partial<FetchEnvironment> = {}): Promise<FetchResult> {
+  const { session, cluster } = pinot;
   const deepStore = new DeepStoreReader();
   try {
     return await fetchSegment(
@@ -114,7 +106,7 @@ async function badPeer(answer: PeerAnswer, host?: string): Promise<BadPeer> {
 function fetchCli(seg: string, out: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) {
   return runCli(['fetch', TABLE, seg, '--out', out, '--retry-delay-ms', '1', ...extra], {
     PINOT_SIDECAR_ZK: inject('zkConnectString'),
-    PINOT_SIDECAR_CLUSTER: cluster,
+    PINOT_SIDECAR_CLUSTER: pinot.cluster,
     ...env,
   });
 }
@@ -129,9 +121,9 @@ async function expectFetched(out: string, seg: BuiltSegment): Promise<void> {
 describe('fetch from a peer (segment.download.url = "")', () => {
   it("downloads from the ONLINE replica's sidecar (gzipped external view), verifies the CRC, prints one line", async () => {
     const seg = await hostedSegment();
-    await seeder.addInstance('Server_peer_1', { adminPort: nothingListens });
-    await seeder.setExternalView(TABLE, { [seg.name]: { Server_peer_1: 'ONLINE' } }, { compress: true });
-    await seeder.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
+    await pinot.seed.addInstance('Server_peer_1', { adminPort: nothingListens });
+    await pinot.seed.setExternalView(TABLE, { [seg.name]: { Server_peer_1: 'ONLINE' } }, { compress: true });
+    await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
     const out = newOut();
 
     const r = await fetchCli(seg.name, out, ['--peer-port', String(sidecar.port)]);
@@ -148,9 +140,9 @@ describe('fetch from a peer (segment.download.url = "")', () => {
     const seg = await hostedSegment();
     const other = await otherBuildOf(seg);
     const liar = await badPeer({ kind: 'archive', body: other.archive });
-    await seeder.addInstance('Server_solo', { adminPort: sidecar.port });
-    await seeder.setExternalView(TABLE, { [seg.name]: { Server_solo: 'ONLINE' } });
-    await seeder.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
+    await pinot.seed.addInstance('Server_solo', { adminPort: sidecar.port });
+    await pinot.seed.setExternalView(TABLE, { [seg.name]: { Server_solo: 'ONLINE' } });
+    await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
     const out = newOut();
 
     const r = await fetchCli(seg.name, out, ['--peer-port', String(liar.port)]);
@@ -168,12 +160,12 @@ describe('fetch from a peer (segment.download.url = "")', () => {
     const seg = await hostedSegment();
     // The others live on another loopback address: their sidecar URL refuses and their server endpoint records.
     const recorder = await badPeer({ kind: 'status', status: 500, body: '{"message":"must not be asked"}' }, '127.0.0.2');
-    for (const id of ['Server_consuming', 'Server_error', 'Server_offline']) await seeder.addInstance(id, { host: '127.0.0.2', adminPort: recorder.port });
-    await seeder.addInstance('Server_online', { adminPort: nothingListens });
-    await seeder.setExternalView(TABLE, {
+    for (const id of ['Server_consuming', 'Server_error', 'Server_offline']) await pinot.seed.addInstance(id, { host: '127.0.0.2', adminPort: recorder.port });
+    await pinot.seed.addInstance('Server_online', { adminPort: nothingListens });
+    await pinot.seed.setExternalView(TABLE, {
       [seg.name]: { Server_consuming: 'CONSUMING', Server_error: 'ERROR', Server_offline: 'OFFLINE', Server_online: 'ONLINE' },
     });
-    await seeder.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
+    await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
     const out = newOut();
 
     const r = await fetchCli(seg.name, out, ['--peer-port', String(sidecar.port)]);
@@ -188,9 +180,9 @@ describe('fetch from a peer (segment.download.url = "")', () => {
   it('no ONLINE replica: a clear error after the configured attempts, nothing left in --out (exit 1)', async () => {
     const seg = await hostedSegment();
     const recorder = await badPeer({ kind: 'status', status: 500, body: '{}' }, '127.0.0.2');
-    for (const id of ['Server_consuming', 'Server_error']) await seeder.addInstance(id, { host: '127.0.0.2', adminPort: recorder.port });
-    await seeder.setExternalView(TABLE, { [seg.name]: { Server_consuming: 'CONSUMING', Server_error: 'ERROR' } });
-    await seeder.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
+    for (const id of ['Server_consuming', 'Server_error']) await pinot.seed.addInstance(id, { host: '127.0.0.2', adminPort: recorder.port });
+    await pinot.seed.setExternalView(TABLE, { [seg.name]: { Server_consuming: 'CONSUMING', Server_error: 'ERROR' } });
+    await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
     const out = newOut();
 
     const r = await fetchCli(seg.name, out, ['--peer-port', String(sidecar.port), '--attempts', '3']);
@@ -227,9 +219,9 @@ describe('fetch from a peer (segment.download.url = "")', () => {
     const guarded = await startTestHttpServer({ dataDir, token: 's3cret-token' });
     const server = await badPeer({ kind: 'status', status: 503, body: '{"message":"busy"}' });
     try {
-      await seeder.addInstance('Server_guarded', { adminPort: server.port });
-      await seeder.setExternalView(TABLE, { [seg.name]: { Server_guarded: 'ONLINE' } });
-      await seeder.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
+      await pinot.seed.addInstance('Server_guarded', { adminPort: server.port });
+      await pinot.seed.setExternalView(TABLE, { [seg.name]: { Server_guarded: 'ONLINE' } });
+      await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
       const tokenFile = path.join(root, `token-${seg.name}`);
       await writeFile(tokenFile, 's3cret-token\n');
 
@@ -264,9 +256,9 @@ describe('a misbehaving peer fails its source, the next peer succeeds, the reaso
     good = await archiveOf(seg);
     otherBuild = (await otherBuildOf(seg)).archive;
     bad = await startBadPeer({ kind: 'status', status: 500, body: '' });
-    await seeder.addInstance('Server_a_bad', { adminPort: bad.port });
-    await seeder.addInstance('Server_b_good', { adminPort: sidecar.port });
-    await seeder.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
+    await pinot.seed.addInstance('Server_a_bad', { adminPort: bad.port });
+    await pinot.seed.addInstance('Server_b_good', { adminPort: sidecar.port });
+    await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
   });
 
   afterAll(async () => {
@@ -284,7 +276,7 @@ describe('a misbehaving peer fails its source, the next peer succeeds, the reaso
   ])('%s', async (_what, answer, reason) => {
     bad.answer(answer());
     const before = bad.requests.length;
-    await seeder.setExternalView(TABLE, { [seg.name]: { Server_b_good: 'ONLINE', Server_a_bad: 'ONLINE', Server_c_gone: 'CONSUMING' } });
+    await pinot.seed.setExternalView(TABLE, { [seg.name]: { Server_b_good: 'ONLINE', Server_a_bad: 'ONLINE', Server_c_gone: 'CONSUMING' } });
     const out = newOut();
     const result = await fetchInOrder(seg.name, out); // Server_a_bad before Server_b_good
 
@@ -315,10 +307,10 @@ describe('an archive refused while node-tar still has entries to write', () => {
       ...queued.map((e) => ({ path: `${e.path}-after` })),
     ]);
     const liar = await badPeer({ kind: 'archive', body: hostile });
-    await seeder.addInstance('Server_a_hostile', { adminPort: liar.port });
-    await seeder.addInstance('Server_b_honest', { adminPort: sidecar.port });
-    await seeder.setExternalView(TABLE, { [seg.name]: { Server_a_hostile: 'ONLINE', Server_b_honest: 'ONLINE' } });
-    await seeder.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
+    await pinot.seed.addInstance('Server_a_hostile', { adminPort: liar.port });
+    await pinot.seed.addInstance('Server_b_honest', { adminPort: sidecar.port });
+    await pinot.seed.setExternalView(TABLE, { [seg.name]: { Server_a_hostile: 'ONLINE', Server_b_honest: 'ONLINE' } });
+    await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
 
     const recorder = recordProcessErrors();
     try {
@@ -351,9 +343,9 @@ describe('a peer that goes silent', () => {
     seg = await hostedSegment();
     good = await archiveOf(seg);
     silent = await startBadPeer({ kind: 'stall', body: good, send: Math.floor(good.length / 2) });
-    await seeder.addInstance('Server_silent', { adminPort: silent.port });
-    await seeder.addInstance('Server_speaks', { adminPort: sidecar.port });
-    await seeder.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
+    await pinot.seed.addInstance('Server_silent', { adminPort: silent.port });
+    await pinot.seed.addInstance('Server_speaks', { adminPort: sidecar.port });
+    await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
   });
 
   afterAll(async () => {
@@ -361,7 +353,7 @@ describe('a peer that goes silent', () => {
   });
 
   it('fails its source once the idle timeout passes; the next peer serves', async () => {
-    await seeder.setExternalView(TABLE, { [seg.name]: { Server_silent: 'ONLINE', Server_speaks: 'ONLINE' } });
+    await pinot.seed.setExternalView(TABLE, { [seg.name]: { Server_silent: 'ONLINE', Server_speaks: 'ONLINE' } });
     const out = newOut();
     const result = await fetchInOrder(seg.name, out, { idleTimeoutMs: 300 });
     expect(result.source).toMatchObject({ instance: 'Server_speaks', endpoint: 'server' });
@@ -370,7 +362,7 @@ describe('a peer that goes silent', () => {
   });
 
   it('an interrupt mid-download rejects with its reason and leaves nothing in --out', async () => {
-    await seeder.setExternalView(TABLE, { [seg.name]: { Server_silent: 'ONLINE' } });
+    await pinot.seed.setExternalView(TABLE, { [seg.name]: { Server_silent: 'ONLINE' } });
     const out = newOut();
     const controller = new AbortController();
     const fetching = fetchInOrder(seg.name, out, { signal: controller.signal });
@@ -392,9 +384,9 @@ describe('fetch from the deep store (segment.download.url is a URI)', () => {
     const uri = store.segmentUri(RAW, seg.name);
     await store.put(uri, streamSegmentArchive(await new SegmentStore(dataDir).resolve(TABLE, seg.name)), { crc: String(seg.crc) });
     const recorder = await badPeer({ kind: 'status', status: 500, body: '{}' });
-    await seeder.addInstance('Server_unasked', { adminPort: recorder.port });
-    await seeder.setExternalView(TABLE, { [seg.name]: { Server_unasked: 'ONLINE' } });
-    await seeder.putSegment(TABLE, seg.name, { downloadUrl: uri, crc: String(seg.crc) });
+    await pinot.seed.addInstance('Server_unasked', { adminPort: recorder.port });
+    await pinot.seed.setExternalView(TABLE, { [seg.name]: { Server_unasked: 'ONLINE' } });
+    await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: uri, crc: String(seg.crc) });
     const out = newOut();
 
     const r = await fetchCli(seg.name, out, ['--peer-port', String(recorder.port)]);
@@ -425,7 +417,7 @@ describe('fetch from the deep store (segment.download.url is a URI)', () => {
       const uri = store.segmentUri(RAW, seg.name);
       await store.put(uri, streamSegmentArchive(await new SegmentStore(dataDir).resolve(TABLE, seg.name)), { crc: String(seg.crc) });
       await store.close();
-      await seeder.putSegment(TABLE, seg.name, { downloadUrl: uri, crc: String(seg.crc) });
+      await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: uri, crc: String(seg.crc) });
       vi.stubEnv('AWS_ACCESS_KEY_ID', FAKE_CREDENTIALS.accessKeyId);
       vi.stubEnv('AWS_SECRET_ACCESS_KEY', FAKE_CREDENTIALS.secretAccessKey);
       const out = newOut();
@@ -442,7 +434,7 @@ describe('fetch from the deep store (segment.download.url is a URI)', () => {
   it('http:// — a controller-style download URL', async () => {
     const seg = await hostedSegment();
     const url = sidecar.url(`/segments/${TABLE}/${seg.name}`);
-    await seeder.putSegment(TABLE, seg.name, { downloadUrl: url, crc: String(seg.crc) });
+    await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: url, crc: String(seg.crc) });
     const out = newOut();
 
     const r = await fetchCli(seg.name, out, ['--json']);
@@ -465,9 +457,9 @@ describe('fetch from the deep store (segment.download.url is a URI)', () => {
   it('a deep-store object that is missing fails that source; the ONLINE peer is next (BaseTableDataManager falls back to peers)', async () => {
     const seg = await hostedSegment();
     const uri = `${pathToFileURL(path.join(root, 'no-deep-store')).href}/${RAW}/${seg.name}`;
-    await seeder.addInstance('Server_fallback', { adminPort: nothingListens });
-    await seeder.setExternalView(TABLE, { [seg.name]: { Server_fallback: 'ONLINE' } });
-    await seeder.putSegment(TABLE, seg.name, { downloadUrl: uri, crc: String(seg.crc) });
+    await pinot.seed.addInstance('Server_fallback', { adminPort: nothingListens });
+    await pinot.seed.setExternalView(TABLE, { [seg.name]: { Server_fallback: 'ONLINE' } });
+    await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: uri, crc: String(seg.crc) });
     const out = newOut();
 
     const r = await fetchCli(seg.name, out, ['--peer-port', String(sidecar.port)]);
@@ -482,7 +474,7 @@ describe('fetch from the deep store (segment.download.url is a URI)', () => {
 describe('refusals', () => {
   it('no download URL (a COMMITTING segment): a clear error, nothing downloaded (exit 1)', async () => {
     const seg = await hostedSegment();
-    await seeder.putSegment(TABLE, seg.name, { status: 'COMMITTING' });
+    await pinot.seed.putSegment(TABLE, seg.name, { status: 'COMMITTING' });
     const out = newOut();
     const r = await fetchCli(seg.name, out, ['--peer-port', String(sidecar.port)]);
     expect(r.code).toBe(1);
@@ -492,9 +484,9 @@ describe('refusals', () => {
 
   it('an existing target is refused without --force and replaced with it', async () => {
     const seg = await hostedSegment();
-    await seeder.addInstance('Server_force', { adminPort: nothingListens });
-    await seeder.setExternalView(TABLE, { [seg.name]: { Server_force: 'ONLINE' } });
-    await seeder.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
+    await pinot.seed.addInstance('Server_force', { adminPort: nothingListens });
+    await pinot.seed.setExternalView(TABLE, { [seg.name]: { Server_force: 'ONLINE' } });
+    await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
     const out = newOut();
     await mkdir(path.join(out, seg.name), { recursive: true });
     await writeFile(path.join(out, seg.name, 'old-copy'), 'keep me');
@@ -515,7 +507,7 @@ describe('refusals', () => {
     ['a segment ZooKeeper does not know: exit 1', TABLE, 'fetchTbl__9__9__20240101T0000Z', 1, /no ZooKeeper metadata for segment fetchTbl__9__9__20240101T0000Z of table fetchTbl_REALTIME/],
   ])('%s', async (_what, table, segment, code, message) => {
     const out = newOut();
-    const r = await runCli(['fetch', table, segment, '--out', out], { PINOT_SIDECAR_ZK: inject('zkConnectString'), PINOT_SIDECAR_CLUSTER: cluster });
+    const r = await runCli(['fetch', table, segment, '--out', out], { PINOT_SIDECAR_ZK: inject('zkConnectString'), PINOT_SIDECAR_CLUSTER: pinot.cluster });
     expect(r.code).toBe(code);
     expect(r.stderr).toMatch(message);
     expect(r.stdout).toBe('');

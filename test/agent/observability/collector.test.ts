@@ -8,8 +8,13 @@ import { registerPauselessDebugInfo } from '../../../src/agent/observability/pau
 import { HostedSegments } from '../../../src/helix/hosted-segments.js';
 import type { ZkSession } from '../../../src/helix/zk-session.js';
 import { metricValue, startTestHttpServer } from '../../helpers/http-app.js';
-import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../../helpers/pinot-cluster.js';
-import { ZooKeeperServer } from '../../helpers/zookeeper-server.js';
+import {
+  connectSession,
+  PinotClusterSeeder,
+  uniqueClusterName,
+  useSeededCluster,
+} from '../../helpers/pinot-cluster.js';
+import { useOwnZooKeeper } from '../../helpers/zookeeper-server.js';
 import { silentLogger } from '../../../src/log.js';
 
 const T = 'clicks_REALTIME';
@@ -224,16 +229,14 @@ describe('commit-state metrics from two sidecars on one ZooKeeper', () => {
 });
 
 describe('a scrape while ZooKeeper is frozen (own ZooKeeper: it is SIGSTOPped)', () => {
-  let zk: ZooKeeperServer | undefined;
+  const zk = useOwnZooKeeper();
   let world: World | undefined;
   afterEach(async () => {
-    zk?.resume();
+    zk.server.resume();
     await world?.close();
-    await zk?.destroy();
   });
 
   it('answers within its cap with the last figures while the refresh still waits on ZooKeeper', async () => {
-    zk = await ZooKeeperServer.start();
     world = await seedWorld(zk.connectString);
     const { a } = world;
     let refreshing = false;
@@ -257,13 +260,13 @@ describe('a scrape while ZooKeeper is frozen (own ZooKeeper: it is SIGSTOPped)',
       // The external view is due again, and ZooKeeper stops answering: the refresh's reads hang (the session's
       // 30 s timeout keeps it 'connected' far longer than the scrape's cap).
       a.clock.now += 61_000;
-      zk.pause();
+      zk.server.pause();
       const during = await fetch(http.url('/metrics'));
       expect(during.status).toBe(200);
       expect(refreshing).toBe(true); // answered without waiting for the refresh, while ZooKeeper is still frozen
       expect(a.session.state).toBe('connected');
       expect(await during.text()).toMatch(new RegExp(`^pinot_sidecar_pauseless_segments_in_error\\{table="${DEDUP}"\\} 1$`, 'm'));
-      zk.resume();
+      zk.server.resume();
       await vi.waitFor(() => expect(refreshing).toBe(false), { timeout: 20_000 });
     } finally {
       await http.close();
@@ -273,12 +276,11 @@ describe('a scrape while ZooKeeper is frozen (own ZooKeeper: it is SIGSTOPped)',
 });
 
 describe('a table that leaves the server leaves /metrics', () => {
+  const pinot = useSeededCluster('tableseries');
   it('removes every series labelled with it, gauges and counters, and brings them back when it returns', async () => {
-    const seedSession = await connectSession();
-    const seed = new PinotClusterSeeder(seedSession, uniqueClusterName('tableseries'));
+    const { seed } = pinot;
     const GONE = 'gone_REALTIME';
     const KEPT = 'kept_OFFLINE';
-    await seed.createCluster();
     const server = await seed.addInstance(A);
     await seed.addTable(GONE, { pauseless: true });
     await seed.addTable(KEPT);
@@ -329,7 +331,6 @@ describe('a table that leaves the server leaves /metrics', () => {
     } finally {
       hosted.stop();
       await session.close();
-      await seedSession.close();
     }
   });
 });

@@ -8,7 +8,7 @@ import { HostedSegments } from '../../../src/helix/hosted-segments.js';
 import type { ZkSession } from '../../../src/helix/zk-session.js';
 import { startTestHttpServer, type TestHttpServer } from '../../helpers/http-app.js';
 import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../../helpers/pinot-cluster.js';
-import { ZooKeeperServer } from '../../helpers/zookeeper-server.js';
+import { useOwnZooKeeper } from '../../helpers/zookeeper-server.js';
 
 const T = 'clicks_REALTIME';
 const A = 'Server_a_8098';
@@ -148,43 +148,41 @@ describe('pauselessDebugInfo on a table with many listed segments', () => {
 });
 
 describe('pauselessDebugInfo while ZooKeeper is frozen', () => {
-  let zk: ZooKeeperServer;
+  // A ZooKeeper of our own: these tests freeze it.
+  const zk = useOwnZooKeeper();
   let sc: Sidecar;
   let patient: { http: TestHttpServer; debug: PauselessDebugInfo };
   let impatient: { http: TestHttpServer; debug: PauselessDebugInfo };
 
   beforeAll(async () => {
-    // A ZooKeeper of our own: these tests freeze it.
-    zk = await ZooKeeperServer.start();
     // A session timeout well above the freezes, so the session stays connected through them.
     sc = await startSidecar(zk.connectString, 300, 30_000);
     patient = await serveDebugInfo(sc, { timeoutMs: 60_000 });
     impatient = await serveDebugInfo(sc, { timeoutMs: 1_000 });
   });
   afterAll(async () => {
-    zk?.resume();
+    zk.server.resume();
     await patient?.http.close();
     await impatient?.http.close();
     await sc?.close();
-    await zk?.destroy();
   });
 
   it('answers 503 with Retry-After when ZooKeeper does not answer within the timeout, and 200 once it does', async () => {
-    zk.pause();
+    zk.server.pause();
     try {
       const res = await fetch(impatient.http.url('/tables/clicks/pauselessDebugInfo'));
       expect(res.status).toBe(503);
       expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
       expect(await res.json()).toMatchObject({ status: 503, error: expect.stringMatching(/ZooKeeper did not answer within 1000 ms/) });
     } finally {
-      zk.resume();
+      zk.server.resume();
     }
     await vi.waitFor(async () => expect((await fetch(impatient.http.url('/tables/clicks/pauselessDebugInfo'))).status).toBe(200), { timeout: 10_000 });
   });
 
   it('sends no further read once the client that asked has disconnected', async () => {
     const before = sc.session.requests.getData;
-    zk.pause();
+    zk.server.pause();
     try {
       const client = net.connect({ port: patient.http.port, host: '127.0.0.1' });
       client.on('error', () => {});
@@ -195,7 +193,7 @@ describe('pauselessDebugInfo while ZooKeeper is frozen', () => {
       client.destroy();
       await vi.waitFor(() => expect(patient.debug.running).toBe(0));
     } finally {
-      zk.resume();
+      zk.server.resume();
     }
     // The list arrives now. Two round trips on the same connection come after its answer (ZooKeeper
     // answers in order), so by then an abandoned computation would have sent its 300 segment reads.

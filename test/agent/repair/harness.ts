@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, inject, vi } from 'vitest';
+import { afterEach, inject, vi } from 'vitest';
 import { createMetrics, type Metrics } from '../../../src/agent/metrics.js';
 import { Reconciler, type ReconcilerOptions } from '../../../src/agent/repair/reconciler.js';
 import type {
@@ -24,10 +24,11 @@ import { HostedSegments } from '../../../src/helix/hosted-segments.js';
 import { readRecord } from '../../../src/helix/znode-io.js';
 import type { ZkSession, ZkSessionOptions } from '../../../src/helix/zk-session.js';
 import { SegmentStore } from '../../../src/segments/index.js';
-import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
+import type { FaultProxy } from '../../helpers/fault-proxy.js';
 import { connectSession, PinotClusterSeeder, uniqueClusterName, type SegmentFields, type TableOptions } from '../../helpers/pinot-cluster.js';
 import { assertRepairInvariants, objectOpener, snapshotRecord, type RecordSnapshot } from '../../helpers/repair-invariants.js';
-import { FAKE_CREDENTIALS, FAKE_REGION, startS3Fake, type S3Fake } from '../../helpers/s3-fake.js';
+import { useProxiedS3 } from '../../helpers/proxied-s3.js';
+import { FAKE_CREDENTIALS, FAKE_REGION, type S3Fake } from '../../helpers/s3-fake.js';
 import { buildSegment } from '../../helpers/segment-builder.js';
 
 /**
@@ -297,33 +298,24 @@ export interface TestBed {
   world(options?: { store?: 's3' | 'file'; connectString?: string }, table?: TableOptions): Promise<RepairWorld>;
 }
 
-/** Registers the file's hooks: one S3 fake and fault proxy per file, one world per test. */
+/** Registers the file's hooks: one S3 fake and fault proxy per file (useProxiedS3), one world per test. */
 export function useTestBed(): TestBed {
-  let fake: S3Fake | undefined;
-  let proxy: FaultProxy | undefined;
+  const proxied = useProxiedS3();
   let current: RepairWorld | undefined;
-  beforeAll(async () => {
-    fake = await startS3Fake();
-    proxy = await startFaultProxy(fake.endpoint);
-  });
+  // Registered after useProxiedS3's hooks, so it runs before them: the world is closed before the proxy resets.
   afterEach(async () => {
     await current?.close();
     current = undefined;
-    proxy?.reset();
-  });
-  afterAll(async () => {
-    await proxy?.stop();
-    await fake?.stop();
   });
   return {
     get fake() {
-      return fake!;
+      return proxied.fake;
     },
     get proxy() {
-      return proxy!;
+      return proxied.proxy;
     },
     async world(options = {}, table = {}) {
-      const s3 = (options.store ?? 's3') === 's3' ? { s3: { fake: fake!, proxy: proxy! } } : {};
+      const s3 = (options.store ?? 's3') === 's3' ? { s3: { fake: proxied.fake, proxy: proxied.proxy } } : {};
       current = await RepairWorld.create({ ...s3, ...(options.connectString ? { connectString: options.connectString } : {}) }, table);
       return current;
     },

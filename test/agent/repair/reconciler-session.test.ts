@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { defaultLockRoot, UploadLocks } from '../../../src/agent/repair/upload-lock.js';
 import { SegmentKeys } from '../../../src/helix/segment-metadata.js';
 import { compareAndSetSimpleField } from '../../../src/helix/znode-io.js';
@@ -7,30 +7,24 @@ import { SegmentStore, streamSegmentArchive } from '../../../src/segments/index.
 import { nextEvent } from '../../helpers/events.js';
 import { connectSession, uniqueClusterName } from '../../helpers/pinot-cluster.js';
 import { ZK_OP, ZkProxy } from '../../helpers/zk-proxy.js';
-import { ZooKeeperServer } from '../../helpers/zookeeper-server.js';
-import { entryOf, events, RAW, RepairWorld, seg, TABLE, uploads, waitFor, urlWrites } from './harness.js';
+import { useOwnZooKeeper } from '../../helpers/zookeeper-server.js';
+import { entryOf, events, RAW, RepairWorld, seg, TABLE, uploads, urlWrites, waitFor } from './harness.js';
 
 /**
  * Losing the ZooKeeper session in the middle of an attempt. These tests freeze ZooKeeper (SIGSTOP) past the
  * sidecar's session timeout, so they run against a ZooKeeper of their own, never the shared one.
  */
-let zkServer: ZooKeeperServer;
+const zooKeeper = useOwnZooKeeper();
 let world: RepairWorld | undefined;
 let proxy: ZkProxy | undefined;
 
-beforeAll(async () => {
-  zkServer = await ZooKeeperServer.start();
-});
 afterEach(async () => {
-  zkServer.resume();
+  zooKeeper.server.resume();
   proxy?.allow();
   await world?.close();
   world = undefined;
   await proxy?.close();
   proxy = undefined;
-});
-afterAll(async () => {
-  await zkServer?.destroy();
 });
 
 /** A short session that notices the frozen server quickly and comes back quickly. */
@@ -39,16 +33,16 @@ const SHORT_SESSION = { sessionTimeoutMs: 1_500, reconnectMinMs: 100, reconnectM
 /** Freeze ZooKeeper until `session` expires, thaw it, and resolve once the session is renewed. */
 async function loseSession(session: ZkSession): Promise<void> {
   const expired = nextEvent(session, 'expired');
-  zkServer.pause();
+  zooKeeper.server.pause();
   await expired;
   const renewed = nextEvent(session, 'renewed');
-  zkServer.resume();
+  zooKeeper.server.resume();
   await renewed;
 }
 
 describe('ZK session lost mid-attempt', () => {
   it('→ no write with a stale version: a URL set meanwhile by someone else is kept', async () => {
-    world = await RepairWorld.create({ connectString: zkServer.connectString });
+    world = await RepairWorld.create({ connectString: zooKeeper.connectString });
     const { sidecar, release } = await world.heldAttempt({ sidecar: { zkOptions: SHORT_SESSION } });
     const readVersion = (await world.record(seg(1)))!.stat.version;
     await loseSession(sidecar.session);
@@ -71,7 +65,7 @@ describe('ZK session lost mid-attempt', () => {
   });
 
   it('→ the attempt takes the lock again in the new session and re-reads before its one write', async () => {
-    world = await RepairWorld.create({ connectString: zkServer.connectString });
+    world = await RepairWorld.create({ connectString: zooKeeper.connectString });
     const { sidecar, release, store } = await world.heldAttempt({ sidecar: { zkOptions: SHORT_SESSION } });
     await loseSession(sidecar.session);
     // The client gave its session up; the lock goes once the server has expired that session too (right after
@@ -97,8 +91,8 @@ describe('ZK session lost mid-attempt', () => {
 
 describe('a partition between the sidecar and ZooKeeper (through a proxy)', () => {
   it('→ a write meant for the expired session is never sent on the next one; another holder of the lock is left alone (item 3)', async () => {
-    world = await RepairWorld.create({ connectString: zkServer.connectString });
-    proxy = await ZkProxy.start(zkServer.connectString);
+    world = await RepairWorld.create({ connectString: zooKeeper.connectString });
+    proxy = await ZkProxy.start(zooKeeper.connectString);
     const { sidecar, release } = await world.heldAttempt({ sidecar: { zkOptions: { ...SHORT_SESSION, connectString: proxy.connectString } } });
     const lockPath = new UploadLocks(world.seedSession, defaultLockRoot(world.cluster), 'probe').lockPath(TABLE, seg(1));
     expect(await world.seedSession.exists(lockPath)).not.toBeNull();
@@ -132,8 +126,8 @@ describe('a partition between the sidecar and ZooKeeper (through a proxy)', () =
   });
 
   it('→ a URL write applied whose answer was lost is our success, not fixed_by_other (item 4)', async () => {
-    world = await RepairWorld.create({ connectString: zkServer.connectString });
-    proxy = await ZkProxy.start(zkServer.connectString);
+    world = await RepairWorld.create({ connectString: zooKeeper.connectString });
+    proxy = await ZkProxy.start(zooKeeper.connectString);
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }]);
     const lost = proxy.loseReplyTo((r) => r.type === ZK_OP.multi && r.path === world!.metadataPath(seg(1)));
@@ -151,8 +145,8 @@ describe('a partition between the sidecar and ZooKeeper (through a proxy)', () =
   });
 
   it('→ still our success when the session is lost with the answer and a later attempt finds the URL (item 4)', async () => {
-    world = await RepairWorld.create({ connectString: zkServer.connectString });
-    proxy = await ZkProxy.start(zkServer.connectString);
+    world = await RepairWorld.create({ connectString: zooKeeper.connectString });
+    proxy = await ZkProxy.start(zooKeeper.connectString);
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }]);
     const lost = proxy.loseReplyTo((r) => r.type === ZK_OP.multi && r.path === world!.metadataPath(seg(1)));
@@ -177,8 +171,8 @@ describe('a partition between the sidecar and ZooKeeper (through a proxy)', () =
 describe('upload lock across a session loss', () => {
   it('release() of a lock lost with its session leaves the new holder alone', async () => {
     const root = defaultLockRoot(uniqueClusterName('locks'));
-    const mine = await connectSession({ connectString: zkServer.connectString, ...SHORT_SESSION });
-    const theirs = await connectSession({ connectString: zkServer.connectString, sessionTimeoutMs: 30_000 });
+    const mine = await connectSession({ connectString: zooKeeper.connectString, ...SHORT_SESSION });
+    const theirs = await connectSession({ connectString: zooKeeper.connectString, sessionTimeoutMs: 30_000 });
     try {
       const held = (await new UploadLocks(mine, root, 'Server_a').tryAcquire(TABLE, seg(1)))!;
       await loseSession(mine);
