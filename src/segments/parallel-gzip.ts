@@ -17,6 +17,9 @@ const WINDOW_BYTES = 32 * 1024;
  */
 export const DEFAULT_BLOCK_SIZE = 256 * 1024;
 
+/** Recycled block buffers kept per stream: one being filled and one to spare cover the steady state. */
+const SPARE_BLOCKS = 2;
+
 export interface ParallelGzipOptions {
   /** zlib level 0-9, default 1. Level 0 emits stored blocks: still one valid member, no compression work. */
   level?: number;
@@ -76,6 +79,8 @@ export class ParallelGzip extends Duplex {
   #block: Buffer | undefined;
   #filled = 0;
   #dictionary: Buffer | undefined;
+  /** Block buffers back from the workers, filled again instead of allocating (at most SPARE_BLOCKS). */
+  #spare: ArrayBuffer[] = [];
   #slots: Slot[] = [];
   #write: PendingWrite | undefined;
   #final: ((error?: Error | null) => void) | undefined;
@@ -152,6 +157,7 @@ export class ParallelGzip extends Duplex {
     this.#block = undefined;
     this.#dictionary = undefined;
     this.#slots = [];
+    this.#spare = [];
     callback(error);
   }
 
@@ -172,7 +178,7 @@ export class ParallelGzip extends Duplex {
     if (write === undefined) return;
     while (write.offset < write.chunk.length) {
       if (this.#slots.length >= this.maxBlocksInFlight) return; // #drain resumes when a block leaves
-      this.#block ??= Buffer.allocUnsafeSlow(this.blockSize);
+      this.#block ??= this.#newBlock();
       const copied = write.chunk.copy(this.#block, this.#filled, write.offset);
       write.offset += copied;
       this.#filled += copied;
@@ -181,6 +187,11 @@ export class ParallelGzip extends Duplex {
     }
     this.#write = undefined;
     write.callback();
+  }
+
+  #newBlock(): Buffer {
+    const spare = this.#spare.pop();
+    return spare === undefined ? Buffer.allocUnsafeSlow(this.blockSize) : Buffer.from(spare);
   }
 
   /** Sends the filling block (possibly empty when `last`) to the pool, in order behind the others. */
@@ -198,6 +209,9 @@ export class ParallelGzip extends Duplex {
     this.#pool.compress({ input, dictionary, level: this.level, last }, { signal: this.#abort.signal }).then(
       (result) => {
         slot.result = result;
+        if (!this.destroyed && result.recycled.byteLength === this.blockSize && this.#spare.length < SPARE_BLOCKS) {
+          this.#spare.push(result.recycled);
+        }
         this.#drain();
       },
       (error: unknown) => this.destroy(error instanceof Error ? error : new Error(String(error))),

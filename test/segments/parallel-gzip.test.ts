@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { crc32, gunzipSync, gzipSync, inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CompressionPool } from '../../src/segments/compression-pool.js';
 import { CompressionError } from '../../src/segments/errors.js';
@@ -275,6 +275,33 @@ describe('createParallelGzip: memory bound and backpressure', () => {
     } finally {
       await shared.close();
     }
+  });
+});
+
+describe('CompressionPool: jobs', () => {
+  it('a buffer the job owns moves to the worker and comes back for reuse; a slice of a shared one is copied', async () => {
+    const block = Buffer.allocUnsafeSlow(64 * KiB).fill(7);
+    const moved = await pool.compress({ input: block, level: 1, last: true });
+    expect(block.byteLength).toBe(0); // detached: the bytes went to the worker without a copy
+    expect(moved.recycled.byteLength).toBe(64 * KiB);
+    expect(moved.length).toBe(64 * KiB);
+    expect(inflateRawSync(moved.output).equals(Buffer.alloc(64 * KiB, 7))).toBe(true);
+    expect(moved.crc).toBe(crc32(Buffer.alloc(64 * KiB, 7)));
+    const small = Buffer.from('a small pooled buffer');
+    const copied = await pool.compress({ input: small, level: 1, last: true });
+    expect(small.toString()).toBe('a small pooled buffer');
+    expect(inflateRawSync(copied.output).toString()).toBe('a small pooled buffer');
+  });
+
+  it('a dictionary primes back-references: a block repeating part of its dictionary compresses to little', async () => {
+    const dictionary = randomBytes(32 * KiB);
+    // Distances up to 32 KiB - 262 (zlib's MAX_DIST): repeat the dictionary's second half.
+    const input = Buffer.from(dictionary.subarray(16 * KiB));
+    const unprimed = await pool.compress({ input: Buffer.from(input), level: 1, last: true });
+    const primed = await pool.compress({ input, dictionary: Buffer.from(dictionary), level: 1, last: true });
+    expect(unprimed.output.length).toBeGreaterThan(16 * KiB);
+    expect(primed.output.length).toBeLessThan(1024);
+    expect(inflateRawSync(primed.output, { dictionary }).equals(dictionary.subarray(16 * KiB))).toBe(true);
   });
 });
 
