@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { SidecarError } from '../errors.js';
 import { DEFAULT_MAX_RECORD_BYTES } from '../helix/index.js';
+import { defaultCompressionThreads } from '../segments/index.js';
 import { DEEP_STORE_OPTIONS, deepStoreProblems, deepStoreSchema } from './deep-store-config.js';
 import { bool, intIn, type OptionSpec } from './option-spec.js';
 import { DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS } from './http/stalled-reader.js';
@@ -62,6 +63,13 @@ export const SERVE_OPTIONS = {
     help: 'Also serve segments whose replica on this server is in ERROR or OFFLINE (Pinot serves only what it loaded)',
   },
   gzipLevel: { flag: 'gzip-level', env: 'PINOT_SIDECAR_GZIP_LEVEL', type: 'string', help: 'gzip level of served and uploaded archives (1 = fastest)', default: '1' },
+  compressionThreads: {
+    flag: 'compression-threads',
+    env: 'PINOT_SIDECAR_COMPRESSION_THREADS',
+    type: 'string',
+    help: 'Threads compressing archives, shared by every download and upload (still one gzip member)',
+    default: String(defaultCompressionThreads()),
+  },
   zkSessionTimeoutMs: { flag: 'zk-session-timeout-ms', env: 'PINOT_SIDECAR_ZK_SESSION_TIMEOUT_MS', type: 'string', help: 'ZooKeeper session timeout', default: '30000' },
   zkMaxRecordMib: {
     flag: 'zk-max-record-mib',
@@ -98,6 +106,7 @@ export const serveSchema = deepStoreSchema.extend({
   downloadQueue: intIn(0, 10_000),
   downloadIdleTimeoutS: intIn(1, 86_400),
   gzipLevel: intIn(0, 9),
+  compressionThreads: intIn(1, 256),
   zkSessionTimeoutMs: intIn(1_000, 120_000),
   zkMaxRecordMib: intIn(1, 4096),
   repairParallelism: intIn(1, 64),

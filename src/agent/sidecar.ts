@@ -3,7 +3,7 @@ import { errorMessage } from '../errors.js';
 import { createDeepStore, type DeepStore } from '../deepstore/index.js';
 import { ClusterNotFoundError, HostedSegments, ZkSession } from '../helix/index.js';
 import { createLogger, type Logger } from '../log.js';
-import { SegmentStore } from '../segments/index.js';
+import { CompressionPool, SegmentStore } from '../segments/index.js';
 import { Conditions } from './conditions.js';
 import { ConfigError, deepStoreOptions, type ServeConfig } from './config.js';
 import { checkTierDataDirs, DATA_DIR_CHECK_INTERVAL_MS, inspectDataDir } from './data-dir.js';
@@ -32,6 +32,8 @@ export interface SidecarParts {
   conditions: Conditions;
   /** Undefined without a deep store, or with --deep-store-probe off. */
   deepStoreProbe: DeepStoreProbe | undefined;
+  /** The --compression-threads workers, shared by downloads and uploads; stopped last on shutdown. */
+  compressionPool: CompressionPool;
 }
 
 /** A component started after the first sync and stopped first on shutdown (the reconciler, collectors). */
@@ -126,6 +128,7 @@ export class Sidecar {
       if (settings !== null) metrics.knownTable(table);
     });
     const store = new SegmentStore(config.dataDir, { tierDataDirs: config.tierDataDirs });
+    const compressionPool = new CompressionPool({ threads: config.compressionThreads });
     const commitState = new CommitStateCollector({ hosted, session, metrics, cluster: config.cluster, instance: config.instance, logger });
     const reconciler = deepStore
       ? new Reconciler({
@@ -141,6 +144,7 @@ export class Sidecar {
           safetyPassIntervalMs: config.repairIntervalS * 1000,
           lockRoot: lockRootUnder(config.lockRoot, config.cluster),
           gzipLevel: config.gzipLevel,
+          compressionPool,
         })
       : undefined;
     // The deep store checked before a repair needs it (bad bucket, no credentials, read-only mount, wrong endpoint):
@@ -149,7 +153,19 @@ export class Sidecar {
       deepStore && config.deepStoreProbe !== 'off'
         ? new DeepStoreProbe({ deepStore, mode: config.deepStoreProbe, probeName: config.instance, metrics, logger })
         : undefined;
-    const parts: SidecarParts = { session, hosted, store, deepStore, reconciler, metrics, logger, config, conditions, deepStoreProbe };
+    const parts: SidecarParts = {
+      session,
+      hosted,
+      store,
+      deepStore,
+      reconciler,
+      metrics,
+      logger,
+      config,
+      conditions,
+      deepStoreProbe,
+      compressionPool,
+    };
     const services: Service[] = [];
     if (reconciler) services.push({ start: () => reconciler.start(), stop: () => reconciler.stop() });
     if (deepStore) services.push(new StaleTempSweep({ deepStore, metrics, logger }));
@@ -163,6 +179,7 @@ export class Sidecar {
       metrics,
       logger,
       gzipLevel: config.gzipLevel,
+      compressionPool,
       downloadIdleTimeoutMs: config.downloadIdleTimeoutS * 1000,
       // Pinot's own endpoint serves only segments its data manager loaded: a replica this server reports in ERROR
       // or OFFLINE may be half-built or damaged. Unknown (not synced yet, ZooKeeper away) is served: the disk is
@@ -266,7 +283,7 @@ export class Sidecar {
    */
   shutdown(graceMs = this.parts.config.shutdownGraceS * 1000): Promise<void> {
     this.shuttingDown ??= (async () => {
-      const { logger, hosted, session, deepStore } = this.parts;
+      const { logger, hosted, session, deepStore, compressionPool } = this.parts;
       logger.info({ graceMs }, 'shutting down');
       this.accepting = false;
       clearTimeout(this.syncRetry);
@@ -280,6 +297,8 @@ export class Sidecar {
       hosted.stop();
       await session.close();
       await deepStore?.close();
+      // After the downloads drained and the uploads aborted: nothing compresses any more.
+      await compressionPool.close();
       logger.info('shut down');
     })();
     return this.shuttingDown;

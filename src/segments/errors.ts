@@ -80,3 +80,13 @@ export class SegmentReadError extends SidecarError {
     super(`cannot read ${path}: ${errorMessage(options.cause)}`, { ...options, retriable: true });
   }
 }
+
+/**
+ * A block could not be compressed: a compression worker failed or exited mid-job, or the pool was closed
+ * (shutdown). Retriable: the next attempt runs on a fresh worker.
+ */
+export class CompressionError extends SidecarError {
+  constructor(reason: string, options: { cause?: unknown } = {}) {
+    super(`compression failed: ${reason}`, { ...options, retriable: true });
+  }
+}

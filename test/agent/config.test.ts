@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseServeConfig, deepStoreOptions, serveUsage } from '../../src/agent/config.js';
 import { lockRootUnder } from '../../src/agent/repair/index.js';
@@ -72,5 +73,25 @@ describe('--lock-root', () => {
   ])('%j → locks under %s', (argv, root) => {
     const config = parseServeConfig([...minimal, ...argv], {});
     expect(lockRootUnder(config.lockRoot, config.cluster)).toBe(root);
+  });
+});
+
+describe('--compression-threads / PINOT_SIDECAR_COMPRESSION_THREADS', () => {
+  it.each([
+    [[], {}, Math.min(availableParallelism(), 8)],
+    [['--compression-threads', '3'], {}, 3],
+    [[], { PINOT_SIDECAR_COMPRESSION_THREADS: '16' }, 16],
+    [['--compression-threads', '1'], { PINOT_SIDECAR_COMPRESSION_THREADS: '16' }, 1],
+  ])('%j with %j → %i threads', (argv, env, threads) => {
+    expect(parseServeConfig([...minimal, ...argv], env).compressionThreads).toBe(threads);
+  });
+
+  it.each(['0', '257', 'many'])('%s is refused, naming the flag', (value) => {
+    expect(() => parseServeConfig([...minimal, '--compression-threads', value], {})).toThrow(ConfigError);
+    try {
+      parseServeConfig([...minimal, '--compression-threads', value], {});
+    } catch (err) {
+      expect((err as ConfigError).problems).toEqual([expect.stringMatching(/^--compression-threads \(PINOT_SIDECAR_COMPRESSION_THREADS\)/)]);
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import type { Logger } from '../../log.js';
-import type { SegmentStore } from '../../segments/index.js';
+import type { CompressionPool, SegmentStore } from '../../segments/index.js';
 import type { Metrics } from '../metrics.js';
 import { bearerAuth } from './auth.js';
 import type { DownloadSlots } from './download-slots.js';
@@ -21,6 +21,8 @@ export interface AppDeps {
   metrics: Metrics;
   logger: Logger;
   gzipLevel: number;
+  /** Threads that compress downloads (default: the process-wide pool). */
+  compressionPool?: CompressionPool;
   /** A download whose reader takes no bytes for this long is ended (default DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS, 60 s). */
   downloadIdleTimeoutMs?: number;
   /** Bearer token; undefined = no authentication. */

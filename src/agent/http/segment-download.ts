@@ -9,6 +9,7 @@ import {
   planSegmentArchive,
   SegmentChangedError,
   streamSegmentArchive,
+  type CompressionPool,
   type SegmentArchivePlan,
   type SegmentStore,
   validateSegmentName,
@@ -24,6 +25,8 @@ export interface SegmentDownloadDeps {
   metrics: Metrics;
   logger: Logger;
   gzipLevel: number;
+  /** Threads that compress the archive (default: the process-wide pool). */
+  compressionPool?: CompressionPool;
   /** A download whose reader takes no bytes for this long is ended (default DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS). */
   downloadIdleTimeoutMs?: number;
   /** False once shutdown starts: new downloads are refused, in-flight ones drain. */
@@ -108,7 +111,7 @@ async function download(c: Context, shape: readonly string[], deps: SegmentDownl
   metrics.downloadsInFlight.inc();
   let bytes = 0;
   let archiveError: unknown;
-  const archive = streamSegmentArchive(plan, { gzipLevel: deps.gzipLevel });
+  const archive = streamSegmentArchive(plan, { gzipLevel: deps.gzipLevel, compressionPool: deps.compressionPool });
   archive.once('error', (err) => {
     archiveError = err;
   });

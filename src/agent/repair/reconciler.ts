@@ -3,7 +3,7 @@ import type { DeepStore } from '../../deepstore/index.js';
 import { clusterPaths, type HostedSegmentChange, type ZkSession } from '../../helix/index.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { tableSegmentKey } from '../../pinot-format/index.js';
-import { DEFAULT_GZIP_LEVEL, type SegmentStore } from '../../segments/index.js';
+import { DEFAULT_GZIP_LEVEL, type CompressionPool, type SegmentStore } from '../../segments/index.js';
 import type { Metrics } from '../metrics.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { concernsRepair, decide, type DecideContext, type RepairDecision, type RepairFacts } from './decide.js';
@@ -35,6 +35,8 @@ export interface ReconcilerOptions {
   lockRoot?: string;
   /** gzip level of uploaded archives (default 1). */
   gzipLevel?: number;
+  /** Threads that compress uploaded archives (default: the process-wide pool). */
+  compressionPool?: CompressionPool;
   /** Clock for schedules, retention and timestamps (default Date.now). */
   now?: () => number;
   /** Backoff between failed attempts (default 1 s, x2, 5 min cap). */
@@ -135,6 +137,7 @@ export class Reconciler {
       deepStore: options.deepStore,
       locks,
       gzipLevel: options.gzipLevel ?? DEFAULT_GZIP_LEVEL,
+      compressionPool: options.compressionPool,
       now: this.now,
       logger: this.log,
     };

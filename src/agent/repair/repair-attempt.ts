@@ -3,7 +3,7 @@ import type { DeepStore } from '../../deepstore/index.js';
 import { compareAndSetSimpleField, isUnanswered, isZkCode, readRecord, readSegmentMetadata, RecordNotRewritableError, rewriteSimpleField, SegmentKeys, ZNRecordParseError, type ClusterPaths, type VersionedRecord, type ZkSession } from '../../helix/index.js';
 import type { Logger } from '../../log.js';
 import { rawTableName } from '../../pinot-format/index.js';
-import { planSegmentArchive, streamSegmentArchive } from '../../segments/index.js';
+import { planSegmentArchive, streamSegmentArchive, type CompressionPool } from '../../segments/index.js';
 import { checkEligibility, type EligibilityInput, type SkipReason } from './eligibility.js';
 import { AmbiguousWriteError, CasConflictError, DeepStoreVerifyError, ReconcilerStoppedError, SessionChangedError, settleUnconfirmed, type UnconfirmedWrite } from './errors.js';
 import type { LocalCopy } from './local-copy.js';
@@ -27,6 +27,7 @@ export interface AttemptDeps {
   deepStore: DeepStore;
   locks: UploadLocks;
   gzipLevel: number;
+  compressionPool: CompressionPool | undefined;
   now: () => number;
   logger: Logger;
 }
@@ -146,7 +147,8 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
     const started = deps.now();
     // A fresh archive stream per attempt; planning re-checks that the directory is still the resolved one.
     const plan = await planSegmentArchive(request.local.resolved);
-    const body = streamSegmentArchive(plan, { gzipLevel: deps.gzipLevel, signal });
+    const { gzipLevel, compressionPool } = deps;
+    const body = streamSegmentArchive(plan, { gzipLevel, compressionPool, signal });
     try {
       // Create-only where the store can (GCS, Azure): an object that appeared since verifyArchive() (another
       // replica finished) is never replaced; the put fails with a retriable PreconditionFailed and the next attempt
