@@ -356,7 +356,7 @@ export class GcsDeepStore implements DeepStore {
   /** Headers that authenticate a raw request (the resumable upload): none for the emulator. */
   private async authHeaders(): Promise<Record<string, string>> {
     if (this.anonymous) return {};
-    return (await this.storage.authClient.getRequestHeaders()) as Record<string, string>;
+    return (await this.storage.authClient.getRequestHeaders());
   }
 
   /** Add the size to the metadata of a multi-chunk upload, only if the object is still the one just written. */
@@ -387,7 +387,7 @@ export class GcsDeepStore implements DeepStore {
     signal?.throwIfAborted();
     try {
       const [metadata] = await abortable(this.storage.bucket(target.bucket).file(target.key).getMetadata(), signal);
-      return metadata as ObjectMetadata;
+      return metadata;
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       // A metadata read cannot tell a missing object from a missing bucket (both 404 notFound); a missing

@@ -115,8 +115,8 @@ export async function resumableUpload(body: Readable, spec: ResumableUploadSpec)
     const resource = await putLast(spec, session, buffer.subarray(0, fill), offset, total);
     return {
       bytes: total,
-      generation: String(resource.generation ?? ''),
-      metageneration: String(resource.metageneration ?? '1'),
+      generation: scalarText(resource.generation, ''),
+      metageneration: scalarText(resource.metageneration, '1'),
       sizeRecorded,
     };
   } catch (err) {
@@ -287,4 +287,9 @@ async function cancelSession(spec: ResumableUploadSpec, session: string): Promis
   } catch {
     // the session expires by itself
   }
+}
+
+/** A JSON field GCS sends as a number or a numeric string (generation, metageneration), as text. */
+function scalarText(value: unknown, fallback: string): string {
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint' ? String(value) : fallback;
 }

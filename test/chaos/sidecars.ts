@@ -250,7 +250,7 @@ function parseLogLine(line: string): LogEvent | null {
   try {
     const raw = JSON.parse(line) as Record<string, unknown>;
     const time = typeof raw.time === 'string' ? Date.parse(raw.time) : typeof raw.time === 'number' ? raw.time : Date.now();
-    return { ...raw, time, level: Number(raw.level ?? 30), msg: String(raw.msg ?? '') } as LogEvent;
+    return { ...raw, time, level: Number(raw.level ?? 30), msg: String(raw.msg ?? '') };
   } catch {
     return null;
   }

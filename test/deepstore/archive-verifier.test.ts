@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { verifyArchiveStream } from '../../src/deepstore/archive-verifier.js';
 import { fixturesSkipNote, hasPinotFixtures, pinotFixture } from '../helpers/fixtures.js';
 import { rawTar } from '../helpers/tar-entries.js';
-import { builtSegmentArchive, creationMeta, MiB, PatternSource, segmentArchive } from './support.js';
+import { builtSegmentArchive, creationMeta, MiB, PatternSource } from './support.js';
 
 /** The bytes as a stream of `chunkSize` chunks (a file read stream, an HTTP body). */
 function chunked(bytes: Buffer, chunkSize = 64 * 1024): Readable {

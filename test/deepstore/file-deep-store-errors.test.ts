@@ -5,7 +5,7 @@ import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { createGzip } from 'node:zlib';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DeepStoreError } from '../../src/deepstore/errors.js';
 import { FileDeepStore } from '../../src/deepstore/file-deep-store.js';
 import { TEMP_FOLDER } from '../../src/deepstore/file-store-temps.js';

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, expect, it, vi } from 'vitest';
 import { DeepStoreError } from '../../src/deepstore/errors.js';
-import { S3DeepStore, s3ClientConfig } from '../../src/deepstore/s3-deep-store.js';
+import { type S3DeepStore, s3ClientConfig } from '../../src/deepstore/s3-deep-store.js';
 import { faults, type S3Operation } from '../helpers/fault-proxy.js';
 import { useProxiedS3 } from '../helpers/proxied-s3.js';
 import { FAKE_CREDENTIALS } from '../helpers/s3-fake.js';

@@ -164,7 +164,7 @@ describe.skipIf(!hasPromtool)(`promtool (${PROMTOOL})${hasPromtool ? '' : ' (ski
   // annotations too, so the rules are tested without them (their text is checked in kubernetes.test.ts).
   it('test rules: each alert fires when it should and not before', async () => {
     const rulesFile = path.join(dir, 'rules.yml');
-    const bare = structuredClone(alerts) as Obj;
+    const bare = structuredClone<Obj>(alerts);
     for (const rule of listAt(bare, 'groups').flatMap((g) => listAt(g, 'rules')) as Obj[]) delete rule.annotations;
     await writeFile(rulesFile, stringify(bare));
     const s = (labels: string, values: string) => ({ series: `${labels}`, values });

@@ -27,7 +27,8 @@ export function readYaml<T = unknown>(file: string): T {
 /** Every document of a multi-document YAML file; a syntax error in any of them throws. */
 export function readYamlDocuments(file: string): unknown[] {
   return parseAllDocuments(readText(file), { merge: true }).map((doc) => {
-    if (doc.errors.length > 0) throw doc.errors[0];
+    const [error] = doc.errors;
+    if (error !== undefined) throw error;
     return doc.toJS() as unknown;
   });
 }

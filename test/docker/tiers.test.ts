@@ -14,7 +14,7 @@ describe.each(['kubernetes/pinot-helm-values.yaml', 'kubernetes/pinot-server-sta
   it(`shows ${env} and a read-only mount of the tier at that path`, () => {
     const variable = new RegExp(`# - name: ${env}\\n\\s*#   value: (\\S+)`).exec(text);
     expect(variable, `commented ${env} entry`).not.toBeNull();
-    const mount = /# - name: (\S+)\n\s*#   mountPath: (\S+)\n\s*#   readOnly: true/.exec(text);
+    const mount = /# - name: (\S+)\n\s*# {3}mountPath: (\S+)\n\s*# {3}readOnly: true/.exec(text);
     expect(mount, 'commented read-only tier mount').not.toBeNull();
     const dirs = variable![1]!.split(SERVE_OPTIONS.tierDataDirs.repeatable.envSeparator);
     for (const dir of dirs) expect(dir === mount![2] || dir.startsWith(`${mount![2]}/`)).toBe(true);

@@ -207,7 +207,7 @@ async function createUnreadable(path: string, data: Buffer): Promise<void> {
   });
   try {
     const acl = [new zookeeper.ACL(zookeeper.Permission.WRITE | zookeeper.Permission.DELETE | zookeeper.Permission.ADMIN, new zookeeper.Id('world', 'anyone'))];
-    await new Promise<void>((resolve, reject) => client.create(path, data, acl, zookeeper.CreateMode.PERSISTENT, (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => client.create(path, data, acl, zookeeper.CreateMode.PERSISTENT, (err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve())));
   } finally {
     client.close();
   }

@@ -518,11 +518,10 @@ function armKillOnFirstTempFile(folder: string): {
   cancel: () => void;
 } {
   const killed = new Set<SidecarProcess>();
-  let watcher: FSWatcher | undefined;
   let settle: (v: { server: PinotServer | null; tempLeft: boolean; note: string }) => void = () => undefined;
   const done = new Promise<{ server: PinotServer | null; tempLeft: boolean; note: string }>((resolve) => (settle = resolve));
   let fired = false;
-  watcher = watch(folder, (_event, name) => {
+  const watcher: FSWatcher = watch(folder, (_event, name) => {
     if (fired || !name || !isTempFileName(String(name))) return;
     fired = true;
     const procs = [...fleet.current.values()].filter((p) => p.alive);

@@ -18,7 +18,7 @@ const summary: PassSummary = {
   finishedAt: '2026-11-22T00:00:01.000Z',
   considered: 3,
   attempted: 1,
-  totals: { pending: 0, uploading: 0, verifying: 0, committing: 0, done: 1, fixed_by_other: 0, gone: 0, skipped: 2, retrying: 0, failed: 0 } as PassSummary['totals'],
+  totals: { pending: 0, uploading: 0, verifying: 0, committing: 0, done: 1, fixed_by_other: 0, gone: 0, skipped: 2, retrying: 0, failed: 0 },
 };
 
 describe('repair routes', () => {

@@ -16,7 +16,7 @@ import { DeepStoreError } from '../../../src/deepstore/errors.js';
 import { FileDeepStore } from '../../../src/deepstore/file-deep-store.js';
 import { TEMP_FOLDER } from '../../../src/deepstore/file-store-temps.js';
 import type { ProbeMode, ProbeOptions, ProbeResult } from '../../../src/deepstore/index.js';
-import { S3DeepStore } from '../../../src/deepstore/s3-deep-store.js';
+import { type S3DeepStore } from '../../../src/deepstore/s3-deep-store.js';
 import { faults } from '../../helpers/fault-proxy.js';
 import { captureLogs, type CapturedLogs } from '../../helpers/log-capture.js';
 import { useProxiedS3 } from '../../helpers/proxied-s3.js';

@@ -44,7 +44,7 @@ export async function download(url: string, file: string): Promise<number> {
     await res.body?.cancel();
     return res.status;
   }
-  await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(file));
+  await pipeline(Readable.fromWeb(res.body), createWriteStream(file));
   return 200;
 }
 
