@@ -38,7 +38,10 @@ export default tseslint.config(
     },
     rules: {
       // Unused bindings are errors, except the conventional `_` prefix for a required-but-unused parameter.
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
       // `let x; ... closure reads x?. ...; x = new X()`: the closure must see undefined, not a TDZ error.
@@ -47,7 +50,10 @@ export default tseslint.config(
       eqeqeq: ['error', 'always'],
       // Abort paths reject and throw `signal.reason` as it is (an AbortSignal's reason is `unknown`): wrapping
       // it would hide the caller's own reason from the caller.
-      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
+      '@typescript-eslint/prefer-promise-reject-errors': [
+        'error',
+        { allowThrowingAny: true, allowThrowingUnknown: true },
+      ],
       '@typescript-eslint/only-throw-error': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
       // Interface methods are async so that every implementation has the same shape, whether or not it awaits.
       '@typescript-eslint/require-await': 'off',

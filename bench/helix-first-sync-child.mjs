@@ -5,13 +5,24 @@ import { HostedSegments } from '../dist/helix/hosted-segments.js';
 import { ZkSession } from '../dist/helix/zk-session.js';
 
 const { values } = parseArgs({
-  options: { child: { type: 'string' }, 'quiet-seconds': { type: 'string' }, concurrency: { type: 'string' }, cluster: { type: 'string' }, instance: { type: 'string' } },
+  options: {
+    child: { type: 'string' },
+    'quiet-seconds': { type: 'string' },
+    concurrency: { type: 'string' },
+    cluster: { type: 'string' },
+    instance: { type: 'string' },
+  },
   strict: false,
 });
 const idleRss = process.memoryUsage().rss;
 const session = new ZkSession({ connectString: values.child, sessionTimeoutMs: 30_000 });
 await session.waitConnected();
-const tracker = new HostedSegments({ session, cluster: values.cluster, instance: values.instance, readConcurrency: Number(values.concurrency) });
+const tracker = new HostedSegments({
+  session,
+  cluster: values.cluster,
+  instance: values.instance,
+  readConcurrency: Number(values.concurrency),
+});
 const t0 = performance.now();
 await tracker.start();
 const syncMs = performance.now() - t0;

@@ -46,7 +46,12 @@ if (values.child) {
   const idleRss = process.memoryUsage().rss;
   const session = new ZkSession({ connectString: values.child, sessionTimeoutMs: 30_000 });
   await session.waitConnected();
-  const tracker = new HostedSegments({ session, cluster: CLUSTER, instance: INSTANCE, readConcurrency: Number(values.concurrency) });
+  const tracker = new HostedSegments({
+    session,
+    cluster: CLUSTER,
+    instance: INSTANCE,
+    readConcurrency: Number(values.concurrency),
+  });
   const t0 = performance.now();
   await tracker.start();
   const syncMs = performance.now() - t0;
@@ -88,26 +93,50 @@ const perTable = Math.ceil(segments / tables);
 for (let t = 0; t < tables; t++) {
   const table = `bench${t}_REALTIME`;
   await seed.addTable(table);
-  const names = Array.from({ length: Math.min(perTable, segments - t * perTable) }, (_, i) => `bench${t}__${i % 16}__${i}__20240101T0000Z`);
+  const names = Array.from(
+    { length: Math.min(perTable, segments - t * perTable) },
+    (_, i) => `bench${t}__${i % 16}__${i}__20240101T0000Z`,
+  );
   await Promise.all(
     names.map((name, i) =>
-      limit(() => session.create(seed.paths.segmentMetadata(table, name), serializeZNRecord(segmentRecord(name, { downloadUrl: i % 100 === 0 ? '' : `s3://b/${name}` })))),
+      limit(() =>
+        session.create(
+          seed.paths.segmentMetadata(table, name),
+          serializeZNRecord(segmentRecord(name, { downloadUrl: i % 100 === 0 ? '' : `s3://b/${name}` })),
+        ),
+      ),
     ),
   );
   const mapFields = Object.fromEntries(names.map((n) => [n, { CURRENT_STATE: 'ONLINE' }]));
-  await seed.put(seed.paths.currentState(INSTANCE, serverSession, table), serializeZNRecord(newZNRecord(table, { mapFields })));
+  await seed.put(
+    seed.paths.currentState(INSTANCE, serverSession, table),
+    serializeZNRecord(newZNRecord(table, { mapFields })),
+  );
 }
 console.log(`seeded ${segments} segments in ${tables} tables in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 await session.close();
 
-const childArgs = ['--child', server.connectString, '--quiet-seconds', values['quiet-seconds'], '--concurrency', values.concurrency];
+const childArgs = [
+  '--child',
+  server.connectString,
+  '--quiet-seconds',
+  values['quiet-seconds'],
+  '--concurrency',
+  values.concurrency,
+];
 const extraNodeOptions = (process.env.BENCH_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
 // --compiled: the tracker from dist/ (run `npm run build` first) in plain Node, as deployed.
 const child = values.compiled
-  ? fork(fileURLToPath(new URL('./helix-first-sync-child.mjs', import.meta.url)), [...childArgs, '--cluster', CLUSTER, '--instance', INSTANCE], {
-      execArgv: ['--expose-gc', ...extraNodeOptions],
-    })
-  : fork(fileURLToPath(import.meta.url), childArgs, { execArgv: ['--import', 'tsx', '--expose-gc', ...extraNodeOptions] });
+  ? fork(
+      fileURLToPath(new URL('./helix-first-sync-child.mjs', import.meta.url)),
+      [...childArgs, '--cluster', CLUSTER, '--instance', INSTANCE],
+      {
+        execArgv: ['--expose-gc', ...extraNodeOptions],
+      },
+    )
+  : fork(fileURLToPath(import.meta.url), childArgs, {
+      execArgv: ['--import', 'tsx', '--expose-gc', ...extraNodeOptions],
+    });
 const report = await new Promise<ChildReport>((resolve, reject) => {
   child.once('message', (m) => resolve(m as ChildReport));
   child.once('exit', (code) => reject(new Error(`child exited ${code}`)));
@@ -118,7 +147,9 @@ const reads = report.requests.getData! + report.requests.getChildren! + report.r
 console.log(`hosted segments:        ${report.hosted}`);
 console.log(`first sync:             ${(report.syncMs / 1000).toFixed(2)} s (goal <= 10 s)`);
 console.log(`zk requests:            ${JSON.stringify(report.requests)}`);
-console.log(`reads per segment:      ${(reads / report.hosted).toFixed(4)} (${reads - report.hosted} beyond one per segment for ${tables} tables)`);
+console.log(
+  `reads per segment:      ${(reads / report.hosted).toFixed(4)} (${reads - report.hosted} beyond one per segment for ${tables} tables)`,
+);
 console.log(
   `rss at first sync:      ${report.peakRssMiB.toFixed(0)} MiB, of which ${report.idleRssMiB.toFixed(0)} MiB before start (${values.compiled ? 'node, compiled build' : 'node + tsx'}); live heap after a GC ${report.heapMiB.toFixed(0)} MiB (goal <= 250 MiB)`,
 );

@@ -57,7 +57,12 @@ async function connect(): Promise<ZkSession> {
   return session;
 }
 
-async function startSidecar(cluster: string, dataDir: string, deepStoreDir: string, safetyPassIntervalMs = 10 * 60_000): Promise<Sidecar> {
+async function startSidecar(
+  cluster: string,
+  dataDir: string,
+  deepStoreDir: string,
+  safetyPassIntervalMs = 10 * 60_000,
+): Promise<Sidecar> {
   const session = await connect();
   const tracker = new HostedSegments({ session, cluster, instance: INSTANCE });
   await tracker.start();
@@ -157,7 +162,9 @@ async function benchLatency(): Promise<void> {
   await settle(sidecar);
   const requests = delta(sidecar.session.requests, before);
   const status = new Map(sidecar.reconciler.status().segments.map((s) => [s.segment, s]));
-  const latencies = names.map((name, i) => Date.parse(status.get(name)!.updatedAt) - committedAt[i]!).sort((a, b) => a - b);
+  const latencies = names
+    .map((name, i) => Date.parse(status.get(name)!.updatedAt) - committedAt[i]!)
+    .sort((a, b) => a - b);
   const failures = [...status.values()].filter((s) => s.attempts !== 1).length;
   await sidecar.stop();
   await seedSession.close();
@@ -168,11 +175,19 @@ async function benchLatency(): Promise<void> {
   // repair adds its lock, the CAS and unlock (one multi), and the tracker's re-read of the znode it wrote (which
   // also sets its watch again). It writes on the version the tracker watches, so there is no read of its own.
   const learning = 2 * count + requests.getChildren + requests.exists;
-  console.log(`(a) ${count} segments committed DONE+"" every ${intervalMs} ms (file deep store, parallelism 2), all repaired in ${elapsed.toFixed(1)} s`);
-  console.log(`    commit -> URL set: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${latencies.at(-1)} ms (goal p99 <= 2 s + upload)`);
+  console.log(
+    `(a) ${count} segments committed DONE+"" every ${intervalMs} ms (file deep store, parallelism 2), all repaired in ${elapsed.toFixed(1)} s`,
+  );
+  console.log(
+    `    commit -> URL set: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${latencies.at(-1)} ms (goal p99 <= 2 s + upload)`,
+  );
   console.log(`    segments needing more than one attempt: ${failures}`);
-  console.log(`    sidecar ZooKeeper requests: ${JSON.stringify(requests)}: ${perSegment.toFixed(2)} per segment (goal <= 6, all counted)`);
-  console.log(`      learning of the commit (current state + metadata read, paid for every commit, repaired or not): ${per(learning)}`);
+  console.log(
+    `    sidecar ZooKeeper requests: ${JSON.stringify(requests)}: ${perSegment.toFixed(2)} per segment (goal <= 6, all counted)`,
+  );
+  console.log(
+    `      learning of the commit (current state + metadata read, paid for every commit, repaired or not): ${per(learning)}`,
+  );
   console.log(
     `      caused by the repair: ${per(total(requests) - learning)}: lock create ${per(requests.create)} (with the lock folders of a new ` +
       `cluster), reads of the record (the tracker's re-read of our write; the repair's own when its view was not current) ` +
@@ -200,7 +215,10 @@ async function benchClusterScale(): Promise<void> {
   for (let t = 0; t < tables; t++) {
     const table = `scale${t}_REALTIME`;
     await seed.addTable(table);
-    const names = Array.from({ length: Math.min(perTable, segments - t * perTable) }, (_, i) => `scale${t}__${i % 8}__${i}__20240101T0000Z`);
+    const names = Array.from(
+      { length: Math.min(perTable, segments - t * perTable) },
+      (_, i) => `scale${t}__${i % 8}__${i}__20240101T0000Z`,
+    );
     const states: Record<string, string> = {};
     await Promise.all(
       names.map((name, i) =>
@@ -218,13 +236,20 @@ async function benchClusterScale(): Promise<void> {
               crc = String((await buildSegment(path.join(dataDir, table), { name })).crc);
             }
           }
-          const record = segmentRecord(name, { status: 'DONE', crc, downloadUrl: isMissing ? '' : `file://${deepStoreDir}/scale${t}/${name}` });
+          const record = segmentRecord(name, {
+            status: 'DONE',
+            crc,
+            downloadUrl: isMissing ? '' : `file://${deepStoreDir}/scale${t}/${name}`,
+          });
           await seedSession.create(seed.paths.segmentMetadata(table, name), serializeZNRecord(record));
         }),
       ),
     );
     const mapFields = Object.fromEntries(Object.keys(states).map((n) => [n, { CURRENT_STATE: 'ONLINE' }]));
-    await seed.put(seed.paths.currentState(INSTANCE, helixSession, table), serializeZNRecord(newZNRecord(table, { mapFields })));
+    await seed.put(
+      seed.paths.currentState(INSTANCE, helixSession, table),
+      serializeZNRecord(newZNRecord(table, { mapFields })),
+    );
   }
   console.log(
     `(b) seeded ${segments} segments in ${tables} tables (${missing} with URL "") in ${((performance.now() - t0) / 1000).toFixed(1)} s; ` +
@@ -259,10 +284,16 @@ async function benchClusterScale(): Promise<void> {
 
   const sync = afterSync;
   const repairs = delta(afterRepair, afterSync);
-  console.log(`    sidecar first sync (once per sidecar start): ${total(sync)} requests in ${syncSeconds.toFixed(1)} s ${JSON.stringify(sync)}`);
-  console.log(`    sidecar repairs of ${missingHosted} segments: ${total(repairs)} requests (${(total(repairs) / missingHosted).toFixed(2)} per repaired segment), all done ${repairSeconds.toFixed(1)} s after start`);
+  console.log(
+    `    sidecar first sync (once per sidecar start): ${total(sync)} requests in ${syncSeconds.toFixed(1)} s ${JSON.stringify(sync)}`,
+  );
+  console.log(
+    `    sidecar repairs of ${missingHosted} segments: ${total(repairs)} requests (${(total(repairs) / missingHosted).toFixed(2)} per repaired segment), all done ${repairSeconds.toFixed(1)} s after start`,
+  );
   console.log(`    sidecar over a quiet ${quietSeconds} s (safety pass every 5 s): ${total(quiet)} requests (goal 0)`);
-  console.log(`    controller-style full scan, every validation run: ${total(scan)} requests in ${scanSeconds.toFixed(1)} s ${JSON.stringify({ getChildren: scan.getChildren, getData: scan.getData })}`);
+  console.log(
+    `    controller-style full scan, every validation run: ${total(scan)} requests in ${scanSeconds.toFixed(1)} s ${JSON.stringify({ getChildren: scan.getChildren, getData: scan.getData })}`,
+  );
   console.log(
     `    steady state: the scan costs ${total(scan)} reads per run (24 h default, 2 h recommended for pauseless: ${total(scan) * 12} a day); ` +
       `the sidecar costs nothing until something changes, then ~${(total(repairs) / missingHosted).toFixed(1)} per repaired segment`,

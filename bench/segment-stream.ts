@@ -171,7 +171,11 @@ async function main(): Promise<void> {
   await rm(benchDir, { recursive: true, force: true });
   await mkdir(benchDir, { recursive: true });
   console.log(`building a ${sizeMiB} MiB segment (half random, half text) in ${dataDir} ...`);
-  await buildSegment(path.join(dataDir, TABLE), { name: SEGMENT, payloadBytes: sizeMiB * 2 ** 20, payloadKind: 'mixed' });
+  await buildSegment(path.join(dataDir, TABLE), {
+    name: SEGMENT,
+    payloadBytes: sizeMiB * 2 ** 20,
+    payloadKind: 'mixed',
+  });
   // Warm the page cache so every method reads from memory.
   await shell(`cat ${path.join(dataDir, TABLE, SEGMENT)}/* > /dev/null`);
 
@@ -188,10 +192,16 @@ async function main(): Promise<void> {
 
   const rows: [string, string][] = [
     ['cpus', String(os.cpus().length)],
-    [`sidecar HTTP download (gzip level ${level})`, `${sidecar.ms.toFixed(0)} ms, ${(sidecar.bytes / 2 ** 20).toFixed(1)} MiB`],
+    [
+      `sidecar HTTP download (gzip level ${level})`,
+      `${sidecar.ms.toFixed(0)} ms, ${(sidecar.bytes / 2 ** 20).toFixed(1)} MiB`,
+    ],
     ['tar -cf - | gzip -1', `${pipeGzip1.toFixed(0)} ms  → sidecar is ${(pipeGzip1 / sidecar.ms).toFixed(2)}x as fast`],
     ['tar -czf (gzip -6)', `${tarCzf.toFixed(0)} ms  → sidecar is ${(tarCzf / sidecar.ms).toFixed(2)}x as fast`],
-    ['Pinot temp-file method', `${pinot.ms.toFixed(0)} ms  → sidecar is ${(pinot.ms / sidecar.ms).toFixed(2)}x as fast`],
+    [
+      'Pinot temp-file method',
+      `${pinot.ms.toFixed(0)} ms  → sidecar is ${(pinot.ms / sidecar.ms).toFixed(2)}x as fast`,
+    ],
     ['time to first byte: sidecar', `${sidecar.firstByteMs.toFixed(1)} ms`],
     ['time to first byte: Pinot temp file', `${pinot.firstByteMs.toFixed(0)} ms`],
     ['temp bytes written: Pinot temp file', `${pinot.tempBytes}`],

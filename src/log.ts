@@ -20,7 +20,9 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const destination = options.destination ?? (options.file === undefined ? undefined : pino.destination({ dest: options.file, sync: true, mkdir: true }));
+  const destination =
+    options.destination ??
+    (options.file === undefined ? undefined : pino.destination({ dest: options.file, sync: true, mkdir: true }));
   const limiter = new RepeatLimiter(options.repeatWindowMs ?? 60_000, options.now ?? Date.now);
   return pino(
     {
@@ -36,7 +38,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
           if (verdict === 'drop') return;
           if (verdict > 0) {
             const [first, ...rest] = args;
-            const obj = typeof first === 'object' && first !== null ? { ...(first), suppressedRepeats: verdict } : { suppressedRepeats: verdict };
+            const obj =
+              typeof first === 'object' && first !== null
+                ? { ...first, suppressedRepeats: verdict }
+                : { suppressedRepeats: verdict };
             const tail = typeof first === 'object' && first !== null ? rest : [first, ...rest];
             return method.apply(this, [obj, ...tail] as Parameters<typeof method>);
           }
@@ -88,5 +93,13 @@ function repeatKey(level: number, args: unknown[], bindings: Record<string, unkn
   const obj = typeof first === 'object' && first !== null ? (first as Record<string, unknown>) : {};
   const msg = typeof first === 'string' ? first : typeof second === 'string' ? second : '';
   const err = obj.err instanceof Error ? obj.err.message : '';
-  return JSON.stringify([level, msg, err, obj.table ?? bindings.table, obj.segment ?? bindings.segment, obj.path, bindings.component]);
+  return JSON.stringify([
+    level,
+    msg,
+    err,
+    obj.table ?? bindings.table,
+    obj.segment ?? bindings.segment,
+    obj.path,
+    bindings.component,
+  ]);
 }

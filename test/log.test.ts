@@ -6,7 +6,8 @@ function capture() {
   const lines: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n'))
+        if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
@@ -19,7 +20,14 @@ describe('structured logs', () => {
     const log = createLogger({ destination, level: 'info' });
     log.child({ table: 'events_REALTIME', segment: 's1' }).info({ bytes: 5 }, 'upload success');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ msg: 'upload success', table: 'events_REALTIME', segment: 's1', bytes: 5, level: 30, name: 'pinot-sidecar' });
+    expect(lines[0]).toMatchObject({
+      msg: 'upload success',
+      table: 'events_REALTIME',
+      segment: 's1',
+      bytes: 5,
+      level: 30,
+      name: 'pinot-sidecar',
+    });
     expect(typeof lines[0]!.time).toBe('string');
   });
 
@@ -28,7 +36,8 @@ describe('structured logs', () => {
     let now = 0;
     const log = createLogger({ destination, repeatWindowMs: 60_000, now: () => now });
     const child = log.child({ component: 'repair' });
-    for (let i = 0; i < 100; i++) child.warn({ err: new Error('503 SlowDown'), table: 't', segment: 's' }, 'upload failed');
+    for (let i = 0; i < 100; i++)
+      child.warn({ err: new Error('503 SlowDown'), table: 't', segment: 's' }, 'upload failed');
     expect(lines).toHaveLength(1);
     // A different segment or a different error is a different event.
     child.warn({ err: new Error('503 SlowDown'), table: 't', segment: 'other' }, 'upload failed');

@@ -20,7 +20,9 @@ describe('README stays in step with the code', () => {
   });
 
   it('documents every sidecar metric', async () => {
-    const names = (await createMetrics({ defaultMetrics: false }).registry.getMetricsAsJSON()).map((m) => m.name.replace(/^pinot_sidecar_/, ''));
+    const names = (await createMetrics({ defaultMetrics: false }).registry.getMetricsAsJSON()).map((m) =>
+      m.name.replace(/^pinot_sidecar_/, ''),
+    );
     const missing = names.filter((n) => !readme.includes(n));
     expect(missing).toEqual([]);
   });
@@ -35,7 +37,9 @@ describe('README stays in step with the code', () => {
   });
 
   it('has a runbook section for every alert, where its runbook_url points', () => {
-    const rules = parse(readFileSync(path.join(repoRoot, 'docker/prometheus/alerts.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string; annotations?: Record<string, string> }> }> };
+    const rules = parse(readFileSync(path.join(repoRoot, 'docker/prometheus/alerts.yml'), 'utf8')) as {
+      groups: Array<{ rules: Array<{ alert?: string; annotations?: Record<string, string> }> }>;
+    };
     const alerts = rules.groups.flatMap((g) => g.rules).filter((r) => r.alert);
     expect(alerts.length).toBeGreaterThan(0);
     for (const alert of alerts) {

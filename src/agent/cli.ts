@@ -24,8 +24,15 @@ type Command = (args: string[], io: CommandIo) => Promise<number>;
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   serve: { run: runServe, summary: 'run the sidecar (segment downloads, deep-store repair, metrics)' },
   status: { run: runStatus, summary: "show the sidecar's deep-store repair state (exit 1 when a segment failed)" },
-  demo: { run: runDemo, summary: 'run everything locally: ZooKeeper, a seeded Pinot cluster, the sidecar repairing it' },
-  fetch: { run: runFetch, summary: "download a segment like a Pinot server does (deep store, else ONLINE peers), verified against ZooKeeper's CRC" },
+  demo: {
+    run: runDemo,
+    summary: 'run everything locally: ZooKeeper, a seeded Pinot cluster, the sidecar repairing it',
+  },
+  fetch: {
+    run: runFetch,
+    summary:
+      "download a segment like a Pinot server does (deep store, else ONLINE peers), verified against ZooKeeper's CRC",
+  },
   crc: { run: runCrc, summary: "recompute Pinot's CRC of a segment dir or tarball and compare it with creation.meta" },
 };
 
@@ -67,7 +74,10 @@ export async function main(argv: string[], io: CommandIo): Promise<number> {
 /** The package's version (package.json beside src/ and dist/: both are two levels below it). */
 export function version(): string {
   try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+    return (
+      (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string })
+        .version ?? 'unknown'
+    );
   } catch {
     return 'unknown';
   }
@@ -75,7 +85,9 @@ export function version(): string {
 
 function isEntryPoint(): boolean {
   try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+    return (
+      process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))
+    );
   } catch {
     return false;
   }

@@ -60,13 +60,15 @@ export class Conditions {
     this.entries.set(name, entry);
     if (!changed) return;
     if (!state.ok) this.logUnmet(name, entry);
-    else if (previous && !previous.ok) this.log.info({ event: 'condition_met', condition: name, previously: previous.reason }, `${name}: ok again`);
+    else if (previous && !previous.ok)
+      this.log.info({ event: 'condition_met', condition: name, previously: previous.reason }, `${name}: ok again`);
   }
 
   /** Log again every condition still unmet whose last line is older than repeatMs (call it from a timer). */
   repeat(): void {
     const now = this.now();
-    for (const [name, entry] of this.entries) if (!entry.ok && now - entry.lastLoggedAt >= this.repeatMs) this.logUnmet(name, entry);
+    for (const [name, entry] of this.entries)
+      if (!entry.ok && now - entry.lastLoggedAt >= this.repeatMs) this.logUnmet(name, entry);
   }
 
   /** Reasons that fail readiness, and warnings that do not. */

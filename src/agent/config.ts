@@ -23,18 +23,43 @@ const cpus = availableParallelism();
  * problem naming the flag and the variable.
  */
 export const SERVE_OPTIONS = {
-  zk: { flag: 'zk', env: 'PINOT_SIDECAR_ZK', type: 'string', help: 'ZooKeeper connect string host:port[,host:port][/chroot] (Pinot\'s zkAddress)' },
-  cluster: { flag: 'cluster', env: 'PINOT_SIDECAR_CLUSTER', type: 'string', help: 'Helix cluster name (pinot.cluster.name)' },
-  instance: { flag: 'instance', env: 'PINOT_SIDECAR_INSTANCE', type: 'string', help: 'Helix instance id of the Pinot server beside this sidecar, e.g. Server_pinot-server-0_8098' },
-  dataDir: { flag: 'data-dir', env: 'PINOT_SIDECAR_DATA_DIR', type: 'string', help: 'The server\'s dataDir: <dataDir>/<tableNameWithType>/<segment>/ (mounted read-only)' },
+  zk: {
+    flag: 'zk',
+    env: 'PINOT_SIDECAR_ZK',
+    type: 'string',
+    help: "ZooKeeper connect string host:port[,host:port][/chroot] (Pinot's zkAddress)",
+  },
+  cluster: {
+    flag: 'cluster',
+    env: 'PINOT_SIDECAR_CLUSTER',
+    type: 'string',
+    help: 'Helix cluster name (pinot.cluster.name)',
+  },
+  instance: {
+    flag: 'instance',
+    env: 'PINOT_SIDECAR_INSTANCE',
+    type: 'string',
+    help: 'Helix instance id of the Pinot server beside this sidecar, e.g. Server_pinot-server-0_8098',
+  },
+  dataDir: {
+    flag: 'data-dir',
+    env: 'PINOT_SIDECAR_DATA_DIR',
+    type: 'string',
+    help: "The server's dataDir: <dataDir>/<tableNameWithType>/<segment>/ (mounted read-only)",
+  },
   tierDataDirs: {
     flag: 'tier-data-dir',
     env: 'PINOT_SIDECAR_TIER_DATA_DIRS',
     type: 'string',
-    help: 'A storage tier\'s dataDir (pinot.server.instance.tierConfigs.<tier>.dataDir): <tierDataDir>/<tableNameWithType>/<segment>/, searched after --data-dir. Repeatable; the variable is a colon-separated list',
+    help: "A storage tier's dataDir (pinot.server.instance.tierConfigs.<tier>.dataDir): <tierDataDir>/<tableNameWithType>/<segment>/, searched after --data-dir. Repeatable; the variable is a colon-separated list",
     repeatable: { envSeparator: ':' },
   },
-  deepStore: { flag: 'deep-store', env: 'PINOT_SIDECAR_DEEP_STORE', type: 'string', help: 'Deep store URI, equal to the controller\'s controller.data.dir: s3://bucket/prefix, gs://bucket/prefix, adl2://fileSystem/prefix or file:///path. Without it, repair is off' },
+  deepStore: {
+    flag: 'deep-store',
+    env: 'PINOT_SIDECAR_DEEP_STORE',
+    type: 'string',
+    help: "Deep store URI, equal to the controller's controller.data.dir: s3://bucket/prefix, gs://bucket/prefix, adl2://fileSystem/prefix or file:///path. Without it, repair is off",
+  },
   deepStoreProbe: {
     flag: 'deep-store-probe',
     env: 'PINOT_SIDECAR_DEEP_STORE_PROBE',
@@ -45,10 +70,32 @@ export const SERVE_OPTIONS = {
   ...DEEP_STORE_OPTIONS,
   port: { flag: 'port', env: 'PINOT_SIDECAR_PORT', type: 'string', help: 'HTTP port', default: '9700' },
   host: { flag: 'host', env: 'PINOT_SIDECAR_HOST', type: 'string', help: 'HTTP bind address', default: '0.0.0.0' },
-  tokenFile: { flag: 'token-file', env: 'PINOT_SIDECAR_TOKEN_FILE', type: 'string', help: 'File holding a bearer token required on every request except /health/* and /metrics' },
-  authHealth: { flag: 'auth-health', env: 'PINOT_SIDECAR_AUTH_HEALTH', type: 'boolean', help: 'Also require the token on /health/* and /metrics' },
-  maxDownloads: { flag: 'max-downloads', env: 'PINOT_SIDECAR_MAX_DOWNLOADS', type: 'string', help: 'Segment downloads streamed at once', default: String(2 * cpus) },
-  downloadQueue: { flag: 'download-queue', env: 'PINOT_SIDECAR_DOWNLOAD_QUEUE', type: 'string', help: 'Downloads waiting for a slot before 503 Busy', default: String(2 * cpus) },
+  tokenFile: {
+    flag: 'token-file',
+    env: 'PINOT_SIDECAR_TOKEN_FILE',
+    type: 'string',
+    help: 'File holding a bearer token required on every request except /health/* and /metrics',
+  },
+  authHealth: {
+    flag: 'auth-health',
+    env: 'PINOT_SIDECAR_AUTH_HEALTH',
+    type: 'boolean',
+    help: 'Also require the token on /health/* and /metrics',
+  },
+  maxDownloads: {
+    flag: 'max-downloads',
+    env: 'PINOT_SIDECAR_MAX_DOWNLOADS',
+    type: 'string',
+    help: 'Segment downloads streamed at once',
+    default: String(2 * cpus),
+  },
+  downloadQueue: {
+    flag: 'download-queue',
+    env: 'PINOT_SIDECAR_DOWNLOAD_QUEUE',
+    type: 'string',
+    help: 'Downloads waiting for a slot before 503 Busy',
+    default: String(2 * cpus),
+  },
   downloadIdleTimeoutS: {
     flag: 'download-idle-timeout-seconds',
     env: 'PINOT_SIDECAR_DOWNLOAD_IDLE_TIMEOUT_SECONDS',
@@ -62,7 +109,13 @@ export const SERVE_OPTIONS = {
     type: 'boolean',
     help: 'Also serve segments whose replica on this server is in ERROR or OFFLINE (Pinot serves only what it loaded)',
   },
-  gzipLevel: { flag: 'gzip-level', env: 'PINOT_SIDECAR_GZIP_LEVEL', type: 'string', help: 'gzip level of served and uploaded archives (1 = fastest)', default: '1' },
+  gzipLevel: {
+    flag: 'gzip-level',
+    env: 'PINOT_SIDECAR_GZIP_LEVEL',
+    type: 'string',
+    help: 'gzip level of served and uploaded archives (1 = fastest)',
+    default: '1',
+  },
   compressionThreads: {
     flag: 'compression-threads',
     env: 'PINOT_SIDECAR_COMPRESSION_THREADS',
@@ -70,7 +123,13 @@ export const SERVE_OPTIONS = {
     help: 'Threads compressing archives, shared by every download and upload (still one gzip member)',
     default: String(defaultCompressionThreads()),
   },
-  zkSessionTimeoutMs: { flag: 'zk-session-timeout-ms', env: 'PINOT_SIDECAR_ZK_SESSION_TIMEOUT_MS', type: 'string', help: 'ZooKeeper session timeout', default: '30000' },
+  zkSessionTimeoutMs: {
+    flag: 'zk-session-timeout-ms',
+    env: 'PINOT_SIDECAR_ZK_SESSION_TIMEOUT_MS',
+    type: 'string',
+    help: 'ZooKeeper session timeout',
+    default: '30000',
+  },
   zkMaxRecordMib: {
     flag: 'zk-max-record-mib',
     env: 'PINOT_SIDECAR_ZK_MAX_RECORD_MIB',
@@ -78,12 +137,47 @@ export const SERVE_OPTIONS = {
     help: 'Largest ZooKeeper record read, in MiB once inflated; a larger one (a gzip bomb) is skipped with one log line',
     default: String(DEFAULT_MAX_RECORD_BYTES / MIB),
   },
-  repairParallelism: { flag: 'repair-parallelism', env: 'PINOT_SIDECAR_REPAIR_PARALLELISM', type: 'string', help: 'Segments uploaded at once', default: '2' },
-  repairIntervalS: { flag: 'repair-interval-seconds', env: 'PINOT_SIDECAR_REPAIR_INTERVAL_SECONDS', type: 'string', help: 'Safety pass over every hosted segment, besides the watch-driven repairs', default: '600' },
-  lockRoot: { flag: 'lock-root', env: 'PINOT_SIDECAR_LOCK_ROOT', type: 'string', help: 'ZooKeeper root of the sidecar\'s own upload locks (never inside the Pinot cluster)', default: DEFAULT_SIDECAR_ROOT },
-  shutdownGraceS: { flag: 'shutdown-grace-seconds', env: 'PINOT_SIDECAR_SHUTDOWN_GRACE_SECONDS', type: 'string', help: 'How long in-flight downloads may drain after SIGTERM', default: '25' },
-  tmpDir: { flag: 'tmp-dir', env: 'PINOT_SIDECAR_TMP_DIR', type: 'string', help: 'Scratch directory (the only place the sidecar writes locally)' },
-  logLevel: { flag: 'log-level', env: 'PINOT_SIDECAR_LOG_LEVEL', type: 'string', help: 'fatal, error, warn, info, debug or trace', default: 'info' },
+  repairParallelism: {
+    flag: 'repair-parallelism',
+    env: 'PINOT_SIDECAR_REPAIR_PARALLELISM',
+    type: 'string',
+    help: 'Segments uploaded at once',
+    default: '2',
+  },
+  repairIntervalS: {
+    flag: 'repair-interval-seconds',
+    env: 'PINOT_SIDECAR_REPAIR_INTERVAL_SECONDS',
+    type: 'string',
+    help: 'Safety pass over every hosted segment, besides the watch-driven repairs',
+    default: '600',
+  },
+  lockRoot: {
+    flag: 'lock-root',
+    env: 'PINOT_SIDECAR_LOCK_ROOT',
+    type: 'string',
+    help: "ZooKeeper root of the sidecar's own upload locks (never inside the Pinot cluster)",
+    default: DEFAULT_SIDECAR_ROOT,
+  },
+  shutdownGraceS: {
+    flag: 'shutdown-grace-seconds',
+    env: 'PINOT_SIDECAR_SHUTDOWN_GRACE_SECONDS',
+    type: 'string',
+    help: 'How long in-flight downloads may drain after SIGTERM',
+    default: '25',
+  },
+  tmpDir: {
+    flag: 'tmp-dir',
+    env: 'PINOT_SIDECAR_TMP_DIR',
+    type: 'string',
+    help: 'Scratch directory (the only place the sidecar writes locally)',
+  },
+  logLevel: {
+    flag: 'log-level',
+    env: 'PINOT_SIDECAR_LOG_LEVEL',
+    type: 'string',
+    help: 'fatal, error, warn, info, debug or trace',
+    default: 'info',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 export const serveSchema = deepStoreSchema.extend({
@@ -91,10 +185,19 @@ export const serveSchema = deepStoreSchema.extend({
   cluster: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a Helix cluster name ([A-Za-z0-9_.-]+)'),
   instance: z.string().regex(/^[^\s/]+$/, 'expected a Helix instance id without spaces or slashes'),
   dataDir: z.string().min(1),
-  tierDataDirs: z.array(z.string().min(1, 'an empty directory name (an empty flag, or two colons in a row or one at an end of the variable)')).default([]),
+  tierDataDirs: z
+    .array(
+      z
+        .string()
+        .min(1, 'an empty directory name (an empty flag, or two colons in a row or one at an end of the variable)'),
+    )
+    .default([]),
   deepStore: z
     .string()
-    .regex(/^(s3a?|gs|adl2|file):/i, 'expected s3://bucket/prefix, gs://bucket/prefix, adl2://fileSystem/prefix or file:///path')
+    .regex(
+      /^(s3a?|gs|adl2|file):/i,
+      'expected s3://bucket/prefix, gs://bucket/prefix, adl2://fileSystem/prefix or file:///path',
+    )
     .optional(),
   port: intIn(0, 65535),
   host: z.string().min(1),
@@ -170,8 +273,14 @@ export function readOptions<T>(
   let positionals: string[] = [];
   try {
     const parseOptions: Record<string, { type: 'string' | 'boolean'; multiple: boolean }> = {};
-    for (const spec of Object.values(specs)) parseOptions[spec.flag] = { type: spec.type, multiple: spec.repeatable !== undefined };
-    const parsed = parseArgs({ args: argv, options: parseOptions, strict: true, allowPositionals: options.allowPositionals ?? false });
+    for (const spec of Object.values(specs))
+      parseOptions[spec.flag] = { type: spec.type, multiple: spec.repeatable !== undefined };
+    const parsed = parseArgs({
+      args: argv,
+      options: parseOptions,
+      strict: true,
+      allowPositionals: options.allowPositionals ?? false,
+    });
     flags = parsed.values;
     positionals = parsed.positionals;
   } catch (err) {
@@ -211,7 +320,10 @@ export function optionsUsage(heading: string, specs: Record<string, OptionSpec>)
   const lines = [heading, '', 'Options (flag / environment variable / default):'];
   for (const spec of Object.values(specs)) {
     const arg = spec.type === 'string' ? ' <value>' : '';
-    lines.push(`  --${spec.flag}${arg}`.padEnd(36) + `${spec.env ?? '-'}${spec.default !== undefined ? ` (default ${spec.default})` : ''}`);
+    lines.push(
+      `  --${spec.flag}${arg}`.padEnd(36) +
+        `${spec.env ?? '-'}${spec.default !== undefined ? ` (default ${spec.default})` : ''}`,
+    );
     lines.push(`      ${spec.help}`);
   }
   return lines.join('\n');

@@ -20,7 +20,10 @@ export async function inspectDataDir(dir: string): Promise<DataDirState> {
     info = await stat(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      return { present: false, reason: `data dir ${dir} does not exist yet (the Pinot server creates it when it starts; waiting for it)` };
+      return {
+        present: false,
+        reason: `data dir ${dir} does not exist yet (the Pinot server creates it when it starts; waiting for it)`,
+      };
     }
     throw new ConfigError([`--data-dir (PINOT_SIDECAR_DATA_DIR): cannot stat ${dir}: ${errorMessage(err)}`]);
   }
@@ -28,7 +31,9 @@ export async function inspectDataDir(dir: string): Promise<DataDirState> {
     if (!info.isDirectory()) throw new Error('not a directory');
     await access(dir, constants.R_OK | constants.X_OK);
   } catch (err) {
-    throw new ConfigError([`--data-dir (PINOT_SIDECAR_DATA_DIR): ${dir} is not a readable directory: ${errorMessage(err)}`]);
+    throw new ConfigError([
+      `--data-dir (PINOT_SIDECAR_DATA_DIR): ${dir} is not a readable directory: ${errorMessage(err)}`,
+    ]);
   }
   return { present: true };
 }
@@ -47,10 +52,15 @@ export async function checkTierDataDirs(dirs: readonly string[], logger: Logger)
       await access(dir, constants.R_OK | constants.X_OK);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        logger.info({ tierDataDir: dir }, 'tier data dir does not exist yet; its segments are served once Pinot moves segments there');
+        logger.info(
+          { tierDataDir: dir },
+          'tier data dir does not exist yet; its segments are served once Pinot moves segments there',
+        );
         continue;
       }
-      problems.push(`--tier-data-dir (PINOT_SIDECAR_TIER_DATA_DIRS): ${dir} is not a readable directory: ${errorMessage(err)}`);
+      problems.push(
+        `--tier-data-dir (PINOT_SIDECAR_TIER_DATA_DIRS): ${dir} is not a readable directory: ${errorMessage(err)}`,
+      );
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);

@@ -12,9 +12,24 @@ import { bool, type OptionSpec } from './option-spec.js';
 export const DEFAULT_S3_REGION = 'us-east-1';
 
 export const DEEP_STORE_OPTIONS = {
-  s3Endpoint: { flag: 's3-endpoint', env: 'PINOT_SIDECAR_S3_ENDPOINT', type: 'string', help: 'S3 endpoint URL for S3-compatible stores (MinIO, ...)' },
-  s3Region: { flag: 's3-region', env: 'PINOT_SIDECAR_S3_REGION', type: 'string', help: `S3 region (default: AWS_REGION, else ${DEFAULT_S3_REGION})` },
-  s3PathStyle: { flag: 's3-path-style', env: 'PINOT_SIDECAR_S3_PATH_STYLE', type: 'boolean', help: 'Path-style S3 addressing (MinIO and most non-AWS stores)' },
+  s3Endpoint: {
+    flag: 's3-endpoint',
+    env: 'PINOT_SIDECAR_S3_ENDPOINT',
+    type: 'string',
+    help: 'S3 endpoint URL for S3-compatible stores (MinIO, ...)',
+  },
+  s3Region: {
+    flag: 's3-region',
+    env: 'PINOT_SIDECAR_S3_REGION',
+    type: 'string',
+    help: `S3 region (default: AWS_REGION, else ${DEFAULT_S3_REGION})`,
+  },
+  s3PathStyle: {
+    flag: 's3-path-style',
+    env: 'PINOT_SIDECAR_S3_PATH_STYLE',
+    type: 'boolean',
+    help: 'Path-style S3 addressing (MinIO and most non-AWS stores)',
+  },
   s3Checksums: {
     flag: 's3-checksums',
     env: 'PINOT_SIDECAR_S3_CHECKSUMS',
@@ -92,7 +107,10 @@ export const deepStoreSchema = z.object({
   gcsKeyFile: z.string().min(1).optional(),
   gcsEndpoint: z.url().optional(),
   gcsEmulatorEndpoint: z.url().optional(),
-  azureAccountName: z.string().regex(/^[a-z0-9]{3,24}$/, 'expected 3 to 24 lower-case letters and digits').optional(),
+  azureAccountName: z
+    .string()
+    .regex(/^[a-z0-9]{3,24}$/, 'expected 3 to 24 lower-case letters and digits')
+    .optional(),
   azureAccountKeyFile: z.string().min(1).optional(),
   azureSasTokenFile: z.string().min(1).optional(),
   azureConnectionStringFile: z.string().min(1).optional(),
@@ -119,7 +137,14 @@ const FAMILIES = [
   {
     kind: 'adl2',
     scheme: 'an adl2://',
-    keys: ['azureAccountName', 'azureAccountKeyFile', 'azureSasTokenFile', 'azureConnectionStringFile', 'azureEndpoint', 'azureFileSystem'],
+    keys: [
+      'azureAccountName',
+      'azureAccountKeyFile',
+      'azureSasTokenFile',
+      'azureConnectionStringFile',
+      'azureEndpoint',
+      'azureFileSystem',
+    ],
   },
 ] as const;
 
@@ -128,18 +153,27 @@ const FAMILIES = [
  * one Azure credential. Only what the schema cannot see alone. `anyStore`: the command reads whatever store a URI
  * names (fetch), so every store's options may be given together.
  */
-export function deepStoreProblems(config: DeepStoreConfig & { deepStore?: string | undefined }, options: { storeFlag?: string; anyStore?: boolean } = {}): string[] {
+export function deepStoreProblems(
+  config: DeepStoreConfig & { deepStore?: string | undefined },
+  options: { storeFlag?: string; anyStore?: boolean } = {},
+): string[] {
   const problems: string[] = [];
   const kind = options.anyStore === true ? null : storeKind(config.deepStore);
   const where = options.storeFlag ?? '--deep-store';
   for (const family of FAMILIES) {
     if (kind === family.kind || kind === null) continue;
-    const given = family.keys.filter((key) => config[key] !== undefined).map((key) => `--${DEEP_STORE_OPTIONS[key].flag}`);
+    const given = family.keys
+      .filter((key) => config[key] !== undefined)
+      .map((key) => `--${DEEP_STORE_OPTIONS[key].flag}`);
     if (given.length > 0) problems.push(`${given.join(', ')}: only meaningful with ${family.scheme} ${where}`);
   }
-  const azureSecrets = [config.azureAccountKeyFile, config.azureSasTokenFile, config.azureConnectionStringFile].filter((v) => v !== undefined);
-  if (azureSecrets.length > 1) problems.push('--azure-account-key-file, --azure-sas-token-file, --azure-connection-string-file: give one of them');
-  if (config.gcsEndpoint !== undefined && config.gcsEmulatorEndpoint !== undefined) problems.push('--gcs-endpoint, --gcs-emulator-endpoint: give one of them');
+  const azureSecrets = [config.azureAccountKeyFile, config.azureSasTokenFile, config.azureConnectionStringFile].filter(
+    (v) => v !== undefined,
+  );
+  if (azureSecrets.length > 1)
+    problems.push('--azure-account-key-file, --azure-sas-token-file, --azure-connection-string-file: give one of them');
+  if (config.gcsEndpoint !== undefined && config.gcsEmulatorEndpoint !== undefined)
+    problems.push('--gcs-endpoint, --gcs-emulator-endpoint: give one of them');
   return problems;
 }
 
@@ -160,11 +194,15 @@ export function deepStoreOptions(config: DeepStoreConfig, env: NodeJS.ProcessEnv
       throw new Error(`--${flag}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
     }
   };
-  const fileGiven = [config.azureAccountKeyFile, config.azureSasTokenFile, config.azureConnectionStringFile].some((f) => f !== undefined);
+  const fileGiven = [config.azureAccountKeyFile, config.azureSasTokenFile, config.azureConnectionStringFile].some(
+    (f) => f !== undefined,
+  );
   const fromEnv = (file: string | undefined, variable: string, flag: string) =>
     fileGiven && file === undefined ? undefined : secret(file, variable, flag);
   if (env.STORAGE_EMULATOR_HOST !== undefined && env.STORAGE_EMULATOR_HOST !== '') {
-    throw new Error('STORAGE_EMULATOR_HOST is set: the GCS client would read from it and upload elsewhere; unset it and give --gcs-emulator-endpoint');
+    throw new Error(
+      'STORAGE_EMULATOR_HOST is set: the GCS client would read from it and upload elsewhere; unset it and give --gcs-emulator-endpoint',
+    );
   }
   return {
     s3: {
@@ -183,7 +221,11 @@ export function deepStoreOptions(config: DeepStoreConfig, env: NodeJS.ProcessEnv
       accountName: config.azureAccountName ?? (env.AZURE_STORAGE_ACCOUNT || undefined),
       accountKey: fromEnv(config.azureAccountKeyFile, 'AZURE_STORAGE_KEY', 'azure-account-key-file'),
       sasToken: fromEnv(config.azureSasTokenFile, 'AZURE_STORAGE_SAS_TOKEN', 'azure-sas-token-file'),
-      connectionString: fromEnv(config.azureConnectionStringFile, 'AZURE_STORAGE_CONNECTION_STRING', 'azure-connection-string-file'),
+      connectionString: fromEnv(
+        config.azureConnectionStringFile,
+        'AZURE_STORAGE_CONNECTION_STRING',
+        'azure-connection-string-file',
+      ),
       endpoint: config.azureEndpoint,
       fileSystem: config.azureFileSystem,
     }),
@@ -191,5 +233,7 @@ export function deepStoreOptions(config: DeepStoreConfig, env: NodeJS.ProcessEnv
 }
 
 function dropUndefined<T extends Record<string, unknown>>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
 }

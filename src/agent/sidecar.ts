@@ -71,10 +71,7 @@ export class Sidecar {
    * yet — ZooKeeper, the cluster, the instance's registration, the data dir — is waited for, never fatal: each is
    * a condition (conditions.ts) that readiness, the logs and the gauges report until it holds.
    */
-  static async start(
-    config: ServeConfig,
-    options: { logger?: Logger } = {},
-  ): Promise<Sidecar> {
+  static async start(config: ServeConfig, options: { logger?: Logger } = {}): Promise<Sidecar> {
     const logger = options.logger ?? createLogger({ level: config.logLevel });
     // The only local writes are scratch files; with a read-only root filesystem they must go here.
     if (config.tmpDir !== undefined) process.env.TMPDIR = config.tmpDir;
@@ -91,7 +88,8 @@ export class Sidecar {
     } catch (err) {
       throw new ConfigError([`--deep-store (PINOT_SIDECAR_DEEP_STORE): ${errorMessage(err)}`]);
     }
-    if (!deepStore) logger.warn('no --deep-store configured: deep-store repair is off; downloads and metrics still work');
+    if (!deepStore)
+      logger.warn('no --deep-store configured: deep-store repair is off; downloads and metrics still work');
 
     const metrics = createMetrics();
     const session = new ZkSession({
@@ -121,7 +119,11 @@ export class Sidecar {
     hosted.on('server', (server) => {
       metrics.serverLive.set(server.state === 'live' ? 1 : 0);
       if (server.state === 'live') conditions.set('server', 'warning', { ok: true });
-      else conditions.set('server', server.state === 'not_registered' ? 'blocking' : 'warning', { ok: false, reason: server.reason });
+      else
+        conditions.set('server', server.state === 'not_registered' ? 'blocking' : 'warning', {
+          ok: false,
+          reason: server.reason,
+        });
     });
     // null settings: the table left the server; its series go at the next scrape (dropTablesOtherThan).
     hosted.on('tableSettings', (table, settings) => {
@@ -129,7 +131,14 @@ export class Sidecar {
     });
     const store = new SegmentStore(config.dataDir, { tierDataDirs: config.tierDataDirs });
     const compressionPool = new CompressionPool({ threads: config.compressionThreads });
-    const commitState = new CommitStateCollector({ hosted, session, metrics, cluster: config.cluster, instance: config.instance, logger });
+    const commitState = new CommitStateCollector({
+      hosted,
+      session,
+      metrics,
+      cluster: config.cluster,
+      instance: config.instance,
+      logger,
+    });
     const reconciler = deepStore
       ? new Reconciler({
           session,
@@ -184,20 +193,38 @@ export class Sidecar {
       // Pinot's own endpoint serves only segments its data manager loaded: a replica this server reports in ERROR
       // or OFFLINE may be half-built or damaged. Unknown (not synced yet, ZooKeeper away) is served: the disk is
       // all a download needs.
-      refuseReplica: config.serveErrorReplicas ? undefined : (table, segment) => refusedReplicaReason(hosted.get(table, segment)?.state),
+      refuseReplica: config.serveErrorReplicas
+        ? undefined
+        : (table, segment) => refusedReplicaReason(hosted.get(table, segment)?.state),
       token,
       authHealth: config.authHealth,
       readiness: () => sidecar?.readiness() ?? { ready: false, reasons: ['starting'] },
       accepting: () => sidecar?.accepting ?? true,
       routes: [
         (a) => registerRepairRoutes(a, reconciler, logger, deepStoreProbe && (() => deepStoreProbe.status())),
-        (a) => registerPauselessDebugInfo(a, { hosted, session, cluster: config.cluster, instance: config.instance, logger }),
+        (a) =>
+          registerPauselessDebugInfo(a, {
+            hosted,
+            session,
+            cluster: config.cluster,
+            instance: config.instance,
+            logger,
+          }),
       ],
       beforeScrape: () => commitState.refresh(),
     });
     const http = await startHttpServer(app, { port: config.port, host: config.host });
     sidecar = new Sidecar(parts, http, services);
-    logger.info({ port: http.port, host: config.host, cluster: config.cluster, instance: config.instance, deepStore: config.deepStore ?? null }, 'pinot-sidecar listening');
+    logger.info(
+      {
+        port: http.port,
+        host: config.host,
+        cluster: config.cluster,
+        instance: config.instance,
+        deepStore: config.deepStore ?? null,
+      },
+      'pinot-sidecar listening',
+    );
     sidecar.noteDataDir(dataDir);
     sidecar.watch();
     // At once, not after the first sync: a deep store that cannot be used is said before any repair needs it.
@@ -220,7 +247,11 @@ export class Sidecar {
   /** The data dir's state: a gauge, and a readiness reason while it is awaited. */
   noteDataDir(state: Awaited<ReturnType<typeof inspectDataDir>>): void {
     this.parts.metrics.dataDirPresent.set(state.present ? 1 : 0);
-    this.parts.conditions.set('data_dir', 'blocking', state.present ? { ok: true } : { ok: false, reason: state.reason });
+    this.parts.conditions.set(
+      'data_dir',
+      'blocking',
+      state.present ? { ok: true } : { ok: false, reason: state.reason },
+    );
   }
 
   /**
@@ -242,7 +273,8 @@ export class Sidecar {
   async waitReady(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.readiness().ready) {
-      if (Date.now() > deadline) throw new Error(`not ready after ${timeoutMs} ms: ${this.readiness().reasons.join(', ')}`);
+      if (Date.now() > deadline)
+        throw new Error(`not ready after ${timeoutMs} ms: ${this.readiness().reasons.join(', ')}`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -257,8 +289,10 @@ export class Sidecar {
       if (this.shuttingDown) return;
       // A cluster not created yet is normal on a fresh install (a native sidecar starts before the controller):
       // waited for with backoff and said plainly, never a crash loop that would hold the server back.
-      if (err instanceof ClusterNotFoundError) conditions.set('cluster', 'blocking', { ok: false, reason: `${err.message}; waiting for it` });
-      else if (session.state === 'connected') logger.warn({ event: 'first_sync_failed', err: errorMessage(err) }, 'first sync failed; retrying');
+      if (err instanceof ClusterNotFoundError)
+        conditions.set('cluster', 'blocking', { ok: false, reason: `${err.message}; waiting for it` });
+      else if (session.state === 'connected')
+        logger.warn({ event: 'first_sync_failed', err: errorMessage(err) }, 'first sync failed; retrying');
       // Not connected: the zookeeper condition already says why, once. Then the next try starts at once: it waits
       // for the connection itself, so the sync begins the moment ZooKeeper answers. Backoff is for failures while
       // connected (a cluster not created yet), which only time can fix.
@@ -272,7 +306,10 @@ export class Sidecar {
     // Shutdown may have begun while the first sync ran: services are not started after their stop.
     if (this.shuttingDown) return;
     this.firstSyncDone = true;
-    logger.info({ tables: hosted.tables().length, segments: hosted.count(), zkRequests: session.totalRequests() }, 'first sync done');
+    logger.info(
+      { tables: hosted.tables().length, segments: hosted.count(), zkRequests: session.totalRequests() },
+      'first sync done',
+    );
     for (const service of this.services) await service.start();
   }
 
@@ -312,7 +349,10 @@ async function readToken(file: string): Promise<string> {
   } catch (err) {
     throw new ConfigError([`--token-file (PINOT_SIDECAR_TOKEN_FILE): cannot read ${file}: ${errorMessage(err)}`]);
   }
-  if (token === '' || /\s/.test(token)) throw new ConfigError([`--token-file (PINOT_SIDECAR_TOKEN_FILE): ${file} must hold one non-empty token without spaces`]);
+  if (token === '' || /\s/.test(token))
+    throw new ConfigError([
+      `--token-file (PINOT_SIDECAR_TOKEN_FILE): ${file} must hold one non-empty token without spaces`,
+    ]);
   return token;
 }
 

@@ -2,7 +2,13 @@ import type { Readable } from 'node:stream';
 import { createInflateRaw, crc32, type InflateRaw } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { CREATION_META, crcFromCreationMeta, V3_DIR } from '../pinot-format/index.js';
-import { checkGzipTrailer, GZIP_TRAILER_BYTES, parseGzipHeader, TailBytes, trailingBytesProblem } from './gzip-member.js';
+import {
+  checkGzipTrailer,
+  GZIP_TRAILER_BYTES,
+  parseGzipHeader,
+  TailBytes,
+  trailingBytesProblem,
+} from './gzip-member.js';
 
 /** What a full read of a stored object found. */
 export type ArchiveCheck =
@@ -49,7 +55,11 @@ class NotTheArchive extends Error {}
  * error, a reset connection: nothing is known then) or with `signal.reason` when aborted. The source is
  * consumed or destroyed either way.
  */
-export async function verifyArchiveStream(source: Readable, expectedCrc: string, options: ArchiveCheckOptions = {}): Promise<ArchiveCheck> {
+export async function verifyArchiveStream(
+  source: Readable,
+  expectedCrc: string,
+  options: ArchiveCheckOptions = {},
+): Promise<ArchiveCheck> {
   const { signal } = options;
   const inflate = createInflateRaw();
   const tar = new TarCheck(expectedCrc);
@@ -101,7 +111,10 @@ export async function verifyArchiveStream(source: Readable, expectedCrc: string,
       const trailing = deflateEnded ? trailingBytesProblem(afterHeader - inflate.bytesWritten) : null;
       if (trailing !== null) throw new NotTheArchive(trailing);
     }
-    if (header !== null) throw new NotTheArchive(bytes === 0 ? 'the object is empty' : `the object is shorter than a gzip header (${bytes} bytes)`);
+    if (header !== null)
+      throw new NotTheArchive(
+        bytes === 0 ? 'the object is empty' : `the object is shorter than a gzip header (${bytes} bytes)`,
+      );
     await feedPending();
     await finish(inflate);
     await walking;
@@ -216,7 +229,10 @@ class TarCheck {
     if (this.root === undefined) throw new NotTheArchive('tar has no entries');
     if (this.crcs.length === 0) throw new NotTheArchive(`no creation.meta in ${this.root}/ or ${this.root}/v3/`);
     const wrong = this.crcs.find((crc) => crc !== this.expectedCrc);
-    if (wrong !== undefined) throw new NotTheArchive(`creation.meta holds CRC ${wrong}, expected ${this.expectedCrc}: another segment or version`);
+    if (wrong !== undefined)
+      throw new NotTheArchive(
+        `creation.meta holds CRC ${wrong}, expected ${this.expectedCrc}: another segment or version`,
+      );
   }
 
   private fail(reason: string): void {
@@ -238,7 +254,8 @@ class TarCheck {
       }
       this.root = root;
     }
-    const isCreationMeta = entryPath === `${this.root}/${CREATION_META}` || entryPath === `${this.root}/${V3_DIR}/${CREATION_META}`;
+    const isCreationMeta =
+      entryPath === `${this.root}/${CREATION_META}` || entryPath === `${this.root}/${V3_DIR}/${CREATION_META}`;
     if (!isCreationMeta || entry.type !== 'File') {
       entry.resume();
       return;

@@ -30,7 +30,12 @@ export function isNoSpace(err: unknown): boolean {
  * quota), and WebDAV's 507 Insufficient Storage under any code. AWS S3 itself never fills up. `EntityTooLarge`
  * is not one of them: it is a single object over the store's size limit, which no amount of waiting fixes.
  */
-const STORAGE_FULL_CODES = new Set(['XMinioStorageFull', 'XMinioAdminBucketQuotaExceeded', 'QuotaExceeded', 'InsufficientStorage']);
+const STORAGE_FULL_CODES = new Set([
+  'XMinioStorageFull',
+  'XMinioAdminBucketQuotaExceeded',
+  'QuotaExceeded',
+  'InsufficientStorage',
+]);
 
 export function isStorageFullS3Failure(code: string, httpStatus: number | undefined): boolean {
   return STORAGE_FULL_CODES.has(code) || httpStatus === 507;
@@ -186,20 +191,34 @@ export function classifyS3Error(err: unknown, what: string, nowMs: number = Date
   const retryAfterMs = parseRetryAfter(facts.retryAfter, nowMs);
   const full = isStorageFullS3Failure(facts.code, facts.httpStatus);
   const status = facts.httpStatus === undefined ? '' : ` (HTTP ${facts.httpStatus})`;
-  return new DeepStoreError(`${what} failed: ${full ? 'the deep store is full: ' : ''}${facts.code}${status}: ${facts.message}`, {
-    code: full ? NO_SPACE_CODE : facts.code,
-    retriable: isRetriableS3Failure(facts.code, facts.httpStatus),
-    ...(facts.httpStatus === undefined ? {} : { httpStatus: facts.httpStatus }),
-    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-    cause: err,
-  });
+  return new DeepStoreError(
+    `${what} failed: ${full ? 'the deep store is full: ' : ''}${facts.code}${status}: ${facts.message}`,
+    {
+      code: full ? NO_SPACE_CODE : facts.code,
+      retriable: isRetriableS3Failure(facts.code, facts.httpStatus),
+      ...(facts.httpStatus === undefined ? {} : { httpStatus: facts.httpStatus }),
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      cause: err,
+    },
+  );
 }
 
 /** errno codes of a full file system: no space left (ENOSPC), or the user's disk quota used up (EDQUOT). */
 const NO_SPACE_FS_CODES = new Set(['ENOSPC', 'EDQUOT']);
 
 /** File-system errors (errno codes) that may go away by themselves: a full disk, a busy or flaky NFS mount. */
-const RETRIABLE_FS_CODES = new Set(['EAGAIN', 'EBUSY', 'EINTR', 'EIO', 'EMFILE', 'ENFILE', 'ESTALE', 'ETIMEDOUT', 'ENOENT', ...NO_SPACE_FS_CODES]);
+const RETRIABLE_FS_CODES = new Set([
+  'EAGAIN',
+  'EBUSY',
+  'EINTR',
+  'EIO',
+  'EMFILE',
+  'ENFILE',
+  'ESTALE',
+  'ETIMEDOUT',
+  'ENOENT',
+  ...NO_SPACE_FS_CODES,
+]);
 
 export function isRetriableFsFailure(code: string): boolean {
   return RETRIABLE_FS_CODES.has(code);

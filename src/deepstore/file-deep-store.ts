@@ -23,7 +23,16 @@ import type {
 import { DeepStoreError, invalidArgument } from './errors.js';
 import { isTempFileName, TEMP_FOLDER, tempFileName } from './file-store-temps.js';
 import { destroyOnAbort } from './object-body.js';
-import { PROBE_FILE_SUFFIX, PROBE_READ_LIMIT_BYTES, probeBody, probeMismatch, probeObjectName, runProbe, type ProbeMode, type ProbeResult } from './probe.js';
+import {
+  PROBE_FILE_SUFFIX,
+  PROBE_READ_LIMIT_BYTES,
+  probeBody,
+  probeMismatch,
+  probeObjectName,
+  runProbe,
+  type ProbeMode,
+  type ProbeResult,
+} from './probe.js';
 import { acceptPut } from './put-guard.js';
 import { segmentUri } from './segment-key.js';
 import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
@@ -77,7 +86,12 @@ export class FileDeepStore implements DeepStore {
     return segmentUri(this.baseUri, rawTableName, segmentName);
   }
 
-  async put(uri: string, body: Readable, meta: SegmentObjectMeta, options: DeepStoreCallOptions = {}): Promise<{ bytes: number }> {
+  async put(
+    uri: string,
+    body: Readable,
+    meta: SegmentObjectMeta,
+    options: DeepStoreCallOptions = {},
+  ): Promise<{ bytes: number }> {
     const { signal } = options;
     const file = acceptPut(body, meta, signal, () => this.locateSegmentFile(uri));
     const dir = path.dirname(file);
@@ -148,7 +162,9 @@ export class FileDeepStore implements DeepStore {
     const opened = await this.openObject(uri, 'head', signal);
     if (opened === null) return null;
     try {
-      const crc = await readArchiveCrc(opened.handle.createReadStream({ autoClose: false, ...(signal ? { signal } : {}) }));
+      const crc = await readArchiveCrc(
+        opened.handle.createReadStream({ autoClose: false, ...(signal ? { signal } : {}) }),
+      );
       return { bytes: opened.size, crc };
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
@@ -158,14 +174,19 @@ export class FileDeepStore implements DeepStore {
     }
   }
 
-  async verifyArchive(uri: string, expected: SegmentObjectMeta, options: DeepStoreCallOptions = {}): Promise<ArchiveVerdict> {
+  async verifyArchive(
+    uri: string,
+    expected: SegmentObjectMeta,
+    options: DeepStoreCallOptions = {},
+  ): Promise<ArchiveVerdict> {
     const { signal } = options;
     assertSegmentCrc(expected.crc);
     let opened: OpenedObject | null;
     try {
       opened = await this.openObject(uri, 'verify', signal);
     } catch (err) {
-      if (err instanceof DeepStoreError && err.code === NOT_A_FILE) return { kind: 'unverified', reason: err.message, bytes: 0 };
+      if (err instanceof DeepStoreError && err.code === NOT_A_FILE)
+        return { kind: 'unverified', reason: err.message, bytes: 0 };
       throw err;
     }
     if (opened === null) return { kind: 'absent' };
@@ -206,7 +227,10 @@ export class FileDeepStore implements DeepStore {
         await unlink(tmp);
         result.removed += 1;
         result.bytes += info.size;
-        this.logger.info({ tmp, bytes: info.size, mtime: info.mtime.toISOString() }, 'removed a stale temporary deep-store file');
+        this.logger.info(
+          { tmp, bytes: info.size, mtime: info.mtime.toISOString() },
+          'removed a stale temporary deep-store file',
+        );
       } catch (err) {
         // Renamed into place or removed meanwhile: nothing left to sweep.
         if (fsErrorCode(err) === 'ENOENT') continue;
@@ -231,7 +255,10 @@ export class FileDeepStore implements DeepStore {
       throw classifyFsError(err, `file sweep ${this.tempFolder}`);
     }
     if (info.isDirectory()) return true;
-    this.logger.warn({ tempFolder: this.tempFolder }, 'the temp folder of the deep store is not a real folder; not swept');
+    this.logger.warn(
+      { tempFolder: this.tempFolder },
+      'the temp folder of the deep store is not a real folder; not swept',
+    );
     return false;
   }
 
@@ -244,7 +271,10 @@ export class FileDeepStore implements DeepStore {
    */
   async probe(mode: ProbeMode, options: ProbeOptions = {}): Promise<ProbeResult> {
     const { signal } = options;
-    const file = path.join(this.tempFolder, `${probeObjectName(options.name ?? '') || this.probeName}${PROBE_FILE_SUFFIX}`);
+    const file = path.join(
+      this.tempFolder,
+      `${probeObjectName(options.name ?? '') || this.probeName}${PROBE_FILE_SUFFIX}`,
+    );
     const uri = mode === 'write' ? pathToFileURL(file).href : this.baseUri;
     const context = {
       mode,
@@ -265,7 +295,8 @@ export class FileDeepStore implements DeepStore {
       try {
         const back = await run.step('read', () => readHead(file, PROBE_READ_LIMIT_BYTES + 1));
         await run.step('compare', async () => {
-          if (!back.equals(body)) throw probeMismatch(uri, body, back, { truncated: back.length > PROBE_READ_LIMIT_BYTES });
+          if (!back.equals(body))
+            throw probeMismatch(uri, body, back, { truncated: back.length > PROBE_READ_LIMIT_BYTES });
         });
         deleteTried = true;
         return await run.tolerate('delete', () => unlink(file));
@@ -299,7 +330,8 @@ export class FileDeepStore implements DeepStore {
   async get(uri: string, options: DeepStoreCallOptions = {}): Promise<ObjectRead> {
     const { signal } = options;
     const opened = await this.openObject(uri, 'get', signal);
-    if (opened === null) throw new DeepStoreError(`file get ${uri}: no such object`, { code: 'NoSuchKey', retriable: false });
+    if (opened === null)
+      throw new DeepStoreError(`file get ${uri}: no such object`, { code: 'NoSuchKey', retriable: false });
     if (signal?.aborted) {
       await opened.handle.close().catch(() => {});
       throw signal.reason;
@@ -312,7 +344,11 @@ export class FileDeepStore implements DeepStore {
    * The object's file, opened, with its size; null when there is none. One open file serves the whole call:
    * a concurrent rename over the key cannot pair one version's size with another version's bytes or CRC.
    */
-  private async openObject(uri: string, op: 'head' | 'get' | 'verify', signal: AbortSignal | undefined): Promise<OpenedObject | null> {
+  private async openObject(
+    uri: string,
+    op: 'head' | 'get' | 'verify',
+    signal: AbortSignal | undefined,
+  ): Promise<OpenedObject | null> {
     const file = this.locate(uri);
     signal?.throwIfAborted();
     let handle: FileHandle;
@@ -347,7 +383,10 @@ export class FileDeepStore implements DeepStore {
   private locateSegmentFile(uri: string): string {
     const file = this.locate(uri);
     if (path.relative(this.basePath, file).split(path.sep)[0] === TEMP_FOLDER) {
-      throw invalidArgument('UriInTempFolder', `${uri} lies in the sidecar's temp folder ${this.tempFolder}, where no segment is kept`);
+      throw invalidArgument(
+        'UriInTempFolder',
+        `${uri} lies in the sidecar's temp folder ${this.tempFolder}, where no segment is kept`,
+      );
     }
     return file;
   }
@@ -368,13 +407,17 @@ export class FileDeepStore implements DeepStore {
    */
   private async assertBaseFolder(): Promise<void> {
     try {
-      if (!(await stat(this.basePath)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+      if (!(await stat(this.basePath)).isDirectory())
+        throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     } catch (err) {
-      throw new DeepStoreError(`deep-store folder ${this.basePath} is missing or not a folder (is the volume mounted?)`, {
-        code: 'DeepStoreFolderMissing',
-        retriable: false,
-        cause: err,
-      });
+      throw new DeepStoreError(
+        `deep-store folder ${this.basePath} is missing or not a folder (is the volume mounted?)`,
+        {
+          code: 'DeepStoreFolderMissing',
+          retriable: false,
+          cause: err,
+        },
+      );
     }
   }
 
@@ -386,10 +429,13 @@ export class FileDeepStore implements DeepStore {
     await makeFolder(uri, this.tempFolder, 'the temp folder', 'TempFolderBlocked');
     if ((await lstat(this.tempFolder)).isDirectory()) return;
     // mkdir accepted what is there, so it leads to a folder: a symlink.
-    throw new DeepStoreError(`file put ${uri}: the temp folder ${this.tempFolder} is a symlink; it must be a real folder (the sweep of stale temp files never follows a symlink)`, {
-      code: 'TempFolderBlocked',
-      retriable: false,
-    });
+    throw new DeepStoreError(
+      `file put ${uri}: the temp folder ${this.tempFolder} is a symlink; it must be a real folder (the sweep of stale temp files never follows a symlink)`,
+      {
+        code: 'TempFolderBlocked',
+        retriable: false,
+      },
+    );
   }
 
   /** Create the table folder if needed. Returns the topmost folder created (mkdir's answer). */
@@ -420,8 +466,13 @@ export class FileDeepStore implements DeepStore {
    */
   private async describeWriteFailure(err: unknown, uri: string, dir: string): Promise<DeepStoreError> {
     if (fsErrorCode(err) === 'ENOENT') {
-      if ((await whatIsAt(dir)) !== 'folder') return classifyFsError(err, `file put ${uri} (the table folder ${dir} was removed during the write)`);
-      if ((await whatIsAt(this.tempFolder)) !== 'folder') return classifyFsError(err, `file put ${uri} (the temp folder ${this.tempFolder} was removed during the write)`);
+      if ((await whatIsAt(dir)) !== 'folder')
+        return classifyFsError(err, `file put ${uri} (the table folder ${dir} was removed during the write)`);
+      if ((await whatIsAt(this.tempFolder)) !== 'folder')
+        return classifyFsError(
+          err,
+          `file put ${uri} (the temp folder ${this.tempFolder} was removed during the write)`,
+        );
     }
     return classifyFsError(err, `file put ${uri}`);
   }
@@ -472,7 +523,11 @@ async function mkdirRecursive(dir: string): Promise<string | undefined> {
 /** The topmost folder on the way to `dir` that does not exist (`dir` itself when its parent exists). */
 async function firstMissingFolder(dir: string): Promise<string> {
   let missing = dir;
-  for (let parent = path.dirname(missing); parent !== missing && (await whatIsAt(parent)) === 'nothing'; parent = path.dirname(parent)) {
+  for (
+    let parent = path.dirname(missing);
+    parent !== missing && (await whatIsAt(parent)) === 'nothing';
+    parent = path.dirname(parent)
+  ) {
     missing = parent;
   }
   return missing;
@@ -482,7 +537,7 @@ async function firstMissingFolder(dir: string): Promise<string> {
 export function foldersToSync(dir: string, created: string | undefined): string[] {
   const folders = [dir];
   if (created === undefined) return folders;
-  for (let d = dir; d !== path.dirname(created); ) {
+  for (let d = dir; d !== path.dirname(created);) {
     d = path.dirname(d);
     folders.push(d);
   }
@@ -497,7 +552,11 @@ interface OpenedObject {
 const NOT_A_FILE = 'NotAFile';
 
 /** What occupies `target`, without following a symlink there: for errors that say what is in the way. */
-async function whatIsAt(target: string): Promise<'nothing' | 'folder' | 'a file' | 'a symlink to a missing target' | 'a symlink' | 'something that is not a folder'> {
+async function whatIsAt(
+  target: string,
+): Promise<
+  'nothing' | 'folder' | 'a file' | 'a symlink to a missing target' | 'a symlink' | 'something that is not a folder'
+> {
   let info;
   try {
     info = await lstat(target);
@@ -520,7 +579,7 @@ async function whatIsAt(target: string): Promise<'nothing' | 'folder' | 'a file'
  * count would leave a silently shortened file when the last buffer is the one cut.
  */
 async function writeAll(handle: FileHandle, buf: Buffer): Promise<void> {
-  for (let at = 0; at < buf.length; ) {
+  for (let at = 0; at < buf.length;) {
     const { bytesWritten } = await handle.write(buf, at, buf.length - at);
     if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
     at += bytesWritten;

@@ -356,7 +356,7 @@ export class GcsDeepStore implements DeepStore {
   /** Headers that authenticate a raw request (the resumable upload): none for the emulator. */
   private async authHeaders(): Promise<Record<string, string>> {
     if (this.anonymous) return {};
-    return (await this.storage.authClient.getRequestHeaders());
+    return await this.storage.authClient.getRequestHeaders();
   }
 
   /** Add the size to the metadata of a multi-chunk upload, only if the object is still the one just written. */

@@ -45,7 +45,8 @@ export function parseGzipHeader(bytes: Uint8Array): GzipHeaderParse {
   if (bytes.length < FIXED_HEADER_BYTES) return limited(bytes, { kind: 'incomplete' });
   if (bytes[2] !== CM_DEFLATE) return { kind: 'invalid', reason: `gzip compression method ${bytes[2]} is not deflate` };
   const flags = bytes[3]!;
-  if ((flags & RESERVED_FLAGS) !== 0) return { kind: 'invalid', reason: `gzip header has reserved flags set (0x${flags.toString(16)})` };
+  if ((flags & RESERVED_FLAGS) !== 0)
+    return { kind: 'invalid', reason: `gzip header has reserved flags set (0x${flags.toString(16)})` };
 
   let at = FIXED_HEADER_BYTES;
   if (flags & FEXTRA) {
@@ -62,7 +63,8 @@ export function parseGzipHeader(bytes: Uint8Array): GzipHeaderParse {
   if (flags & FHCRC) {
     if (bytes.length < at + 2) return limited(bytes, { kind: 'incomplete' });
     const stored = bytes[at]! | (bytes[at + 1]! << 8);
-    if (stored !== (crc32(bytes.subarray(0, at)) & 0xffff)) return { kind: 'invalid', reason: 'gzip header CRC mismatch' };
+    if (stored !== (crc32(bytes.subarray(0, at)) & 0xffff))
+      return { kind: 'invalid', reason: 'gzip header CRC mismatch' };
     at += 2;
   }
   if (bytes.length < at) return limited(bytes, { kind: 'incomplete' });
@@ -80,7 +82,9 @@ function tooLong(): GzipHeaderParse {
 
 function notGzip(bytes: Uint8Array): GzipHeaderParse {
   const other = OTHER_FORMATS.find(({ magic }) => magic.every((b, i) => i >= bytes.length || bytes[i] === b));
-  const start = Buffer.from(bytes.subarray(0, 4)).toString('hex').replace(/(..)(?=.)/g, '$1 ');
+  const start = Buffer.from(bytes.subarray(0, 4))
+    .toString('hex')
+    .replace(/(..)(?=.)/g, '$1 ');
   return {
     kind: 'invalid',
     reason: other
@@ -113,8 +117,10 @@ export function checkGzipTrailer(end: GzipMemberEnd): string | null {
   const view = new DataView(end.tail.buffer, end.tail.byteOffset, end.tail.byteLength);
   const crc = view.getUint32(0, true);
   const size = view.getUint32(4, true);
-  if (crc !== end.inflatedCrc32) return `gzip CRC mismatch (trailer ${crc}, data ${end.inflatedCrc32}): the object is corrupt`;
-  if (size !== end.inflatedBytes % 2 ** 32) return `gzip length mismatch (trailer ${size}, data ${end.inflatedBytes % 2 ** 32}): the object is corrupt`;
+  if (crc !== end.inflatedCrc32)
+    return `gzip CRC mismatch (trailer ${crc}, data ${end.inflatedCrc32}): the object is corrupt`;
+  if (size !== end.inflatedBytes % 2 ** 32)
+    return `gzip length mismatch (trailer ${size}, data ${end.inflatedBytes % 2 ** 32}): the object is corrupt`;
   return null;
 }
 

@@ -62,16 +62,26 @@ const NAME_MAX_CHARS = 128;
  * segment and a key without escaping. Empty when nothing is left.
  */
 export function probeObjectName(name: string): string {
-  return name.replace(UNSAFE, '_').slice(0, NAME_MAX_CHARS).replace(/^_+|_+$/g, '');
+  return name
+    .replace(UNSAFE, '_')
+    .slice(0, NAME_MAX_CHARS)
+    .replace(/^_+|_+$/g, '');
 }
 
 /** A fresh probe body: a line a person finding the object can read, and random bytes no cache can have seen. */
 export function probeBody(nowMs: number = Date.now()): Buffer {
-  return Buffer.from(`pinot-sidecar deep-store probe ${new Date(nowMs).toISOString()} ${randomBytes(16).toString('hex')}\n`);
+  return Buffer.from(
+    `pinot-sidecar deep-store probe ${new Date(nowMs).toISOString()} ${randomBytes(16).toString('hex')}\n`,
+  );
 }
 
 /** The compare step's failure: the store said the write succeeded and then gave back other bytes. */
-export function probeMismatch(uri: string, expected: Buffer, got: Buffer, read: { truncated: boolean }): DeepStoreError {
+export function probeMismatch(
+  uri: string,
+  expected: Buffer,
+  got: Buffer,
+  read: { truncated: boolean },
+): DeepStoreError {
   const size = read.truncated ? `more than ${got.length}` : String(got.length);
   return new DeepStoreError(
     `the deep store accepted the probe object ${uri} (${expected.length} bytes) but returned other bytes (${size}) when it was read back: ` +
@@ -108,7 +118,17 @@ const FS_VERB: Record<ProbeStep, string> = {
   head: 'read',
 };
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ETIMEDOUT', 'ECONNRESET', 'TimeoutError']);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'TimeoutError',
+]);
 const DENIED = new Set(['AccessDenied', 'Forbidden', 'AllAccessDisabled', 'AccountProblem']);
 const WRONG_REGION = new Set(['AuthorizationHeaderMalformed', 'PermanentRedirect', 'InvalidRegion']);
 
@@ -120,28 +140,41 @@ export function probeHint(code: string, step: ProbeStep, target: ProbeTarget): s
   const bucket = target.bucket === undefined ? 'the bucket' : `the bucket ${target.bucket}`;
   const folder = target.folder === undefined ? 'the deep-store folder' : `the deep-store folder ${target.folder}`;
   if (UNREACHABLE.has(code)) return `cannot reach ${target.endpoint ?? 'the store'}`;
-  if (code === 'NoSuchBucket') return `${bucket} does not exist (a typo in the deep-store URI, or another account or region)`;
-  if (DENIED.has(code)) return `access denied: the credentials in use may not ${step} here (the bucket policy or IAM role needs ${S3_ACTION[step]} on ${bucket} and the prefix)`;
+  if (code === 'NoSuchBucket')
+    return `${bucket} does not exist (a typo in the deep-store URI, or another account or region)`;
+  if (DENIED.has(code))
+    return `access denied: the credentials in use may not ${step} here (the bucket policy or IAM role needs ${S3_ACTION[step]} on ${bucket} and the prefix)`;
   if (code === 'InvalidAccessKeyId') return 'the access key id is unknown to the store (wrong or deleted credentials)';
   if (code === 'SignatureDoesNotMatch') return 'the secret key does not match the access key id';
-  if (code === 'CredentialsProviderError') return 'no credentials found (environment, profile, web identity or instance role)';
-  if (code === 'ExpiredToken' || code === 'ExpiredTokenException') return 'the session token has expired and was not refreshed';
+  if (code === 'CredentialsProviderError')
+    return 'no credentials found (environment, profile, web identity or instance role)';
+  if (code === 'ExpiredToken' || code === 'ExpiredTokenException')
+    return 'the session token has expired and was not refreshed';
   if (WRONG_REGION.has(code)) return `${bucket} is in another region than the one configured`;
   if (code === 'EROFS') return `${folder} is on a read-only file system: repair cannot upload there`;
-  if (code === 'EACCES' || code === 'EPERM') return `permission denied: the sidecar's user may not ${FS_VERB[step]} in ${folder}`;
+  if (code === 'EACCES' || code === 'EPERM')
+    return `permission denied: the sidecar's user may not ${FS_VERB[step]} in ${folder}`;
   return undefined;
 }
 
 /** `error` restated for an operator: the mode, the step, a hint from probeHint(), then the store's own words. */
-export function probeFailure(mode: ProbeMode, step: ProbeStep, error: DeepStoreError, target: ProbeTarget): DeepStoreError {
+export function probeFailure(
+  mode: ProbeMode,
+  step: ProbeStep,
+  error: DeepStoreError,
+  target: ProbeTarget,
+): DeepStoreError {
   const hint = probeHint(error.code, step, target);
-  return new DeepStoreError(`deep-store ${mode} probe failed at ${step}: ${hint === undefined ? '' : `${hint}: `}${error.message}`, {
-    code: error.code,
-    retriable: error.retriable,
-    ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
-    ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
-    cause: error,
-  });
+  return new DeepStoreError(
+    `deep-store ${mode} probe failed at ${step}: ${hint === undefined ? '' : `${hint}: `}${error.message}`,
+    {
+      code: error.code,
+      retriable: error.retriable,
+      ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
+      ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+      cause: error,
+    },
+  );
 }
 
 /** The steps of one probe, as a store runs them (runProbe). */
@@ -174,7 +207,10 @@ class StepFailed extends Error {
  * answer, with the store's error restated by probeFailure(); `steps` returns the warning, if any. An abort
  * rejects with `signal.reason`, whatever step it interrupted.
  */
-export async function runProbe(context: ProbeContext, steps: (run: ProbeRun) => Promise<ProbeIssue | undefined>): Promise<ProbeResult> {
+export async function runProbe(
+  context: ProbeContext,
+  steps: (run: ProbeRun) => Promise<ProbeIssue | undefined>,
+): Promise<ProbeResult> {
   const { mode, uri, target, signal } = context;
   signal?.throwIfAborted();
   const issue = (step: ProbeStep, err: unknown): ProbeIssue => {

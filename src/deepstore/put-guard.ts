@@ -7,7 +7,12 @@ import type { SegmentObjectMeta } from './deep-store.js';
  * the shape of ZK's `segment.crc`, the call is not already aborted. A refused call destroys `body` as a
  * failed one does, so callers have a single rule: after put() the body is either consumed or destroyed.
  */
-export function acceptPut<T>(body: Readable, meta: SegmentObjectMeta, signal: AbortSignal | undefined, locate: () => T): T {
+export function acceptPut<T>(
+  body: Readable,
+  meta: SegmentObjectMeta,
+  signal: AbortSignal | undefined,
+  locate: () => T,
+): T {
   try {
     const target = locate();
     assertSegmentCrc(meta.crc);

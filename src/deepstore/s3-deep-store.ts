@@ -29,7 +29,16 @@ import type {
 } from './deep-store.js';
 import { DeepStoreError } from './errors.js';
 import { destroyOnAbort } from './object-body.js';
-import { PROBE_FOLDER, PROBE_READ_LIMIT_BYTES, probeBody, probeMismatch, probeObjectName, runProbe, type ProbeMode, type ProbeResult } from './probe.js';
+import {
+  PROBE_FOLDER,
+  PROBE_READ_LIMIT_BYTES,
+  probeBody,
+  probeMismatch,
+  probeObjectName,
+  runProbe,
+  type ProbeMode,
+  type ProbeResult,
+} from './probe.js';
 import { acceptPut } from './put-guard.js';
 import { segmentUri } from './segment-key.js';
 import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
@@ -149,7 +158,8 @@ export class S3DeepStore implements DeepStore {
     this.baseUri = baseUri;
     this.bucket = this.base.bucket;
     this.prefix = this.base.key.replace(/\/$/, '');
-    this.endpoint = options.endpoint ?? `the AWS S3 endpoint${options.region === undefined ? '' : ` of ${options.region}`}`;
+    this.endpoint =
+      options.endpoint ?? `the AWS S3 endpoint${options.region === undefined ? '' : ` of ${options.region}`}`;
     this.logger = options.logger ?? silentLogger;
     this.partSize = options.partSizeBytes ?? S3_DEFAULTS.partSizeBytes;
     this.queueSize = options.queueSize ?? S3_DEFAULTS.queueSize;
@@ -161,7 +171,12 @@ export class S3DeepStore implements DeepStore {
     return segmentUri(this.baseUri, rawTableName, segmentName);
   }
 
-  async put(uri: string, body: Readable, meta: SegmentObjectMeta, options: DeepStoreCallOptions = {}): Promise<{ bytes: number }> {
+  async put(
+    uri: string,
+    body: Readable,
+    meta: SegmentObjectMeta,
+    options: DeepStoreCallOptions = {},
+  ): Promise<{ bytes: number }> {
     const { signal } = options;
     const target = acceptPut(body, meta, signal, () => this.locate(uri));
 
@@ -195,7 +210,13 @@ export class S3DeepStore implements DeepStore {
       { Bucket: target.bucket, Key: target.key, Body: feed, Metadata: { [CRC_METADATA_KEY]: meta.crc } },
       { [WATCH]: watch },
     );
-    upload = new Upload({ client: this.client, params, partSize: this.partSize, queueSize: this.queueSize, leavePartsOnError: false });
+    upload = new Upload({
+      client: this.client,
+      params,
+      partSize: this.partSize,
+      queueSize: this.queueSize,
+      leavePartsOnError: false,
+    });
     try {
       await upload.done();
       return { bytes };
@@ -227,7 +248,11 @@ export class S3DeepStore implements DeepStore {
     return out === null ? null : { bytes: out.ContentLength ?? 0, crc: out.Metadata?.[CRC_METADATA_KEY] ?? null };
   }
 
-  async verifyArchive(uri: string, expected: SegmentObjectMeta, options: DeepStoreCallOptions = {}): Promise<ArchiveVerdict> {
+  async verifyArchive(
+    uri: string,
+    expected: SegmentObjectMeta,
+    options: DeepStoreCallOptions = {},
+  ): Promise<ArchiveVerdict> {
     const { signal } = options;
     assertSegmentCrc(expected.crc);
     const out = await this.headObject(uri, signal);
@@ -235,11 +260,19 @@ export class S3DeepStore implements DeepStore {
     const bytes = out.ContentLength ?? 0;
     const recorded = recordedArchive(out);
     if (recorded.crc !== undefined && recorded.crc !== expected.crc) {
-      return { kind: 'unverified', reason: `recorded CRC ${recorded.crc}, expected ${expected.crc}: another segment or version`, bytes };
+      return {
+        kind: 'unverified',
+        reason: `recorded CRC ${recorded.crc}, expected ${expected.crc}: another segment or version`,
+        bytes,
+      };
     }
     if (recorded.crc !== undefined && recorded.bytes !== undefined) {
       if (recorded.bytes === String(bytes)) return { kind: 'verified', bytes, by: 'recorded' };
-      return { kind: 'unverified', reason: `recorded size ${JSON.stringify(recorded.bytes)} bytes, the object has ${bytes}: cut or replaced`, bytes };
+      return {
+        kind: 'unverified',
+        reason: `recorded size ${JSON.stringify(recorded.bytes)} bytes, the object has ${bytes}: cut or replaced`,
+        bytes,
+      };
     }
     // No recorded size (written by Pinot, or by a multipart put): read it all. If-Match pins the version HEAD
     // saw, so the verdict is about the object that was looked at.
@@ -300,20 +333,37 @@ export class S3DeepStore implements DeepStore {
     };
     return runProbe(context, async (run) => {
       if (mode === 'read') {
-        await run.step('list', () => this.client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1, ...(prefix === '' ? {} : { Prefix: `${prefix}/` }) }), abort));
+        await run.step('list', () =>
+          this.client.send(
+            new ListObjectsV2Command({
+              Bucket: bucket,
+              MaxKeys: 1,
+              ...(prefix === '' ? {} : { Prefix: `${prefix}/` }),
+            }),
+            abort,
+          ),
+        );
         await run.step('head', () => this.headObject(uri, signal));
         return undefined;
       }
       const body = probeBody();
-      await run.step('write', () => this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length }), abort));
+      await run.step('write', () =>
+        this.client.send(
+          new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length }),
+          abort,
+        ),
+      );
       let deleteTried = false;
       try {
         const back = await run.step('read', () => this.readHead(uri, signal, PROBE_READ_LIMIT_BYTES + 1));
         await run.step('compare', async () => {
-          if (!back.equals(body)) throw probeMismatch(uri, body, back, { truncated: back.length > PROBE_READ_LIMIT_BYTES });
+          if (!back.equals(body))
+            throw probeMismatch(uri, body, back, { truncated: back.length > PROBE_READ_LIMIT_BYTES });
         });
         deleteTried = true;
-        return await run.tolerate('delete', () => this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), abort));
+        return await run.tolerate('delete', () =>
+          this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), abort),
+        );
       } finally {
         if (!deleteTried) await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => {});
       }
@@ -342,18 +392,30 @@ export class S3DeepStore implements DeepStore {
     const target = this.locate(uri);
     try {
       const out = await this.client.send(
-        new GetObjectCommand({ Bucket: target.bucket, Key: target.key, ...(ifMatch === undefined ? {} : { IfMatch: ifMatch }) }),
+        new GetObjectCommand({
+          Bucket: target.bucket,
+          Key: target.key,
+          ...(ifMatch === undefined ? {} : { IfMatch: ifMatch }),
+        }),
         signal === undefined ? {} : { abortSignal: signal },
       );
       // In Node the SDK's Body is the HTTP response itself (an IncomingMessage with helper methods mixed in).
       if (!(out.Body instanceof Readable)) {
-        throw new DeepStoreError(`S3 get ${uri}: the SDK returned no readable body`, { code: 'NoBody', retriable: false });
+        throw new DeepStoreError(`S3 get ${uri}: the SDK returned no readable body`, {
+          code: 'NoBody',
+          retriable: false,
+        });
       }
       return { body: destroyOnAbort(out.Body, signal), bytes: out.ContentLength ?? null };
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (ifMatch !== undefined && s3ErrorFacts(err).httpStatus === 412) {
-        throw new DeepStoreError(`S3 get ${uri}: the object was replaced while it was being verified`, { code: 'ObjectChanged', retriable: true, httpStatus: 412, cause: err });
+        throw new DeepStoreError(`S3 get ${uri}: the object was replaced while it was being verified`, {
+          code: 'ObjectChanged',
+          retriable: true,
+          httpStatus: 412,
+          cause: err,
+        });
       }
       // GetObject answers with a body, so a missing key (NoSuchKey) and a missing bucket (NoSuchBucket) differ.
       throw classifyS3Error(err, `S3 get ${uri}`);
@@ -368,7 +430,10 @@ export class S3DeepStore implements DeepStore {
   private async headObject(uri: string, signal: AbortSignal | undefined): Promise<HeadObjectCommandOutput | null> {
     const target = this.locate(uri);
     try {
-      return await this.client.send(new HeadObjectCommand({ Bucket: target.bucket, Key: target.key }), signal === undefined ? {} : { abortSignal: signal });
+      return await this.client.send(
+        new HeadObjectCommand({ Bucket: target.bucket, Key: target.key }),
+        signal === undefined ? {} : { abortSignal: signal },
+      );
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       // A HEAD answer has no body, so a 404 cannot tell a missing key from a missing bucket; the latter shows
@@ -389,13 +454,22 @@ export class S3DeepStore implements DeepStore {
    * the real error. If our watch did not see the abort succeed, try once more ourselves; if that fails too,
    * the parts stay until the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them.
    */
-  private async abortIfLeftOpen(watch: UploadWatch, target: { bucket: string; key: string }, uri: string): Promise<void> {
+  private async abortIfLeftOpen(
+    watch: UploadWatch,
+    target: { bucket: string; key: string },
+    uri: string,
+  ): Promise<void> {
     if (watch.uploadId === undefined || watch.aborted) return;
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: target.bucket, Key: target.key, UploadId: watch.uploadId }));
+      await this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: target.bucket, Key: target.key, UploadId: watch.uploadId }),
+      );
     } catch (err) {
       if (watch.aborted) return;
-      this.logger.warn({ uri, uploadId: watch.uploadId, err }, 'could not abort a failed multipart upload; its parts stay until a lifecycle rule removes them');
+      this.logger.warn(
+        { uri, uploadId: watch.uploadId, err },
+        'could not abort a failed multipart upload; its parts stay until a lifecycle rule removes them',
+      );
     }
   }
 
@@ -448,5 +522,8 @@ function recordedArchive(out: HeadObjectCommandOutput): { crc: string | undefine
 function recordArchiveSize(input: Record<PropertyKey, unknown>): void {
   const body = input['Body'];
   if (!(body instanceof Uint8Array)) return;
-  input['Metadata'] = { ...(input['Metadata'] as Record<string, string> | undefined), [BYTES_METADATA_KEY]: String(body.byteLength) };
+  input['Metadata'] = {
+    ...(input['Metadata'] as Record<string, string> | undefined),
+    [BYTES_METADATA_KEY]: String(body.byteLength),
+  };
 }

@@ -12,7 +12,8 @@ export function urlEncode(value: string): string {
     } else {
       const code = ch.codePointAt(0) ?? 0;
       // Java would silently encode a lone surrogate as "?" (%3F): two names, one key. Refuse instead.
-      if (code >= 0xd800 && code <= 0xdfff) throw invalidArgument('InvalidName', `name contains a lone surrogate: ${JSON.stringify(value)}`);
+      if (code >= 0xd800 && code <= 0xdfff)
+        throw invalidArgument('InvalidName', `name contains a lone surrogate: ${JSON.stringify(value)}`);
       for (const byte of Buffer.from(ch, 'utf8')) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
     }
   }
@@ -25,7 +26,10 @@ const TABLE_NAME = /^[A-Za-z0-9._~!$&'()*+,;=@-]+$/;
 
 export function assertRawTableName(rawTableName: string): void {
   if (!TABLE_NAME.test(rawTableName) || rawTableName === '.' || rawTableName === '..') {
-    throw invalidArgument('InvalidName', `invalid raw table name for a deep-store path: ${JSON.stringify(rawTableName)}`);
+    throw invalidArgument(
+      'InvalidName',
+      `invalid raw table name for a deep-store path: ${JSON.stringify(rawTableName)}`,
+    );
   }
   if (tableTypeOf(rawTableName) !== undefined) {
     // Pinot's path uses the raw name (TableNameBuilder.extractRawTableName); a typed name would be a new folder.

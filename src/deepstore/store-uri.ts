@@ -74,13 +74,15 @@ export function parseStoreUri(uri: string): StoreLocation {
   const s3 = S3_URI.exec(uri);
   if (s3) {
     const [, bucket = '', rawPath = ''] = s3;
-    if (!BUCKET.test(bucket)) throw invalidArgument('InvalidDeepStoreUri', `no valid bucket in ${JSON.stringify(uri)}: ${EXPECTED}`);
+    if (!BUCKET.test(bucket))
+      throw invalidArgument('InvalidDeepStoreUri', `no valid bucket in ${JSON.stringify(uri)}: ${EXPECTED}`);
     return { kind: 's3', uri, bucket, key: sanitizeS3Key(decodePath(uri, rawPath)) };
   }
   const gs = GCS_URI.exec(uri);
   if (gs) {
     const [, bucket = '', rawPath = ''] = gs;
-    if (!GCS_BUCKET.test(bucket)) throw invalidArgument('InvalidDeepStoreUri', `no valid GCS bucket in ${JSON.stringify(uri)}: ${EXPECTED}`);
+    if (!GCS_BUCKET.test(bucket))
+      throw invalidArgument('InvalidDeepStoreUri', `no valid GCS bucket in ${JSON.stringify(uri)}: ${EXPECTED}`);
     return { kind: 'gcs', uri, bucket, key: sanitizeGcsName(decodePath(uri, rawPath)) };
   }
   const adl2 = ADL2_URI.exec(uri);
@@ -109,9 +111,11 @@ export function locateObject(base: StoreLocation, uri: string): StoreLocation {
   };
   if ((base.kind === 's3' && target.kind === 's3') || (base.kind === 'gcs' && target.kind === 'gcs')) {
     const prefix = base.key.replace(/\/$/, '');
-    const below = prefix === '' ? target.key : target.key.startsWith(`${prefix}/`) ? target.key.slice(prefix.length + 1) : '';
+    const below =
+      prefix === '' ? target.key : target.key.startsWith(`${prefix}/`) ? target.key.slice(prefix.length + 1) : '';
     const parts = below.split('/');
-    if (target.bucket !== base.bucket || parts.some((part) => part === '' || part === '.' || part === '..')) return outside();
+    if (target.bucket !== base.bucket || parts.some((part) => part === '' || part === '.' || part === '..'))
+      return outside();
     return target;
   }
   if (base.kind === 'adl2' && target.kind === 'adl2') {
@@ -125,7 +129,8 @@ export function locateObject(base: StoreLocation, uri: string): StoreLocation {
   }
   if (base.kind === 'file' && target.kind === 'file') {
     const relative = path.relative(base.path, target.path);
-    if (relative === '' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) return outside();
+    if (relative === '' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative))
+      return outside();
     return target;
   }
   return outside();

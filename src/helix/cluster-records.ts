@@ -17,7 +17,11 @@ export function readLiveInstanceSession(record: ZNRecord, path = record.id): str
   const session = record.simpleFields.SESSION_ID;
   if (!session) throw new ZNRecordParseError(path, 'live instance has no SESSION_ID');
   const problem = pathComponentProblem(session);
-  if (problem) throw new ZNRecordParseError(path, `live instance SESSION_ID ${namePreview(session)} cannot name a CURRENTSTATES folder: ${problem}`);
+  if (problem)
+    throw new ZNRecordParseError(
+      path,
+      `live instance SESSION_ID ${namePreview(session)} cannot name a CURRENTSTATES folder: ${problem}`,
+    );
   return session;
 }
 
@@ -101,7 +105,8 @@ export function readClusterSettings(record: ZNRecord | null): ClusterSettings {
   const max = Number(f['max.segment.completion.time.millis']);
   return {
     maxSegmentCompletionTimeMs: Number.isInteger(max) && max > 0 ? max : DEFAULT_MAX_SEGMENT_COMPLETION_TIME_MS,
-    disasterRecoveryMode: f['controller.segment.disaster.recovery.mode']?.toUpperCase() === 'ALWAYS' ? 'ALWAYS' : 'DEFAULT',
+    disasterRecoveryMode:
+      f['controller.segment.disaster.recovery.mode']?.toUpperCase() === 'ALWAYS' ? 'ALWAYS' : 'DEFAULT',
   };
 }
 

@@ -17,7 +17,12 @@ export type ZooKeeperErrorCode =
   | 'CLOSED'
   | 'OTHER';
 
-const RETRIABLE: ReadonlySet<ZooKeeperErrorCode> = new Set(['CONNECTION_LOSS', 'SESSION_EXPIRED', 'SESSION_CHANGED', 'TIMEOUT']);
+const RETRIABLE: ReadonlySet<ZooKeeperErrorCode> = new Set([
+  'CONNECTION_LOSS',
+  'SESSION_EXPIRED',
+  'SESSION_CHANGED',
+  'TIMEOUT',
+]);
 
 export interface ZooKeeperErrorOptions extends SidecarErrorOptions {
   /** False when the request never left the process (refused before it was handed to the client). Default true. */
@@ -44,7 +49,12 @@ export class ZooKeeperError extends SidecarError {
 }
 
 /** Codes of a sent request that got no answer: the server may or may not have applied it. */
-const UNANSWERED: ReadonlySet<ZooKeeperErrorCode> = new Set(['CONNECTION_LOSS', 'TIMEOUT', 'SESSION_EXPIRED', 'CLOSED']);
+const UNANSWERED: ReadonlySet<ZooKeeperErrorCode> = new Set([
+  'CONNECTION_LOSS',
+  'TIMEOUT',
+  'SESSION_EXPIRED',
+  'CLOSED',
+]);
 
 /** True when `err` leaves it open whether the request was applied (sent, then no answer). */
 export function isUnanswered(err: unknown): boolean {

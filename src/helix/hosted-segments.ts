@@ -2,7 +2,14 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { isRealtimeTable, splitTableSegmentKey, tableSegmentKey } from '../pinot-format/index.js';
-import { readClusterSettings, readCurrentState, readLiveInstanceSession, type ClusterSettings, type CurrentStateEntries, type ReplicaState } from './cluster-records.js';
+import {
+  readClusterSettings,
+  readCurrentState,
+  readLiveInstanceSession,
+  type ClusterSettings,
+  type CurrentStateEntries,
+  type ReplicaState,
+} from './cluster-records.js';
 import { ClusterNotFoundError, isZkCode, ZooKeeperError } from './errors.js';
 import { clusterPaths, namePreview, type ClusterPaths } from './paths.js';
 import { readSegmentMetadata, type SegmentMetadata } from './segment-metadata.js';
@@ -34,8 +41,7 @@ export interface HostedSegment {
   metadataError?: string;
 }
 
-export type HostedSegmentChange =
-  | { kind: 'added' | 'state' | 'metadata' | 'removed'; table: string; segment: string };
+export type HostedSegmentChange = { kind: 'added' | 'state' | 'metadata' | 'removed'; table: string; segment: string };
 
 /**
  * Whether this server's current states can be located. `not_live`: no LIVEINSTANCES znode (Helix's
@@ -239,7 +245,8 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     for (const [table, segments] of this.view) {
       this.tablesDirty.add(table);
       this.settingsDirty.add(table);
-      if (isRealtimeTable(table)) for (const segment of segments.keys()) this.metadataDirty.add(tableSegmentKey(table, segment));
+      if (isRealtimeTable(table))
+        for (const segment of segments.keys()) this.metadataDirty.add(tableSegmentKey(table, segment));
     }
     this.schedule();
   }
@@ -335,7 +342,10 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
       const live = await readRecord(this.session, path, this.onLiveEvent);
       if (live) next = { state: 'live', sessionId: readLiveInstanceSession(live.doc.record, path) };
       else {
-        next = (await this.registration()) ?? { state: 'not_live', reason: `no live instance znode ${path}: the server is not running or not connected to ZooKeeper` };
+        next = (await this.registration()) ?? {
+          state: 'not_live',
+          reason: `no live instance znode ${path}: the server is not running or not connected to ZooKeeper`,
+        };
         // Watch for the server coming up. Created between the read and this call, it is there now and
         // the watch is only a data watch: read it again, or it would be missed until it next changes.
         if (await this.session.exists(path, this.onLiveEvent)) this.liveDirty = true;
@@ -364,13 +374,21 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     if (await this.session.exists(configPath, this.onLiveEvent)) return null;
     let known: string[] = [];
     try {
-      known = (await this.session.getChildren(this.paths.instanceConfigs)).children.filter((id) => id.startsWith('Server_')).sort();
+      known = (await this.session.getChildren(this.paths.instanceConfigs)).children
+        .filter((id) => id.startsWith('Server_'))
+        .sort();
     } catch (err) {
       if (interruptsSync(err)) throw err;
     }
     const shown = known.slice(0, MAX_INSTANCES_NAMED);
-    const list = known.length === 0 ? 'no server is registered' : `registered servers: ${shown.join(', ')}${known.length > shown.length ? `, ... (${known.length} in all)` : ''}`;
-    return { state: 'not_registered', reason: `instance ${this.instance} is not registered in cluster ${this.paths.root.slice(1)} (no ${configPath}): check --instance; ${list}` };
+    const list =
+      known.length === 0
+        ? 'no server is registered'
+        : `registered servers: ${shown.join(', ')}${known.length > shown.length ? `, ... (${known.length} in all)` : ''}`;
+    return {
+      state: 'not_registered',
+      reason: `instance ${this.instance} is not registered in cluster ${this.paths.root.slice(1)} (no ${configPath}): check --instance; ${list}`,
+    };
   }
 
   /** One log line and one `server` event per change; a new server session forgets the old watches. */
@@ -382,9 +400,18 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     const fields = { instance: this.instance, previous: this.serverSession };
     this.serverSession = session;
     if (next.state === 'live') this.log.info({ ...fields, event: 'server_live', session }, 'server session');
-    else if (next.state === 'not_live') this.log.info({ ...fields, event: 'server_not_live', reason: next.reason }, 'server not live: hosting nothing');
-    else if (next.state === 'not_registered') this.log.error({ ...fields, event: 'server_not_registered', reason: next.reason }, 'instance not registered in the cluster: hosting nothing');
-    else this.log.warn({ ...fields, event: 'server_unknown', path, reason: next.reason, err }, 'live instance record unusable: treating the server as hosting nothing');
+    else if (next.state === 'not_live')
+      this.log.info({ ...fields, event: 'server_not_live', reason: next.reason }, 'server not live: hosting nothing');
+    else if (next.state === 'not_registered')
+      this.log.error(
+        { ...fields, event: 'server_not_registered', reason: next.reason },
+        'instance not registered in the cluster: hosting nothing',
+      );
+    else
+      this.log.warn(
+        { ...fields, event: 'server_unknown', path, reason: next.reason, err },
+        'live instance record unusable: treating the server as hosting nothing',
+      );
     this.emit('server', next);
   }
 
@@ -410,7 +437,8 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
       }
     }
     const current = new Set(tables);
-    for (const table of new Set([...this.view.keys(), ...this.watchedTables])) if (!current.has(table)) this.dropTable(table);
+    for (const table of new Set([...this.view.keys(), ...this.watchedTables]))
+      if (!current.has(table)) this.dropTable(table);
     // Only new tables are read: a table already watched reports its own changes, so the cost follows
     // what changes, not how many tables the server hosts
     // (docs/architecture.md, "What the sidecar knows, and what it costs ZooKeeper").
@@ -484,7 +512,10 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     for (const { segment, reason } of skipped) {
       now.add(segment);
       if (logged?.has(segment)) continue;
-      this.log.warn({ event: 'current_state_entry_skipped', table, path, segment: namePreview(segment), reason }, 'current state entry skipped');
+      this.log.warn(
+        { event: 'current_state_entry_skipped', table, path, segment: namePreview(segment), reason },
+        'current state entry skipped',
+      );
     }
     this.skippedEntries.set(table, now);
   }
@@ -517,7 +548,10 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
         this.clusterDirty = true;
         throw err;
       }
-      this.log.error({ err, path }, 'unreadable cluster config: keeping the settings in use (defaults when none were read)');
+      this.log.error(
+        { err, path },
+        'unreadable cluster config: keeping the settings in use (defaults when none were read)',
+      );
     }
   }
 
@@ -535,7 +569,11 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
       if (record) {
         stat = record.stat;
         kept = record;
-        zk = { metadata: readSegmentMetadata(record.doc.record), version: record.stat.version, mtimeMs: record.stat.mtimeMs };
+        zk = {
+          metadata: readSegmentMetadata(record.doc.record),
+          version: record.stat.version,
+          mtimeMs: record.stat.mtimeMs,
+        };
       } else {
         if (await this.session.exists(path, this.onMetadataEvent)) this.metadataDirty.add(k); // created meanwhile
       }
@@ -629,7 +667,8 @@ interface HostedSegmentEntry extends HostedSegment {
 const MAX_INSTANCES_NAMED = 5;
 
 function sameLiveness(a: ServerLiveness, b: ServerLiveness): boolean {
-  if (a.state === 'live' || b.state === 'live') return a.state === b.state && (a as { sessionId: string }).sessionId === (b as { sessionId: string }).sessionId;
+  if (a.state === 'live' || b.state === 'live')
+    return a.state === b.state && (a as { sessionId: string }).sessionId === (b as { sessionId: string }).sessionId;
   return a.state === b.state && a.reason === b.reason;
 }
 

@@ -11,11 +11,40 @@ export {
   type InstanceEndpoint,
   type ReplicaState,
 } from './cluster-records.js';
-export { ClusterNotFoundError, isUnanswered, isZkCode, RecordNotRewritableError, ZNRecordParseError, ZooKeeperError, type ZooKeeperErrorCode } from './errors.js';
-export { HostedSegments, type HostedSegment, type HostedSegmentChange, type HostedSegmentsOptions, type ServerLiveness, type ZkSegmentMetadata } from './hosted-segments.js';
+export {
+  ClusterNotFoundError,
+  isUnanswered,
+  isZkCode,
+  RecordNotRewritableError,
+  ZNRecordParseError,
+  ZooKeeperError,
+  type ZooKeeperErrorCode,
+} from './errors.js';
+export {
+  HostedSegments,
+  type HostedSegment,
+  type HostedSegmentChange,
+  type HostedSegmentsOptions,
+  type ServerLiveness,
+  type ZkSegmentMetadata,
+} from './hosted-segments.js';
 export { clusterPaths, parentPath, type ClusterPaths } from './paths.js';
-export { readSegmentMetadata, SEGMENT_STATUSES, SegmentKeys, type DownloadUrl, type SegmentMetadata, type SegmentStatus } from './segment-metadata.js';
+export {
+  readSegmentMetadata,
+  SEGMENT_STATUSES,
+  SegmentKeys,
+  type DownloadUrl,
+  type SegmentMetadata,
+  type SegmentStatus,
+} from './segment-metadata.js';
 export { readTableSettings, type TableSettings } from './table-config.js';
 export { ZK_OPS, ZkSession, type ZkSessionOptions, type ZkStat } from './zk-session.js';
 export { compareAndSetSimpleField, readRecord, type CasOutcome, type VersionedRecord } from './znode-io.js';
-export { DEFAULT_MAX_RECORD_BYTES, jacksonPrettyJson, newZNRecord, rewriteSimpleField, serializeZNRecord, type ZNRecord } from './znrecord.js';
+export {
+  DEFAULT_MAX_RECORD_BYTES,
+  jacksonPrettyJson,
+  newZNRecord,
+  rewriteSimpleField,
+  serializeZNRecord,
+  type ZNRecord,
+} from './znrecord.js';

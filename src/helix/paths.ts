@@ -21,7 +21,8 @@ export function clusterPaths(cluster: string) {
     clusterConfig: () => `${root}/CONFIGS/CLUSTER/${cluster}`,
     propertyStore: store,
     tableSegments: (tableNameWithType: string) => `${store}/SEGMENTS/${tableNameWithType}`,
-    segmentMetadata: (tableNameWithType: string, segment: string) => `${store}/SEGMENTS/${tableNameWithType}/${segment}`,
+    segmentMetadata: (tableNameWithType: string, segment: string) =>
+      `${store}/SEGMENTS/${tableNameWithType}/${segment}`,
     tableConfig: (tableNameWithType: string) => `${store}/CONFIGS/TABLE/${tableNameWithType}`,
     pauselessDebugMetadata: (tableNameWithType: string) => `${store}/PAUSELESS_DEBUG_METADATA/${tableNameWithType}`,
   };
@@ -62,7 +63,8 @@ export function pathComponentProblem(name: string): string | null {
     const c = name.charCodeAt(i);
     if (c === 0x2f) return `contains "/" at ${i}`;
     if (c === 0) return `contains a NUL character at ${i}`;
-    if (refusedByZooKeeper(c)) return `contains character U+${c.toString(16).toUpperCase().padStart(4, '0')} at ${i}, which ZooKeeper refuses`;
+    if (refusedByZooKeeper(c))
+      return `contains character U+${c.toString(16).toUpperCase().padStart(4, '0')} at ${i}, which ZooKeeper refuses`;
   }
   return null;
 }
@@ -72,10 +74,14 @@ export function pathComponentProblem(name: string): string | null {
  * (so any character outside the BMP) and the private-use area, and U+FFF0..U+FFFF.
  */
 function refusedByZooKeeper(c: number): boolean {
-  return (c >= 0x01 && c <= 0x1f) || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xf8ff) || (c >= 0xfff0 && c <= 0xffff);
+  return (
+    (c >= 0x01 && c <= 0x1f) || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xf8ff) || (c >= 0xfff0 && c <= 0xffff)
+  );
 }
 
 /** A name from a record, fit for a log line or an error message: JSON-quoted, cut when very long. */
 export function namePreview(name: string, maxChars = 120): string {
-  return name.length <= maxChars ? JSON.stringify(name) : `${JSON.stringify(name.slice(0, maxChars))}... (${name.length} chars)`;
+  return name.length <= maxChars
+    ? JSON.stringify(name)
+    : `${JSON.stringify(name.slice(0, maxChars))}... (${name.length} chars)`;
 }

@@ -74,7 +74,9 @@ export const TIME_UNIT_MS: Readonly<Record<string, number>> = {
 export function readSegmentMetadata(record: ZNRecord): SegmentMetadata {
   const f = record.simpleFields;
   const statusRaw = f[SegmentKeys.status];
-  const status = (SEGMENT_STATUSES as readonly string[]).includes(statusRaw ?? '') ? (statusRaw as SegmentStatus) : 'UPLOADED';
+  const status = (SEGMENT_STATUSES as readonly string[]).includes(statusRaw ?? '')
+    ? (statusRaw as SegmentStatus)
+    : 'UPLOADED';
   const unitMs = TIME_UNIT_MS[f[SegmentKeys.timeUnit] ?? 'MILLISECONDS'] ?? null;
   return {
     segmentName: record.id,
@@ -97,7 +99,8 @@ export function readSegmentMetadata(record: ZNRecord): SegmentMetadata {
 
 /** getDownloadUrl falls back to the legacy offline, then realtime keys when the main key is absent. */
 function readDownloadUrl(f: Record<string, string>): DownloadUrl {
-  const value = f[SegmentKeys.downloadUrl] ?? f[SegmentKeys.legacyOfflineDownloadUrl] ?? f[SegmentKeys.legacyRealtimeDownloadUrl];
+  const value =
+    f[SegmentKeys.downloadUrl] ?? f[SegmentKeys.legacyOfflineDownloadUrl] ?? f[SegmentKeys.legacyRealtimeDownloadUrl];
   if (value === undefined) return { kind: 'absent' };
   if (value === '') return { kind: 'empty' };
   return { kind: 'uri', uri: value };

@@ -41,7 +41,8 @@ export function readTableSettings(record: ZNRecord, path = record.id): TableSett
   const stream = obj(ingestion.streamIngestionConfig);
   const upsert = section(f, 'upsertConfig', path);
   const dedup = section(f, 'dedupConfig', path);
-  const scheme = typeof segments.peerSegmentDownloadScheme === 'string' ? segments.peerSegmentDownloadScheme.toLowerCase() : null;
+  const scheme =
+    typeof segments.peerSegmentDownloadScheme === 'string' ? segments.peerSegmentDownloadScheme.toLowerCase() : null;
   return {
     tableNameWithType,
     tableType,
@@ -50,8 +51,14 @@ export function readTableSettings(record: ZNRecord, path = record.id): TableSett
     peerDownloadScheme: scheme === 'http' || scheme === 'https' ? scheme : null,
     dedupEnabled: dedup.dedupEnabled === true || dedup.dedupEnabled === 'true',
     partialUpsert: typeof upsert.mode === 'string' && upsert.mode.toUpperCase() === 'PARTIAL',
-    disasterRecoveryMode: typeof stream.disasterRecoveryMode === 'string' && stream.disasterRecoveryMode.toUpperCase() === 'ALWAYS' ? 'ALWAYS' : 'DEFAULT',
-    crypterClassName: typeof segments.crypterClassName === 'string' && segments.crypterClassName.trim() !== '' ? segments.crypterClassName : null,
+    disasterRecoveryMode:
+      typeof stream.disasterRecoveryMode === 'string' && stream.disasterRecoveryMode.toUpperCase() === 'ALWAYS'
+        ? 'ALWAYS'
+        : 'DEFAULT',
+    crypterClassName:
+      typeof segments.crypterClassName === 'string' && segments.crypterClassName.trim() !== ''
+        ? segments.crypterClassName
+        : null,
   };
 }
 

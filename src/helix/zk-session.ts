@@ -36,7 +36,8 @@ export type Watcher = (event: WatchEvent) => void;
 export type CreateMode = 'persistent' | 'ephemeral';
 
 /** One write of a multi(): a versioned setData (never -1, as setData()) or a versioned delete. */
-export type ZkMultiOp = { op: 'setData'; path: string; data: Buffer; version: number } | { op: 'delete'; path: string; version: number };
+export type ZkMultiOp =
+  { op: 'setData'; path: string; data: Buffer; version: number } | { op: 'delete'; path: string; version: number };
 
 /** What a multi() applied, op by op: the new stat of each setData, null for each delete. */
 export type ZkMultiResult = Array<ZkStat | null>;
@@ -123,7 +124,15 @@ const EVENT_TYPES: Record<number, WatchEventType> = {
  * is gone and they must resync.
  */
 export class ZkSession extends EventEmitter<ZkSessionEvents> {
-  readonly requests: Record<ZkOp, number> = { getData: 0, getChildren: 0, exists: 0, setData: 0, create: 0, delete: 0, multi: 0 };
+  readonly requests: Record<ZkOp, number> = {
+    getData: 0,
+    getChildren: 0,
+    exists: 0,
+    setData: 0,
+    create: 0,
+    delete: 0,
+    multi: 0,
+  };
   private readonly options: Required<Omit<ZkSessionOptions, 'onRequest' | 'logger'>>;
   private readonly log: Logger;
   private client: zookeeper.Client | undefined;
@@ -228,7 +237,8 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
 
   getData(path: string, watcher?: Watcher): Promise<{ data: Buffer | null; stat: ZkStat }> {
     return this.call('getData', path, {}, (client, done) => {
-      const cb = (err: ZkCallbackError, data: Buffer | undefined, stat: zookeeper.Stat) => done(err, () => ({ data: data ?? null, stat: toStat(stat) }));
+      const cb = (err: ZkCallbackError, data: Buffer | undefined, stat: zookeeper.Stat) =>
+        done(err, () => ({ data: data ?? null, stat: toStat(stat) }));
       if (watcher) client.getData(path, this.wrapWatcher(watcher), cb);
       else client.getData(path, cb);
     });
@@ -236,7 +246,8 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
 
   getChildren(path: string, watcher?: Watcher): Promise<{ children: string[]; stat: ZkStat }> {
     return this.call('getChildren', path, {}, (client, done) => {
-      const cb = (err: ZkCallbackError, children: string[], stat: zookeeper.Stat) => done(err, () => ({ children, stat: toStat(stat) }));
+      const cb = (err: ZkCallbackError, children: string[], stat: zookeeper.Stat) =>
+        done(err, () => ({ children, stat: toStat(stat) }));
       if (watcher) client.getChildren(path, this.wrapWatcher(watcher), cb);
       else client.getChildren(path, cb);
     });
@@ -257,17 +268,31 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
    */
   setData(path: string, data: Buffer, version: number, options: ZkWriteOptions = {}): Promise<ZkStat> {
     if (!Number.isInteger(version) || version < 0) {
-      return Promise.reject(new ZooKeeperError('OTHER', 'setData', path, { sent: false, cause: new Error(`refusing unconditional write (version ${version})`) }));
+      return Promise.reject(
+        new ZooKeeperError('OTHER', 'setData', path, {
+          sent: false,
+          cause: new Error(`refusing unconditional write (version ${version})`),
+        }),
+      );
     }
     return this.call('setData', path, options, (client, done) => {
-      client.setData(path, data, version, (err: ZkCallbackError, stat: zookeeper.Stat) => done(err, () => toStat(stat)));
+      client.setData(path, data, version, (err: ZkCallbackError, stat: zookeeper.Stat) =>
+        done(err, () => toStat(stat)),
+      );
     });
   }
 
-  create(path: string, data: Buffer | null, mode: CreateMode = 'persistent', options: ZkWriteOptions = {}): Promise<string> {
+  create(
+    path: string,
+    data: Buffer | null,
+    mode: CreateMode = 'persistent',
+    options: ZkWriteOptions = {},
+  ): Promise<string> {
     return this.call('create', path, options, (client, done) => {
       const m = mode === 'ephemeral' ? zookeeper.CreateMode.EPHEMERAL : zookeeper.CreateMode.PERSISTENT;
-      client.create(path, data ?? Buffer.alloc(0), OPEN_ACL_UNSAFE, m, (err: ZkCallbackError, p: string) => done(err, () => p));
+      client.create(path, data ?? Buffer.alloc(0), OPEN_ACL_UNSAFE, m, (err: ZkCallbackError, p: string) =>
+        done(err, () => p),
+      );
     });
   }
 
@@ -289,7 +314,9 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     const unconditional = ops.find((o) => o.op === 'setData' && (!Number.isInteger(o.version) || o.version < 0));
     if (ops.length === 0 || unconditional) {
       const why = unconditional ? `refusing unconditional write (version ${unconditional.version})` : 'no ops';
-      return Promise.reject(new ZooKeeperError('OTHER', 'multi', unconditional?.path ?? first, { sent: false, cause: new Error(why) }));
+      return Promise.reject(
+        new ZooKeeperError('OTHER', 'multi', unconditional?.path ?? first, { sent: false, cause: new Error(why) }),
+      );
     }
     return this.call('multi', first, options, (client, done) => {
       const tx = client.transaction();
@@ -307,7 +334,9 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
           done(culprit ? toZkError(err, culprit.op, culprit.path) : err, () => []);
           return;
         }
-        done(null, () => ops.map((o, i) => (o.op === 'setData' && results?.[i]?.stat ? toStat(results[i].stat) : null)));
+        done(null, () =>
+          ops.map((o, i) => (o.op === 'setData' && results?.[i]?.stat ? toStat(results[i].stat) : null)),
+        );
       });
     });
   }
@@ -342,7 +371,9 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
       return Promise.reject(
         new ZooKeeperError('SESSION_CHANGED', op, path, {
           sent: false,
-          cause: new Error(`bound to session ${options.onlyInSession}, live session ${this.currentSessionId ?? 'none'}`),
+          cause: new Error(
+            `bound to session ${options.onlyInSession}, live session ${this.currentSessionId ?? 'none'}`,
+          ),
         }),
       );
     }
@@ -361,7 +392,10 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
           reject(err);
         },
       };
-      const timer = setTimeout(() => entry.reject(new ZooKeeperError('TIMEOUT', op, path)), this.options.operationTimeoutMs);
+      const timer = setTimeout(
+        () => entry.reject(new ZooKeeperError('TIMEOUT', op, path)),
+        this.options.operationTimeoutMs,
+      );
       this.pending.add(entry);
       try {
         run(client, (err, value) => {
@@ -415,7 +449,8 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     client.on('state', (state: zookeeper.State) => {
       this.log.debug({ generation, current: this.generation, state: String(state) }, 'zk client state');
       if (generation !== this.generation) return;
-      if (state === zookeeper.State.SYNC_CONNECTED || state === zookeeper.State.CONNECTED_READ_ONLY) this.onConnected(client);
+      if (state === zookeeper.State.SYNC_CONNECTED || state === zookeeper.State.CONNECTED_READ_ONLY)
+        this.onConnected(client);
       else if (state === zookeeper.State.DISCONNECTED) this.onDisconnected();
       else if (state === zookeeper.State.EXPIRED) this.onExpired('server');
       else if (state === zookeeper.State.AUTH_FAILED) this.onExpired('server');
@@ -467,22 +502,28 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     };
     this.lastHeardAt = Date.now();
     clearInterval(this.watchdog);
-    this.watchdog = setInterval(() => {
-      if (generation !== this.generation) return;
-      // The library pings every third of the *negotiated* timeout (the server may raise a requested
-      // one to its minimum), so the read timeout follows what was negotiated, not what was asked.
-      const readTimeoutMs = Math.floor((this.effectiveTimeoutMs() * 2) / 3);
-      // A healthy server answers a handshake in milliseconds; a stalled one should cost seconds, not
-      // two thirds of a long session timeout.
-      const handshakeTimeoutMs = Math.min(readTimeoutMs, 5_000);
-      const silentMs = Date.now() - this.lastHeardAt;
-      if (silentMs <= (this.stateValue === 'connected' ? readTimeoutMs : handshakeTimeoutMs)) return;
-      // Not silent: refused or unreachable, already said (connectFailed), and the library is already retrying.
-      if (this.stateValue !== 'connected' && this.lastSocketErrorAt > this.lastHeardAt) return;
-      this.log.warn({ silentMs, state: this.stateValue }, 'zk server silent past the read timeout: dropping the connection');
-      this.lastHeardAt = Date.now();
-      manager.socket?.destroy();
-    }, Math.max(50, Math.min(1_000, Math.floor(this.options.sessionTimeoutMs / 6))));
+    this.watchdog = setInterval(
+      () => {
+        if (generation !== this.generation) return;
+        // The library pings every third of the *negotiated* timeout (the server may raise a requested
+        // one to its minimum), so the read timeout follows what was negotiated, not what was asked.
+        const readTimeoutMs = Math.floor((this.effectiveTimeoutMs() * 2) / 3);
+        // A healthy server answers a handshake in milliseconds; a stalled one should cost seconds, not
+        // two thirds of a long session timeout.
+        const handshakeTimeoutMs = Math.min(readTimeoutMs, 5_000);
+        const silentMs = Date.now() - this.lastHeardAt;
+        if (silentMs <= (this.stateValue === 'connected' ? readTimeoutMs : handshakeTimeoutMs)) return;
+        // Not silent: refused or unreachable, already said (connectFailed), and the library is already retrying.
+        if (this.stateValue !== 'connected' && this.lastSocketErrorAt > this.lastHeardAt) return;
+        this.log.warn(
+          { silentMs, state: this.stateValue },
+          'zk server silent past the read timeout: dropping the connection',
+        );
+        this.lastHeardAt = Date.now();
+        manager.socket?.destroy();
+      },
+      Math.max(50, Math.min(1_000, Math.floor(this.options.sessionTimeoutMs / 6))),
+    );
     this.watchdog.unref();
   }
 
@@ -508,13 +549,19 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     this.lastHeardAt = Date.now();
     clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;
-    const sessionId = client.getSessionId().toString('hex').replace(/^0+(?=.)/, '');
+    const sessionId = client
+      .getSessionId()
+      .toString('hex')
+      .replace(/^0+(?=.)/, '');
     const renewed = this.everConnected && sessionId !== this.currentSessionId;
     this.everConnected = true;
     this.currentSessionId = sessionId;
     this.stateValue = 'connected';
     this.recreateAttempt = 0;
-    this.log.info({ event: renewed ? 'zk_session_renewed' : 'zk_connected', sessionId, renewed }, renewed ? 'zk session renewed' : 'zk connected');
+    this.log.info(
+      { event: renewed ? 'zk_session_renewed' : 'zk_connected', sessionId, renewed },
+      renewed ? 'zk session renewed' : 'zk connected',
+    );
     this.emit('connected', sessionId);
     if (renewed) this.emit('renewed', sessionId);
     const waiters = this.connectedWaiters;
@@ -550,9 +597,12 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     this.emit('expired', reason);
     const delay = Math.min(this.options.reconnectMaxMs, this.options.reconnectMinMs * 2 ** this.recreateAttempt);
     this.recreateAttempt += 1;
-    this.recreateTimer = setTimeout(() => {
-      if (this.stateValue !== 'closed') this.createClient();
-    }, delay * (0.5 + Math.random() / 2));
+    this.recreateTimer = setTimeout(
+      () => {
+        if (this.stateValue !== 'closed') this.createClient();
+      },
+      delay * (0.5 + Math.random() / 2),
+    );
   }
 
   private failPending(code: ZooKeeperErrorCode): void {
@@ -571,10 +621,12 @@ type ZkCallbackError = Error | zookeeper.Exception | null;
  */
 function pinTransactionVersions(tx: zookeeper.Transaction, ops: readonly ZkMultiOp[]): void {
   const queued = (tx as unknown as { ops?: unknown }).ops;
-  if (!Array.isArray(queued) || queued.length !== ops.length) throw new Error('unexpected node-zookeeper-client Transaction shape: not sending');
+  if (!Array.isArray(queued) || queued.length !== ops.length)
+    throw new Error('unexpected node-zookeeper-client Transaction shape: not sending');
   ops.forEach((o, i) => {
     const entry = queued[i] as { path?: unknown; version?: unknown };
-    if (entry.path !== o.path || typeof entry.version !== 'number') throw new Error('unexpected node-zookeeper-client Transaction op: not sending');
+    if (entry.path !== o.path || typeof entry.version !== 'number')
+      throw new Error('unexpected node-zookeeper-client Transaction op: not sending');
     entry.version = o.version;
   });
 }
@@ -582,7 +634,8 @@ function pinTransactionVersions(tx: zookeeper.Transaction, ops: readonly ZkMulti
 /** A socket error as an operator reads it: what failed, and where. */
 export function describeSocketError(error: Error): string {
   const e = error as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
-  const where = e.address !== undefined ? `${e.address}${e.port === undefined ? '' : `:${e.port}`}` : (e.hostname ?? 'the server');
+  const where =
+    e.address !== undefined ? `${e.address}${e.port === undefined ? '' : `:${e.port}`}` : (e.hostname ?? 'the server');
   switch (e.code) {
     case 'ECONNREFUSED':
       return `connection refused by ${where} (is ZooKeeper running there? is --zk right?)`;

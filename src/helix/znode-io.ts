@@ -60,7 +60,8 @@ export async function compareAndSetSimpleField(
   const bytes = rewriteSimpleField(read.doc, key, value);
   const { alsoDelete, ...writeOptions } = options;
   try {
-    if (alsoDelete === undefined) return { outcome: 'written', stat: await session.setData(read.path, bytes, read.stat.version, writeOptions) };
+    if (alsoDelete === undefined)
+      return { outcome: 'written', stat: await session.setData(read.path, bytes, read.stat.version, writeOptions) };
     const ops = [
       { op: 'setData', path: read.path, data: bytes, version: read.stat.version },
       { op: 'delete', path: alsoDelete, version: -1 },
@@ -68,7 +69,8 @@ export async function compareAndSetSimpleField(
     const [stat] = await session.multi(ops, writeOptions);
     return { outcome: 'written', stat: stat! };
   } catch (err) {
-    if (alsoDelete !== undefined && isZkCode(err, 'NO_NODE') && err.path === alsoDelete) return { outcome: 'also_delete_missing' };
+    if (alsoDelete !== undefined && isZkCode(err, 'NO_NODE') && err.path === alsoDelete)
+      return { outcome: 'also_delete_missing' };
     if (isZkCode(err, 'BAD_VERSION')) return { outcome: 'conflict' };
     if (isZkCode(err, 'NO_NODE')) return { outcome: 'gone' };
     throw err;

@@ -86,7 +86,11 @@ export function isGzip(bytes: Uint8Array): boolean {
  * tools and tests; the sidecar reads through readRecord (znode-io.ts), which inflates in zlib's
  * threadpool.
  */
-export function parseZNRecord(bytes: Uint8Array | null | undefined, path = '<znode>', maxRecordBytes = DEFAULT_MAX_RECORD_BYTES): ZNRecordDocument {
+export function parseZNRecord(
+  bytes: Uint8Array | null | undefined,
+  path = '<znode>',
+  maxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
+): ZNRecordDocument {
   const checked = requireBytes(bytes, path, maxRecordBytes);
   if (!isGzip(checked)) return parseZNRecordJson({ json: checked, compressed: false }, path);
   let json: Buffer;
@@ -105,7 +109,11 @@ const gunzipAsync = promisify(gunzip);
  * threadpool with a hard output limit, so neither a large record nor a gzip bomb stalls the event loop or
  * takes more memory than `maxRecordBytes`. A record past the limit is a ZNRecordParseError, skipped like a corrupt one.
  */
-export async function inflateZNRecord(bytes: Uint8Array | null | undefined, path: string, maxRecordBytes: number): Promise<ZNRecordJson> {
+export async function inflateZNRecord(
+  bytes: Uint8Array | null | undefined,
+  path: string,
+  maxRecordBytes: number,
+): Promise<ZNRecordJson> {
   const checked = requireBytes(bytes, path, maxRecordBytes);
   if (!isGzip(checked)) return { json: checked, compressed: false };
   try {
@@ -118,7 +126,10 @@ export async function inflateZNRecord(bytes: Uint8Array | null | undefined, path
 function requireBytes(bytes: Uint8Array | null | undefined, path: string, maxRecordBytes: number): Uint8Array {
   if (!bytes || bytes.length === 0) throw new ZNRecordParseError(path, 'empty znode (no ZNRecord)');
   if (!isGzip(bytes) && bytes.length > maxRecordBytes) {
-    throw new ZNRecordParseError(path, `record is ${bytes.length} bytes, past the ${describeBytes(maxRecordBytes)} limit`);
+    throw new ZNRecordParseError(
+      path,
+      `record is ${bytes.length} bytes, past the ${describeBytes(maxRecordBytes)} limit`,
+    );
   }
   return bytes;
 }
@@ -129,7 +140,9 @@ function inflateOptions(maxRecordBytes: number): ZlibOptions {
 
 function inflateError(cause: unknown, path: string, maxRecordBytes: number): ZNRecordParseError {
   if ((cause as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
-    return new ZNRecordParseError(path, `gzip body inflates past the ${describeBytes(maxRecordBytes)} limit`, { cause });
+    return new ZNRecordParseError(path, `gzip body inflates past the ${describeBytes(maxRecordBytes)} limit`, {
+      cause,
+    });
   }
   return new ZNRecordParseError(path, 'corrupt gzip body', { cause });
 }
@@ -140,7 +153,9 @@ function describeBytes(n: number): string {
 
 /** Parse a record's JSON (already inflated), keeping its bytes for an exact rewrite. */
 export function parseZNRecordJson(input: ZNRecordJson, path = '<znode>'): ZNRecordDocument {
-  const json = Buffer.isBuffer(input.json) ? input.json : Buffer.from(input.json.buffer, input.json.byteOffset, input.json.byteLength);
+  const json = Buffer.isBuffer(input.json)
+    ? input.json
+    : Buffer.from(input.json.buffer, input.json.byteOffset, input.json.byteLength);
   // Jackson's UTF8StreamJsonParser refuses malformed UTF-8 (and a lenient decode would not survive a rewrite).
   if (!isUtf8(json)) throw new ZNRecordParseError(path, 'not UTF-8 text (Helix reads records as UTF-8 JSON)');
   const scanned = new RecordScanner(json, path).scan();
@@ -166,12 +181,20 @@ export function checkSimpleFieldRewritable(doc: ZNRecordDocument, key: string): 
 export function rewriteSimpleField(doc: ZNRecordDocument, key: string, value: string): Buffer {
   const span = locateSimpleField(doc, key);
   const { json: read, path } = doc.source;
-  const json = Buffer.concat([read.subarray(0, span.start), Buffer.from(jacksonQuote(value), 'utf8'), read.subarray(span.end)]);
+  const json = Buffer.concat([
+    read.subarray(0, span.start),
+    Buffer.from(jacksonQuote(value), 'utf8'),
+    read.subarray(span.end),
+  ]);
   const compress = doc.compressed || json.length > ZNRECORD_SIZE_LIMIT;
   const bytes = compress ? gzipSync(json) : json;
   if (bytes.length > ZNRECORD_SIZE_LIMIT) {
     const form = compress ? 'gzipped' : 'plain';
-    throw new RecordNotRewritableError(path, key, `the rewritten record is ${bytes.length} bytes ${form}, past Helix's ${ZNRECORD_SIZE_LIMIT}-byte write limit`);
+    throw new RecordNotRewritableError(
+      path,
+      key,
+      `the rewritten record is ${bytes.length} bytes ${form}, past Helix's ${ZNRECORD_SIZE_LIMIT}-byte write limit`,
+    );
   }
   return bytes;
 }
@@ -182,7 +205,11 @@ function locateSimpleField(doc: ZNRecordDocument, key: string): ByteSpan {
   const spans = simpleFieldValues.get(key) ?? [];
   if (spans.length === 0) throw new RecordNotRewritableError(path, key, 'simpleFields has no such key');
   if (spans.length > 1) {
-    throw new RecordNotRewritableError(path, key, `simpleFields holds the key ${spans.length} times; rewriting one would leave the others`);
+    throw new RecordNotRewritableError(
+      path,
+      key,
+      `simpleFields holds the key ${spans.length} times; rewriting one would leave the others`,
+    );
   }
   return spans[0]!;
 }
@@ -199,7 +226,12 @@ export interface SerializeOptions {
  * ZNRecordUtil.shouldCompress. Records read from ZooKeeper are never re-printed: see rewriteSimpleField.
  */
 export function serializeZNRecord(record: ZNRecord, options: SerializeOptions = {}): Buffer {
-  const doc = { id: record.id, simpleFields: record.simpleFields, mapFields: record.mapFields, listFields: record.listFields };
+  const doc = {
+    id: record.id,
+    simpleFields: record.simpleFields,
+    mapFields: record.mapFields,
+    listFields: record.listFields,
+  };
   const json = Buffer.from(jacksonPrettyJson(doc), 'utf8');
   const compress =
     options.compress === true ||
@@ -434,7 +466,9 @@ class RecordScanner {
       }
       if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
         if (stack.length >= MAX_NESTING_DEPTH) {
-          throw this.shapeError(`nests deeper than ${MAX_NESTING_DEPTH} levels; Helix cannot read it (Jackson StreamReadConstraints)`);
+          throw this.shapeError(
+            `nests deeper than ${MAX_NESTING_DEPTH} levels; Helix cannot read it (Jackson StreamReadConstraints)`,
+          );
         }
         const object = c === OPEN_OBJECT;
         stack.push(this.open(frame, object));
@@ -454,7 +488,8 @@ class RecordScanner {
       source: {
         simpleFieldValues: this.spans,
         // A splice would edit one of them, and Helix reads only the last.
-        unrewritable: this.simpleFieldsSeen > 1 ? `the record holds "simpleFields" ${this.simpleFieldsSeen} times` : null,
+        unrewritable:
+          this.simpleFieldsSeen > 1 ? `the record holds "simpleFields" ${this.simpleFieldsSeen} times` : null,
       },
     };
   }
@@ -483,7 +518,9 @@ class RecordScanner {
       case 'strings':
         throw this.shapeError(`${parent.label}.${key} holds ${object ? 'an object' : 'a list'}, not a string`);
       case 'list':
-        throw this.shapeError(`${parent.label}[${(parent.target as string[]).length}] holds ${object ? 'an object' : 'a list'}, not a string`);
+        throw this.shapeError(
+          `${parent.label}[${(parent.target as string[]).length}] holds ${object ? 'an object' : 'a list'}, not a string`,
+        );
       case 'mapFields': {
         if (!object) throw this.shapeError(`mapFields.${key} is not an object`);
         const target = stringMap();
@@ -602,9 +639,20 @@ class RecordScanner {
       this.escaped = true;
       const e = json[i + 1];
       if (e === 0x75) {
-        for (let h = i + 2; h < i + 6; h += 1) if (!isHexDigit(json[h])) throw this.malformed(h, 'four hex digits after \\u');
+        for (let h = i + 2; h < i + 6; h += 1)
+          if (!isHexDigit(json[h])) throw this.malformed(h, 'four hex digits after \\u');
         i += 5;
-      } else if (e === QUOTE || e === BACKSLASH || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) i += 1;
+      } else if (
+        e === QUOTE ||
+        e === BACKSLASH ||
+        e === 0x2f ||
+        e === 0x62 ||
+        e === 0x66 ||
+        e === 0x6e ||
+        e === 0x72 ||
+        e === 0x74
+      )
+        i += 1;
       else throw this.malformed(i, 'a valid escape');
     }
     throw this.malformed(json.length, 'a closing quote');
@@ -633,7 +681,12 @@ class RecordScanner {
 
   private malformed(at: number, expected: string): ZNRecordParseError {
     const c = this.json[at];
-    const found = c === undefined ? 'the end of the record' : c >= 0x20 && c < 0x7f ? JSON.stringify(String.fromCharCode(c)) : `byte 0x${hex(c, 2)}`;
+    const found =
+      c === undefined
+        ? 'the end of the record'
+        : c >= 0x20 && c < 0x7f
+          ? JSON.stringify(String.fromCharCode(c))
+          : `byte 0x${hex(c, 2)}`;
     return new ZNRecordParseError(this.path, `malformed JSON (expected ${expected} at byte ${at}, found ${found})`);
   }
 
@@ -642,7 +695,13 @@ class RecordScanner {
   }
 }
 
-function newFrame(object: boolean, role: Role, label: string, target: Frame['target'], options: { simpleFields?: boolean } = {}): Frame {
+function newFrame(
+  object: boolean,
+  role: Role,
+  label: string,
+  target: Frame['target'],
+  options: { simpleFields?: boolean } = {},
+): Frame {
   return { object, role, label, key: '', target, simpleFields: options.simpleFields ?? false };
 }
 

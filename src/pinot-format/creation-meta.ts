@@ -82,6 +82,7 @@ export function encodeCreationMeta(meta: { crc: number; creationTime: number; da
 /** An Adler-32 value in a Java long: the high 32 bits must be zero, anything else is not Pinot's. */
 function readUint32InLong(view: DataView, offset: number, field: string): number {
   const value = view.getBigInt64(offset);
-  if (value < 0n || value > MAX_UINT32) throw new CreationMetaError(`${field} ${value} is not an unsigned 32-bit value`);
+  if (value < 0n || value > MAX_UINT32)
+    throw new CreationMetaError(`${field} ${value} is not an unsigned 32-bit value`);
   return Number(value);
 }

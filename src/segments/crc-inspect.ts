@@ -36,13 +36,19 @@ export async function inspectCrc(target: string): Promise<CrcInspection> {
   return inspectTarball(target);
 }
 
-async function inspectDirectory(dir: string, segmentName: string, source: CrcInspection['source']): Promise<CrcInspection> {
+async function inspectDirectory(
+  dir: string,
+  segmentName: string,
+  source: CrcInspection['source'],
+): Promise<CrcInspection> {
   const lookup = await readSeal(dir);
   if (!lookup.sealed) throw lookup.absent ? new NotASegmentError(dir) : new CorruptSegmentError(dir, lookup.reason);
   const { creationMeta, creationMetaPath } = lookup.seal;
   const recomputed = await computeSegmentCrc(dir);
   const dataCrcMatch =
-    recomputed.dataCrc === undefined || creationMeta.dataCrc === undefined ? undefined : recomputed.dataCrc === creationMeta.dataCrc;
+    recomputed.dataCrc === undefined || creationMeta.dataCrc === undefined
+      ? undefined
+      : recomputed.dataCrc === creationMeta.dataCrc;
   return {
     segmentName,
     source,
@@ -64,7 +70,10 @@ async function inspectDirectory(dir: string, segmentName: string, source: CrcIns
 async function inspectTarball(tarball: string): Promise<CrcInspection> {
   const codec = detectArchiveCodec(await readHead(tarball, CODEC_SNIFF_BYTES));
   if (codec !== 'gzip' && codec !== 'tar') {
-    throw new CorruptSegmentError(tarball, codec === 'unknown' ? 'not a tar or tar.gz archive' : `${codec} archives are not supported`);
+    throw new CorruptSegmentError(
+      tarball,
+      codec === 'unknown' ? 'not a tar or tar.gz archive' : `${codec} archives are not supported`,
+    );
   }
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'pinot-sidecar-crc-'));
   try {

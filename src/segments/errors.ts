@@ -53,7 +53,9 @@ export class CorruptSegmentError extends SidecarError {
 /** Asked to treat something as a segment that is none: a directory without creation.meta (`pinot-sidecar crc /tmp`). */
 export class NotASegmentError extends SidecarError {
   constructor(readonly path: string) {
-    super(`${path} is not a segment: no creation.meta in it or in its v3/ (expected a segment directory or a segment tarball)`);
+    super(
+      `${path} is not a segment: no creation.meta in it or in its v3/ (expected a segment directory or a segment tarball)`,
+    );
   }
 }
 

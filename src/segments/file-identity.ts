@@ -55,5 +55,7 @@ export async function readFileSnapshot(path: string, maxBytes: number): Promise<
 
 /** Undefined when the two snapshots are the same version with the same bytes. */
 export function snapshotChange(before: FileSnapshot, after: FileSnapshot): string | undefined {
-  return identityChange(before.identity, after.identity) ?? (before.bytes.equals(after.bytes) ? undefined : 'bytes changed');
+  return (
+    identityChange(before.identity, after.identity) ?? (before.bytes.equals(after.bytes) ? undefined : 'bytes changed')
+  );
 }

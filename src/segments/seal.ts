@@ -1,7 +1,12 @@
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { SidecarError } from '../errors.js';
-import { CREATION_META_CANDIDATES, CreationMetaError, parseCreationMeta, type CreationMeta } from '../pinot-format/index.js';
+import {
+  CREATION_META_CANDIDATES,
+  CreationMetaError,
+  parseCreationMeta,
+  type CreationMeta,
+} from '../pinot-format/index.js';
 import { CorruptSegmentError, SegmentChangedError, SegmentReadError } from './errors.js';
 import { readFileSnapshot, snapshotChange, type FileSnapshot } from './file-identity.js';
 import { isVanished, lstatIfExists } from './fs-calls.js';
@@ -42,7 +47,8 @@ export async function readSeal(segmentDir: string): Promise<SealLookup> {
         missing = true;
         break;
       }
-      if (stats.isSymbolicLink()) return { sealed: false, reason: `${candidate.slice(0, index + 1).join('/')} is a symlink` };
+      if (stats.isSymbolicLink())
+        return { sealed: false, reason: `${candidate.slice(0, index + 1).join('/')} is a symlink` };
       if (isLast ? !stats.isFile() : !stats.isDirectory()) {
         return { sealed: false, reason: `${candidate.slice(0, index + 1).join('/')} has an unexpected file type` };
       }
@@ -55,7 +61,10 @@ export async function readSeal(segmentDir: string): Promise<SealLookup> {
       throw new SegmentReadError(current, { cause: err });
     });
     if (snapshot === undefined) return { sealed: false, reason: 'creation.meta vanished or became a symlink' };
-    return { sealed: true, seal: { creationMetaPath: current, creationMeta: readCreationMeta(snapshot.bytes, current), snapshot } };
+    return {
+      sealed: true,
+      seal: { creationMetaPath: current, creationMeta: readCreationMeta(snapshot.bytes, current), snapshot },
+    };
   }
   return { sealed: false, reason: 'no creation.meta (not sealed)', absent: true };
 }
@@ -80,7 +89,11 @@ export interface DirIdentity {
  * Throws SegmentChangedError unless the directory is still the same inode and `creation.meta` still
  * has the same inode, size, mtime and bytes as when the segment was resolved.
  */
-export async function assertSealUnchanged(segment: { dir: string; dirIdentity: DirIdentity; seal: Seal }): Promise<void> {
+export async function assertSealUnchanged(segment: {
+  dir: string;
+  dirIdentity: DirIdentity;
+  seal: Seal;
+}): Promise<void> {
   const { dir, dirIdentity, seal } = segment;
   let change: string | undefined;
   try {
@@ -92,9 +105,13 @@ export async function assertSealUnchanged(segment: { dir: string; dirIdentity: D
       if (metaChange !== undefined) change = `creation.meta ${metaChange}`;
     }
   } catch (err) {
-    throw new SegmentChangedError(dir, isVanished(err) ? 'directory or creation.meta disappeared' : 'seal no longer readable', {
-      cause: err,
-    });
+    throw new SegmentChangedError(
+      dir,
+      isVanished(err) ? 'directory or creation.meta disappeared' : 'seal no longer readable',
+      {
+        cause: err,
+      },
+    );
   }
   if (change !== undefined) throw new SegmentChangedError(dir, change);
 }

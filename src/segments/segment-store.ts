@@ -76,15 +76,19 @@ export class SegmentStore {
   async resolve(table: string, segment: string): Promise<ResolvedSegment> {
     const parsed = parseTableName(table);
     validateSegmentName(segment);
-    const candidates = parsed.nameWithType !== undefined
-      ? [parsed.nameWithType]
-      : RAW_NAME_RESOLUTION_ORDER.map((type) => tableNameWithType(parsed.raw, type));
+    const candidates =
+      parsed.nameWithType !== undefined
+        ? [parsed.nameWithType]
+        : RAW_NAME_RESOLUTION_ORDER.map((type) => tableNameWithType(parsed.raw, type));
     const realRoot = this.realRootsOnDemand();
     const reasons: string[] = [];
     for (const candidate of candidates) {
       for (let index = 0; index < this.roots.length; index += 1) {
         const root = await realRoot(index);
-        const lookup = root.real === undefined ? { found: false as const, reason: 'absent' } : await lookupSegment(root.real, candidate, segment);
+        const lookup =
+          root.real === undefined
+            ? { found: false as const, reason: 'absent' }
+            : await lookupSegment(root.real, candidate, segment);
         if (lookup.found) return lookup.segment;
         reasons.push(`${candidate}${root.label}: ${lookup.reason}`);
       }
@@ -185,7 +189,8 @@ async function lookupSegment(realRoot: string, table: string, segment: string): 
   const dir = path.join(tableDir, segment);
   const dirStats = await lstatIfExists(dir);
   const segmentProblem = describeNonDirectory(dirStats, 'segment directory');
-  if (segmentProblem !== undefined || dirStats === undefined) return { found: false, reason: segmentProblem ?? 'absent' };
+  if (segmentProblem !== undefined || dirStats === undefined)
+    return { found: false, reason: segmentProblem ?? 'absent' };
   const sealLookup = await readSeal(dir);
   if (!sealLookup.sealed) return { found: false, reason: sealLookup.reason };
   // lstat proved no component is a symlink at that moment; realpath proves it again now, after the

@@ -41,7 +41,10 @@ export function encodeEntryHeader(entry: TarEntryInfo): Buffer {
   const block = header.block;
   if (block === undefined) throw new Error('node-tar did not produce a header block');
   if (!needPax) return block;
-  return Buffer.concat([new Pax({ path: data.path, size: data.size, mtime: data.mtime, uid: data.uid, gid: data.gid }).encode(), block]);
+  return Buffer.concat([
+    new Pax({ path: data.path, size: data.size, mtime: data.mtime, uid: data.uid, gid: data.gid }).encode(),
+    block,
+  ]);
 }
 
 /** Zero bytes that complete a file's last data block. */

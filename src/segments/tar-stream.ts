@@ -66,8 +66,10 @@ export async function planSegmentArchive(segment: ResolvedSegment): Promise<Segm
     entries.push(archiveEntry(`${segment.segmentName}/${node.relPath}${suffix}`, node.absPath, node.kind, node.stats));
   }
   const tarBytes =
-    entries.reduce((sum, entry) => sum + entryArchiveSize(entry.header, { kind: entry.kind, size: Number(entry.stats.size) }), 0) +
-    endOfArchive().length;
+    entries.reduce(
+      (sum, entry) => sum + entryArchiveSize(entry.header, { kind: entry.kind, size: Number(entry.stats.size) }),
+      0,
+    ) + endOfArchive().length;
   return { segment, entries, tarBytes };
 }
 
@@ -92,7 +94,10 @@ export async function planSegmentArchive(segment: ResolvedSegment): Promise<Segm
  * than 6 for ~3% more bytes. Pinot sniffs the gzip magic, so the level is invisible to it. Level 0 writes
  * stored blocks: a valid member, no compression work.
  */
-export function streamSegmentArchive(source: ResolvedSegment | SegmentArchivePlan, options: SegmentArchiveOptions = {}): Readable {
+export function streamSegmentArchive(
+  source: ResolvedSegment | SegmentArchivePlan,
+  options: SegmentArchiveOptions = {},
+): Readable {
   const readSize = options.readSize ?? DEFAULT_READ_SIZE;
   const tar = Readable.from(tarBytes(source, readSize), { objectMode: false, highWaterMark: readSize });
   const gzip = createParallelGzip({
@@ -108,7 +113,12 @@ export function streamSegmentArchive(source: ResolvedSegment | SegmentArchivePla
   return gzip;
 }
 
-function archiveEntry(archivePath: string, absPath: string, kind: 'directory' | 'file', stats: BigIntStats): ArchiveEntry {
+function archiveEntry(
+  archivePath: string,
+  absPath: string,
+  kind: 'directory' | 'file',
+  stats: BigIntStats,
+): ArchiveEntry {
   const header = encodeEntryHeader({
     path: archivePath,
     kind,
@@ -153,7 +163,9 @@ async function* fileBytes(segmentDir: string, entry: ArchiveEntry, readSize: num
     let remaining = Number(entry.stats.size);
     while (remaining > 0) {
       const buffer = Buffer.allocUnsafe(Math.min(readSize, remaining));
-      const { bytesRead } = await readingSegment(segmentDir, path, () => opened.read(buffer, 0, buffer.length, position));
+      const { bytesRead } = await readingSegment(segmentDir, path, () =>
+        opened.read(buffer, 0, buffer.length, position),
+      );
       if (bytesRead === 0) throw new SegmentChangedError(segmentDir, `${path} shrank while being read`);
       position += bytesRead;
       remaining -= bytesRead;
@@ -167,7 +179,12 @@ async function* fileBytes(segmentDir: string, entry: ArchiveEntry, readSize: num
 }
 
 /** The open file must be the version that was planned: same inode, size and mtime. */
-async function assertSameVersion(segmentDir: string, path: string, handle: FileHandle, expected: FileIdentity): Promise<void> {
+async function assertSameVersion(
+  segmentDir: string,
+  path: string,
+  handle: FileHandle,
+  expected: FileIdentity,
+): Promise<void> {
   const stats = await readingSegment(segmentDir, path, () => handle.stat({ bigint: true }));
   const change = identityChange(expected, identityOf(stats));
   if (change !== undefined) throw new SegmentChangedError(segmentDir, `${path} ${change}`);

@@ -4,7 +4,16 @@ import { ConfigError, parseServeConfig, deepStoreOptions, serveUsage } from '../
 import { lockRootUnder } from '../../src/agent/repair/index.js';
 import { s3ClientConfig } from '../../src/deepstore/s3-deep-store.js';
 
-const minimal = ['--zk', '127.0.0.1:2181', '--cluster', 'C', '--instance', 'Server_a_8098', '--data-dir', '/var/pinot/data'];
+const minimal = [
+  '--zk',
+  '127.0.0.1:2181',
+  '--cluster',
+  'C',
+  '--instance',
+  'Server_a_8098',
+  '--data-dir',
+  '/var/pinot/data',
+];
 
 function parse(argv: string[], env: NodeJS.ProcessEnv = {}): string[] | { problems: string[] } {
   try {
@@ -19,28 +28,62 @@ describe('--tier-data-dir / PINOT_SIDECAR_TIER_DATA_DIRS', () => {
   it.each([
     ['none by default', [], {}, []],
     ['one flag', ['--tier-data-dir', '/tiers/cold'], {}, ['/tiers/cold']],
-    ['the flag repeated, in order', ['--tier-data-dir', '/tiers/warm', '--tier-data-dir', '/tiers/cold'], {}, ['/tiers/warm', '/tiers/cold']],
-    ['the variable, colon-separated, in order', [], { PINOT_SIDECAR_TIER_DATA_DIRS: '/tiers/warm:/tiers/cold' }, ['/tiers/warm', '/tiers/cold']],
-    ['flags win over the variable, whole', ['--tier-data-dir', '/tiers/x'], { PINOT_SIDECAR_TIER_DATA_DIRS: '/tiers/warm:/tiers/cold' }, ['/tiers/x']],
+    [
+      'the flag repeated, in order',
+      ['--tier-data-dir', '/tiers/warm', '--tier-data-dir', '/tiers/cold'],
+      {},
+      ['/tiers/warm', '/tiers/cold'],
+    ],
+    [
+      'the variable, colon-separated, in order',
+      [],
+      { PINOT_SIDECAR_TIER_DATA_DIRS: '/tiers/warm:/tiers/cold' },
+      ['/tiers/warm', '/tiers/cold'],
+    ],
+    [
+      'flags win over the variable, whole',
+      ['--tier-data-dir', '/tiers/x'],
+      { PINOT_SIDECAR_TIER_DATA_DIRS: '/tiers/warm:/tiers/cold' },
+      ['/tiers/x'],
+    ],
     ['an empty variable is unset', [], { PINOT_SIDECAR_TIER_DATA_DIRS: '' }, []],
   ])('%s', (_label, argv, env, expected) => {
     expect(parse(argv, env)).toEqual(expected);
   });
 
   it.each([
-    ['two colons in a row', [], { PINOT_SIDECAR_TIER_DATA_DIRS: '/tiers/warm::/tiers/cold' }, /an empty directory name/],
+    [
+      'two colons in a row',
+      [],
+      { PINOT_SIDECAR_TIER_DATA_DIRS: '/tiers/warm::/tiers/cold' },
+      /an empty directory name/,
+    ],
     ['a trailing colon', [], { PINOT_SIDECAR_TIER_DATA_DIRS: '/tiers/warm:' }, /an empty directory name/],
     ['an empty flag', ['--tier-data-dir', ''], {}, /an empty directory name/],
-    ['a dir listed twice', ['--tier-data-dir', '/tiers/cold', '--tier-data-dir', '/tiers/cold/'], {}, /\/tiers\/cold\/ is listed twice or is the --data-dir/],
-    ['the data dir itself', [], { PINOT_SIDECAR_TIER_DATA_DIRS: '/var/pinot/data' }, /\/var\/pinot\/data is listed twice or is the --data-dir/],
+    [
+      'a dir listed twice',
+      ['--tier-data-dir', '/tiers/cold', '--tier-data-dir', '/tiers/cold/'],
+      {},
+      /\/tiers\/cold\/ is listed twice or is the --data-dir/,
+    ],
+    [
+      'the data dir itself',
+      [],
+      { PINOT_SIDECAR_TIER_DATA_DIRS: '/var/pinot/data' },
+      /\/var\/pinot\/data is listed twice or is the --data-dir/,
+    ],
   ])('%s is refused, in one line naming the flag and the variable', (_label, argv, env, message) => {
     const result = parse(argv, env);
-    expect(result).toEqual({ problems: [expect.stringMatching(/^--tier-data-dir \(PINOT_SIDECAR_TIER_DATA_DIRS\): /)] });
+    expect(result).toEqual({
+      problems: [expect.stringMatching(/^--tier-data-dir \(PINOT_SIDECAR_TIER_DATA_DIRS\): /)],
+    });
     expect((result as { problems: string[] }).problems[0]).toMatch(message);
   });
 
   it('is in the usage text', () => {
-    expect(serveUsage()).toMatch(/--tier-data-dir <value> +PINOT_SIDECAR_TIER_DATA_DIRS\n.*Repeatable; the variable is a colon-separated list/);
+    expect(serveUsage()).toMatch(
+      /--tier-data-dir <value> +PINOT_SIDECAR_TIER_DATA_DIRS\n.*Repeatable; the variable is a colon-separated list/,
+    );
   });
 });
 
@@ -57,7 +100,11 @@ describe('S3 store options (serve, fetch and demo alike)', () => {
   it.each([
     ['WHEN_REQUIRED with an endpoint', ['--s3-endpoint', 'http://minio:9000'], 'WHEN_REQUIRED'],
     ['WHEN_SUPPORTED on AWS', [], 'WHEN_SUPPORTED'],
-    ['--s3-checksums wins', ['--s3-endpoint', 'http://minio:9000', '--s3-checksums', 'WHEN_SUPPORTED'], 'WHEN_SUPPORTED'],
+    [
+      '--s3-checksums wins',
+      ['--s3-endpoint', 'http://minio:9000', '--s3-checksums', 'WHEN_SUPPORTED'],
+      'WHEN_SUPPORTED',
+    ],
   ])('checksums: %s', (_label, argv, mode) => {
     const config = parseServeConfig([...minimal, '--deep-store', 's3://b/p', ...argv], {});
     const client = s3ClientConfig(deepStoreOptions(config, {}).s3!);
@@ -91,7 +138,9 @@ describe('--compression-threads / PINOT_SIDECAR_COMPRESSION_THREADS', () => {
     try {
       parseServeConfig([...minimal, '--compression-threads', value], {});
     } catch (err) {
-      expect((err as ConfigError).problems).toEqual([expect.stringMatching(/^--compression-threads \(PINOT_SIDECAR_COMPRESSION_THREADS\)/)]);
+      expect((err as ConfigError).problems).toEqual([
+        expect.stringMatching(/^--compression-threads \(PINOT_SIDECAR_COMPRESSION_THREADS\)/),
+      ]);
     }
   });
 });

@@ -24,7 +24,9 @@ async function untilGcObserved(metrics: Metrics): Promise<void> {
     async () => {
       for (let i = 0; i < 200_000; i += 1) sink.push({ i });
       sink = [];
-      expect(await metrics.registry.getSingleMetricAsString('pinot_sidecar_nodejs_gc_duration_seconds')).toMatch(/_count\{kind="/);
+      expect(await metrics.registry.getSingleMetricAsString('pinot_sidecar_nodejs_gc_duration_seconds')).toMatch(
+        /_count\{kind="/,
+      );
     },
     { timeout: 10_000, interval: 20 },
   );
@@ -49,7 +51,8 @@ describe('/metrics passes promtool', () => {
     const text = await createMetrics().registry.metrics();
     const gaugesNamedTotal = [...text.matchAll(/^# TYPE (\S+_total) gauge$/gm)].map((m) => m[1]);
     expect(gaugesNamedTotal).toEqual([]);
-    for (const kind of ['handles', 'requests', 'resources']) expect(text).toContain(`# TYPE pinot_sidecar_nodejs_active_${kind} gauge`);
+    for (const kind of ['handles', 'requests', 'resources'])
+      expect(text).toContain(`# TYPE pinot_sidecar_nodejs_active_${kind} gauge`);
   });
 });
 
@@ -73,12 +76,16 @@ describe('labels of everything exported', () => {
   it('are table/status/result/op on the sidecar metrics, and only the documented ones on the process metrics', () => {
     const sidecarLabelsOutsideTheSet: string[] = [];
     const processMetricLabels: Record<string, string[]> = {};
-    for (const metric of createMetrics().registry.getMetricsAsArray() as unknown as Array<{ name: string; labelNames: string[] }>) {
+    for (const metric of createMetrics().registry.getMetricsAsArray() as unknown as Array<{
+      name: string;
+      labelNames: string[];
+    }>) {
       const name = metric.name.replace(/^pinot_sidecar_/, '');
       if (/^(nodejs|process)_/.test(name)) {
         if (metric.labelNames.length > 0) processMetricLabels[name] = metric.labelNames;
       } else {
-        for (const label of metric.labelNames) if (!SIDECAR_LABELS.has(label)) sidecarLabelsOutsideTheSet.push(`${name}{${label}}`);
+        for (const label of metric.labelNames)
+          if (!SIDECAR_LABELS.has(label)) sidecarLabelsOutsideTheSet.push(`${name}{${label}}`);
       }
     }
     expect(sidecarLabelsOutsideTheSet).toEqual([]);

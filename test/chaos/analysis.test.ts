@@ -12,13 +12,44 @@ import { concurrentUploads, objectKey, uploadWindows } from './upload-windows.js
 
 const SEG = 'events__0__1__20240101T0000Z';
 const URL = `s3://chaos/pinot/data/events/${SEG}`;
-const done = (fields: { url?: string; crc?: string } = {}) => segmentRecord(SEG, { status: 'DONE', crc: fields.crc ?? '42', ...(fields.url === undefined ? { downloadUrl: '' } : { downloadUrl: fields.url }) });
-const write = (version: number, what: DriverWrite['what'], record = done()): DriverWrite => ({ version, at: version, what, record });
+const done = (fields: { url?: string; crc?: string } = {}) =>
+  segmentRecord(SEG, {
+    status: 'DONE',
+    crc: fields.crc ?? '42',
+    ...(fields.url === undefined ? { downloadUrl: '' } : { downloadUrl: fields.url }),
+  });
+const write = (version: number, what: DriverWrite['what'], record = done()): DriverWrite => ({
+  version,
+  at: version,
+  what,
+  record,
+});
 
 function entry(kind: SegmentKind, writes: DriverWrite[], matching = [1, 2]): SegmentEntry {
-  return { table: 'events_REALTIME', segment: SEG, kind, replicas: [1, 2], matching, zkCrc: '42', writes, eligibleSince: 0, commitDoneAt: null, controllerUrl: null, deletedAt: null, uncertain: null, inspection: null };
+  return {
+    table: 'events_REALTIME',
+    segment: SEG,
+    kind,
+    replicas: [1, 2],
+    matching,
+    zkCrc: '42',
+    writes,
+    eligibleSince: 0,
+    commitDoneAt: null,
+    controllerUrl: null,
+    deletedAt: null,
+    uncertain: null,
+    inspection: null,
+  };
 }
-const found = (version: number, url: string | undefined, mtimeMs = 1_000): Inspection => ({ at: 0, exists: true, version, mtimeMs, url, record: null });
+const found = (version: number, url: string | undefined, mtimeMs = 1_000): Inspection => ({
+  at: 0,
+  exists: true,
+  version,
+  mtimeMs,
+  url,
+  record: null,
+});
 
 describe('judgeHistory: whose writes, and were they allowed', () => {
   it('one write by a sidecar after DONE "" is the repair (and its mtime is when it landed)', () => {
@@ -27,21 +58,32 @@ describe('judgeHistory: whose writes, and were they allowed', () => {
   });
 
   it('no foreign write: not repaired, nothing wrong', () => {
-    expect(judgeHistory(entry('eligible', [write(0, 'create')]), found(0, ''))).toMatchObject({ foreignWrites: 0, violations: [], repairedBySidecar: false });
+    expect(judgeHistory(entry('eligible', [write(0, 'create')]), found(0, ''))).toMatchObject({
+      foreignWrites: 0,
+      violations: [],
+      repairedBySidecar: false,
+    });
   });
 
   it('two foreign writes after DONE "": the second went over a URL', () => {
-    expect(judgeHistory(entry('eligible', [write(0, 'create')]), found(2, URL)).violations).toEqual([expect.objectContaining({ kind: 'url_overwritten' })]);
+    expect(judgeHistory(entry('eligible', [write(0, 'create')]), found(2, URL)).violations).toEqual([
+      expect.objectContaining({ kind: 'url_overwritten' }),
+    ]);
   });
 
   it('the controller fixed it, then someone wrote again: overwritten', () => {
     const history = [write(0, 'create'), write(1, 'controller_fix', done({ url: URL }))];
     expect(judgeHistory(entry('eligible', history), found(1, URL)).violations).toEqual([]);
-    expect(judgeHistory(entry('eligible', history), found(2, URL)).violations).toEqual([expect.objectContaining({ kind: 'url_overwritten' })]);
+    expect(judgeHistory(entry('eligible', history), found(2, URL)).violations).toEqual([
+      expect.objectContaining({ kind: 'url_overwritten' }),
+    ]);
   });
 
   it('a sidecar repaired, then the controller wrote its snapshot over it (Pinot does that): allowed, repair time unknown from ZK', () => {
-    const verdict = judgeHistory(entry('eligible', [write(0, 'create'), write(2, 'controller_fix', done({ url: URL }))]), found(2, URL));
+    const verdict = judgeHistory(
+      entry('eligible', [write(0, 'create'), write(2, 'controller_fix', done({ url: URL }))]),
+      found(2, URL),
+    );
     expect(verdict).toEqual({ foreignWrites: 1, violations: [], repairedBySidecar: true, repairedAt: null });
   });
 
@@ -52,24 +94,60 @@ describe('judgeHistory: whose writes, and were they allowed', () => {
     ['no_url_key', segmentRecord(SEG, { status: 'DONE', crc: '42' }), [1, 2], 'no_url_key_written'],
   ] as const)('any write to a %s record is a violation', (kind, record, matching, violation) => {
     const history = [write(0, 'create', record)];
-    expect(judgeHistory(entry(kind, history, [...matching]), found(0, record.simpleFields['segment.download.url'])).violations).toEqual([]);
-    expect(judgeHistory(entry(kind, history, [...matching]), found(1, URL)).violations).toEqual([expect.objectContaining({ kind: violation })]);
+    expect(
+      judgeHistory(entry(kind, history, [...matching]), found(0, record.simpleFields['segment.download.url']))
+        .violations,
+    ).toEqual([]);
+    expect(judgeHistory(entry(kind, history, [...matching]), found(1, URL)).violations).toEqual([
+      expect.objectContaining({ kind: violation }),
+    ]);
   });
 
   it('a COMMITTING segment committed later is repairable from then on', () => {
     const history = [write(0, 'create', segmentRecord(SEG, { status: 'COMMITTING' })), write(1, 'commit_done')];
-    expect(judgeHistory(entry('committing', history), found(2, URL))).toMatchObject({ violations: [], repairedBySidecar: true });
+    expect(judgeHistory(entry('committing', history), found(2, URL))).toMatchObject({
+      violations: [],
+      repairedBySidecar: true,
+    });
   });
 
-  it('a version below the driver\'s last write means the znode was recreated; a missing one, that it vanished', () => {
-    expect(judgeHistory(entry('eligible', [write(0, 'create'), write(1, 'controller_fix', done({ url: URL }))]), found(0, '')).violations).toEqual([expect.objectContaining({ kind: 'znode_recreated' })]);
-    expect(judgeHistory(entry('eligible', [write(0, 'create')]), { ...found(0, ''), exists: false }).violations).toEqual([expect.objectContaining({ kind: 'znode_vanished' })]);
+  it("a version below the driver's last write means the znode was recreated; a missing one, that it vanished", () => {
+    expect(
+      judgeHistory(
+        entry('eligible', [write(0, 'create'), write(1, 'controller_fix', done({ url: URL }))]),
+        found(0, ''),
+      ).violations,
+    ).toEqual([expect.objectContaining({ kind: 'znode_recreated' })]);
+    expect(
+      judgeHistory(entry('eligible', [write(0, 'create')]), { ...found(0, ''), exists: false }).violations,
+    ).toEqual([expect.objectContaining({ kind: 'znode_vanished' })]);
   });
 });
 
-function request(op: LoggedRequest['op'], client: string, startedAt: number, end: number, extra: Partial<LoggedRequest> = {}): LoggedRequest {
+function request(
+  op: LoggedRequest['op'],
+  client: string,
+  startedAt: number,
+  end: number,
+  extra: Partial<LoggedRequest> = {},
+): LoggedRequest {
   const url = `/chaos/pinot/data/events/${SEG}${op === 'PutObject' ? '' : '?uploadId=u1'}`;
-  return { op, method: 'PUT', url, query: new URLSearchParams(), headers: {}, fault: null, status: 200, upstreamStatus: 200, startedAt, endedAt: end, answeredAt: end, client, uploadId: op === 'PutObject' ? null : 'u1', ...extra };
+  return {
+    op,
+    method: 'PUT',
+    url,
+    query: new URLSearchParams(),
+    headers: {},
+    fault: null,
+    status: 200,
+    upstreamStatus: 200,
+    startedAt,
+    endedAt: end,
+    answeredAt: end,
+    client,
+    uploadId: op === 'PutObject' ? null : 'u1',
+    ...extra,
+  };
 }
 
 describe('upload windows at the proxy', () => {
@@ -81,16 +159,22 @@ describe('upload windows at the proxy', () => {
       request('CompleteMultipartUpload', 'b', 41, 45),
       request('HeadObject', 'a', 50, 51),
     ]);
-    expect(windows.map((w) => [w.client, w.kind, w.start, w.end, w.requests])).toEqual([
-      ['a', 'put', 0, 10],
-      ['b', 'multipart', 20, 45],
-    ].map(([c, k, s, e]) => [c, k, s, e, c === 'a' ? 1 : 3]));
+    expect(windows.map((w) => [w.client, w.kind, w.start, w.end, w.requests])).toEqual(
+      [
+        ['a', 'put', 0, 10],
+        ['b', 'multipart', 20, 45],
+      ].map(([c, k, s, e]) => [c, k, s, e, c === 'a' ? 1 : 3]),
+    );
     expect(concurrentUploads(windows)).toEqual([]);
   });
 
   it('two processes uploading one key at once are caught; one after the other is not', () => {
-    expect(concurrentUploads(uploadWindows([request('PutObject', 'a', 0, 10), request('PutObject', 'b', 5, 12)]))).toHaveLength(1);
-    expect(concurrentUploads(uploadWindows([request('PutObject', 'a', 0, 10), request('PutObject', 'b', 10, 12)]))).toHaveLength(0);
+    expect(
+      concurrentUploads(uploadWindows([request('PutObject', 'a', 0, 10), request('PutObject', 'b', 5, 12)])),
+    ).toHaveLength(1);
+    expect(
+      concurrentUploads(uploadWindows([request('PutObject', 'a', 0, 10), request('PutObject', 'b', 10, 12)])),
+    ).toHaveLength(0);
   });
 
   it('a request the store answered after its client died lasts until the store answered', () => {

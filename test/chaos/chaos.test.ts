@@ -20,7 +20,8 @@ describe('chaos soak (60 s)', () => {
 
     expect(report.violations, context).toEqual([]);
     expect(report.settled, context).toBe(true);
-    for (const kind of REQUIRED_FAULTS) expect(report.faults[kind], `${kind} was never injected\n${context}`).toBeGreaterThan(0);
+    for (const kind of REQUIRED_FAULTS)
+      expect(report.faults[kind], `${kind} was never injected\n${context}`).toBeGreaterThan(0);
     // The run did what it is for: repairs under fire, controller fixes, deletions, skips.
     expect(report.segments.repairedBySidecars, context).toBeGreaterThan(5);
     expect(report.segments.deleted, context).toBeGreaterThan(0);

@@ -62,7 +62,12 @@ export interface CheckResult {
   outcomes: SegmentOutcome[];
   uncertain: number;
   uploadWindows: number;
-  resources: Array<{ label: string; baseline: { fds: number; rssKiB: number }; end: { fds: number; rssKiB: number } | null; peak: { fds: number; rssKiB: number } }>;
+  resources: Array<{
+    label: string;
+    baseline: { fds: number; rssKiB: number };
+    end: { fds: number; rssKiB: number } | null;
+    peak: { fds: number; rssKiB: number };
+  }>;
 }
 
 export interface CheckContext {
@@ -73,7 +78,13 @@ export interface CheckContext {
 }
 
 export async function finalChecks(ctx: CheckContext): Promise<CheckResult> {
-  const violations: Violation[] = [...ctx.driver.liveViolations.map((v) => ({ kind: v.kind as ViolationKind, subject: `${v.table}/${v.segment}`, detail: v.detail }))];
+  const violations: Violation[] = [
+    ...ctx.driver.liveViolations.map((v) => ({
+      kind: v.kind as ViolationKind,
+      subject: `${v.table}/${v.segment}`,
+      detail: v.detail,
+    })),
+  ];
   const outcomes = await checkSegments(ctx, violations);
   const windows = uploadWindows(ctx.world.proxy.log);
   for (const [a, b] of concurrentUploads(windows)) {
@@ -84,11 +95,22 @@ export async function finalChecks(ctx: CheckContext): Promise<CheckResult> {
     });
   }
   for (const proc of ctx.fleet.all) {
-    if (!proc.alive && !proc.expectedExit) violations.push({ kind: 'sidecar_crash', subject: proc.label, detail: `exited on its own: code ${proc.exitCode}, signal ${proc.exitSignal}; log ${proc.logFile}` });
+    if (!proc.alive && !proc.expectedExit)
+      violations.push({
+        kind: 'sidecar_crash',
+        subject: proc.label,
+        detail: `exited on its own: code ${proc.exitCode}, signal ${proc.exitSignal}; log ${proc.logFile}`,
+      });
   }
   await checkLocks(ctx, violations);
   const resources = await checkResources(ctx, violations);
-  return { violations, outcomes, uncertain: ctx.driver.ledger.all().filter((e) => e.uncertain).length, uploadWindows: windows.length, resources };
+  return {
+    violations,
+    outcomes,
+    uncertain: ctx.driver.ledger.all().filter((e) => e.uncertain).length,
+    uploadWindows: windows.length,
+    resources,
+  };
 }
 
 async function checkSegments(ctx: CheckContext, violations: Violation[]): Promise<SegmentOutcome[]> {
@@ -111,7 +133,7 @@ async function checkSegments(ctx: CheckContext, violations: Violation[]): Promis
       outcome.repairedBySidecar = verdict.repairedBySidecar;
       outcome.foreignWrites = verdict.foreignWrites;
       const logged = firstSuccess.get(subject);
-      outcome.repairedAt = verdict.repairedAt ?? (verdict.repairedBySidecar ? logged ?? null : null);
+      outcome.repairedAt = verdict.repairedAt ?? (verdict.repairedBySidecar ? (logged ?? null) : null);
     }
     outcomes.push(outcome);
 
@@ -126,7 +148,12 @@ async function checkSegments(ctx: CheckContext, violations: Violation[]): Promis
       } catch (err) {
         const message = firstLine(err);
         // repair-invariants.ts names what failed: a recreated znode, a changed field, or the object behind a new URL.
-        const kind: ViolationKind = entry.deletedAt !== null ? 'deleted_recreated' : /points at no object|holds another segment CRC/.test(message) ? 'bad_object' : 'record_changed';
+        const kind: ViolationKind =
+          entry.deletedAt !== null
+            ? 'deleted_recreated'
+            : /points at no object|holds another segment CRC/.test(message)
+              ? 'bad_object'
+              : 'record_changed';
         add(kind, message);
       }
     }
@@ -134,25 +161,53 @@ async function checkSegments(ctx: CheckContext, violations: Violation[]): Promis
 
     const url = inspection.url;
     if (mustBeRepaired(entry) && entry.uncertain === null && (url === undefined || url === '')) {
-      add('unrepaired', `still ${url === undefined ? 'without the URL key' : 'URL ""'} after settling (kind ${entry.kind}, replicas ${entry.replicas.join(',')}, matching ${entry.matching.join(',')})`);
+      add(
+        'unrepaired',
+        `still ${url === undefined ? 'without the URL key' : 'URL ""'} after settling (kind ${entry.kind}, replicas ${entry.replicas.join(',')}, matching ${entry.matching.join(',')})`,
+      );
     }
     if (url !== undefined && url !== '') {
       // A URL someone else set was checked down to the archive above (repair-invariants); one the driver wrote
       // itself was not: read its archive here.
       const readArchive = entry.uncertain !== null || url === before.simpleFields['segment.download.url'];
-      const problem = await verifyObject(world, entry, url, inspection.record?.simpleFields['segment.crc'] ?? null, readArchive);
+      const problem = await verifyObject(
+        world,
+        entry,
+        url,
+        inspection.record?.simpleFields['segment.crc'] ?? null,
+        readArchive,
+      );
       if (problem) add('bad_object', problem);
     }
   }
   return outcomes;
 }
 
-function snapshotOf(path: string, record: { simpleFields: Record<string, string>; mapFields: Record<string, Record<string, string>>; listFields: Record<string, string[]> }): RecordSnapshot {
-  return { path, exists: true, simpleFields: { ...record.simpleFields }, mapFields: structuredClone(record.mapFields), listFields: structuredClone(record.listFields) };
+function snapshotOf(
+  path: string,
+  record: {
+    simpleFields: Record<string, string>;
+    mapFields: Record<string, Record<string, string>>;
+    listFields: Record<string, string[]>;
+  },
+): RecordSnapshot {
+  return {
+    path,
+    exists: true,
+    simpleFields: { ...record.simpleFields },
+    mapFields: structuredClone(record.mapFields),
+    listFields: structuredClone(record.listFields),
+  };
 }
 
 /** The canonical key; HEAD metadata CRC (if any) and, when asked, the archive's creation.meta CRC equal to ZK's. Null when fine. */
-async function verifyObject(world: ChaosWorld, entry: SegmentEntry, url: string, zkCrc: string | null, readArchive: boolean): Promise<string | null> {
+async function verifyObject(
+  world: ChaosWorld,
+  entry: SegmentEntry,
+  url: string,
+  zkCrc: string | null,
+  readArchive: boolean,
+): Promise<string | null> {
   const canonical = segmentUri(DEEP_STORE_URI, rawTableName(entry.table), entry.segment);
   if (url !== canonical) return `URL ${url} is not the canonical key ${canonical}`;
   const location = parseStoreUri(url);
@@ -164,7 +219,8 @@ async function verifyObject(world: ChaosWorld, entry: SegmentEntry, url: string,
   } catch (err) {
     return `HEAD ${url}: ${(err as Error).name} (no object behind the URL)`;
   }
-  if (metaCrc !== undefined && metaCrc !== zkCrc) return `HEAD ${url}: stored CRC metadata ${metaCrc}, ZK segment.crc ${zkCrc}`;
+  if (metaCrc !== undefined && metaCrc !== zkCrc)
+    return `HEAD ${url}: stored CRC metadata ${metaCrc}, ZK segment.crc ${zkCrc}`;
   if (!readArchive) return null;
   const got = await world.s3.client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
   const archiveCrc = await readArchiveCrc(got.Body as Readable);
@@ -206,10 +262,18 @@ async function checkLocks(ctx: CheckContext, violations: Violation[]): Promise<v
   let held: string[] = [];
   try {
     // A lock of a killed sidecar lives until its session times out.
-    await waitUntil('upload locks released', async () => (held = await list()).length === 0, { timeoutMs: ctx.plan.sessionTimeoutMs + 10_000, intervalMs: 500 });
+    await waitUntil('upload locks released', async () => (held = await list()).length === 0, {
+      timeoutMs: ctx.plan.sessionTimeoutMs + 10_000,
+      intervalMs: 500,
+    });
   } catch (err) {
     if (!(err instanceof WaitTimeoutError)) throw err;
-    for (const lock of held) violations.push({ kind: 'lock_left', subject: lock, detail: `upload lock ${root}/${lock} still held after settling` });
+    for (const lock of held)
+      violations.push({
+        kind: 'lock_left',
+        subject: lock,
+        detail: `upload lock ${root}/${lock} still held after settling`,
+      });
   }
 }
 
@@ -236,9 +300,22 @@ async function checkResources(ctx: CheckContext, violations: Violation[]): Promi
       if (!(err instanceof WaitTimeoutError)) throw err;
     }
     const last = end as { fds: number; rssKiB: number } | null;
-    if (last && last.fds > limitFds) violations.push({ kind: 'fd_growth', subject: proc.label, detail: `${last.fds} fds, baseline ${baseline.fds} (limit ${limitFds})` });
-    if (last && last.rssKiB > limitRss) violations.push({ kind: 'rss_growth', subject: proc.label, detail: `RSS ${mib(last.rssKiB)}, baseline ${mib(baseline.rssKiB)} (limit ${mib(limitRss)})` });
-    const peak = proc.samples.reduce((p, s) => ({ fds: Math.max(p.fds, s.fds), rssKiB: Math.max(p.rssKiB, s.rssKiB) }), { ...baseline });
+    if (last && last.fds > limitFds)
+      violations.push({
+        kind: 'fd_growth',
+        subject: proc.label,
+        detail: `${last.fds} fds, baseline ${baseline.fds} (limit ${limitFds})`,
+      });
+    if (last && last.rssKiB > limitRss)
+      violations.push({
+        kind: 'rss_growth',
+        subject: proc.label,
+        detail: `RSS ${mib(last.rssKiB)}, baseline ${mib(baseline.rssKiB)} (limit ${mib(limitRss)})`,
+      });
+    const peak = proc.samples.reduce(
+      (p, s) => ({ fds: Math.max(p.fds, s.fds), rssKiB: Math.max(p.rssKiB, s.rssKiB) }),
+      { ...baseline },
+    );
     out.push({ label: proc.label, baseline, end: last, peak });
   }
   return out;

@@ -61,7 +61,15 @@ export interface DriverStats {
 export class Driver {
   readonly ledger = new Ledger();
   readonly stats: DriverStats = {
-    committed: { eligible: 0, divergent: 0, large: 0, crc_mismatch: 0, committing: 0, near_retention: 0, no_url_key: 0 },
+    committed: {
+      eligible: 0,
+      divergent: 0,
+      large: 0,
+      crc_mismatch: 0,
+      committing: 0,
+      near_retention: 0,
+      no_url_key: 0,
+    },
     committingCompleted: 0,
     deleted: 0,
     deletedBeforeRepair: 0,
@@ -85,10 +93,13 @@ export class Driver {
   /** Commit, expire, complete and fix until `signal` aborts; the action in progress finishes. */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await sleep(Math.min(3 * this.plan.commitIntervalMs, Math.max(150, this.rng.exp(this.plan.commitIntervalMs))), signal);
+      await sleep(
+        Math.min(3 * this.plan.commitIntervalMs, Math.max(150, this.rng.exp(this.plan.commitIntervalMs))),
+        signal,
+      );
       if (signal.aborted) break;
       await this.step().catch((err: unknown) => {
-        const message = err instanceof Error ? err.stack ?? err.message : String(err);
+        const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
         this.stats.errors.push(message);
         this.progress(`!! driver: ${message.split('\n')[0]}`);
       });
@@ -100,13 +111,24 @@ export class Driver {
     while (this.ledger.live().length > this.plan.maxLiveSegments) await this.deleteOldest();
     const now = Date.now();
     for (const entry of this.ledger.live()) {
-      if (entry.kind === 'committing' && entry.eligibleSince === null && entry.commitDoneAt !== null && entry.commitDoneAt <= now && !entry.uncertain) {
+      if (
+        entry.kind === 'committing' &&
+        entry.eligibleSince === null &&
+        entry.commitDoneAt !== null &&
+        entry.commitDoneAt <= now &&
+        !entry.uncertain
+      ) {
         await this.completeCommit(entry);
       }
     }
     // The controller's own repair, on the segment just committed: it races the sidecars, which react in about
     // a second (a validation run picking an old segment would find it long repaired).
-    if (this.rng.chance(this.plan.driverFixChance) && mustBeRepaired(committed) && committed.kind !== 'large' && !committed.uncertain) {
+    if (
+      this.rng.chance(this.plan.driverFixChance) &&
+      mustBeRepaired(committed) &&
+      committed.kind !== 'large' &&
+      !committed.uncertain
+    ) {
       await this.controllerFix(committed);
     }
   }
@@ -159,7 +181,12 @@ export class Driver {
         break;
       case 'near_retention':
         // Retention expires in 30 min: inside the 1 h margin, so the repair must leave it alone.
-        record = segmentRecord(segment, { status: 'DONE', downloadUrl: '', crc, endTimeMs: now - RETENTION_MS + 30 * 60_000 });
+        record = segmentRecord(segment, {
+          status: 'DONE',
+          downloadUrl: '',
+          crc,
+          endTimeMs: now - RETENTION_MS + 30 * 60_000,
+        });
         break;
       case 'no_url_key':
         record = segmentRecord(segment, { status: 'DONE', crc, endTimeMs: now - 60_000 });
@@ -167,7 +194,10 @@ export class Driver {
       default:
         record = segmentRecord(segment, { status: 'DONE', downloadUrl: '', crc, endTimeMs: now - 60_000 });
     }
-    const matching = zkCrc === null ? servers.map((s) => s.index) : servers.filter((s) => localCrc.get(s.index) === zkCrc).map((s) => s.index);
+    const matching =
+      zkCrc === null
+        ? servers.map((s) => s.index)
+        : servers.filter((s) => localCrc.get(s.index) === zkCrc).map((s) => s.index);
     const entry: SegmentEntry = {
       table,
       segment,
@@ -178,7 +208,8 @@ export class Driver {
       writes: [],
       eligibleSince: null,
       // Two in three COMMITTING segments get committed later; the rest stay stuck.
-      commitDoneAt: kind === 'committing' && this.rng.chance(0.67) ? Date.now() + this.rng.between(3_000, 20_000) : null,
+      commitDoneAt:
+        kind === 'committing' && this.rng.chance(0.67) ? Date.now() + this.rng.between(3_000, 20_000) : null,
       controllerUrl: null,
       deletedAt: null,
       uncertain: null,
@@ -193,14 +224,28 @@ export class Driver {
     this.stats.committed[kind] += 1;
 
     // 3. Each replica ONLINE in its server's current state.
-    await this.world.setReplicaStates(table, servers.map((s): [SimServer, string, string] => [s, segment, 'ONLINE']));
+    await this.world.setReplicaStates(
+      table,
+      servers.map((s): [SimServer, string, string] => [s, segment, 'ONLINE']),
+    );
     return entry;
   }
 
-  private async buildLocal(server: SimServer, table: string, segment: string, large: boolean): Promise<{ dir: string; crc: string }> {
+  private async buildLocal(
+    server: SimServer,
+    table: string,
+    segment: string,
+    large: boolean,
+  ): Promise<{ dir: string; crc: string }> {
     const tableDir = path.join(server.dataDir, table);
     if (!large) return generateSegment(tableDir, segment, { rows: this.rng.int(300, 3_000) });
-    const built = await buildSegment(tableDir, { name: segment, layout: 'v3', payloadBytes: LARGE_PAYLOAD_BYTES, payloadKind: 'random', creationTime: Date.now() });
+    const built = await buildSegment(tableDir, {
+      name: segment,
+      layout: 'v3',
+      payloadBytes: LARGE_PAYLOAD_BYTES,
+      payloadKind: 'random',
+      creationTime: Date.now(),
+    });
     return { dir: built.dir, crc: String(built.crc) };
   }
 
@@ -212,7 +257,8 @@ export class Driver {
     this.sequences.set(k, seq);
     this.segmentCount += 1;
     // LLC names: <raw>__<partition>__<sequence>__<yyyyMMdd'T'HHmm'Z'>; a minute apart per segment.
-    const stamp = new Date(Date.UTC(2024, 0, 1) + this.segmentCount * 60_000).toISOString().replace(/[-:]/g, '').slice(0, 13) + 'Z';
+    const stamp =
+      new Date(Date.UTC(2024, 0, 1) + this.segmentCount * 60_000).toISOString().replace(/[-:]/g, '').slice(0, 13) + 'Z';
     return `${raw}__${partition}__${seq}__${stamp}`;
   }
 
@@ -240,7 +286,12 @@ export class Driver {
     const path = this.world.seeder.paths.segmentMetadata(entry.table, entry.segment);
     const committing = entry.writes[entry.writes.length - 1]!;
     const crc = await this.localCrcOf(entry);
-    const record = segmentRecord(entry.segment, { status: 'DONE', downloadUrl: '', crc, endTimeMs: Date.now() - 60_000 });
+    const record = segmentRecord(entry.segment, {
+      status: 'DONE',
+      downloadUrl: '',
+      crc,
+      endTimeMs: Date.now() - 60_000,
+    });
     const bytes = serializeZNRecord(record);
     await this.world.gate.run(async () => {
       try {
@@ -319,7 +370,8 @@ export class Driver {
       } catch (err) {
         if (!isAmbiguous(err)) throw err;
         const read = await this.readRaw(path);
-        if (read && read.data.equals(bytes)) entry.writes.push({ version: read.stat.version, at: Date.now(), what: 'controller_fix', record: fixed });
+        if (read && read.data.equals(bytes))
+          entry.writes.push({ version: read.stat.version, at: Date.now(), what: 'controller_fix', record: fixed });
         else this.markUncertain(entry, `controller fix answered ${errorCode(err)}`);
       }
       entry.controllerUrl = uri;
@@ -351,7 +403,10 @@ export class Driver {
     const path = this.world.seeder.paths.segmentMetadata(entry.table, entry.segment);
     const servers = this.world.servers.filter((s) => entry.replicas.includes(s.index));
     const dropReplicas = async (): Promise<void> => {
-      await this.world.setReplicaStates(entry.table, servers.map((s): [SimServer, string, null] => [s, entry.segment, null]));
+      await this.world.setReplicaStates(
+        entry.table,
+        servers.map((s): [SimServer, string, null] => [s, entry.segment, null]),
+      );
       for (const server of servers) await rm(path_(server, entry), { recursive: true, force: true });
     };
     // Pinot removes the segment from the ideal state and deletes its metadata; servers drop it when they get
@@ -388,7 +443,14 @@ export class Driver {
     const read = await this.world.zkRetry(() => this.readRaw(path));
     if (!read) return { at: Date.now(), exists: false, version: -1, mtimeMs: 0, url: undefined, record: null };
     const record = parseRecord(read.data);
-    return { at: Date.now(), exists: true, version: read.stat.version, mtimeMs: read.stat.mtimeMs, url: record.simpleFields[URL_KEY], record };
+    return {
+      at: Date.now(),
+      exists: true,
+      version: read.stat.version,
+      mtimeMs: read.stat.mtimeMs,
+      url: record.simpleFields[URL_KEY],
+      record,
+    };
   }
 
   private async readRaw(path: string): Promise<{ data: Buffer; stat: ZkStat } | null> {

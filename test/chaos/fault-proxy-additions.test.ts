@@ -74,7 +74,7 @@ describe('fault proxy additions', () => {
     }
   });
 
-  it('observers see the request on arrival and the store\'s answer before the client does', async () => {
+  it("observers see the request on arrival and the store's answer before the client does", async () => {
     const proxy = await startFaultProxy(fake.endpoint);
     const s3 = client(proxy);
     const seen: string[] = [];
@@ -98,7 +98,13 @@ describe('fault proxy additions', () => {
     const s3 = client(proxy);
     try {
       const { port } = new URL(proxy.endpoint);
-      const req = http.request({ host: '127.0.0.1', port, method: 'PUT', path: '/adds/k4', headers: { 'content-length': '100000' } });
+      const req = http.request({
+        host: '127.0.0.1',
+        port,
+        method: 'PUT',
+        path: '/adds/k4',
+        headers: { 'content-length': '100000' },
+      });
       req.on('error', () => undefined);
       req.write(Buffer.alloc(1000));
       // The proxy has forwarded the start of the body: the store is receiving the request.

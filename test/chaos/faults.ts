@@ -39,7 +39,9 @@ export const REQUIRED_FAULTS: readonly FaultKind[] = FAULT_KINDS.filter((k) => k
 const LATE_FAULTS_MS = 60_000;
 
 type MajorFault = 'zk_restart' | 'zk_pause_expiry' | 'sidecar_kill_mid_upload' | 'server_restart';
-const REQUIRED_MAJOR: readonly MajorFault[] = (['zk_restart', 'zk_pause_expiry', 'sidecar_kill_mid_upload'] as const).filter((k) => REQUIRED_FAULTS.includes(k));
+const REQUIRED_MAJOR: readonly MajorFault[] = (
+  ['zk_restart', 'zk_pause_expiry', 'sidecar_kill_mid_upload'] as const
+).filter((k) => REQUIRED_FAULTS.includes(k));
 const MAJOR_WEIGHTS: ReadonlyArray<[MajorFault, number]> = [
   ['sidecar_kill_mid_upload', 35],
   ['zk_restart', 22],
@@ -47,7 +49,12 @@ const MAJOR_WEIGHTS: ReadonlyArray<[MajorFault, number]> = [
   ['server_restart', 21],
 ];
 
-const UPLOAD_OPS: ReadonlySet<S3Operation> = new Set(['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload']);
+const UPLOAD_OPS: ReadonlySet<S3Operation> = new Set([
+  'PutObject',
+  'CreateMultipartUpload',
+  'UploadPart',
+  'CompleteMultipartUpload',
+]);
 const WRITE_OPS: ReadonlySet<S3Operation> = new Set(['PutObject', 'UploadPart', 'CompleteMultipartUpload']);
 
 export interface FaultEvent {
@@ -69,7 +76,10 @@ export interface FaultInjectorOptions {
 }
 
 export class FaultInjector {
-  readonly counts: Record<FaultKind, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+  readonly counts: Record<FaultKind, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<
+    FaultKind,
+    number
+  >;
   readonly timeline: FaultEvent[] = [];
   /** Processes killed by the harness, with the request they were making. */
   readonly kills: Array<{ label: string; op: string; key: string; variant: string; at: number }> = [];
@@ -96,16 +106,37 @@ export class FaultInjector {
     const isWrite = (r: { op: S3Operation }): boolean => WRITE_OPS.has(r.op);
     // One of each S3 kind at a seeded request early on, whatever the dice say later: a short run sees them all.
     this.guarantees ??= [
-      { kind: 's3_reset', handle: proxy.inject(() => true, faults.resetBeforeForward(), { after: this.o.rng.int(5, 40) }) },
-      { kind: 's3_reset', handle: proxy.inject(() => true, faults.resetAfterForward(), { after: this.o.rng.int(5, 40) }) },
-      { kind: 's3_write_then_fail', handle: proxy.inject(isWrite, faults.forwardThenFail(), { after: this.o.rng.int(1, 5) }) },
+      {
+        kind: 's3_reset',
+        handle: proxy.inject(() => true, faults.resetBeforeForward(), { after: this.o.rng.int(5, 40) }),
+      },
+      {
+        kind: 's3_reset',
+        handle: proxy.inject(() => true, faults.resetAfterForward(), { after: this.o.rng.int(5, 40) }),
+      },
+      {
+        kind: 's3_write_then_fail',
+        handle: proxy.inject(isWrite, faults.forwardThenFail(), { after: this.o.rng.int(1, 5) }),
+      },
     ];
     this.noise = [];
     this.noise.push(
-      { kind: 's3_slowdown', handle: proxy.inject(() => true, faults.slowDown(1), { times: Infinity, probability: s3.slowDown }) },
-      { kind: 's3_reset', handle: proxy.inject(() => true, faults.resetBeforeForward(), { times: Infinity, probability: s3.reset / 2 }) },
-      { kind: 's3_reset', handle: proxy.inject(() => true, faults.resetAfterForward(), { times: Infinity, probability: s3.reset / 2 }) },
-      { kind: 's3_write_then_fail', handle: proxy.inject(isWrite, faults.forwardThenFail(), { times: Infinity, probability: s3.writeThenFail }) },
+      {
+        kind: 's3_slowdown',
+        handle: proxy.inject(() => true, faults.slowDown(1), { times: Infinity, probability: s3.slowDown }),
+      },
+      {
+        kind: 's3_reset',
+        handle: proxy.inject(() => true, faults.resetBeforeForward(), { times: Infinity, probability: s3.reset / 2 }),
+      },
+      {
+        kind: 's3_reset',
+        handle: proxy.inject(() => true, faults.resetAfterForward(), { times: Infinity, probability: s3.reset / 2 }),
+      },
+      {
+        kind: 's3_write_then_fail',
+        handle: proxy.inject(isWrite, faults.forwardThenFail(), { times: Infinity, probability: s3.writeThenFail }),
+      },
     );
   }
 
@@ -130,7 +161,12 @@ export class FaultInjector {
   /** Major faults, one at a time, until `signal` aborts (the fault under way completes: ZooKeeper comes back, a killed sidecar restarts). */
   async run(signal: AbortSignal): Promise<void> {
     const { rng, plan } = this.o;
-    let queue: MajorFault[] = rng.shuffle(['zk_restart', 'zk_pause_expiry', 'sidecar_kill_mid_upload', 'server_restart']);
+    let queue: MajorFault[] = rng.shuffle([
+      'zk_restart',
+      'zk_pause_expiry',
+      'sidecar_kill_mid_upload',
+      'server_restart',
+    ]);
     // A slow machine can eat a short run's schedule (a ZooKeeper restart took 30 s under load): the major kinds
     // every run must have are then injected right after the run, for at most LATE_FAULTS_MS more.
     let lateUntil: number | undefined;
@@ -197,7 +233,9 @@ export class FaultInjector {
     if (kind !== 'skipped') this.counts[kind] += 1;
     const event: FaultEvent = { at: started - this.o.startedAt, kind, durationMs: Date.now() - started, detail };
     this.timeline.push(event);
-    this.o.progress(`fault ${kind} at ${(event.at / 1000).toFixed(1)} s (${(event.durationMs / 1000).toFixed(1)} s): ${detail}`);
+    this.o.progress(
+      `fault ${kind} at ${(event.at / 1000).toFixed(1)} s (${(event.durationMs / 1000).toFixed(1)} s): ${detail}`,
+    );
   }
 
   /** ZooKeeper stops and starts on the same port and data: sessions survive if it is quick enough. */
@@ -232,7 +270,11 @@ export class FaultInjector {
     // Not a wait for the sidecars (they recover on their own time); only to say whether the fault bit.
     const after = await this.expirations();
     const expired = [...after].filter(([label, n]) => n > (before.get(label) ?? 0)).map(([label]) => label);
-    this.record('zk_pause_expiry', started, `paused ${plan.zkPauseMs} ms (session timeout ${plan.sessionTimeoutMs} ms); expirations seen so far by: ${expired.join(', ') || 'none yet'}`);
+    this.record(
+      'zk_pause_expiry',
+      started,
+      `paused ${plan.zkPauseMs} ms (session timeout ${plan.sessionTimeoutMs} ms); expirations seen so far by: ${expired.join(', ') || 'none yet'}`,
+    );
   }
 
   private async expirations(): Promise<Map<string, number>> {
@@ -284,16 +326,30 @@ export class FaultInjector {
     await Promise.race([killed, sleep(plan.killWaitMs)]);
     stop();
     if (!victim) {
-      this.record('skipped', started, `sidecar kill (${variant}): no upload reached the proxy within ${plan.killWaitMs / 1000} s`);
+      this.record(
+        'skipped',
+        started,
+        `sidecar kill (${variant}): no upload reached the proxy within ${plan.killWaitMs / 1000} s`,
+      );
       return false;
     }
     const { proc, entry } = victim;
-    this.kills.push({ label: proc.label, op: entry.op, key: new URL(entry.url, 'http://x').pathname, variant, at: Date.now() - this.o.startedAt });
+    this.kills.push({
+      label: proc.label,
+      op: entry.op,
+      key: new URL(entry.url, 'http://x').pathname,
+      variant,
+      at: Date.now() - this.o.startedAt,
+    });
     await fleet.waitExit(proc);
     const downMs = rng.between(500, 3_000);
     await sleep(downMs);
     const next = await fleet.start(proc.server);
-    this.record('sidecar_kill_mid_upload', started, `${proc.label} SIGKILLed during ${entry.op} ${new URL(entry.url, 'http://x').pathname} (${variant}); ${next.label} ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    this.record(
+      'sidecar_kill_mid_upload',
+      started,
+      `${proc.label} SIGKILLed during ${entry.op} ${new URL(entry.url, 'http://x').pathname} (${variant}); ${next.label} ready after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
     return true;
   }
 
@@ -304,7 +360,11 @@ export class FaultInjector {
     const server = rng.pick(world.servers);
     const onlineAfterMs = rng.between(1_000, 4_000);
     await world.restartServer(server, onlineAfterMs, (ms) => sleep(ms));
-    this.record('server_restart', started, `${server.instance}: new Helix session ${server.helixSession}, replicas OFFLINE for ${(onlineAfterMs / 1000).toFixed(1)} s`);
+    this.record(
+      'server_restart',
+      started,
+      `${server.instance}: new Helix session ${server.helixSession}, replicas OFFLINE for ${(onlineAfterMs / 1000).toFixed(1)} s`,
+    );
   }
 
   /** Every S3 request fails (503 ServiceUnavailable, or a reset) for the outage's length. */
@@ -313,7 +373,11 @@ export class FaultInjector {
     const { world, plan } = this.o;
     this.stopNoise();
     const reset = world.proxy.inject(() => true, faults.resetBeforeForward(), { times: Infinity, probability: 0.3 });
-    const unavailable = world.proxy.inject(() => true, faults.error(503, 'ServiceUnavailable', 'Service is unable to handle request.'), { times: Infinity });
+    const unavailable = world.proxy.inject(
+      () => true,
+      faults.error(503, 'ServiceUnavailable', 'Service is unable to handle request.'),
+      { times: Infinity },
+    );
     try {
       await sleep(plan.outageMs);
     } finally {
@@ -321,6 +385,10 @@ export class FaultInjector {
       unavailable.remove();
       this.startNoise();
     }
-    this.record('deep_store_outage', started, `${(plan.outageMs / 1000).toFixed(0)} s: ${unavailable.applied} requests answered 503, ${reset.applied} reset`);
+    this.record(
+      'deep_store_outage',
+      started,
+      `${(plan.outageMs / 1000).toFixed(0)} s: ${unavailable.applied} requests answered 503, ${reset.applied} reset`,
+    );
   }
 }

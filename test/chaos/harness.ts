@@ -46,11 +46,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport & { r
     const w = world;
     const f = (fleet = new SidecarFleet({ world: w, runDir, sessionTimeoutMs: plan.sessionTimeoutMs, progress }));
     await Promise.all(w.servers.map((server) => f.start(server)));
-    progress(`stage ready: ZooKeeper ${w.zk.connectString}, S3 proxy ${w.proxy.endpoint}, sidecars ${[...f.current.values()].map((p) => `${p.label}:${p.port}`).join(' ')}`);
+    progress(
+      `stage ready: ZooKeeper ${w.zk.connectString}, S3 proxy ${w.proxy.endpoint}, sidecars ${[...f.current.values()].map((p) => `${p.label}:${p.port}`).join(' ')}`,
+    );
 
     const driver = new Driver(w, plan, rng.fork('driver'), progress);
     const startedAt = Date.now();
-    const injector = new FaultInjector({ world: w, fleet: f, plan, rng: rng.fork('faults'), startedAt, durationMs: options.durationMs, progress });
+    const injector = new FaultInjector({
+      world: w,
+      fleet: f,
+      plan,
+      rng: rng.fork('faults'),
+      startedAt,
+      durationMs: options.durationMs,
+      progress,
+    });
     const harnessViolations: Violation[] = [];
     const stop = new AbortController();
     injector.startNoise();
@@ -58,12 +68,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport & { r
     const ticker = setInterval(() => {
       const elapsed = Date.now() - startedAt;
       const successes = f.all.reduce((n, p) => n + p.events.filter((e) => e.event === 'upload_success').length, 0);
-      progress(`t=${fmtDuration(elapsed)} committed ${driver.ledger.all().length}, live ${driver.ledger.live().length}, sidecar repairs ${successes}`);
+      progress(
+        `t=${fmtDuration(elapsed)} committed ${driver.ledger.all().length}, live ${driver.ledger.live().length}, sidecar repairs ${successes}`,
+      );
     }, 15_000);
     try {
       const driving = driver.run(stop.signal);
       const faulting = injector.run(stop.signal).catch((err: unknown) => {
-        harnessViolations.push({ kind: 'harness', subject: 'fault injector', detail: err instanceof Error ? err.message : String(err) });
+        harnessViolations.push({
+          kind: 'harness',
+          subject: 'fault injector',
+          detail: err instanceof Error ? err.message : String(err),
+        });
       });
       await sleep(options.durationMs);
       stop.abort();
@@ -73,11 +89,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport & { r
       clearInterval(ticker);
     }
     const faultsStoppedAt = Date.now();
-    progress(`faults stopped after ${fmtDuration(faultsStoppedAt - startedAt)}; settling (at most ${fmtDuration(plan.settleTimeoutMs)})`);
+    progress(
+      `faults stopped after ${fmtDuration(faultsStoppedAt - startedAt)}; settling (at most ${fmtDuration(plan.settleTimeoutMs)})`,
+    );
 
     // Settle: every sidecar up, and every segment that must be repaired has a URL in ZooKeeper.
     for (const proc of f.current.values()) {
-      if (!proc.alive) harnessViolations.push({ kind: 'sidecar_crash', subject: proc.label, detail: 'not running when the faults stopped' });
+      if (!proc.alive)
+        harnessViolations.push({
+          kind: 'sidecar_crash',
+          subject: proc.label,
+          detail: 'not running when the faults stopped',
+        });
     }
     let settled = true;
     let waiting: string[] = [];
@@ -114,7 +137,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport & { r
     // Graceful shutdown after all that: exit 0 within the sidecar's own deadline.
     for (const result of await f.stopAll()) {
       if (result.code !== 0 || result.forced) {
-        harnessViolations.push({ kind: 'sidecar_shutdown', subject: result.proc.label, detail: `SIGTERM → exit code ${result.code}, signal ${result.signal}${result.forced ? ' (killed: did not exit in time)' : ''}` });
+        harnessViolations.push({
+          kind: 'sidecar_shutdown',
+          subject: result.proc.label,
+          detail: `SIGTERM → exit code ${result.code}, signal ${result.signal}${result.forced ? ' (killed: did not exit in time)' : ''}`,
+        });
       }
     }
     const counts = { ...injector.counts };

@@ -50,7 +50,10 @@ export function judgeHistory(entry: SegmentEntry, inspection: Inspection): Histo
     verdict.foreignWrites += gap;
     const allowed = mayBeRepaired(entry, write) ? 1 : 0;
     if (gap > allowed) {
-      verdict.violations.push({ kind: violationFor(entry, write.record.simpleFields), detail: `${gap} write(s) by others after the driver's ${write.what} (version ${write.version}); allowed: ${allowed}` });
+      verdict.violations.push({
+        kind: violationFor(entry, write.record.simpleFields),
+        detail: `${gap} write(s) by others after the driver's ${write.what} (version ${write.version}); allowed: ${allowed}`,
+      });
     } else if (gap === 1) {
       verdict.repairedBySidecar = true;
       if (i === writes.length - 1) verdict.repairedAt = inspection.mtimeMs;

@@ -100,7 +100,9 @@ export function lastWrite(entry: SegmentEntry): DriverWrite {
 /** It became DONE "" with a replica to upload from, and is not near retention: the sidecars' job. */
 export function wasRepairable(entry: SegmentEntry): boolean {
   if (entry.eligibleSince === null || entry.matching.length === 0) return false;
-  return entry.kind === 'eligible' || entry.kind === 'divergent' || entry.kind === 'large' || entry.kind === 'committing';
+  return (
+    entry.kind === 'eligible' || entry.kind === 'divergent' || entry.kind === 'large' || entry.kind === 'committing'
+  );
 }
 
 /** Whether the sidecars must have repaired it by the end: repairable and still alive. */
@@ -111,5 +113,10 @@ export function mustBeRepaired(entry: SegmentEntry): boolean {
 /** May a sidecar write this record (as the driver left it)? DONE, URL exactly "", and repairable. */
 export function mayBeRepaired(entry: SegmentEntry, write: DriverWrite): boolean {
   const f = write.record.simpleFields;
-  return f['segment.realtime.status'] === 'DONE' && f['segment.download.url'] === '' && entry.matching.length > 0 && entry.kind !== 'near_retention';
+  return (
+    f['segment.realtime.status'] === 'DONE' &&
+    f['segment.download.url'] === '' &&
+    entry.matching.length > 0 &&
+    entry.kind !== 'near_retention'
+  );
 }

@@ -47,7 +47,13 @@ beforeAll(async () => {
   const world = await RepairWorld.create({ connectString: zk.connectString, s3: { fake: bed.fake, proxy: bed.proxy } });
   // Each sidecar signs with its own access key, so the proxy log says whose upload is whose.
   const store = (accessKeyId: string) =>
-    new S3DeepStore(world.deepStoreUri, { endpoint: bed.proxy.endpoint, region: FAKE_REGION, credentials: { accessKeyId, secretAccessKey: 'x' }, forcePathStyle: true, maxAttempts: 1 });
+    new S3DeepStore(world.deepStoreUri, {
+      endpoint: bed.proxy.endpoint,
+      region: FAKE_REGION,
+      credentials: { accessKeyId, secretAccessKey: 'x' },
+      forcePathStyle: true,
+      maxAttempts: 1,
+    });
   const serverA = await world.addServer();
   const serverB = await world.addServer();
   await world.commit(seg(1), [{ server: serverA }, { server: serverB }]);

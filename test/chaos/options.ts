@@ -99,7 +99,8 @@ export function parseChaosArgs(argv: string[]): ChaosOptions & { help: boolean; 
     allowPositionals: false,
   });
   const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
-  if (!Number.isInteger(seed) || seed < 0) throw new Error(`invalid --seed ${values.seed}: expected a non-negative integer`);
+  if (!Number.isInteger(seed) || seed < 0)
+    throw new Error(`invalid --seed ${values.seed}: expected a non-negative integer`);
   return {
     durationMs: parseDuration(values.duration),
     seed,

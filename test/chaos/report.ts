@@ -125,11 +125,20 @@ export function buildReport(input: ReportInput): ChaosReport {
     uploads,
     failuresByReason,
     failureExamples,
-    skippedByReason: Object.fromEntries(Object.entries(skipped).sort().map(([reason, v]) => [reason, { replicas: v.replicas, segments: v.segments.size }])),
+    skippedByReason: Object.fromEntries(
+      Object.entries(skipped)
+        .sort()
+        .map(([reason, v]) => [reason, { replicas: v.replicas, segments: v.segments.size }]),
+    ),
     faults: input.faults,
     faultTimeline: input.timeline,
     kills: input.kills,
-    repairTimeMs: { n: times.length, p50: quantile(times, 0.5), p99: quantile(times, 0.99), max: times.length ? times[times.length - 1]! : null },
+    repairTimeMs: {
+      n: times.length,
+      p50: quantile(times, 0.5),
+      p99: quantile(times, 0.99),
+      max: times.length ? times[times.length - 1]! : null,
+    },
     resources: checks.resources,
     uploadWindows: checks.uploadWindows,
     proxyRequests: input.proxyRequests,
@@ -142,25 +151,60 @@ export function buildReport(input: ReportInput): ChaosReport {
 export function formatReport(r: ChaosReport): string {
   const s = r.segments;
   const lines: string[] = [];
-  lines.push(`pinot-sidecar chaos soak: seed ${r.seed}, ${fmtDuration(r.durationMs)} of commits and faults, settled in ${fmtDuration(r.settleMs)}${r.settled ? '' : ' (NOT settled: timed out)'}`);
+  lines.push(
+    `pinot-sidecar chaos soak: seed ${r.seed}, ${fmtDuration(r.durationMs)} of commits and faults, settled in ${fmtDuration(r.settleMs)}${r.settled ? '' : ' (NOT settled: timed out)'}`,
+  );
   lines.push('');
-  lines.push(`segments committed   ${s.committedTotal}  (${SEGMENT_KINDS.map((k) => `${k} ${s.committed[k]}`).join(', ')}; COMMITTING later committed: ${s.committingCompleted})`);
+  lines.push(
+    `segments committed   ${s.committedTotal}  (${SEGMENT_KINDS.map((k) => `${k} ${s.committed[k]}`).join(', ')}; COMMITTING later committed: ${s.committingCompleted})`,
+  );
   lines.push(`repairable           ${s.repairable}  (DONE "" with a replica holding the ZK CRC, not near retention)`);
   lines.push(`repaired by sidecars ${s.repairedBySidecars}`);
-  lines.push(`fixed by others      ${s.fixedByController} by the controller's blind write (${s.controllerFixesRacing} written over a sidecar's fresh repair; ${s.controllerTooLate} more found already repaired); fixed_by_other recorded by a sidecar on ${s.seenFixedByOther} (the URL came from another replica's sidecar or the controller)`);
-  lines.push(`deleted (retention)  ${s.deleted}  (${s.deletedBeforeRepair} before any repair); live at the end ${s.liveAtEnd}`);
-  lines.push(`time to repair       ${r.repairTimeMs.n === 0 ? 'n/a' : `p50 ${fmtDuration(r.repairTimeMs.p50!)}, p99 ${fmtDuration(r.repairTimeMs.p99!)}, max ${fmtDuration(r.repairTimeMs.max!)} (commit → URL in ZK, n=${r.repairTimeMs.n})`}`);
+  lines.push(
+    `fixed by others      ${s.fixedByController} by the controller's blind write (${s.controllerFixesRacing} written over a sidecar's fresh repair; ${s.controllerTooLate} more found already repaired); fixed_by_other recorded by a sidecar on ${s.seenFixedByOther} (the URL came from another replica's sidecar or the controller)`,
+  );
+  lines.push(
+    `deleted (retention)  ${s.deleted}  (${s.deletedBeforeRepair} before any repair); live at the end ${s.liveAtEnd}`,
+  );
+  lines.push(
+    `time to repair       ${r.repairTimeMs.n === 0 ? 'n/a' : `p50 ${fmtDuration(r.repairTimeMs.p50!)}, p99 ${fmtDuration(r.repairTimeMs.p99!)}, max ${fmtDuration(r.repairTimeMs.max!)} (commit → URL in ZK, n=${r.repairTimeMs.n})`}`,
+  );
   lines.push('');
-  lines.push(`skipped by reason    ${Object.entries(r.skippedByReason).map(([k, v]) => `${k} ${v.segments} (${v.replicas} replicas)`).join(', ') || 'none'}  (final /repair/status)`);
-  lines.push(`faults injected      ${Object.entries(r.faults).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  lines.push(
+    `skipped by reason    ${
+      Object.entries(r.skippedByReason)
+        .map(([k, v]) => `${k} ${v.segments} (${v.replicas} replicas)`)
+        .join(', ') || 'none'
+    }  (final /repair/status)`,
+  );
+  lines.push(
+    `faults injected      ${Object.entries(r.faults)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
   lines.push(`sidecar outcomes     ${perServer(r.uploads)}  (from their logs; per process in the JSON report)`);
-  lines.push(`failed attempts      ${Object.entries(r.failuresByReason).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}  (retried; first message of each in the JSON report)`);
+  lines.push(
+    `failed attempts      ${
+      Object.entries(r.failuresByReason)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none'
+    }  (retried; first message of each in the JSON report)`,
+  );
   lines.push(`proxy                ${r.proxyRequests} S3 requests, ${r.uploadWindows} upload windows`);
   for (const res of r.resources) {
-    lines.push(`resources ${res.label.padEnd(12)} fds ${res.baseline.fds} → ${res.end?.fds ?? '?'} (peak ${res.peak.fds}), RSS ${mib(res.baseline.rssKiB)} → ${res.end ? mib(res.end.rssKiB) : '?'} (peak ${mib(res.peak.rssKiB)})`);
+    lines.push(
+      `resources ${res.label.padEnd(12)} fds ${res.baseline.fds} → ${res.end?.fds ?? '?'} (peak ${res.peak.fds}), RSS ${mib(res.baseline.rssKiB)} → ${res.end ? mib(res.end.rssKiB) : '?'} (peak ${mib(res.peak.rssKiB)})`,
+    );
   }
-  if (r.uncertainSegments > 0) lines.push(`note: ${r.uncertainSegments} segment(s) had a driver write with an unknown outcome; their version history was not judged`);
-  if (r.driverErrors.length > 0) lines.push(`note: ${r.driverErrors.length} driver error(s): ${r.driverErrors.map((e) => e.split('\n')[0]).join(' | ')}`);
+  if (r.uncertainSegments > 0)
+    lines.push(
+      `note: ${r.uncertainSegments} segment(s) had a driver write with an unknown outcome; their version history was not judged`,
+    );
+  if (r.driverErrors.length > 0)
+    lines.push(
+      `note: ${r.driverErrors.length} driver error(s): ${r.driverErrors.map((e) => e.split('\n')[0]).join(' | ')}`,
+    );
   lines.push('');
   if (r.violations.length === 0) {
     lines.push('violations           none');
@@ -214,4 +258,3 @@ export function fmtDuration(ms: number): string {
 function bump(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
 }
-

@@ -19,7 +19,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const started = Date.now();
-  const progress = options.quiet ? undefined : (line: string) => process.stderr.write(`[chaos +${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
+  const progress = options.quiet
+    ? undefined
+    : (line: string) =>
+        process.stderr.write(`[chaos +${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
   const report = await runChaos({ ...options, ...(progress ? { progress } : {}) });
   process.stdout.write(`${formatReport(report)}\n`);
   if (report.kept) process.stdout.write(`run directory: ${report.runDir}\n`);

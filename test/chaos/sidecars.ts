@@ -103,20 +103,33 @@ export class SidecarFleet {
     const accessKey = `chaos-s${server.index}-g${generation}`;
     const args = [
       'serve',
-      '--zk', world.zk.connectString,
-      '--cluster', CLUSTER,
-      '--instance', server.instance,
-      '--data-dir', server.dataDir,
-      '--deep-store', DEEP_STORE_URI,
-      '--s3-endpoint', world.proxy.endpoint,
-      '--s3-region', 'us-east-1',
+      '--zk',
+      world.zk.connectString,
+      '--cluster',
+      CLUSTER,
+      '--instance',
+      server.instance,
+      '--data-dir',
+      server.dataDir,
+      '--deep-store',
+      DEEP_STORE_URI,
+      '--s3-endpoint',
+      world.proxy.endpoint,
+      '--s3-region',
+      'us-east-1',
       '--s3-path-style',
-      '--port', String(port),
-      '--host', '127.0.0.1',
-      '--repair-parallelism', '2',
-      '--zk-session-timeout-ms', String(this.options.sessionTimeoutMs),
-      '--shutdown-grace-seconds', '3',
-      '--log-level', 'info',
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--repair-parallelism',
+      '2',
+      '--zk-session-timeout-ms',
+      String(this.options.sessionTimeoutMs),
+      '--shutdown-grace-seconds',
+      '3',
+      '--log-level',
+      'info',
     ];
     const cli = spawnCli(args, { AWS_ACCESS_KEY_ID: accessKey, AWS_SECRET_ACCESS_KEY: 'chaos-secret' });
     const logFile = path.join(runDir, 'logs', `server-${server.index}.g${generation}.log`);
@@ -128,12 +141,14 @@ export class SidecarFleet {
     this.byAccessKey.set(accessKey, proc);
     followLines(cli, stream, (line) => {
       const event = parseLogLine(line);
-      if (event && (event.event !== undefined || event.level >= 40 || KEEP_MSGS.has(event.msg))) proc.events.push(event);
+      if (event && (event.event !== undefined || event.level >= 40 || KEEP_MSGS.has(event.msg)))
+        proc.events.push(event);
     });
     cli.child.once('exit', (code, signal) => {
       proc.exitCode = code;
       proc.exitSignal = signal;
-      if (!proc.expectedExit) this.options.progress(`!! ${proc.label} exited on its own (code ${code}, signal ${signal})`);
+      if (!proc.expectedExit)
+        this.options.progress(`!! ${proc.label} exited on its own (code ${code}, signal ${signal})`);
     });
     await this.waitReady(proc);
     proc.baseline = await procStats(proc.pid);
@@ -145,7 +160,10 @@ export class SidecarFleet {
     await waitUntil(
       `${proc.label} ready`,
       async () => {
-        if (!proc.alive) throw new Error(`${proc.label} exited (code ${proc.exitCode}) before it was ready:\n${proc.cli.output().slice(-3000)}`);
+        if (!proc.alive)
+          throw new Error(
+            `${proc.label} exited (code ${proc.exitCode}) before it was ready:\n${proc.cli.output().slice(-3000)}`,
+          );
         const res = await fetch(proc.url('/health/ready')).catch(() => null);
         await res?.body?.cancel();
         return res?.status === 200;
@@ -191,7 +209,9 @@ export class SidecarFleet {
    * SIGTERM every live process and wait for it to exit (the sidecar's own deadline is its grace + 5 s; past
    * twice that it is killed). Resolves with what each did.
    */
-  async stopAll(): Promise<Array<{ proc: SidecarProcess; code: number | null; signal: NodeJS.Signals | null; forced: boolean }>> {
+  async stopAll(): Promise<
+    Array<{ proc: SidecarProcess; code: number | null; signal: NodeJS.Signals | null; forced: boolean }>
+  > {
     const live = [...this.current.values()].filter((p) => p.alive);
     const results = await Promise.all(
       live.map(async (proc) => {
@@ -249,10 +269,10 @@ function parseLogLine(line: string): LogEvent | null {
   if (!line.startsWith('{')) return null;
   try {
     const raw = JSON.parse(line) as Record<string, unknown>;
-    const time = typeof raw.time === 'string' ? Date.parse(raw.time) : typeof raw.time === 'number' ? raw.time : Date.now();
+    const time =
+      typeof raw.time === 'string' ? Date.parse(raw.time) : typeof raw.time === 'number' ? raw.time : Date.now();
     return { ...raw, time, level: Number(raw.level ?? 30), msg: String(raw.msg ?? '') };
   } catch {
     return null;
   }
 }
-

@@ -24,9 +24,17 @@ export interface UploadWindow {
 }
 
 const PUT: S3Operation = 'PutObject';
-const MULTIPART: ReadonlySet<S3Operation> = new Set(['CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload', 'AbortMultipartUpload']);
+const MULTIPART: ReadonlySet<S3Operation> = new Set([
+  'CreateMultipartUpload',
+  'UploadPart',
+  'CompleteMultipartUpload',
+  'AbortMultipartUpload',
+]);
 
-export function uploadWindows(log: readonly LoggedRequest[], now = performance.timeOrigin + performance.now()): UploadWindow[] {
+export function uploadWindows(
+  log: readonly LoggedRequest[],
+  now = performance.timeOrigin + performance.now(),
+): UploadWindow[] {
   const windows: UploadWindow[] = [];
   const multipart = new Map<string, UploadWindow>();
   for (const request of log) {
@@ -48,7 +56,15 @@ export function uploadWindows(log: readonly LoggedRequest[], now = performance.t
       open.reachedStore ||= reached;
       continue;
     }
-    const window: UploadWindow = { key, client, kind: 'multipart', start: request.startedAt, end, requests: 1, reachedStore: reached };
+    const window: UploadWindow = {
+      key,
+      client,
+      kind: 'multipart',
+      start: request.startedAt,
+      end,
+      requests: 1,
+      reachedStore: reached,
+    };
     windows.push(window);
     if (id !== null) multipart.set(id, window);
   }

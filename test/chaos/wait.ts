@@ -10,11 +10,16 @@ export class WaitTimeoutError extends Error {
 }
 
 /** Poll `check` until it returns true; rejects with WaitTimeoutError after `timeoutMs` (errors from check propagate). */
-export async function waitUntil(label: string, check: () => boolean | Promise<boolean>, options: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal }): Promise<void> {
+export async function waitUntil(
+  label: string,
+  check: () => boolean | Promise<boolean>,
+  options: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal },
+): Promise<void> {
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     if (await check()) return;
-    if (Date.now() >= deadline) throw new WaitTimeoutError(`${label}: not true after ${Math.round(options.timeoutMs / 1000)} s`);
+    if (Date.now() >= deadline)
+      throw new WaitTimeoutError(`${label}: not true after ${Math.round(options.timeoutMs / 1000)} s`);
     options.signal?.throwIfAborted();
     await delay(options.intervalMs ?? 250);
   }

@@ -61,13 +61,23 @@ export class ChaosWorld {
       s3 = await startS3Fake();
       await s3.createBucket(BUCKET);
       proxy = await startFaultProxy(s3.endpoint, { random: rng.fork('proxy').next });
-      session = new ZkSession({ connectString: zk.connectString, sessionTimeoutMs: 30_000, operationTimeoutMs: 20_000 });
+      session = new ZkSession({
+        connectString: zk.connectString,
+        sessionTimeoutMs: 30_000,
+        operationTimeoutMs: 20_000,
+      });
       await session.waitConnected(20_000);
       const servers: SimServer[] = [];
       for (let index = 1; index <= SERVER_COUNT; index++) {
         const dataDir = path.join(dir, `server-${index}`, 'data');
         await mkdir(dataDir, { recursive: true });
-        servers.push({ index, instance: `Server_pinot-server-${index}_8098`, dataDir, helixSession: '', states: new Map() });
+        servers.push({
+          index,
+          instance: `Server_pinot-server-${index}_8098`,
+          dataDir,
+          helixSession: '',
+          states: new Map(),
+        });
       }
       const world = new ChaosWorld(dir, zk, s3, proxy, session, servers);
       await world.seedCluster();
@@ -123,7 +133,9 @@ export class ChaosWorld {
     const oldSession = server.helixSession;
     const online = new Map([...server.states].map(([table, map]) => [table, new Map(map)]));
     await this.gate.run(async () => {
-      server.helixSession = await this.zkRetry(() => this.seeder.setLive(server.instance, randomBytes(8).toString('hex').replace(/^0+/, '')));
+      server.helixSession = await this.zkRetry(() =>
+        this.seeder.setLive(server.instance, randomBytes(8).toString('hex').replace(/^0+/, '')),
+      );
       for (const [table, map] of server.states) {
         for (const segment of map.keys()) map.set(segment, 'OFFLINE');
         await this.writeCurrentState(server, table);
@@ -162,7 +174,11 @@ export class ChaosWorld {
       try {
         return await operation();
       } catch (err) {
-        const retriable = isZkCode(err, 'CONNECTION_LOSS') || isZkCode(err, 'TIMEOUT') || isZkCode(err, 'SESSION_EXPIRED') || isZkCode(err, 'BAD_VERSION');
+        const retriable =
+          isZkCode(err, 'CONNECTION_LOSS') ||
+          isZkCode(err, 'TIMEOUT') ||
+          isZkCode(err, 'SESSION_EXPIRED') ||
+          isZkCode(err, 'BAD_VERSION');
         if (!retriable || attempt >= tries) throw err;
         await this.session.waitConnected(20_000).catch(() => undefined);
       }

@@ -41,7 +41,9 @@ describe('verifyArchiveStream: complete archives', () => {
   it('verifies whatever the chunking, down to single bytes around the header and trailer', async () => {
     const archive = gzipSync(segmentTar());
     for (const size of [1, 7, 9, 10, 11, 512, archive.length - 8, archive.length - 1, archive.length]) {
-      expect(await verifyArchiveStream(chunked(archive, size), CRC), `chunks of ${size}`).toMatchObject({ kind: 'verified' });
+      expect(await verifyArchiveStream(chunked(archive, size), CRC), `chunks of ${size}`).toMatchObject({
+        kind: 'verified',
+      });
     }
   });
 
@@ -51,7 +53,11 @@ describe('verifyArchiveStream: complete archives', () => {
   });
 
   it('reads a large archive with bounded memory', async () => {
-    const { archive, crc } = await builtSegmentArchive({ name: 'seg_big', payloadBytes: 24 * MiB, payloadKind: 'mixed' });
+    const { archive, crc } = await builtSegmentArchive({
+      name: 'seg_big',
+      payloadBytes: 24 * MiB,
+      payloadKind: 'mixed',
+    });
     const before = process.memoryUsage().rss;
     let peak = before;
     const source = chunked(archive);
@@ -73,12 +79,18 @@ describe(`verifyArchiveStream on Apache Pinot's own archives${fixturesSkipNote}`
     ['paddingPercent.tar.gz', '3757555477'],
   ])('%s is verified', async (name, crc) => {
     const bytes = await readFile(pinotFixture(name));
-    expect(await verifyArchiveStream(createReadStream(pinotFixture(name)), crc)).toEqual({ kind: 'verified', bytes: bytes.length });
+    expect(await verifyArchiveStream(createReadStream(pinotFixture(name)), crc)).toEqual({
+      kind: 'verified',
+      bytes: bytes.length,
+    });
   });
 
   it.skipIf(!hasPinotFixtures)('the first 1,000 bytes of a Pinot archive are not verified', async () => {
     const bytes = await readFile(pinotFixture('legacyRawInverted_OFFLINE_0.tar.gz'));
-    expect(await verifyArchiveStream(chunked(bytes.subarray(0, 1000)), '1299627447')).toMatchObject({ kind: 'unverified', reason: expect.stringMatching(/truncated/) });
+    expect(await verifyArchiveStream(chunked(bytes.subarray(0, 1000)), '1299627447')).toMatchObject({
+      kind: 'unverified',
+      reason: expect.stringMatching(/truncated/),
+    });
   });
 });
 
@@ -88,11 +100,19 @@ describe('verifyArchiveStream: what is not a complete archive of the segment', (
     ['an empty object', () => Buffer.alloc(0), /empty/],
     ['a garbage file', () => randomBytes(50_000), /not a gzip file/],
     ['text', () => Buffer.from('<Error><Code>NoSuchKey</Code></Error>'), /not a gzip file \(starts with 3c 45 72 72\)/],
-    ['a zstd frame (Pinot can write zstd; Node 20 cannot inflate it)', () => Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]), /zstd/],
+    [
+      'a zstd frame (Pinot can write zstd; Node 20 cannot inflate it)',
+      () => Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]),
+      /zstd/,
+    ],
     ['only a gzip header', () => complete().subarray(0, 10), /truncated/],
     ['shorter than a gzip header', () => complete().subarray(0, 6), /shorter than a gzip header/],
     ['the archive cut in its deflate data', () => complete().subarray(0, 5000), /cut short: the object is truncated/],
-    ['the archive without its last trailer byte', () => complete().subarray(0, complete().length - 1), /trailer cut short/],
+    [
+      'the archive without its last trailer byte',
+      () => complete().subarray(0, complete().length - 1),
+      /trailer cut short/,
+    ],
     ['corrupt deflate data', () => flipByte(complete(), 40), /gzip data corrupt|CRC mismatch|tar:/],
     ['a wrong trailer CRC', () => flipByte(complete(), complete().length - 6), /gzip CRC mismatch/],
     ['a wrong trailer length', () => flipByte(complete(), complete().length - 2), /gzip length mismatch/],
@@ -111,10 +131,18 @@ describe('verifyArchiveStream: what is not a complete archive of the segment', (
       },
       /follow the first gzip member/,
     ],
-    ['trailing zeros after the member', () => Buffer.concat([complete(), Buffer.alloc(16)]), /16 bytes follow the first gzip member/],
+    [
+      'trailing zeros after the member',
+      () => Buffer.concat([complete(), Buffer.alloc(16)]),
+      /16 bytes follow the first gzip member/,
+    ],
     ['a gzip of a gzip', () => gzipSync(complete()), /holds gzip data, not a tar/],
     ['a gzip of something that is not a tar', () => gzipSync(Buffer.alloc(4096, 'x')), /tar:/],
-    ['an archive without creation.meta', () => gzipSync(rawTar([{ path: 'seg/' }, { path: 'seg/metadata.properties', body: 'a=b\n' }])), /no creation.meta in seg\//],
+    [
+      'an archive without creation.meta',
+      () => gzipSync(rawTar([{ path: 'seg/' }, { path: 'seg/metadata.properties', body: 'a=b\n' }])),
+      /no creation.meta in seg\//,
+    ],
     [
       'an archive of another segment (another CRC)',
       () => gzipSync(rawTar([{ path: 'seg/' }, { path: 'seg/creation.meta', body: creationMeta(42n) }])),
@@ -122,13 +150,37 @@ describe('verifyArchiveStream: what is not a complete archive of the segment', (
     ],
     [
       'a v1 and a v3 creation.meta that disagree',
-      () => gzipSync(rawTar([{ path: 'seg/' }, { path: 'seg/creation.meta', body: META }, { path: 'seg/v3/', type: 'Directory' }, { path: 'seg/v3/creation.meta', body: creationMeta(7n) }])),
+      () =>
+        gzipSync(
+          rawTar([
+            { path: 'seg/' },
+            { path: 'seg/creation.meta', body: META },
+            { path: 'seg/v3/', type: 'Directory' },
+            { path: 'seg/v3/creation.meta', body: creationMeta(7n) },
+          ]),
+        ),
       /holds CRC 7/,
     ],
-    ['a file as the first entry (Pinot moves the first entry into place)', () => gzipSync(rawTar([{ path: 'seg/creation.meta', body: META }])), /first archive entry \(File "seg\/creation.meta"\) is not the segment folder/],
-    ['"./" as the first entry', () => gzipSync(rawTar([{ path: './' }, { path: './seg/creation.meta', body: META }])), /is not the segment folder/],
-    ['creation.meta outside the segment folder', () => gzipSync(rawTar([{ path: 'seg/' }, { path: 'other/creation.meta', body: META }])), /no creation.meta/],
-    ['a creation.meta too short for a CRC', () => gzipSync(rawTar([{ path: 'seg/' }, { path: 'seg/creation.meta', body: Buffer.alloc(4) }])), /too short to hold a CRC/],
+    [
+      'a file as the first entry (Pinot moves the first entry into place)',
+      () => gzipSync(rawTar([{ path: 'seg/creation.meta', body: META }])),
+      /first archive entry \(File "seg\/creation.meta"\) is not the segment folder/,
+    ],
+    [
+      '"./" as the first entry',
+      () => gzipSync(rawTar([{ path: './' }, { path: './seg/creation.meta', body: META }])),
+      /is not the segment folder/,
+    ],
+    [
+      'creation.meta outside the segment folder',
+      () => gzipSync(rawTar([{ path: 'seg/' }, { path: 'other/creation.meta', body: META }])),
+      /no creation.meta/,
+    ],
+    [
+      'a creation.meta too short for a CRC',
+      () => gzipSync(rawTar([{ path: 'seg/' }, { path: 'seg/creation.meta', body: Buffer.alloc(4) }])),
+      /too short to hold a CRC/,
+    ],
   ];
 
   it.each(cases)('%s', async (_what, make, reason) => {
@@ -141,7 +193,11 @@ describe('verifyArchiveStream: what is not a complete archive of the segment', (
     const { archive, crc } = await builtSegmentArchive({ name: 'seg_cut', payloadBytes: 400_000 });
     expect(archive.length).toBeGreaterThan(120_000);
     const verdict = await verifyArchiveStream(chunked(archive.subarray(0, 120_000)), crc);
-    expect(verdict).toEqual({ kind: 'unverified', reason: 'gzip data cut short: the object is truncated', bytes: 120_000 });
+    expect(verdict).toEqual({
+      kind: 'unverified',
+      reason: 'gzip data cut short: the object is truncated',
+      bytes: 120_000,
+    });
   });
 
   it('stops reading at a second member instead of inflating it', async () => {
@@ -150,13 +206,19 @@ describe('verifyArchiveStream: what is not a complete archive of the segment', (
     let pulled = 0;
     const source = chunked(Buffer.concat([first, second]));
     source.on('data', (chunk: Buffer) => (pulled += chunk.length));
-    expect(await verifyArchiveStream(source, CRC)).toMatchObject({ kind: 'unverified', reason: expect.stringMatching(/follow the first gzip member/) });
+    expect(await verifyArchiveStream(source, CRC)).toMatchObject({
+      kind: 'unverified',
+      reason: expect.stringMatching(/follow the first gzip member/),
+    });
     expect(pulled).toBeLessThan(first.length + 2 * MiB); // of 8 MiB more
     expect(source.destroyed).toBe(true);
   });
 
   it('checks the gzip member, not the tar inside only: the plain tar is refused', async () => {
-    expect(await verifyArchiveStream(chunked(segmentTar()), CRC)).toMatchObject({ kind: 'unverified', reason: expect.stringMatching(/not a gzip file/) });
+    expect(await verifyArchiveStream(chunked(segmentTar()), CRC)).toMatchObject({
+      kind: 'unverified',
+      reason: expect.stringMatching(/not a gzip file/),
+    });
   });
 });
 
@@ -181,7 +243,9 @@ describe('verifyArchiveStream: failures that are not about the bytes', () => {
     controller.abort(reason);
     await expect(verifying).rejects.toBe(reason);
     expect(source.destroyed).toBe(true);
-    await expect(verifyArchiveStream(Readable.from([Buffer.alloc(1)]), CRC, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    await expect(
+      verifyArchiveStream(Readable.from([Buffer.alloc(1)]), CRC, { signal: AbortSignal.abort(reason) }),
+    ).rejects.toBe(reason);
   });
 });
 

@@ -72,14 +72,20 @@ describe('parseRetryAfter', () => {
 
 /** Errors shaped the way AWS SDK v3 throws them (observed against the S3 fake, see s3-deep-store.test.ts). */
 function sdkServiceError(name: string, status: number, headers: Record<string, string> = {}, message = 'msg'): Error {
-  const err = Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status }, $fault: status >= 500 ? 'server' : 'client' });
+  const err = Object.assign(new Error(message), {
+    name,
+    $metadata: { httpStatusCode: status },
+    $fault: status >= 500 ? 'server' : 'client',
+  });
   Object.defineProperty(err, '$response', { value: { statusCode: status, headers }, enumerable: false });
   return err;
 }
 
 describe('s3ErrorFacts', () => {
   it('takes the code from the S3 error name, the status from $metadata and Retry-After from $response', () => {
-    expect(s3ErrorFacts(sdkServiceError('SlowDown', 503, { 'retry-after': '5' }, 'Please reduce your request rate.'))).toEqual({
+    expect(
+      s3ErrorFacts(sdkServiceError('SlowDown', 503, { 'retry-after': '5' }, 'Please reduce your request rate.')),
+    ).toEqual({
       code: 'SlowDown',
       httpStatus: 503,
       retryAfter: '5',
@@ -104,7 +110,12 @@ describe('s3ErrorFacts', () => {
   });
 
   it('copes with things that are not errors', () => {
-    expect(s3ErrorFacts('boom')).toEqual({ code: 'Unknown', httpStatus: undefined, retryAfter: undefined, message: 'boom' });
+    expect(s3ErrorFacts('boom')).toEqual({
+      code: 'Unknown',
+      httpStatus: undefined,
+      retryAfter: undefined,
+      message: 'boom',
+    });
     expect(s3ErrorFacts(null).code).toBe('Unknown');
   });
 });
@@ -119,7 +130,10 @@ describe('a full S3-compatible store', () => {
   ])('%s (HTTP %s) → NoSpace, retriable', (name, status) => {
     expect(isStorageFullS3Failure(s3ErrorFacts(sdkServiceError(name, status)).code, status)).toBe(true);
     expect(isRetriableS3Failure(name, status)).toBe(true);
-    const err = classifyS3Error(sdkServiceError(name, status, {}, 'Storage backend has reached its minimum free drive threshold.'), 'S3 put s3://b/k');
+    const err = classifyS3Error(
+      sdkServiceError(name, status, {}, 'Storage backend has reached its minimum free drive threshold.'),
+      'S3 put s3://b/k',
+    );
     expect(err).toMatchObject({ code: NO_SPACE_CODE, retriable: true, httpStatus: status });
     expect(err.message).toMatch(/^S3 put s3:\/\/b\/k failed: the deep store is full: \w+ \(HTTP \d+\): /);
     expect(isNoSpace(err)).toBe(true);

@@ -4,7 +4,14 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AzureDeepStore, createDeepStore, DeepStoreError, FileDeepStore, GcsDeepStore, S3DeepStore } from '../../src/deepstore/index.js';
+import {
+  AzureDeepStore,
+  createDeepStore,
+  DeepStoreError,
+  FileDeepStore,
+  GcsDeepStore,
+  S3DeepStore,
+} from '../../src/deepstore/index.js';
 import { startFakeGcs, type FakeGcs } from '../helpers/fake-gcs.js';
 import { FAKE_CREDENTIALS, FAKE_REGION, startS3Fake, type S3Fake } from '../helpers/s3-fake.js';
 import { thrown } from './support.js';
@@ -25,7 +32,13 @@ afterAll(async () => {
 describe('createDeepStore', () => {
   it('builds an S3 store for s3:// and passes the S3 options through', async () => {
     const store = createDeepStore('s3://made-by-factory/pinot', {
-      s3: { endpoint: fake.endpoint, region: FAKE_REGION, credentials: FAKE_CREDENTIALS, forcePathStyle: true, maxAttempts: 1 },
+      s3: {
+        endpoint: fake.endpoint,
+        region: FAKE_REGION,
+        credentials: FAKE_CREDENTIALS,
+        forcePathStyle: true,
+        maxAttempts: 1,
+      },
     });
     try {
       expect(store).toBeInstanceOf(S3DeepStore);
@@ -39,7 +52,9 @@ describe('createDeepStore', () => {
   });
 
   it('builds a GCS store for gs:// and passes the GCS options through', async () => {
-    const store = createDeepStore('gs://made-by-factory/pinot', { gcs: { emulatorEndpoint: gcs.endpoint, maxAttempts: 1 } });
+    const store = createDeepStore('gs://made-by-factory/pinot', {
+      gcs: { emulatorEndpoint: gcs.endpoint, maxAttempts: 1 },
+    });
     expect(store).toBeInstanceOf(GcsDeepStore);
     expect(store.baseUri).toBe('gs://made-by-factory/pinot');
     const uri = store.segmentUri('t', 'seg');
@@ -48,7 +63,7 @@ describe('createDeepStore', () => {
     await store.close();
   });
 
-  it('builds a file store for file:// and file:/ (Pinot\'s own form)', async () => {
+  it("builds a file store for file:// and file:/ (Pinot's own form)", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'deepstore-factory-'));
     try {
       for (const uri of [pathToFileURL(dir).href, `file:${dir}`]) {
@@ -71,10 +86,15 @@ describe('createDeepStore', () => {
     expect(store.segmentUri('t', 'a b')).toBe('adl2://pinot-fs/pinot/t/a+b');
   });
 
-  it.each(['gcs://bucket/x', 'hdfs://nn/x', '/var/pinot', 'adl2://', 's3://', ''])('refuses %j as a configuration error', (uri) => {
-    const caught = thrown(() => createDeepStore(uri));
-    expect(caught).toBeInstanceOf(DeepStoreError);
-    expect(caught).toMatchObject({ code: 'InvalidDeepStoreUri', retriable: false });
-    expect((caught as Error).message).toContain('s3://bucket/prefix, gs://bucket/prefix, adl2://fileSystem/prefix or file:///absolute/path');
-  });
+  it.each(['gcs://bucket/x', 'hdfs://nn/x', '/var/pinot', 'adl2://', 's3://', ''])(
+    'refuses %j as a configuration error',
+    (uri) => {
+      const caught = thrown(() => createDeepStore(uri));
+      expect(caught).toBeInstanceOf(DeepStoreError);
+      expect(caught).toMatchObject({ code: 'InvalidDeepStoreUri', retriable: false });
+      expect((caught as Error).message).toContain(
+        's3://bucket/prefix, gs://bucket/prefix, adl2://fileSystem/prefix or file:///absolute/path',
+      );
+    },
+  );
 });

@@ -29,7 +29,11 @@ describe('FileDeepStore.probe on a usable store', () => {
 
   it('write: up; the probe file was <base>/.pinot-sidecar.tmp/<name>.probe and nothing is left anywhere', async () => {
     const result = await store.probe('write', { name: 'Server_pinot-server-0_8098' });
-    expect(result).toEqual({ ok: true, mode: 'write', uri: pathToFileURL(path.join(base, TEMP_FOLDER, 'Server_pinot-server-0_8098.probe')).href });
+    expect(result).toEqual({
+      ok: true,
+      mode: 'write',
+      uri: pathToFileURL(path.join(base, TEMP_FOLDER, 'Server_pinot-server-0_8098.probe')).href,
+    });
     expect(await readdir(base)).toEqual([TEMP_FOLDER]);
     expect(await readdir(path.join(base, TEMP_FOLDER))).toEqual([]);
   });
@@ -76,17 +80,31 @@ describe('FileDeepStore.probe on an unusable store', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  it.each(['write', 'read'] as const)('%s: a missing base folder is DeepStoreFolderMissing at step folder, and is never created', async (mode) => {
-    const base = path.join(root, 'not-mounted');
-    const result = await new FileDeepStore(pathToFileURL(base).href).probe(mode);
-    expect(result).toMatchObject({ ok: false, mode, step: 'folder', error: { code: 'DeepStoreFolderMissing', retriable: false } });
-    expect(!result.ok && result.error.message).toBe(`deep-store ${mode} probe failed at folder: deep-store folder ${base} is missing or not a folder (is the volume mounted?)`);
-    expect(await readdir(root)).toEqual([]);
-  });
+  it.each(['write', 'read'] as const)(
+    '%s: a missing base folder is DeepStoreFolderMissing at step folder, and is never created',
+    async (mode) => {
+      const base = path.join(root, 'not-mounted');
+      const result = await new FileDeepStore(pathToFileURL(base).href).probe(mode);
+      expect(result).toMatchObject({
+        ok: false,
+        mode,
+        step: 'folder',
+        error: { code: 'DeepStoreFolderMissing', retriable: false },
+      });
+      expect(!result.ok && result.error.message).toBe(
+        `deep-store ${mode} probe failed at folder: deep-store folder ${base} is missing or not a folder (is the volume mounted?)`,
+      );
+      expect(await readdir(root)).toEqual([]);
+    },
+  );
 
   it('a file where the base folder should be: DeepStoreFolderMissing', async () => {
     await writeFile(path.join(root, 'store'), 'not a folder');
-    expect(await new FileDeepStore(pathToFileURL(path.join(root, 'store')).href).probe('write')).toMatchObject({ ok: false, step: 'folder', error: { code: 'DeepStoreFolderMissing' } });
+    expect(await new FileDeepStore(pathToFileURL(path.join(root, 'store')).href).probe('write')).toMatchObject({
+      ok: false,
+      step: 'folder',
+      error: { code: 'DeepStoreFolderMissing' },
+    });
   });
 
   it('a file where the temp folder should be: TempFolderBlocked at step write, the file untouched', async () => {
@@ -119,19 +137,28 @@ describe(`FileDeepStore.probe on a read-only mount${mount.skipNote}`, () => {
     await rm(base, { recursive: true, force: true });
   });
 
-  it.skipIf(mount.dir === null)('write, temp folder not made yet: EROFS at step write, says read-only file system; permanent', async () => {
-    mount.setReadOnly(true);
-    const result = await store.probe('write');
-    expect(result).toMatchObject({ ok: false, step: 'write', error: { code: 'EROFS', retriable: false } });
-    expect(!result.ok && result.error.message).toMatch(
-      new RegExp(`^deep-store write probe failed at write: the deep-store folder ${base} is on a read-only file system: repair cannot upload there: file put .+: creating the temp folder .+ failed: EROFS: `),
-    );
-  });
+  it.skipIf(mount.dir === null)(
+    'write, temp folder not made yet: EROFS at step write, says read-only file system; permanent',
+    async () => {
+      mount.setReadOnly(true);
+      const result = await store.probe('write');
+      expect(result).toMatchObject({ ok: false, step: 'write', error: { code: 'EROFS', retriable: false } });
+      expect(!result.ok && result.error.message).toMatch(
+        new RegExp(
+          `^deep-store write probe failed at write: the deep-store folder ${base} is on a read-only file system: repair cannot upload there: file put .+: creating the temp folder .+ failed: EROFS: `,
+        ),
+      );
+    },
+  );
 
   it.skipIf(mount.dir === null)('write, temp folder made by an earlier put: EROFS at step write as well', async () => {
     expect(await store.probe('write')).toMatchObject({ ok: true });
     mount.setReadOnly(true);
-    expect(await store.probe('write')).toMatchObject({ ok: false, step: 'write', error: { code: 'EROFS', message: expect.stringContaining('read-only file system') } });
+    expect(await store.probe('write')).toMatchObject({
+      ok: false,
+      step: 'write',
+      error: { code: 'EROFS', message: expect.stringContaining('read-only file system') },
+    });
   });
 
   it.skipIf(mount.dir === null)('read: up on the read-only mount (the read probe is for exactly this)', async () => {

@@ -128,7 +128,7 @@ describe('FileDeepStore failures leave nothing at the final key', () => {
     expect(await tempFiles()).toEqual([]);
   });
 
-  it('writes to a temp file of its own in the sidecar\'s temp folder while in progress, none in the table folder; an abort removes it', async () => {
+  it("writes to a temp file of its own in the sidecar's temp folder while in progress, none in the table folder; an abort removes it", async () => {
     const uri = store.segmentUri('t', 'seg');
     const body = new PatternSource(64 * MiB, { stallAfter: 3 * MiB });
     const controller = new AbortController();
@@ -172,7 +172,12 @@ describe('FileDeepStore failures leave nothing at the final key', () => {
   });
 
   it.each([
-    ['a URI outside the deep store', () => pathToFileURL(path.join(path.dirname(root), 'elsewhere', 't', 'seg')).href, '1', 'UriOutsideDeepStore'],
+    [
+      'a URI outside the deep store',
+      () => pathToFileURL(path.join(path.dirname(root), 'elsewhere', 't', 'seg')).href,
+      '1',
+      'UriOutsideDeepStore',
+    ],
     ['a URI that climbs out', () => `${pathToFileURL(root).href}/t/../../x`, '1', 'UriOutsideDeepStore'],
     ['an s3 URI', () => 's3://bucket/t/seg', '1', 'UriOutsideDeepStore'],
     ['a bad CRC', () => store.segmentUri('t', 'seg'), 'abc', 'InvalidCrc'],
@@ -200,12 +205,17 @@ describe('FileDeepStore.head', () => {
 
   it('refuses a folder at the key (never a segment object)', async () => {
     await mkdir(path.join(root, 't', 'seg'), { recursive: true });
-    expect(await rejection(store.head(store.segmentUri('t', 'seg')))).toMatchObject({ code: 'NotAFile', retriable: false });
+    expect(await rejection(store.head(store.segmentUri('t', 'seg')))).toMatchObject({
+      code: 'NotAFile',
+      retriable: false,
+    });
   });
 
   it('rejects with the reason of an aborted signal', async () => {
     const reason = new Error('stop');
-    expect(await rejection(store.head(store.segmentUri('t', 'seg'), { signal: AbortSignal.abort(reason) }))).toBe(reason);
+    expect(await rejection(store.head(store.segmentUri('t', 'seg'), { signal: AbortSignal.abort(reason) }))).toBe(
+      reason,
+    );
   });
 });
 
@@ -230,7 +240,10 @@ describe('FileDeepStore.get', () => {
   });
 
   it('a missing object (or table folder) is NoSuchKey, permanent', async () => {
-    expect(await rejection(store.get(store.segmentUri('t', 'seg')))).toMatchObject({ code: 'NoSuchKey', retriable: false });
+    expect(await rejection(store.get(store.segmentUri('t', 'seg')))).toMatchObject({
+      code: 'NoSuchKey',
+      retriable: false,
+    });
     await mkdir(path.join(root, 't'));
     const err = await rejection(store.get(store.segmentUri('t', 'seg')));
     expect(err).toBeInstanceOf(DeepStoreError);
@@ -238,14 +251,24 @@ describe('FileDeepStore.get', () => {
   });
 
   it.each([
-    ['a folder at the key', async () => mkdir(path.join(root, 't', 'seg'), { recursive: true }), () => store.segmentUri('t', 'seg'), 'NotAFile'],
-    ['a URI that climbs out', async () => {}, () => `${pathToFileURL(root).href}/t/../../etc/passwd`, 'UriOutsideDeepStore'],
+    [
+      'a folder at the key',
+      async () => mkdir(path.join(root, 't', 'seg'), { recursive: true }),
+      () => store.segmentUri('t', 'seg'),
+      'NotAFile',
+    ],
+    [
+      'a URI that climbs out',
+      async () => {},
+      () => `${pathToFileURL(root).href}/t/../../etc/passwd`,
+      'UriOutsideDeepStore',
+    ],
   ])('refuses %s', async (_what, setup, uri, code) => {
     await setup();
     expect(await rejection(store.get(uri()))).toMatchObject({ code, retriable: false });
   });
 
-  it('aborting destroys the body with the signal\'s reason; an aborted signal rejects at once', async () => {
+  it("aborting destroys the body with the signal's reason; an aborted signal rejects at once", async () => {
     const uri = store.segmentUri('t', 'seg');
     await store.put(uri, new PatternSource(8 * MiB), { crc: '1' });
     const controller = new AbortController();

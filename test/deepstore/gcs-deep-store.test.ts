@@ -23,7 +23,7 @@ async function stored(bucket: string, name: string): Promise<{ data: Buffer; met
   const file = gcs.fake.storage.bucket(bucket).file(name);
   const [data] = await file.download();
   const [meta] = await file.getMetadata();
-  return { data, metadata: (meta.metadata ?? {}) };
+  return { data, metadata: meta.metadata ?? {} };
 }
 
 async function objectNames(bucket: string): Promise<string[]> {

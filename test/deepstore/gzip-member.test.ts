@@ -1,6 +1,12 @@
 import { crc32, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { checkGzipTrailer, MAX_GZIP_HEADER_BYTES, parseGzipHeader, TailBytes, trailingBytesProblem } from '../../src/deepstore/gzip-member.js';
+import {
+  checkGzipTrailer,
+  MAX_GZIP_HEADER_BYTES,
+  parseGzipHeader,
+  TailBytes,
+  trailingBytesProblem,
+} from '../../src/deepstore/gzip-member.js';
 
 const FIXED = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
@@ -18,7 +24,7 @@ function withHcrc(bytes: Buffer): Buffer {
 
 describe('parseGzipHeader', () => {
   it.each([
-    ['zlib\'s own header', gzipSync(Buffer.from('x')), { kind: 'complete', length: 10 }],
+    ["zlib's own header", gzipSync(Buffer.from('x')), { kind: 'complete', length: 10 }],
     ['the fixed part alone', Buffer.from(FIXED), { kind: 'complete', length: 10 }],
     ['FEXTRA', header(0x04, [3, 0, 1, 2, 3]), { kind: 'complete', length: 15 }],
     ['FNAME', header(0x08, [...Buffer.from('seg.tar'), 0]), { kind: 'complete', length: 18 }],
@@ -44,7 +50,11 @@ describe('parseGzipHeader', () => {
     ['a method other than deflate', Buffer.from([0x1f, 0x8b, 7, 0, 0, 0, 0, 0, 0, 0]), /method 7 is not deflate/],
     ['reserved flags', header(0x80), /reserved flags set \(0x80\)/],
     ['a wrong header CRC', Buffer.concat([header(0x02), Buffer.from([0, 0])]), /header CRC mismatch/],
-    ['a file name that never ends', header(0x08, new Array(MAX_GZIP_HEADER_BYTES).fill(0x61)), /longer than 65536 bytes/],
+    [
+      'a file name that never ends',
+      header(0x08, new Array(MAX_GZIP_HEADER_BYTES).fill(0x61)),
+      /longer than 65536 bytes/,
+    ],
   ])('%s is invalid', (_what, bytes, reason) => {
     const parsed = parseGzipHeader(bytes);
     if (reason === null) expect(parsed).toEqual({ kind: 'incomplete' });
@@ -60,11 +70,20 @@ describe('checkGzipTrailer', () => {
     out.writeUInt32LE(size, 4);
     return out;
   };
-  const good = { bytesAfterDeflate: 8, tail: trailer(crc32(data), data.length), inflatedCrc32: crc32(data), inflatedBytes: data.length };
+  const good = {
+    bytesAfterDeflate: 8,
+    tail: trailer(crc32(data), data.length),
+    inflatedCrc32: crc32(data),
+    inflatedBytes: data.length,
+  };
 
   it.each([
     ['the trailer of the data', good, null],
-    ['a length past 4 GiB (the trailer holds it mod 2^32)', { ...good, tail: trailer(crc32(data), 5), inflatedBytes: 2 ** 32 + 5 }, null],
+    [
+      'a length past 4 GiB (the trailer holds it mod 2^32)',
+      { ...good, tail: trailer(crc32(data), 5), inflatedBytes: 2 ** 32 + 5 },
+      null,
+    ],
     ['a cut trailer', { ...good, bytesAfterDeflate: 3 }, /trailer cut short \(3 of 8 bytes\)/],
     ['bytes after the trailer', { ...good, bytesAfterDeflate: 28 }, /^20 bytes follow the first gzip member/],
     ['another CRC', { ...good, tail: trailer(1, data.length) }, /gzip CRC mismatch/],
@@ -86,8 +105,18 @@ describe('TailBytes', () => {
   it.each([
     [[[1, 2, 3]], [1, 2, 3]],
     [[[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], [3, 4, 5, 6, 7, 8, 9, 10]],
-    [[[1, 2, 3], [4, 5, 6], [7, 8, 9, 10]], [3, 4, 5, 6, 7, 8, 9, 10]],
-    [[[1, 2, 3, 4, 5, 6, 7, 8, 9], [10]], [3, 4, 5, 6, 7, 8, 9, 10]],
+    [
+      [
+        [1, 2, 3],
+        [4, 5, 6],
+        [7, 8, 9, 10],
+      ],
+      [3, 4, 5, 6, 7, 8, 9, 10],
+    ],
+    [
+      [[1, 2, 3, 4, 5, 6, 7, 8, 9], [10]],
+      [3, 4, 5, 6, 7, 8, 9, 10],
+    ],
     [[[], [1], []], [1]],
   ])('%j → %j', (chunks, expected) => {
     const tail = new TailBytes(8);

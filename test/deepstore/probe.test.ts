@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { DeepStoreError } from '../../src/deepstore/errors.js';
-import { probeBody, probeFailure, probeHint, probeMismatch, probeObjectName, runProbe, type ProbeStep } from '../../src/deepstore/probe.js';
+import {
+  probeBody,
+  probeFailure,
+  probeHint,
+  probeMismatch,
+  probeObjectName,
+  runProbe,
+  type ProbeStep,
+} from '../../src/deepstore/probe.js';
 import { rejection } from './support.js';
 
 /** The probe's pure parts: the object's name, what each failure tells an operator, how steps become a result. */
@@ -35,16 +43,51 @@ describe('probeHint: what each failure tells an operator to check', () => {
     ['ECONNREFUSED', 'write', S3, 'cannot reach http://minio:9000'],
     ['ENOTFOUND', 'list', S3, 'cannot reach http://minio:9000'],
     ['TimeoutError', 'read', S3, 'cannot reach http://minio:9000'],
-    ['NoSuchBucket', 'write', S3, 'the bucket deep does not exist (a typo in the deep-store URI, or another account or region)'],
-    ['AccessDenied', 'write', S3, 'access denied: the credentials in use may not write here (the bucket policy or IAM role needs s3:PutObject on the bucket deep and the prefix)'],
-    ['Forbidden', 'head', S3, 'access denied: the credentials in use may not head here (the bucket policy or IAM role needs s3:GetObject on the bucket deep and the prefix)'],
-    ['AccessDenied', 'list', S3, 'access denied: the credentials in use may not list here (the bucket policy or IAM role needs s3:ListBucket on the bucket deep and the prefix)'],
-    ['AccessDenied', 'delete', S3, 'access denied: the credentials in use may not delete here (the bucket policy or IAM role needs s3:DeleteObject on the bucket deep and the prefix)'],
+    [
+      'NoSuchBucket',
+      'write',
+      S3,
+      'the bucket deep does not exist (a typo in the deep-store URI, or another account or region)',
+    ],
+    [
+      'AccessDenied',
+      'write',
+      S3,
+      'access denied: the credentials in use may not write here (the bucket policy or IAM role needs s3:PutObject on the bucket deep and the prefix)',
+    ],
+    [
+      'Forbidden',
+      'head',
+      S3,
+      'access denied: the credentials in use may not head here (the bucket policy or IAM role needs s3:GetObject on the bucket deep and the prefix)',
+    ],
+    [
+      'AccessDenied',
+      'list',
+      S3,
+      'access denied: the credentials in use may not list here (the bucket policy or IAM role needs s3:ListBucket on the bucket deep and the prefix)',
+    ],
+    [
+      'AccessDenied',
+      'delete',
+      S3,
+      'access denied: the credentials in use may not delete here (the bucket policy or IAM role needs s3:DeleteObject on the bucket deep and the prefix)',
+    ],
     ['InvalidAccessKeyId', 'write', S3, 'the access key id is unknown to the store (wrong or deleted credentials)'],
     ['SignatureDoesNotMatch', 'write', S3, 'the secret key does not match the access key id'],
-    ['CredentialsProviderError', 'list', S3, 'no credentials found (environment, profile, web identity or instance role)'],
+    [
+      'CredentialsProviderError',
+      'list',
+      S3,
+      'no credentials found (environment, profile, web identity or instance role)',
+    ],
     ['PermanentRedirect', 'list', S3, 'the bucket deep is in another region than the one configured'],
-    ['EROFS', 'write', FILE, 'the deep-store folder /mnt/deep is on a read-only file system: repair cannot upload there'],
+    [
+      'EROFS',
+      'write',
+      FILE,
+      'the deep-store folder /mnt/deep is on a read-only file system: repair cannot upload there',
+    ],
     ['EACCES', 'write', FILE, "permission denied: the sidecar's user may not write in the deep-store folder /mnt/deep"],
     ['EACCES', 'list', FILE, "permission denied: the sidecar's user may not list in the deep-store folder /mnt/deep"],
     ['NoSpace', 'write', FILE, undefined],
@@ -58,16 +101,26 @@ describe('probeHint: what each failure tells an operator to check', () => {
 
 describe('probeFailure', () => {
   it('restates the error with mode, step and hint, keeping code, retriable, status and the original as cause', () => {
-    const original = new DeepStoreError('S3 probe write s3://deep/p/x failed: ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1', { code: 'ECONNREFUSED', retriable: true });
+    const original = new DeepStoreError(
+      'S3 probe write s3://deep/p/x failed: ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1',
+      { code: 'ECONNREFUSED', retriable: true },
+    );
     const restated = probeFailure('write', 'write', original, S3);
-    expect(restated.message).toBe('deep-store write probe failed at write: cannot reach http://minio:9000: S3 probe write s3://deep/p/x failed: ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1');
+    expect(restated.message).toBe(
+      'deep-store write probe failed at write: cannot reach http://minio:9000: S3 probe write s3://deep/p/x failed: ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1',
+    );
     expect(restated).toMatchObject({ code: 'ECONNREFUSED', retriable: true, cause: original });
   });
 
-  it('without a hint, the store\'s own words follow the step', () => {
-    const original = new DeepStoreError('file probe failed: the deep store is full: ENOSPC: no space left', { code: 'NoSpace', retriable: true, httpStatus: 507 });
+  it("without a hint, the store's own words follow the step", () => {
+    const original = new DeepStoreError('file probe failed: the deep store is full: ENOSPC: no space left', {
+      code: 'NoSpace',
+      retriable: true,
+      httpStatus: 507,
+    });
     expect(probeFailure('write', 'write', original, FILE)).toMatchObject({
-      message: 'deep-store write probe failed at write: file probe failed: the deep store is full: ENOSPC: no space left',
+      message:
+        'deep-store write probe failed at write: file probe failed: the deep store is full: ENOSPC: no space left',
       code: 'NoSpace',
       httpStatus: 507,
     });
@@ -79,7 +132,9 @@ describe('probeMismatch', () => {
     const err = probeMismatch('s3://b/k', Buffer.from('abcd'), Buffer.from('xyz'), { truncated: false });
     expect(err).toMatchObject({ code: 'ProbeMismatch', retriable: false });
     expect(err.message).toContain('accepted the probe object s3://b/k (4 bytes) but returned other bytes (3)');
-    expect(probeMismatch('s3://b/k', Buffer.from('abcd'), Buffer.alloc(10), { truncated: true }).message).toContain('(more than 10)');
+    expect(probeMismatch('s3://b/k', Buffer.from('abcd'), Buffer.alloc(10), { truncated: true }).message).toContain(
+      '(more than 10)',
+    );
   });
 });
 
@@ -89,15 +144,23 @@ describe('runProbe', () => {
     uri: 's3://b/k',
     target: S3,
     signal,
-    classify: (err: unknown) => (err instanceof DeepStoreError ? err : new DeepStoreError(String(err), { code: 'Unknown', retriable: false })),
+    classify: (err: unknown) =>
+      err instanceof DeepStoreError ? err : new DeepStoreError(String(err), { code: 'Unknown', retriable: false }),
   });
   const denied = new DeepStoreError('denied', { code: 'AccessDenied', retriable: false });
 
   it('all steps pass: ok, with the warning the steps return', async () => {
-    expect(await runProbe(context(), async (run) => {
-      await run.step('write', async () => {});
-      return run.tolerate('delete', async () => Promise.reject(denied));
-    })).toMatchObject({ ok: true, mode: 'write', uri: 's3://b/k', warning: { step: 'delete', error: { code: 'AccessDenied' } } });
+    expect(
+      await runProbe(context(), async (run) => {
+        await run.step('write', async () => {});
+        return run.tolerate('delete', async () => Promise.reject(denied));
+      }),
+    ).toMatchObject({
+      ok: true,
+      mode: 'write',
+      uri: 's3://b/k',
+      warning: { step: 'delete', error: { code: 'AccessDenied' } },
+    });
     expect(await runProbe(context(), async () => undefined)).toEqual({ ok: true, mode: 'write', uri: 's3://b/k' });
   });
 
@@ -110,14 +173,27 @@ describe('runProbe', () => {
       return undefined;
     });
     expect(ran).toEqual(['write']);
-    expect(result).toMatchObject({ ok: false, step: 'read', error: { code: 'AccessDenied', message: expect.stringMatching(/^deep-store write probe failed at read: access denied: /) } });
+    expect(result).toMatchObject({
+      ok: false,
+      step: 'read',
+      error: {
+        code: 'AccessDenied',
+        message: expect.stringMatching(/^deep-store write probe failed at read: access denied: /),
+      },
+    });
   });
 
-  it('an abort rejects with the signal\'s reason, not a result', async () => {
+  it("an abort rejects with the signal's reason, not a result", async () => {
     const controller = new AbortController();
     const reason = new Error('stopping');
     const probing = runProbe(context(controller.signal), async (run) => {
-      await run.step('write', () => new Promise((_, reject) => controller.signal.addEventListener('abort', () => reject(new Error('socket closed')))));
+      await run.step(
+        'write',
+        () =>
+          new Promise((_, reject) =>
+            controller.signal.addEventListener('abort', () => reject(new Error('socket closed'))),
+          ),
+      );
       return undefined;
     });
     controller.abort(reason);

@@ -50,7 +50,11 @@ describe('S3DeepStore.probe on a usable store', () => {
 
   it('read: ListObjectsV2 of one key under the prefix, then HeadObject of the probe key (404 expected); writes nothing', async () => {
     const { store, bucket } = await s3.newStore();
-    expect(await store.probe('read', { name: 'me' })).toEqual({ ok: true, mode: 'read', uri: `s3://${bucket}/pinot/data/${PROBE_FOLDER}/me` });
+    expect(await store.probe('read', { name: 'me' })).toEqual({
+      ok: true,
+      mode: 'read',
+      uri: `s3://${bucket}/pinot/data/${PROBE_FOLDER}/me`,
+    });
     expect(s3.proxy.log.map((r) => [r.op, r.status])).toEqual([
       ['ListObjects', 200],
       ['HeadObject', 404],
@@ -74,22 +78,38 @@ describe('S3DeepStore.probe on a usable store', () => {
 });
 
 describe('S3DeepStore.probe on an unusable store', () => {
-  it.each(['write', 'read'] as const)('%s: a bucket that does not exist is NoSuchBucket, permanent, and says so', async (mode) => {
-    const bucket = uniqueName('missing');
-    const { store } = await s3.newStore({ bucket });
-    const result = await store.probe(mode);
-    expect(result).toMatchObject({ ok: false, mode, step: mode === 'write' ? 'write' : 'list', error: { code: 'NoSuchBucket', retriable: false, httpStatus: 404 } });
-    expect(!result.ok && result.error.message).toMatch(
-      new RegExp(`^deep-store ${mode} probe failed at (write|list): the bucket ${bucket} does not exist \\(a typo in the deep-store URI, or another account or region\\): S3 probe`),
-    );
-  });
+  it.each(['write', 'read'] as const)(
+    '%s: a bucket that does not exist is NoSuchBucket, permanent, and says so',
+    async (mode) => {
+      const bucket = uniqueName('missing');
+      const { store } = await s3.newStore({ bucket });
+      const result = await store.probe(mode);
+      expect(result).toMatchObject({
+        ok: false,
+        mode,
+        step: mode === 'write' ? 'write' : 'list',
+        error: { code: 'NoSuchBucket', retriable: false, httpStatus: 404 },
+      });
+      expect(!result.ok && result.error.message).toMatch(
+        new RegExp(
+          `^deep-store ${mode} probe failed at (write|list): the bucket ${bucket} does not exist \\(a typo in the deep-store URI, or another account or region\\): S3 probe`,
+        ),
+      );
+    },
+  );
 
   it('403 AccessDenied on put: down at write, names s3:PutObject; nothing stored, nothing else tried', async () => {
     const { store, bucket } = await s3.newStore();
     s3.proxy.inject('PutObject', faults.accessDenied());
     const result = await store.probe('write');
-    expect(result).toMatchObject({ ok: false, step: 'write', error: { code: 'AccessDenied', retriable: false, httpStatus: 403 } });
-    expect(!result.ok && result.error.message).toContain('access denied: the credentials in use may not write here (the bucket policy or IAM role needs s3:PutObject on the bucket');
+    expect(result).toMatchObject({
+      ok: false,
+      step: 'write',
+      error: { code: 'AccessDenied', retriable: false, httpStatus: 403 },
+    });
+    expect(!result.ok && result.error.message).toContain(
+      'access denied: the credentials in use may not write here (the bucket policy or IAM role needs s3:PutObject on the bucket',
+    );
     expect(s3.proxy.log.map((r) => r.op)).toEqual(['PutObject']);
     expect(await keysIn(bucket)).toEqual([]);
   });
@@ -123,7 +143,11 @@ describe('S3DeepStore.probe on an unusable store', () => {
     const { store } = await s3.newStore({ endpoint });
     const result = await store.probe('write');
     expect(result).toMatchObject({ ok: false, step: 'write', error: { code: 'ECONNREFUSED', retriable: true } });
-    expect(!result.ok && result.error.message).toMatch(new RegExp(`^deep-store write probe failed at write: cannot reach ${endpoint}: S3 probe write s3://.+ failed: ECONNREFUSED`));
+    expect(!result.ok && result.error.message).toMatch(
+      new RegExp(
+        `^deep-store write probe failed at write: cannot reach ${endpoint}: S3 probe write s3://.+ failed: ECONNREFUSED`,
+      ),
+    );
     expect((await store.probe('read')).ok).toBe(false);
   });
 
@@ -132,7 +156,9 @@ describe('S3DeepStore.probe on an unusable store', () => {
     s3.proxy.inject('GetObject', faults.replaceBody(Buffer.from('not what was written\n')));
     const result = await store.probe('write', { name: 'me' });
     expect(result).toMatchObject({ ok: false, step: 'compare', error: { code: 'ProbeMismatch', retriable: false } });
-    expect(!result.ok && result.error.message).toMatch(/accepted the probe object s3:\/\/.+\/me \(\d+ bytes\) but returned other bytes \(21\) when it was read back/);
+    expect(!result.ok && result.error.message).toMatch(
+      /accepted the probe object s3:\/\/.+\/me \(\d+ bytes\) but returned other bytes \(21\) when it was read back/,
+    );
     expect(s3.proxy.log.map((r) => [r.op, r.status])).toEqual([
       ['PutObject', 200],
       ['GetObject', 200],

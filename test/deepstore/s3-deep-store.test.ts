@@ -1,4 +1,9 @@
-import { CreateMultipartUploadCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, expect, it, vi } from 'vitest';
@@ -29,7 +34,12 @@ function statuses(op: S3Operation): Array<number | 'reset' | null> {
 }
 
 /** After a failed put: never completed, the multipart upload aborted, nothing at the key, no upload in progress. */
-async function expectNothingLeft(store: S3DeepStore, bucket: string, uri: string, abortStatuses: number[] = [204]): Promise<void> {
+async function expectNothingLeft(
+  store: S3DeepStore,
+  bucket: string,
+  uri: string,
+  abortStatuses: number[] = [204],
+): Promise<void> {
   expect(s3.proxy.count('CompleteMultipartUpload')).toBe(0);
   expect(statuses('AbortMultipartUpload')).toEqual(abortStatuses);
   expect(await store.head(uri)).toBeNull();
@@ -64,7 +74,12 @@ describe('S3DeepStore round trips', () => {
     expect(stored.length).toBe(40 * MiB);
     expect(sha256(stored)).toBe(source.digest());
     expect(s3.proxy.count('CreateMultipartUpload')).toBe(1);
-    expect(s3.proxy.log.filter((r) => r.op === 'UploadPart').map((r) => r.query.get('partNumber')).sort()).toEqual(['1', '2', '3']);
+    expect(
+      s3.proxy.log
+        .filter((r) => r.op === 'UploadPart')
+        .map((r) => r.query.get('partNumber'))
+        .sort(),
+    ).toEqual(['1', '2', '3']);
     expect(s3.proxy.count('CompleteMultipartUpload')).toBe(1);
     expect(s3.proxy.count('AbortMultipartUpload')).toBe(0);
   });
@@ -77,7 +92,9 @@ describe('S3DeepStore round trips', () => {
 
   it('head() of an object written without our metadata (e.g. by Pinot) has crc null', async () => {
     const { store, bucket } = await newStore();
-    await s3.fake.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'pinot/data/t/by_pinot', Body: Buffer.from('xyz') }));
+    await s3.fake.client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'pinot/data/t/by_pinot', Body: Buffer.from('xyz') }),
+    );
     expect(await store.head(store.segmentUri('t', 'by_pinot'))).toEqual({ bytes: 3, crc: null });
   });
 
@@ -90,7 +107,14 @@ describe('S3DeepStore round trips', () => {
     const listed = await s3.fake.client.send(new ListObjectsV2Command({ Bucket: bucket }));
     // The key is the URI path decoded like java.net.URI.getPath(): %XX decoded, "+" kept as "+".
     expect(listed.Contents?.map((o) => o.Key).sort()).toEqual(
-      ['pinot/data/t/seg+with+space', 'pinot/data/t/seg~tilde', 'pinot/data/t/séga', 'pinot/data/t/100%', "pinot/data/t/it's(1)", 'pinot/data/t/*-._'].sort(),
+      [
+        'pinot/data/t/seg+with+space',
+        'pinot/data/t/seg~tilde',
+        'pinot/data/t/séga',
+        'pinot/data/t/100%',
+        "pinot/data/t/it's(1)",
+        'pinot/data/t/*-._',
+      ].sort(),
     );
     for (const [i, name] of names.entries()) {
       expect(await store.head(store.segmentUri('t', name))).toEqual({ bytes: Buffer.byteLength(name), crc: String(i) });
@@ -106,7 +130,9 @@ describe('S3DeepStore round trips', () => {
     // ... whose decoded keys are both "a+b": the same object
     expect(await store.head(store.segmentUri('t', 'a+b'))).toEqual({ bytes: 5, crc: '1' });
     await store.put(store.segmentUri('t', 'a+b'), Readable.from([Buffer.from('plus!!')]), { crc: '2' });
-    expect((await s3.fake.client.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents?.map((o) => o.Key)).toEqual(['pinot/data/t/a+b']);
+    expect(
+      (await s3.fake.client.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents?.map((o) => o.Key),
+    ).toEqual(['pinot/data/t/a+b']);
     expect(await storedBytes(bucket, 'pinot/data/t/a+b')).toEqual(Buffer.from('plus!!'));
     expect(await store.head(store.segmentUri('t', 'a b'))).toEqual({ bytes: 6, crc: '2' });
   });
@@ -116,21 +142,26 @@ describe('S3DeepStore round trips', () => {
     const uri = store.segmentUri('t', 'seg');
     expect(uri).toBe(`s3://${bucket}/pinot/data//t/seg`);
     await store.put(uri, Readable.from([Buffer.from('x')]), { crc: '5' });
-    expect((await s3.fake.client.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents?.map((o) => o.Key)).toEqual(['pinot/data/t/seg']);
+    expect(
+      (await s3.fake.client.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents?.map((o) => o.Key),
+    ).toEqual(['pinot/data/t/seg']);
   });
 
-  it.each(['WHEN_REQUIRED', 'WHEN_SUPPORTED'] as const)('round-trips multipart with checksums %s, sending checksums only when asked', async (checksums) => {
-    const { store } = await newStore({ checksums, partSizeBytes: 5 * MiB });
-    const uri = store.segmentUri('t', `sum_${checksums}`);
-    await store.put(uri, new PatternSource(11 * MiB), { crc: '77' });
-    expect(await store.head(uri)).toEqual({ bytes: 11 * MiB, crc: '77' });
-    const parts = s3.proxy.log.filter((r) => r.op === 'UploadPart');
-    expect(parts).toHaveLength(3);
-    for (const part of parts) {
-      expect(part.headers['content-encoding'] ?? '').not.toContain('aws-chunked');
-      expect('x-amz-checksum-crc32' in part.headers).toBe(checksums === 'WHEN_SUPPORTED');
-    }
-  });
+  it.each(['WHEN_REQUIRED', 'WHEN_SUPPORTED'] as const)(
+    'round-trips multipart with checksums %s, sending checksums only when asked',
+    async (checksums) => {
+      const { store } = await newStore({ checksums, partSizeBytes: 5 * MiB });
+      const uri = store.segmentUri('t', `sum_${checksums}`);
+      await store.put(uri, new PatternSource(11 * MiB), { crc: '77' });
+      expect(await store.head(uri)).toEqual({ bytes: 11 * MiB, crc: '77' });
+      const parts = s3.proxy.log.filter((r) => r.op === 'UploadPart');
+      expect(parts).toHaveLength(3);
+      for (const part of parts) {
+        expect(part.headers['content-encoding'] ?? '').not.toContain('aws-chunked');
+        expect('x-amz-checksum-crc32' in part.headers).toBe(checksums === 'WHEN_SUPPORTED');
+      }
+    },
+  );
 });
 
 describe('S3DeepStore failures', () => {
@@ -155,7 +186,9 @@ describe('S3DeepStore failures', () => {
   it('surfaces 403 AccessDenied as permanent, with its code', async () => {
     const { store } = await newStore();
     s3.proxy.inject('PutObject', faults.accessDenied());
-    const err = await rejection(store.put(store.segmentUri('t', 'seg'), Readable.from([Buffer.from('x')]), { crc: '1' }));
+    const err = await rejection(
+      store.put(store.segmentUri('t', 'seg'), Readable.from([Buffer.from('x')]), { crc: '1' }),
+    );
     expect(err).toMatchObject({ code: 'AccessDenied', httpStatus: 403, retriable: false, retryAfterMs: undefined });
     expect((err as Error).message).toContain('AccessDenied (HTTP 403)');
   });
@@ -169,7 +202,9 @@ describe('S3DeepStore failures', () => {
 
   it('surfaces NoSuchBucket as permanent', async () => {
     const { store: missing } = await newStore({ bucket: 'no-such-bucket-here', prefix: 'data' });
-    const err = await rejection(missing.put(missing.segmentUri('t', 's'), Readable.from([Buffer.from('x')]), { crc: '1' }));
+    const err = await rejection(
+      missing.put(missing.segmentUri('t', 's'), Readable.from([Buffer.from('x')]), { crc: '1' }),
+    );
     expect(err).toMatchObject({ code: 'NoSuchBucket', httpStatus: 404, retriable: false });
   });
 
@@ -257,7 +292,7 @@ describe('S3DeepStore clean-up after a failed upload', () => {
     await expectNothingLeft(store, bucket, uri);
   });
 
-  it('retries the abort itself when lib-storage\'s abort fails, and still reports the original error', async () => {
+  it("retries the abort itself when lib-storage's abort fails, and still reports the original error", async () => {
     const { store, bucket } = await newStore({ partSizeBytes: 5 * MiB });
     s3.proxy.inject('UploadPart', faults.accessDenied());
     s3.proxy.inject('AbortMultipartUpload', faults.internalError());
@@ -273,7 +308,9 @@ describe('S3DeepStore clean-up after a failed upload', () => {
     const controller = new AbortController();
     const uri = store.segmentUri('t', 'seg');
     const put = store.put(uri, body, { crc: '1' }, { signal: controller.signal });
-    await vi.waitFor(() => expect(s3.proxy.log.filter((r) => r.op === 'UploadPart' && r.status === 200)).toHaveLength(2));
+    await vi.waitFor(() =>
+      expect(s3.proxy.log.filter((r) => r.op === 'UploadPart' && r.status === 200)).toHaveLength(2),
+    );
 
     const reason = new Error('shutting down');
     controller.abort(reason);
@@ -340,16 +377,24 @@ describe('S3DeepStore.get', () => {
   it('503 SlowDown is retriable, with retryAfterMs', async () => {
     const { store } = await newStore();
     s3.proxy.inject('GetObject', faults.slowDown(3));
-    expect(await rejection(store.get(store.segmentUri('t', 'seg')))).toMatchObject({ code: 'SlowDown', httpStatus: 503, retryAfterMs: 3000, retriable: true });
+    expect(await rejection(store.get(store.segmentUri('t', 'seg')))).toMatchObject({
+      code: 'SlowDown',
+      httpStatus: 503,
+      retryAfterMs: 3000,
+      retriable: true,
+    });
   });
 
   it('refuses a URI outside the deep store before any request', async () => {
     const { store } = await newStore();
-    expect(await rejection(store.get('s3://other-bucket/pinot/data/t/seg'))).toMatchObject({ code: 'UriOutsideDeepStore', retriable: false });
+    expect(await rejection(store.get('s3://other-bucket/pinot/data/t/seg'))).toMatchObject({
+      code: 'UriOutsideDeepStore',
+      retriable: false,
+    });
     expect(s3.proxy.log).toHaveLength(0);
   });
 
-  it('aborting mid-body destroys the body with the signal\'s reason', async () => {
+  it("aborting mid-body destroys the body with the signal's reason", async () => {
     const { store } = await newStore({ partSizeBytes: 5 * MiB });
     const uri = store.segmentUri('t', 'seg');
     await store.put(uri, new PatternSource(12 * MiB), { crc: '1' });
@@ -383,13 +428,15 @@ describe('S3DeepStore refuses bad input before any request', () => {
     const { store } = await newStore();
     const body = Readable.from([Buffer.from('x')]);
     const reason = new Error('stop');
-    expect(await rejection(store.put(store.segmentUri('t', 's'), body, { crc: '1' }, { signal: AbortSignal.abort(reason) }))).toBe(reason);
+    expect(
+      await rejection(store.put(store.segmentUri('t', 's'), body, { crc: '1' }, { signal: AbortSignal.abort(reason) })),
+    ).toBe(reason);
     expect(body.destroyed).toBe(true);
     expect(s3.proxy.log).toHaveLength(0);
   });
 });
 
-describe('the S3 fake\'s in-progress-upload probe (so the clean-up checks above can fail)', () => {
+describe("the S3 fake's in-progress-upload probe (so the clean-up checks above can fail)", () => {
   it('sees a multipart upload that was neither completed nor aborted', async () => {
     const { bucket } = await newStore();
     await s3.fake.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'dangling' }));
@@ -416,6 +463,9 @@ describe('s3ClientConfig', () => {
       requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
     });
     expect(s3ClientConfig({})).not.toHaveProperty('credentials'); // the standard AWS chain
-    expect(s3ClientConfig({ credentials: FAKE_CREDENTIALS, maxAttempts: 1 })).toMatchObject({ credentials: FAKE_CREDENTIALS, maxAttempts: 1 });
+    expect(s3ClientConfig({ credentials: FAKE_CREDENTIALS, maxAttempts: 1 })).toMatchObject({
+      credentials: FAKE_CREDENTIALS,
+      maxAttempts: 1,
+    });
   });
 });

@@ -28,7 +28,12 @@ describe('urlEncode (java.net.URLEncoder.encode(s, UTF_8))', () => {
 
 describe('segmentUri (URIUtils.getUri(dataDir, raw, encode(segment)))', () => {
   it.each([
-    ['s3://bucket/pinot/data', 'myTable', 'myTable__0__5__20240101T0000Z', 's3://bucket/pinot/data/myTable/myTable__0__5__20240101T0000Z'],
+    [
+      's3://bucket/pinot/data',
+      'myTable',
+      'myTable__0__5__20240101T0000Z',
+      's3://bucket/pinot/data/myTable/myTable__0__5__20240101T0000Z',
+    ],
     // getUri joins with "/" and nothing else: Pinot writes "//" for a base with a trailing slash
     ['s3://bucket/pinot/data/', 'myTable', 'seg', 's3://bucket/pinot/data//myTable/seg'],
     ['s3://bucket', 'myTable', 'seg', 's3://bucket/myTable/seg'],

@@ -54,7 +54,9 @@ describe('parseStoreUri', () => {
     'abfss://fs@account.dfs.core.windows.net/data', // Hadoop's ABFS form, not Pinot's
     '',
   ])('refuses %j with a non-retriable InvalidDeepStoreUri', (uri) => {
-    expect(() => parseStoreUri(uri)).toThrow(expect.objectContaining({ code: 'InvalidDeepStoreUri', retriable: false }));
+    expect(() => parseStoreUri(uri)).toThrow(
+      expect.objectContaining({ code: 'InvalidDeepStoreUri', retriable: false }),
+    );
   });
 });
 
@@ -114,7 +116,9 @@ describe('locateObject', () => {
     ['s3://bucket/data/t/seg', gcsBase], // same bucket and key, another store
     ['gs://bucket/data/t/seg', s3Base],
   ])('refuses %s', (uri, base) => {
-    expect(() => locateObject(base, uri)).toThrow(expect.objectContaining({ code: 'UriOutsideDeepStore', retriable: false }));
+    expect(() => locateObject(base, uri)).toThrow(
+      expect.objectContaining({ code: 'UriOutsideDeepStore', retriable: false }),
+    );
   });
 
   const adlBase = parseStoreUri('adl2://fs/data');

@@ -41,8 +41,19 @@ export async function segmentArchive(segment: string, files: ArchiveFile[]): Pro
       await mkdir(path.dirname(target), { recursive: true });
       await writeFile(target, file.data);
     }
-    const entries = [`${segment}/`, ...new Set(files.map((f) => path.dirname(f.name)).filter((d) => d !== '.').map((d) => `${segment}/${d}/`))];
-    const tarStream = createTar({ cwd: dir, portable: true, noDirRecurse: true }, [...entries, ...files.map((f) => `${segment}/${f.name}`)]);
+    const entries = [
+      `${segment}/`,
+      ...new Set(
+        files
+          .map((f) => path.dirname(f.name))
+          .filter((d) => d !== '.')
+          .map((d) => `${segment}/${d}/`),
+      ),
+    ];
+    const tarStream = createTar({ cwd: dir, portable: true, noDirRecurse: true }, [
+      ...entries,
+      ...files.map((f) => `${segment}/${f.name}`),
+    ]);
     return await buffer((tarStream as unknown as Readable).pipe(createGzip({ level: 1 })));
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -122,11 +133,21 @@ export function thrown(fn: () => unknown): unknown {
  * A segment built like Pinot builds one (test/helpers/segment-builder.ts, with its real CRC), archived the way
  * the sidecar and Pinot archive it: the segment folder first, tarred, one gzip member.
  */
-export async function builtSegmentArchive(spec: SegmentBuildSpec): Promise<{ archive: Buffer; crc: string; segment: BuiltSegment }> {
+export async function builtSegmentArchive(
+  spec: SegmentBuildSpec,
+): Promise<{ archive: Buffer; crc: string; segment: BuiltSegment }> {
   const parent = await mkdtemp(path.join(tmpdir(), 'deepstore-segment-'));
   try {
     const segment = await buildSegment(parent, spec);
-    const entries = [`${spec.name}/`, ...new Set(segment.files.map((f) => path.posix.dirname(f)).filter((d) => d !== '.').map((d) => `${spec.name}/${d}/`))];
+    const entries = [
+      `${spec.name}/`,
+      ...new Set(
+        segment.files
+          .map((f) => path.posix.dirname(f))
+          .filter((d) => d !== '.')
+          .map((d) => `${spec.name}/${d}/`),
+      ),
+    ];
     const files = segment.files.map((f) => `${spec.name}/${f}`);
     const tarStream = createTar({ cwd: parent, portable: true, noDirRecurse: true }, [...entries, ...files]);
     const archive = await buffer((tarStream as unknown as Readable).pipe(createGzip({ level: 1 })));

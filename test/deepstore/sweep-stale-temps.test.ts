@@ -52,10 +52,22 @@ async function oldFile(file: string, content = 'x'): Promise<string> {
 
 /** Run put() in a child process, wait until its temp file holds `bytes`, SIGKILL it: the temp file stays. */
 async function killedMidPut(table: string, segment: string, bytes: number): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test/deepstore/put-until-killed.ts'), store.baseUri, table, segment, String(bytes)], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(repoRoot, 'test/deepstore/put-until-killed.ts'),
+      store.baseUri,
+      table,
+      segment,
+      String(bytes),
+    ],
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const exited = once(child, 'exit');
   try {
     let tmp = '';
@@ -153,7 +165,7 @@ describe('FileDeepStore.sweepStaleTemps', () => {
     expect(await readdir(temps)).toEqual([path.basename(young)]);
   });
 
-  it('a put in progress is never swept: each write moves its temp file\'s mtime to now', async () => {
+  it("a put in progress is never swept: each write moves its temp file's mtime to now", async () => {
     const body = new PassThrough();
     const uri = store.segmentUri('t', SEGMENT);
     const put = store.put(uri, body, { crc: '1' });
@@ -177,7 +189,7 @@ describe('FileDeepStore.sweepStaleTemps', () => {
     expect(await readdir(temps)).toEqual([]);
   });
 
-  it('an empty or missing base folder, or a file at the temp folder\'s name, has nothing to sweep; an aborted signal rejects', async () => {
+  it("an empty or missing base folder, or a file at the temp folder's name, has nothing to sweep; an aborted signal rejects", async () => {
     expect(await store.sweepStaleTemps({ olderThanMs: 0 })).toEqual({ removed: 0, bytes: 0 });
     const missing = new FileDeepStore(pathToFileURL(path.join(root, 'not-mounted')).href);
     expect(await missing.sweepStaleTemps({ olderThanMs: 0 })).toEqual({ removed: 0, bytes: 0 });
@@ -191,7 +203,7 @@ describe('FileDeepStore.sweepStaleTemps', () => {
   });
 });
 
-describe('FileDeepStore.sweepStaleTemps never removes a segment, whatever its name or its table\'s', () => {
+describe("FileDeepStore.sweepStaleTemps never removes a segment, whatever its name or its table's", () => {
   /** Store a real archive of `segment` in `table` with put() and make it two hours old. */
   async function storedSegment(table: string, segment: string): Promise<{ uri: string; file: string; bytes: number }> {
     const archive = await segmentArchive(segment, [{ name: 'creation.meta', data: creationMeta(1234567890n) }]);
@@ -208,8 +220,16 @@ describe('FileDeepStore.sweepStaleTemps never removes a segment, whatever its na
   it.each([
     ['the old temp name shape `<segment>.sidecar-tmp.<uuid v4>`', 'events', `events_2024-01-01.sidecar-tmp.${UUID}`],
     ['exactly the temp file name shape `<uuid v4>.part`', 'events', tempFileName(UUID)],
-    ['a temp file name, in a table named like the temp folder with one dot (a name Pinot accepts)', '.pinot-sidecar-tmp', tempFileName(UUID)],
-    ['a temp file name, in a table named like the temp folder without the leading dot', 'pinot-sidecar.tmp', tempFileName(UUID)],
+    [
+      'a temp file name, in a table named like the temp folder with one dot (a name Pinot accepts)',
+      '.pinot-sidecar-tmp',
+      tempFileName(UUID),
+    ],
+    [
+      'a temp file name, in a table named like the temp folder without the leading dot',
+      'pinot-sidecar.tmp',
+      tempFileName(UUID),
+    ],
   ])('a segment named %s is stored, swept, and survives', async (_what, table, segment) => {
     const { uri, file, bytes } = await storedSegment(table, segment);
     expect(await readdir(path.join(root, table))).toEqual([segment]);
@@ -222,8 +242,14 @@ describe('FileDeepStore.sweepStaleTemps never removes a segment, whatever its na
 
   it('no table can live in the temp folder: put() refuses a URI there, before writing anything', async () => {
     const body = Readable.from([Buffer.from('x')]);
-    for (const uri of [store.segmentUri(TEMP_FOLDER, SEGMENT), `${store.baseUri}/${TEMP_FOLDER}/${tempFileName(UUID)}`]) {
-      expect(await rejection(store.put(uri, body, { crc: '1' }))).toMatchObject({ code: 'UriInTempFolder', retriable: false });
+    for (const uri of [
+      store.segmentUri(TEMP_FOLDER, SEGMENT),
+      `${store.baseUri}/${TEMP_FOLDER}/${tempFileName(UUID)}`,
+    ]) {
+      expect(await rejection(store.put(uri, body, { crc: '1' }))).toMatchObject({
+        code: 'UriInTempFolder',
+        retriable: false,
+      });
     }
     expect(body.destroyed).toBe(true);
     expect(await readdir(root)).toEqual([]);
@@ -232,7 +258,12 @@ describe('FileDeepStore.sweepStaleTemps never removes a segment, whatever its na
 
 describe('S3DeepStore.sweepStaleTemps', () => {
   it('has nothing to sweep and sends no request (the endpoint does not even exist)', async () => {
-    const s3 = new S3DeepStore('s3://bucket/pinot', { endpoint: 'http://127.0.0.1:9', region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 });
+    const s3 = new S3DeepStore('s3://bucket/pinot', {
+      endpoint: 'http://127.0.0.1:9',
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      maxAttempts: 1,
+    });
     try {
       expect(await s3.sweepStaleTemps({ olderThanMs: 0 })).toEqual({ removed: 0, bytes: 0 });
     } finally {

@@ -39,7 +39,11 @@ function cutAtEntryBoundary(whole: Buffer): Buffer {
 /** Zero blocks before the end-of-archive marker (node-tar pads to a 512-byte block, not to a record). */
 function trailingZeroBlocks(tar: Buffer): number {
   let n = 0;
-  while (tar.length >= (n + 1) * 512 && tar.subarray(tar.length - (n + 1) * 512, tar.length - n * 512).every((b) => b === 0)) n += 1;
+  while (
+    tar.length >= (n + 1) * 512 &&
+    tar.subarray(tar.length - (n + 1) * 512, tar.length - n * 512).every((b) => b === 0)
+  )
+    n += 1;
   return n;
 }
 
@@ -68,19 +72,39 @@ describe('FileDeepStore.verifyArchive (always a full read)', () => {
 
   it('verifies an archive written by put()', async () => {
     await store.put(uri, Readable.from([archive]), { crc });
-    expect(await store.verifyArchive(uri, { crc })).toEqual({ kind: 'verified', bytes: archive.length, by: 'full_read' });
+    expect(await store.verifyArchive(uri, { crc })).toEqual({
+      kind: 'verified',
+      bytes: archive.length,
+      by: 'full_read',
+    });
   });
 
   it('verifies an archive put there by someone else (Pinot), byte for byte the same', async () => {
     await writeFile(file, archive);
-    expect(await store.verifyArchive(uri, { crc })).toEqual({ kind: 'verified', bytes: archive.length, by: 'full_read' });
+    expect(await store.verifyArchive(uri, { crc })).toEqual({
+      kind: 'verified',
+      bytes: archive.length,
+      by: 'full_read',
+    });
   });
 
   it.each([
-    ['the first 120,000 bytes of the archive (the attack: head() said crc matches)', () => archive.subarray(0, 120_000), /truncated/],
+    [
+      'the first 120,000 bytes of the archive (the attack: head() said crc matches)',
+      () => archive.subarray(0, 120_000),
+      /truncated/,
+    ],
     ['a garbage file', () => Buffer.from('garbage, not an archive\n'), /not a gzip file/],
-    ['an archive of another segment version (wrong CRC)', () => gzipSync(rawTar([{ path: `${SEGMENT}/` }, { path: `${SEGMENT}/creation.meta`, body: creationMeta(1n) }])), /holds CRC 1, expected/],
-    ['the tar cut at an entry boundary, re-gzipped as a valid gzip', () => cutAtEntryBoundary(archive), /no end-of-archive marker/],
+    [
+      'an archive of another segment version (wrong CRC)',
+      () => gzipSync(rawTar([{ path: `${SEGMENT}/` }, { path: `${SEGMENT}/creation.meta`, body: creationMeta(1n) }])),
+      /holds CRC 1, expected/,
+    ],
+    [
+      'the tar cut at an entry boundary, re-gzipped as a valid gzip',
+      () => cutAtEntryBoundary(archive),
+      /no end-of-archive marker/,
+    ],
   ])('is unverified for %s, with a reason', async (_what, bytes, reason) => {
     await writeFile(file, bytes());
     // What the old check looked at: the CRC before the cut is still readable.
@@ -103,11 +127,17 @@ describe('FileDeepStore.verifyArchive (always a full read)', () => {
 
   it('a folder at the key is unverified (never a segment object)', async () => {
     await mkdir(file);
-    expect(await store.verifyArchive(uri, { crc })).toMatchObject({ kind: 'unverified', reason: expect.stringMatching(/not a regular file/) });
+    expect(await store.verifyArchive(uri, { crc })).toMatchObject({
+      kind: 'unverified',
+      reason: expect.stringMatching(/not a regular file/),
+    });
   });
 
   it('refuses a malformed CRC', async () => {
-    expect(await rejection(store.verifyArchive(uri, { crc: '-1' }))).toMatchObject({ code: 'InvalidCrc', retriable: false });
+    expect(await rejection(store.verifyArchive(uri, { crc: '-1' }))).toMatchObject({
+      code: 'InvalidCrc',
+      retriable: false,
+    });
   });
 
   it('an abort during the full read rejects with the reason and leaves no file descriptor open', async () => {
@@ -132,7 +162,11 @@ describe('FileDeepStore.verifyArchive (always a full read)', () => {
     ])('%s at the key is verified; its first half is not', async (name, fixtureCrc) => {
       const bytes = await readFile(pinotFixture(name));
       await writeFile(file, bytes);
-      expect(await store.verifyArchive(uri, { crc: fixtureCrc })).toEqual({ kind: 'verified', bytes: bytes.length, by: 'full_read' });
+      expect(await store.verifyArchive(uri, { crc: fixtureCrc })).toEqual({
+        kind: 'verified',
+        bytes: bytes.length,
+        by: 'full_read',
+      });
       await writeFile(file, bytes.subarray(0, Math.floor(bytes.length / 2)));
       expect(await store.verifyArchive(uri, { crc: fixtureCrc })).toMatchObject({ kind: 'unverified' });
     });
@@ -178,7 +212,9 @@ describe('S3DeepStore.verifyArchive', () => {
 
   /** Put an object straight into the fake, as Pinot or another tool would (no proxy, no sidecar metadata unless given). */
   async function upload(body: Buffer, metadata?: Record<string, string>): Promise<void> {
-    await fake.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...(metadata ? { Metadata: metadata } : {}) }));
+    await fake.client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...(metadata ? { Metadata: metadata } : {}) }),
+    );
   }
 
   it('is absent after one HEAD when there is no object', async () => {
@@ -193,7 +229,11 @@ describe('S3DeepStore.verifyArchive', () => {
     expect(putRequest?.headers[`x-amz-meta-${BYTES_METADATA_KEY}`]).toBe(String(archive.length));
     proxy.reset();
 
-    expect(await store.verifyArchive(uri, { crc })).toEqual({ kind: 'verified', bytes: archive.length, by: 'recorded' });
+    expect(await store.verifyArchive(uri, { crc })).toEqual({
+      kind: 'verified',
+      bytes: archive.length,
+      by: 'recorded',
+    });
     expect(proxy.log.map((r) => r.op)).toEqual(['HeadObject']);
   });
 
@@ -203,13 +243,21 @@ describe('S3DeepStore.verifyArchive', () => {
     expect(proxy.count('CreateMultipartUpload')).toBe(1);
     proxy.reset();
 
-    expect(await store.verifyArchive(uri, { crc: big.crc })).toEqual({ kind: 'verified', bytes: big.archive.length, by: 'full_read' });
+    expect(await store.verifyArchive(uri, { crc: big.crc })).toEqual({
+      kind: 'verified',
+      bytes: big.archive.length,
+      by: 'full_read',
+    });
     expect(proxy.log.map((r) => r.op)).toEqual(['HeadObject', 'GetObject']);
   });
 
   it('a complete archive uploaded without metadata (as Pinot uploads) is verified by a full read of the version HEAD saw', async () => {
     await upload(archive);
-    expect(await store.verifyArchive(uri, { crc })).toEqual({ kind: 'verified', bytes: archive.length, by: 'full_read' });
+    expect(await store.verifyArchive(uri, { crc })).toEqual({
+      kind: 'verified',
+      bytes: archive.length,
+      by: 'full_read',
+    });
     expect(proxy.log.map((r) => r.op)).toEqual(['HeadObject', 'GetObject']);
     const { ETag } = await fake.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     expect(proxy.log[1]?.headers['if-match']).toBe(ETag);
@@ -217,17 +265,28 @@ describe('S3DeepStore.verifyArchive', () => {
 
   it('the first 120,000 bytes uploaded without metadata are unverified', async () => {
     await upload(archive.subarray(0, 120_000));
-    expect(await store.verifyArchive(uri, { crc })).toEqual({ kind: 'unverified', reason: 'gzip data cut short: the object is truncated', bytes: 120_000 });
+    expect(await store.verifyArchive(uri, { crc })).toEqual({
+      kind: 'unverified',
+      reason: 'gzip data cut short: the object is truncated',
+      bytes: 120_000,
+    });
   });
 
   it('a 29-byte object carrying the matching CRC metadata (the attack) is unverified', async () => {
     await upload(Buffer.from('not the segment, 29 bytes....'), { [CRC_METADATA_KEY]: crc });
     expect(await store.head(uri)).toEqual({ bytes: 29, crc }); // what the old check trusted
-    expect(await store.verifyArchive(uri, { crc })).toMatchObject({ kind: 'unverified', reason: expect.stringMatching(/not a gzip file/), bytes: 29 });
+    expect(await store.verifyArchive(uri, { crc })).toMatchObject({
+      kind: 'unverified',
+      reason: expect.stringMatching(/not a gzip file/),
+      bytes: 29,
+    });
   });
 
-  it('a matching CRC with a recorded size that is not the object\'s is unverified, without a GET', async () => {
-    await upload(archive.subarray(0, 120_000), { [CRC_METADATA_KEY]: crc, [BYTES_METADATA_KEY]: String(archive.length) });
+  it("a matching CRC with a recorded size that is not the object's is unverified, without a GET", async () => {
+    await upload(archive.subarray(0, 120_000), {
+      [CRC_METADATA_KEY]: crc,
+      [BYTES_METADATA_KEY]: String(archive.length),
+    });
     proxy.reset();
     expect(await store.verifyArchive(uri, { crc })).toEqual({
       kind: 'unverified',
@@ -240,17 +299,27 @@ describe('S3DeepStore.verifyArchive', () => {
   it('a recorded CRC of another segment version is unverified, without a GET', async () => {
     await upload(archive, { [CRC_METADATA_KEY]: '12345', [BYTES_METADATA_KEY]: String(archive.length) });
     proxy.reset();
-    expect(await store.verifyArchive(uri, { crc })).toMatchObject({ kind: 'unverified', reason: `recorded CRC 12345, expected ${crc}: another segment or version` });
+    expect(await store.verifyArchive(uri, { crc })).toMatchObject({
+      kind: 'unverified',
+      reason: `recorded CRC 12345, expected ${crc}: another segment or version`,
+    });
     expect(proxy.log.map((r) => r.op)).toEqual(['HeadObject']);
   });
 
   it.each([
     ['a garbage object', () => Buffer.from('<html>503 Service Unavailable</html>'), /not a gzip file/],
-    ['a wrong-CRC archive', () => gzipSync(rawTar([{ path: `${SEGMENT}/` }, { path: `${SEGMENT}/creation.meta`, body: creationMeta(1n) }])), /holds CRC 1/],
+    [
+      'a wrong-CRC archive',
+      () => gzipSync(rawTar([{ path: `${SEGMENT}/` }, { path: `${SEGMENT}/creation.meta`, body: creationMeta(1n) }])),
+      /holds CRC 1/,
+    ],
     ['the tar cut at an entry boundary, re-gzipped', () => cutAtEntryBoundary(archive), /no end-of-archive marker/],
   ])('%s without metadata is unverified', async (_what, bytes, reason) => {
     await upload(bytes());
-    expect(await store.verifyArchive(uri, { crc })).toMatchObject({ kind: 'unverified', reason: expect.stringMatching(reason) });
+    expect(await store.verifyArchive(uri, { crc })).toMatchObject({
+      kind: 'unverified',
+      reason: expect.stringMatching(reason),
+    });
   });
 
   it('a put() replaces an unverified object, after which it verifies from the HEAD', async () => {
@@ -269,6 +338,9 @@ describe('S3DeepStore.verifyArchive', () => {
 
   it('a HEAD that fails is a store failure (retriable 503), not "absent"', async () => {
     proxy.inject('HeadObject', faults.error(503, 'ServiceUnavailable'));
-    expect(await rejection(store.verifyArchive(uri, { crc }))).toMatchObject({ code: 'ServiceUnavailable', retriable: true });
+    expect(await rejection(store.verifyArchive(uri, { crc }))).toMatchObject({
+      code: 'ServiceUnavailable',
+      retriable: true,
+    });
   });
 });

@@ -2,7 +2,21 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SERVE_OPTIONS } from '../../src/agent/config.js';
-import { at, dockerDir, dockerPath, isObj, listAt, objAt, parseProperties, prop, readJson, readText, readYaml, repoRoot, type Obj } from './support.js';
+import {
+  at,
+  dockerDir,
+  dockerPath,
+  isObj,
+  listAt,
+  objAt,
+  parseProperties,
+  prop,
+  readJson,
+  readText,
+  readYaml,
+  repoRoot,
+  type Obj,
+} from './support.js';
 
 const compose = readYaml<Obj>(dockerPath('compose.yaml'));
 const services = objAt(compose, 'services');
@@ -47,10 +61,20 @@ function mounts(name: string): Mount[] {
     if (typeof v === 'string') {
       const [source, target, mode] = v.split(':');
       const bind = source!.startsWith('.') || source!.startsWith('/');
-      return { type: bind ? 'bind' : 'volume', source, target: target!, readOnly: mode?.split(',').includes('ro') ?? false };
+      return {
+        type: bind ? 'bind' : 'volume',
+        source,
+        target: target!,
+        readOnly: mode?.split(',').includes('ro') ?? false,
+      };
     }
     const m = v as Obj;
-    return { type: String(m.type), source: m.source === undefined ? undefined : String(m.source), target: String(m.target), readOnly: m.read_only === true };
+    return {
+      type: String(m.type),
+      source: m.source === undefined ? undefined : String(m.source),
+      target: String(m.target),
+      readOnly: m.read_only === true,
+    };
   });
 }
 
@@ -62,7 +86,9 @@ function bindSource(mount: Mount): string {
 /** A service's command as whitespace-separated tokens (exec form, or the script of an `sh -c` entrypoint). */
 function command(name: string): string[] {
   const cmd = service(name).command;
-  return (Array.isArray(cmd) ? cmd.map(String) : [String(cmd)]).flatMap((part) => part.split(/\s+/)).filter((t) => t !== '');
+  return (Array.isArray(cmd) ? cmd.map(String) : [String(cmd)])
+    .flatMap((part) => part.split(/\s+/))
+    .filter((t) => t !== '');
 }
 
 function flag(argv: string[], name: string): string {
@@ -87,7 +113,16 @@ const sidecarDataMount = (): Mount => {
 
 describe('docker/compose.yaml', () => {
   it('has the whole stack', () => {
-    for (const name of ['zookeeper', 'pinot-controller', 'pinot-broker', 'pinot-server', 'sidecar', 'minio', 'prometheus', 'grafana']) {
+    for (const name of [
+      'zookeeper',
+      'pinot-controller',
+      'pinot-broker',
+      'pinot-server',
+      'sidecar',
+      'minio',
+      'prometheus',
+      'grafana',
+    ]) {
       expect(services, name).toHaveProperty(name);
     }
   });
@@ -99,7 +134,8 @@ describe('docker/compose.yaml', () => {
       expect(image, name).toMatch(/:[^:]+$/);
       expect(image, name).not.toMatch(/:latest$/);
     }
-    for (const name of ['pinot-controller', 'pinot-broker', 'pinot-server']) expect(service(name).image).toMatch(/^apachepinot\/pinot:1\.\d+\.\d+$/);
+    for (const name of ['pinot-controller', 'pinot-broker', 'pinot-server'])
+      expect(service(name).image).toMatch(/^apachepinot\/pinot:1\.\d+\.\d+$/);
   });
 
   it('builds the sidecar from docker/Dockerfile with the repository root as context', () => {
@@ -128,10 +164,17 @@ describe('docker/compose.yaml', () => {
     expect(sidecar.cap_drop).toEqual(['ALL']);
     const tmp = mounts('sidecar').find((m) => m.type === 'tmpfs');
     expect(tmp?.target).toBe('/tmp');
-    expect(objAt(listAt(sidecar, 'volumes').find((v) => isObj(v) && v.type === 'tmpfs'), 'tmpfs').size).toBeGreaterThan(0);
+    expect(
+      objAt(
+        listAt(sidecar, 'volumes').find((v) => isObj(v) && v.type === 'tmpfs'),
+        'tmpfs',
+      ).size,
+    ).toBeGreaterThan(0);
     expect(readText(dockerPath('Dockerfile'))).toMatch(/PINOT_SIDECAR_TMP_DIR=\/tmp\b/);
     // Longer than --shutdown-grace-seconds, or compose kills the drain.
-    expect(Number(String(sidecar.stop_grace_period).replace(/s$/, ''))).toBeGreaterThan(Number(SERVE_OPTIONS.shutdownGraceS.default));
+    expect(Number(String(sidecar.stop_grace_period).replace(/s$/, ''))).toBeGreaterThan(
+      Number(SERVE_OPTIONS.shutdownGraceS.default),
+    );
   });
 
   it("points the sidecar at the server's cluster, instance and ZooKeeper", () => {
@@ -146,7 +189,9 @@ describe('docker/compose.yaml', () => {
     expect(envValue('sidecar', SERVE_OPTIONS.instance.env)).toBe(prop(serverConf, 'pinot.server.instance.id'));
     expect(envValue('sidecar', SERVE_OPTIONS.zk.env).split(':')[0]).toBe('zookeeper');
     const controller = command('pinot-controller');
-    expect(hostFileFor('pinot-controller', flag(controller, '-configFileName'))).toBe(dockerPath('pinot', 'controller.conf'));
+    expect(hostFileFor('pinot-controller', flag(controller, '-configFileName'))).toBe(
+      dockerPath('pinot', 'controller.conf'),
+    );
   });
 
   it("uses the controller's controller.data.dir as the deep store, on MinIO, everywhere", () => {
@@ -166,7 +211,9 @@ describe('docker/compose.yaml', () => {
     for (const conf of [controllerConf, serverConf]) {
       const role = conf === controllerConf ? 'controller' : 'server';
       expect(prop(conf, `pinot.${role}.storage.factory.class.s3`)).toBe('org.apache.pinot.plugin.filesystem.S3PinotFS');
-      expect(prop(conf, `pinot.${role}.segment.fetcher.protocols`).split(',')).toEqual(expect.arrayContaining(['http', 's3']));
+      expect(prop(conf, `pinot.${role}.segment.fetcher.protocols`).split(',')).toEqual(
+        expect.arrayContaining(['http', 's3']),
+      );
     }
 
     // Every S3 client gets MinIO's root credentials; the bucket job creates the deep-store bucket.
@@ -178,7 +225,9 @@ describe('docker/compose.yaml', () => {
     }
     const bucket = new URL(dataDir).hostname;
     expect(command('minio-init').join(' ')).toContain(`mb --ignore-existing local/${bucket}`);
-    expect(objAt(services, 'pinot-controller', 'depends_on', 'minio-init').condition).toBe('service_completed_successfully');
+    expect(objAt(services, 'pinot-controller', 'depends_on', 'minio-init').condition).toBe(
+      'service_completed_successfully',
+    );
   });
 
   it('registers Pinot hosts that resolve inside the compose network', () => {
@@ -223,17 +272,24 @@ describe('docker/compose.yaml', () => {
     expect(bindSource(mount!)).toBe(dockerPath('prometheus'));
     const config = readYaml<Obj>(dockerPath('prometheus', 'prometheus.yml'));
     // Relative to prometheus.yml: the same path inside the container and in the repository.
-    for (const rules of listAt(config, 'rule_files')) expect(statSync(path.join(dockerPath('prometheus'), String(rules))).isFile()).toBe(true);
+    for (const rules of listAt(config, 'rule_files'))
+      expect(statSync(path.join(dockerPath('prometheus'), String(rules))).isFile()).toBe(true);
     expect(listAt(config, 'rule_files')).toContain('alerts.yml');
     const job = listAt(config, 'scrape_configs').find((j) => isObj(j) && j.job_name === 'pinot-sidecar') as Obj;
     expect(job.metrics_path ?? '/metrics').toBe('/metrics');
-    const targets = listAt(job, 'static_configs').flatMap((c) => listAt(c, 'targets')).map(String);
+    const targets = listAt(job, 'static_configs')
+      .flatMap((c) => listAt(c, 'targets'))
+      .map(String);
     expect(targets).toEqual([`sidecar:${envValue('sidecar', SERVE_OPTIONS.port.env)}`]);
     expect(envValue('sidecar', SERVE_OPTIONS.port.env)).toBe(SERVE_OPTIONS.port.default);
   });
 
   it('has Grafana provisioned with the Prometheus data source and the dashboard', () => {
-    const byTarget = new Map(mounts('grafana').filter((m) => m.type === 'bind').map((m) => [m.target, bindSource(m)]));
+    const byTarget = new Map(
+      mounts('grafana')
+        .filter((m) => m.type === 'bind')
+        .map((m) => [m.target, bindSource(m)]),
+    );
     expect(byTarget.get('/etc/grafana/provisioning')).toBe(dockerPath('grafana', 'provisioning'));
     const datasources = readYaml<Obj>(dockerPath('grafana', 'provisioning', 'datasources', 'prometheus.yml'));
     const prometheus = listAt(datasources, 'datasources')[0] as Obj;
@@ -244,6 +300,8 @@ describe('docker/compose.yaml', () => {
     expect(byTarget.get(dashboardsPath)).toBe(dockerPath('grafana', 'dashboards'));
     expect(existsSync(dockerPath('grafana', 'dashboards', 'pinot-sidecar.json'))).toBe(true);
     const home = envValue('grafana', 'GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH');
-    expect(path.join(byTarget.get(path.dirname(home))!, path.basename(home))).toBe(dockerPath('grafana', 'dashboards', 'pinot-sidecar.json'));
+    expect(path.join(byTarget.get(path.dirname(home))!, path.basename(home))).toBe(
+      dockerPath('grafana', 'dashboards', 'pinot-sidecar.json'),
+    );
   });
 });

@@ -4,7 +4,9 @@ import { SERVE_OPTIONS } from '../../src/agent/config.js';
 import { dockerPath, expandArgs, parseDockerfile, readJson, readText, repoRoot, type DockerStage } from './support.js';
 
 const dockerfile = parseDockerfile(readText(dockerPath('Dockerfile')));
-const pkg = readJson<{ bin: Record<string, string>; engines: { node: string }; scripts: Record<string, string> }>(path.join(repoRoot, 'package.json'));
+const pkg = readJson<{ bin: Record<string, string>; engines: { node: string }; scripts: Record<string, string> }>(
+  path.join(repoRoot, 'package.json'),
+);
 const runtime = dockerfile.stages.at(-1)!;
 const build = dockerfile.stages[0]!;
 
@@ -64,7 +66,11 @@ describe('docker/Dockerfile', () => {
     expect(SERVE_OPTIONS.tmpDir.env).toBe('PINOT_SIDECAR_TMP_DIR');
     expect(tmpDir).toBe('/tmp');
     expect(tmpdir).toBe('/tmp');
-    expect(args(runtime, 'VOLUME').map((v) => JSON.parse(v) as string[]).flat()).toContain('/tmp');
+    expect(
+      args(runtime, 'VOLUME')
+        .map((v) => JSON.parse(v) as string[])
+        .flat(),
+    ).toContain('/tmp');
   });
 
   it('has a HEALTHCHECK on /health/live that uses node (no curl in slim images)', () => {
@@ -86,7 +92,8 @@ describe('docker/Dockerfile', () => {
 
   it('carries OCI labels', () => {
     const labels = args(runtime, 'LABEL').join(' ');
-    for (const key of ['title', 'description', 'licenses', 'version', 'revision']) expect(labels).toContain(`org.opencontainers.image.${key}=`);
+    for (const key of ['title', 'description', 'licenses', 'version', 'revision'])
+      expect(labels).toContain(`org.opencontainers.image.${key}=`);
   });
 
   it('declares every ${VAR} a stage uses in that stage (global ARGs are not visible inside a stage)', () => {
@@ -94,7 +101,8 @@ describe('docker/Dockerfile', () => {
       const declared = new Set<string>();
       for (const { keyword, args: text } of stage.instructions) {
         if (keyword !== 'RUN' && keyword !== 'HEALTHCHECK' && keyword !== 'CMD' && keyword !== 'ENTRYPOINT') {
-          for (const ref of text.matchAll(/\$\{(\w+)\}/g)) expect(declared, `${stage.name ?? stage.from}: ${keyword} uses ${ref[1]!}`).toContain(ref[1]);
+          for (const ref of text.matchAll(/\$\{(\w+)\}/g))
+            expect(declared, `${stage.name ?? stage.from}: ${keyword} uses ${ref[1]!}`).toContain(ref[1]);
         }
         if (keyword === 'ARG') declared.add(text.split('=')[0]!);
         if (keyword === 'ENV') for (const m of text.matchAll(/(?:^|\s)(\w+)=/g)) declared.add(m[1]!);

@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { SERVE_OPTIONS } from '../../src/agent/config.js';
-import { at, containerEnv, dockerPath, isObj, listAt, objAt, parseProperties, prop, readText, readYaml, readYamlDocuments, type Obj } from './support.js';
+import {
+  at,
+  containerEnv,
+  dockerPath,
+  isObj,
+  listAt,
+  objAt,
+  parseProperties,
+  prop,
+  readText,
+  readYaml,
+  readYamlDocuments,
+  type Obj,
+} from './support.js';
 
 const ALERTS = [
   'PinotSidecarSegmentsMissingDeepStore',
@@ -91,12 +104,17 @@ function checkSidecar(sidecar: Obj, volumes: unknown[], dataMountPath: string, d
 
   // The instance id comes from the downward API.
   expect(env.get(SERVE_OPTIONS.instance.env)).toMatch(/^Server_\$\(POD_NAME\)\..+_8098$/);
-  const fieldRefs = (sidecar.env as Obj[]).filter((e) => isObj(e.valueFrom)).map((e) => [e.name, at(e, 'valueFrom', 'fieldRef', 'fieldPath')]);
+  const fieldRefs = (sidecar.env as Obj[])
+    .filter((e) => isObj(e.valueFrom))
+    .map((e) => [e.name, at(e, 'valueFrom', 'fieldRef', 'fieldPath')]);
   expect(fieldRefs).toEqual(expect.arrayContaining([['POD_NAME', 'metadata.name']]));
   // $(VAR) only expands variables defined earlier in the list.
   const names = (sidecar.env as Obj[]).map((e) => String(e.name));
   for (const entry of sidecar.env as Obj[]) {
-    for (const ref of String(entry.value ?? '').matchAll(/\$\((\w+)\)/g)) expect(names.indexOf(ref[1]!), `${String(entry.name)} uses ${ref[1]!}`).toBeLessThan(names.indexOf(String(entry.name)));
+    for (const ref of String(entry.value ?? '').matchAll(/\$\((\w+)\)/g))
+      expect(names.indexOf(ref[1]!), `${String(entry.name)} uses ${ref[1]!}`).toBeLessThan(
+        names.indexOf(String(entry.name)),
+      );
   }
 }
 
@@ -117,7 +135,12 @@ describe('Kubernetes: values for the official Pinot Helm chart', () => {
   const controllerConf = parseProperties(String(at(values, 'controller', 'extra', 'configs')));
 
   it('adds the sidecar to server.initContainers as a native sidecar with read-only data, probes, limits', () => {
-    checkSidecar(sidecarOf(initContainers), listAt(server, 'persistence', 'extraVolumes'), String(at(server, 'persistence', 'mountPath')), dataDir);
+    checkSidecar(
+      sidecarOf(initContainers),
+      listAt(server, 'persistence', 'extraVolumes'),
+      String(at(server, 'persistence', 'mountPath')),
+      dataDir,
+    );
     checkDataDirFirst(initContainers, dataDir);
   });
 
@@ -131,11 +154,17 @@ describe('Kubernetes: values for the official Pinot Helm chart', () => {
     // The chart's default extra.configs lines are kept (the value replaces the whole block).
     expect(prop(serverConf, 'pinot.set.instance.id.to.hostname')).toBe('true');
     expect(prop(controllerConf, 'pinot.set.instance.id.to.hostname')).toBe('true');
-    expect(prop(controllerConf, 'pinot.controller.storage.factory.class.s3')).toBe('org.apache.pinot.plugin.filesystem.S3PinotFS');
-    expect(prop(serverConf, 'pinot.server.storage.factory.class.s3')).toBe('org.apache.pinot.plugin.filesystem.S3PinotFS');
+    expect(prop(controllerConf, 'pinot.controller.storage.factory.class.s3')).toBe(
+      'org.apache.pinot.plugin.filesystem.S3PinotFS',
+    );
+    expect(prop(serverConf, 'pinot.server.storage.factory.class.s3')).toBe(
+      'org.apache.pinot.plugin.filesystem.S3PinotFS',
+    );
     expect(prop(serverConf, 'pinot.server.storage.factory.s3.region')).toBe(env.get(SERVE_OPTIONS.s3Region.env));
     // Pinot itself and the sidecar run the same pinned Pinot release.
-    expect(byName(initContainers, 'pinot-data-dir').image).toBe(`${String(at(values, 'image', 'repository'))}:${String(at(values, 'image', 'tag'))}`);
+    expect(byName(initContainers, 'pinot-data-dir').image).toBe(
+      `${String(at(values, 'image', 'repository'))}:${String(at(values, 'image', 'tag'))}`,
+    );
   });
 
   it('leaves time for the sidecar to drain after the server stops', () => {
@@ -167,13 +196,17 @@ describe('Kubernetes: plain StatefulSet example', () => {
     const env = containerEnv(sidecarOf(initContainers));
     expect(prop(serverConf, 'pinot.set.instance.id.to.hostname')).toBe('true');
     // <pod>.<serviceName>: the canonical hostname a StatefulSet pod gets.
-    expect(env.get(SERVE_OPTIONS.instance.env)).toContain(`$(POD_NAME).${String(at(statefulSet, 'spec', 'serviceName'))}.$(POD_NAMESPACE).`);
+    expect(env.get(SERVE_OPTIONS.instance.env)).toContain(
+      `$(POD_NAME).${String(at(statefulSet, 'spec', 'serviceName'))}.$(POD_NAMESPACE).`,
+    );
     expect(env.get(SERVE_OPTIONS.instance.env)).toMatch(new RegExp(`_${prop(serverConf, 'pinot.server.netty.port')}$`));
     const args = listAt(server, 'args').map(String);
     expect(env.get(SERVE_OPTIONS.cluster.env)).toBe(args[args.indexOf('-clusterName') + 1]);
     expect(env.get(SERVE_OPTIONS.zk.env)).toBe(args[args.indexOf('-zkAddress') + 1]);
     expect(env.get(SERVE_OPTIONS.deepStore.env)).toBe(prop(serverConf, 'pinot.server.instance.segment.store.uri'));
-    const headless = plain.find((d) => d.kind === 'Service' && at(d, 'metadata', 'name') === at(statefulSet, 'spec', 'serviceName'))!;
+    const headless = plain.find(
+      (d) => d.kind === 'Service' && at(d, 'metadata', 'name') === at(statefulSet, 'spec', 'serviceName'),
+    )!;
     expect(at(headless, 'spec', 'clusterIP')).toBe('None');
   });
 });
@@ -184,13 +217,17 @@ describe('Kubernetes: Service, ServiceMonitor, PrometheusRule', () => {
     expect(podLabels).toMatchObject(objAt(sidecarService, 'spec', 'selector'));
     expect(at(sidecarService, 'spec', 'publishNotReadyAddresses')).toBe(true);
     const port = byName(listAt(sidecarService, 'spec', 'ports'), 'http-sidecar');
-    expect(portNumber(port.targetPort, sidecarOf(listAt(podSpec, 'initContainers')))).toBe(Number(SERVE_OPTIONS.port.default));
+    expect(portNumber(port.targetPort, sidecarOf(listAt(podSpec, 'initContainers')))).toBe(
+      Number(SERVE_OPTIONS.port.default),
+    );
     expect(port.port).toBe(Number(SERVE_OPTIONS.port.default));
   });
 
   it('scrapes /metrics through that Service', () => {
     expect(serviceMonitor.kind).toBe('ServiceMonitor');
-    expect(objAt(sidecarService, 'metadata', 'labels')).toMatchObject(objAt(serviceMonitor, 'spec', 'selector', 'matchLabels'));
+    expect(objAt(sidecarService, 'metadata', 'labels')).toMatchObject(
+      objAt(serviceMonitor, 'spec', 'selector', 'matchLabels'),
+    );
     const endpoint = listAt(serviceMonitor, 'spec', 'endpoints')[0] as Obj;
     expect(listAt(sidecarService, 'spec', 'ports').map((p) => (p as Obj).name)).toContain(endpoint.port);
     expect(endpoint.path).toBe('/metrics');

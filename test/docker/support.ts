@@ -90,7 +90,8 @@ export function listAt(value: unknown, ...keys: Array<string | number>): unknown
 /** A Kubernetes container's env list as name -> value (valueFrom entries map to undefined). */
 export function containerEnv(container: Obj): Map<string, string | undefined> {
   const env = new Map<string, string | undefined>();
-  for (const entry of (container.env as Obj[] | undefined) ?? []) env.set(String(entry.name), entry.value === undefined ? undefined : String(entry.value));
+  for (const entry of (container.env as Obj[] | undefined) ?? [])
+    env.set(String(entry.name), entry.value === undefined ? undefined : String(entry.value));
   return env;
 }
 
@@ -210,7 +211,9 @@ export interface MetricReference {
 export function metricReferences(source: string, expr: string): MetricReference[] {
   const refs: MetricReference[] = [];
   for (const m of expr.matchAll(/\b(pinot_sidecar_[A-Za-z0-9_]+)\b(\{([^}]*)\})?/g)) {
-    const matchers = [...(m[3] ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map((x) => ({ label: x[1]!, op: x[2]!, value: x[3]! }));
+    const matchers = [...(m[3] ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map(
+      (x) => ({ label: x[1]!, op: x[2]!, value: x[3]! }),
+    );
     refs.push({ source, expr, name: m[1]!, matchers });
   }
   return refs;
@@ -224,7 +227,9 @@ export function metricReferences(source: string, expr: string): MetricReference[
 export function checkReference(ref: MetricReference, catalog: MetricCatalog): string[] {
   const where = `${ref.source}: ${ref.name} in \`${ref.expr}\``;
   const type = catalog.families.get(ref.name);
-  const histogramBase = HISTOGRAM_SUFFIXES.map((s) => (ref.name.endsWith(s) ? ref.name.slice(0, -s.length) : undefined)).find((b) => b !== undefined && catalog.families.get(b) === 'histogram');
+  const histogramBase = HISTOGRAM_SUFFIXES.map((s) =>
+    ref.name.endsWith(s) ? ref.name.slice(0, -s.length) : undefined,
+  ).find((b) => b !== undefined && catalog.families.get(b) === 'histogram');
   if (type === 'histogram') return [`${where}: a histogram has no series of that name; use _bucket, _sum or _count`];
   if (type === undefined && histogramBase === undefined) return [`${where}: no such metric in /metrics`];
   const exposed = catalog.samples.get(ref.name) ?? [];
@@ -232,8 +237,14 @@ export function checkReference(ref: MetricReference, catalog: MetricCatalog): st
   const problems: string[] = [];
   const labelNames = new Set(exposed.flatMap((s) => Object.keys(s)));
   for (const matcher of ref.matchers) {
-    if (!labelNames.has(matcher.label) && !TARGET_LABELS.has(matcher.label)) problems.push(`${where}: no label "${matcher.label}" (has ${[...labelNames].join(', ') || 'none'})`);
-    else if (matcher.op === '=' && !matcher.value.includes('$') && !TARGET_LABELS.has(matcher.label) && !exposed.some((s) => s[matcher.label] === matcher.value)) {
+    if (!labelNames.has(matcher.label) && !TARGET_LABELS.has(matcher.label))
+      problems.push(`${where}: no label "${matcher.label}" (has ${[...labelNames].join(', ') || 'none'})`);
+    else if (
+      matcher.op === '=' &&
+      !matcher.value.includes('$') &&
+      !TARGET_LABELS.has(matcher.label) &&
+      !exposed.some((s) => s[matcher.label] === matcher.value)
+    ) {
       problems.push(`${where}: no sample with ${matcher.label}="${matcher.value}"`);
     }
   }

@@ -24,20 +24,35 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
     const path = seed.paths.segmentMetadata(table, 'events__0__1__20240101T0000Z');
     const before = (await session.getData(path)).data!.toString();
     const read = (await readRecord(session, path))!;
-    const result = await compareAndSetSimpleField(session, read, 'segment.download.url', 's3://b/events/events__0__1__20240101T0000Z');
+    const result = await compareAndSetSimpleField(
+      session,
+      read,
+      'segment.download.url',
+      's3://b/events/events__0__1__20240101T0000Z',
+    );
     expect(result.outcome).toBe('written');
     const after = (await session.getData(path)).data!.toString();
-    expect(after).toBe(before.replace('"segment.download.url" : ""', '"segment.download.url" : "s3://b/events/events__0__1__20240101T0000Z"'));
+    expect(after).toBe(
+      before.replace(
+        '"segment.download.url" : ""',
+        '"segment.download.url" : "s3://b/events/events__0__1__20240101T0000Z"',
+      ),
+    );
     expect(after).not.toBe(before);
   });
 
   it('keeps a gzipped record gzipped', async () => {
     const { seed, session } = pinot;
     const path = seed.paths.segmentMetadata(table, 'events__0__2__20240101T0000Z');
-    await seed.put(path, gzipSync(serializeZNRecord(segmentRecord('events__0__2__20240101T0000Z', { downloadUrl: '' }))));
+    await seed.put(
+      path,
+      gzipSync(serializeZNRecord(segmentRecord('events__0__2__20240101T0000Z', { downloadUrl: '' }))),
+    );
     const read = (await readRecord(session, path))!;
     expect(read.doc.compressed).toBe(true);
-    expect((await compareAndSetSimpleField(session, read, 'segment.download.url', 'file:///x')).outcome).toBe('written');
+    expect((await compareAndSetSimpleField(session, read, 'segment.download.url', 'file:///x')).outcome).toBe(
+      'written',
+    );
     const raw = (await session.getData(path)).data!;
     expect(raw.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
     expect(JSON.parse(gunzipSync(raw).toString()).simpleFields['segment.download.url']).toBe('file:///x');
@@ -54,26 +69,33 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
   it.each([
     ['plain', (b: Buffer) => b, (b: Buffer) => b],
     ['gzip', (b: Buffer) => gzipSync(b), (b: Buffer) => gunzipSync(b)],
-  ])('leaves every byte of a %s record but the URL as it was, read back from ZooKeeper', async (form, encode, decode) => {
-    const { seed, session } = pinot;
-    const path = seed.paths.segmentMetadata(table, `events__0__5__20240101T0000Z_${form}`);
-    await seed.put(path, encode(Buffer.from(ODD_RECORD.replace('URL_VALUE', '""'))));
-    const read = (await readRecord(session, path))!;
-    expect((await compareAndSetSimpleField(session, read, 'segment.download.url', URL)).outcome).toBe('written');
-    const after = (await session.getData(path)).data!;
-    expect(after.subarray(0, 2).equals(Buffer.from([0x1f, 0x8b]))).toBe(form === 'gzip');
-    const expected = Buffer.from(ODD_RECORD.replace('URL_VALUE', JSON.stringify(URL)));
-    expect(decode(after).toString('utf8')).toBe(expected.toString('utf8'));
-    expect(decode(after).equals(expected)).toBe(true);
-  });
+  ])(
+    'leaves every byte of a %s record but the URL as it was, read back from ZooKeeper',
+    async (form, encode, decode) => {
+      const { seed, session } = pinot;
+      const path = seed.paths.segmentMetadata(table, `events__0__5__20240101T0000Z_${form}`);
+      await seed.put(path, encode(Buffer.from(ODD_RECORD.replace('URL_VALUE', '""'))));
+      const read = (await readRecord(session, path))!;
+      expect((await compareAndSetSimpleField(session, read, 'segment.download.url', URL)).outcome).toBe('written');
+      const after = (await session.getData(path)).data!;
+      expect(after.subarray(0, 2).equals(Buffer.from([0x1f, 0x8b]))).toBe(form === 'gzip');
+      const expected = Buffer.from(ODD_RECORD.replace('URL_VALUE', JSON.stringify(URL)));
+      expect(decode(after).toString('utf8')).toBe(expected.toString('utf8'));
+      expect(decode(after).equals(expected)).toBe(true);
+    },
+  );
 
   it('refuses a record it cannot rewrite exactly (the key twice) and writes nothing', async () => {
     const { seed, session } = pinot;
     const path = seed.paths.segmentMetadata(table, 'events__0__6__20240101T0000Z');
-    const bytes = Buffer.from('{"id":"events__0__6__20240101T0000Z","simpleFields":{"segment.download.url":"","segment.download.url":""}}');
+    const bytes = Buffer.from(
+      '{"id":"events__0__6__20240101T0000Z","simpleFields":{"segment.download.url":"","segment.download.url":""}}',
+    );
     await seed.put(path, bytes);
     const read = (await readRecord(session, path))!;
-    await expect(compareAndSetSimpleField(session, read, 'segment.download.url', URL)).rejects.toBeInstanceOf(RecordNotRewritableError);
+    await expect(compareAndSetSimpleField(session, read, 'segment.download.url', URL)).rejects.toBeInstanceOf(
+      RecordNotRewritableError,
+    );
     const now = await session.getData(path);
     expect(now.data!.equals(bytes)).toBe(true);
     expect(now.stat.version).toBe(read.stat.version);
@@ -87,7 +109,9 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
     const read = (await readRecord(session, path))!;
     // The controller's repair sets the URL first (blind write in Pinot; versioned here, same effect).
     const theirs = (await readRecord(other, path))!;
-    expect((await compareAndSetSimpleField(other, theirs, 'segment.download.url', 's3://controller/copy')).outcome).toBe('written');
+    expect(
+      (await compareAndSetSimpleField(other, theirs, 'segment.download.url', 's3://controller/copy')).outcome,
+    ).toBe('written');
     const result = await compareAndSetSimpleField(session, read, 'segment.download.url', 's3://sidecar/copy');
     expect(result.outcome).toBe('conflict');
     const now = (await readRecord(session, path))!;
@@ -123,11 +147,15 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
       const before = (await session.getData(path)).data!.toString();
       const read = (await readRecord(session, path))!;
       const requests = { ...session.requests };
-      const result = await compareAndSetSimpleField(session, read, 'segment.download.url', 's3://b/x', { alsoDelete: lock });
+      const result = await compareAndSetSimpleField(session, read, 'segment.download.url', 's3://b/x', {
+        alsoDelete: lock,
+      });
       expect(result).toMatchObject({ outcome: 'written', stat: { version: read.stat.version + 1 } });
       expect(session.requests.multi - requests.multi).toBe(1);
       expect(session.requests.setData + session.requests.delete).toBe(requests.setData + requests.delete);
-      expect((await session.getData(path)).data!.toString()).toBe(before.replace('"segment.download.url" : ""', '"segment.download.url" : "s3://b/x"'));
+      expect((await session.getData(path)).data!.toString()).toBe(
+        before.replace('"segment.download.url" : ""', '"segment.download.url" : "s3://b/x"'),
+      );
       expect(await session.exists(lock)).toBeNull();
     });
 
@@ -139,9 +167,19 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
       const read = (await readRecord(session, path))!;
       expect(read.stat.version).toBe(0);
       const theirs = (await readRecord(other, path))!;
-      expect((await compareAndSetSimpleField(other, theirs, 'segment.download.url', 's3://controller/copy')).outcome).toBe('written');
-      expect((await compareAndSetSimpleField(session, read, 'segment.download.url', 's3://sidecar/copy', { alsoDelete: lock })).outcome).toBe('conflict');
-      expect((await readRecord(session, path))!.doc.record.simpleFields['segment.download.url']).toBe('s3://controller/copy');
+      expect(
+        (await compareAndSetSimpleField(other, theirs, 'segment.download.url', 's3://controller/copy')).outcome,
+      ).toBe('written');
+      expect(
+        (
+          await compareAndSetSimpleField(session, read, 'segment.download.url', 's3://sidecar/copy', {
+            alsoDelete: lock,
+          })
+        ).outcome,
+      ).toBe('conflict');
+      expect((await readRecord(session, path))!.doc.record.simpleFields['segment.download.url']).toBe(
+        's3://controller/copy',
+      );
       expect(await session.exists(lock)).not.toBeNull();
     });
 
@@ -151,7 +189,10 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
       const read = (await readRecord(session, path))!;
       await session.delete(lock);
       const before = (await session.getData(path)).data!;
-      expect((await compareAndSetSimpleField(session, read, 'segment.download.url', 's3://b/y', { alsoDelete: lock })).outcome).toBe('also_delete_missing');
+      expect(
+        (await compareAndSetSimpleField(session, read, 'segment.download.url', 's3://b/y', { alsoDelete: lock }))
+          .outcome,
+      ).toBe('also_delete_missing');
       const after = await session.getData(path);
       expect(after.data).toEqual(before);
       expect(after.stat.version).toBe(read.stat.version);
@@ -162,7 +203,10 @@ describe('compare-and-set of one segment field (real ZooKeeper)', () => {
       const { path, lock } = await setUp('events__0__9__20240101T0000Z');
       const read = (await readRecord(session, path))!;
       await seed.remove(path);
-      expect((await compareAndSetSimpleField(session, read, 'segment.download.url', 's3://b/z', { alsoDelete: lock })).outcome).toBe('gone');
+      expect(
+        (await compareAndSetSimpleField(session, read, 'segment.download.url', 's3://b/z', { alsoDelete: lock }))
+          .outcome,
+      ).toBe('gone');
       expect(await session.exists(path)).toBeNull();
       expect(await session.exists(lock)).not.toBeNull();
     });

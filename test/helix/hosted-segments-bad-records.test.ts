@@ -52,7 +52,13 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
 
   /** Start a tracker on the (damaged) cluster; resolves when its first sync is done. */
   async function startTracker(): Promise<HostedSegments> {
-    tracker = new HostedSegments({ session: zk, cluster: pinot.cluster, instance: SERVER, logger: logs.logger, retryDelayMs: 20 });
+    tracker = new HostedSegments({
+      session: zk,
+      cluster: pinot.cluster,
+      instance: SERVER,
+      logger: logs.logger,
+      retryDelayMs: 20,
+    });
     await tracker.start();
     return tracker;
   }
@@ -69,11 +75,16 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
     await seed.setCurrentState(SERVER, serverSession, OFF, { events_0: 'ONLINE', '..': 'ONLINE' });
 
     const t = await startTracker();
-    expect(hostedStates(t)).toEqual({ [OFF]: { events_0: 'ONLINE' }, [RT]: { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE' } });
+    expect(hostedStates(t)).toEqual({
+      [OFF]: { events_0: 'ONLINE' },
+      [RT]: { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE' },
+    });
     expect(t.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'empty' });
     expect(t.get(RT, seg(2))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://bucket/events/2' });
     const skipped = logs.matching('current state entry skipped');
-    expect(skipped.map((l) => [l.table, l.segment]).sort()).toEqual([...bad.map((name) => [RT, namePreview(name)]), [OFF, '".."']].sort());
+    expect(skipped.map((l) => [l.table, l.segment]).sort()).toEqual(
+      [...bad.map((name) => [RT, namePreview(name)]), [OFF, '".."']].sort(),
+    );
     for (const line of skipped) expect(line.reason).toMatch(/^segment name is not a valid ZooKeeper path component: /);
     expect(logs.matching(INTERRUPTED)).toEqual([]);
 
@@ -87,33 +98,56 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
   });
 
   it.each([
-    { label: '".."', id: '..', reason: /SESSION_ID "\.\." cannot name a CURRENTSTATES folder: relative path component/ },
+    {
+      label: '".."',
+      id: '..',
+      reason: /SESSION_ID "\.\." cannot name a CURRENTSTATES folder: relative path component/,
+    },
     { label: '"a/b"', id: 'a/b', reason: /SESSION_ID "a\/b" cannot name a CURRENTSTATES folder: contains "\/"/ },
     { label: 'empty', id: '', reason: /live instance has no SESSION_ID/ },
     { label: 'with a NUL', id: 'a\u0000b', reason: /cannot name a CURRENTSTATES folder: contains a NUL character/ },
     { label: 'of 5,000 digits', id: '1'.repeat(5_000), reason: /cannot name a CURRENTSTATES folder: 5000 bytes long/ },
-  ])('a live instance with a SESSION_ID $label: synced with an empty view and the reason, picked up when fixed', async ({ id, reason }) => {
-    const { seed } = pinot;
-    await seed.put(seed.paths.liveInstance(SERVER), newZNRecord(SERVER, { simpleFields: { SESSION_ID: id } }));
-    // "a/b" names a folder that can exist: what is in it is not this server's.
-    await seed.put(`${seed.paths.root}/INSTANCES/${SERVER}/CURRENTSTATES/a/b/${OFF}`, newZNRecord(OFF, { mapFields: { events_9: { CURRENT_STATE: 'ONLINE' } } }));
-    const events: ServerLiveness[] = [];
-    tracker = new HostedSegments({ session: zk, cluster: seed.cluster, instance: SERVER, logger: logs.logger, retryDelayMs: 20 });
-    tracker.on('server', (e) => events.push(e));
-    await tracker.start();
-    expect(tracker.tables()).toEqual([]);
-    expect(tracker.serverSessionId).toBeNull();
-    expect(tracker.server).toEqual({ state: 'unknown', reason: expect.stringMatching(reason) });
-    expect(tracker.server.state !== 'live' && tracker.server.reason).toMatch(/^cannot locate the server's current states: /);
-    expect(logs.matching('live instance record unusable: treating the server as hosting nothing')).toHaveLength(1);
-    expect(logs.matching(INTERRUPTED)).toEqual([]);
+  ])(
+    'a live instance with a SESSION_ID $label: synced with an empty view and the reason, picked up when fixed',
+    async ({ id, reason }) => {
+      const { seed } = pinot;
+      await seed.put(seed.paths.liveInstance(SERVER), newZNRecord(SERVER, { simpleFields: { SESSION_ID: id } }));
+      // "a/b" names a folder that can exist: what is in it is not this server's.
+      await seed.put(
+        `${seed.paths.root}/INSTANCES/${SERVER}/CURRENTSTATES/a/b/${OFF}`,
+        newZNRecord(OFF, { mapFields: { events_9: { CURRENT_STATE: 'ONLINE' } } }),
+      );
+      const events: ServerLiveness[] = [];
+      tracker = new HostedSegments({
+        session: zk,
+        cluster: seed.cluster,
+        instance: SERVER,
+        logger: logs.logger,
+        retryDelayMs: 20,
+      });
+      tracker.on('server', (e) => events.push(e));
+      await tracker.start();
+      expect(tracker.tables()).toEqual([]);
+      expect(tracker.serverSessionId).toBeNull();
+      expect(tracker.server).toEqual({ state: 'unknown', reason: expect.stringMatching(reason) });
+      expect(tracker.server.state !== 'live' && tracker.server.reason).toMatch(
+        /^cannot locate the server's current states: /,
+      );
+      expect(logs.matching('live instance record unusable: treating the server as hosting nothing')).toHaveLength(1);
+      expect(logs.matching(INTERRUPTED)).toEqual([]);
 
-    // The server registers again with a usable session: everything follows.
-    await seed.setLive(SERVER, serverSession);
-    await vi.waitFor(() => expect(hostedStates(tracker!)).toEqual({ [OFF]: { events_0: 'ONLINE' }, [RT]: { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE' } }));
-    expect(tracker.server).toEqual({ state: 'live', sessionId: serverSession });
-    expect(events.map((e) => e.state)).toEqual(['unknown', 'live']);
-  });
+      // The server registers again with a usable session: everything follows.
+      await seed.setLive(SERVER, serverSession);
+      await vi.waitFor(() =>
+        expect(hostedStates(tracker!)).toEqual({
+          [OFF]: { events_0: 'ONLINE' },
+          [RT]: { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE' },
+        }),
+      );
+      expect(tracker.server).toEqual({ state: 'live', sessionId: serverSession });
+      expect(events.map((e) => e.state)).toEqual(['unknown', 'live']);
+    },
+  );
 
   it.each([
     {
@@ -132,7 +166,8 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
       damage: (s: PinotClusterSeeder, session: string) => s.put(s.paths.currentState(SERVER, session, RT), BAD_JSON),
       log: 'unreadable current state record: skipped',
       check: (t: HostedSegments) => expect(hostedStates(t)).toEqual({ [OFF]: { events_0: 'ONLINE' } }),
-      repair: (s: PinotClusterSeeder, session: string) => s.setCurrentState(SERVER, session, RT, { [seg(1)]: 'ONLINE' }),
+      repair: (s: PinotClusterSeeder, session: string) =>
+        s.setCurrentState(SERVER, session, RT, { [seg(1)]: 'ONLINE' }),
       repaired: (t: HostedSegments) => expect(t.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'empty' }),
     },
     {
@@ -154,7 +189,11 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
         expect(t.clusterSettings.maxSegmentCompletionTimeMs).toBe(300_000);
         expect(t.tables().sort()).toEqual([OFF, RT]);
       },
-      repair: (s: PinotClusterSeeder) => s.put(s.paths.clusterConfig(), newZNRecord(s.cluster, { simpleFields: { 'max.segment.completion.time.millis': '120000' } })),
+      repair: (s: PinotClusterSeeder) =>
+        s.put(
+          s.paths.clusterConfig(),
+          newZNRecord(s.cluster, { simpleFields: { 'max.segment.completion.time.millis': '120000' } }),
+        ),
       repaired: (t: HostedSegments) => expect(t.clusterSettings.maxSegmentCompletionTimeMs).toBe(120_000),
     },
     {
@@ -168,17 +207,20 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
       repair: (s: PinotClusterSeeder) => s.putSegment(RT, seg(1), { downloadUrl: '' }),
       repaired: (t: HostedSegments) => expect(t.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'empty' }),
     },
-  ])('a $node record that does not parse: skipped with one log line, watched, picked up when rewritten', async ({ damage, log, check, repair, repaired }) => {
-    const { seed } = pinot;
-    await damage(seed, serverSession);
-    const t = await startTracker();
-    check(t);
-    expect(logs.matching(log)).toHaveLength(1);
-    expect(logs.matching(INTERRUPTED)).toEqual([]);
-    await repair(seed, serverSession);
-    await vi.waitFor(() => repaired(t));
-    expect(logs.matching(log)).toHaveLength(1);
-  });
+  ])(
+    'a $node record that does not parse: skipped with one log line, watched, picked up when rewritten',
+    async ({ damage, log, check, repair, repaired }) => {
+      const { seed } = pinot;
+      await damage(seed, serverSession);
+      const t = await startTracker();
+      check(t);
+      expect(logs.matching(log)).toHaveLength(1);
+      expect(logs.matching(INTERRUPTED)).toEqual([]);
+      await repair(seed, serverSession);
+      await vi.waitFor(() => repaired(t));
+      expect(logs.matching(log)).toHaveLength(1);
+    },
+  );
 
   it('a node ZooKeeper refuses to read (no READ permission): skipped with one log line, the rest syncs', async () => {
     const { seed } = pinot;
@@ -187,7 +229,10 @@ describe('HostedSegments skips what it cannot use, and completes its first sync'
     await seed.remove(seed.paths.segmentMetadata(RT, seg(2)));
     await createUnreadable(seed.paths.segmentMetadata(RT, seg(2)), serializeZNRecord(segmentRecord(seg(2))));
     const t = await startTracker();
-    expect(hostedStates(t)).toEqual({ [OFF]: { events_0: 'ONLINE' }, [RT]: { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE' } });
+    expect(hostedStates(t)).toEqual({
+      [OFF]: { events_0: 'ONLINE' },
+      [RT]: { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE' },
+    });
     expect(t.tableSettings(OFF)).toBeNull();
     expect(t.tableSettings(RT)?.pauselessEnabled).toBe(true);
     expect(t.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'empty' });
@@ -206,8 +251,17 @@ async function createUnreadable(path: string, data: Buffer): Promise<void> {
     client.connect();
   });
   try {
-    const acl = [new zookeeper.ACL(zookeeper.Permission.WRITE | zookeeper.Permission.DELETE | zookeeper.Permission.ADMIN, new zookeeper.Id('world', 'anyone'))];
-    await new Promise<void>((resolve, reject) => client.create(path, data, acl, zookeeper.CreateMode.PERSISTENT, (err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve())));
+    const acl = [
+      new zookeeper.ACL(
+        zookeeper.Permission.WRITE | zookeeper.Permission.DELETE | zookeeper.Permission.ADMIN,
+        new zookeeper.Id('world', 'anyone'),
+      ),
+    ];
+    await new Promise<void>((resolve, reject) =>
+      client.create(path, data, acl, zookeeper.CreateMode.PERSISTENT, (err) =>
+        err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
+      ),
+    );
   } finally {
     client.close();
   }

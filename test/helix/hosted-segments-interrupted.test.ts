@@ -40,7 +40,11 @@ async function setup(): Promise<Setup> {
   await seed.setCurrentState(SERVER, serverSession, RT, { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE', [seg(3)]: 'ONLINE' });
   const proxy = await ZkProxy.start(inject('zkConnectString'));
   // A session timeout far longer than any cut here: every interruption is a connection loss, never an expiry.
-  const session = await connectSession({ connectString: proxy.connectString, sessionTimeoutMs: 30_000, operationTimeoutMs: 5_000 });
+  const session = await connectSession({
+    connectString: proxy.connectString,
+    sessionTimeoutMs: 30_000,
+    operationTimeoutMs: 5_000,
+  });
   let expired = 0;
   session.on('expired', () => expired++);
   session.on('renewed', () => expired++);
@@ -60,15 +64,27 @@ describe('the hosted-segment sync interrupted by connection losses (no expiry)',
   it('a metadata read whose reply is lost mid-sync: same session, and the tracker converges on ZooKeeper', async () => {
     const { seed, serverSession, proxy, session, tracker, expirations } = await setup();
     const sessionId = session.sessionId;
-    const lost = proxy.loseReplyTo((r) => r.type === ZK_OP.getData && r.path === seed.paths.segmentMetadata(RT, seg(4)));
+    const lost = proxy.loseReplyTo(
+      (r) => r.type === ZK_OP.getData && r.path === seed.paths.segmentMetadata(RT, seg(4)),
+    );
     // A new hosted segment: the tracker reads the current state, then seg4's metadata, whose answer is lost.
     await seed.putSegment(RT, seg(4), { downloadUrl: '' });
-    await seed.setCurrentState(SERVER, serverSession, RT, { [seg(1)]: 'ERROR', [seg(2)]: 'ONLINE', [seg(3)]: 'ONLINE', [seg(4)]: 'ONLINE' });
+    await seed.setCurrentState(SERVER, serverSession, RT, {
+      [seg(1)]: 'ERROR',
+      [seg(2)]: 'ONLINE',
+      [seg(3)]: 'ONLINE',
+      [seg(4)]: 'ONLINE',
+    });
     await lost;
     // Nothing else changes: only the tracker itself can go back for what it did not get.
     await vi.waitFor(
       () => {
-        expect(hostedStates(tracker)[RT]).toEqual({ [seg(1)]: 'ERROR', [seg(2)]: 'ONLINE', [seg(3)]: 'ONLINE', [seg(4)]: 'ONLINE' });
+        expect(hostedStates(tracker)[RT]).toEqual({
+          [seg(1)]: 'ERROR',
+          [seg(2)]: 'ONLINE',
+          [seg(3)]: 'ONLINE',
+          [seg(4)]: 'ONLINE',
+        });
         expect(tracker.get(RT, seg(4))?.zk?.metadata.downloadUrl).toEqual({ kind: 'empty' });
       },
       { timeout: 20_000, interval: 100 },
@@ -78,7 +94,9 @@ describe('the hosted-segment sync interrupted by connection losses (no expiry)',
     expect(expirations()).toBe(0);
     // And back on watches: a later change arrives by itself.
     await seed.putSegment(RT, seg(3), { downloadUrl: 's3://b/after' });
-    await vi.waitFor(() => expect(tracker.get(RT, seg(3))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://b/after' }));
+    await vi.waitFor(() =>
+      expect(tracker.get(RT, seg(3))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://b/after' }),
+    );
   });
 
   it('connections cut and refused for a while: what changed meanwhile is seen once they are allowed again', async () => {
@@ -88,7 +106,11 @@ describe('the hosted-segment sync interrupted by connection losses (no expiry)',
     proxy.refuse();
     await disconnected;
     await seed.putSegment(RT, seg(5), { downloadUrl: 's3://b/5' });
-    await seed.setCurrentState(SERVER, serverSession, RT, { [seg(1)]: 'ONLINE', [seg(2)]: 'OFFLINE', [seg(5)]: 'ONLINE' });
+    await seed.setCurrentState(SERVER, serverSession, RT, {
+      [seg(1)]: 'ONLINE',
+      [seg(2)]: 'OFFLINE',
+      [seg(5)]: 'ONLINE',
+    });
     await seed.putSegment(RT, seg(1), { downloadUrl: 's3://b/1' });
     expect(session.state).not.toBe('connected');
     proxy.allow();

@@ -45,14 +45,22 @@ function readsByPath(zk: ZkSession): { reads: Map<string, number>; stop: () => v
 }
 
 /** Every hosted node read exactly once: each table's current state and config, each realtime segment's metadata. */
-function expectEachReadOnce(reads: Map<string, number>, seed: PinotClusterSeeder, session: string, tables: string[], options: { configs: boolean; metadata: boolean }): void {
+function expectEachReadOnce(
+  reads: Map<string, number>,
+  seed: PinotClusterSeeder,
+  session: string,
+  tables: string[],
+  options: { configs: boolean; metadata: boolean },
+): void {
   const expected = new Map<string, number>();
   for (const t of tables) {
     expected.set(seed.paths.currentState(SERVER, session, t), 1);
     if (options.configs) expected.set(seed.paths.tableConfig(t), 1);
   }
   if (options.metadata) for (const n of [1, 2, 3]) expected.set(seed.paths.segmentMetadata(RT, rtSeg(n)), 1);
-  const hostedReads = new Map([...reads].filter(([path]) => !path.includes('/LIVEINSTANCES/') && !path.includes('/CONFIGS/CLUSTER/')));
+  const hostedReads = new Map(
+    [...reads].filter(([path]) => !path.includes('/LIVEINSTANCES/') && !path.includes('/CONFIGS/CLUSTER/')),
+  );
   expect(Object.fromEntries(hostedReads)).toEqual(Object.fromEntries(expected));
 }
 
@@ -123,7 +131,18 @@ describe('HostedSegments with 500 tables (shared ZooKeeper)', () => {
     const fresh = `${serverSession}f`;
     // The restarted server has written its current states; then it registers its new session.
     for (let i = 0; i < tables.length; i += 50) {
-      await Promise.all(tables.slice(i, i + 50).map((t) => seed.setCurrentState(SERVER, fresh, t, Object.fromEntries([...tracker.segments(t)].map(([s, e]) => [s, e.state])))));
+      await Promise.all(
+        tables
+          .slice(i, i + 50)
+          .map((t) =>
+            seed.setCurrentState(
+              SERVER,
+              fresh,
+              t,
+              Object.fromEntries([...tracker.segments(t)].map(([s, e]) => [s, e.state])),
+            ),
+          ),
+      );
     }
     const counter = readsByPath(zk);
     try {
@@ -163,7 +182,12 @@ describe('HostedSegments with many tables across a session renewal (own ZooKeepe
     const { seed } = pinot;
     const serverSession = await seed.addInstance(SERVER);
     const tables = await seedTables(seed, serverSession, 100);
-    const zk = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 1_500, reconnectMinMs: 200, reconnectMaxMs: 200 });
+    const zk = new ZkSession({
+      connectString: server.connectString,
+      sessionTimeoutMs: 1_500,
+      reconnectMinMs: 200,
+      reconnectMaxMs: 200,
+    });
     await zk.waitConnected();
     const tracker = new HostedSegments({ session: zk, cluster: seed.cluster, instance: SERVER });
     await tracker.start();
@@ -175,7 +199,10 @@ describe('HostedSegments with many tables across a session renewal (own ZooKeepe
       const renewed = nextEvent(zk, 'renewed');
       server.resume();
       await renewed;
-      await vi.waitFor(() => expect(counter.reads.get(seed.paths.currentState(SERVER, serverSession, table(99)))).toBe(1), { timeout: 15_000 });
+      await vi.waitFor(
+        () => expect(counter.reads.get(seed.paths.currentState(SERVER, serverSession, table(99)))).toBe(1),
+        { timeout: 15_000 },
+      );
       await tracker.waitSynced();
       expect(tracker.tables()).toHaveLength(tables.length);
       expectEachReadOnce(counter.reads, seed, serverSession, tables, { configs: true, metadata: true });
@@ -194,7 +221,12 @@ describe('HostedSegments with many tables across a session renewal (own ZooKeepe
       expect(zk.totalRequests() - beforeAdd).toBe(3);
       // And a realtime segment's metadata watch too.
       await seed.putSegment(RT, rtSeg(2), { downloadUrl: 's3://b/after-renewal' });
-      await vi.waitFor(() => expect(tracker.get(RT, rtSeg(2))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://b/after-renewal' }));
+      await vi.waitFor(() =>
+        expect(tracker.get(RT, rtSeg(2))?.zk?.metadata.downloadUrl).toEqual({
+          kind: 'uri',
+          uri: 's3://b/after-renewal',
+        }),
+      );
     } finally {
       counter.stop();
       server.resume();

@@ -52,7 +52,9 @@ describe('HostedSegments.watchedRecord', () => {
     const path = seed.paths.segmentMetadata(RT, seg(1));
     const read = (await readRecord(seedSession, path))!;
     const synced = nextEvent(tracker, 'synced');
-    expect((await compareAndSetSimpleField(seedSession, read, 'segment.download.url', 's3://bucket/events/1')).outcome).toBe('written');
+    expect(
+      (await compareAndSetSimpleField(seedSession, read, 'segment.download.url', 's3://bucket/events/1')).outcome,
+    ).toBe('written');
     await synced;
     expect(tracker.get(RT, seg(1))?.zk?.version).toBe(read.stat.version + 1);
     expect(tracker.watchedRecord(RT, seg(1))).toBeNull();

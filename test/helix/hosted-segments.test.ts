@@ -78,7 +78,11 @@ describe('HostedSegments against the shared ZooKeeper', () => {
       [OFF]: { events_0: 'ONLINE' },
       [RT]: { [seg(1)]: 'ONLINE', [seg(2)]: 'ONLINE', [seg(3)]: 'CONSUMING' },
     });
-    expect(tracker.get(RT, seg(1))?.zk?.metadata).toMatchObject({ status: 'DONE', downloadUrl: { kind: 'empty' }, crc: '12345' });
+    expect(tracker.get(RT, seg(1))?.zk?.metadata).toMatchObject({
+      status: 'DONE',
+      downloadUrl: { kind: 'empty' },
+      crc: '12345',
+    });
     expect(tracker.get(RT, seg(2))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://bucket/events/x' });
     expect(tracker.get(RT, seg(3))?.zk?.metadata.status).toBe('IN_PROGRESS');
     expect(tracker.get(RT, seg(1))?.zk?.mtimeMs).toBeGreaterThan(Date.now() - 60_000);
@@ -91,13 +95,19 @@ describe('HostedSegments against the shared ZooKeeper', () => {
 
   it('costs about one read per hosted segment plus a few per table', () => {
     // live + list + cluster config + 2 x (current state + table config) + 3 realtime metadata reads
-    expect(zk.requests.getData + zk.requests.getChildren + zk.requests.exists).toBeLessThanOrEqual(1 + 1 + 1 + 4 + 3 + 1);
+    expect(zk.requests.getData + zk.requests.getChildren + zk.requests.exists).toBeLessThanOrEqual(
+      1 + 1 + 1 + 4 + 3 + 1,
+    );
   });
 
   it('follows current-state changes: added, state, removed', async () => {
     const { seed } = pinot;
     await seed.putSegment(RT, seg(4), { status: 'IN_PROGRESS' });
-    await seed.setCurrentState(SERVER, serverSession, RT, { [seg(1)]: 'ONLINE', [seg(2)]: 'ERROR', [seg(4)]: 'CONSUMING' });
+    await seed.setCurrentState(SERVER, serverSession, RT, {
+      [seg(1)]: 'ONLINE',
+      [seg(2)]: 'ERROR',
+      [seg(4)]: 'CONSUMING',
+    });
     await vi.waitFor(() => expect(tracker.get(RT, seg(4))?.zk?.metadata.status).toBe('IN_PROGRESS'));
     expect(hostedStates(tracker)[RT]).toEqual({ [seg(1)]: 'ONLINE', [seg(2)]: 'ERROR', [seg(4)]: 'CONSUMING' });
     expect(changes).toEqual(
@@ -113,7 +123,12 @@ describe('HostedSegments against the shared ZooKeeper', () => {
   it('follows segment metadata changes and a table leaving the server', async () => {
     const { seed } = pinot;
     await seed.putSegment(RT, seg(1), { downloadUrl: 's3://bucket/events/fixed' });
-    await vi.waitFor(() => expect(tracker.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://bucket/events/fixed' }));
+    await vi.waitFor(() =>
+      expect(tracker.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({
+        kind: 'uri',
+        uri: 's3://bucket/events/fixed',
+      }),
+    );
     await seed.removeCurrentState(SERVER, serverSession, OFF);
     await vi.waitFor(() => expect(tracker.tables()).toEqual([RT]));
     expect(changes).toContainEqual({ kind: 'removed', table: OFF, segment: 'events_0' });
@@ -131,7 +146,9 @@ describe('HostedSegments against the shared ZooKeeper', () => {
     // Barrier: one change we do watch. When it is seen, any notification for the changes above
     // would have arrived before it (ZooKeeper delivers in order).
     await seed.putSegment(RT, seg(2), { downloadUrl: 's3://bucket/events/y' });
-    await vi.waitFor(() => expect(tracker.get(RT, seg(2))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://bucket/events/y' }));
+    await vi.waitFor(() =>
+      expect(tracker.get(RT, seg(2))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://bucket/events/y' }),
+    );
     expect(zk.totalRequests() - before).toBe(1);
   });
 
@@ -153,7 +170,10 @@ describe('HostedSegments against the shared ZooKeeper', () => {
     await seed.setDead(SERVER);
     await vi.waitFor(() => expect(tracker.tables()).toEqual([]));
     expect(tracker.serverSessionId).toBeNull();
-    expect(tracker.server).toEqual({ state: 'not_live', reason: `no live instance znode ${seed.paths.liveInstance(SERVER)}: the server is not running or not connected to ZooKeeper` });
+    expect(tracker.server).toEqual({
+      state: 'not_live',
+      reason: `no live instance znode ${seed.paths.liveInstance(SERVER)}: the server is not running or not connected to ZooKeeper`,
+    });
     const back = await seed.setLive(SERVER);
     await seed.setCurrentState(SERVER, back, OFF, { events_1: 'ONLINE' });
     await vi.waitFor(() => expect(hostedStates(tracker)).toEqual({ [OFF]: { events_1: 'ONLINE' } }));
@@ -192,10 +212,18 @@ describe('HostedSegments against the shared ZooKeeper', () => {
     await seed.put(seed.paths.segmentMetadata(RT, seg(5)), Buffer.from('{"id": "broken",'));
     await seed.put(seed.paths.segmentMetadata(RT, seg(6)), Buffer.from([0x1f, 0x8b, 1, 2, 3]));
     await seed.putSegment(RT, seg(7), { downloadUrl: '' });
-    await seed.setCurrentState(SERVER, serverSession, RT, { [seg(5)]: 'ONLINE', [seg(6)]: 'ONLINE', [seg(7)]: 'ONLINE', [seg(8)]: 'ONLINE' });
+    await seed.setCurrentState(SERVER, serverSession, RT, {
+      [seg(5)]: 'ONLINE',
+      [seg(6)]: 'ONLINE',
+      [seg(7)]: 'ONLINE',
+      [seg(8)]: 'ONLINE',
+    });
     await vi.waitFor(() => expect(tracker.get(RT, seg(7))?.zk?.metadata.downloadUrl.kind).toBe('empty'));
     await tracker.waitSynced();
-    expect(tracker.get(RT, seg(5))).toMatchObject({ zk: null, metadataError: expect.stringContaining('malformed JSON') });
+    expect(tracker.get(RT, seg(5))).toMatchObject({
+      zk: null,
+      metadataError: expect.stringContaining('malformed JSON'),
+    });
     expect(tracker.get(RT, seg(6))).toMatchObject({ zk: null, metadataError: expect.stringContaining('corrupt gzip') });
     // Missing znode (vanished between list and read): recorded, watched, and picked up when it appears.
     expect(tracker.get(RT, seg(8))).toMatchObject({ zk: null });
@@ -215,7 +243,10 @@ describe('HostedSegments against the shared ZooKeeper', () => {
     for (let i = 0; i < 20; i++) states[`big_${i}`] = 'ONLINE';
     const { newZNRecord, serializeZNRecord } = await import('../../src/helix/znrecord.js');
     const mapFields = Object.fromEntries(Object.entries(states).map(([s, st]) => [s, { CURRENT_STATE: st }]));
-    await seed.put(seed.paths.currentState(SERVER, serverSession, OFF), serializeZNRecord(newZNRecord(OFF, { mapFields }), { compress: true }));
+    await seed.put(
+      seed.paths.currentState(SERVER, serverSession, OFF),
+      serializeZNRecord(newZNRecord(OFF, { mapFields }), { compress: true }),
+    );
     await vi.waitFor(() => expect(Object.keys(hostedStates(tracker)[OFF] ?? {})).toHaveLength(20));
   });
 });
@@ -247,7 +278,12 @@ describe('HostedSegments across ZooKeeper failures (own ZooKeeper)', () => {
     const { seed } = pinot;
     const serverSession = await seedServer(seed);
     // Long backoff before a new client: a window in which the tracker has no session at all.
-    const zk = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 1_500, reconnectMinMs: 4_000, reconnectMaxMs: 4_000 });
+    const zk = new ZkSession({
+      connectString: server.connectString,
+      sessionTimeoutMs: 1_500,
+      reconnectMinMs: 4_000,
+      reconnectMaxMs: 4_000,
+    });
     await zk.waitConnected();
     const tracker = new HostedSegments({ session: zk, cluster: seed.cluster, instance: SERVER });
     await tracker.start();
@@ -264,7 +300,9 @@ describe('HostedSegments across ZooKeeper failures (own ZooKeeper)', () => {
       expect(zk.state).not.toBe('connected');
       await renewed;
       const before = zk.totalRequests();
-      await vi.waitFor(() => expect(tracker.get(RT, seg(9))?.zk?.metadata.downloadUrl.kind).toBe('empty'), { timeout: 15_000 });
+      await vi.waitFor(() => expect(tracker.get(RT, seg(9))?.zk?.metadata.downloadUrl.kind).toBe('empty'), {
+        timeout: 15_000,
+      });
       await tracker.waitSynced();
       expect(hostedStates(tracker)[RT]).toEqual({ [seg(1)]: 'ERROR', [seg(9)]: 'ONLINE' });
       expect(tracker.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://b/during-outage' });
@@ -296,7 +334,14 @@ describe('HostedSegments across ZooKeeper failures (own ZooKeeper)', () => {
       await vi.waitFor(() => expect(seedSession.state).toBe('connected'), { timeout: 15_000 });
       await seed.setCurrentState(SERVER, serverSession, RT, { [seg(2)]: 'ONLINE' });
       await seed.putSegment(RT, seg(2), { downloadUrl: 's3://b/after-restart' });
-      await vi.waitFor(() => expect(tracker.get(RT, seg(2))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://b/after-restart' }), { timeout: 20_000 });
+      await vi.waitFor(
+        () =>
+          expect(tracker.get(RT, seg(2))?.zk?.metadata.downloadUrl).toEqual({
+            kind: 'uri',
+            uri: 's3://b/after-restart',
+          }),
+        { timeout: 20_000 },
+      );
       expect(hostedStates(tracker)[RT]).toEqual({ [seg(2)]: 'ONLINE' });
     } finally {
       tracker.stop();

@@ -29,15 +29,24 @@ describe('pathComponentProblem (ZooKeeper PathUtils.validatePath, per component)
     ['\ue000', 'contains character U+E000 at 0, which ZooKeeper refuses'],
     ['\ufff0', 'contains character U+FFF0 at 0, which ZooKeeper refuses'],
     ['\uffff', 'contains character U+FFFF at 0, which ZooKeeper refuses'],
-    ['x'.repeat(MAX_PATH_COMPONENT_BYTES + 1), `${MAX_PATH_COMPONENT_BYTES + 1} bytes long (at most ${MAX_PATH_COMPONENT_BYTES})`],
-    ['é'.repeat(MAX_PATH_COMPONENT_BYTES / 2 + 1), `${MAX_PATH_COMPONENT_BYTES + 2} bytes long (at most ${MAX_PATH_COMPONENT_BYTES})`],
+    [
+      'x'.repeat(MAX_PATH_COMPONENT_BYTES + 1),
+      `${MAX_PATH_COMPONENT_BYTES + 1} bytes long (at most ${MAX_PATH_COMPONENT_BYTES})`,
+    ],
+    [
+      'é'.repeat(MAX_PATH_COMPONENT_BYTES / 2 + 1),
+      `${MAX_PATH_COMPONENT_BYTES + 2} bytes long (at most ${MAX_PATH_COMPONENT_BYTES})`,
+    ],
   ])('%j -> %j', (name, problem) => {
     expect(pathComponentProblem(name)).toBe(problem);
   });
 
   it('accepts every name the path templates make of valid components', () => {
     const p = clusterPaths('c');
-    for (const path of [p.segmentMetadata('t_REALTIME', 't__0__1__20240101T0000Z'), p.currentState('Server_h_8098', '1a2b', 't_OFFLINE')]) {
+    for (const path of [
+      p.segmentMetadata('t_REALTIME', 't__0__1__20240101T0000Z'),
+      p.currentState('Server_h_8098', '1a2b', 't_OFFLINE'),
+    ]) {
       for (const part of path.split('/').slice(1)) expect(pathComponentProblem(part)).toBeNull();
     }
   });

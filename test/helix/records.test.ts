@@ -13,7 +13,8 @@ import { readTableSettings } from '../../src/helix/table-config.js';
 import { newZNRecord } from '../../src/helix/znrecord.js';
 import { fixturesSkipNote, hasPinotFixtures, pinotFixture } from '../helpers/fixtures.js';
 
-const seg = (simpleFields: Record<string, string>) => readSegmentMetadata(newZNRecord('t__0__1__20240101T0000Z', { simpleFields }));
+const seg = (simpleFields: Record<string, string>) =>
+  readSegmentMetadata(newZNRecord('t__0__1__20240101T0000Z', { simpleFields }));
 
 describe('segment metadata (SegmentZKMetadata)', () => {
   it.each([
@@ -33,7 +34,10 @@ describe('segment metadata (SegmentZKMetadata)', () => {
     [{ 'segment.download.url': 's3://b/p/t/s' }, { kind: 'uri', uri: 's3://b/p/t/s' }],
     [{ 'segment.offline.download.url': 'http://c/segments/t/s' }, { kind: 'uri', uri: 'http://c/segments/t/s' }],
     [{ 'segment.realtime.download.url': '' }, { kind: 'empty' }],
-    [{ 'segment.download.url': 's3://new', 'segment.offline.download.url': 's3://old' }, { kind: 'uri', uri: 's3://new' }],
+    [
+      { 'segment.download.url': 's3://new', 'segment.offline.download.url': 's3://old' },
+      { kind: 'uri', uri: 's3://new' },
+    ],
   ])('download URL of %j is %j', (fields, url) => {
     expect(seg(fields).downloadUrl).toEqual(url);
   });
@@ -77,19 +81,26 @@ describe('cluster records', () => {
   });
 
   it('current state skips entries whose segment name cannot be a ZooKeeper path component, with the reason', () => {
-    const mapFields = Object.fromEntries(['ok_1', '..', 'x/../y', 'a\u0000b', '', 'ok_2'].map((s) => [s, { CURRENT_STATE: 'ONLINE' }]));
+    const mapFields = Object.fromEntries(
+      ['ok_1', '..', 'x/../y', 'a\u0000b', '', 'ok_2'].map((s) => [s, { CURRENT_STATE: 'ONLINE' }]),
+    );
     const cs = readCurrentState(newZNRecord('t', { mapFields }));
     expect([...cs.states.keys()]).toEqual(['ok_1', 'ok_2']);
     expect(cs.skipped).toEqual([
       { segment: '..', reason: 'segment name is not a valid ZooKeeper path component: relative path component ".."' },
       { segment: 'x/../y', reason: 'segment name is not a valid ZooKeeper path component: contains "/" at 1' },
-      { segment: 'a\u0000b', reason: 'segment name is not a valid ZooKeeper path component: contains a NUL character at 1' },
+      {
+        segment: 'a\u0000b',
+        reason: 'segment name is not a valid ZooKeeper path component: contains a NUL character at 1',
+      },
       { segment: '', reason: 'segment name is not a valid ZooKeeper path component: empty name' },
     ]);
   });
 
   it('current state maps segment to CURRENT_STATE and ignores entries without one', () => {
-    const cs = readCurrentState(newZNRecord('t', { mapFields: { a: { CURRENT_STATE: 'ONLINE' }, b: { CURRENT_STATE: 'ERROR' }, c: {} } }));
+    const cs = readCurrentState(
+      newZNRecord('t', { mapFields: { a: { CURRENT_STATE: 'ONLINE' }, b: { CURRENT_STATE: 'ERROR' }, c: {} } }),
+    );
     expect(cs.skipped).toEqual([]);
     expect([...cs.states]).toEqual([
       ['a', 'ONLINE'],
@@ -98,42 +109,84 @@ describe('cluster records', () => {
   });
 
   it.each([
-    [{ HELIX_HOST: 'h', adminPort: '9000' }, { host: 'h', adminPort: 9000, adminHttpsPort: null }],
+    [
+      { HELIX_HOST: 'h', adminPort: '9000' },
+      { host: 'h', adminPort: 9000, adminHttpsPort: null },
+    ],
     [{ HELIX_HOST: 'h' }, { host: 'h', adminPort: 8097, adminHttpsPort: null }],
-    [{ HELIX_HOST: 'h', adminPort: '-1', adminHttpsPort: '8443' }, { host: 'h', adminPort: 8097, adminHttpsPort: 8443 }],
-    [{ HELIX_HOST: 'pinot_server_0.svc', adminPort: 'x' }, { host: 'pinot_server_0.svc', adminPort: 8097, adminHttpsPort: null }],
+    [
+      { HELIX_HOST: 'h', adminPort: '-1', adminHttpsPort: '8443' },
+      { host: 'h', adminPort: 8097, adminHttpsPort: 8443 },
+    ],
+    [
+      { HELIX_HOST: 'pinot_server_0.svc', adminPort: 'x' },
+      { host: 'pinot_server_0.svc', adminPort: 8097, adminHttpsPort: null },
+    ],
   ])('instance endpoint of %j', (simpleFields, endpoint) => {
     expect(readInstanceEndpoint(newZNRecord('Server_other_8098', { simpleFields }))).toEqual(endpoint);
   });
 
   it('cluster settings default to 300000 ms completion time', () => {
     expect(readClusterSettings(null).maxSegmentCompletionTimeMs).toBe(300_000);
-    expect(readClusterSettings(newZNRecord('c', { simpleFields: { 'max.segment.completion.time.millis': '60000' } })).maxSegmentCompletionTimeMs).toBe(60_000);
-    expect(readClusterSettings(newZNRecord('c', { simpleFields: { 'max.segment.completion.time.millis': 'soon' } })).maxSegmentCompletionTimeMs).toBe(300_000);
-    expect(readClusterSettings(newZNRecord('c', { simpleFields: { 'controller.segment.disaster.recovery.mode': 'ALWAYS' } })).disasterRecoveryMode).toBe('ALWAYS');
+    expect(
+      readClusterSettings(newZNRecord('c', { simpleFields: { 'max.segment.completion.time.millis': '60000' } }))
+        .maxSegmentCompletionTimeMs,
+    ).toBe(60_000);
+    expect(
+      readClusterSettings(newZNRecord('c', { simpleFields: { 'max.segment.completion.time.millis': 'soon' } }))
+        .maxSegmentCompletionTimeMs,
+    ).toBe(300_000);
+    expect(
+      readClusterSettings(newZNRecord('c', { simpleFields: { 'controller.segment.disaster.recovery.mode': 'ALWAYS' } }))
+        .disasterRecoveryMode,
+    ).toBe('ALWAYS');
   });
 
   it('pauseless debug metadata lists committing segments', () => {
-    expect(readCommittingSegments(newZNRecord('t', { listFields: { committingSegments: ['a', 'b'] } }))).toEqual(['a', 'b']);
+    expect(readCommittingSegments(newZNRecord('t', { listFields: { committingSegments: ['a', 'b'] } }))).toEqual([
+      'a',
+      'b',
+    ]);
     expect(readCommittingSegments(null)).toEqual([]);
   });
 });
 
-const tableRecord = (simpleFields: Record<string, string>) => newZNRecord('t_REALTIME', { simpleFields: { tableName: 't_REALTIME', tableType: 'REALTIME', ...simpleFields } });
+const tableRecord = (simpleFields: Record<string, string>) =>
+  newZNRecord('t_REALTIME', { simpleFields: { tableName: 't_REALTIME', tableType: 'REALTIME', ...simpleFields } });
 
 describe('table config', () => {
   it.each([
-    ['pauseless on', { ingestionConfig: '{"streamIngestionConfig":{"pauselessConsumptionEnabled":true}}' }, { pauselessEnabled: true }],
+    [
+      'pauseless on',
+      { ingestionConfig: '{"streamIngestionConfig":{"pauselessConsumptionEnabled":true}}' },
+      { pauselessEnabled: true },
+    ],
     ['pauseless off', { ingestionConfig: '{"streamIngestionConfig":{}}' }, { pauselessEnabled: false }],
-    ['retention', { segmentsConfig: '{"retentionTimeUnit":"DAYS","retentionTimeValue":"5"}' }, { retentionMs: 5 * 86_400_000 }],
+    [
+      'retention',
+      { segmentsConfig: '{"retentionTimeUnit":"DAYS","retentionTimeValue":"5"}' },
+      { retentionMs: 5 * 86_400_000 },
+    ],
     ['no retention', { segmentsConfig: '{}' }, { retentionMs: null }],
-    ['bad retention unit', { segmentsConfig: '{"retentionTimeUnit":"EONS","retentionTimeValue":"5"}' }, { retentionMs: null }],
-    ['peer scheme upper-case', { segmentsConfig: '{"peerSegmentDownloadScheme":"HTTPS"}' }, { peerDownloadScheme: 'https' }],
+    [
+      'bad retention unit',
+      { segmentsConfig: '{"retentionTimeUnit":"EONS","retentionTimeValue":"5"}' },
+      { retentionMs: null },
+    ],
+    [
+      'peer scheme upper-case',
+      { segmentsConfig: '{"peerSegmentDownloadScheme":"HTTPS"}' },
+      { peerDownloadScheme: 'https' },
+    ],
     ['peer scheme invalid', { segmentsConfig: '{"peerSegmentDownloadScheme":"ftp"}' }, { peerDownloadScheme: null }],
     ['dedup', { dedupConfig: '{"dedupEnabled":true}' }, { dedupEnabled: true }],
     ['partial upsert', { upsertConfig: '{"mode":"PARTIAL"}' }, { partialUpsert: true }],
     ['full upsert', { upsertConfig: '{"mode":"FULL"}' }, { partialUpsert: false }],
-    ['DR mode', { ingestionConfig: '{"streamIngestionConfig":{"disasterRecoveryMode":"ALWAYS"}}' }, { disasterRecoveryMode: 'ALWAYS' }],
+    [
+      'DR mode',
+      { ingestionConfig: '{"streamIngestionConfig":{"disasterRecoveryMode":"ALWAYS"}}' },
+      { disasterRecoveryMode: 'ALWAYS' },
+    ],
     ['crypter', { segmentsConfig: '{"crypterClassName":"AesCrypter"}' }, { crypterClassName: 'AesCrypter' }],
     ['no crypter', { segmentsConfig: '{}' }, { crypterClassName: null }],
     ['blank crypter is none', { segmentsConfig: '{"crypterClassName":" "}' }, { crypterClassName: null }],
@@ -167,7 +220,10 @@ describe.skipIf(!hasPinotFixtures)(`table configs from apache/pinot${fixturesSki
   });
 
   it('upsertMeetupRsvp: FULL upsert is not partial', () => {
-    expect(readTableSettings(asZk('upsertMeetupRsvp_realtime_table_config.json'))).toMatchObject({ partialUpsert: false, dedupEnabled: false });
+    expect(readTableSettings(asZk('upsertMeetupRsvp_realtime_table_config.json'))).toMatchObject({
+      partialUpsert: false,
+      dedupEnabled: false,
+    });
   });
 
   it('simpleMeetup: legacy stream config form reads without error', () => {

@@ -31,7 +31,12 @@ afterAll(async () => {
 /** A session through a fresh proxy, with a short timeout so a partition expires it quickly. */
 async function sessionThroughProxy(): Promise<ZkSession> {
   proxy = await ZkProxy.start(inject('zkConnectString'));
-  session = await connectSession({ connectString: proxy.connectString, sessionTimeoutMs: 1_500, reconnectMinMs: 50, reconnectMaxMs: 100 });
+  session = await connectSession({
+    connectString: proxy.connectString,
+    sessionTimeoutMs: 1_500,
+    reconnectMinMs: 50,
+    reconnectMaxMs: 100,
+  });
   return session;
 }
 
@@ -76,7 +81,9 @@ describe('a write bound to a session', () => {
     await seed.create(path, Buffer.from('0'));
     const { stat } = await s.getData(path);
     await s.setData(path, Buffer.from('1'), stat.version, { onlyInSession: s.sessionId! });
-    const refused = await s.setData(path, Buffer.from('2'), stat.version + 1, { onlyInSession: 'dead0001' }).catch((e: unknown) => e);
+    const refused = await s
+      .setData(path, Buffer.from('2'), stat.version + 1, { onlyInSession: 'dead0001' })
+      .catch((e: unknown) => e);
     expect((refused as ZooKeeperError).code).toBe('SESSION_CHANGED');
     expect((await seed.getData(path)).data?.toString()).toBe('1');
   });

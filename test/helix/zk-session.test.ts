@@ -141,7 +141,12 @@ describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
 
   it('detects expiry of a frozen server the library never reports, fails in-flight operations at once, and renews', async () => {
     const { server } = zooKeeper;
-    session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 1_500, operationTimeoutMs: 60_000, reconnectMinMs: 50 });
+    session = new ZkSession({
+      connectString: server.connectString,
+      sessionTimeoutMs: 1_500,
+      operationTimeoutMs: 60_000,
+      reconnectMinMs: 50,
+    });
     await session.waitConnected();
     const firstSession = session.sessionId;
     const expired = nextEvent<['server' | 'local']>(session, 'expired');
@@ -207,7 +212,12 @@ describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
 
   it('start() during the backoff after an expiry makes one client, not two (no orphaned session)', async () => {
     const { server } = zooKeeper;
-    session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 1_500, reconnectMinMs: 3_000, reconnectMaxMs: 3_000 });
+    session = new ZkSession({
+      connectString: server.connectString,
+      sessionTimeoutMs: 1_500,
+      reconnectMinMs: 3_000,
+      reconnectMaxMs: 3_000,
+    });
     await session.waitConnected();
     const expired = nextEvent(session, 'expired');
     server.pause();

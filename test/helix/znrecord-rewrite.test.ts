@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { RecordNotRewritableError, ZNRecordParseError } from '../../src/helix/errors.js';
-import { checkSimpleFieldRewritable, parseZNRecord, rewriteSimpleField, ZNRECORD_SIZE_LIMIT } from '../../src/helix/znrecord.js';
+import {
+  checkSimpleFieldRewritable,
+  parseZNRecord,
+  rewriteSimpleField,
+  ZNRECORD_SIZE_LIMIT,
+} from '../../src/helix/znrecord.js';
 
 /**
  * A compare-and-set of the download URL must leave every byte of the record as it was except the
@@ -16,7 +21,10 @@ const URL_JSON = `"${URL}"`;
 
 function fixture(template: string): { before: Buffer; after: Buffer } {
   expect(template.split('URL_VALUE')).toHaveLength(2);
-  return { before: Buffer.from(template.replace('URL_VALUE', '""')), after: Buffer.from(template.replace('URL_VALUE', URL_JSON)) };
+  return {
+    before: Buffer.from(template.replace('URL_VALUE', '""')),
+    after: Buffer.from(template.replace('URL_VALUE', URL_JSON)),
+  };
 }
 
 const lines = (...l: string[]) => l.join('\n');
@@ -119,10 +127,19 @@ const REWRITES: Array<[name: string, template: string]> = [
       '}',
     ),
   ],
-  ['compact JSON, any top-level order', '{"mapFields":{"s":{"i":"ONLINE"}},"simpleFields":{"a":"1","segment.download.url":URL_VALUE,"b":"2"},"id":"r","listFields":{}}'],
+  [
+    'compact JSON, any top-level order',
+    '{"mapFields":{"s":{"i":"ONLINE"}},"simpleFields":{"a":"1","segment.download.url":URL_VALUE,"b":"2"},"id":"r","listFields":{}}',
+  ],
   ['tabs', '{\n\t"id":\t"r",\n\t"simpleFields":\t{\n\t\t"segment.download.url":\tURL_VALUE\n\t}\n}'],
-  ['CRLF line ends', '{\r\n  "id" : "r",\r\n  "simpleFields" : {\r\n    "segment.download.url" : URL_VALUE,\r\n    "a" : "b"\r\n  }\r\n}\r\n'],
-  ['extra spaces everywhere', '  {   "id"   :   "r"  ,  "simpleFields"  :  {  "segment.download.url"  :  URL_VALUE  ,  "a"  :  "b"  }  }  '],
+  [
+    'CRLF line ends',
+    '{\r\n  "id" : "r",\r\n  "simpleFields" : {\r\n    "segment.download.url" : URL_VALUE,\r\n    "a" : "b"\r\n  }\r\n}\r\n',
+  ],
+  [
+    'extra spaces everywhere',
+    '  {   "id"   :   "r"  ,  "simpleFields"  :  {  "segment.download.url"  :  URL_VALUE  ,  "a"  :  "b"  }  }  ',
+  ],
   ['a UTF-8 byte-order mark', '\uFEFF{"id":"r","simpleFields":{"segment.download.url":URL_VALUE}}'],
   [
     'unicode, surrogate pairs and control characters in other fields, escaped any way',
@@ -155,7 +172,10 @@ const REWRITES: Array<[name: string, template: string]> = [
       '}',
     ),
   ],
-  ['a record 1,000 levels deep (the most Helix reads)', `{"id":"r","simpleFields":{"segment.download.url":URL_VALUE},"deep":${'['.repeat(999)}${']'.repeat(999)}}`],
+  [
+    'a record 1,000 levels deep (the most Helix reads)',
+    `{"id":"r","simpleFields":{"segment.download.url":URL_VALUE},"deep":${'['.repeat(999)}${']'.repeat(999)}}`,
+  ],
 ];
 
 describe('rewriteSimpleField changes only the bytes of the field it sets (issue 10 item 2)', () => {
@@ -207,7 +227,14 @@ describe('rewriteSimpleField changes only the bytes of the field it sets (issue 
 describe('what the parser reads is what Helix reads (Jackson into Map<String, String>)', () => {
   it('keeps the source text of numbers and booleans', () => {
     const doc = parseZNRecord(Buffer.from(fixture(REWRITES[0]![1]).before));
-    expect(doc.record.simpleFields).toMatchObject({ 'segment.crc': '12345678901234567890', f: '1.0', e: '1e3', E: '1E+3', z: '-0', x: '-0.0e-0' });
+    expect(doc.record.simpleFields).toMatchObject({
+      'segment.crc': '12345678901234567890',
+      f: '1.0',
+      e: '1e3',
+      E: '1E+3',
+      z: '-0',
+      x: '-0.0e-0',
+    });
     const other = parseZNRecord(fixture(REWRITES[1]![1]).before).record;
     expect(other.simpleFields).toMatchObject({ t: 'true', f: 'false' });
     expect(other.mapFields.m).toEqual({ n: '12345678901234567890', f: '1.0', b: 'true' });
@@ -233,9 +260,21 @@ describe('records that cannot be rewritten exactly are refused before anything i
   const refusals: Array<[name: string, json: string, reason: string]> = [
     ['the key absent', '{"id":"r","simpleFields":{"a":"1"}}', 'simpleFields has no such key'],
     ['no simpleFields at all', '{"id":"r"}', 'simpleFields has no such key'],
-    ['the key twice (Jackson keeps the last; a splice would leave the other)', '{"id":"r","simpleFields":{"segment.download.url":"","segment.download.url":""}}', 'holds the key 2 times'],
-    ['the key twice, once escaped', '{"id":"r","simpleFields":{"segment.download.url":"","segment\\u002edownload.url":""}}', 'holds the key 2 times'],
-    ['two simpleFields objects', '{"id":"r","simpleFields":{"segment.download.url":""},"simpleFields":{"segment.download.url":""}}', 'the record holds "simpleFields" 2 times'],
+    [
+      'the key twice (Jackson keeps the last; a splice would leave the other)',
+      '{"id":"r","simpleFields":{"segment.download.url":"","segment.download.url":""}}',
+      'holds the key 2 times',
+    ],
+    [
+      'the key twice, once escaped',
+      '{"id":"r","simpleFields":{"segment.download.url":"","segment\\u002edownload.url":""}}',
+      'holds the key 2 times',
+    ],
+    [
+      'two simpleFields objects',
+      '{"id":"r","simpleFields":{"segment.download.url":""},"simpleFields":{"segment.download.url":""}}',
+      'the record holds "simpleFields" 2 times',
+    ],
   ];
   it.each(refusals)('%s', (_name, json, reason) => {
     const doc = parseZNRecord(Buffer.from(json), '/c/PROPERTYSTORE/SEGMENTS/t/s');
@@ -248,15 +287,19 @@ describe('records that cannot be rewritten exactly are refused before anything i
       }
       expect(caught).toBeInstanceOf(RecordNotRewritableError);
       expect((caught as RecordNotRewritableError).retriable).toBe(false);
-      expect((caught as Error).message).toContain('/c/PROPERTYSTORE/SEGMENTS/t/s: simpleFields["segment.download.url"] cannot be rewritten exactly');
+      expect((caught as Error).message).toContain(
+        '/c/PROPERTYSTORE/SEGMENTS/t/s: simpleFields["segment.download.url"] cannot be rewritten exactly',
+      );
       expect((caught as Error).message).toContain(reason);
     }
   });
 
-  it("refuses a rewrite Helix would refuse to write (gzip past the 1,024,000-byte limit)", () => {
+  it('refuses a rewrite Helix would refuse to write (gzip past the 1,024,000-byte limit)', () => {
     // Base64 of random bytes gzips to ~3/4 of its size: 1.47 MB of it stays past the limit.
     const noise = randomBytes(1_100_000).toString('base64');
-    const doc = parseZNRecord(gzipSync(Buffer.from(`{"id":"r","simpleFields":{"segment.download.url":"","n":"${noise}"}}`)));
+    const doc = parseZNRecord(
+      gzipSync(Buffer.from(`{"id":"r","simpleFields":{"segment.download.url":"","n":"${noise}"}}`)),
+    );
     expect(() => rewriteSimpleField(doc, KEY, URL)).toThrow(/gzipped, past Helix's 1024000-byte write limit/);
   });
 
@@ -269,8 +312,12 @@ describe('records that cannot be rewritten exactly are refused before anything i
       caught = err;
     }
     expect(caught).toBeInstanceOf(ZNRecordParseError);
-    expect((caught as Error).message).toBe('/c/PROPERTYSTORE/SEGMENTS/t/s: nests deeper than 1000 levels; Helix cannot read it (Jackson StreamReadConstraints)');
+    expect((caught as Error).message).toBe(
+      '/c/PROPERTYSTORE/SEGMENTS/t/s: nests deeper than 1000 levels; Helix cannot read it (Jackson StreamReadConstraints)',
+    );
     // One level past what Helix's Jackson reads is refused too.
-    expect(() => parseZNRecord(Buffer.from(`{"id":"r","deep":${'['.repeat(1000)}${']'.repeat(1000)}}`))).toThrow(/nests deeper than 1000 levels/);
+    expect(() => parseZNRecord(Buffer.from(`{"id":"r","deep":${'['.repeat(1000)}${']'.repeat(1000)}}`))).toThrow(
+      /nests deeper than 1000 levels/,
+    );
   });
 });

@@ -3,7 +3,14 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ZNRecordParseError } from '../../src/helix/errors.js';
 import { readSegmentAssignment } from '../../src/helix/cluster-records.js';
-import { jacksonPrettyJson, newZNRecord, parseZNRecord, rewriteSimpleField, serializeZNRecord, ZNRECORD_SIZE_LIMIT } from '../../src/helix/znrecord.js';
+import {
+  jacksonPrettyJson,
+  newZNRecord,
+  parseZNRecord,
+  rewriteSimpleField,
+  serializeZNRecord,
+  ZNRECORD_SIZE_LIMIT,
+} from '../../src/helix/znrecord.js';
 import { fixturesSkipNote, hasPinotFixtures, pinotFixture } from '../helpers/fixtures.js';
 import { segmentRecord } from '../helpers/pinot-cluster.js';
 
@@ -56,7 +63,11 @@ describe('ZNRecord serializer layout (Helix ZNRecordSerializer)', () => {
   it.each([
     ['quote and backslash', 'a"b\\c', '"a\\"b\\\\c"'],
     ['the short escapes \\b \\t \\n \\f \\r', '\b\t\n\f\r', '"\\b\\t\\n\\f\\r"'],
-    ['other control characters as \\u00XX, upper-case hex', '\u0000\u0001\u001f\u000b', '"\\u0000\\u0001\\u001F\\u000B"'],
+    [
+      'other control characters as \\u00XX, upper-case hex',
+      '\u0000\u0001\u001f\u000b',
+      '"\\u0000\\u0001\\u001F\\u000B"',
+    ],
     ['slash, DEL and non-ASCII raw', '/\u007fé€', '"/\u007fé€"'],
     ['each half of a surrogate pair escaped', 'x\u{1F600}y', '"x\\uD83D\\uDE00y"'],
     ['a lone surrogate escaped', '\ud800', '"\\uD800"'],
@@ -91,7 +102,12 @@ describe('ZNRecord parser', () => {
   it('reads any key order and tolerates unknown fields, keeping them on rewrite', () => {
     const text = '{"mapFields":{"s":{"i":"ONLINE"}},"future":{"x":1},"simpleFields":{"a":"1"},"id":"r"}';
     const doc = parseZNRecord(Buffer.from(text));
-    expect(doc.record).toEqual({ id: 'r', simpleFields: { a: '1' }, mapFields: { s: { i: 'ONLINE' } }, listFields: {} });
+    expect(doc.record).toEqual({
+      id: 'r',
+      simpleFields: { a: '1' },
+      mapFields: { s: { i: 'ONLINE' } },
+      listFields: {},
+    });
     expect(doc.compressed).toBe(false);
     expect(rewriteSimpleField(doc, 'a', '2').toString()).toBe(text.replace('"a":"1"', '"a":"2"'));
   });
@@ -108,7 +124,17 @@ describe('ZNRecord parser', () => {
 
   it('rewrites a Helix-written record byte for byte, preserving its existing key order', () => {
     // Helix appends new keys to a LinkedHashMap: the order on disk is not sorted.
-    const text = ['{', '  "id" : "t",', '  "simpleFields" : {', '    "z" : "1",', '    "a" : "2"', '  },', '  "mapFields" : { },', '  "listFields" : { }', '}'].join('\n');
+    const text = [
+      '{',
+      '  "id" : "t",',
+      '  "simpleFields" : {',
+      '    "z" : "1",',
+      '    "a" : "2"',
+      '  },',
+      '  "mapFields" : { },',
+      '  "listFields" : { }',
+      '}',
+    ].join('\n');
     expect(rewriteSimpleField(parseZNRecord(Buffer.from(text)), 'z', '1').toString()).toBe(text);
   });
 
@@ -130,14 +156,34 @@ describe('ZNRecord parser', () => {
     ['a JSON array', Buffer.from('[1,2]'), 'not a JSON object'],
     ['no id', Buffer.from('{"simpleFields":{}}'), 'missing "id"'],
     ['simpleFields not an object', Buffer.from('{"id":"x","simpleFields":[]}'), 'simpleFields is not an object'],
-    ['a nested object as a simple value', Buffer.from('{"id":"x","simpleFields":{"a":{}}}'), 'simpleFields.a holds an object, not a string'],
-    ['a null simple value (Helix would hold a null String)', Buffer.from('{"id":"x","simpleFields":{"a":null}}'), 'simpleFields.a holds null, not a string'],
-    ['a null list element', Buffer.from('{"id":"x","listFields":{"l":["a",null]}}'), 'listFields.l[1] holds null, not a string'],
+    [
+      'a nested object as a simple value',
+      Buffer.from('{"id":"x","simpleFields":{"a":{}}}'),
+      'simpleFields.a holds an object, not a string',
+    ],
+    [
+      'a null simple value (Helix would hold a null String)',
+      Buffer.from('{"id":"x","simpleFields":{"a":null}}'),
+      'simpleFields.a holds null, not a string',
+    ],
+    [
+      'a null list element',
+      Buffer.from('{"id":"x","listFields":{"l":["a",null]}}'),
+      'listFields.l[1] holds null, not a string',
+    ],
     ['an id that is an object', Buffer.from('{"id":{},"simpleFields":{}}'), '"id" is not a string'],
-    ['a raw control character in a string', Buffer.from('{"id":"a\tb"}'), 'malformed JSON (expected an escaped control character at byte 8'],
+    [
+      'a raw control character in a string',
+      Buffer.from('{"id":"a\tb"}'),
+      'malformed JSON (expected an escaped control character at byte 8',
+    ],
     ['trailing content', Buffer.from('{"id":"x"} {}'), 'malformed JSON (expected the end of the record at byte 11'],
     ['a leading zero (Jackson refuses it by default)', Buffer.from('{"id":"x","n":01}'), 'malformed JSON'],
-    ['bytes that are not UTF-8', Buffer.from([...Buffer.from('{"id":"'), 0xc3, 0x28, ...Buffer.from('"}')]), 'not UTF-8 text'],
+    [
+      'bytes that are not UTF-8',
+      Buffer.from([...Buffer.from('{"id":"'), 0xc3, 0x28, ...Buffer.from('"}')]),
+      'not UTF-8 text',
+    ],
     ['a list field that is not a list', Buffer.from('{"id":"x","listFields":{"l":"a"}}'), 'listFields.l is not a list'],
   ])('rejects %s with an error naming the path', (_name, bytes, message) => {
     let caught: unknown;
@@ -161,7 +207,9 @@ describe.skipIf(!hasPinotFixtures)(`SampleExternalView.json from apache/pinot${f
     const assignment = readSegmentAssignment(doc.record);
     const states = [...assignment.values()].flatMap((m) => [...m.values()]);
     expect(states.filter((s) => s === 'ONLINE')).toHaveLength(792);
-    expect(assignment.get('testTable_testTable_testData_2015-02-27_2015-02-27_0')?.get('Server_server11111.abc.com_8001')).toBe('ONLINE');
+    expect(
+      assignment.get('testTable_testTable_testData_2015-02-27_2015-02-27_0')?.get('Server_server11111.abc.com_8001'),
+    ).toBe('ONLINE');
 
     // Rewritten in canonical layout, then read back: same record. Gzipped: same again.
     const canonical = serializeZNRecord(doc.record);

@@ -45,7 +45,11 @@ export async function startBadPeer(answer: PeerAnswer, options: { host?: string 
     const a = current;
     switch (a.kind) {
       case 'archive':
-        res.writeHead(200, { 'Content-Type': 'application/octet-stream', ...(a.chunked ? {} : { 'Content-Length': String(a.body.length) }), ...a.headers });
+        res.writeHead(200, {
+          'Content-Type': 'application/octet-stream',
+          ...(a.chunked ? {} : { 'Content-Length': String(a.body.length) }),
+          ...a.headers,
+        });
         res.end(a.body);
         return;
       case 'cut':

@@ -4,7 +4,10 @@ import { main, type CommandIo } from '../../src/agent/cli.js';
 import { repoRoot } from './fixtures.js';
 
 /** Run a CLI command in-process; returns its exit code and what it printed. */
-export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
   const io: CommandIo = { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env };

@@ -104,10 +104,22 @@ export type Fault =
 
 export const faults = {
   slowDown: (retryAfterSeconds?: number): Fault =>
-    retryAfterSeconds === undefined ? { type: 'slowDown' } : { type: 'slowDown', retryAfter: String(retryAfterSeconds) },
-  internalError: (): Fault => ({ type: 'error', status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again.' }),
+    retryAfterSeconds === undefined
+      ? { type: 'slowDown' }
+      : { type: 'slowDown', retryAfter: String(retryAfterSeconds) },
+  internalError: (): Fault => ({
+    type: 'error',
+    status: 500,
+    code: 'InternalError',
+    message: 'We encountered an internal error. Please try again.',
+  }),
   accessDenied: (): Fault => ({ type: 'error', status: 403, code: 'AccessDenied', message: 'Access Denied' }),
-  error: (status: number, code: string, message?: string): Fault => ({ type: 'error', status, code, ...(message ? { message } : {}) }),
+  error: (status: number, code: string, message?: string): Fault => ({
+    type: 'error',
+    status,
+    code,
+    ...(message ? { message } : {}),
+  }),
   resetBeforeForward: (): Fault => ({ type: 'reset', when: 'before' }),
   resetAfterForward: (): Fault => ({ type: 'reset', when: 'after' }),
   forwardThenFail: (): Fault => ({ type: 'forwardThenFail' }),
@@ -236,7 +248,9 @@ export async function startFaultProxy(upstream: string, options: FaultProxyOptio
   }
 
   /** Forward the request and buffer the store's answer (test-sized objects only: fine for GET too). */
-  function forward(req: http.IncomingMessage): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  function forward(
+    req: http.IncomingMessage,
+  ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
     return new Promise((resolve, reject) => {
       const headers: http.OutgoingHttpHeaders = {};
       for (const [name, value] of Object.entries(req.headers)) {
@@ -247,7 +261,9 @@ export async function startFaultProxy(upstream: string, options: FaultProxyOptio
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
           res.on('error', reject);
         },
       );
@@ -269,7 +285,14 @@ export async function startFaultProxy(upstream: string, options: FaultProxyOptio
     }
   }
 
-  function sendError(req: http.IncomingMessage, res: http.ServerResponse, status: number, code: string, message: string, extra: http.OutgoingHttpHeaders = {}): void {
+  function sendError(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    status: number,
+    code: string,
+    message: string,
+    extra: http.OutgoingHttpHeaders = {},
+  ): void {
     const body = req.method === 'HEAD' ? '' : errorXml(code, message);
     res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), ...extra });
     res.end(body);
@@ -326,7 +349,8 @@ export async function startFaultProxy(upstream: string, options: FaultProxyOptio
     const answer = await forward(req);
     entry.upstreamStatus = answer.status;
     entry.answeredAt = clock();
-    if (info.op === 'CreateMultipartUpload') entry.uploadId ??= /<UploadId>([^<]+)<\/UploadId>/.exec(answer.body.toString('utf8'))?.[1] ?? null;
+    if (info.op === 'CreateMultipartUpload')
+      entry.uploadId ??= /<UploadId>([^<]+)<\/UploadId>/.exec(answer.body.toString('utf8'))?.[1] ?? null;
     notify('answered', entry);
     if (fault?.type === 'reset') {
       entry.status = 'reset';
@@ -364,7 +388,14 @@ export async function startFaultProxy(upstream: string, options: FaultProxyOptio
   return {
     endpoint: `http://127.0.0.1:${port}`,
     inject(match, fault, options = {}) {
-      const rule: Rule = { match, fault, skip: options.after ?? 0, remaining: options.times ?? 1, applied: 0, probability: options.probability ?? 1 };
+      const rule: Rule = {
+        match,
+        fault,
+        skip: options.after ?? 0,
+        remaining: options.times ?? 1,
+        applied: 0,
+        probability: options.probability ?? 1,
+      };
       rules.push(rule);
       return {
         get applied() {

@@ -15,9 +15,13 @@ export interface TestHttpServer {
 
 /** The sidecar's HTTP app on a loopback port over a data dir (or a given store), with test-sized limits. */
 export async function startTestHttpServer(
-  options: { dataDir: string; maxDownloads?: number; queue?: number; headersTimeoutMs?: number; timeoutCheckIntervalMs?: number } & Partial<
-    Omit<AppDeps, 'slots' | 'logger'>
-  >,
+  options: {
+    dataDir: string;
+    maxDownloads?: number;
+    queue?: number;
+    headersTimeoutMs?: number;
+    timeoutCheckIntervalMs?: number;
+  } & Partial<Omit<AppDeps, 'slots' | 'logger'>>,
 ): Promise<TestHttpServer> {
   const metrics = options.metrics ?? createMetrics({ defaultMetrics: false });
   const slots = new DownloadSlots(options.maxDownloads ?? 4, options.queue ?? 4);
@@ -51,7 +55,11 @@ export async function startTestHttpServer(
 }
 
 /** Current value of a metric series (0 when absent). */
-export async function metricValue(metrics: Metrics, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function metricValue(
+  metrics: Metrics,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
   const value = metric?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l));
   return value?.value ?? 0;

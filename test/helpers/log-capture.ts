@@ -23,10 +23,15 @@ export function captureLogs(options: { level?: string; repeatWindowMs?: number }
       done();
     },
   });
-  const logger = createLogger({ destination, level: options.level ?? 'debug', repeatWindowMs: options.repeatWindowMs ?? 0 });
+  const logger = createLogger({
+    destination,
+    level: options.level ?? 'debug',
+    repeatWindowMs: options.repeatWindowMs ?? 0,
+  });
   return {
     logger,
     lines,
-    matching: (msg, fields = {}) => lines.filter((l) => l.msg === msg && Object.entries(fields).every(([k, v]) => l[k] === v)),
+    matching: (msg, fields = {}) =>
+      lines.filter((l) => l.msg === msg && Object.entries(fields).every(([k, v]) => l[k] === v)),
   };
 }

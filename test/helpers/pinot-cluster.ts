@@ -3,7 +3,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, inject } from 'vitest';
 import { PinotClusterSeeder } from '../../src/agent/demo/cluster-seeder.js';
 import { ZkSession, type ZkSessionOptions } from '../../src/helix/zk-session.js';
 
-export { PinotClusterSeeder, segmentRecord, type SegmentFields, type TableOptions } from '../../src/agent/demo/cluster-seeder.js';
+export {
+  PinotClusterSeeder,
+  segmentRecord,
+  type SegmentFields,
+  type TableOptions,
+} from '../../src/agent/demo/cluster-seeder.js';
 
 /** A cluster name no other test file uses on the shared ZooKeeper. */
 export function uniqueClusterName(prefix = 'test'): string {
@@ -12,7 +17,11 @@ export function uniqueClusterName(prefix = 'test'): string {
 
 /** Connect a session to the run's shared ZooKeeper (or another one); closed again if it does not connect. */
 export async function connectSession(options: Partial<ZkSessionOptions> = {}): Promise<ZkSession> {
-  const session = new ZkSession({ connectString: options.connectString ?? inject('zkConnectString'), sessionTimeoutMs: 10_000, ...options });
+  const session = new ZkSession({
+    connectString: options.connectString ?? inject('zkConnectString'),
+    sessionTimeoutMs: 10_000,
+    ...options,
+  });
   try {
     await session.waitConnected(20_000);
   } catch (err) {

@@ -25,7 +25,12 @@ export function rawRequest(
     socket.setTimeout(30_000, () => socket.destroy(new Error(`no response to ${target} within 30 s`)));
     socket.on('connect', () => {
       const headers = { Host: `127.0.0.1:${port}`, Connection: 'close', ...options.headers };
-      const head = [`${options.method ?? 'GET'} ${target} HTTP/1.1`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
+      const head = [
+        `${options.method ?? 'GET'} ${target} HTTP/1.1`,
+        ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+        '',
+        '',
+      ].join('\r\n');
       socket.write(head, 'latin1');
     });
     socket.on('data', (d: Buffer) => chunks.push(d));

@@ -34,7 +34,13 @@ export async function snapshotRecord(session: ZkSession, path: string): Promise<
   const read = await readRecord(session, path);
   if (!read) return { path, exists: false, simpleFields: {}, mapFields: {}, listFields: {} };
   const { simpleFields, mapFields, listFields } = read.doc.record;
-  return { path, exists: true, simpleFields: { ...simpleFields }, mapFields: structuredClone({ ...mapFields }), listFields: structuredClone({ ...listFields }) };
+  return {
+    path,
+    exists: true,
+    simpleFields: { ...simpleFields },
+    mapFields: structuredClone({ ...mapFields }),
+    listFields: structuredClone({ ...listFields }),
+  };
 }
 
 /** Reads file: URIs from disk and s3: URIs with `s3` (a client straight to the store, not through a fault proxy). */
@@ -60,7 +66,11 @@ export function objectOpener(s3?: S3Client): ObjectOpener {
   };
 }
 
-export async function assertRepairInvariants(options: { session: ZkSession; before: Iterable<RecordSnapshot>; openObject: ObjectOpener }): Promise<void> {
+export async function assertRepairInvariants(options: {
+  session: ZkSession;
+  before: Iterable<RecordSnapshot>;
+  openObject: ObjectOpener;
+}): Promise<void> {
   for (const before of options.before) {
     const after = await snapshotRecord(options.session, before.path);
     if (!before.exists) {
@@ -81,6 +91,8 @@ export async function assertRepairInvariants(options: { session: ZkSession; befo
     const body = await options.openObject(urlAfter);
     expect(body, `${before.path}: URL ${urlAfter} points at no object`).not.toBeNull();
     const crc = await readArchiveCrc(body!);
-    expect(crc, `${before.path}: the archive at ${urlAfter} holds another segment CRC`).toBe(after.simpleFields[SegmentKeys.crc]);
+    expect(crc, `${before.path}: the archive at ${urlAfter} holds another segment CRC`).toBe(
+      after.simpleFields[SegmentKeys.crc],
+    );
   }
 }

@@ -73,7 +73,8 @@ export function testSeed(env: NodeJS.ProcessEnv = process.env): number {
   const given = env.TEST_SEED;
   if (given !== undefined && given !== '') {
     const seed = Number(given);
-    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`TEST_SEED must be an integer in [0, 2^32), got ${JSON.stringify(given)}`);
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+      throw new Error(`TEST_SEED must be an integer in [0, 2^32), got ${JSON.stringify(given)}`);
     return seed;
   }
   return Math.floor(Math.random() * 0x100000000);

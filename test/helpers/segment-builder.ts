@@ -63,7 +63,10 @@ export async function buildSegment(parentDir: string, spec: SegmentBuildSpec): P
     await writePayload(path.join(dir, 'payload.sv.raw.fwd'), spec.payloadBytes ?? 0, spec.payloadKind ?? 'random');
     files.add('payload.sv.raw.fwd');
   }
-  const dataCrc = await referenceCrc(dir, [...files].filter((f) => f.endsWith('.fwd') || f.endsWith('.dict')));
+  const dataCrc = await referenceCrc(
+    dir,
+    [...files].filter((f) => f.endsWith('.fwd') || f.endsWith('.dict')),
+  );
 
   let finalFiles = [...files];
   if (layout === 'v3') finalFiles = await convertToV3(dir, finalFiles);
@@ -174,7 +177,10 @@ async function convertToV3(dir: string, v1Files: string[]): Promise<string[]> {
         await source.close();
       }
       const [column, ...rest] = file.split('.');
-      indexMap.push(`${column}.${rest.join('_')}.startOffset = ${offset}`, `${column}.${rest.join('_')}.size = ${size}`);
+      indexMap.push(
+        `${column}.${rest.join('_')}.startOffset = ${offset}`,
+        `${column}.${rest.join('_')}.size = ${size}`,
+      );
       offset += size;
       await rm(path.join(dir, file));
     }
@@ -183,7 +189,10 @@ async function convertToV3(dir: string, v1Files: string[]): Promise<string[]> {
   }
   await writeFile(path.join(v3, 'index_map'), `${indexMap.join('\n')}\n`);
   const metadata = await readFile(path.join(dir, 'metadata.properties'), 'utf8');
-  await writeFile(path.join(v3, 'metadata.properties'), metadata.replace('segment.index.version = v1', 'segment.index.version = v3'));
+  await writeFile(
+    path.join(v3, 'metadata.properties'),
+    metadata.replace('segment.index.version = v1', 'segment.index.version = v3'),
+  );
   await rm(path.join(dir, 'metadata.properties'));
   return ['v3/columns.psf', 'v3/index_map', 'v3/metadata.properties'];
 }

@@ -33,6 +33,7 @@ export function openFdCount(): number {
 export async function digestTree(root: string): Promise<Map<string, string>> {
   const { createHash } = await import('node:crypto');
   const out = new Map<string, string>();
-  for (const [rel, content] of await readTree(root)) out.set(rel, content === 'dir' ? 'dir' : createHash('sha256').update(content).digest('hex'));
+  for (const [rel, content] of await readTree(root))
+    out.set(rel, content === 'dir' ? 'dir' : createHash('sha256').update(content).digest('hex'));
   return out;
 }

@@ -48,7 +48,9 @@ describe('parseCreationMeta', () => {
   });
 
   it.each([0, 1, 8, 15, 17, 23, 25, 32])('rejects %i bytes, saying so', (size) => {
-    expect(() => parseCreationMeta(Buffer.alloc(size))).toThrow(new CreationMetaError(`creation.meta is ${size} bytes, expected 16 or 24`));
+    expect(() => parseCreationMeta(Buffer.alloc(size))).toThrow(
+      new CreationMetaError(`creation.meta is ${size} bytes, expected 16 or 24`),
+    );
   });
 
   it.each([

@@ -11,7 +11,15 @@ import { clusterPaths } from '../../src/helix/paths.js';
 import { ZkSession } from '../../src/helix/zk-session.js';
 import { waitUntil } from '../chaos/wait.js';
 import { runCli } from '../helpers/cli.js';
-import { archiveCrcOfFile, download, percentile, recordText, simpleFieldsOf, untarDigest, withUrlReplaced } from './harness/checks.js';
+import {
+  archiveCrcOfFile,
+  download,
+  percentile,
+  recordText,
+  simpleFieldsOf,
+  untarDigest,
+  withUrlReplaced,
+} from './harness/checks.js';
 import { CLUSTER_NAME, RealPinotCluster, type PinotServer } from './harness/cluster.js';
 import { resolvePinotJars, type PinotJars } from './harness/jars.js';
 import { forget, remember } from './harness/leftovers.js';
@@ -39,7 +47,7 @@ const HEALTHY: SuiteTable = { name: 'healthy', partitions: 1, flushRows: 100, pa
 const BROKEN = [EVENTS, RACES, BULKY];
 const ROWS: Record<string, number> = { events: 400, races: 200, bulky: 4000, healthy: 100 };
 
-const committedSegments = (t: SuiteTable): number => (ROWS[t.name]! / segmentRows(t));
+const committedSegments = (t: SuiteTable): number => ROWS[t.name]! / segmentRows(t);
 
 const report = {
   version: '',
@@ -72,7 +80,9 @@ const beforeRestore = new Map<string, { version: number; bytes: Buffer }>();
 const paths = clusterPaths(CLUSTER_NAME);
 const progress = (line: string): void => void process.stderr.write(`[real-pinot] ${line}\n`);
 
-async function segmentRecords(t: SuiteTable): Promise<Map<string, { fields: Record<string, string>; bytes: Buffer; version: number; mtimeMs: number }>> {
+async function segmentRecords(
+  t: SuiteTable,
+): Promise<Map<string, { fields: Record<string, string>; bytes: Buffer; version: number; mtimeMs: number }>> {
   const table = tableNameWithType(t);
   const out = new Map<string, { fields: Record<string, string>; bytes: Buffer; version: number; mtimeMs: number }>();
   const { children } = await session.getChildren(paths.tableSegments(table));
@@ -84,13 +94,17 @@ async function segmentRecords(t: SuiteTable): Promise<Map<string, { fields: Reco
   return out;
 }
 
-async function doneSegments(t: SuiteTable): Promise<Map<string, { fields: Record<string, string>; bytes: Buffer; version: number; mtimeMs: number }>> {
+async function doneSegments(
+  t: SuiteTable,
+): Promise<Map<string, { fields: Record<string, string>; bytes: Buffer; version: number; mtimeMs: number }>> {
   const all = await segmentRecords(t).catch(() => new Map());
   return new Map([...all].filter(([, r]) => r.fields['segment.realtime.status'] === 'DONE'));
 }
 
 async function externalView(t: SuiteTable): Promise<Record<string, Record<string, string>>> {
-  const ev = await cluster.controllerJson<{ REALTIME: Record<string, Record<string, string>> | null }>(`/tables/${t.name}/externalview`);
+  const ev = await cluster.controllerJson<{ REALTIME: Record<string, Record<string, string>> | null }>(
+    `/tables/${t.name}/externalview`,
+  );
   return ev.REALTIME ?? {};
 }
 
@@ -156,7 +170,9 @@ async function waitRowCount(table: string, expected: number): Promise<void> {
 }
 
 async function triggerControllerRepair(t: SuiteTable): Promise<void> {
-  await cluster.controllerJson(`/periodictask/run?taskname=RealtimeSegmentValidationManager&tableName=${t.name}&type=REALTIME`);
+  await cluster.controllerJson(
+    `/periodictask/run?taskname=RealtimeSegmentValidationManager&tableName=${t.name}&type=REALTIME`,
+  );
 }
 
 function canonicalUrl(t: SuiteTable, segment: string): string {
@@ -165,7 +181,8 @@ function canonicalUrl(t: SuiteTable, segment: string): string {
 
 beforeAll(async () => {
   const resolved = await resolvePinotJars();
-  if ('skip' in resolved) throw new Error(`the jars did not resolve (run through npm run test:pinot, which skips): ${resolved.skip}`);
+  if ('skip' in resolved)
+    throw new Error(`the jars did not resolve (run through npm run test:pinot, which skips): ${resolved.skip}`);
   jars = resolved;
   report.version = jars.version;
   runDir = await mkdtemp(path.join(tmpdir(), 'pinot-sidecar-realpinot-'));
@@ -192,16 +209,24 @@ beforeAll(async () => {
   // The deep store breaks for three tables: a regular file where <controller.data.dir>/<rawTable> must be created.
   // The servers' upload (PeerSchemeSplitSegmentCommitter) fails, the location becomes peer:///, the controller
   // stores "" as segment.download.url (probe finding, Pinot 0.11).
-  for (const t of BROKEN) await writeFile(path.join(cluster.deepStoreDir, t.name), 'not a directory: the deep store is broken for this table\n');
+  for (const t of BROKEN)
+    await writeFile(
+      path.join(cluster.deepStoreDir, t.name),
+      'not a directory: the deep store is broken for this table\n',
+    );
   for (const t of [...BROKEN, HEALTHY]) await createTable(cluster, t);
   fleet = new SidecarFleet(cluster, runDir);
   for (const server of cluster.servers) await fleet.start(server);
   for (const t of [...BROKEN, HEALTHY]) await produceRows(cluster, t, { count: ROWS[t.name]!, firstId: 0 });
   for (const t of [...BROKEN, HEALTHY]) {
-    await waitUntil(`${t.name}: ${committedSegments(t)} segments DONE`, async () => (await doneSegments(t)).size >= committedSegments(t), {
-      timeoutMs: 180_000,
-      intervalMs: 1_000,
-    });
+    await waitUntil(
+      `${t.name}: ${committedSegments(t)} segments DONE`,
+      async () => (await doneSegments(t)).size >= committedSegments(t),
+      {
+        timeoutMs: 180_000,
+        intervalMs: 1_000,
+      },
+    );
     report.committed += committedSegments(t);
   }
   progress(`${report.committed} segments committed`);
@@ -256,11 +281,15 @@ describe(`the sidecar beside a real Apache Pinot cluster`, () => {
       for (const t of BROKEN) {
         await waitUntil(
           `${proc.label} segments_missing_deep_store{${t.name}}`,
-          async () => (await proc.metric(`pinot_sidecar_segments_missing_deep_store{table="${tableNameWithType(t)}"}`)) === committedSegments(t),
+          async () =>
+            (await proc.metric(`pinot_sidecar_segments_missing_deep_store{table="${tableNameWithType(t)}"}`)) ===
+            committedSegments(t),
           { timeoutMs: 30_000 },
         );
       }
-      expect(await proc.metric(`pinot_sidecar_segments_missing_deep_store{table="${tableNameWithType(HEALTHY)}"}`)).toBe(0);
+      expect(
+        await proc.metric(`pinot_sidecar_segments_missing_deep_store{table="${tableNameWithType(HEALTHY)}"}`),
+      ).toBe(0);
     }
   });
 
@@ -271,7 +300,12 @@ describe(`the sidecar beside a real Apache Pinot cluster`, () => {
     const sidecar = fleet.current.get(server.index)!;
     const dir = path.join(runDir, 'downloads', 'broken');
     await mkdir(dir, { recursive: true });
-    expect(await download(`http://localhost:${server.adminPort}/segments/${table}/${segment}`, path.join(dir, 'server.tar.gz'))).toBe(200);
+    expect(
+      await download(
+        `http://localhost:${server.adminPort}/segments/${table}/${segment}`,
+        path.join(dir, 'server.tar.gz'),
+      ),
+    ).toBe(200);
     expect(await download(sidecar.url(`/segments/${table}/${segment}`), path.join(dir, 'sidecar.tar.gz'))).toBe(200);
     const fromServer = await untarDigest(path.join(dir, 'server.tar.gz'), path.join(dir, 'server'));
     const fromSidecar = await untarDigest(path.join(dir, 'sidecar.tar.gz'), path.join(dir, 'sidecar'));
@@ -280,14 +314,40 @@ describe(`the sidecar beside a real Apache Pinot cluster`, () => {
 
     // URL "": `fetch` goes to the replicas ONLINE in the external view (this sidecar's port, else the admin ports).
     const out = path.join(dir, 'fetched');
-    const fetched = await runCli(['fetch', table, segment!, '--out', out, '--zk', cluster.zkAddress, '--cluster', CLUSTER_NAME, '--peer-port', String(sidecar.port), '--json']);
+    const fetched = await runCli([
+      'fetch',
+      table,
+      segment!,
+      '--out',
+      out,
+      '--zk',
+      cluster.zkAddress,
+      '--cluster',
+      CLUSTER_NAME,
+      '--peer-port',
+      String(sidecar.port),
+      '--json',
+    ]);
     expect(fetched.code, fetched.stdout + fetched.stderr).toBe(0);
     // From whichever replica answered: the same segment (files, CRC); creation.meta's build time may differ.
-    expect(withoutCreationMeta(await untarDigestOfDir(path.join(out, segment!)))).toEqual(withoutCreationMeta(fromServer));
+    expect(withoutCreationMeta(await untarDigestOfDir(path.join(out, segment!)))).toEqual(
+      withoutCreationMeta(fromServer),
+    );
 
     // A healthy segment: its URL is the controller's http endpoint, which `fetch` follows.
     const [healthySegment] = [...(await doneSegments(HEALTHY)).keys()];
-    const fetchedHealthy = await runCli(['fetch', tableNameWithType(HEALTHY), healthySegment!, '--out', out, '--zk', cluster.zkAddress, '--cluster', CLUSTER_NAME, '--json']);
+    const fetchedHealthy = await runCli([
+      'fetch',
+      tableNameWithType(HEALTHY),
+      healthySegment!,
+      '--out',
+      out,
+      '--zk',
+      cluster.zkAddress,
+      '--cluster',
+      CLUSTER_NAME,
+      '--json',
+    ]);
     expect(fetchedHealthy.code, fetchedHealthy.stdout + fetchedHealthy.stderr).toBe(0);
   });
 
@@ -295,15 +355,21 @@ describe(`the sidecar beside a real Apache Pinot cluster`, () => {
     const before = await doneSegments(RACES);
     const log = cluster.controller.log().length;
     await triggerControllerRepair(RACES);
-    await waitUntil('the controller tried every RACES segment', () => countMatches(cluster.controller.log().slice(log), 'Failed to upload segment races__') >= before.size, {
-      timeoutMs: 60_000,
-    });
+    await waitUntil(
+      'the controller tried every RACES segment',
+      () => countMatches(cluster.controller.log().slice(log), 'Failed to upload segment races__') >= before.size,
+      {
+        timeoutMs: 60_000,
+      },
+    );
     const after = await doneSegments(RACES);
     for (const [segment, r] of before) expect(after.get(segment)?.version, segment).toBe(r.version);
   });
 
   it('1b/5b/6. restore: every segment gets exactly one URL; sidecars never overwrite one; a sidecar SIGKILLed mid-upload changes nothing', async () => {
-    for (const t of BROKEN) for (const [segment, r] of await doneSegments(t)) beforeRestore.set(`${t.name}/${segment}`, { version: r.version, bytes: r.bytes });
+    for (const t of BROKEN)
+      for (const [segment, r] of await doneSegments(t))
+        beforeRestore.set(`${t.name}/${segment}`, { version: r.version, bytes: r.bytes });
 
     // Restore, BULKY first: its table folder comes back alone, so the first upload that starts (the one the
     // watcher kills) is BULKY's big segment, whose upload lasts long enough to be caught mid-way. Every upload
@@ -316,7 +382,14 @@ describe(`the sidecar beside a real Apache Pinot cluster`, () => {
     // What the runbook says after fixing a permanent failure: POST /repair/run (failed segments are tried at once).
     const askRepair = async (): Promise<string[]> =>
       Promise.all(
-        [...fleet.current.values()].filter((p) => p.alive).map((p) => p.json<{ accepted?: boolean }>('/repair/run', { method: 'POST' }).then(() => `${p.label} accepted`, (err: unknown) => `${p.label}: ${String(err)}`)),
+        [...fleet.current.values()]
+          .filter((p) => p.alive)
+          .map((p) =>
+            p.json<{ accepted?: boolean }>('/repair/run', { method: 'POST' }).then(
+              () => `${p.label} accepted`,
+              (err: unknown) => `${p.label}: ${String(err)}`,
+            ),
+          ),
       );
     const firstAsk = await askRepair();
 
@@ -340,7 +413,8 @@ describe(`the sidecar beside a real Apache Pinot cluster`, () => {
       await waitUntil(
         'every broken table segment has a URL',
         async () => {
-          for (const t of BROKEN) for (const r of (await doneSegments(t)).values()) if (r.fields[URL_KEY] === '') return false;
+          for (const t of BROKEN)
+            for (const r of (await doneSegments(t)).values()) if (r.fields[URL_KEY] === '') return false;
           return true;
         },
         { timeoutMs: 180_000, intervalMs: 500 },
@@ -358,11 +432,15 @@ describe(`the sidecar beside a real Apache Pinot cluster`, () => {
         const url = canonicalUrl(t, segment);
         expect(r.fields[URL_KEY], segment).toBe(url);
         expect(r.version, `${segment}: one write since the restore`).toBe(before.version + 1);
-        expect(recordText(r.bytes), `${segment}: every byte but the URL's is unchanged`).toBe(withUrlReplaced(recordText(before.bytes), url));
+        expect(recordText(r.bytes), `${segment}: every byte but the URL's is unchanged`).toBe(
+          withUrlReplaced(recordText(before.bytes), url),
+        );
         const writers = fleet.eventsOf('upload_success', segment);
         expect(writers.map((w) => w.proc.server.index).length, `${segment}: one sidecar reported the write`).toBe(1);
         const file = path.join(cluster.deepStoreDir, t.name, segment);
-        expect(await archiveCrcOfFile(file), `${segment}: the object's creation.meta CRC`).toBe(r.fields['segment.crc']);
+        expect(await archiveCrcOfFile(file), `${segment}: the object's creation.meta CRC`).toBe(
+          r.fields['segment.crc'],
+        );
         if (t === BULKY) report.killedRestoreToUrlMs = r.mtimeMs - restoredAt;
         else report.restoreToUrlMs.push(r.mtimeMs - othersRestoredAt);
         report.repairedBySidecars += 1;
@@ -379,7 +457,10 @@ describe(`the sidecar beside a real Apache Pinot cluster`, () => {
     }
     const overwrites = urlOverwrites();
     report.controllerOverwrites = overwrites.filter((o) => !o.bySidecar).length;
-    expect(overwrites.filter((o) => o.bySidecar), 'URLs overwritten by a sidecar').toEqual([]);
+    expect(
+      overwrites.filter((o) => o.bySidecar),
+      'URLs overwritten by a sidecar',
+    ).toEqual([]);
     expect(history.errors).toEqual([]);
 
     // 6. The killed upload left its temp file (proof the kill landed mid-upload) and no second URL.
@@ -392,13 +473,16 @@ describe(`the sidecar beside a real Apache Pinot cluster`, () => {
       for (const t of BROKEN) {
         await waitUntil(
           `${proc.label} segments_missing_deep_store{${t.name}} = 0`,
-          async () => (await proc.metric(`pinot_sidecar_segments_missing_deep_store{table="${tableNameWithType(t)}"}`)) === 0,
+          async () =>
+            (await proc.metric(`pinot_sidecar_segments_missing_deep_store{table="${tableNameWithType(t)}"}`)) === 0,
           { timeoutMs: 30_000 },
         );
       }
     }
     await assertHostedViewMatchesController('repaired');
-    report.notes.push('pauseless (item 4: pauseless_consumption_enabled, pauselessDebugInfo) skipped: pauselessConsumptionEnabled needs Apache Pinot >= 1.4; the registry serves no 1.x pinot-tools/pinot-server');
+    report.notes.push(
+      'pauseless (item 4: pauseless_consumption_enabled, pauselessDebugInfo) skipped: pauselessConsumptionEnabled needs Apache Pinot >= 1.4; the registry serves no 1.x pinot-tools/pinot-server',
+    );
   });
 
   it("2. Pinot accepts what the sidecar wrote: the controller's API shows it; a wiped server downloads it from the deep store; counts unchanged", async () => {
@@ -428,10 +512,12 @@ describe(`the sidecar beside a real Apache Pinot cluster`, () => {
     for (const t of [EVENTS, BULKY]) {
       for (const [segment, r] of await doneSegments(t)) {
         // BaseTableDataManager: "Downloaded file from <uri> to <dest>; Length of downloaded file: <n>".
-        expect(log, `${segment} downloaded from the sidecar's object`).toContain(`Downloaded file from ${canonicalUrl(t, segment)} to `);
-        const meta = await readFile(path.join(server.dataDir, tableNameWithType(t), segment, 'v3', 'creation.meta')).catch(() =>
-          readFile(path.join(server.dataDir, tableNameWithType(t), segment, 'creation.meta')),
+        expect(log, `${segment} downloaded from the sidecar's object`).toContain(
+          `Downloaded file from ${canonicalUrl(t, segment)} to `,
         );
+        const meta = await readFile(
+          path.join(server.dataDir, tableNameWithType(t), segment, 'v3', 'creation.meta'),
+        ).catch(() => readFile(path.join(server.dataDir, tableNameWithType(t), segment, 'creation.meta')));
         expect(crcFromCreationMeta(meta), `${segment} loaded with the ZK CRC`).toBe(r.fields['segment.crc']);
       }
     }
@@ -446,24 +532,47 @@ describe(`the sidecar beside a real Apache Pinot cluster`, () => {
     await mkdir(dir, { recursive: true });
     for (const server of cluster.servers) {
       const sidecar = fleet.current.get(server.index)!;
-      expect(await download(`http://localhost:${server.adminPort}/segments/${table}/${segment}`, path.join(dir, `server${server.index}.tar.gz`))).toBe(200);
-      expect(await download(sidecar.url(`/segments/${table}/${segment}`), path.join(dir, `sidecar${server.index}.tar.gz`))).toBe(200);
+      expect(
+        await download(
+          `http://localhost:${server.adminPort}/segments/${table}/${segment}`,
+          path.join(dir, `server${server.index}.tar.gz`),
+        ),
+      ).toBe(200);
+      expect(
+        await download(sidecar.url(`/segments/${table}/${segment}`), path.join(dir, `sidecar${server.index}.tar.gz`)),
+      ).toBe(200);
     }
     // Each sidecar serves exactly its server's copy. The two servers' copies are the same segment (same files,
     // same CRC) but need not be the same bytes: each replica's creation.meta holds the time it was built (or
     // downloaded, for the server wiped in item 2).
     const trees = new Map<string, Map<string, string>>();
-    for (const name of ['server1', 'server2', 'sidecar1', 'sidecar2']) trees.set(name, await untarDigest(path.join(dir, `${name}.tar.gz`), path.join(dir, name)));
-    for (const n of [1, 2]) expect(trees.get(`sidecar${n}`), `sidecar${n} serves server${n}'s copy`).toEqual(trees.get(`server${n}`));
+    for (const name of ['server1', 'server2', 'sidecar1', 'sidecar2'])
+      trees.set(name, await untarDigest(path.join(dir, `${name}.tar.gz`), path.join(dir, name)));
+    for (const n of [1, 2])
+      expect(trees.get(`sidecar${n}`), `sidecar${n} serves server${n}'s copy`).toEqual(trees.get(`server${n}`));
     expect(withoutCreationMeta(trees.get('server2')!)).toEqual(withoutCreationMeta(trees.get('server1')!));
     const crc = (await doneSegments(EVENTS)).get(segment!)!.fields['segment.crc'];
-    for (const name of trees.keys()) expect(await archiveCrcOfFile(path.join(dir, `${name}.tar.gz`)), `${name}: creation.meta CRC`).toBe(crc);
+    for (const name of trees.keys())
+      expect(await archiveCrcOfFile(path.join(dir, `${name}.tar.gz`)), `${name}: creation.meta CRC`).toBe(crc);
     // `fetch` takes the deep-store URI, and what it gets is the object the sidecar uploaded: one replica's copy.
     const out = path.join(dir, 'fetched');
-    const fetched = await runCli(['fetch', table, segment!, '--out', out, '--zk', cluster.zkAddress, '--cluster', CLUSTER_NAME, '--json']);
+    const fetched = await runCli([
+      'fetch',
+      table,
+      segment!,
+      '--out',
+      out,
+      '--zk',
+      cluster.zkAddress,
+      '--cluster',
+      CLUSTER_NAME,
+      '--json',
+    ]);
     expect(fetched.code, fetched.stdout + fetched.stderr).toBe(0);
     expect(fetched.stdout).toContain(canonicalUrl(EVENTS, segment!));
-    expect([trees.get('server1'), trees.get('server2')]).toContainEqual(await untarDigestOfDir(path.join(out, segment!)));
+    expect([trees.get('server1'), trees.get('server2')]).toContainEqual(
+      await untarDigestOfDir(path.join(out, segment!)),
+    );
   });
 });
 
@@ -499,7 +608,8 @@ function urlOverwrites(): Array<{ path: string; from: string; to: string; bySide
     for (let i = 1; i < list.length; i++) {
       const from = simpleFieldsOf(list[i - 1]!.data)[URL_KEY] ?? '';
       const to = simpleFieldsOf(list[i]!.data)[URL_KEY] ?? '';
-      if (from !== '' && to !== from) out.push({ path: znode, from, to, bySidecar: to === segmentUri(cluster.deepStoreUri, raw, segment!) });
+      if (from !== '' && to !== from)
+        out.push({ path: znode, from, to, bySidecar: to === segmentUri(cluster.deepStoreUri, raw, segment!) });
     }
   }
   report.history = { znodes: history.versions.size, versions, gaps: history.gaps() };
@@ -519,7 +629,9 @@ function armKillOnFirstTempFile(folder: string): {
 } {
   const killed = new Set<SidecarProcess>();
   let settle: (v: { server: PinotServer | null; tempLeft: boolean; note: string }) => void = () => undefined;
-  const done = new Promise<{ server: PinotServer | null; tempLeft: boolean; note: string }>((resolve) => (settle = resolve));
+  const done = new Promise<{ server: PinotServer | null; tempLeft: boolean; note: string }>(
+    (resolve) => (settle = resolve),
+  );
   let fired = false;
   const watcher: FSWatcher = watch(folder, (_event, name) => {
     if (fired || !name || !isTempFileName(String(name))) return;
@@ -530,7 +642,10 @@ function armKillOnFirstTempFile(folder: string): {
       const temp = path.join(folder, String(name));
       let writer: SidecarProcess | undefined;
       for (const p of procs) if (await holdsOpen(p.pid, temp)) writer = p;
-      const tempThere = await stat(temp).then(() => true, () => false);
+      const tempThere = await stat(temp).then(
+        () => true,
+        () => false,
+      );
       if (writer) {
         killed.add(writer);
         fleet.killNow(writer);
@@ -539,11 +654,18 @@ function armKillOnFirstTempFile(folder: string): {
       if (writer) process.kill(writer.pid, 'SIGCONT');
       watcher?.close();
       if (writer) await writer.cli.exited;
-      const tempLeft = tempThere && (await stat(temp).then(() => true, () => false));
+      const tempLeft =
+        tempThere &&
+        (await stat(temp).then(
+          () => true,
+          () => false,
+        ));
       settle({
         server: writer?.server ?? null,
         tempLeft,
-        note: writer ? `${writer.label} SIGKILLed while writing ${path.basename(temp)} (temp file left: ${tempLeft})` : `no sidecar held ${temp} open when frozen`,
+        note: writer
+          ? `${writer.label} SIGKILLed while writing ${path.basename(temp)} (temp file left: ${tempLeft})`
+          : `no sidecar held ${temp} open when frozen`,
       });
     })();
   });
@@ -559,7 +681,8 @@ function armKillOnFirstTempFile(folder: string): {
 
 async function holdsOpen(pid: number, file: string): Promise<boolean> {
   const fdDir = `/proc/${pid}/fd`;
-  for (const fd of await readdir(fdDir).catch(() => [])) if ((await readlink(path.join(fdDir, fd)).catch(() => '')) === file) return true;
+  for (const fd of await readdir(fdDir).catch(() => []))
+    if ((await readlink(path.join(fdDir, fd)).catch(() => '')) === file) return true;
   return false;
 }
 

@@ -21,7 +21,13 @@ const ledger = path.join(ledgerDir, 'ledger');
 const root = path.dirname(path.dirname(SUITE_DIR));
 const vitest = spawn(
   process.execPath,
-  [path.join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--config', path.join(SUITE_DIR, 'vitest.config.ts'), ...process.argv.slice(2)],
+  [
+    path.join(root, 'node_modules/vitest/vitest.mjs'),
+    'run',
+    '--config',
+    path.join(SUITE_DIR, 'vitest.config.ts'),
+    ...process.argv.slice(2),
+  ],
   { cwd: root, stdio: 'inherit', env: { ...process.env, [LEDGER_ENV]: ledger } },
 );
 
@@ -39,7 +45,9 @@ process.on('SIGTERM', onSignal);
 const code = await new Promise<number>((resolve) => vitest.once('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
 const left = readLedger(ledger);
 if (left.length > 0) {
-  process.stderr.write(`test:pinot: cleaning up what the suite left: ${left.map((e) => `${e.kind} ${e.value}`).join(', ')}\n`);
+  process.stderr.write(
+    `test:pinot: cleaning up what the suite left: ${left.map((e) => `${e.kind} ${e.value}`).join(', ')}\n`,
+  );
   cleanUpNow(left);
 }
 rmSync(ledgerDir, { recursive: true, force: true });

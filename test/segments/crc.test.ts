@@ -28,8 +28,28 @@ describe('which files the CRC covers (CrcUtils.collectFiles)', () => {
   });
 
   it('orders by UTF-16 code units of the whole relative path, not by walk order or locale', () => {
-    const walkOrder = ['Zed.txt', 'a.txt', 'v3', 'v3/b', 'v3/creation.meta', 'v3-extra', 'v3.x', 'x.crc', '\u00e9.txt', 'B.txt'];
-    expect(crcFileOrder(walkOrder)).toEqual(['B.txt', 'Zed.txt', 'a.txt', 'v3', 'v3-extra', 'v3.x', 'v3/b', '\u00e9.txt']);
+    const walkOrder = [
+      'Zed.txt',
+      'a.txt',
+      'v3',
+      'v3/b',
+      'v3/creation.meta',
+      'v3-extra',
+      'v3.x',
+      'x.crc',
+      '\u00e9.txt',
+      'B.txt',
+    ];
+    expect(crcFileOrder(walkOrder)).toEqual([
+      'B.txt',
+      'Zed.txt',
+      'a.txt',
+      'v3',
+      'v3-extra',
+      'v3.x',
+      'v3/b',
+      '\u00e9.txt',
+    ]);
   });
 });
 
@@ -42,18 +62,21 @@ describe('computeSegmentCrc on generated segments', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  it.each(['v1', 'v3'] as const)('%s layout: CRC equals the builder reference, data CRC only for v1', async (layout) => {
-    const built = await buildSegment(path.join(root, layout), { name: `seg_${layout}`, layout });
-    const crc = await computeSegmentCrc(built.dir);
-    expect(crc.crc).toBe(built.crc);
-    if (layout === 'v1') {
-      expect(crc.dataCrc).toBe(built.dataCrc);
-      expect(crc.dataFiles).toEqual(['category.dict', 'category.sv.unsorted.fwd', 'ts.sv.raw.fwd']);
-    } else {
-      expect(crc.dataCrc).toBeUndefined();
-      expect(crc.files).toEqual(['v3/columns.psf', 'v3/index_map', 'v3/metadata.properties']);
-    }
-  });
+  it.each(['v1', 'v3'] as const)(
+    '%s layout: CRC equals the builder reference, data CRC only for v1',
+    async (layout) => {
+      const built = await buildSegment(path.join(root, layout), { name: `seg_${layout}`, layout });
+      const crc = await computeSegmentCrc(built.dir);
+      expect(crc.crc).toBe(built.crc);
+      if (layout === 'v1') {
+        expect(crc.dataCrc).toBe(built.dataCrc);
+        expect(crc.dataFiles).toEqual(['category.dict', 'category.sv.unsorted.fwd', 'ts.sv.raw.fwd']);
+      } else {
+        expect(crc.dataCrc).toBeUndefined();
+        expect(crc.files).toEqual(['v3/columns.psf', 'v3/index_map', 'v3/metadata.properties']);
+      }
+    },
+  );
 
   it('sorts v3-prefixed siblings and nested dirs like Pinot and skips .crc and nested creation.meta', async () => {
     const built = await buildSegment(root, {

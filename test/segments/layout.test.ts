@@ -15,10 +15,15 @@ describe('isTransientDirName', () => {
     expect(isTransientDirName(name)).toBe(true);
   });
 
-  it.each(['mySeg', 'myTable__0__5__20240101T0000Z', 'tmpTable__0__1__20240101T0000Z', 'a.tmpx', 'bakery', 'tmp_1', 'my.tmpfile'])(
-    '%j is a segment name',
-    (name) => {
-      expect(isTransientDirName(name)).toBe(false);
-    },
-  );
+  it.each([
+    'mySeg',
+    'myTable__0__5__20240101T0000Z',
+    'tmpTable__0__1__20240101T0000Z',
+    'a.tmpx',
+    'bakery',
+    'tmp_1',
+    'my.tmpfile',
+  ])('%j is a segment name', (name) => {
+    expect(isTransientDirName(name)).toBe(false);
+  });
 });

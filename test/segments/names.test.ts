@@ -24,11 +24,14 @@ describe('decodePathParam', () => {
     expect(decodePathParam(input)).toBe(expected);
   });
 
-  it.each(['%', '%2', '%zz', 'a%G1', '%C0%AF', '%E0%A4%A'])('rejects malformed escape %j, naming field and value', (input) => {
-    const err = catchError(() => decodePathParam(input, 'segment'));
-    expect(err).toBeInstanceOf(InvalidNameError);
-    expect(err).toMatchObject({ field: 'segment', value: input, retriable: false });
-  });
+  it.each(['%', '%2', '%zz', 'a%G1', '%C0%AF', '%E0%A4%A'])(
+    'rejects malformed escape %j, naming field and value',
+    (input) => {
+      const err = catchError(() => decodePathParam(input, 'segment'));
+      expect(err).toBeInstanceOf(InvalidNameError);
+      expect(err).toMatchObject({ field: 'segment', value: input, retriable: false });
+    },
+  );
 });
 
 describe('validateSegmentName', () => {

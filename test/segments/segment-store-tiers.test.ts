@@ -30,7 +30,12 @@ beforeAll(async () => {
   missingTier = path.join(root, 'not-created-yet');
   outside = path.join(root, 'outside');
   store = new SegmentStore(dataDir, { tierDataDirs: [missingTier, warm, cold] });
-  const at = async (key: string, parent: string, name: string, spec: Partial<Parameters<typeof buildSegment>[1]> = {}) => {
+  const at = async (
+    key: string,
+    parent: string,
+    name: string,
+    spec: Partial<Parameters<typeof buildSegment>[1]> = {},
+  ) => {
     built[key] = await buildSegment(parent, { name, ...spec });
   };
   await at('data/1', path.join(dataDir, T), s(1), { creationTime: 1 }); // in the data dir only
@@ -124,7 +129,7 @@ describe('SegmentStore with tier data dirs', () => {
     ['segment dir symlinked to a sealed segment of the data dir', T, 'linked_in'],
     ['table dir symlinked outside', 'victim_REALTIME', 'secret'],
     ['raw name whose tier table dir is a symlink', 'victim', 'secret'],
-    ['table dir symlinked to the data dir\'s table', 'alias_REALTIME', s(1)],
+    ["table dir symlinked to the data dir's table", 'alias_REALTIME', s(1)],
     ['v3/ is a symlink', T, 'v3link'],
     ['creation.meta is a symlink', T, 'metalink'],
     ['download tmp dir', T, 'tmp-seg-0b4e6f0e'],
@@ -148,13 +153,17 @@ describe('SegmentStore with tier data dirs', () => {
   });
 
   it('a data dir that is missing is still a read error, whatever the tiers hold', async () => {
-    await expect(new SegmentStore(path.join(root, 'no-data'), { tierDataDirs: [cold] }).resolve(T, s(2))).rejects.toBeInstanceOf(SegmentReadError);
+    await expect(
+      new SegmentStore(path.join(root, 'no-data'), { tierDataDirs: [cold] }).resolve(T, s(2)),
+    ).rejects.toBeInstanceOf(SegmentReadError);
   });
 
   it('a tier root that is a plain file holds nothing', async () => {
     const file = path.join(root, 'a-file');
     await writeFile(file, 'x');
-    await expect(new SegmentStore(dataDir, { tierDataDirs: [file] }).resolve(T, s(2))).rejects.toBeInstanceOf(SegmentNotFoundError);
+    await expect(new SegmentStore(dataDir, { tierDataDirs: [file] }).resolve(T, s(2))).rejects.toBeInstanceOf(
+      SegmentNotFoundError,
+    );
   });
 
   it('lists the servable segments of every root once, sorted', async () => {

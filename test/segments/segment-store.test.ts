@@ -28,7 +28,15 @@ beforeAll(async () => {
   await at('both_REALTIME', 'shared', { creationTime: 1 });
   await at('both_OFFLINE', 'shared', { creationTime: 2 });
   await at('only_OFFLINE', 'seg');
-  for (const transient of ['tmp', '_tmp', 'tmp-seg-0b4e6f0e', 'seg.segment.bak', 'seg.segment.tmp', 'seg.tmp.0b4e6f0e', 'seg.bak']) {
+  for (const transient of [
+    'tmp',
+    '_tmp',
+    'tmp-seg-0b4e6f0e',
+    'seg.segment.bak',
+    'seg.segment.tmp',
+    'seg.tmp.0b4e6f0e',
+    'seg.bak',
+  ]) {
     await at('events_REALTIME', transient);
   }
 
@@ -44,7 +52,10 @@ beforeAll(async () => {
   await mkdir(path.join(dataDir, 'events_REALTIME', 'v3link'));
   await symlink(path.join(v3Elsewhere.dir, 'v3'), path.join(dataDir, 'events_REALTIME', 'v3link', 'v3'));
   const metaLink = await buildSegment(path.join(dataDir, 'events_OFFLINE'), { name: 'metalink', sealed: false });
-  await symlink(path.join(built['events_OFFLINE/events_2024']!.dir, 'creation.meta'), path.join(metaLink.dir, 'creation.meta'));
+  await symlink(
+    path.join(built['events_OFFLINE/events_2024']!.dir, 'creation.meta'),
+    path.join(metaLink.dir, 'creation.meta'),
+  );
 
   // Not directories, and a corrupt seal.
   await writeFile(path.join(dataDir, 'events_OFFLINE', 'plainfile'), 'x');
@@ -142,7 +153,9 @@ describe('SegmentStore.resolve', () => {
   it('a creation.meta of the wrong size → CorruptSegmentError naming the file and what is wrong', async () => {
     const err = await store.resolve('events_OFFLINE', 'corrupt').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CorruptSegmentError);
-    expect((err as Error).message).toMatch(/^corrupt segment data at \/.*\/events_OFFLINE\/corrupt\/creation\.meta: creation\.meta is \d+ bytes, expected 16 or 24$/);
+    expect((err as Error).message).toMatch(
+      /^corrupt segment data at \/.*\/events_OFFLINE\/corrupt\/creation\.meta: creation\.meta is \d+ bytes, expected 16 or 24$/,
+    );
   });
 });
 

@@ -1,8 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { Header } from 'tar';
-import { encodeEntryHeader, endOfArchive, entryArchiveSize, paddingAfter, TAR_BLOCK, type TarEntryInfo } from '../../src/segments/tar-format.js';
+import {
+  encodeEntryHeader,
+  endOfArchive,
+  entryArchiveSize,
+  paddingAfter,
+  TAR_BLOCK,
+  type TarEntryInfo,
+} from '../../src/segments/tar-format.js';
 
-const base: TarEntryInfo = { path: 'seg/', kind: 'directory', mode: 0o755, uid: 1000, gid: 1000, size: 0, mtime: new Date(1_700_000_000_000) };
+const base: TarEntryInfo = {
+  path: 'seg/',
+  kind: 'directory',
+  mode: 0o755,
+  uid: 1000,
+  gid: 1000,
+  size: 0,
+  mtime: new Date(1_700_000_000_000),
+};
 
 function field(block: Buffer, offset: number, length: number): string {
   const raw = block.subarray(offset, offset + length);

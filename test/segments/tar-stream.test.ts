@@ -41,7 +41,10 @@ async function segment(spec: Omit<SegmentBuildSpec, 'name'> & { name?: string } 
   return store.resolve(TABLE, name);
 }
 
-async function streamToFile(source: Parameters<typeof streamSegmentArchive>[0], options?: SegmentArchiveOptions): Promise<string> {
+async function streamToFile(
+  source: Parameters<typeof streamSegmentArchive>[0],
+  options?: SegmentArchiveOptions,
+): Promise<string> {
   const file = path.join(root, `out-${++counter}.tar.gz`);
   await pipeline(streamSegmentArchive(source, options), createWriteStream(file));
   return file;
@@ -75,7 +78,11 @@ async function assertRoundTrip(seg: ResolvedSegment, archive: string): Promise<v
  * happened. The first gzip chunk is only the gzip header, emitted before any file is read; with an
  * incompressible payload, 1 MiB of output means the archive is inside the payload file.
  */
-async function readWith(stream: Readable, before: number, during: () => Promise<void>): Promise<{ bytes: number; error: unknown }> {
+async function readWith(
+  stream: Readable,
+  before: number,
+  during: () => Promise<void>,
+): Promise<{ bytes: number; error: unknown }> {
   const iterator = stream[Symbol.asyncIterator]();
   let bytes = 0;
   let duringDone = false;
@@ -99,10 +106,13 @@ async function waitForFdBaseline(baseline: number): Promise<void> {
 }
 
 describe('streamSegmentArchive: archive shape, checked with GNU tar', () => {
-  it.each(['v1', 'v3'] as const)('%s layout extracts to a byte-identical tree, first entry <segment>/', async (layout) => {
-    const seg = await segment({ layout });
-    await assertRoundTrip(seg, await streamToFile(seg));
-  });
+  it.each(['v1', 'v3'] as const)(
+    '%s layout extracts to a byte-identical tree, first entry <segment>/',
+    async (layout) => {
+      const seg = await segment({ layout });
+      await assertRoundTrip(seg, await streamToFile(seg));
+    },
+  );
 
   it('a multi-MiB segment with nested dirs, an empty file and small reads round-trips', async () => {
     const seg = await segment({

@@ -16,7 +16,12 @@ export default class SummaryReporter implements Reporter {
   }
 }
 
-function countResults(testModules: ReadonlyArray<TestModule>): { passed: number; failed: number; skipped: number; errorsOutsideTests: number } {
+function countResults(testModules: ReadonlyArray<TestModule>): {
+  passed: number;
+  failed: number;
+  skipped: number;
+  errorsOutsideTests: number;
+} {
   let passed = 0;
   let failed = 0;
   let skipped = 0;

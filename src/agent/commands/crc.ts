@@ -25,10 +25,14 @@ export async function runCrc(args: string[], io: CommandIo): Promise<number> {
   }
   const r = await inspectCrc(targets[0]!);
   if (json) {
-    io.stdout(`${JSON.stringify({ ...r, creationMeta: { ...r.creationMeta, creationTime: r.creationMeta.creationTime } }, null, 2)}\n`);
+    io.stdout(
+      `${JSON.stringify({ ...r, creationMeta: { ...r.creationMeta, creationTime: r.creationMeta.creationTime } }, null, 2)}\n`,
+    );
     return r.match ? 0 : 1;
   }
-  const created = Number.isFinite(r.creationMeta.creationTime) ? new Date(r.creationMeta.creationTime).toISOString() : String(r.creationMeta.creationTime);
+  const created = Number.isFinite(r.creationMeta.creationTime)
+    ? new Date(r.creationMeta.creationTime).toISOString()
+    : String(r.creationMeta.creationTime);
   const lines = [
     `segment:            ${r.segmentName} (${r.source}, ${r.files.length} files covered)`,
     `creation.meta:      ${r.creationMetaRelPath}, created ${created}`,
@@ -36,7 +40,9 @@ export async function runCrc(args: string[], io: CommandIo): Promise<number> {
     `recomputed CRC:     ${r.recomputedCrc}`,
   ];
   if (r.creationMeta.dataCrc !== undefined || r.recomputedDataCrc !== undefined) {
-    lines.push(`data CRC:           stored ${r.creationMeta.dataCrc ?? '-'}, recomputed ${r.recomputedDataCrc ?? '- (v3 layout: not recomputable)'}`);
+    lines.push(
+      `data CRC:           stored ${r.creationMeta.dataCrc ?? '-'}, recomputed ${r.recomputedDataCrc ?? '- (v3 layout: not recomputable)'}`,
+    );
   }
   lines.push(
     r.match

@@ -61,7 +61,25 @@ export async function runDemo(args: string[], io: CommandIo): Promise<number> {
   };
   try {
     const config = parseServeConfig(
-      ['--zk', zk.connectString, '--cluster', DEMO_CLUSTER, '--instance', DEMO_INSTANCE, '--data-dir', dataDir, '--deep-store', pathToFileURL(path.join(dir, 'deepstore')).href, '--port', String(values.port), '--host', '127.0.0.1', '--repair-interval-seconds', '600', ...passThrough],
+      [
+        '--zk',
+        zk.connectString,
+        '--cluster',
+        DEMO_CLUSTER,
+        '--instance',
+        DEMO_INSTANCE,
+        '--data-dir',
+        dataDir,
+        '--deep-store',
+        pathToFileURL(path.join(dir, 'deepstore')).href,
+        '--port',
+        String(values.port),
+        '--host',
+        '127.0.0.1',
+        '--repair-interval-seconds',
+        '600',
+        ...passThrough,
+      ],
       {},
     );
     const deepStore = createDeepStore(config.deepStore!, deepStoreOptions(config, io.env));
@@ -71,7 +89,8 @@ export async function runDemo(args: string[], io: CommandIo): Promise<number> {
     await seedDemoCluster(seeding, dataDir, deepStore);
     await seeding.close();
     await deepStore.close();
-    for (const s of DEMO_SEGMENTS) io.stdout(`  ${s.table.padEnd(16)} ${s.segment.padEnd(30)} ${s.state.padEnd(9)} ${s.note}\n`);
+    for (const s of DEMO_SEGMENTS)
+      io.stdout(`  ${s.table.padEnd(16)} ${s.segment.padEnd(30)} ${s.state.padEnd(9)} ${s.note}\n`);
 
     const logFile = path.join(dir, 'sidecar.log');
     sidecar = await Sidecar.start(config, { logger: createLogger({ level: 'info', file: logFile }) });
@@ -150,7 +169,8 @@ async function reportRepairs(io: CommandIo, entries: () => RepairStatusSegment[]
       const key = `${e.table}/${e.segment}`;
       if (printed.has(key) || !FINISHED.has(e.state)) continue;
       printed.add(key);
-      const what = e.state === 'done' ? `uploaded, URL set -> ${e.uri}` : `${e.state}${e.reason ? ` (${e.reason})` : ''}`;
+      const what =
+        e.state === 'done' ? `uploaded, URL set -> ${e.uri}` : `${e.state}${e.reason ? ` (${e.reason})` : ''}`;
       io.stdout(`  ${e.state === 'done' ? 'repaired' : 'reported'} ${key}: ${what}\n`);
     }
     const done = all.filter((e) => e.state === 'done').length;
@@ -167,12 +187,17 @@ async function reportRepairs(io: CommandIo, entries: () => RepairStatusSegment[]
 function ensureZooKeeper(io: CommandIo): boolean {
   if (existsSync(ZOOKEEPER_JAR)) return true;
   if (process.getuid?.() !== 0) {
-    io.stderr('ZooKeeper is not installed. Install Debian\'s package, then run the demo again:\n  sudo apt-get update && sudo apt-get install -y zookeeper\n');
+    io.stderr(
+      "ZooKeeper is not installed. Install Debian's package, then run the demo again:\n  sudo apt-get update && sudo apt-get install -y zookeeper\n",
+    );
     return false;
   }
-  io.stdout('ZooKeeper is not installed: installing Debian\'s zookeeper package (running as root) ...\n');
+  io.stdout("ZooKeeper is not installed: installing Debian's zookeeper package (running as root) ...\n");
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const cmd of [['apt-get', 'update', '-qq'], ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', 'zookeeper']]) {
+  for (const cmd of [
+    ['apt-get', 'update', '-qq'],
+    ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', 'zookeeper'],
+  ]) {
     const r = spawnSync(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'inherit', 'inherit'], env });
     if (r.status !== 0) {
       io.stderr(`"${cmd.join(' ')}" failed (exit ${r.status}); install zookeeper by hand and run the demo again.\n`);

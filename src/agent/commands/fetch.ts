@@ -30,7 +30,9 @@ export async function runFetch(args: string[], io: CommandIo): Promise<number> {
     token = parsed.config.tokenFile === undefined ? undefined : await readPeerToken(parsed.config.tokenFile);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    io.stderr(`${PREFIX}: invalid arguments\n${err.problems.map((p) => `  ${p}`).join('\n')}\nRun \`pinot-sidecar fetch --help\` for the options.\n`);
+    io.stderr(
+      `${PREFIX}: invalid arguments\n${err.problems.map((p) => `  ${p}`).join('\n')}\nRun \`pinot-sidecar fetch --help\` for the options.\n`,
+    );
     return 2;
   }
   const { config, table, segment } = parsed;
@@ -43,7 +45,8 @@ export async function runFetch(args: string[], io: CommandIo): Promise<number> {
     return 2;
   }
   const interrupt = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => interrupt.abort(new FetchError(`interrupted by ${signal}; nothing was written`));
+  const onSignal = (signal: NodeJS.Signals): void =>
+    interrupt.abort(new FetchError(`interrupted by ${signal}; nothing was written`));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -67,7 +70,8 @@ export async function runFetch(args: string[], io: CommandIo): Promise<number> {
           ? {}
           : {
               onFailure: (f: SourceFailure) => io.stderr(`${PREFIX}: ${formatFailure(f)}\n`),
-              onRetry: (next: number, ms: number) => io.stderr(`${PREFIX}: attempt ${next} of ${config.attempts} in ${(ms / 1000).toFixed(1)} s\n`),
+              onRetry: (next: number, ms: number) =>
+                io.stderr(`${PREFIX}: attempt ${next} of ${config.attempts} in ${(ms / 1000).toFixed(1)} s\n`),
             }),
       },
     );
@@ -80,7 +84,8 @@ export async function runFetch(args: string[], io: CommandIo): Promise<number> {
       const failures = err instanceof AllSourcesFailedError ? err.failures : [];
       io.stdout(`${JSON.stringify({ ok: false, table, segment, error: err.message, failures }, null, 2)}\n`);
     }
-    const listed = err instanceof AllSourcesFailedError && !config.json ? ` (each source's reason is listed above)` : '';
+    const listed =
+      err instanceof AllSourcesFailedError && !config.json ? ` (each source's reason is listed above)` : '';
     io.stderr(`${PREFIX}: ${err.message}${listed}\n`);
     return usage ? 2 : 1;
   } finally {
@@ -96,7 +101,10 @@ export function formatFailure(f: SourceFailure): string {
 }
 
 export function formatSuccess(r: FetchResult): string {
-  const crc = r.crcVia === 'crc' ? `CRC ${r.crc} matches ZooKeeper` : `CRC ${r.crc}, data CRC matches ZooKeeper (segment.use.data.crc)`;
+  const crc =
+    r.crcVia === 'crc'
+      ? `CRC ${r.crc} matches ZooKeeper`
+      : `CRC ${r.crc}, data CRC matches ZooKeeper (segment.use.data.crc)`;
   const tries = r.attempts === 1 ? '' : ` on attempt ${r.attempts}`;
   return `fetched ${r.segment} of ${r.table} from ${r.source.label}${tries}: ${r.bytes} bytes (${formatBytes(r.bytes)}), ${crc}, into ${r.dir}`;
 }

@@ -29,13 +29,25 @@ export interface RepairStatusBody {
   segments: RepairStatusEntry[];
   totals: Record<string, number>;
   /** The deep store's last probe; null or absent when it is not probed. */
-  deepStore?: { state: string; mode: string; checkedAt: string | null; since: string | null; cause: { message: string } | null; warning: { message: string } | null } | null;
+  deepStore?: {
+    state: string;
+    mode: string;
+    checkedAt: string | null;
+    since: string | null;
+    cause: { message: string } | null;
+    warning: { message: string } | null;
+  } | null;
 }
 
 export async function runStatus(args: string[], io: CommandIo): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { url: { type: 'string' }, json: { type: 'boolean', default: false }, 'token-file': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      url: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'token-file': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
     strict: true,
   });
   if (values.help) {
@@ -52,7 +64,9 @@ export async function runStatus(args: string[], io: CommandIo): Promise<number> 
     health = await getJson<HealthBody>(`${base}/health/ready`, headers, [200, 503]);
     body = await getJson<RepairStatusBody>(`${base}/repair/status`, headers, [200]);
   } catch (err) {
-    io.stderr(`pinot-sidecar status: ${err instanceof StatusRequestError ? err.message : `${base}: ${describeRequestFailure(err)}`}\n`);
+    io.stderr(
+      `pinot-sidecar status: ${err instanceof StatusRequestError ? err.message : `${base}: ${describeRequestFailure(err)}`}\n`,
+    );
     return 2;
   }
   if (values.json) io.stdout(`${JSON.stringify({ health, ...body }, null, 2)}\n`);
@@ -103,10 +117,16 @@ async function getJson<T>(url: string, headers: Record<string, string>, ok: numb
 export function describeRequestFailure(err: unknown): string {
   let e: unknown = err;
   for (let depth = 0; depth < 5 && e instanceof Error; depth++) {
-    const { code, address, port, hostname } = e as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
+    const { code, address, port, hostname } = e as NodeJS.ErrnoException & {
+      address?: string;
+      port?: number;
+      hostname?: string;
+    };
     const where = address !== undefined ? `${address}${port === undefined ? '' : `:${port}`}` : hostname;
-    if (code === 'ECONNREFUSED') return `connection refused by ${where ?? 'the sidecar'} (is the sidecar running? is --url right?)`;
-    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve ${hostname ?? where ?? 'the host'} (is --url right?)`;
+    if (code === 'ECONNREFUSED')
+      return `connection refused by ${where ?? 'the sidecar'} (is the sidecar running? is --url right?)`;
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+      return `cannot resolve ${hostname ?? where ?? 'the host'} (is --url right?)`;
     if (code === 'ECONNRESET') return `connection reset by ${where ?? 'the sidecar'}`;
     if (e.name === 'TimeoutError') return 'no answer within 10 s';
     e = e.cause;
@@ -126,7 +146,11 @@ export function formatStatus(body: RepairStatusBody): string {
     oneLine(s.lastError ?? s.reason ?? (s.uri ? `-> ${s.uri}` : '-')),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const totals = Object.entries(body.totals)
     .filter(([, n]) => n > 0)
     .map(([state, n]) => `${n} ${state}`)

@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { clusterPaths, isZkCode, newZNRecord, serializeZNRecord, type ClusterPaths, type ZkSession, type ZNRecord } from '../../helix/index.js';
+import {
+  clusterPaths,
+  isZkCode,
+  newZNRecord,
+  serializeZNRecord,
+  type ClusterPaths,
+  type ZkSession,
+  type ZNRecord,
+} from '../../helix/index.js';
 import { isRealtimeTable } from '../../pinot-format/index.js';
 
 export interface TableOptions {
@@ -65,14 +73,23 @@ export class PinotClusterSeeder {
   }
 
   /** Instance config with HELIX_HOST/adminPort, its INSTANCES folders, and (by default) a live session. */
-  async addInstance(instance: string, options: { host?: string; adminPort?: number | null; live?: boolean } = {}): Promise<string> {
+  async addInstance(
+    instance: string,
+    options: { host?: string; adminPort?: number | null; live?: boolean } = {},
+  ): Promise<string> {
     const simpleFields: Record<string, string> = {
       HELIX_ENABLED: 'true',
       HELIX_HOST: options.host ?? '127.0.0.1',
       HELIX_PORT: '8098',
     };
     if (options.adminPort !== null) simpleFields.adminPort = String(options.adminPort ?? 8097);
-    await this.put(this.paths.instanceConfig(instance), newZNRecord(instance, { simpleFields, listFields: { TAG_LIST: ['DefaultTenant_REALTIME', 'DefaultTenant_OFFLINE'] } }));
+    await this.put(
+      this.paths.instanceConfig(instance),
+      newZNRecord(instance, {
+        simpleFields,
+        listFields: { TAG_LIST: ['DefaultTenant_REALTIME', 'DefaultTenant_OFFLINE'] },
+      }),
+    );
     await this.session.ensurePath(`${this.paths.root}/INSTANCES/${instance}/CURRENTSTATES`);
     await this.session.ensurePath(`${this.paths.root}/INSTANCES/${instance}/MESSAGES`);
     if (options.live === false) return '';
@@ -84,7 +101,14 @@ export class PinotClusterSeeder {
     // The fields a real server's Helix participant writes (seen on Pinot 0.11 / Helix 1.0.4).
     await this.put(
       this.paths.liveInstance(instance),
-      newZNRecord(instance, { simpleFields: { CURRENT_TASK_THREAD_POOL_SIZE: '40', HELIX_VERSION: '1.0.4', LIVE_INSTANCE: `1@${instance}`, SESSION_ID: sessionId } }),
+      newZNRecord(instance, {
+        simpleFields: {
+          CURRENT_TASK_THREAD_POOL_SIZE: '40',
+          HELIX_VERSION: '1.0.4',
+          LIVE_INSTANCE: `1@${instance}`,
+          SESSION_ID: sessionId,
+        },
+      }),
     );
     await this.session.ensurePath(this.paths.currentStates(instance, sessionId));
     return sessionId;
@@ -98,7 +122,12 @@ export class PinotClusterSeeder {
    * CURRENTSTATES/<session>/<table>: mapFields segment -> the fields a real server writes (seen on Pinot 0.11:
    * CURRENT_STATE, END_TIME, INFO, PREVIOUS_STATE, START_TIME, TRIGGERED_BY), simpleFields as Helix writes them.
    */
-  async setCurrentState(instance: string, sessionId: string, table: string, states: Record<string, string>): Promise<void> {
+  async setCurrentState(
+    instance: string,
+    sessionId: string,
+    table: string,
+    states: Record<string, string>,
+  ): Promise<void> {
     const mapFields: Record<string, Record<string, string>> = {};
     const now = Date.now();
     for (const [segment, state] of Object.entries(states)) {
@@ -114,7 +143,13 @@ export class PinotClusterSeeder {
     await this.put(
       this.paths.currentState(instance, sessionId, table),
       newZNRecord(table, {
-        simpleFields: { BATCH_MESSAGE_MODE: 'false', BUCKET_SIZE: '0', SESSION_ID: sessionId, STATE_MODEL_DEF: 'SegmentOnlineOfflineStateModel', STATE_MODEL_FACTORY_NAME: 'DEFAULT' },
+        simpleFields: {
+          BATCH_MESSAGE_MODE: 'false',
+          BUCKET_SIZE: '0',
+          SESSION_ID: sessionId,
+          STATE_MODEL_DEF: 'SegmentOnlineOfflineStateModel',
+          STATE_MODEL_FACTORY_NAME: 'DEFAULT',
+        },
         mapFields,
       }),
     );
@@ -125,7 +160,11 @@ export class PinotClusterSeeder {
   }
 
   /** EXTERNALVIEW (or IDEALSTATES): gzipped when compress is set, as Helix does for enableCompression. */
-  async setExternalView(table: string, assignment: Record<string, Record<string, string>>, options: { compress?: boolean; idealState?: boolean } = {}): Promise<void> {
+  async setExternalView(
+    table: string,
+    assignment: Record<string, Record<string, string>>,
+    options: { compress?: boolean; idealState?: boolean } = {},
+  ): Promise<void> {
     const simpleFields: Record<string, string> = {
       BUCKET_SIZE: '0',
       IDEAL_STATE_MODE: 'CUSTOMIZED',
@@ -141,7 +180,10 @@ export class PinotClusterSeeder {
   /** Table config with each section as a JSON string in a simpleField (TableConfigSerDeUtils.toZNRecord). */
   async addTable(tableNameWithType: string, options: TableOptions = {}): Promise<void> {
     const type = isRealtimeTable(tableNameWithType) ? 'REALTIME' : 'OFFLINE';
-    const segmentsConfig: Record<string, unknown> = { replication: String(options.replication ?? 2), timeColumnName: 'ts' };
+    const segmentsConfig: Record<string, unknown> = {
+      replication: String(options.replication ?? 2),
+      timeColumnName: 'ts',
+    };
     const retention = options.retention === undefined ? { unit: 'DAYS', value: '5' } : options.retention;
     if (retention) {
       segmentsConfig.retentionTimeUnit = retention.unit;
@@ -182,7 +224,10 @@ export class PinotClusterSeeder {
   }
 
   async putPauselessDebug(table: string, committing: string[]): Promise<void> {
-    await this.put(this.paths.pauselessDebugMetadata(table), newZNRecord(table, { listFields: { committingSegments: committing } }));
+    await this.put(
+      this.paths.pauselessDebugMetadata(table),
+      newZNRecord(table, { listFields: { committingSegments: committing } }),
+    );
   }
 
   /** Create or overwrite (test seeding only: the product never writes unconditionally). */

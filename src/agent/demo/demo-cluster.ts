@@ -32,18 +32,81 @@ const seg = (table: string, partition: number, seq: number) => `${table}__${part
  * "Pauseless").
  */
 export const DEMO_SEGMENTS: DemoSegment[] = [
-  { table: 'clicks_REALTIME', segment: seg('clicks', 0, 0), state: 'ONLINE', zk: {}, local: true, inDeepStore: true, note: 'healthy: in the deep store' },
-  { table: 'clicks_REALTIME', segment: seg('clicks', 0, 1), state: 'ONLINE', zk: { downloadUrl: '' }, local: true, note: 'committed while the deep store was down' },
-  { table: 'clicks_REALTIME', segment: seg('clicks', 1, 0), state: 'ONLINE', zk: { downloadUrl: '' }, local: true, note: 'committed while the deep store was down' },
-  { table: 'clicks_REALTIME', segment: seg('clicks', 1, 1), state: 'ONLINE', zk: { status: 'COMMITTING' }, local: true, note: 'pauseless commit stuck in COMMITTING (never written)' },
-  { table: 'clicks_REALTIME', segment: seg('clicks', 0, 2), state: 'CONSUMING', zk: { status: 'IN_PROGRESS' }, local: false, note: 'consuming' },
-  { table: 'clicks_REALTIME', segment: seg('clicks', 1, 2), state: 'ERROR', zk: {}, local: false, inDeepStore: true, note: 'replica in ERROR on every server' },
-  { table: 'orders_REALTIME', segment: seg('orders', 0, 0), state: 'ONLINE', zk: { downloadUrl: '' }, local: true, note: 'committed while the deep store was down' },
-  { table: 'orders_REALTIME', segment: seg('orders', 0, 1), state: 'ONLINE', zk: {}, local: true, inDeepStore: true, note: 'healthy: in the deep store' },
+  {
+    table: 'clicks_REALTIME',
+    segment: seg('clicks', 0, 0),
+    state: 'ONLINE',
+    zk: {},
+    local: true,
+    inDeepStore: true,
+    note: 'healthy: in the deep store',
+  },
+  {
+    table: 'clicks_REALTIME',
+    segment: seg('clicks', 0, 1),
+    state: 'ONLINE',
+    zk: { downloadUrl: '' },
+    local: true,
+    note: 'committed while the deep store was down',
+  },
+  {
+    table: 'clicks_REALTIME',
+    segment: seg('clicks', 1, 0),
+    state: 'ONLINE',
+    zk: { downloadUrl: '' },
+    local: true,
+    note: 'committed while the deep store was down',
+  },
+  {
+    table: 'clicks_REALTIME',
+    segment: seg('clicks', 1, 1),
+    state: 'ONLINE',
+    zk: { status: 'COMMITTING' },
+    local: true,
+    note: 'pauseless commit stuck in COMMITTING (never written)',
+  },
+  {
+    table: 'clicks_REALTIME',
+    segment: seg('clicks', 0, 2),
+    state: 'CONSUMING',
+    zk: { status: 'IN_PROGRESS' },
+    local: false,
+    note: 'consuming',
+  },
+  {
+    table: 'clicks_REALTIME',
+    segment: seg('clicks', 1, 2),
+    state: 'ERROR',
+    zk: {},
+    local: false,
+    inDeepStore: true,
+    note: 'replica in ERROR on every server',
+  },
+  {
+    table: 'orders_REALTIME',
+    segment: seg('orders', 0, 0),
+    state: 'ONLINE',
+    zk: { downloadUrl: '' },
+    local: true,
+    note: 'committed while the deep store was down',
+  },
+  {
+    table: 'orders_REALTIME',
+    segment: seg('orders', 0, 1),
+    state: 'ONLINE',
+    zk: {},
+    local: true,
+    inDeepStore: true,
+    note: 'healthy: in the deep store',
+  },
 ];
 
 /** Seed ZooKeeper and the server's data dir; healthy segments are uploaded to the deep store first. */
-export async function seedDemoCluster(session: ZkSession, dataDir: string, deepStore: DeepStore): Promise<PinotClusterSeeder> {
+export async function seedDemoCluster(
+  session: ZkSession,
+  dataDir: string,
+  deepStore: DeepStore,
+): Promise<PinotClusterSeeder> {
   const seed = new PinotClusterSeeder(session, DEMO_CLUSTER);
   // A short completion time so the stuck commit shows within seconds (Pinot's default is 300 s).
   await seed.createCluster({ 'max.segment.completion.time.millis': '10000' });
@@ -61,15 +124,24 @@ export async function seedDemoCluster(session: ZkSession, dataDir: string, deepS
       const plan = await planSegmentArchive(await store.resolve(s.table, s.segment));
       await deepStore.put(downloadUrl, streamSegmentArchive(plan), { crc: crc! });
     }
-    await seed.putSegment(s.table, s.segment, { ...s.zk, ...(crc ? { crc } : {}), ...(downloadUrl === undefined ? {} : { downloadUrl }) });
+    await seed.putSegment(s.table, s.segment, {
+      ...s.zk,
+      ...(crc ? { crc } : {}),
+      ...(downloadUrl === undefined ? {} : { downloadUrl }),
+    });
     (states[s.table] ??= {})[s.segment] = s.state;
   }
   for (const [table, tableStates] of Object.entries(states)) {
     await seed.setCurrentState(DEMO_INSTANCE, live, table, tableStates);
-    const view = Object.fromEntries(Object.entries(tableStates).map(([segment, state]) => [segment, { [DEMO_INSTANCE]: state }]));
+    const view = Object.fromEntries(
+      Object.entries(tableStates).map(([segment, state]) => [segment, { [DEMO_INSTANCE]: state }]),
+    );
     await seed.setExternalView(table, view);
     await seed.setExternalView(table, view, { idealState: true });
   }
-  await seed.putPauselessDebug('clicks_REALTIME', DEMO_SEGMENTS.filter((s) => s.zk.status === 'COMMITTING').map((s) => s.segment));
+  await seed.putPauselessDebug(
+    'clicks_REALTIME',
+    DEMO_SEGMENTS.filter((s) => s.zk.status === 'COMMITTING').map((s) => s.segment),
+  );
   return seed;
 }

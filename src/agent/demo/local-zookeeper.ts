@@ -74,7 +74,14 @@ export class ZooKeeperServer {
     );
     const child = spawn(
       'java',
-      ['-Xmx512m', '-XX:+UseSerialGC', '-cp', `${ZK_JAR}:${SLF4J_NOP}`, 'org.apache.zookeeper.server.ZooKeeperServerMain', cfg],
+      [
+        '-Xmx512m',
+        '-XX:+UseSerialGC',
+        '-cp',
+        `${ZK_JAR}:${SLF4J_NOP}`,
+        'org.apache.zookeeper.server.ZooKeeperServerMain',
+        cfg,
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'], detached: false },
     );
     let stderr = '';
@@ -86,7 +93,8 @@ export class ZooKeeperServer {
     const deadline = Date.now() + 30_000;
     while (!(await ruok(this.port))) {
       if (child.exitCode !== null) throw new Error(`ZooKeeper exited with ${child.exitCode}: ${stderr}`);
-      if (Date.now() > deadline) throw new Error(`ZooKeeper did not answer ruok on ${this.port} within 30 s: ${stderr}`);
+      if (Date.now() > deadline)
+        throw new Error(`ZooKeeper did not answer ruok on ${this.port} within 30 s: ${stderr}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

@@ -16,7 +16,11 @@ export interface GeneratedSegment {
  * `v3/columns.psf`, `v3/index_map`, `v3/metadata.properties`, and `v3/creation.meta` with the CRC
  * computed the way CrcUtils does. The column bytes are made up; the shape is Pinot's.
  */
-export async function generateSegment(tableDir: string, segmentName: string, options: { rows?: number; creationTime?: number } = {}): Promise<GeneratedSegment> {
+export async function generateSegment(
+  tableDir: string,
+  segmentName: string,
+  options: { rows?: number; creationTime?: number } = {},
+): Promise<GeneratedSegment> {
   const rows = options.rows ?? 5_000;
   const dir = path.join(tableDir, segmentName);
   const v3 = path.join(dir, V3_DIR);
@@ -38,9 +42,18 @@ export async function generateSegment(tableDir: string, segmentName: string, opt
   );
   await writeFile(
     path.join(v3, 'metadata.properties'),
-    [`segment.name = ${segmentName}`, 'segment.index.version = v3', `segment.total.docs = ${rows}`, 'segment.time.unit = MILLISECONDS', ''].join('\n'),
+    [
+      `segment.name = ${segmentName}`,
+      'segment.index.version = v3',
+      `segment.total.docs = ${rows}`,
+      'segment.time.unit = MILLISECONDS',
+      '',
+    ].join('\n'),
   );
   const { crc } = await computeSegmentCrc(dir);
-  await writeFile(path.join(v3, CREATION_META), encodeCreationMeta({ crc, creationTime: options.creationTime ?? Date.now() }));
+  await writeFile(
+    path.join(v3, CREATION_META),
+    encodeCreationMeta({ crc, creationTime: options.creationTime ?? Date.now() }),
+  );
   return { dir, crc: String(crc) };
 }

@@ -1,4 +1,11 @@
-import { createDeepStore, DeepStoreError, parseStoreUri, type DeepStore, type DeepStoreOptions, type ObjectRead } from '../../deepstore/index.js';
+import {
+  createDeepStore,
+  DeepStoreError,
+  parseStoreUri,
+  type DeepStore,
+  type DeepStoreOptions,
+  type ObjectRead,
+} from '../../deepstore/index.js';
 import { SourceError } from './errors.js';
 
 /**

@@ -33,7 +33,10 @@ export class LengthMismatchError extends SourceError {
     readonly received: number,
     options: SidecarErrorOptions = {},
   ) {
-    super(`received ${received} bytes, but ${expected} were announced (Content-Length or object size): transfer cut short or mislabelled`, options);
+    super(
+      `received ${received} bytes, but ${expected} were announced (Content-Length or object size): transfer cut short or mislabelled`,
+      options,
+    );
   }
 }
 
@@ -99,6 +102,8 @@ export class AllSourcesFailedError extends FetchError {
     readonly attempts: number,
     readonly failures: readonly SourceFailure[],
   ) {
-    super(`could not fetch ${segment} of ${table}: ${attempts === 1 ? 'the attempt' : `all ${attempts} attempts`} failed`);
+    super(
+      `could not fetch ${segment} of ${table}: ${attempts === 1 ? 'the attempt' : `all ${attempts} attempts`} failed`,
+    );
   }
 }

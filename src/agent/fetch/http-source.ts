@@ -46,7 +46,12 @@ export function httpGetArchive(url: string, options: HttpGetOptions): Promise<Ht
     });
     // Before the answer this rejects; afterwards the same failure reaches the reader through the body.
     req.on('error', (err) => {
-      if (response === undefined) reject(err instanceof SourceError || options.signal?.aborted ? err : new SourceError(`cannot download: ${err.message}`, { cause: err }));
+      if (response === undefined)
+        reject(
+          err instanceof SourceError || options.signal?.aborted
+            ? err
+            : new SourceError(`cannot download: ${err.message}`, { cause: err }),
+        );
     });
     req.on('response', (res) => {
       response = res;

@@ -1,6 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { bool, ConfigError, intIn, optionName, optionsUsage, readOptions, SERVE_OPTIONS, serveSchema, type OptionSpec } from '../config.js';
+import {
+  bool,
+  ConfigError,
+  intIn,
+  optionName,
+  optionsUsage,
+  readOptions,
+  SERVE_OPTIONS,
+  serveSchema,
+  type OptionSpec,
+} from '../config.js';
 import { DEEP_STORE_OPTIONS, deepStoreProblems, deepStoreSchema } from '../deep-store-config.js';
 
 /**
@@ -11,12 +21,39 @@ import { DEEP_STORE_OPTIONS, deepStoreProblems, deepStoreSchema } from '../deep-
 export const FETCH_OPTIONS = {
   zk: SERVE_OPTIONS.zk,
   cluster: SERVE_OPTIONS.cluster,
-  out: { flag: 'out', type: 'string', help: 'Folder to write the segment into, as <out>/<segment>/ (created if missing)' },
-  peerPort: { flag: 'peer-port', type: 'string', help: "Port of the peers' sidecars, tried before each server's adminPort", default: '9700' },
-  peerScheme: { flag: 'peer-scheme', type: 'string', help: "http or https (https: the servers' adminHttpsPort; like the table's peerSegmentDownloadScheme)", default: 'http' },
-  tokenFile: { ...SERVE_OPTIONS.tokenFile, help: "File holding the bearer token the peers' sidecars require (sent to sidecars only)" },
-  attempts: { flag: 'attempts', type: 'string', help: 'Attempts over all sources (PeerServerSegmentFinder: 5)', default: '5' },
-  retryDelayMs: { flag: 'retry-delay-ms', type: 'string', help: 'Wait after the first failed attempt in ms, doubling each time, jittered in [d, 2d)', default: '500' },
+  out: {
+    flag: 'out',
+    type: 'string',
+    help: 'Folder to write the segment into, as <out>/<segment>/ (created if missing)',
+  },
+  peerPort: {
+    flag: 'peer-port',
+    type: 'string',
+    help: "Port of the peers' sidecars, tried before each server's adminPort",
+    default: '9700',
+  },
+  peerScheme: {
+    flag: 'peer-scheme',
+    type: 'string',
+    help: "http or https (https: the servers' adminHttpsPort; like the table's peerSegmentDownloadScheme)",
+    default: 'http',
+  },
+  tokenFile: {
+    ...SERVE_OPTIONS.tokenFile,
+    help: "File holding the bearer token the peers' sidecars require (sent to sidecars only)",
+  },
+  attempts: {
+    flag: 'attempts',
+    type: 'string',
+    help: 'Attempts over all sources (PeerServerSegmentFinder: 5)',
+    default: '5',
+  },
+  retryDelayMs: {
+    flag: 'retry-delay-ms',
+    type: 'string',
+    help: 'Wait after the first failed attempt in ms, doubling each time, jittered in [d, 2d)',
+    default: '500',
+  },
   ...DEEP_STORE_OPTIONS,
   force: { flag: 'force', type: 'boolean', help: 'Replace an existing <out>/<segment>' },
   json: { flag: 'json', type: 'boolean', help: 'Print the result (or the failures) as JSON on stdout' },
@@ -45,8 +82,13 @@ export interface FetchArgs {
 
 /** Throws ConfigError listing every problem (missing names, bad values, unknown flags). */
 export function parseFetchArgs(argv: string[], env: NodeJS.ProcessEnv): FetchArgs {
-  const { data, positionals, problems } = readOptions(FETCH_OPTIONS, fetchSchema, argv, env, { allowPositionals: true });
-  if (positionals.length !== 2) problems.unshift(`expected <tableNameWithType> <segment>, got ${positionals.length} argument${positionals.length === 1 ? '' : 's'}`);
+  const { data, positionals, problems } = readOptions(FETCH_OPTIONS, fetchSchema, argv, env, {
+    allowPositionals: true,
+  });
+  if (positionals.length !== 2)
+    problems.unshift(
+      `expected <tableNameWithType> <segment>, got ${positionals.length} argument${positionals.length === 1 ? '' : 's'}`,
+    );
   // fetch reads whatever store the URI in ZooKeeper names: options of every store may be given together.
   if (data !== undefined) problems.push(...deepStoreProblems(data, { anyStore: true }));
   if (problems.length > 0 || data === undefined) throw new ConfigError(problems);

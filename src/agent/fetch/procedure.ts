@@ -10,7 +10,14 @@ import { httpGetArchive } from './http-source.js';
 import type { ProgressLine } from './progress.js';
 import { receiveArchive } from './receive.js';
 import { fetchRetryDelayMs, sleep, type RetryPolicy } from './retry.js';
-import { deepStoreSource, planDownload, planPeerSources, type DownloadPlan, type PeerScheme, type Source } from './sources.js';
+import {
+  deepStoreSource,
+  planDownload,
+  planPeerSources,
+  type DownloadPlan,
+  type PeerScheme,
+  type Source,
+} from './sources.js';
 import { Staging } from './staging.js';
 import { verifyExtractedSegment } from './verify.js';
 
@@ -92,7 +99,10 @@ export async function fetchSegment(request: FetchRequest, env: FetchEnvironment)
 function checkNames(table: string, segment: string): { table: string; segment: string } {
   try {
     if (parseTableName(table).type === undefined) {
-      throw new FetchError(`table ${JSON.stringify(table)} has no type: give the name with its type, e.g. ${table}_REALTIME or ${table}_OFFLINE`, { usage: true });
+      throw new FetchError(
+        `table ${JSON.stringify(table)} has no type: give the name with its type, e.g. ${table}_REALTIME or ${table}_OFFLINE`,
+        { usage: true },
+      );
     }
     return { table, segment: validateSegmentName(segment) };
   } catch (err) {
@@ -101,13 +111,23 @@ function checkNames(table: string, segment: string): { table: string; segment: s
   }
 }
 
-async function readMetadata(env: FetchEnvironment, paths: ClusterPaths, table: string, segment: string): Promise<SegmentMetadata> {
+async function readMetadata(
+  env: FetchEnvironment,
+  paths: ClusterPaths,
+  table: string,
+  segment: string,
+): Promise<SegmentMetadata> {
   const zk = await readSegmentZkMetadata(env.session, paths, table, segment);
   if (zk !== null) return zk;
   if ((await env.session.exists(paths.root)) === null) {
-    throw new FetchError(`Pinot cluster "${env.cluster}" does not exist in ZooKeeper ${env.session.connectString} (no ${paths.root}; check --cluster and the chroot in --zk)`, { usage: true });
+    throw new FetchError(
+      `Pinot cluster "${env.cluster}" does not exist in ZooKeeper ${env.session.connectString} (no ${paths.root}; check --cluster and the chroot in --zk)`,
+      { usage: true },
+    );
   }
-  throw new FetchError(`no ZooKeeper metadata for segment ${segment} of table ${table} (${paths.segmentMetadata(table, segment)}): check the names`);
+  throw new FetchError(
+    `no ZooKeeper metadata for segment ${segment} of table ${table} (${paths.segmentMetadata(table, segment)}): check the names`,
+  );
 }
 
 interface AttemptContext {
@@ -150,7 +170,11 @@ class AttemptRun {
       this.fail('peers', `cannot read the external view: ${errorMessage(err)}`);
       return undefined;
     }
-    const peers = planPeerSources(candidates, { table, segment, scheme: env.peer.scheme, sidecarPort: env.peer.sidecarPort }, env.random);
+    const peers = planPeerSources(
+      candidates,
+      { table, segment, scheme: env.peer.scheme, sidecarPort: env.peer.sidecarPort },
+      env.random,
+    );
     for (const problem of peers.problems) this.fail(problem.source, problem.reason);
     return this.trySources(peers.sources);
   }
@@ -179,7 +203,10 @@ class AttemptRun {
       throw new CrcMismatchError(opened.announcedCrc, zk.crc ?? '(none)', 'the X-Segment-Crc header');
     }
     // A short label: a progress line longer than the terminal wraps, and `\r` then redraws only its last row.
-    env.progress?.start(source.kind === 'peer' ? `peer ${source.instance} ${source.endpoint}` : 'deep store', opened.expectedBytes);
+    env.progress?.start(
+      source.kind === 'peer' ? `peer ${source.instance} ${source.endpoint}` : 'deep store',
+      opened.expectedBytes,
+    );
     let bytes: number;
     try {
       ({ bytes } = await receiveArchive(opened.body, {
@@ -219,7 +246,9 @@ class AttemptRun {
         return { body: r.body, expectedBytes: r.bytes, announcedCrc: null };
       }
       default:
-        throw new SourceError('unsupported scheme: this tool reads s3://, s3a://, gs://, adl2://, file: and http(s):// download URIs');
+        throw new SourceError(
+          'unsupported scheme: this tool reads s3://, s3a://, gs://, adl2://, file: and http(s):// download URIs',
+        );
     }
   }
 

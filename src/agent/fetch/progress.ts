@@ -1,4 +1,3 @@
-
 export interface ProgressOptions {
   write: (text: string) => void;
   /** True when stderr is a terminal. */
@@ -68,7 +67,10 @@ export class ProgressLine {
 /** `<label>: 12.0 MiB of 40.0 MiB (30%), 5.0 MiB/s`; pure. */
 export function formatProgress(state: ProgressState): string {
   const rate = state.elapsedMs > 0 ? (state.bytes * 1000) / state.elapsedMs : 0;
-  const of = state.total === null ? '' : ` of ${formatBytes(state.total)} (${Math.floor((100 * state.bytes) / Math.max(state.total, 1))}%)`;
+  const of =
+    state.total === null
+      ? ''
+      : ` of ${formatBytes(state.total)} (${Math.floor((100 * state.bytes) / Math.max(state.total, 1))}%)`;
   return `${state.label}: ${formatBytes(state.bytes)}${of}, ${formatBytes(rate)}/s`;
 }
 

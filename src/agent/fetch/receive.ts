@@ -81,17 +81,28 @@ function checkCodec(head: Buffer): void {
   const codec = detectArchiveCodec(head);
   if (codec === 'gzip') return;
   if (codec === 'zstd' || codec === 'lz4') {
-    throw new UnsupportedArchiveError(`the archive is ${codec}-compressed (Pinot's pinot.tar.compression.codec.name); Node 20 has no ${codec} decoder, so this tool reads gzip only`);
+    throw new UnsupportedArchiveError(
+      `the archive is ${codec}-compressed (Pinot's pinot.tar.compression.codec.name); Node 20 has no ${codec} decoder, so this tool reads gzip only`,
+    );
   }
-  if (codec === 'tar') throw new UnsupportedArchiveError('the archive is an uncompressed tar; Pinot only reads compressed segment archives');
+  if (codec === 'tar')
+    throw new UnsupportedArchiveError(
+      'the archive is an uncompressed tar; Pinot only reads compressed segment archives',
+    );
   const shown = head.subarray(0, 4).toString('hex');
-  throw new UnsupportedArchiveError(head.length === 0 ? 'the answer is empty' : `not a segment archive (first bytes ${shown}: neither gzip, zstd nor lz4)`);
+  throw new UnsupportedArchiveError(
+    head.length === 0
+      ? 'the answer is empty'
+      : `not a segment archive (first bytes ${shown}: neither gzip, zstd nor lz4)`,
+  );
 }
 
 function describeGunzipFailure(err: unknown): SourceError {
   const code = (err as { code?: unknown }).code;
   const message = err instanceof Error ? err.message : String(err);
-  if (code === 'Z_BUF_ERROR') return new CorruptArchiveError(`gzip: ${message}: the archive is truncated`, { cause: err });
-  if (typeof code === 'string' && code.startsWith('Z_')) return new CorruptArchiveError(`gzip: ${message}`, { cause: err });
+  if (code === 'Z_BUF_ERROR')
+    return new CorruptArchiveError(`gzip: ${message}: the archive is truncated`, { cause: err });
+  if (typeof code === 'string' && code.startsWith('Z_'))
+    return new CorruptArchiveError(`gzip: ${message}`, { cause: err });
   return new SourceError(message, { cause: err });
 }

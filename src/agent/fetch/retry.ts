@@ -15,7 +15,11 @@ export interface RetryPolicy {
 export const PINOT_PEER_RETRY: RetryPolicy = { attempts: 5, initialDelayMs: 500, factor: 2 };
 
 /** Wait after failed attempt `failedAttempt` (1-based), before the next one. */
-export function fetchRetryDelayMs(failedAttempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+export function fetchRetryDelayMs(
+  failedAttempt: number,
+  policy: RetryPolicy,
+  random: () => number = Math.random,
+): number {
   const base = policy.initialDelayMs * policy.factor ** (failedAttempt - 1);
   return Math.floor(base + base * Math.min(random(), 1 - Number.EPSILON));
 }

@@ -15,14 +15,19 @@ export interface TarEntryHeader {
 /** Pure: the problem with the `index`-th entry of an archive of `segment`, or null when it may be extracted. */
 export function checkEntry(entry: TarEntryHeader, index: number, segment: string): SourceError | null {
   const raw = entry.path;
-  if (raw.startsWith('/') || raw.startsWith('\\') || /^[A-Za-z]:/.test(raw)) return new UnsafeEntryError(raw, 'absolute path');
+  if (raw.startsWith('/') || raw.startsWith('\\') || /^[A-Za-z]:/.test(raw))
+    return new UnsafeEntryError(raw, 'absolute path');
   // node-tar also splits on backslashes when it looks for `..`; so do we.
   const parts = raw.split(/[/\\]/);
   if (parts.includes('..')) return new UnsafeEntryError(raw, "path contains '..'");
   if (entry.type === 'SymbolicLink' || entry.type === 'Link') {
-    return new UnsafeEntryError(raw, `${entry.type === 'Link' ? 'hard link' : 'symbolic link'} (a Pinot segment holds only files and directories)`);
+    return new UnsafeEntryError(
+      raw,
+      `${entry.type === 'Link' ? 'hard link' : 'symbolic link'} (a Pinot segment holds only files and directories)`,
+    );
   }
-  if (!ALLOWED_TYPES.has(entry.type)) return new UnsafeEntryError(raw, `entry type ${entry.type} (a Pinot segment holds only files and directories)`);
+  if (!ALLOWED_TYPES.has(entry.type))
+    return new UnsafeEntryError(raw, `entry type ${entry.type} (a Pinot segment holds only files and directories)`);
   const normalized = parts.filter((p) => p !== '' && p !== '.').join('/');
   if (index === 0) {
     if (entry.type !== 'Directory' || normalized !== segment) {
@@ -33,7 +38,9 @@ export function checkEntry(entry: TarEntryHeader, index: number, segment: string
     return null;
   }
   if (!normalized.startsWith(`${segment}/`)) {
-    return new ArchiveLayoutError(`entry ${JSON.stringify(raw.slice(0, 200))} lies outside the segment directory "${segment}/"`);
+    return new ArchiveLayoutError(
+      `entry ${JSON.stringify(raw.slice(0, 200))} lies outside the segment directory "${segment}/"`,
+    );
   }
   return null;
 }
@@ -83,7 +90,9 @@ export async function extractSegmentTar(tar: AsyncIterable<Buffer>, cwd: string,
 function refuseCompressedTar(head: Buffer): void {
   const codec = detectArchiveCodec(head);
   if (codec === 'gzip' || codec === 'zstd' || codec === 'lz4') {
-    throw new CorruptArchiveError(`the archive is compressed twice (${codec} inside the gzip, where the tar should be); Pinot reads one layer`);
+    throw new CorruptArchiveError(
+      `the archive is compressed twice (${codec} inside the gzip, where the tar should be); Pinot reads one layer`,
+    );
   }
 }
 
@@ -132,7 +141,9 @@ class SegmentUnpack {
     });
     // Strict mode turns every warning into an 'error'; should one still come as a warning, it fails the same.
     this.unpack.on('warn', (code: string, message: string | Error) => {
-      this.fail(message instanceof Error ? message : Object.assign(new Error(`${code}: ${message}`), { tarCode: code }));
+      this.fail(
+        message instanceof Error ? message : Object.assign(new Error(`${code}: ${message}`), { tarCode: code }),
+      );
     });
   }
 

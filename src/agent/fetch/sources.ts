@@ -11,7 +11,12 @@
 //   tried through its sidecar first (it streams, and says the CRC in a header), then through the Pinot server's
 //   own admin endpoint, the URL PeerServerSegmentFinder builds.
 
-import { DEFAULT_ADMIN_PORT, type InstanceEndpoint, type ReplicaState, type SegmentMetadata } from '../../helix/index.js';
+import {
+  DEFAULT_ADMIN_PORT,
+  type InstanceEndpoint,
+  type ReplicaState,
+  type SegmentMetadata,
+} from '../../helix/index.js';
 import { FetchError } from './errors.js';
 
 export type PeerScheme = 'http' | 'https';
@@ -42,7 +47,9 @@ export function planDownload(table: string, segment: string, meta: SegmentMetada
     );
   }
   if (meta.crc === null) {
-    throw new FetchError(`${segment} of ${table} has no valid segment.crc in ZooKeeper: a download could not be verified`);
+    throw new FetchError(
+      `${segment} of ${table} has no valid segment.crc in ZooKeeper: a download could not be verified`,
+    );
   }
   return { deepStoreUri: meta.downloadUrl.kind === 'uri' ? meta.downloadUrl.uri : null, crc: meta.crc };
 }
@@ -80,7 +87,10 @@ export function replicaStates(assignment: ReadonlyMap<string, ReplicaState> | un
     if (state === 'ONLINE') online.push(instance);
     else others.push({ instance, state });
   }
-  return { online: online.sort(), others: others.sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0)) };
+  return {
+    online: online.sort(),
+    others: others.sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0)),
+  };
 }
 
 /** Why an attempt has no peer to try, in words an operator can act on. */
@@ -136,7 +146,11 @@ export interface PeerPlan {
 }
 
 /** This attempt's peer sources: ONLINE replicas shuffled, each as sidecar then server. */
-export function planPeerSources(candidates: PeerCandidates, a: PeerAddressing, random: () => number = Math.random): PeerPlan {
+export function planPeerSources(
+  candidates: PeerCandidates,
+  a: PeerAddressing,
+  random: () => number = Math.random,
+): PeerPlan {
   const { states } = candidates;
   if (states === null || states.online.length === 0) {
     return { sources: [], problems: [{ source: 'peers', reason: noPeerReason(a.table, a.segment, states) }] };

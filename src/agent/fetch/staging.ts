@@ -34,9 +34,13 @@ export class Staging {
     try {
       staging.createdOut = await mkdir(staging.outDir, { recursive: true });
     } catch (err) {
-      throw new FetchError(`--out ${outDir}: cannot create or use it as a folder: ${(err as Error).message}`, { usage: true, cause: err });
+      throw new FetchError(`--out ${outDir}: cannot create or use it as a folder: ${(err as Error).message}`, {
+        usage: true,
+        cause: err,
+      });
     }
-    if (!(await lstat(staging.outDir)).isDirectory()) throw new FetchError(`--out ${outDir} is not a folder`, { usage: true });
+    if (!(await lstat(staging.outDir)).isDirectory())
+      throw new FetchError(`--out ${outDir} is not a folder`, { usage: true });
     await staging.refuseExisting();
     return staging;
   }
@@ -84,7 +88,13 @@ export class Staging {
     if (this.committed || this.createdOut === undefined) return;
     // rmdir, not rm -r: a folder someone else has put something into meanwhile stays.
     for (let d = this.outDir; d.length >= this.createdOut.length; d = path.dirname(d)) {
-      if (!(await rmdir(d).then(() => true, () => false))) break;
+      if (
+        !(await rmdir(d).then(
+          () => true,
+          () => false,
+        ))
+      )
+        break;
     }
     this.createdOut = undefined;
   }

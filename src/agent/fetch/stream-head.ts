@@ -4,7 +4,11 @@
  * what a stream is before anything acts on it: the archive's compression before gunzip, the tar inside before
  * node-tar (which would otherwise decompress a second layer on its own).
  */
-export async function* checkHead(source: AsyncIterable<Buffer>, bytes: number, check: (head: Buffer) => void): AsyncGenerator<Buffer> {
+export async function* checkHead(
+  source: AsyncIterable<Buffer>,
+  bytes: number,
+  check: (head: Buffer) => void,
+): AsyncGenerator<Buffer> {
   let head: Buffer | undefined = Buffer.alloc(0);
   for await (const chunk of source) {
     if (head === undefined) {

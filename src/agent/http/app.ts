@@ -50,7 +50,10 @@ export function createApp(deps: AppDeps): Hono {
   app.onError((err, c) => {
     const http = toHttpError(err);
     if (http.status === 500) log.error({ err, path: c.req.path }, 'request failed');
-    return c.body(errorBody(http.status, http.message), http.status, { ...http.headers, 'Content-Type': 'application/json' });
+    return c.body(errorBody(http.status, http.message), http.status, {
+      ...http.headers,
+      'Content-Type': 'application/json',
+    });
   });
   app.notFound((c) => {
     const http = toHttpError(new NotFoundError(`no such endpoint: ${c.req.method} ${c.req.path}`));
@@ -75,7 +78,10 @@ export function createApp(deps: AppDeps): Hono {
   app.get('/health/live', (c) => c.json({ status: 'ok' }));
   app.get('/health/ready', (c) => {
     const r = deps.readiness();
-    return c.json({ status: r.ready ? 'ready' : 'not ready', reasons: r.reasons, warnings: r.warnings ?? [] }, r.ready ? 200 : 503);
+    return c.json(
+      { status: r.ready ? 'ready' : 'not ready', reasons: r.reasons, warnings: r.warnings ?? [] },
+      r.ready ? 200 : 503,
+    );
   });
   app.get('/metrics', async (c) => {
     // A scrape must answer within Prometheus's timeout whatever ZooKeeper does: a refresh that takes
@@ -88,7 +94,9 @@ export function createApp(deps: AppDeps): Hono {
           resolve();
         }, 2_000);
       });
-      const refresh = deps.beforeScrape().catch((err: unknown) => log.warn({ err }, 'metrics refresh failed; serving the last values'));
+      const refresh = deps
+        .beforeScrape()
+        .catch((err: unknown) => log.warn({ err }, 'metrics refresh failed; serving the last values'));
       await Promise.race([refresh, deadline]);
       clearTimeout(timer);
     }

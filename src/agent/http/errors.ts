@@ -1,5 +1,11 @@
 import { SidecarError, errorMessage } from '../../errors.js';
-import { CorruptSegmentError, InvalidNameError, SegmentChangedError, SegmentNotFoundError, SegmentReadError } from '../../segments/index.js';
+import {
+  CorruptSegmentError,
+  InvalidNameError,
+  SegmentChangedError,
+  SegmentNotFoundError,
+  SegmentReadError,
+} from '../../segments/index.js';
 
 /** Every download slot and queue place is taken: the client should come back (503 + Retry-After). */
 export class BusyError extends SidecarError {
@@ -34,7 +40,10 @@ export class MethodNotAllowedError extends SidecarError {
 
 /** The sidecar is shutting down or not ready for this request yet. */
 export class UnavailableError extends SidecarError {
-  constructor(message: string, readonly retryAfterSeconds = 5) {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds = 5,
+  ) {
     super(message, { retriable: true });
   }
 }
@@ -53,14 +62,22 @@ export interface HttpError {
 export function toHttpError(err: unknown): HttpError {
   const message = errorMessage(err);
   if (err instanceof InvalidNameError || err instanceof BadRequestError) return { status: 400, message, headers: {} };
-  if (err instanceof UnauthorizedError) return { status: 401, message, headers: { 'WWW-Authenticate': 'Bearer realm="pinot-sidecar"' } };
-  if (err instanceof SegmentNotFoundError || err instanceof CorruptSegmentError || err instanceof NotFoundError) return { status: 404, message, headers: {} };
+  if (err instanceof UnauthorizedError)
+    return { status: 401, message, headers: { 'WWW-Authenticate': 'Bearer realm="pinot-sidecar"' } };
+  if (err instanceof SegmentNotFoundError || err instanceof CorruptSegmentError || err instanceof NotFoundError)
+    return { status: 404, message, headers: {} };
   if (err instanceof MethodNotAllowedError) return { status: 405, message, headers: { Allow: err.allowed.join(', ') } };
-  if (err instanceof BusyError) return { status: 503, message, headers: { 'Retry-After': String(err.retryAfterSeconds) } };
-  if (err instanceof UnavailableError) return { status: 503, message, headers: { 'Retry-After': String(err.retryAfterSeconds) } };
+  if (err instanceof BusyError)
+    return { status: 503, message, headers: { 'Retry-After': String(err.retryAfterSeconds) } };
+  if (err instanceof UnavailableError)
+    return { status: 503, message, headers: { 'Retry-After': String(err.retryAfterSeconds) } };
   // Whatever says it may succeed later (ZooKeeper away, a segment changing, the reconciler stopping)
   // is a 503 the client may retry, not an internal error.
-  if (err instanceof SegmentChangedError || err instanceof SegmentReadError || (err instanceof SidecarError && err.retriable)) {
+  if (
+    err instanceof SegmentChangedError ||
+    err instanceof SegmentReadError ||
+    (err instanceof SidecarError && err.retriable)
+  ) {
     return { status: 503, message, headers: { 'Retry-After': '2' } };
   }
   return { status: 500, message: 'internal error', headers: {} };

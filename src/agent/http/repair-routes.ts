@@ -31,7 +31,10 @@ export function registerRepairRoutes(
     return c.json({ accepted: true, message: 'repair pass started; GET /repair/status shows its progress' }, 202);
   });
   // Registered after the routes above: Hono tries handlers in order, so these only see other methods.
-  for (const [path, allowed] of [['/repair/status', ['GET', 'HEAD']], ['/repair/run', ['POST']]] as const) {
+  for (const [path, allowed] of [
+    ['/repair/status', ['GET', 'HEAD']],
+    ['/repair/run', ['POST']],
+  ] as const) {
     app.all(path, (c) => {
       throw new MethodNotAllowedError(c.req.method, path, allowed);
     });

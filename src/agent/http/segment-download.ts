@@ -51,7 +51,11 @@ const ROUTES = [
 /** True for a path one of the download routes answers (what the download counter counts). */
 export function isDownloadPath(path: string): boolean {
   const parts = path.split('/').slice(1);
-  return ROUTES.some(({ shape }) => parts.length === shape.length && shape.every((name, i) => (name === 'table' || name === 'segment' ? parts[i] !== '' : parts[i] === name)));
+  return ROUTES.some(
+    ({ shape }) =>
+      parts.length === shape.length &&
+      shape.every((name, i) => (name === 'table' || name === 'segment' ? parts[i] !== '' : parts[i] === name)),
+  );
 }
 
 export function registerSegmentDownloads(app: Hono, deps: SegmentDownloadDeps): void {
@@ -136,7 +140,8 @@ async function download(c: Context, shape: readonly string[], deps: SegmentDownl
   pipeline(archive, counted, outgoing, (err) => {
     stall.stop();
     releaseSlot();
-    const outcome: DownloadResult = err === undefined ? 'success' : archiveError !== undefined && !isAbort(archiveError) ? 'error' : 'aborted';
+    const outcome: DownloadResult =
+      err === undefined ? 'success' : archiveError !== undefined && !isAbort(archiveError) ? 'error' : 'aborted';
     metrics.downloadsInFlight.dec();
     metrics.downloads.labels(outcome).inc();
     metrics.downloadBytes.inc(bytes);
@@ -148,7 +153,10 @@ async function download(c: Context, shape: readonly string[], deps: SegmentDownl
 }
 
 function isAbort(err: unknown): boolean {
-  return err instanceof Error && (err.name === 'AbortError' || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE');
+  return (
+    err instanceof Error &&
+    (err.name === 'AbortError' || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE')
+  );
 }
 
 interface SegmentNames {
@@ -169,7 +177,8 @@ function namesFromRequest(c: Context, shape: readonly string[]): SegmentNames {
 async function planSegment(names: SegmentNames, deps: SegmentDownloadDeps): Promise<SegmentArchivePlan> {
   const resolved = await deps.store.resolve(names.table, names.segment);
   const refused = deps.refuseReplica?.(resolved.tableNameWithType, resolved.segmentName);
-  if (refused !== undefined) throw new NotFoundError(`${resolved.tableNameWithType}/${resolved.segmentName} is not served: ${refused}`);
+  if (refused !== undefined)
+    throw new NotFoundError(`${resolved.tableNameWithType}/${resolved.segmentName} is not served: ${refused}`);
   return planSegmentArchive(resolved);
 }
 

@@ -39,7 +39,12 @@ export async function startHttpServer(app: Hono, options: HttpServerOptions): Pr
     // Downloads of multi-GB segments take minutes: no request timeout (a stalled reader is ended by the
     // download's own idle timeout); the request head has its deadline; keep-alive sockets idle out.
     const s = serve(
-      { fetch: app.fetch, port: options.port, hostname: options.host, serverOptions: { headersTimeout, connectionsCheckingInterval, requestTimeout: 0 } },
+      {
+        fetch: app.fetch,
+        port: options.port,
+        hostname: options.host,
+        serverOptions: { headersTimeout, connectionsCheckingInterval, requestTimeout: 0 },
+      },
       () => resolve(s),
     ) as Server;
     s.once('error', reject);

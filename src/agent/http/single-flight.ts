@@ -60,11 +60,17 @@ export class SingleFlight<K, V> {
   private start(key: K): Entry<V> {
     const controller = new AbortController();
     const work = (async () => this.compute(key, controller.signal))();
-    const entry: Entry<V> = { state: 'running', promise: untilAborted(work, controller.signal), controller, waiters: 0 };
+    const entry: Entry<V> = {
+      state: 'running',
+      promise: untilAborted(work, controller.signal),
+      controller,
+      waiters: 0,
+    };
     this.entries.set(key, entry);
     entry.promise.then(
       (value) => {
-        if (this.entries.get(key) === entry) this.entries.set(key, { state: 'done', value, expiresAt: this.now() + this.options.reuseMs });
+        if (this.entries.get(key) === entry)
+          this.entries.set(key, { state: 'done', value, expiresAt: this.now() + this.options.reuseMs });
       },
       () => {
         if (this.entries.get(key) === entry) this.entries.delete(key);
@@ -75,7 +81,8 @@ export class SingleFlight<K, V> {
 
   private dropExpired(): void {
     const now = this.now();
-    for (const [key, entry] of this.entries) if (entry.state === 'done' && entry.expiresAt <= now) this.entries.delete(key);
+    for (const [key, entry] of this.entries)
+      if (entry.state === 'done' && entry.expiresAt <= now) this.entries.delete(key);
   }
 }
 

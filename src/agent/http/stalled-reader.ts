@@ -23,7 +23,11 @@ export interface StalledReaderWatch {
  * reader, and the timer re-arms. A reader slower than about one archive chunk (64 KiB) per window
  * counts as stopped.
  */
-export function watchForStalledReader(response: ServerResponse, idleMs: number, onStall: () => void): StalledReaderWatch {
+export function watchForStalledReader(
+  response: ServerResponse,
+  idleMs: number,
+  onStall: () => void,
+): StalledReaderWatch {
   const socket = response.socket;
   const timer = setTimeout(function check() {
     if (response.writableLength === 0) {

@@ -1,4 +1,11 @@
-import { clusterPaths, readRecord, readSegmentAssignment, SEGMENT_STATUSES, type HostedSegments, type ZkSession } from '../../helix/index.js';
+import {
+  clusterPaths,
+  readRecord,
+  readSegmentAssignment,
+  SEGMENT_STATUSES,
+  type HostedSegments,
+  type ZkSession,
+} from '../../helix/index.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../metrics.js';
 import { pauselessErrorCounts, tableCommitState, type PauselessErrorCounts } from './commit-state.js';
@@ -74,7 +81,10 @@ export class CommitStateCollector {
     // Without a connection a read would wait out its timeout inside the scrape: keep the last figures.
     if (session.state !== 'connected') return cached?.counts ?? { inError: 0, unrecoverable: 0 };
     try {
-      const [ev, is] = await Promise.all([readRecord(session, this.paths.externalView(table)), readRecord(session, this.paths.idealState(table))]);
+      const [ev, is] = await Promise.all([
+        readRecord(session, this.paths.externalView(table)),
+        readRecord(session, this.paths.idealState(table)),
+      ]);
       const counts = pauselessErrorCounts({
         instance,
         settings: hosted.tableSettings(table),

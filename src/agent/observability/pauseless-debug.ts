@@ -1,5 +1,16 @@
 import type { Hono } from 'hono';
-import { clusterPaths, jacksonPrettyJson, readCommittingSegments, readRecord, readSegmentMetadata, ZooKeeperError, type ClusterPaths, type HostedSegments, type SegmentStatus, type ZkSession } from '../../helix/index.js';
+import {
+  clusterPaths,
+  jacksonPrettyJson,
+  readCommittingSegments,
+  readRecord,
+  readSegmentMetadata,
+  ZooKeeperError,
+  type ClusterPaths,
+  type HostedSegments,
+  type SegmentStatus,
+  type ZkSession,
+} from '../../helix/index.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { tableNameWithType } from '../../pinot-format/index.js';
 import { parseTableName, validateSegmentName } from '../../segments/index.js';
@@ -102,22 +113,34 @@ export class PauselessDebugInfo {
   }
 
   /** `tableParam` as Hono decoded it (once); `signal` aborts when the client disconnects. */
-  async answer(tableParam: string, signal: AbortSignal): Promise<{ committingSegments: string[]; instanceToErrorSegmentsMap: Record<string, string[]> }> {
+  async answer(
+    tableParam: string,
+    signal: AbortSignal,
+  ): Promise<{ committingSegments: string[]; instanceToErrorSegmentsMap: Record<string, string[]> }> {
     // parseTableName refuses anything but [A-Za-z0-9_.-].
     const parsed = parseTableName(tableParam);
-    if (parsed.type === 'OFFLINE') throw new BadRequestError(`pauselessDebugInfo is for REALTIME tables; ${parsed.nameWithType} is OFFLINE`);
+    if (parsed.type === 'OFFLINE')
+      throw new BadRequestError(`pauselessDebugInfo is for REALTIME tables; ${parsed.nameWithType} is OFFLINE`);
     const table = tableNameWithType(parsed.raw, 'REALTIME');
     const { hosted, session } = this.deps;
-    if (hosted.segments(table).size === 0) throw new NotFoundError(`this server (${this.deps.instance}) hosts no segment of ${table}`);
-    if (session.state !== 'connected') throw new UnavailableError(`ZooKeeper is ${session.state}; pauselessDebugInfo needs it`);
+    if (hosted.segments(table).size === 0)
+      throw new NotFoundError(`this server (${this.deps.instance}) hosts no segment of ${table}`);
+    if (session.state !== 'connected')
+      throw new UnavailableError(`ZooKeeper is ${session.state}; pauselessDebugInfo needs it`);
     const { listed, read } = await this.flights.get(table, signal);
     // The tracker's view as it is now, after the wait: hosted statuses and ERROR replicas are never stale.
     const committing = listed.filter((segment) => {
       const cached = this.cachedStatus(table, segment);
       return (cached === undefined ? read.get(segment) : cached) === 'COMMITTING';
     });
-    const errors = [...hosted.segments(table).values()].filter((s) => s.state === 'ERROR').map((s) => s.segment).sort();
-    return { committingSegments: committing, instanceToErrorSegmentsMap: errors.length > 0 ? { [this.deps.instance]: errors } : {} };
+    const errors = [...hosted.segments(table).values()]
+      .filter((s) => s.state === 'ERROR')
+      .map((s) => s.segment)
+      .sort();
+    return {
+      committingSegments: committing,
+      instanceToErrorSegmentsMap: errors.length > 0 ? { [this.deps.instance]: errors } : {},
+    };
   }
 
   /** The tracker's status of a hosted segment: null when its znode is missing or unreadable, undefined when not hosted or not read yet. */
@@ -129,7 +152,12 @@ export class PauselessDebugInfo {
   private async readWithDeadline(table: string, leave: AbortSignal): Promise<ListedStatuses> {
     const controller = new AbortController();
     const timer = setTimeout(
-      () => controller.abort(new UnavailableError(`ZooKeeper did not answer within ${this.timeoutMs} ms; pauselessDebugInfo for ${table} gave up`)),
+      () =>
+        controller.abort(
+          new UnavailableError(
+            `ZooKeeper did not answer within ${this.timeoutMs} ms; pauselessDebugInfo for ${table} gave up`,
+          ),
+        ),
       this.timeoutMs,
     );
     const onLeave = () => controller.abort(leave.reason);
@@ -166,7 +194,8 @@ export class PauselessDebugInfo {
 
   /** The table's settled set, kept to the names still listed; tables no longer hosted are forgotten. */
   private settledOf(table: string, listed: readonly string[]): Set<string> {
-    for (const known of this.settled.keys()) if (this.deps.hosted.segments(known).size === 0) this.settled.delete(known);
+    for (const known of this.settled.keys())
+      if (this.deps.hosted.segments(known).size === 0) this.settled.delete(known);
     const previous = this.settled.get(table) ?? new Set<string>();
     const current = new Set(listed.filter((s) => previous.has(s)));
     this.settled.set(table, current);
@@ -200,7 +229,12 @@ function isSegmentName(name: string): boolean {
  * `fn` over `items`, at most `limit` at once, in order. Nothing new starts once `signal` aborts or
  * one call fails; calls already started run to their end.
  */
-async function forEachBounded<T>(items: readonly T[], limit: number, signal: AbortSignal, fn: (item: T) => Promise<void>): Promise<void> {
+async function forEachBounded<T>(
+  items: readonly T[],
+  limit: number,
+  signal: AbortSignal,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   let failed = false;
   const worker = async (): Promise<void> => {

@@ -36,7 +36,9 @@ export interface FailureClass {
 export function classifyFailure(err: unknown): FailureClass {
   const permanent = !isRetriable(err);
   if (err instanceof DeepStoreError) {
-    return err.retryAfterMs === undefined ? { permanent, reason: err.code } : { permanent, reason: err.code, retryAfterMs: err.retryAfterMs };
+    return err.retryAfterMs === undefined
+      ? { permanent, reason: err.code }
+      : { permanent, reason: err.code, retryAfterMs: err.retryAfterMs };
   }
   if (err instanceof ZooKeeperError) return { permanent, reason: `ZooKeeper${pascal(err.code)}` };
   if (err instanceof Error) return { permanent, reason: err.name };
@@ -51,7 +53,12 @@ export function classifyFailure(err: unknown): FailureClass {
  * and no delay is shorter than the minimum. A Retry-After longer than that wins, whatever the cap.
  * Permanent: maxMs, or Retry-After if longer.
  */
-export function retryDelayMs(failures: number, failure: FailureClass, policy: BackoffPolicy = DEFAULT_BACKOFF, random: () => number = Math.random): number {
+export function retryDelayMs(
+  failures: number,
+  failure: FailureClass,
+  policy: BackoffPolicy = DEFAULT_BACKOFF,
+  random: () => number = Math.random,
+): number {
   let delay: number;
   if (failure.permanent) {
     delay = policy.maxMs;

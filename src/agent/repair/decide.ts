@@ -1,6 +1,12 @@
 import type { HostedSegment, ZkSegmentMetadata } from '../../helix/index.js';
 import { isRealtimeTable } from '../../pinot-format/index.js';
-import { checkMetadata, isReportOnlyReason, repairInterest, type EligibilityInput, type SkipVerdict } from './eligibility.js';
+import {
+  checkMetadata,
+  isReportOnlyReason,
+  repairInterest,
+  type EligibilityInput,
+  type SkipVerdict,
+} from './eligibility.js';
 import { settleUnconfirmed, type UnconfirmedWrite } from './errors.js';
 import { isFinished, isOlderThan, seenOf, type RepairEntry, type ZnodeSeen } from './repair-state.js';
 
@@ -81,12 +87,23 @@ export function decide(
  * No znode, or one Helix could not read either (corrupt, too deep, past the record limit). An unreadable one is
  * reported even if it was never a candidate: it may well be one, and nothing can be decided, or written, on it.
  */
-function decideWithoutRecord(entry: Readonly<RepairEntry> | undefined, metadataError: string | undefined): RepairAction {
+function decideWithoutRecord(
+  entry: Readonly<RepairEntry> | undefined,
+  metadataError: string | undefined,
+): RepairAction {
   if (entry && isFinished(entry.state)) return { kind: 'none' };
   const unreadable = metadataError !== undefined;
   if (entry && isReportOnly(entry) && !unreadable) return { kind: 'forget' };
   if (!entry && !unreadable) return { kind: 'none' };
-  return { kind: 'skip', verdict: { eligible: false, reason: 'no_metadata', detail: metadataError ?? 'segment metadata znode does not exist' }, seen: null };
+  return {
+    kind: 'skip',
+    verdict: {
+      eligible: false,
+      reason: 'no_metadata',
+      detail: metadataError ?? 'segment metadata znode does not exist',
+    },
+    seen: null,
+  };
 }
 
 function decideOnRecord(
@@ -118,7 +135,9 @@ function decideOnRecord(
  */
 export function concernsRepair(hosted: HostedSegment): boolean {
   if (!isRealtimeTable(hosted.table)) return false;
-  return hosted.zk ? repairInterest(hosted.zk.metadata) !== 'none' : hosted.zk === null && hosted.metadataError !== undefined;
+  return hosted.zk
+    ? repairInterest(hosted.zk.metadata) !== 'none'
+    : hosted.zk === null && hosted.metadataError !== undefined;
 }
 
 function isReportOnly(entry: Readonly<RepairEntry>): boolean {

@@ -58,18 +58,38 @@ export interface ProbeVerdict {
 /** What the store's answer means. */
 export function verdictOf(result: ProbeResult): ProbeVerdict {
   if (!result.ok) return { state: 'down', cause: problemOf(result.step, result.error), warning: null, uri: result.uri };
-  return { state: 'up', cause: null, warning: result.warning === undefined ? null : problemOf(result.warning.step, result.warning.error), uri: result.uri };
+  return {
+    state: 'up',
+    cause: null,
+    warning: result.warning === undefined ? null : problemOf(result.warning.step, result.warning.error),
+    uri: result.uri,
+  };
 }
 
 /** A probe that did not answer within `timeoutMs`. */
 export function timeoutVerdict(mode: ProbeMode, timeoutMs: number): ProbeVerdict {
   const message = `deep-store ${mode} probe did not finish within ${timeoutMs / 1000} s: the store, or the way to it, takes requests and does not answer (a black-holed endpoint, a hung NFS mount)`;
-  return { state: 'down', cause: { step: null, code: 'ProbeTimeout', message, retriable: true }, warning: null, uri: null };
+  return {
+    state: 'down',
+    cause: { step: null, code: 'ProbeTimeout', message, retriable: true },
+    warning: null,
+    uri: null,
+  };
 }
 
 /** A probe that failed outside the store's own answer (a bug): down all the same, saying what was thrown. */
 export function failureVerdict(mode: ProbeMode, err: unknown): ProbeVerdict {
-  return { state: 'down', cause: { step: null, code: 'ProbeFailed', message: `deep-store ${mode} probe failed: ${errorMessage(err)}`, retriable: false }, warning: null, uri: null };
+  return {
+    state: 'down',
+    cause: {
+      step: null,
+      code: 'ProbeFailed',
+      message: `deep-store ${mode} probe failed: ${errorMessage(err)}`,
+      retriable: false,
+    },
+    warning: null,
+    uri: null,
+  };
 }
 
 function problemOf(step: ProbeStep, error: { code: string; message: string; retriable: boolean }): DeepStoreProblem {
@@ -237,10 +257,16 @@ export class DeepStoreProbe {
     const fields = { mode: this.mode, uri: verdict.uri };
     if (verdict.state === 'down' && verdict.cause !== null) {
       const { step, code, retriable, message } = verdict.cause;
-      this.log.error({ event: 'deep_store_down', ...fields, step, code, retriable, cause: message }, `the deep store is unusable: ${message}`);
+      this.log.error(
+        { event: 'deep_store_down', ...fields, step, code, retriable, cause: message },
+        `the deep store is unusable: ${message}`,
+      );
     } else if (verdict.warning !== null) {
       const { step, code, message } = verdict.warning;
-      this.log.warn({ event: 'deep_store_up', ...fields, warning: { step, code, message } }, `the deep store is usable, but: ${message}`);
+      this.log.warn(
+        { event: 'deep_store_up', ...fields, warning: { step, code, message } },
+        `the deep store is usable, but: ${message}`,
+      );
     } else {
       this.log.info({ event: 'deep_store_up', ...fields }, 'the deep store is usable');
     }

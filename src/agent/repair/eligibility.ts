@@ -73,7 +73,8 @@ export interface EligibilityInput {
   replicaState: ReplicaState | undefined;
   /** The segment's ZK metadata and znode mtime; null when the znode is missing or unreadable. */
   zk: { metadata: SegmentMetadata; mtimeMs: number } | null | undefined;
-  tableSettings: Pick<TableSettings, 'tableType' | 'retentionMs' | 'pauselessEnabled' | 'crypterClassName'> | null | undefined;
+  tableSettings:
+    Pick<TableSettings, 'tableType' | 'retentionMs' | 'pauselessEnabled' | 'crypterClassName'> | null | undefined;
   cluster: Pick<ClusterSettings, 'maxSegmentCompletionTimeMs'>;
   nowMs: number;
 }
@@ -115,7 +116,8 @@ export function isReportOnlyReason(reason: string): boolean {
  */
 export function checkMetadata(input: EligibilityInput): SkipVerdict | null {
   const { zk, tableSettings } = input;
-  if (tableTypeOf(input.tableNameWithType) === 'OFFLINE' || tableSettings?.tableType === 'OFFLINE') return skip('offline_table');
+  if (tableTypeOf(input.tableNameWithType) === 'OFFLINE' || tableSettings?.tableType === 'OFFLINE')
+    return skip('offline_table');
   if (!zk) return skip('no_metadata');
   const { metadata } = zk;
   switch (metadata.status) {
@@ -137,7 +139,8 @@ export function checkMetadata(input: EligibilityInput): SkipVerdict | null {
   if (metadata.crypterName !== null) return skip('encrypted', `segment.crypter is ${metadata.crypterName}`);
   if (metadata.crc === null) return skip('no_zk_crc');
   if (!tableSettings) return skip('no_table_config');
-  if (tableSettings.crypterClassName !== null) return skip('encrypted', `the table's crypterClassName is ${tableSettings.crypterClassName}`);
+  if (tableSettings.crypterClassName !== null)
+    return skip('encrypted', `the table's crypterClassName is ${tableSettings.crypterClassName}`);
   const expiresAt = retentionExpiry(metadata.endTimeMs, tableSettings.retentionMs);
   if (expiresAt !== null && expiresAt - RETENTION_MARGIN_MS <= input.nowMs) {
     return skip('near_retention', `retention expires at ${new Date(expiresAt).toISOString()}`);

@@ -17,7 +17,10 @@ export class DeepStoreVerifyError extends SidecarError {
  */
 export class SessionChangedError extends SidecarError {
   constructor(lockSession: string, current: string | null) {
-    super(`ZooKeeper session changed during the repair attempt (lock taken in ${lockSession}, now ${current ?? 'none'})`, { retriable: true });
+    super(
+      `ZooKeeper session changed during the repair attempt (lock taken in ${lockSession}, now ${current ?? 'none'})`,
+      { retriable: true },
+    );
   }
 }
 
@@ -37,7 +40,11 @@ export interface UnconfirmedWrite {
  * ours was not applied (or was overwritten: someone else's fix either way). The same version may be a stale
  * read from a server behind the write: not known yet.
  */
-export function settleUnconfirmed(write: UnconfirmedWrite, version: number, url: string | null): 'applied' | 'not_applied' | 'unknown' {
+export function settleUnconfirmed(
+  write: UnconfirmedWrite,
+  version: number,
+  url: string | null,
+): 'applied' | 'not_applied' | 'unknown' {
   if (version <= write.baseVersion) return 'unknown';
   return url === write.uri ? 'applied' : 'not_applied';
 }

@@ -1,4 +1,10 @@
-import type { ClusterSettings, HostedSegment, HostedSegmentChange, TableSettings, VersionedRecord } from '../../helix/index.js';
+import type {
+  ClusterSettings,
+  HostedSegment,
+  HostedSegmentChange,
+  TableSettings,
+  VersionedRecord,
+} from '../../helix/index.js';
 
 /**
  * What the repair uses of the hosted-segment tracker (helix HostedSegments): its cached view of what this server

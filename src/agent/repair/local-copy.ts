@@ -1,11 +1,19 @@
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { errorMessage } from '../../errors.js';
-import { CorruptSegmentError, InvalidNameError, SegmentNotFoundError, type SegmentStore, type ResolvedSegment } from '../../segments/index.js';
+import {
+  CorruptSegmentError,
+  InvalidNameError,
+  SegmentNotFoundError,
+  type SegmentStore,
+  type ResolvedSegment,
+} from '../../segments/index.js';
 import type { LocalCheck } from './eligibility.js';
 
 /** This server's copy of a segment, as the eligibility rules need it. */
-export type LocalCopy = (LocalCheck & { kind: Exclude<LocalCheck['kind'], 'sealed'> }) | { kind: 'sealed'; crc: string; resolved: ResolvedSegment };
+export type LocalCopy =
+  | (LocalCheck & { kind: Exclude<LocalCheck['kind'], 'sealed'> })
+  | { kind: 'sealed'; crc: string; resolved: ResolvedSegment };
 
 /**
  * Looks at this server's copy of a segment, as the eligibility rules need it (IO at the edge; the rules stay
@@ -13,7 +21,11 @@ export type LocalCopy = (LocalCheck & { kind: Exclude<LocalCheck['kind'], 'seale
  * dir, then each tier's) tells the two cases an operator handles differently apart: no directory at all
  * (not_local) or one that is not sealed yet.
  */
-export async function inspectLocalCopy(store: SegmentStore, tableNameWithType: string, segment: string): Promise<LocalCopy> {
+export async function inspectLocalCopy(
+  store: SegmentStore,
+  tableNameWithType: string,
+  segment: string,
+): Promise<LocalCopy> {
   try {
     const resolved = await store.resolve(tableNameWithType, segment);
     return { kind: 'sealed', crc: resolved.creationMeta.crcString, resolved };

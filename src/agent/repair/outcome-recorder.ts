@@ -7,7 +7,15 @@ import { isReportOnlyReason, type SkipVerdict } from './eligibility.js';
 import { AmbiguousWriteError } from './errors.js';
 import type { HostedView } from './hosted-view.js';
 import type { AttemptOutcome } from './repair-attempt.js';
-import { isFinished, REPAIR_STATES, seenOf, type RepairEntry, type RepairPatch, type RepairState, type ZnodeSeen } from './repair-state.js';
+import {
+  isFinished,
+  REPAIR_STATES,
+  seenOf,
+  type RepairEntry,
+  type RepairPatch,
+  type RepairState,
+  type ZnodeSeen,
+} from './repair-state.js';
 
 export interface OutcomeRecorderOptions {
   /** The entries it writes (the reconciler reads them). */
@@ -77,14 +85,34 @@ export class OutcomeRecorder {
       }
       case 'done': {
         const reason = outcome.result === 'already_uploaded' ? 'already_uploaded' : null;
-        this.setState(table, segment, { state: 'done', reason, detail: null, attempts, failures: 0, lastError: null, uri: outcome.uri, seen: seenOf(outcome.seen) });
+        this.setState(table, segment, {
+          state: 'done',
+          reason,
+          detail: null,
+          attempts,
+          failures: 0,
+          lastError: null,
+          uri: outcome.uri,
+          seen: seenOf(outcome.seen),
+        });
         this.metrics?.uploads.labels(table, outcome.result).inc();
         if (outcome.bytes !== null) this.metrics?.uploadBytes.inc(outcome.bytes);
         if (outcome.uploadMs !== null) this.metrics?.uploadDuration.observe(outcome.uploadMs / 1000);
         this.metrics?.repairLastSuccess.set(this.now() / 1000);
         this.log.info(
-          { event: 'upload_success', table, segment, uri: outcome.uri, result: outcome.result, bytes: outcome.bytes, uploadMs: outcome.uploadMs, attempts },
-          outcome.result === 'success' ? 'segment uploaded to the deep store and its URL set' : 'segment already in the deep store: URL set',
+          {
+            event: 'upload_success',
+            table,
+            segment,
+            uri: outcome.uri,
+            result: outcome.result,
+            bytes: outcome.bytes,
+            uploadMs: outcome.uploadMs,
+            attempts,
+          },
+          outcome.result === 'success'
+            ? 'segment uploaded to the deep store and its URL set'
+            : 'segment already in the deep store: URL set',
         );
         return;
       }
@@ -97,15 +125,28 @@ export class OutcomeRecorder {
         // znode recreated later has a later mtime and is not).
         const cached = this.hosted.get(table, segment)?.zk;
         const seen = cached ? { version: cached.version + 1, mtimeMs: cached.mtimeMs } : null;
-        this.setState(table, segment, { state: 'gone', reason: null, detail: 'segment znode deleted; not recreated', attempts, seen, orphanUri: outcome.orphan ?? null });
+        this.setState(table, segment, {
+          state: 'gone',
+          reason: null,
+          detail: 'segment znode deleted; not recreated',
+          attempts,
+          seen,
+          orphanUri: outcome.orphan ?? null,
+        });
         this.metrics?.uploads.labels(table, 'gone').inc();
         this.log.info({ event: 'gone', table, segment }, 'segment metadata deleted during repair: left deleted');
         this.orphan(table, segment, outcome.orphan);
         return;
       }
       case 'skipped': {
-        const verdict = outcome.detail === undefined ? { eligible: false as const, reason: outcome.reason } : { eligible: false as const, reason: outcome.reason, detail: outcome.detail };
-        this.skipped(table, segment, verdict, outcome.seen, { attempts, ...(outcome.unconfirmedWrite === undefined ? {} : { unconfirmedWrite: outcome.unconfirmedWrite }) });
+        const verdict =
+          outcome.detail === undefined
+            ? { eligible: false as const, reason: outcome.reason }
+            : { eligible: false as const, reason: outcome.reason, detail: outcome.detail };
+        this.skipped(table, segment, verdict, outcome.seen, {
+          attempts,
+          ...(outcome.unconfirmedWrite === undefined ? {} : { unconfirmedWrite: outcome.unconfirmedWrite }),
+        });
         return;
       }
     }
@@ -129,30 +170,65 @@ export class OutcomeRecorder {
     });
     this.metrics?.uploads.labels(table, isNoSpace(err) ? 'no_space' : 'error').inc();
     this.log.warn(
-      { event: 'upload_failure', table, segment, reason: failure.reason, permanent: failure.permanent, attempts: next.attempts, nextAttemptAt: new Date(nextAttemptAt).toISOString(), err: errorMessage(err) },
-      failure.permanent ? 'deep-store repair failed (needs an operator); retrying at the slowest pace' : 'deep-store repair attempt failed; will retry',
+      {
+        event: 'upload_failure',
+        table,
+        segment,
+        reason: failure.reason,
+        permanent: failure.permanent,
+        attempts: next.attempts,
+        nextAttemptAt: new Date(nextAttemptAt).toISOString(),
+        err: errorMessage(err),
+      },
+      failure.permanent
+        ? 'deep-store repair failed (needs an operator); retrying at the slowest pace'
+        : 'deep-store repair attempt failed; will retry',
     );
   }
 
   /** Someone else set the URL: kept as it is, and the repair is finished. */
   fixedByOther(table: string, segment: string, url: string, seen: ZnodeSeen, extra: Partial<RepairPatch> = {}): void {
-    this.setState(table, segment, { ...extra, state: 'fixed_by_other', reason: null, detail: url, uri: url, seen: seenOf(seen), lastError: null });
+    this.setState(table, segment, {
+      ...extra,
+      state: 'fixed_by_other',
+      reason: null,
+      detail: url,
+      uri: url,
+      seen: seenOf(seen),
+      lastError: null,
+    });
     this.metrics?.uploads.labels(table, 'fixed_by_other').inc();
     this.log.info({ event: 'fixed_by_other', table, segment, url }, 'download URL set by someone else: kept');
   }
 
   /** Record a skip; unchanged verdicts leave the entry (and its updatedAt) alone. */
-  skipped(table: string, segment: string, verdict: SkipVerdict, seen: ZnodeSeen | null, extra: Partial<RepairPatch> = {}): void {
+  skipped(
+    table: string,
+    segment: string,
+    verdict: SkipVerdict,
+    seen: ZnodeSeen | null,
+    extra: Partial<RepairPatch> = {},
+  ): void {
     const entry = this.repair.get(table, segment);
     const detail = verdict.detail ?? null;
     const same = entry?.state === 'skipped' && entry.reason === verdict.reason && entry.detail === detail;
     if (same && extra.attempts === undefined) return;
     if (verdict.reason === 'crc_mismatch') {
-      if (entry?.reason !== 'crc_mismatch') this.log.warn({ event: 'crc_mismatch', table, segment, detail }, 'local copy differs from ZK segment.crc: not uploaded');
+      if (entry?.reason !== 'crc_mismatch')
+        this.log.warn(
+          { event: 'crc_mismatch', table, segment, detail },
+          'local copy differs from ZK segment.crc: not uploaded',
+        );
     } else if (!isReportOnlyReason(verdict.reason)) {
       this.log.info({ event: 'skipped', table, segment, reason: verdict.reason, detail }, 'segment not repaired');
     }
-    this.setState(table, segment, { ...extra, state: 'skipped', reason: verdict.reason, detail, seen: seen && seenOf(seen) });
+    this.setState(table, segment, {
+      ...extra,
+      state: 'skipped',
+      reason: verdict.reason,
+      detail,
+      seen: seen && seenOf(seen),
+    });
   }
 
   /**
@@ -162,13 +238,15 @@ export class OutcomeRecorder {
   queued(table: string, segment: string): void {
     const entry = this.repair.get(table, segment);
     if (entry?.state === 'skipped') return;
-    const fresh: Partial<RepairPatch> = entry && isFinished(entry.state) ? { attempts: 0, failures: 0, lastError: null, uri: null } : {};
+    const fresh: Partial<RepairPatch> =
+      entry && isFinished(entry.state) ? { attempts: 0, failures: 0, lastError: null, uri: null } : {};
     this.setState(table, segment, { ...fresh, state: 'pending', reason: null, detail: null });
   }
 
   /** The local copy is eligible: a segment that was skipped is pending again. */
   passedLocalCheck(table: string, segment: string): void {
-    if (this.repair.get(table, segment)?.state === 'skipped') this.setState(table, segment, { state: 'pending', reason: null, detail: null });
+    if (this.repair.get(table, segment)?.state === 'skipped')
+      this.setState(table, segment, { state: 'pending', reason: null, detail: null });
   }
 
   /** An attempt's progress for the operator view. */
@@ -184,7 +262,8 @@ export class OutcomeRecorder {
   /** The view shows our unanswered URL write was not applied: nothing left to confirm; state and schedule unchanged. */
   unconfirmedNotApplied(table: string, segment: string): void {
     const entry = this.repair.get(table, segment);
-    if (entry) this.setState(table, segment, { state: entry.state, unconfirmedWrite: null, nextAttemptAt: entry.nextAttemptAt });
+    if (entry)
+      this.setState(table, segment, { state: entry.state, unconfirmedWrite: null, nextAttemptAt: entry.nextAttemptAt });
   }
 
   /** The segment no longer matters: its active entry goes (a finished one stays for the record). */
@@ -205,7 +284,10 @@ export class OutcomeRecorder {
   private orphan(table: string, segment: string, uri: string | undefined): void {
     if (uri === undefined) return;
     this.metrics?.deepStoreOrphans.labels(table).inc();
-    this.log.warn({ event: 'orphan_object', table, segment, uri }, 'deep-store object left without a ZooKeeper record pointing at it: remove it when convenient');
+    this.log.warn(
+      { event: 'orphan_object', table, segment, uri },
+      'deep-store object left without a ZooKeeper record pointing at it: remove it when convenient',
+    );
   }
 
   private setState(table: string, segment: string, patch: RepairPatch): Readonly<RepairEntry> {

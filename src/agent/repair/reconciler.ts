@@ -130,7 +130,11 @@ export class Reconciler {
     this.stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
     // rejectOnClear: stop() clears the queue, and the promises of attempts that never started must settle.
     this.limit = pLimit({ concurrency: options.parallelism ?? 2, rejectOnClear: true });
-    const locks = new UploadLocks(options.session, options.lockRoot ?? defaultLockRoot(options.cluster), options.instance);
+    const locks = new UploadLocks(
+      options.session,
+      options.lockRoot ?? defaultLockRoot(options.cluster),
+      options.instance,
+    );
     this.deps = {
       session: options.session,
       paths: clusterPaths(options.cluster),
@@ -141,7 +145,10 @@ export class Reconciler {
       now: this.now,
       logger: this.log,
     };
-    this.repair = new RepairState({ now: this.now, ...(options.maxFinishedEntries === undefined ? {} : { maxFinished: options.maxFinishedEntries }) });
+    this.repair = new RepairState({
+      now: this.now,
+      ...(options.maxFinishedEntries === undefined ? {} : { maxFinished: options.maxFinishedEntries }),
+    });
     this.outcomes = new OutcomeRecorder({
       repair: this.repair,
       hosted: this.hosted,
@@ -253,7 +260,13 @@ export class Reconciler {
       this.again.add(k);
       return;
     }
-    const decision = decide(this.repair.get(table, segment), this.hosted.get(table, segment), this.facts(table, segment), this.now(), context);
+    const decision = decide(
+      this.repair.get(table, segment),
+      this.hosted.get(table, segment),
+      this.facts(table, segment),
+      this.now(),
+      context,
+    );
     this.act(table, segment, decision);
   }
 
@@ -276,7 +289,14 @@ export class Reconciler {
         this.outcomes.skipped(table, segment, decision.verdict, decision.seen);
         return;
       case 'record_done':
-        this.outcomes.attempted(table, segment, { kind: 'done', result: decision.write.result, uri: decision.write.uri, seen: decision.seen, bytes: null, uploadMs: null });
+        this.outcomes.attempted(table, segment, {
+          kind: 'done',
+          result: decision.write.result,
+          uri: decision.write.uri,
+          seen: decision.seen,
+          bytes: null,
+          uploadMs: null,
+        });
         return;
       case 'fixed_by_other':
         this.outcomes.fixedByOther(table, segment, decision.url, decision.seen);
@@ -316,7 +336,8 @@ export class Reconciler {
     if (stop.aborted) return;
     const decision = checkEligibility({ ...this.facts(table, segment), zk, local, nowMs: this.now() });
     if (!decision.eligible) {
-      if (decision.reason === 'local_unreadable') this.outcomes.failed(table, segment, new LocalCopyUnreadableError(decision.detail ?? 'unknown error'));
+      if (decision.reason === 'local_unreadable')
+        this.outcomes.failed(table, segment, new LocalCopyUnreadableError(decision.detail ?? 'unknown error'));
       else this.outcomes.skipped(table, segment, decision, zk);
       return;
     }
@@ -365,9 +386,11 @@ export class Reconciler {
     const startedAt = this.now();
     const keys = new Map<string, [string, string]>();
     for (const hosted of this.hosted.all()) {
-      if (concernsRepair(hosted)) keys.set(tableSegmentKey(hosted.table, hosted.segment), [hosted.table, hosted.segment]);
+      if (concernsRepair(hosted))
+        keys.set(tableSegmentKey(hosted.table, hosted.segment), [hosted.table, hosted.segment]);
     }
-    for (const entry of this.repair.activeEntries()) keys.set(tableSegmentKey(entry.table, entry.segment), [entry.table, entry.segment]);
+    for (const entry of this.repair.activeEntries())
+      keys.set(tableSegmentKey(entry.table, entry.segment), [entry.table, entry.segment]);
     let attempted = 0;
     for (const [k, [table, segment]] of keys) {
       const busy = this.inFlight.has(k);
@@ -412,10 +435,12 @@ export class Reconciler {
     });
     const settled = Promise.allSettled([...this.inFlight.values()]).then(() => false as const);
     if (await Promise.race([settled, timedOut])) {
-      this.log.warn({ segments: [...this.inFlight.keys()], waitedMs: this.stopTimeoutMs }, 'repair attempts did not stop in time: abandoned (they can no longer write to ZooKeeper)');
+      this.log.warn(
+        { segments: [...this.inFlight.keys()], waitedMs: this.stopTimeoutMs },
+        'repair attempts did not stop in time: abandoned (they can no longer write to ZooKeeper)',
+      );
     }
     clearTimeout(timer);
     this.outcomes.publishGauges();
   }
 }
-

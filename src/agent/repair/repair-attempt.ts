@@ -1,23 +1,57 @@
 import pRetry from 'p-retry';
 import type { DeepStore } from '../../deepstore/index.js';
-import { compareAndSetSimpleField, isUnanswered, isZkCode, readRecord, readSegmentMetadata, RecordNotRewritableError, rewriteSimpleField, SegmentKeys, ZNRecordParseError, type ClusterPaths, type VersionedRecord, type ZkSession } from '../../helix/index.js';
+import {
+  compareAndSetSimpleField,
+  isUnanswered,
+  isZkCode,
+  readRecord,
+  readSegmentMetadata,
+  RecordNotRewritableError,
+  rewriteSimpleField,
+  SegmentKeys,
+  ZNRecordParseError,
+  type ClusterPaths,
+  type VersionedRecord,
+  type ZkSession,
+} from '../../helix/index.js';
 import type { Logger } from '../../log.js';
 import { rawTableName } from '../../pinot-format/index.js';
 import { planSegmentArchive, streamSegmentArchive, type CompressionPool } from '../../segments/index.js';
 import { checkEligibility, type EligibilityInput, type SkipReason } from './eligibility.js';
-import { AmbiguousWriteError, CasConflictError, DeepStoreVerifyError, ReconcilerStoppedError, SessionChangedError, settleUnconfirmed, type UnconfirmedWrite } from './errors.js';
+import {
+  AmbiguousWriteError,
+  CasConflictError,
+  DeepStoreVerifyError,
+  ReconcilerStoppedError,
+  SessionChangedError,
+  settleUnconfirmed,
+  type UnconfirmedWrite,
+} from './errors.js';
 import type { LocalCopy } from './local-copy.js';
 import type { ZnodeSeen } from './repair-state.js';
 import type { HeldLock, UploadLocks } from './upload-lock.js';
 
 export type AttemptOutcome =
-  | { kind: 'done'; result: 'success' | 'already_uploaded'; uri: string; seen: ZnodeSeen; bytes: number | null; uploadMs: number | null }
+  | {
+      kind: 'done';
+      result: 'success' | 'already_uploaded';
+      uri: string;
+      seen: ZnodeSeen;
+      bytes: number | null;
+      uploadMs: number | null;
+    }
   /** Someone else set the URL (kept as it is). */
   | { kind: 'fixed_by_other'; url: string; seen: ZnodeSeen; orphan?: string }
   /** The znode is gone. */
   | { kind: 'gone'; orphan?: string }
   /** The fresh record is not eligible (status, CRC, retention ... changed since the cached view). */
-  | { kind: 'skipped'; reason: SkipReason; detail?: string; seen: ZnodeSeen | null; unconfirmedWrite?: UnconfirmedWrite | null }
+  | {
+      kind: 'skipped';
+      reason: SkipReason;
+      detail?: string;
+      seen: ZnodeSeen | null;
+      unconfirmedWrite?: UnconfirmedWrite | null;
+    }
   /** Another sidecar holds the upload lock. */
   | { kind: 'locked'; unconfirmedWrite?: UnconfirmedWrite | null };
 
@@ -83,7 +117,14 @@ export async function runRepairAttempt(deps: AttemptDeps, request: AttemptReques
     // Deleting the lock is a ZooKeeper write too: after stop it is left to die with the session. A written URL
     // released it in the same request.
     if (!held.released && request.mayWrite()) {
-      await held.lock.release().catch((err: unknown) => deps.logger.warn({ err, path: held.lock.path }, 'could not release the upload lock; it ends with the session'));
+      await held.lock
+        .release()
+        .catch((err: unknown) =>
+          deps.logger.warn(
+            { err, path: held.lock.path },
+            'could not release the upload lock; it ends with the session',
+          ),
+        );
     }
   }
 }
@@ -124,7 +165,14 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
   try {
     rewriteSimpleField(record.doc, SegmentKeys.downloadUrl, uri);
   } catch (err) {
-    if (err instanceof RecordNotRewritableError) return { kind: 'skipped', reason: 'not_rewritable', detail: err.reason, seen: record.stat, unconfirmedWrite: unconfirmed };
+    if (err instanceof RecordNotRewritableError)
+      return {
+        kind: 'skipped',
+        reason: 'not_rewritable',
+        detail: err.reason,
+        seen: record.stat,
+        unconfirmedWrite: unconfirmed,
+      };
     throw err;
   }
 
@@ -139,7 +187,10 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
   const existing = await deps.deepStore.verifyArchive(uri, { crc: zkCrc }, { signal });
   if (existing.kind !== 'verified') {
     if (existing.kind === 'unverified') {
-      deps.logger.warn({ event: 'object_replaced', table, segment, uri, reason: existing.reason }, 'an object at the canonical key is not a complete archive of this segment: replacing it');
+      deps.logger.warn(
+        { event: 'object_replaced', table, segment, uri, reason: existing.reason },
+        'an object at the canonical key is not a complete archive of this segment: replacing it',
+      );
     }
     result = 'success';
     request.progress('uploading', uri);
@@ -153,7 +204,8 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
       // Create-only where the store can (GCS, Azure): an object that appeared since verifyArchive() (another
       // replica finished) is never replaced; the put fails with a retriable PreconditionFailed and the next attempt
       // looks again. The unverified object seen above is replaced only as the very version that was judged.
-      const replace = existing.kind === 'unverified' && existing.version !== undefined ? { replaceVersion: existing.version } : {};
+      const replace =
+        existing.kind === 'unverified' && existing.version !== undefined ? { replaceVersion: existing.version } : {};
       ({ bytes } = await deps.deepStore.put(uri, body, { crc: zkCrc }, { signal, ...replace }));
     } catch (err) {
       // When the archive itself failed (the segment changed or vanished while read: retriable), that is the
@@ -165,7 +217,8 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
     const stored = await deps.deepStore.head(uri, { signal });
     if (stored === null) throw new DeepStoreVerifyError(uri, 'no object after a successful put');
     if (stored.bytes !== bytes) throw new DeepStoreVerifyError(uri, `${stored.bytes} bytes stored, ${bytes} written`);
-    if (stored.crc !== zkCrc) throw new DeepStoreVerifyError(uri, `stored CRC ${stored.crc ?? 'none'}, expected ${zkCrc}`);
+    if (stored.crc !== zkCrc)
+      throw new DeepStoreVerifyError(uri, `stored CRC ${stored.crc ?? 'none'}, expected ${zkCrc}`);
   }
 
   request.progress('committing', uri);
@@ -183,8 +236,16 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
       if (regained) {
         const lost = held.lock.sessionId;
         held.missing = false;
-        if (missing) deps.logger.warn({ event: 'lock_missing', table, segment, path: held.lock.path }, 'the upload lock node was deleted while held: taking it again before writing');
-        else deps.logger.info({ event: 'lock_session_lost', table, segment, lockSession: lost }, 'the upload lock died with its ZooKeeper session: taking it again before writing');
+        if (missing)
+          deps.logger.warn(
+            { event: 'lock_missing', table, segment, path: held.lock.path },
+            'the upload lock node was deleted while held: taking it again before writing',
+          );
+        else
+          deps.logger.info(
+            { event: 'lock_session_lost', table, segment, lockSession: lost },
+            'the upload lock died with its ZooKeeper session: taking it again before writing',
+          );
         const again = await reacquire(deps, request, lost);
         if (again === null) return { kind: 'locked', unconfirmedWrite: unconfirmed };
         held.lock = again;
@@ -213,9 +274,13 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
       } catch (err) {
         // A record re-read after a conflict may have become one that cannot be rewritten exactly: nothing was sent.
         if (err instanceof RecordNotRewritableError) {
-          return withUnconfirmed(leftBehind({ kind: 'skipped', reason: 'not_rewritable', detail: err.reason, seen: current.stat }, uri), unconfirmed);
+          return withUnconfirmed(
+            leftBehind({ kind: 'skipped', reason: 'not_rewritable', detail: err.reason, seen: current.stat }, uri),
+            unconfirmed,
+          );
         }
-        if (isZkCode(err, 'SESSION_CHANGED')) throw new SessionChangedError(held.lock.sessionId, deps.session.sessionId);
+        if (isZkCode(err, 'SESSION_CHANGED'))
+          throw new SessionChangedError(held.lock.sessionId, deps.session.sessionId);
         // Sent, and no answer came (connection loss, timeout, expiry): it may have been applied. Anything else
         // (refused before sending, or answered with an error) certainly was not.
         if (!isUnanswered(err)) throw err;
@@ -239,9 +304,13 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
       maxTimeout: 0,
       // A conflict or a changed session is re-read at once; so is an unanswered write once the connection is
       // back (the same client resumes the same session, or the next round finds the session gone).
-      shouldRetry: ({ error }) => error instanceof CasConflictError || error instanceof SessionChangedError || error instanceof AmbiguousWriteError,
+      shouldRetry: ({ error }) =>
+        error instanceof CasConflictError ||
+        error instanceof SessionChangedError ||
+        error instanceof AmbiguousWriteError,
       onFailedAttempt: async ({ error }) => {
-        if (error instanceof AmbiguousWriteError || error instanceof SessionChangedError) await deps.session.waitConnected().catch(() => {});
+        if (error instanceof AmbiguousWriteError || error instanceof SessionChangedError)
+          await deps.session.waitConnected().catch(() => {});
       },
     },
   );
@@ -249,7 +318,8 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
     return await rounds;
   } catch (err) {
     // Whatever ended the attempt, a write it sent unanswered stays in doubt: the next attempt must know it.
-    if (unconfirmed !== null && !(err instanceof AmbiguousWriteError)) throw new AmbiguousWriteError(path, unconfirmed, err);
+    if (unconfirmed !== null && !(err instanceof AmbiguousWriteError))
+      throw new AmbiguousWriteError(path, unconfirmed, err);
     throw err;
   }
 }
@@ -262,7 +332,11 @@ async function reacquire(deps: AttemptDeps, request: AttemptRequest, lostSession
   await deps.session.waitConnected();
   assertMayWrite(request);
   const lock = await deps.locks.tryAcquire(request.table, request.segment, request.mayWrite);
-  if (lock === null) deps.logger.info({ event: 'lock_taken_over', table: request.table, segment: request.segment, lockSession: lostSession }, 'another sidecar holds the upload lock now: leaving the segment to it');
+  if (lock === null)
+    deps.logger.info(
+      { event: 'lock_taken_over', table: request.table, segment: request.segment, lockSession: lostSession },
+      'another sidecar holds the upload lock now: leaving the segment to it',
+    );
   return lock;
 }
 
@@ -270,11 +344,15 @@ async function reacquire(deps: AttemptDeps, request: AttemptRequest, lostSession
  * The znode read again, or the skip it calls for when Helix could not read it either (it does not parse, it
  * nests too deep, it inflates past the record limit): such a record is never written.
  */
-async function readFresh(deps: AttemptDeps, path: string): Promise<{ record: VersionedRecord | null } | Extract<AttemptOutcome, { kind: 'skipped' }>> {
+async function readFresh(
+  deps: AttemptDeps,
+  path: string,
+): Promise<{ record: VersionedRecord | null } | Extract<AttemptOutcome, { kind: 'skipped' }>> {
   try {
     return { record: await readRecord(deps.session, path) };
   } catch (err) {
-    if (err instanceof ZNRecordParseError) return { kind: 'skipped', reason: 'no_metadata', detail: err.message, seen: null };
+    if (err instanceof ZNRecordParseError)
+      return { kind: 'skipped', reason: 'no_metadata', detail: err.message, seen: null };
     throw err;
   }
 }
@@ -285,7 +363,8 @@ async function readFresh(deps: AttemptDeps, path: string): Promise<{ record: Ver
  * store, reported so an operator can remove it. The sidecar deletes nothing there itself.
  */
 function leftBehind(outcome: AttemptOutcome, uri: string): AttemptOutcome {
-  if (outcome.kind === 'gone' || (outcome.kind === 'fixed_by_other' && outcome.url !== uri)) return { ...outcome, orphan: uri };
+  if (outcome.kind === 'gone' || (outcome.kind === 'fixed_by_other' && outcome.url !== uri))
+    return { ...outcome, orphan: uri };
   return outcome;
 }
 
@@ -293,17 +372,33 @@ function leftBehind(outcome: AttemptOutcome, uri: string): AttemptOutcome {
  * What a read says of a write sent earlier without an answer: applied (the repair is done: its object was
  * verified before the write), not applied (forgotten), or not known yet (kept).
  */
-function recognise(read: VersionedRecord | null, unconfirmed: UnconfirmedWrite | null): { outcome?: AttemptOutcome & { kind: 'done' }; unconfirmed: UnconfirmedWrite | null } {
+function recognise(
+  read: VersionedRecord | null,
+  unconfirmed: UnconfirmedWrite | null,
+): { outcome?: AttemptOutcome & { kind: 'done' }; unconfirmed: UnconfirmedWrite | null } {
   if (unconfirmed === null || read === null) return { unconfirmed };
   const url = readSegmentMetadata(read.doc.record).downloadUrl;
   const verdict = settleUnconfirmed(unconfirmed, read.stat.version, url.kind === 'uri' ? url.uri : null);
-  if (verdict === 'applied') return { outcome: { kind: 'done', result: unconfirmed.result, uri: unconfirmed.uri, seen: read.stat, bytes: null, uploadMs: null }, unconfirmed: null };
+  if (verdict === 'applied')
+    return {
+      outcome: {
+        kind: 'done',
+        result: unconfirmed.result,
+        uri: unconfirmed.uri,
+        seen: read.stat,
+        bytes: null,
+        uploadMs: null,
+      },
+      unconfirmed: null,
+    };
   return { unconfirmed: verdict === 'not_applied' ? null : unconfirmed };
 }
 
 /** Outcomes that leave the segment unfinished carry what the attempt now knows of an unanswered write. */
 function withUnconfirmed(outcome: AttemptOutcome, unconfirmed: UnconfirmedWrite | null): AttemptOutcome {
-  return outcome.kind === 'skipped' || outcome.kind === 'locked' ? { ...outcome, unconfirmedWrite: unconfirmed } : outcome;
+  return outcome.kind === 'skipped' || outcome.kind === 'locked'
+    ? { ...outcome, unconfirmedWrite: unconfirmed }
+    : outcome;
 }
 
 /**

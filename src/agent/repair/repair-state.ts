@@ -35,7 +35,14 @@ export function isOlderThan(view: ZnodeSeen, seen: ZnodeSeen | null): boolean {
 export type FinishedState = 'done' | 'fixed_by_other' | 'gone';
 const FINISHED: ReadonlySet<RepairStateName> = new Set<RepairStateName>(['done', 'fixed_by_other', 'gone']);
 /** Waiting for or undergoing repair: what pinot_sidecar_repair_queue_depth counts. */
-const QUEUED: ReadonlySet<RepairStateName> = new Set<RepairStateName>(['pending', 'uploading', 'verifying', 'committing', 'retrying', 'failed']);
+const QUEUED: ReadonlySet<RepairStateName> = new Set<RepairStateName>([
+  'pending',
+  'uploading',
+  'verifying',
+  'committing',
+  'retrying',
+  'failed',
+]);
 
 export function isFinished(state: RepairStateName): state is FinishedState {
   return FINISHED.has(state);
@@ -77,7 +84,10 @@ export interface RepairEntry {
 }
 
 /** One segment in `GET /repair/status`: the entry without its internals, times as ISO 8601 (or null). */
-export type RepairStatusSegment = Omit<RepairEntry, 'failures' | 'seen' | 'unconfirmedWrite' | 'nextAttemptAt' | 'updatedAt'> & {
+export type RepairStatusSegment = Omit<
+  RepairEntry,
+  'failures' | 'seen' | 'unconfirmedWrite' | 'nextAttemptAt' | 'updatedAt'
+> & {
   nextAttemptAt: string | null;
   updatedAt: string;
 };
@@ -89,7 +99,9 @@ export interface RepairStatus {
   totals: Record<RepairStateName, number>;
 }
 
-export type RepairPatch = Partial<Omit<RepairEntry, 'table' | 'segment' | 'updatedAt' | 'state'>> & { state: RepairStateName };
+export type RepairPatch = Partial<Omit<RepairEntry, 'table' | 'segment' | 'updatedAt' | 'state'>> & {
+  state: RepairStateName;
+};
 
 export interface RepairStateOptions {
   now?: () => number;
@@ -204,21 +216,19 @@ export class RepairState {
   snapshot(): RepairStatus {
     const segments = [...this.active.values(), ...this.finished.values()]
       .sort((a, b) => compare(a.table, b.table) || compare(a.segment, b.segment))
-      .map(
-        (e): RepairStatusSegment => ({
-          table: e.table,
-          segment: e.segment,
-          state: e.state,
-          reason: e.reason,
-          detail: e.detail,
-          attempts: e.attempts,
-          lastError: e.lastError,
-          nextAttemptAt: e.nextAttemptAt === null ? null : new Date(e.nextAttemptAt).toISOString(),
-          uri: e.uri,
-          orphanUri: e.orphanUri,
-          updatedAt: new Date(e.updatedAt).toISOString(),
-        }),
-      );
+      .map((e): RepairStatusSegment => ({
+        table: e.table,
+        segment: e.segment,
+        state: e.state,
+        reason: e.reason,
+        detail: e.detail,
+        attempts: e.attempts,
+        lastError: e.lastError,
+        nextAttemptAt: e.nextAttemptAt === null ? null : new Date(e.nextAttemptAt).toISOString(),
+        uri: e.uri,
+        orphanUri: e.orphanUri,
+        updatedAt: new Date(e.updatedAt).toISOString(),
+      }));
     return { segments, totals: this.totals() };
   }
 

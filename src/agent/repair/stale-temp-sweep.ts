@@ -68,10 +68,16 @@ export class StaleTempSweep {
       const { removed, bytes } = await this.deepStore.sweepStaleTemps({ signal });
       if (removed === 0) return;
       this.metrics?.staleTempsRemoved.inc(removed);
-      this.log.info({ event: 'stale_temps_removed', removed, bytes }, 'removed temp files a stopped upload left in the deep store');
+      this.log.info(
+        { event: 'stale_temps_removed', removed, bytes },
+        'removed temp files a stopped upload left in the deep store',
+      );
     } catch (err) {
       if (signal.aborted) return;
-      this.log.warn({ event: 'stale_temp_sweep_failed', err: errorMessage(err) }, 'could not sweep the deep store for stale temp files; trying again later');
+      this.log.warn(
+        { event: 'stale_temp_sweep_failed', err: errorMessage(err) },
+        'could not sweep the deep store for stale temp files; trying again later',
+      );
     }
   }
 }

@@ -55,7 +55,8 @@ export class UploadLocks {
     // The lock belongs to the session it is created in, so it is created only in the session read here: a create
     // queued while a replacement client connects would otherwise land in a session the HeldLock does not name.
     const sessionId = this.session.sessionId;
-    if (sessionId === null) throw new ZooKeeperError('SESSION_CHANGED', 'create', path, { cause: new Error('no live ZooKeeper session') });
+    if (sessionId === null)
+      throw new ZooKeeperError('SESSION_CHANGED', 'create', path, { cause: new Error('no live ZooKeeper session') });
     const data = Buffer.from(JSON.stringify({ owner: this.owner, acquiredAt: new Date().toISOString() }));
     // Every create is a write; the caller may forbid writes at any point (stop), so it is asked before each.
     const create = async (p: string, bytes: Buffer | null, mode: 'persistent' | 'ephemeral'): Promise<void> => {
@@ -85,7 +86,10 @@ export class UploadLocks {
    * Create `dir` and whatever is missing above it, bottom-up: the usual case (only the table's folder is new)
    * costs one request, where checking every level from the root would cost one per level.
    */
-  private async createFolders(dir: string, create: (p: string, bytes: null, mode: 'persistent') => Promise<void>): Promise<void> {
+  private async createFolders(
+    dir: string,
+    create: (p: string, bytes: null, mode: 'persistent') => Promise<void>,
+  ): Promise<void> {
     try {
       await create(dir, null, 'persistent');
     } catch (err) {

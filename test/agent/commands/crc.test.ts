@@ -46,20 +46,27 @@ describe('pinot-sidecar crc', () => {
     const seg = await buildSegment(root, { name: 'unsealed', sealed: false });
     const r = await runCli(['crc', seg.dir]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`pinot-sidecar crc: ${seg.dir} is not a segment: no creation.meta in it or in its v3/ (expected a segment directory or a segment tarball)\n`);
+    expect(r.stderr).toBe(
+      `pinot-sidecar crc: ${seg.dir} is not a segment: no creation.meta in it or in its v3/ (expected a segment directory or a segment tarball)\n`,
+    );
   });
 
   it('wrong arguments get the one usage line, not the whole help', async () => {
     const r = await runCli(['crc', 'a', 'b']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('Usage: pinot-sidecar crc <segmentDir|tarball> [--json]  (pinot-sidecar crc --help for more)\n');
+    expect(r.stderr).toBe(
+      'Usage: pinot-sidecar crc <segmentDir|tarball> [--json]  (pinot-sidecar crc --help for more)\n',
+    );
   });
 });
 
 describe('pinot-sidecar --version', () => {
   it("prints the package's version", async () => {
-    const { version } = JSON.parse(await (await import('node:fs/promises')).readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-    for (const flag of ['--version', '-V', 'version']) expect(await runCli([flag])).toEqual({ code: 0, stdout: `pinot-sidecar ${version}\n`, stderr: '' });
+    const { version } = JSON.parse(
+      await (await import('node:fs/promises')).readFile(new URL('../../../package.json', import.meta.url), 'utf8'),
+    ) as { version: string };
+    for (const flag of ['--version', '-V', 'version'])
+      expect(await runCli([flag])).toEqual({ code: 0, stdout: `pinot-sidecar ${version}\n`, stderr: '' });
   });
 });
 
@@ -76,6 +83,10 @@ describe.skipIf(!hasPinotFixtures)(`pinot-sidecar crc on Pinot's tarballs${fixtu
     expect(r.stdout).toContain(`creation.meta CRC:  ${stored}`);
     expect(r.stdout).toContain(`recomputed CRC:     ${recomputed}`);
     const json = await runCli(['crc', pinotFixture(file), '--json']);
-    expect(JSON.parse(json.stdout)).toMatchObject({ recomputedCrc: recomputed, creationMeta: { crc: stored }, match: code === 0 });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      recomputedCrc: recomputed,
+      creationMeta: { crc: stored },
+      match: code === 0,
+    });
   });
 });

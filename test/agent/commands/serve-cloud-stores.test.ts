@@ -34,19 +34,31 @@ afterAll(async () => {
 });
 
 /** A cluster whose server hosts one segment that has no deep-store copy, and its local copy. */
-async function clusterWithMissingCopy(name: string): Promise<{ seed: PinotClusterSeeder; segment: BuiltSegment; dataDir: string }> {
+async function clusterWithMissingCopy(
+  name: string,
+): Promise<{ seed: PinotClusterSeeder; segment: BuiltSegment; dataDir: string }> {
   const seed = new PinotClusterSeeder(session, uniqueClusterName(name));
   await seed.createCluster();
   const live = await seed.addInstance(INSTANCE);
   await seed.addTable(RT);
   const dataDir = path.join(root, name, 'data');
-  const segment = await buildSegment(path.join(dataDir, RT), { name: 'events__0__7__20240101T0000Z', payloadBytes: 3 * 1024 * 1024, payloadKind: 'random' });
+  const segment = await buildSegment(path.join(dataDir, RT), {
+    name: 'events__0__7__20240101T0000Z',
+    payloadBytes: 3 * 1024 * 1024,
+    payloadKind: 'random',
+  });
   await seed.putSegment(RT, segment.name, { downloadUrl: '', crc: String(segment.crc) });
   await seed.setCurrentState(INSTANCE, live, RT, { [segment.name]: 'ONLINE' });
   return { seed, segment, dataDir };
 }
 
-async function serve(seed: PinotClusterSeeder, dataDir: string, deepStore: string, extra: string[], env: NodeJS.ProcessEnv): Promise<CliProcess> {
+async function serve(
+  seed: PinotClusterSeeder,
+  dataDir: string,
+  deepStore: string,
+  extra: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<CliProcess> {
   const port = await freePort();
   return spawnCli(['serve', '--port', String(port), '--host', '127.0.0.1', '--deep-store', deepStore, ...extra], {
     PINOT_SIDECAR_ZK: inject('zkConnectString'),
@@ -88,10 +100,16 @@ describe('serve repairs into Azure (adl2://, Azurite)', () => {
   it('uploads the verified copy, records its size and CRC, and sets the adl2:// URL', async () => {
     const { seed, segment, dataDir } = await clusterWithMissingCopy('azure');
     const container = await azurite.createContainer('pinot-deep');
-    const sidecar = await serve(seed, dataDir, 'adl2://pinot-deep/controller-data', ['--azure-endpoint', azurite.endpoint], {
-      AZURE_STORAGE_ACCOUNT: AZURITE_ACCOUNT,
-      AZURE_STORAGE_KEY: AZURITE_KEY,
-    });
+    const sidecar = await serve(
+      seed,
+      dataDir,
+      'adl2://pinot-deep/controller-data',
+      ['--azure-endpoint', azurite.endpoint],
+      {
+        AZURE_STORAGE_ACCOUNT: AZURITE_ACCOUNT,
+        AZURE_STORAGE_KEY: AZURITE_KEY,
+      },
+    );
     try {
       const url = await urlOnceSet(seed, segment.name, sidecar);
       expect(url).toBe(`adl2://pinot-deep/controller-data/events/${segment.name}`);
@@ -99,7 +117,10 @@ describe('serve repairs into Azure (adl2://, Azurite)', () => {
       const props = await blob.getProperties();
       const bytes = await blob.downloadToBuffer();
       expect(props.contentLength).toBe(bytes.length);
-      expect(props.metadata).toMatchObject({ [AZURE_CRC_METADATA_KEY]: String(segment.crc), [AZURE_BYTES_METADATA_KEY]: String(bytes.length) });
+      expect(props.metadata).toMatchObject({
+        [AZURE_CRC_METADATA_KEY]: String(segment.crc),
+        [AZURE_BYTES_METADATA_KEY]: String(bytes.length),
+      });
       expect(bytes.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
       // No secret in what the sidecar logged.
       expect(sidecar.output()).not.toContain(AZURITE_KEY);
@@ -121,7 +142,13 @@ describe('serve repairs into Google Cloud Storage (gs://, fake-gcs-server)', () 
   it('uploads the verified copy, records its size and CRC, and sets the gs:// URL', async () => {
     const { seed, segment, dataDir } = await clusterWithMissingCopy('gcs');
     await gcs.createBucket('pinot-deep');
-    const sidecar = await serve(seed, dataDir, 'gs://pinot-deep/controller-data', ['--gcs-emulator-endpoint', gcs.endpoint], {});
+    const sidecar = await serve(
+      seed,
+      dataDir,
+      'gs://pinot-deep/controller-data',
+      ['--gcs-emulator-endpoint', gcs.endpoint],
+      {},
+    );
     try {
       const url = await urlOnceSet(seed, segment.name, sidecar);
       expect(url).toBe(`gs://pinot-deep/controller-data/events/${segment.name}`);
@@ -129,7 +156,10 @@ describe('serve repairs into Google Cloud Storage (gs://, fake-gcs-server)', () 
       const [metadata] = await file.getMetadata();
       const [bytes] = await file.download();
       expect(Number(metadata.size)).toBe(bytes.length);
-      expect(metadata.metadata).toMatchObject({ 'segment-crc': String(segment.crc), 'segment-bytes': String(bytes.length) });
+      expect(metadata.metadata).toMatchObject({
+        'segment-crc': String(segment.crc),
+        'segment-bytes': String(bytes.length),
+      });
       expect(bytes.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
     } finally {
       await stop(sidecar);

@@ -33,9 +33,15 @@ describe('pinot-sidecar serve with tier data dirs (real process)', () => {
 
   it('serves a segment found only in a tier data dir (a tier not created yet is fine)', async () => {
     const port = await freePort();
-    const p = spawnCli(['serve', '--port', String(port), '--host', '127.0.0.1'], env(`${path.join(root, 'warm')}:${path.join(root, 'cold')}`));
+    const p = spawnCli(
+      ['serve', '--port', String(port), '--host', '127.0.0.1'],
+      env(`${path.join(root, 'warm')}:${path.join(root, 'cold')}`),
+    );
     try {
-      await vi.waitFor(async () => expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200), { timeout: 20_000, interval: 100 });
+      await vi.waitFor(async () => expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200), {
+        timeout: 20_000,
+        interval: 100,
+      });
       const res = await fetch(`http://127.0.0.1:${port}/segments/events_REALTIME/${SEGMENT}`);
       expect(res.status).toBe(200);
       expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(100);
@@ -50,6 +56,8 @@ describe('pinot-sidecar serve with tier data dirs (real process)', () => {
     await writeFile(path.join(root, 'a-file'), 'x');
     const p = spawnCli(['serve', '--port', '0'], env(path.join(root, 'a-file')));
     expect(await p.exited).toBe(2);
-    expect(p.output()).toMatch(/--tier-data-dir \(PINOT_SIDECAR_TIER_DATA_DIRS\): .*a-file is not a readable directory/);
+    expect(p.output()).toMatch(
+      /--tier-data-dir \(PINOT_SIDECAR_TIER_DATA_DIRS\): .*a-file is not a readable directory/,
+    );
   });
 });

@@ -37,7 +37,11 @@ beforeAll(async () => {
     // A local replica in ERROR of a pauseless table: the one case in which a scrape reads ZooKeeper.
     await seed.setCurrentState(INSTANCE, live, RT, { [SEGMENT]: 'ONLINE', [IN_ERROR]: 'ERROR' });
     await seed.setExternalView(RT, { [SEGMENT]: { [INSTANCE]: 'ONLINE' }, [IN_ERROR]: { [INSTANCE]: 'ERROR' } });
-    await seed.setExternalView(RT, { [SEGMENT]: { [INSTANCE]: 'ONLINE' }, [IN_ERROR]: { [INSTANCE]: 'ERROR' } }, { idealState: true });
+    await seed.setExternalView(
+      RT,
+      { [SEGMENT]: { [INSTANCE]: 'ONLINE' }, [IN_ERROR]: { [INSTANCE]: 'ERROR' } },
+      { idealState: true },
+    );
   } finally {
     await session.close();
   }
@@ -66,46 +70,65 @@ async function stop(p: CliProcess): Promise<void> {
 }
 
 describe('serve started before ZooKeeper', () => {
-  it('listens and serves downloads at once, is not ready, and becomes ready once ZooKeeper appears', { timeout: 90_000 }, async () => {
-    await zk.server.stop(); // the port is closed: nothing listens there yet
-    const port = await freePort();
-    const p = serve(port);
-    await vi.waitFor(async () => expect((await rawRequest(port, '/health/live')).status).toBe(200), { timeout: 30_000, interval: 100 });
+  it(
+    'listens and serves downloads at once, is not ready, and becomes ready once ZooKeeper appears',
+    { timeout: 90_000 },
+    async () => {
+      await zk.server.stop(); // the port is closed: nothing listens there yet
+      const port = await freePort();
+      const p = serve(port);
+      await vi.waitFor(async () => expect((await rawRequest(port, '/health/live')).status).toBe(200), {
+        timeout: 30_000,
+        interval: 100,
+      });
 
-    const ready = await rawRequest(port, '/health/ready');
-    expect(ready.status).toBe(503);
-    expect(JSON.parse(ready.body.toString()).reasons).toEqual(expect.arrayContaining([expect.stringMatching(/^zookeeper\b/)]));
-    const download = await rawRequest(port, `/tables/${RT}/segments/${SEGMENT}`);
-    expect([download.status, download.complete]).toEqual([200, true]);
-    expect((await rawRequest(port, '/metrics')).body.toString()).toMatch(/^pinot_sidecar_zk_connected 0$/m);
+      const ready = await rawRequest(port, '/health/ready');
+      expect(ready.status).toBe(503);
+      expect(JSON.parse(ready.body.toString()).reasons).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^zookeeper\b/)]),
+      );
+      const download = await rawRequest(port, `/tables/${RT}/segments/${SEGMENT}`);
+      expect([download.status, download.complete]).toEqual([200, true]);
+      expect((await rawRequest(port, '/metrics')).body.toString()).toMatch(/^pinot_sidecar_zk_connected 0$/m);
 
-    await zk.server.restart(); // ZooKeeper appears, with the cluster the sidecar was told about
-    await vi.waitFor(async () => expect((await rawRequest(port, '/health/ready')).status).toBe(200), { timeout: 60_000, interval: 200 });
-    expect((await rawRequest(port, '/metrics')).body.toString()).toMatch(/^pinot_sidecar_zk_connected 1$/m);
-    expect(p.output()).toMatch(/"msg":"first sync done"/);
-    await stop(p);
-  });
+      await zk.server.restart(); // ZooKeeper appears, with the cluster the sidecar was told about
+      await vi.waitFor(async () => expect((await rawRequest(port, '/health/ready')).status).toBe(200), {
+        timeout: 60_000,
+        interval: 200,
+      });
+      expect((await rawRequest(port, '/metrics')).body.toString()).toMatch(/^pinot_sidecar_zk_connected 1$/m);
+      expect(p.output()).toMatch(/"msg":"first sync done"/);
+      await stop(p);
+    },
+  );
 });
 
 describe('serve while ZooKeeper is frozen', () => {
-  it('/metrics answers 200 within its cap, with the refresh still waiting on ZooKeeper', { timeout: 90_000 }, async () => {
-    const port = await freePort();
-    const p = serve(port); // the default 30 s session: ZooKeeper's silence is not noticed for 20 s
-    await vi.waitFor(async () => expect((await rawRequest(port, '/health/ready')).status).toBe(200), { timeout: 60_000, interval: 200 });
-    // No scrape yet: the first one must read the external view (the local replica in ERROR), from a frozen server.
-    zk.server.pause();
-    try {
-      const res = await rawRequest(port, '/metrics');
-      expect(res.status).toBe(200);
-      expect(res.body.toString()).toMatch(/^pinot_sidecar_segments_in_error\{table="events_REALTIME"\} 1$/m);
-      // It answered through the cap while the refresh still waited: the session had not yet noticed the silence
-      // (the refresh gives up only after the connection is dropped), and nothing had failed.
-      expect(res.body.toString()).toMatch(/^pinot_sidecar_zk_connected 1$/m);
-      expect(p.output()).toContain('metrics refresh slower than 2 s; serving the last values');
-      expect(p.output()).not.toMatch(/zk server silent|external view unreadable|metrics refresh failed/);
-    } finally {
-      zk.server.resume();
-    }
-    await stop(p);
-  });
+  it(
+    '/metrics answers 200 within its cap, with the refresh still waiting on ZooKeeper',
+    { timeout: 90_000 },
+    async () => {
+      const port = await freePort();
+      const p = serve(port); // the default 30 s session: ZooKeeper's silence is not noticed for 20 s
+      await vi.waitFor(async () => expect((await rawRequest(port, '/health/ready')).status).toBe(200), {
+        timeout: 60_000,
+        interval: 200,
+      });
+      // No scrape yet: the first one must read the external view (the local replica in ERROR), from a frozen server.
+      zk.server.pause();
+      try {
+        const res = await rawRequest(port, '/metrics');
+        expect(res.status).toBe(200);
+        expect(res.body.toString()).toMatch(/^pinot_sidecar_segments_in_error\{table="events_REALTIME"\} 1$/m);
+        // It answered through the cap while the refresh still waited: the session had not yet noticed the silence
+        // (the refresh gives up only after the connection is dropped), and nothing had failed.
+        expect(res.body.toString()).toMatch(/^pinot_sidecar_zk_connected 1$/m);
+        expect(p.output()).toContain('metrics refresh slower than 2 s; serving the last values');
+        expect(p.output()).not.toMatch(/zk server silent|external view unreadable|metrics refresh failed/);
+      } finally {
+        zk.server.resume();
+      }
+      await stop(p);
+    },
+  );
 });

@@ -45,7 +45,14 @@ describe('serve configuration', () => {
       PINOT_SIDECAR_S3_PATH_STYLE: 'true',
       PINOT_SIDECAR_PORT: '9800',
     });
-    expect(fromEnv).toMatchObject({ zk: 'zk-0:2181,zk-1:2181/pinot', port: 9800, s3PathStyle: true, gzipLevel: 1, host: '0.0.0.0', lockRoot: '/pinot-sidecar' });
+    expect(fromEnv).toMatchObject({
+      zk: 'zk-0:2181,zk-1:2181/pinot',
+      port: 9800,
+      s3PathStyle: true,
+      gzipLevel: 1,
+      host: '0.0.0.0',
+      lockRoot: '/pinot-sidecar',
+    });
     expect(parseServeConfig([...minimal, '--port', '9900'], { PINOT_SIDECAR_PORT: '9800' }).port).toBe(9900);
     expect(parseServeConfig(minimal, {}).port).toBe(9700);
   });
@@ -60,7 +67,9 @@ describe('serve configuration', () => {
         expect.stringMatching(/^--data-dir \(PINOT_SIDECAR_DATA_DIR\): required$/),
         expect.stringMatching(/^--port \(PINOT_SIDECAR_PORT\): /),
         expect.stringMatching(/^--gzip-level \(PINOT_SIDECAR_GZIP_LEVEL\): /),
-        expect.stringMatching(/^--deep-store \(PINOT_SIDECAR_DEEP_STORE\): expected s3:\/\/bucket\/prefix, gs:\/\/bucket\/prefix, adl2:\/\/fileSystem\/prefix or file:\/\/\/path$/),
+        expect.stringMatching(
+          /^--deep-store \(PINOT_SIDECAR_DEEP_STORE\): expected s3:\/\/bucket\/prefix, gs:\/\/bucket\/prefix, adl2:\/\/fileSystem\/prefix or file:\/\/\/path$/,
+        ),
       ]),
     );
     expect(lines).toHaveLength(7);
@@ -110,11 +119,37 @@ describe('pinot-sidecar serve (real process)', () => {
   it('exits 2 when the data dir or the token file is unusable', async () => {
     const { seed } = pinot;
     await writeFile(path.join(root, 'a-file'), 'not a directory');
-    const bad = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', instance, '--data-dir', path.join(root, 'a-file'), '--port', '0']);
+    const bad = spawnCli([
+      'serve',
+      '--zk',
+      inject('zkConnectString'),
+      '--cluster',
+      seed.cluster,
+      '--instance',
+      instance,
+      '--data-dir',
+      path.join(root, 'a-file'),
+      '--port',
+      '0',
+    ]);
     expect(await bad.exited).toBe(2);
     expect(bad.output()).toMatch(/--data-dir \(PINOT_SIDECAR_DATA_DIR\): .* is not a readable directory/);
     await writeFile(path.join(root, 'empty-token'), '\n');
-    const token = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', instance, '--data-dir', path.join(root, 'data'), '--port', '0', '--token-file', path.join(root, 'empty-token')]);
+    const token = spawnCli([
+      'serve',
+      '--zk',
+      inject('zkConnectString'),
+      '--cluster',
+      seed.cluster,
+      '--instance',
+      instance,
+      '--data-dir',
+      path.join(root, 'data'),
+      '--port',
+      '0',
+      '--token-file',
+      path.join(root, 'empty-token'),
+    ]);
     expect(await token.exited).toBe(2);
     expect(token.output()).toMatch(/--token-file/);
   });
@@ -123,17 +158,43 @@ describe('pinot-sidecar serve (real process)', () => {
     const { seed } = pinot;
     const port = await freePort();
     const later = path.join(root, 'later');
-    const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', instance, '--data-dir', later, '--port', String(port), '--host', '127.0.0.1']);
+    const p = spawnCli([
+      'serve',
+      '--zk',
+      inject('zkConnectString'),
+      '--cluster',
+      seed.cluster,
+      '--instance',
+      instance,
+      '--data-dir',
+      later,
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+    ]);
     try {
-      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 503, reasons: [expect.stringMatching(/^data_dir: data dir .*later does not exist yet/)] }), { timeout: 20_000, interval: 100 });
+      await vi.waitFor(
+        async () =>
+          expect(await readyBody(port)).toMatchObject({
+            status: 503,
+            reasons: [expect.stringMatching(/^data_dir: data dir .*later does not exist yet/)],
+          }),
+        { timeout: 20_000, interval: 100 },
+      );
       expect(await metric(port, 'pinot_sidecar_data_dir_present')).toBe(0);
       const before = await fetch(`http://127.0.0.1:${port}/tables/events/segments/events__0__1__20240101T0000Z`);
       expect(before.status).toBe(503);
       await buildSegment(path.join(later, 'events_REALTIME'), { name: 'events__0__1__20240101T0000Z' });
       // Looked at again every 10 s (DATA_DIR_CHECK_INTERVAL_MS).
-      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 200, reasons: [] }), { timeout: 30_000, interval: 200 });
+      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 200, reasons: [] }), {
+        timeout: 30_000,
+        interval: 200,
+      });
       expect(await metric(port, 'pinot_sidecar_data_dir_present')).toBe(1);
-      expect((await fetch(`http://127.0.0.1:${port}/tables/events/segments/events__0__1__20240101T0000Z`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${port}/tables/events/segments/events__0__1__20240101T0000Z`)).status).toBe(
+        200,
+      );
       expect(p.output()).toMatch(/data dir .*later does not exist yet/);
       expect(p.output()).toMatch(/data_dir: ok again/);
     } finally {
@@ -145,14 +206,42 @@ describe('pinot-sidecar serve (real process)', () => {
     const { session } = pinot;
     const port = await freePort();
     const later = new PinotClusterSeeder(session, uniqueClusterName('serve-later'));
-    const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', later.cluster, '--instance', instance, '--data-dir', path.join(root, 'data'), '--port', String(port), '--host', '127.0.0.1']);
+    const p = spawnCli([
+      'serve',
+      '--zk',
+      inject('zkConnectString'),
+      '--cluster',
+      later.cluster,
+      '--instance',
+      instance,
+      '--data-dir',
+      path.join(root, 'data'),
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+    ]);
     try {
-      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 503, reasons: expect.arrayContaining([expect.stringMatching(new RegExp(`^cluster: Pinot cluster "${later.cluster}" does not exist.*waiting for it`))]) }), { timeout: 20_000, interval: 100 });
+      await vi.waitFor(
+        async () =>
+          expect(await readyBody(port)).toMatchObject({
+            status: 503,
+            reasons: expect.arrayContaining([
+              expect.stringMatching(
+                new RegExp(`^cluster: Pinot cluster "${later.cluster}" does not exist.*waiting for it`),
+              ),
+            ]),
+          }),
+        { timeout: 20_000, interval: 100 },
+      );
       expect(p.child.exitCode).toBeNull();
       // The controller creates the cluster, the server joins: the sidecar follows without a restart.
       await later.createCluster();
       await later.addInstance(instance);
-      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 200, reasons: [] }), { timeout: 30_000, interval: 200 });
+      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 200, reasons: [] }), {
+        timeout: 30_000,
+        interval: 200,
+      });
       expect(p.output()).toMatch(/cluster: ok again/);
     } finally {
       p.child.kill('SIGKILL');
@@ -163,16 +252,52 @@ describe('pinot-sidecar serve (real process)', () => {
     const { seed } = pinot;
     const port = await freePort();
     const typo = 'Server_serve-tset_8098';
-    const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', typo, '--data-dir', path.join(root, 'data'), '--port', String(port), '--host', '127.0.0.1']);
+    const p = spawnCli([
+      'serve',
+      '--zk',
+      inject('zkConnectString'),
+      '--cluster',
+      seed.cluster,
+      '--instance',
+      typo,
+      '--data-dir',
+      path.join(root, 'data'),
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+    ]);
     try {
-      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 503, reasons: [expect.stringMatching(new RegExp(`^server: instance ${typo} is not registered .*registered servers: ${instance}`))] }), { timeout: 20_000, interval: 100 });
+      await vi.waitFor(
+        async () =>
+          expect(await readyBody(port)).toMatchObject({
+            status: 503,
+            reasons: [
+              expect.stringMatching(
+                new RegExp(`^server: instance ${typo} is not registered .*registered servers: ${instance}`),
+              ),
+            ],
+          }),
+        { timeout: 20_000, interval: 100 },
+      );
       expect(await metric(port, 'pinot_sidecar_server_live')).toBe(0);
       expect(p.output()).toMatch(/server: instance Server_serve-tset_8098 is not registered/);
       // The server registers but is not up yet: ready (segments on disk are still served), with a warning.
       await seed.addInstance(typo, { live: false });
-      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 200, reasons: [], warnings: [expect.stringMatching(/^server: no live instance znode/)] }), { timeout: 20_000, interval: 100 });
+      await vi.waitFor(
+        async () =>
+          expect(await readyBody(port)).toMatchObject({
+            status: 200,
+            reasons: [],
+            warnings: [expect.stringMatching(/^server: no live instance znode/)],
+          }),
+        { timeout: 20_000, interval: 100 },
+      );
       await seed.setLive(typo);
-      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 200, warnings: [] }), { timeout: 20_000, interval: 100 });
+      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 200, warnings: [] }), {
+        timeout: 20_000,
+        interval: 100,
+      });
       expect(await metric(port, 'pinot_sidecar_server_live')).toBe(1);
     } finally {
       p.child.kill('SIGKILL');
@@ -183,11 +308,36 @@ describe('pinot-sidecar serve (real process)', () => {
     const { seed } = pinot;
     const port = await freePort();
     const closed = await freePort();
-    const p = spawnCli(['serve', '--zk', `127.0.0.1:${closed}`, '--cluster', seed.cluster, '--instance', instance, '--data-dir', path.join(root, 'data'), '--port', String(port), '--host', '127.0.0.1']);
+    const p = spawnCli([
+      'serve',
+      '--zk',
+      `127.0.0.1:${closed}`,
+      '--cluster',
+      seed.cluster,
+      '--instance',
+      instance,
+      '--data-dir',
+      path.join(root, 'data'),
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+    ]);
     try {
-      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 503, reasons: expect.arrayContaining([`zookeeper: connection refused by 127.0.0.1:${closed} (is ZooKeeper running there? is --zk right?)`]) }), { timeout: 20_000, interval: 100 });
+      await vi.waitFor(
+        async () =>
+          expect(await readyBody(port)).toMatchObject({
+            status: 503,
+            reasons: expect.arrayContaining([
+              `zookeeper: connection refused by 127.0.0.1:${closed} (is ZooKeeper running there? is --zk right?)`,
+            ]),
+          }),
+        { timeout: 20_000, interval: 100 },
+      );
       // Past the handshake timeout (5 s) and a first-sync deadline: still the one plain line, nothing else.
-      await vi.waitFor(() => expect(p.output().match(/connection refused by/g)?.length).toBeGreaterThanOrEqual(1), { timeout: 10_000 });
+      await vi.waitFor(() => expect(p.output().match(/connection refused by/g)?.length).toBeGreaterThanOrEqual(1), {
+        timeout: 10_000,
+      });
       const output = p.output();
       expect(output).not.toMatch(/silent past the read timeout/);
       expect(output).not.toMatch(/"stack"/);
@@ -206,7 +356,10 @@ describe('pinot-sidecar serve (real process)', () => {
       PINOT_SIDECAR_DATA_DIR: path.join(root, 'data'),
     });
     try {
-      await vi.waitFor(async () => expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200), { timeout: 20_000, interval: 100 });
+      await vi.waitFor(async () => expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200), {
+        timeout: 20_000,
+        interval: 100,
+      });
       const res = await fetch(`http://127.0.0.1:${port}/tables/events/segments/events__0__1__20240101T0000Z`);
       expect(res.status).toBe(200);
       expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(100);
@@ -216,7 +369,10 @@ describe('pinot-sidecar serve (real process)', () => {
       p.child.kill('SIGTERM');
       expect(await p.exited).toBe(0);
       // Logs are JSON lines.
-      const lines = p.output().split('\n').filter((l) => l.startsWith('{'));
+      const lines = p
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{'));
       expect(lines.some((l) => JSON.parse(l).msg === 'first sync done')).toBe(true);
       expect(lines.some((l) => JSON.parse(l).msg === 'shut down')).toBe(true);
     } finally {
@@ -228,9 +384,32 @@ describe('pinot-sidecar serve (real process)', () => {
     const { seed } = pinot;
     const port = await freePort();
     const missing = path.join(root, 'no-such-deep-store');
-    const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', instance, '--data-dir', path.join(root, 'data'), '--port', String(port), '--host', '127.0.0.1', '--deep-store', `file://${missing}`]);
+    const p = spawnCli([
+      'serve',
+      '--zk',
+      inject('zkConnectString'),
+      '--cluster',
+      seed.cluster,
+      '--instance',
+      instance,
+      '--data-dir',
+      path.join(root, 'data'),
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--deep-store',
+      `file://${missing}`,
+    ]);
     try {
-      await vi.waitFor(async () => expect(await readyBody(port)).toMatchObject({ status: 200, warnings: [expect.stringMatching(/^deep_store: deep store down: .*no-such-deep-store/)] }), { timeout: 20_000, interval: 100 });
+      await vi.waitFor(
+        async () =>
+          expect(await readyBody(port)).toMatchObject({
+            status: 200,
+            warnings: [expect.stringMatching(/^deep_store: deep store down: .*no-such-deep-store/)],
+          }),
+        { timeout: 20_000, interval: 100 },
+      );
       expect(await metric(port, 'pinot_sidecar_deep_store_up')).toBe(0);
       const status = await runCli(['status', '--url', `http://127.0.0.1:${port}`]);
       expect(status.stdout).toMatch(/^deep store: DOWN since .*no-such-deep-store/m);
@@ -249,11 +428,32 @@ describe('pinot-sidecar serve (real process)', () => {
     await seed.setCurrentState(errored, live, table, { [segment]: 'ERROR' });
     const serveWith = async (extra: string[]): Promise<{ status: number; body: string }> => {
       const port = await freePort();
-      const p = spawnCli(['serve', '--zk', inject('zkConnectString'), '--cluster', seed.cluster, '--instance', errored, '--data-dir', path.join(root, 'data'), '--port', String(port), '--host', '127.0.0.1', ...extra]);
+      const p = spawnCli([
+        'serve',
+        '--zk',
+        inject('zkConnectString'),
+        '--cluster',
+        seed.cluster,
+        '--instance',
+        errored,
+        '--data-dir',
+        path.join(root, 'data'),
+        '--port',
+        String(port),
+        '--host',
+        '127.0.0.1',
+        ...extra,
+      ]);
       try {
-        await vi.waitFor(async () => expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200), { timeout: 20_000, interval: 100 });
+        await vi.waitFor(async () => expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200), {
+          timeout: 20_000,
+          interval: 100,
+        });
         const res = await fetch(`http://127.0.0.1:${port}/segments/${table}/${segment}`);
-        return { status: res.status, body: res.status === 200 ? `${(await res.arrayBuffer()).byteLength} bytes` : await res.text() };
+        return {
+          status: res.status,
+          body: res.status === 200 ? `${(await res.arrayBuffer()).byteLength} bytes` : await res.text(),
+        };
       } finally {
         p.child.kill('SIGKILL');
       }

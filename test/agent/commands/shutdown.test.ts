@@ -25,7 +25,11 @@ describe('SIGTERM (real sidecar process)', () => {
 
   beforeAll(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'shutdown-'));
-    big = await buildSegment(path.join(root, 'data', RT), { name: 'events__0__1__20240101T0000Z', payloadBytes: 40 * 1024 * 1024, payloadKind: 'random' });
+    big = await buildSegment(path.join(root, 'data', RT), {
+      name: 'events__0__1__20240101T0000Z',
+      payloadBytes: 40 * 1024 * 1024,
+      payloadKind: 'random',
+    });
     s3 = await startS3Fake();
     await s3.createBucket('deep');
     proxy = await startFaultProxy(s3.endpoint);
@@ -46,15 +50,30 @@ describe('SIGTERM (real sidecar process)', () => {
   });
 
   async function startSidecar(port: number, extra: string[], graceSeconds = 20): Promise<CliProcess> {
-    const p = spawnCli(['serve', '--port', String(port), '--host', '127.0.0.1', '--shutdown-grace-seconds', String(graceSeconds), ...extra], {
-      PINOT_SIDECAR_ZK: inject('zkConnectString'),
-      PINOT_SIDECAR_CLUSTER: pinot.cluster,
-      PINOT_SIDECAR_INSTANCE: INSTANCE,
-      PINOT_SIDECAR_DATA_DIR: path.join(root, 'data'),
-      AWS_ACCESS_KEY_ID: FAKE_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: FAKE_CREDENTIALS.secretAccessKey,
+    const p = spawnCli(
+      [
+        'serve',
+        '--port',
+        String(port),
+        '--host',
+        '127.0.0.1',
+        '--shutdown-grace-seconds',
+        String(graceSeconds),
+        ...extra,
+      ],
+      {
+        PINOT_SIDECAR_ZK: inject('zkConnectString'),
+        PINOT_SIDECAR_CLUSTER: pinot.cluster,
+        PINOT_SIDECAR_INSTANCE: INSTANCE,
+        PINOT_SIDECAR_DATA_DIR: path.join(root, 'data'),
+        AWS_ACCESS_KEY_ID: FAKE_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: FAKE_CREDENTIALS.secretAccessKey,
+      },
+    );
+    await vi.waitFor(async () => expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200), {
+      timeout: 30_000,
+      interval: 100,
     });
-    await vi.waitFor(async () => expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200), { timeout: 30_000, interval: 100 });
     return p;
   }
 
@@ -126,7 +145,15 @@ describe('SIGTERM (real sidecar process)', () => {
     proxy.reset();
     proxy.inject((r) => r.method === 'PUT', faults.delay(60_000), { times: Infinity });
     const port = await freePort();
-    const p = await startSidecar(port, ['--deep-store', 's3://deep/pinot', '--s3-endpoint', proxy.endpoint, '--s3-region', FAKE_REGION, '--s3-path-style']);
+    const p = await startSidecar(port, [
+      '--deep-store',
+      's3://deep/pinot',
+      '--s3-endpoint',
+      proxy.endpoint,
+      '--s3-region',
+      FAKE_REGION,
+      '--s3-path-style',
+    ]);
     try {
       // The repair's multipart upload (not another PUT, such as a deep-store probe's) is on the wire.
       await vi.waitFor(() => expect(proxy.count('UploadPart')).toBeGreaterThan(0), { timeout: 20_000 });
@@ -141,7 +168,9 @@ describe('SIGTERM (real sidecar process)', () => {
       const record = await readRecord(session, seed.paths.segmentMetadata(RT, big.name));
       expect(record?.doc.record.simpleFields['segment.download.url']).toBe('');
       // Nothing at the final key (404, not any error), and no multipart upload left open.
-      const head = await s3.client.send(new HeadObjectCommand({ Bucket: 'deep', Key: `pinot/events/${big.name}` })).catch((err: unknown) => err);
+      const head = await s3.client
+        .send(new HeadObjectCommand({ Bucket: 'deep', Key: `pinot/events/${big.name}` }))
+        .catch((err: unknown) => err);
       expect(head).toMatchObject({ name: 'NotFound', $metadata: { httpStatusCode: 404 } });
       expect(await s3.hasInProgressMultipartUploads('deep')).toBe(false);
       expect(p.output()).toMatch(/"msg":"shut down"/);

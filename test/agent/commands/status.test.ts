@@ -9,14 +9,36 @@ import { freePort } from '../../helpers/zookeeper-server.js';
 
 const healthy: RepairStatusBody = {
   segments: [
-    { table: 'events_REALTIME', segment: 'events__0__1__20240101T0000Z', state: 'done', attempts: 1, uri: 's3://b/events/events__0__1__20240101T0000Z' },
-    { table: 'events_REALTIME', segment: 'events__0__2__20240101T0000Z', state: 'retrying', attempts: 3, nextAttemptAt: '2026-11-22T03:00:00.000Z', lastError: 'SlowDown: Please reduce\nyour request rate' },
+    {
+      table: 'events_REALTIME',
+      segment: 'events__0__1__20240101T0000Z',
+      state: 'done',
+      attempts: 1,
+      uri: 's3://b/events/events__0__1__20240101T0000Z',
+    },
+    {
+      table: 'events_REALTIME',
+      segment: 'events__0__2__20240101T0000Z',
+      state: 'retrying',
+      attempts: 3,
+      nextAttemptAt: '2026-11-22T03:00:00.000Z',
+      lastError: 'SlowDown: Please reduce\nyour request rate',
+    },
     { table: 'events_REALTIME', segment: 'events__0__3__20240101T0000Z', state: 'skipped', reason: 'crc_mismatch' },
   ],
   totals: { done: 1, retrying: 1, skipped: 1, failed: 0 },
 };
 const failing: RepairStatusBody = {
-  segments: [...healthy.segments, { table: 'orders_REALTIME', segment: 'orders__1__9__20240101T0000Z', state: 'failed', attempts: 7, lastError: 'AccessDenied (403)' }],
+  segments: [
+    ...healthy.segments,
+    {
+      table: 'orders_REALTIME',
+      segment: 'orders__1__9__20240101T0000Z',
+      state: 'failed',
+      attempts: 7,
+      lastError: 'AccessDenied (403)',
+    },
+  ],
   totals: { ...healthy.totals, failed: 1 },
 };
 
@@ -28,7 +50,12 @@ describe('pinot-sidecar status', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'status-'));
     await writeFile(path.join(dir, 'token'), 'tok\n');
-    server = await startTestHttpServer({ dataDir: dir, token: 'tok', readiness: () => readiness, routes: [(app) => app.get('/repair/status', (c) => c.json(body))] });
+    server = await startTestHttpServer({
+      dataDir: dir,
+      token: 'tok',
+      readiness: () => readiness,
+      routes: [(app) => app.get('/repair/status', (c) => c.json(body))],
+    });
   });
   afterAll(async () => {
     await server.close();
@@ -42,7 +69,9 @@ describe('pinot-sidecar status', () => {
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('READY');
     expect(lines[2]).toMatch(/^TABLE\s+SEGMENT\s+STATE\s+ATTEMPTS\s+NEXT RETRY\s+LAST ERROR \/ REASON$/);
-    expect(lines[4]).toMatch(/events__0__2__20240101T0000Z\s+retrying\s+3\s+2026-11-22T03:00:00.000Z\s+SlowDown: Please reduce your request rate$/);
+    expect(lines[4]).toMatch(
+      /events__0__2__20240101T0000Z\s+retrying\s+3\s+2026-11-22T03:00:00.000Z\s+SlowDown: Please reduce your request rate$/,
+    );
     expect(lines[5]).toMatch(/skipped\s+0\s+-\s+crc_mismatch$/);
     expect(lines.at(-1)).toBe('3 segments tracked: 1 done, 1 retrying, 1 skipped');
   });
@@ -56,11 +85,19 @@ describe('pinot-sidecar status', () => {
 
   it('says first why the sidecar is not ready, and what it warns about; exit 1 (an operator is needed)', async () => {
     body = healthy;
-    readiness = { ready: false, reasons: ['server: instance Server_x is not registered in cluster C'], warnings: ['deep_store: NoSuchBucket'] };
+    readiness = {
+      ready: false,
+      reasons: ['server: instance Server_x is not registered in cluster C'],
+      warnings: ['deep_store: NoSuchBucket'],
+    };
     try {
       const r = await runCli(['status', '--url', server.url(''), '--token-file', path.join(dir, 'token')]);
       expect(r.code).toBe(1);
-      expect(r.stdout.split('\n').slice(0, 3)).toEqual(['NOT READY', '  not ready: server: instance Server_x is not registered in cluster C', '  warning:   deep_store: NoSuchBucket']);
+      expect(r.stdout.split('\n').slice(0, 3)).toEqual([
+        'NOT READY',
+        '  not ready: server: instance Server_x is not registered in cluster C',
+        '  warning:   deep_store: NoSuchBucket',
+      ]);
     } finally {
       readiness = { ready: true, reasons: [], warnings: [] };
     }
@@ -79,7 +116,9 @@ describe('pinot-sidecar status', () => {
     const port = await freePort();
     const down = await runCli(['status', '--url', `http://127.0.0.1:${port}`]);
     expect(down.code).toBe(2);
-    expect(down.stderr).toBe(`pinot-sidecar status: http://127.0.0.1:${port}: connection refused by 127.0.0.1:${port} (is the sidecar running? is --url right?)\n`);
+    expect(down.stderr).toBe(
+      `pinot-sidecar status: http://127.0.0.1:${port}: connection refused by 127.0.0.1:${port} (is the sidecar running? is --url right?)\n`,
+    );
   });
 
   it('formats an empty state as a summary only', () => {
@@ -88,15 +127,40 @@ describe('pinot-sidecar status', () => {
 
   it.each([
     { name: 'not probed', probe: null, text: '' },
-    { name: 'up', probe: { state: 'up', mode: 'write', checkedAt: '2026-12-02T07:00:00.000Z', since: null, cause: null, warning: null }, text: 'deep store: up (write probe, checked 2026-12-02T07:00:00.000Z)\n' },
+    {
+      name: 'up',
+      probe: {
+        state: 'up',
+        mode: 'write',
+        checkedAt: '2026-12-02T07:00:00.000Z',
+        since: null,
+        cause: null,
+        warning: null,
+      },
+      text: 'deep store: up (write probe, checked 2026-12-02T07:00:00.000Z)\n',
+    },
     {
       name: 'up with a warning',
-      probe: { state: 'up', mode: 'write', checkedAt: null, since: null, cause: null, warning: { message: 'delete refused' } },
+      probe: {
+        state: 'up',
+        mode: 'write',
+        checkedAt: null,
+        since: null,
+        cause: null,
+        warning: { message: 'delete refused' },
+      },
       text: 'deep store: up (write probe)\n  warning:   delete refused\n',
     },
     {
       name: 'down',
-      probe: { state: 'down', mode: 'read', checkedAt: null, since: '2026-12-02T06:00:00.000Z', cause: { message: 'the bucket does not exist' }, warning: null },
+      probe: {
+        state: 'down',
+        mode: 'read',
+        checkedAt: null,
+        since: '2026-12-02T06:00:00.000Z',
+        cause: { message: 'the bucket does not exist' },
+        warning: null,
+      },
       text: 'deep store: DOWN since 2026-12-02T06:00:00.000Z: the bucket does not exist\n',
     },
   ])('the deep store line: $name', ({ probe, text }) => {

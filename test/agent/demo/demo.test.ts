@@ -9,7 +9,9 @@ import { spawnCli } from '../../helpers/cli.js';
 
 function processesMentioning(text: string): string[] {
   try {
-    return execFileSync('pgrep', ['-af', text], { encoding: 'utf8' }).split('\n').filter((l) => l.trim() !== '' && !l.includes('pgrep'));
+    return execFileSync('pgrep', ['-af', text], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.includes('pgrep'));
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
@@ -55,9 +57,19 @@ describe('pinot-sidecar demo (until Ctrl-C)', () => {
     const demoDir = path.join(dir, 'demo');
     const p = spawnCli(['demo', '--port', '0', '--dir', demoDir]);
     try {
-      await vi.waitFor(() => expect(p.output()).toMatch(/Press Ctrl-C to stop everything/), { timeout: 60_000, interval: 200 });
-      const curl = p.output().split('\n').find((l) => l.includes('/tables/clicks/segments/'))!;
-      expect(curl).toMatch(new RegExp(`-o ${demoDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/clicks__[^ ]+\\.tar\\.gz && tar tzvf ${demoDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/`));
+      await vi.waitFor(() => expect(p.output()).toMatch(/Press Ctrl-C to stop everything/), {
+        timeout: 60_000,
+        interval: 200,
+      });
+      const curl = p
+        .output()
+        .split('\n')
+        .find((l) => l.includes('/tables/clicks/segments/'))!;
+      expect(curl).toMatch(
+        new RegExp(
+          `-o ${demoDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/clicks__[^ ]+\\.tar\\.gz && tar tzvf ${demoDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/`,
+        ),
+      );
       expect(curl).toMatch(/curl -s http:\/\/127\.0\.0\.1:\d+\/tables\/clicks\/segments\//);
       p.child.kill('SIGINT');
       expect(await p.exited).toBe(0);
@@ -73,8 +85,31 @@ describe('demo option pass-through', () => {
   it('hands unknown options to the sidecar with their values', async () => {
     const { parseArgs } = await import('node:util');
     const { passThroughArgs } = await import('../../../src/agent/commands/demo.js');
-    const args = ['--once', '--deep-store', 's3://bucket/prefix', '--s3-endpoint=http://minio:9000', '--s3-path-style', '--port', '0', '--gzip-level', '6'];
-    const { tokens } = parseArgs({ args, options: { once: { type: 'boolean' }, port: { type: 'string' } }, strict: false, tokens: true });
-    expect(passThroughArgs(tokens)).toEqual(['--deep-store', 's3://bucket/prefix', '--s3-endpoint', 'http://minio:9000', '--s3-path-style', '--gzip-level', '6']);
+    const args = [
+      '--once',
+      '--deep-store',
+      's3://bucket/prefix',
+      '--s3-endpoint=http://minio:9000',
+      '--s3-path-style',
+      '--port',
+      '0',
+      '--gzip-level',
+      '6',
+    ];
+    const { tokens } = parseArgs({
+      args,
+      options: { once: { type: 'boolean' }, port: { type: 'string' } },
+      strict: false,
+      tokens: true,
+    });
+    expect(passThroughArgs(tokens)).toEqual([
+      '--deep-store',
+      's3://bucket/prefix',
+      '--s3-endpoint',
+      'http://minio:9000',
+      '--s3-path-style',
+      '--gzip-level',
+      '6',
+    ]);
   });
 });

@@ -56,7 +56,12 @@ let serial = 0;
 /** A new segment hosted by the healthy peer (`<dataDir>/<table>/<name>`), v3 with a ~2 MiB payload. */
 async function hostedSegment(): Promise<BuiltSegment> {
   serial += 1;
-  return buildSegment(path.join(dataDir, TABLE), { name: `${RAW}__0__${serial}__20240101T0000Z`, layout: 'v3', payloadBytes: 2 * 1024 * 1024, payloadKind: 'mixed' });
+  return buildSegment(path.join(dataDir, TABLE), {
+    name: `${RAW}__0__${serial}__20240101T0000Z`,
+    layout: 'v3',
+    payloadBytes: 2 * 1024 * 1024,
+    payloadKind: 'mixed',
+  });
 }
 
 /** The archive the sidecar serves for a segment under `data` (what a peer, or a deep-store upload, holds). */
@@ -84,7 +89,15 @@ async function fetchInOrder(segment: string, out: string, extra: Partial<FetchEn
   try {
     return await fetchSegment(
       { table: TABLE, segment, outDir: out, force: false },
-      { session, cluster, peer: { scheme: 'http', sidecarPort: nothingListens }, deepStore, retry: { attempts: 1, initialDelayMs: 1, factor: 2 }, random: () => 0.999, ...extra },
+      {
+        session,
+        cluster,
+        peer: { scheme: 'http', sidecarPort: nothingListens },
+        deepStore,
+        retry: { attempts: 1, initialDelayMs: 1, factor: 2 },
+        random: () => 0.999,
+        ...extra,
+      },
     );
   } finally {
     await deepStore.close();
@@ -131,7 +144,9 @@ describe('fetch from a peer (segment.download.url = "")', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
-      new RegExp(`^fetched ${seg.name} of ${TABLE} from peer Server_peer_1 sidecar ${peerUrl(sidecar.port, seg.name)}: \\d+ bytes \\([\\d.]+ MiB\\), CRC ${seg.crc} matches ZooKeeper, into ${out}/${seg.name}\\n$`),
+      new RegExp(
+        `^fetched ${seg.name} of ${TABLE} from peer Server_peer_1 sidecar ${peerUrl(sidecar.port, seg.name)}: \\d+ bytes \\([\\d.]+ MiB\\), CRC ${seg.crc} matches ZooKeeper, into ${out}/${seg.name}\\n$`,
+      ),
     );
     await expectFetched(out, seg);
   });
@@ -159,11 +174,20 @@ describe('fetch from a peer (segment.download.url = "")', () => {
   it('CONSUMING, ERROR and OFFLINE replicas are never tried', async () => {
     const seg = await hostedSegment();
     // The others live on another loopback address: their sidecar URL refuses and their server endpoint records.
-    const recorder = await badPeer({ kind: 'status', status: 500, body: '{"message":"must not be asked"}' }, '127.0.0.2');
-    for (const id of ['Server_consuming', 'Server_error', 'Server_offline']) await pinot.seed.addInstance(id, { host: '127.0.0.2', adminPort: recorder.port });
+    const recorder = await badPeer(
+      { kind: 'status', status: 500, body: '{"message":"must not be asked"}' },
+      '127.0.0.2',
+    );
+    for (const id of ['Server_consuming', 'Server_error', 'Server_offline'])
+      await pinot.seed.addInstance(id, { host: '127.0.0.2', adminPort: recorder.port });
     await pinot.seed.addInstance('Server_online', { adminPort: nothingListens });
     await pinot.seed.setExternalView(TABLE, {
-      [seg.name]: { Server_consuming: 'CONSUMING', Server_error: 'ERROR', Server_offline: 'OFFLINE', Server_online: 'ONLINE' },
+      [seg.name]: {
+        Server_consuming: 'CONSUMING',
+        Server_error: 'ERROR',
+        Server_offline: 'OFFLINE',
+        Server_online: 'ONLINE',
+      },
     });
     await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
     const out = newOut();
@@ -180,7 +204,8 @@ describe('fetch from a peer (segment.download.url = "")', () => {
   it('no ONLINE replica: a clear error after the configured attempts, nothing left in --out (exit 1)', async () => {
     const seg = await hostedSegment();
     const recorder = await badPeer({ kind: 'status', status: 500, body: '{}' }, '127.0.0.2');
-    for (const id of ['Server_consuming', 'Server_error']) await pinot.seed.addInstance(id, { host: '127.0.0.2', adminPort: recorder.port });
+    for (const id of ['Server_consuming', 'Server_error'])
+      await pinot.seed.addInstance(id, { host: '127.0.0.2', adminPort: recorder.port });
     await pinot.seed.setExternalView(TABLE, { [seg.name]: { Server_consuming: 'CONSUMING', Server_error: 'ERROR' } });
     await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: '', crc: String(seg.crc) });
     const out = newOut();
@@ -198,7 +223,9 @@ describe('fetch from a peer (segment.download.url = "")', () => {
       expect.stringMatching(/^pinot-sidecar fetch: attempt 3 of 3 in \d+\.\d s$/),
       `pinot-sidecar fetch: attempt 3: peers: ${reason}`,
     ]);
-    expect(lines[5]).toBe(`pinot-sidecar fetch: could not fetch ${seg.name} of ${TABLE}: all 3 attempts failed (each source's reason is listed above)`);
+    expect(lines[5]).toBe(
+      `pinot-sidecar fetch: could not fetch ${seg.name} of ${TABLE}: all 3 attempts failed (each source's reason is listed above)`,
+    );
     expect(lines).toHaveLength(6);
     expect(recorder.requests).toEqual([]);
     expect(existsSync(out)).toBe(false); // not even the --out folder this fetch created
@@ -235,7 +262,9 @@ describe('fetch from a peer (segment.download.url = "")', () => {
       expect(without.stderr).toContain(`peer Server_guarded server ${peerUrl(server.port, seg.name)}: HTTP 503: busy`);
 
       const out = newOut();
-      const withToken = await fetchCli(seg.name, out, ['--peer-port', String(guarded.port), '--attempts', '1'], { PINOT_SIDECAR_TOKEN_FILE: tokenFile });
+      const withToken = await fetchCli(seg.name, out, ['--peer-port', String(guarded.port), '--attempts', '1'], {
+        PINOT_SIDECAR_TOKEN_FILE: tokenFile,
+      });
       expect(withToken.code).toBe(0);
       await expectFetched(out, seg);
       expect(server.requests.map((r) => r.headers.authorization)).toEqual([undefined]);
@@ -266,26 +295,80 @@ describe('a misbehaving peer fails its source, the next peer succeeds, the reaso
   });
 
   it.each<[string, () => PeerAnswer, RegExp]>([
-    ['a CRC that disagrees with ZooKeeper', () => ({ kind: 'archive', body: otherBuild }), /^CRC mismatch: the archive's creation\.meta says \d+, ZooKeeper segment\.crc is \d+$/],
-    ['a CRC announced in X-Segment-Crc that disagrees', () => ({ kind: 'archive', body: good, headers: { 'X-Segment-Crc': String(seg.crc + 1) } }), /^CRC mismatch: the X-Segment-Crc header says \d+/],
-    ['a truncated body', () => ({ kind: 'archive', body: good.subarray(0, Math.floor(good.length / 2)) }), /^gzip: unexpected end of file: the archive is truncated$/],
-    ['a lying Content-Length (connection closed early)', () => ({ kind: 'cut', body: good, announce: good.length, send: Math.floor(good.length / 3) }), /^received \d+ bytes, but \d+ were announced/],
-    ['a first entry that is not the segment directory', () => ({ kind: 'archive', body: rawTarGz([{ path: `${seg.name}/creation.meta`, body: 'x' }]) }), /^the first entry is .* not the segment directory/],
-    ['an entry escaping with ../', () => ({ kind: 'archive', body: rawTarGz([{ path: `${seg.name}/` }, { path: `${seg.name}/../../../../escaped-by-peer.txt`, body: 'x' }]) }), /^unsafe archive entry .*: path contains '\.\.'$/],
-    ['HTTP 500', () => ({ kind: 'status', status: 500, body: '{"code":500,"message":"Table fetchTbl_REALTIME segment x does not exist"}' }), /^HTTP 500: Table fetchTbl_REALTIME segment x does not exist$/],
+    [
+      'a CRC that disagrees with ZooKeeper',
+      () => ({ kind: 'archive', body: otherBuild }),
+      /^CRC mismatch: the archive's creation\.meta says \d+, ZooKeeper segment\.crc is \d+$/,
+    ],
+    [
+      'a CRC announced in X-Segment-Crc that disagrees',
+      () => ({ kind: 'archive', body: good, headers: { 'X-Segment-Crc': String(seg.crc + 1) } }),
+      /^CRC mismatch: the X-Segment-Crc header says \d+/,
+    ],
+    [
+      'a truncated body',
+      () => ({ kind: 'archive', body: good.subarray(0, Math.floor(good.length / 2)) }),
+      /^gzip: unexpected end of file: the archive is truncated$/,
+    ],
+    [
+      'a lying Content-Length (connection closed early)',
+      () => ({ kind: 'cut', body: good, announce: good.length, send: Math.floor(good.length / 3) }),
+      /^received \d+ bytes, but \d+ were announced/,
+    ],
+    [
+      'a first entry that is not the segment directory',
+      () => ({ kind: 'archive', body: rawTarGz([{ path: `${seg.name}/creation.meta`, body: 'x' }]) }),
+      /^the first entry is .* not the segment directory/,
+    ],
+    [
+      'an entry escaping with ../',
+      () => ({
+        kind: 'archive',
+        body: rawTarGz([{ path: `${seg.name}/` }, { path: `${seg.name}/../../../../escaped-by-peer.txt`, body: 'x' }]),
+      }),
+      /^unsafe archive entry .*: path contains '\.\.'$/,
+    ],
+    [
+      'HTTP 500',
+      () => ({
+        kind: 'status',
+        status: 500,
+        body: '{"code":500,"message":"Table fetchTbl_REALTIME segment x does not exist"}',
+      }),
+      /^HTTP 500: Table fetchTbl_REALTIME segment x does not exist$/,
+    ],
   ])('%s', async (_what, answer, reason) => {
     bad.answer(answer());
     const before = bad.requests.length;
-    await pinot.seed.setExternalView(TABLE, { [seg.name]: { Server_b_good: 'ONLINE', Server_a_bad: 'ONLINE', Server_c_gone: 'CONSUMING' } });
+    await pinot.seed.setExternalView(TABLE, {
+      [seg.name]: { Server_b_good: 'ONLINE', Server_a_bad: 'ONLINE', Server_c_gone: 'CONSUMING' },
+    });
     const out = newOut();
     const result = await fetchInOrder(seg.name, out); // Server_a_bad before Server_b_good
 
-    expect(result.source).toMatchObject({ kind: 'peer', instance: 'Server_b_good', endpoint: 'server', url: peerUrl(sidecar.port, seg.name) });
+    expect(result.source).toMatchObject({
+      kind: 'peer',
+      instance: 'Server_b_good',
+      endpoint: 'server',
+      url: peerUrl(sidecar.port, seg.name),
+    });
     expect(result.crc).toBe(String(seg.crc));
     expect(result.failures).toEqual([
-      { attempt: 1, source: `peer Server_a_bad sidecar ${peerUrl(nothingListens, seg.name)}`, reason: expect.stringMatching(/ECONNREFUSED/) },
-      { attempt: 1, source: `peer Server_a_bad server ${peerUrl(bad.port, seg.name)}`, reason: expect.stringMatching(reason) },
-      { attempt: 1, source: `peer Server_b_good sidecar ${peerUrl(nothingListens, seg.name)}`, reason: expect.stringMatching(/ECONNREFUSED/) },
+      {
+        attempt: 1,
+        source: `peer Server_a_bad sidecar ${peerUrl(nothingListens, seg.name)}`,
+        reason: expect.stringMatching(/ECONNREFUSED/),
+      },
+      {
+        attempt: 1,
+        source: `peer Server_a_bad server ${peerUrl(bad.port, seg.name)}`,
+        reason: expect.stringMatching(reason),
+      },
+      {
+        attempt: 1,
+        source: `peer Server_b_good sidecar ${peerUrl(nothingListens, seg.name)}`,
+        reason: expect.stringMatching(/ECONNREFUSED/),
+      },
     ]);
     expect(bad.requests.length - before).toBe(1);
     await expectFetched(out, seg);
@@ -357,7 +440,11 @@ describe('a peer that goes silent', () => {
     const out = newOut();
     const result = await fetchInOrder(seg.name, out, { idleTimeoutMs: 300 });
     expect(result.source).toMatchObject({ instance: 'Server_speaks', endpoint: 'server' });
-    expect(result.failures).toContainEqual({ attempt: 1, source: `peer Server_silent server ${peerUrl(silent.port, seg.name)}`, reason: 'timed out: no data for 300 ms' });
+    expect(result.failures).toContainEqual({
+      attempt: 1,
+      source: `peer Server_silent server ${peerUrl(silent.port, seg.name)}`,
+      reason: 'timed out: no data for 300 ms',
+    });
     await expectFetched(out, seg);
   });
 
@@ -368,7 +455,11 @@ describe('a peer that goes silent', () => {
     const fetching = fetchInOrder(seg.name, out, { signal: controller.signal });
     fetching.catch(() => {});
     // The first half has arrived and is being extracted into the staging folder.
-    await vi.waitFor(async () => expect((await readdir(out, { recursive: true })).some((p) => p.endsWith('creation.meta') || p.includes('v3'))).toBe(true));
+    await vi.waitFor(async () =>
+      expect(
+        (await readdir(out, { recursive: true })).some((p) => p.endsWith('creation.meta') || p.includes('v3')),
+      ).toBe(true),
+    );
     const reason = new Error('interrupted by SIGINT');
     controller.abort(reason);
     await expect(fetching).rejects.toBe(reason);
@@ -382,7 +473,9 @@ describe('fetch from the deep store (segment.download.url is a URI)', () => {
     const deepDir = await mkdtemp(path.join(root, 'deep-'));
     const store = createDeepStore(pathToFileURL(deepDir).href);
     const uri = store.segmentUri(RAW, seg.name);
-    await store.put(uri, streamSegmentArchive(await new SegmentStore(dataDir).resolve(TABLE, seg.name)), { crc: String(seg.crc) });
+    await store.put(uri, streamSegmentArchive(await new SegmentStore(dataDir).resolve(TABLE, seg.name)), {
+      crc: String(seg.crc),
+    });
     const recorder = await badPeer({ kind: 'status', status: 500, body: '{}' });
     await pinot.seed.addInstance('Server_unasked', { adminPort: recorder.port });
     await pinot.seed.setExternalView(TABLE, { [seg.name]: { Server_unasked: 'ONLINE' } });
@@ -412,17 +505,31 @@ describe('fetch from the deep store (segment.download.url is a URI)', () => {
       const seg = await hostedSegment();
       await fake.createBucket('fetch-deep');
       const store = createDeepStore('s3://fetch-deep/pinot/data', {
-        s3: { endpoint: fake.endpoint, region: FAKE_REGION, credentials: FAKE_CREDENTIALS, forcePathStyle: true, partSizeBytes: 5 * 1024 * 1024 },
+        s3: {
+          endpoint: fake.endpoint,
+          region: FAKE_REGION,
+          credentials: FAKE_CREDENTIALS,
+          forcePathStyle: true,
+          partSizeBytes: 5 * 1024 * 1024,
+        },
       });
       const uri = store.segmentUri(RAW, seg.name);
-      await store.put(uri, streamSegmentArchive(await new SegmentStore(dataDir).resolve(TABLE, seg.name)), { crc: String(seg.crc) });
+      await store.put(uri, streamSegmentArchive(await new SegmentStore(dataDir).resolve(TABLE, seg.name)), {
+        crc: String(seg.crc),
+      });
       await store.close();
       await pinot.seed.putSegment(TABLE, seg.name, { downloadUrl: uri, crc: String(seg.crc) });
       vi.stubEnv('AWS_ACCESS_KEY_ID', FAKE_CREDENTIALS.accessKeyId);
       vi.stubEnv('AWS_SECRET_ACCESS_KEY', FAKE_CREDENTIALS.secretAccessKey);
       const out = newOut();
 
-      const r = await fetchCli(seg.name, out, ['--s3-endpoint', fake.endpoint, '--s3-path-style', '--s3-region', FAKE_REGION]);
+      const r = await fetchCli(seg.name, out, [
+        '--s3-endpoint',
+        fake.endpoint,
+        '--s3-path-style',
+        '--s3-region',
+        FAKE_REGION,
+      ]);
 
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
@@ -478,7 +585,11 @@ describe('refusals', () => {
     const out = newOut();
     const r = await fetchCli(seg.name, out, ['--peer-port', String(sidecar.port)]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`^pinot-sidecar fetch: ${seg.name} of ${TABLE} has no segment\\.download\\.url in ZooKeeper: its status is COMMITTING`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^pinot-sidecar fetch: ${seg.name} of ${TABLE} has no segment\\.download\\.url in ZooKeeper: its status is COMMITTING`,
+      ),
+    );
     expect(existsSync(out)).toBe(false); // not even the --out folder this fetch created
   });
 
@@ -493,7 +604,9 @@ describe('refusals', () => {
 
     const refused = await fetchCli(seg.name, out, ['--peer-port', String(sidecar.port)]);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toBe(`pinot-sidecar fetch: ${path.join(out, seg.name)} already exists; pass --force to replace it\n`);
+    expect(refused.stderr).toBe(
+      `pinot-sidecar fetch: ${path.join(out, seg.name)} already exists; pass --force to replace it\n`,
+    );
     expect(await readdir(path.join(out, seg.name))).toEqual(['old-copy']);
 
     const forced = await fetchCli(seg.name, out, ['--peer-port', String(sidecar.port), '--force']);
@@ -502,19 +615,44 @@ describe('refusals', () => {
   });
 
   it.each([
-    ['a table name without its type: exit 2', RAW, 'seg_1', 2, /table "fetchTbl" has no type: give the name with its type/],
+    [
+      'a table name without its type: exit 2',
+      RAW,
+      'seg_1',
+      2,
+      /table "fetchTbl" has no type: give the name with its type/,
+    ],
     ['a segment name Pinot paths cannot carry: exit 2', TABLE, 'seg 1', 2, /invalid segment "seg 1"/],
-    ['a segment ZooKeeper does not know: exit 1', TABLE, 'fetchTbl__9__9__20240101T0000Z', 1, /no ZooKeeper metadata for segment fetchTbl__9__9__20240101T0000Z of table fetchTbl_REALTIME/],
+    [
+      'a segment ZooKeeper does not know: exit 1',
+      TABLE,
+      'fetchTbl__9__9__20240101T0000Z',
+      1,
+      /no ZooKeeper metadata for segment fetchTbl__9__9__20240101T0000Z of table fetchTbl_REALTIME/,
+    ],
   ])('%s', async (_what, table, segment, code, message) => {
     const out = newOut();
-    const r = await runCli(['fetch', table, segment, '--out', out], { PINOT_SIDECAR_ZK: inject('zkConnectString'), PINOT_SIDECAR_CLUSTER: pinot.cluster });
+    const r = await runCli(['fetch', table, segment, '--out', out], {
+      PINOT_SIDECAR_ZK: inject('zkConnectString'),
+      PINOT_SIDECAR_CLUSTER: pinot.cluster,
+    });
     expect(r.code).toBe(code);
     expect(r.stderr).toMatch(message);
     expect(r.stdout).toBe('');
   });
 
   it('a cluster that does not exist is a configuration error (exit 2)', async () => {
-    const r = await runCli(['fetch', TABLE, 'fetchTbl__0__1__20240101T0000Z', '--out', newOut(), '--zk', inject('zkConnectString'), '--cluster', 'no_such_cluster_here']);
+    const r = await runCli([
+      'fetch',
+      TABLE,
+      'fetchTbl__0__1__20240101T0000Z',
+      '--out',
+      newOut(),
+      '--zk',
+      inject('zkConnectString'),
+      '--cluster',
+      'no_such_cluster_here',
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/Pinot cluster "no_such_cluster_here" does not exist in ZooKeeper/);
   });

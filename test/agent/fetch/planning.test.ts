@@ -6,7 +6,14 @@ import { parseFetchArgs } from '../../../src/agent/fetch/options.js';
 import { formatBytes, formatProgress, ProgressLine } from '../../../src/agent/fetch/progress.js';
 import { fetchRetryDelayMs, PINOT_PEER_RETRY } from '../../../src/agent/fetch/retry.js';
 import { checkEntry } from '../../../src/agent/fetch/safe-untar.js';
-import { deepStoreAccess, planDownload, planPeerSources, replicaStates, shuffle, type PeerCandidates } from '../../../src/agent/fetch/sources.js';
+import {
+  deepStoreAccess,
+  planDownload,
+  planPeerSources,
+  replicaStates,
+  shuffle,
+  type PeerCandidates,
+} from '../../../src/agent/fetch/sources.js';
 import { crcVerdict } from '../../../src/agent/fetch/verify.js';
 import type { InstanceEndpoint } from '../../../src/helix/cluster-records.js';
 import { readSegmentMetadata } from '../../../src/helix/segment-metadata.js';
@@ -20,16 +27,32 @@ const meta = (fields: SegmentFields) => readSegmentMetadata(segmentRecord(S, fie
 
 describe('planDownload: what segment.download.url says (BaseTableDataManager.downloadSegment)', () => {
   it.each([
-    ['a URI: the deep store first', { downloadUrl: 's3://b/pinot/myTable/seg', crc: '77' }, { deepStoreUri: 's3://b/pinot/myTable/seg', crc: '77' }],
+    [
+      'a URI: the deep store first',
+      { downloadUrl: 's3://b/pinot/myTable/seg', crc: '77' },
+      { deepStoreUri: 's3://b/pinot/myTable/seg', crc: '77' },
+    ],
     ['"": peers only', { downloadUrl: '', crc: '77' }, { deepStoreUri: null, crc: '77' }],
-    ['a legacy realtime key', { crc: '5', extra: { 'segment.realtime.download.url': 'file:/d/t/s' } }, { deepStoreUri: 'file:/d/t/s', crc: '5' }],
+    [
+      'a legacy realtime key',
+      { crc: '5', extra: { 'segment.realtime.download.url': 'file:/d/t/s' } },
+      { deepStoreUri: 'file:/d/t/s', crc: '5' },
+    ],
   ])('%s', (_what, fields, plan) => {
     expect(planDownload(T, S, meta(fields))).toEqual(plan);
   });
 
   it.each([
-    ['absent on a COMMITTING segment', { status: 'COMMITTING' as const }, /no segment\.download\.url .*COMMITTING: the commit has not finished/],
-    ['absent on a DONE segment (broken record)', { status: 'DONE' as const, crc: '1' }, /no segment\.download\.url .*incomplete \(status DONE\)/],
+    [
+      'absent on a COMMITTING segment',
+      { status: 'COMMITTING' as const },
+      /no segment\.download\.url .*COMMITTING: the commit has not finished/,
+    ],
+    [
+      'absent on a DONE segment (broken record)',
+      { status: 'DONE' as const, crc: '1' },
+      /no segment\.download\.url .*incomplete \(status DONE\)/,
+    ],
     ['no valid CRC to verify against', { downloadUrl: '', crc: '-3' }, /no valid segment\.crc/],
   ])('refuses %s', (_what, fields, message) => {
     let err: unknown;
@@ -70,16 +93,29 @@ describe('deepStoreAccess and storeBase', () => {
 });
 
 describe('peers: ONLINE replicas only, shuffled, sidecar then server', () => {
-  const endpoint = (host: string, adminPort = 8097, adminHttpsPort: number | null = null): InstanceEndpoint => ({ host, adminPort, adminHttpsPort });
+  const endpoint = (host: string, adminPort = 8097, adminHttpsPort: number | null = null): InstanceEndpoint => ({
+    host,
+    adminPort,
+    adminHttpsPort,
+  });
   const addressing = { table: T, segment: S, scheme: 'http' as const, sidecarPort: 9700 };
 
   it('keeps exactly ONLINE (PeerServerSegmentFinder), sorted, and lists the others for the message', () => {
-    const states = replicaStates(new Map([['Server_c', 'CONSUMING'], ['Server_b', 'ONLINE'], ['Server_e', 'ERROR'], ['Server_o', 'OFFLINE'], ['Server_a', 'ONLINE'], ['Server_x', 'online']]));
+    const states = replicaStates(
+      new Map([
+        ['Server_c', 'CONSUMING'],
+        ['Server_b', 'ONLINE'],
+        ['Server_e', 'ERROR'],
+        ['Server_o', 'OFFLINE'],
+        ['Server_a', 'ONLINE'],
+        ['Server_x', 'online'],
+      ]),
+    );
     expect(states.online).toEqual(['Server_a', 'Server_b']);
     expect(states.others.map((r) => r.instance)).toEqual(['Server_c', 'Server_e', 'Server_o', 'Server_x']);
   });
 
-  it('builds each peer\'s sidecar URL, then its server\'s, from HELIX_HOST and the admin port', () => {
+  it("builds each peer's sidecar URL, then its server's, from HELIX_HOST and the admin port", () => {
     const candidates: PeerCandidates = {
       states: replicaStates(new Map([['Server_weird_id_1', 'ONLINE']])),
       endpoints: new Map([['Server_weird_id_1', endpoint('pinot-server-0.svc', 8197)]]),
@@ -90,7 +126,9 @@ describe('peers: ONLINE replicas only, shuffled, sidecar then server', () => {
       ['sidecar', `http://pinot-server-0.svc:9700/segments/${T}/${S}`],
       ['server', `http://pinot-server-0.svc:8197/segments/${T}/${S}`],
     ]);
-    expect(plan.sources[0]?.label).toBe(`peer Server_weird_id_1 sidecar http://pinot-server-0.svc:9700/segments/${T}/${S}`);
+    expect(plan.sources[0]?.label).toBe(
+      `peer Server_weird_id_1 sidecar http://pinot-server-0.svc:9700/segments/${T}/${S}`,
+    );
   });
 
   it.each([
@@ -98,14 +136,30 @@ describe('peers: ONLINE replicas only, shuffled, sidecar then server', () => {
     ['8097 when adminHttpsPort is missing, as Pinot defaults', endpoint('h', 8197, null), 'https://h:8097/'],
     ['brackets around an IPv6 host', endpoint('fd00::1', 8097, 8443), 'https://[fd00::1]:8443/'],
   ])('https uses %s', (_what, ep, prefix) => {
-    const plan = planPeerSources({ states: replicaStates(new Map([['S', 'ONLINE']])), endpoints: new Map([['S', ep]]) }, { ...addressing, scheme: 'https' });
-    expect(plan.sources.map((s) => (s.kind === 'peer' ? s.url : ''))[1]).toMatch(new RegExp(`^${prefix.replace(/[[\].]/g, '\\$&')}`));
+    const plan = planPeerSources(
+      { states: replicaStates(new Map([['S', 'ONLINE']])), endpoints: new Map([['S', ep]]) },
+      { ...addressing, scheme: 'https' },
+    );
+    expect(plan.sources.map((s) => (s.kind === 'peer' ? s.url : ''))[1]).toMatch(
+      new RegExp(`^${prefix.replace(/[[\].]/g, '\\$&')}`),
+    );
     expect(plan.sources[0]?.kind === 'peer' && plan.sources[0].url).toMatch(/^https:\/\//);
   });
 
   it('a replica without an instance config is a problem of this attempt, the others are still tried', () => {
     const plan = planPeerSources(
-      { states: replicaStates(new Map([['A', 'ONLINE'], ['B', 'ONLINE']])), endpoints: new Map<string, InstanceEndpoint | string>([['A', 'no instance config at /c/CONFIGS/PARTICIPANT/A'], ['B', endpoint('b')]]) },
+      {
+        states: replicaStates(
+          new Map([
+            ['A', 'ONLINE'],
+            ['B', 'ONLINE'],
+          ]),
+        ),
+        endpoints: new Map<string, InstanceEndpoint | string>([
+          ['A', 'no instance config at /c/CONFIGS/PARTICIPANT/A'],
+          ['B', endpoint('b')],
+        ]),
+      },
       addressing,
       () => 0.99,
     );
@@ -116,7 +170,16 @@ describe('peers: ONLINE replicas only, shuffled, sidecar then server', () => {
   it.each([
     ['no external view', null, new RegExp(`no external view for ${T}`)],
     ['the segment is not in it', replicaStates(undefined), /is not in the external view/],
-    ['no replica ONLINE', replicaStates(new Map([['Server_c', 'CONSUMING'], ['Server_e', 'ERROR']])), /no ONLINE replica of .* \(Server_c: CONSUMING, Server_e: ERROR\)/],
+    [
+      'no replica ONLINE',
+      replicaStates(
+        new Map([
+          ['Server_c', 'CONSUMING'],
+          ['Server_e', 'ERROR'],
+        ]),
+      ),
+      /no ONLINE replica of .* \(Server_c: CONSUMING, Server_e: ERROR\)/,
+    ],
   ])('%s: nothing to try, with the reason', (_what, states, reason) => {
     const plan = planPeerSources({ states, endpoints: new Map() }, addressing);
     expect(plan.sources).toEqual([]);
@@ -129,7 +192,7 @@ describe('peers: ONLINE replicas only, shuffled, sidecar then server', () => {
     expect(shuffle(items, () => 0)).toEqual(['b', 'c', 'd', 'a']);
     const seen = new Set<string>();
     let seed = 1;
-    const lcg = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const lcg = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let i = 0; i < 200; i++) {
       const out = shuffle(items, lcg);
       expect([...out].sort()).toEqual(items);
@@ -140,7 +203,7 @@ describe('peers: ONLINE replicas only, shuffled, sidecar then server', () => {
   });
 });
 
-describe('fetchRetryDelayMs: Pinot\'s exponentialBackoffRetryPolicy(5, 500, 2.0), jitter in [d, 2d)', () => {
+describe("fetchRetryDelayMs: Pinot's exponentialBackoffRetryPolicy(5, 500, 2.0), jitter in [d, 2d)", () => {
   it('is 5 attempts from 500 ms, factor 2', () => {
     expect(PINOT_PEER_RETRY).toEqual({ attempts: 5, initialDelayMs: 500, factor: 2 });
   });
@@ -162,9 +225,24 @@ describe('crcVerdict: creation.meta against ZooKeeper (BaseTableDataManager.hasS
   it.each([
     ['equal CRCs', { crcString: '10', dataCrc: 3 }, zk('10'), { ok: true, crc: '10', via: 'crc' }],
     ['different CRCs', { crcString: '11', dataCrc: 3 }, zk('10'), { ok: false, found: '11', expected: '10' }],
-    ['different CRCs, equal data CRCs, use.data.crc on', { crcString: '11', dataCrc: 3 }, zk('10', '3', true), { ok: true, crc: '11', via: 'dataCrc' }],
-    ['equal data CRCs but use.data.crc off', { crcString: '11', dataCrc: 3 }, zk('10', '3', false), { ok: false, found: '11', expected: '10' }],
-    ['use.data.crc on, creation.meta without a data CRC', { crcString: '11', dataCrc: undefined }, zk('10', '3', true), { ok: false, found: '11', expected: '10' }],
+    [
+      'different CRCs, equal data CRCs, use.data.crc on',
+      { crcString: '11', dataCrc: 3 },
+      zk('10', '3', true),
+      { ok: true, crc: '11', via: 'dataCrc' },
+    ],
+    [
+      'equal data CRCs but use.data.crc off',
+      { crcString: '11', dataCrc: 3 },
+      zk('10', '3', false),
+      { ok: false, found: '11', expected: '10' },
+    ],
+    [
+      'use.data.crc on, creation.meta without a data CRC',
+      { crcString: '11', dataCrc: undefined },
+      zk('10', '3', true),
+      { ok: false, found: '11', expected: '10' },
+    ],
   ])('%s', (_what, creationMeta, zkMeta, verdict) => {
     expect(crcVerdict(creationMeta, zkMeta)).toEqual(verdict);
   });
@@ -197,7 +275,9 @@ describe('checkEntry: what may be extracted', () => {
 
 describe('progress line', () => {
   it('formats bytes, share and rate', () => {
-    expect(formatProgress({ label: 'peer A sidecar', bytes: 12 * 2 ** 20, total: 40 * 2 ** 20, elapsedMs: 2000 })).toBe('peer A sidecar: 12.0 MiB of 40.0 MiB (30%), 6.0 MiB/s');
+    expect(formatProgress({ label: 'peer A sidecar', bytes: 12 * 2 ** 20, total: 40 * 2 ** 20, elapsedMs: 2000 })).toBe(
+      'peer A sidecar: 12.0 MiB of 40.0 MiB (30%), 6.0 MiB/s',
+    );
     expect(formatProgress({ label: 'x', bytes: 500, total: null, elapsedMs: 1000 })).toBe('x: 500 B, 500 B/s');
     expect(formatBytes(3 * 2 ** 30)).toBe('3.0 GiB');
   });
@@ -205,7 +285,13 @@ describe('progress line', () => {
   it('draws on a terminal only, only after a while, at most every interval, and erases itself', () => {
     let now = 0;
     const written: string[] = [];
-    const line = new ProgressLine({ write: (t) => written.push(t), enabled: true, now: () => now, showAfterMs: 1000, intervalMs: 200 });
+    const line = new ProgressLine({
+      write: (t) => written.push(t),
+      enabled: true,
+      now: () => now,
+      showAfterMs: 1000,
+      intervalMs: 200,
+    });
     line.start('src', 1000);
     line.update(10);
     now = 999;
@@ -234,10 +320,31 @@ describe('progress line', () => {
 describe('parseFetchArgs', () => {
   const base = ['--zk', '127.0.0.1:2181', '--cluster', 'C', '--out', '/tmp/out'];
 
-  it('takes the names, flags over the serve environment variables, and Pinot\'s defaults', () => {
-    const r = parseFetchArgs([T, S, '--out', '/o', '--force'], { PINOT_SIDECAR_ZK: 'zk:2181/pinot', PINOT_SIDECAR_CLUSTER: 'PinotCluster', PINOT_SIDECAR_S3_PATH_STYLE: 'true' });
-    expect(r).toMatchObject({ table: T, segment: S, config: { zk: 'zk:2181/pinot', cluster: 'PinotCluster', out: '/o', peerPort: 9700, peerScheme: 'http', attempts: 5, retryDelayMs: 500, s3PathStyle: true, force: true, json: false } });
-    expect(parseFetchArgs([T, S, ...base, '--cluster', 'Other'], { PINOT_SIDECAR_CLUSTER: 'PinotCluster' }).config.cluster).toBe('Other');
+  it("takes the names, flags over the serve environment variables, and Pinot's defaults", () => {
+    const r = parseFetchArgs([T, S, '--out', '/o', '--force'], {
+      PINOT_SIDECAR_ZK: 'zk:2181/pinot',
+      PINOT_SIDECAR_CLUSTER: 'PinotCluster',
+      PINOT_SIDECAR_S3_PATH_STYLE: 'true',
+    });
+    expect(r).toMatchObject({
+      table: T,
+      segment: S,
+      config: {
+        zk: 'zk:2181/pinot',
+        cluster: 'PinotCluster',
+        out: '/o',
+        peerPort: 9700,
+        peerScheme: 'http',
+        attempts: 5,
+        retryDelayMs: 500,
+        s3PathStyle: true,
+        force: true,
+        json: false,
+      },
+    });
+    expect(
+      parseFetchArgs([T, S, ...base, '--cluster', 'Other'], { PINOT_SIDECAR_CLUSTER: 'PinotCluster' }).config.cluster,
+    ).toBe('Other');
   });
 
   it.each([

@@ -41,7 +41,12 @@ let dir: string;
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'fetch-receive-'));
-  built = await buildSegment(path.join(root, 'data', TABLE), { name: SEG, layout: 'v3', payloadBytes: 3 * 1024 * 1024, payloadKind: 'mixed' });
+  built = await buildSegment(path.join(root, 'data', TABLE), {
+    name: SEG,
+    layout: 'v3',
+    payloadBytes: 3 * 1024 * 1024,
+    payloadKind: 'mixed',
+  });
   const resolved = await new SegmentStore(path.join(root, 'data')).resolve(TABLE, SEG);
   archive = await buffer(streamSegmentArchive(resolved, { gzipLevel: 1 }));
 });
@@ -89,7 +94,9 @@ function damagedThirdHeader(): Buffer {
 async function strayFiles(): Promise<string[]> {
   const top = (await readdir(root)).filter((n) => n !== 'data' && !/^out-\d+$/.test(n));
   const outs = (await readdir(root)).filter((n) => /^out-\d+$/.test(n));
-  const besideStage = (await Promise.all(outs.map(async (o) => (await readdir(path.join(root, o))).filter((n) => n !== 'stage')))).flat();
+  const besideStage = (
+    await Promise.all(outs.map(async (o) => (await readdir(path.join(root, o))).filter((n) => n !== 'stage')))
+  ).flat();
   return [...top, ...besideStage];
 }
 
@@ -97,7 +104,9 @@ describe('receiveArchive', () => {
   it("extracts the sidecar's own archive to the identical tree and verifies its CRC", async () => {
     expect(await receive(archive)).toEqual({ bytes: archive.length });
     expect(await digestTree(path.join(dir, SEG))).toEqual(await digestTree(built.dir));
-    expect(await verifyExtractedSegment(path.join(dir, SEG), { crc: String(built.crc), dataCrc: null, useDataCrc: false })).toEqual({
+    expect(
+      await verifyExtractedSegment(path.join(dir, SEG), { crc: String(built.crc), dataCrc: null, useDataCrc: false }),
+    ).toEqual({
       ok: true,
       crc: String(built.crc),
       via: 'crc',
@@ -110,31 +119,103 @@ describe('receiveArchive', () => {
 
   it('a CRC that disagrees with ZooKeeper is a CrcMismatchError', async () => {
     await receive(archive);
-    const err = await verifyExtractedSegment(path.join(dir, SEG), { crc: String(built.crc + 1), dataCrc: null, useDataCrc: false }).catch((e: unknown) => e);
+    const err = await verifyExtractedSegment(path.join(dir, SEG), {
+      crc: String(built.crc + 1),
+      dataCrc: null,
+      useDataCrc: false,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CrcMismatchError);
     expect(err).toMatchObject({ found: String(built.crc), expected: String(built.crc + 1) });
   });
 
   it('an archive without creation.meta is not a segment', async () => {
     await receive(rawTarGz([{ path: `${SEG}/` }, { path: `${SEG}/metadata.properties`, body: 'x' }]));
-    await expect(verifyExtractedSegment(path.join(dir, SEG), { crc: '1', dataCrc: null, useDataCrc: false })).rejects.toBeInstanceOf(ArchiveLayoutError);
+    await expect(
+      verifyExtractedSegment(path.join(dir, SEG), { crc: '1', dataCrc: null, useDataCrc: false }),
+    ).rejects.toBeInstanceOf(ArchiveLayoutError);
   });
 
   it.each([
-    ['fewer bytes than announced', () => archive.subarray(0, archive.length - 1000), () => archive.length, LengthMismatchError, /received \d+ bytes, but \d+ were announced/],
+    [
+      'fewer bytes than announced',
+      () => archive.subarray(0, archive.length - 1000),
+      () => archive.length,
+      LengthMismatchError,
+      /received \d+ bytes, but \d+ were announced/,
+    ],
     ['more bytes than announced', () => archive, () => archive.length - 10, LengthMismatchError, /were announced/],
-    ['a truncated gzip stream', () => archive.subarray(0, Math.floor(archive.length / 2)), () => null, CorruptArchiveError, /gzip: unexpected end of file: the archive is truncated/],
-    ['a damaged gzip stream', () => Buffer.concat([archive.subarray(0, 20), Buffer.alloc(4096, 0x55)]), () => null, CorruptArchiveError, /^gzip: /],
-    ['a tar cut inside an entry, well gzipped', () => gzipSync(rawTar([{ path: `${SEG}/` }, { path: `${SEG}/f`, body: 'y'.repeat(5000) }]).subarray(0, 1536)), () => null, CorruptArchiveError, /^tar: .*Truncated/],
-    ['zstd', () => Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(600)]), () => null, UnsupportedArchiveError, /zstd-compressed.*Node 20 has no zstd decoder/],
-    ['lz4', () => Buffer.concat([Buffer.from([0x04, 0x22, 0x4d, 0x18]), Buffer.alloc(600)]), () => null, UnsupportedArchiveError, /lz4/],
-    ['an uncompressed tar', () => rawTar([{ path: `${SEG}/` }]), () => null, UnsupportedArchiveError, /uncompressed tar/],
-    ['an HTML error page with status 200', () => Buffer.from('<html>oops</html>'), () => null, UnsupportedArchiveError, /not a segment archive \(first bytes 3c68746d/],
+    [
+      'a truncated gzip stream',
+      () => archive.subarray(0, Math.floor(archive.length / 2)),
+      () => null,
+      CorruptArchiveError,
+      /gzip: unexpected end of file: the archive is truncated/,
+    ],
+    [
+      'a damaged gzip stream',
+      () => Buffer.concat([archive.subarray(0, 20), Buffer.alloc(4096, 0x55)]),
+      () => null,
+      CorruptArchiveError,
+      /^gzip: /,
+    ],
+    [
+      'a tar cut inside an entry, well gzipped',
+      () => gzipSync(rawTar([{ path: `${SEG}/` }, { path: `${SEG}/f`, body: 'y'.repeat(5000) }]).subarray(0, 1536)),
+      () => null,
+      CorruptArchiveError,
+      /^tar: .*Truncated/,
+    ],
+    [
+      'zstd',
+      () => Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(600)]),
+      () => null,
+      UnsupportedArchiveError,
+      /zstd-compressed.*Node 20 has no zstd decoder/,
+    ],
+    [
+      'lz4',
+      () => Buffer.concat([Buffer.from([0x04, 0x22, 0x4d, 0x18]), Buffer.alloc(600)]),
+      () => null,
+      UnsupportedArchiveError,
+      /lz4/,
+    ],
+    [
+      'an uncompressed tar',
+      () => rawTar([{ path: `${SEG}/` }]),
+      () => null,
+      UnsupportedArchiveError,
+      /uncompressed tar/,
+    ],
+    [
+      'an HTML error page with status 200',
+      () => Buffer.from('<html>oops</html>'),
+      () => null,
+      UnsupportedArchiveError,
+      /not a segment archive \(first bytes 3c68746d/,
+    ],
     ['an empty answer', () => Buffer.alloc(0), () => 0, UnsupportedArchiveError, /empty/],
     ['a gzipped tar without entries', () => gzipSync(Buffer.alloc(1024)), () => null, CorruptArchiveError, /^tar: /],
-    ['a gzip inside the gzip', () => gzipSync(rawTarGz([{ path: `${SEG}/` }])), () => null, CorruptArchiveError, /compressed twice \(gzip inside the gzip/],
-    ['a damaged gzip inside the gzip', () => gzipSync(Buffer.concat([rawTarGz([{ path: `${SEG}/` }]).subarray(0, 12), Buffer.alloc(600, 0x55)])), () => null, CorruptArchiveError, /compressed twice/],
-    ['a damaged header after entries node-tar has queued', () => gzipSync(damagedThirdHeader()), () => null, CorruptArchiveError, /^tar: .*checksum failure/],
+    [
+      'a gzip inside the gzip',
+      () => gzipSync(rawTarGz([{ path: `${SEG}/` }])),
+      () => null,
+      CorruptArchiveError,
+      /compressed twice \(gzip inside the gzip/,
+    ],
+    [
+      'a damaged gzip inside the gzip',
+      () => gzipSync(Buffer.concat([rawTarGz([{ path: `${SEG}/` }]).subarray(0, 12), Buffer.alloc(600, 0x55)])),
+      () => null,
+      CorruptArchiveError,
+      /compressed twice/,
+    ],
+    [
+      'a damaged header after entries node-tar has queued',
+      () => gzipSync(damagedThirdHeader()),
+      () => null,
+      CorruptArchiveError,
+      /^tar: .*checksum failure/,
+    ],
   ])('%s', async (_what, bytes, expected, type, message) => {
     const err = await failure(bytes(), expected());
     expect(err).toBeInstanceOf(type);
@@ -143,14 +224,58 @@ describe('receiveArchive', () => {
   });
 
   it.each([
-    ['a file before the segment directory', [{ path: `${SEG}/creation.meta`, body: 'x' }], ArchiveLayoutError, /first entry is .*not the segment directory/],
-    ['another top-level directory first', [{ path: 'other/' }, { path: 'other/f', body: 'x' }], ArchiveLayoutError, /first entry is "other\/"/],
-    ['an entry beside the segment directory', [{ path: `${SEG}/` }, { path: 'beside.txt', body: 'x' }], ArchiveLayoutError, /outside the segment directory/],
-    ['`../` climbing out of the output folder', [{ path: `${SEG}/` }, { path: `${SEG}/../../../escaped.txt`, body: 'x' }], UnsafeEntryError, /contains '\.\.'/],
-    ['an absolute path', [{ path: `${SEG}/` }, { path: ABSOLUTE_TARGET, body: 'x' }], UnsafeEntryError, /absolute path/],
-    ['a symlink pointing out', [{ path: `${SEG}/` }, { path: `${SEG}/v3`, type: 'SymbolicLink' as const, linkpath: '../../..' }, { path: `${SEG}/v3/escaped.txt`, body: 'x' }], UnsafeEntryError, /symbolic link/],
-    ['a hard link to a file outside', [{ path: `${SEG}/` }, { path: `${SEG}/passwd`, type: 'Link' as const, linkpath: '/etc/passwd' }], UnsafeEntryError, /hard link/],
-    ['a FIFO', [{ path: `${SEG}/` }, { path: `${SEG}/pipe`, type: 'FIFO' as const }], UnsafeEntryError, /entry type FIFO/],
+    [
+      'a file before the segment directory',
+      [{ path: `${SEG}/creation.meta`, body: 'x' }],
+      ArchiveLayoutError,
+      /first entry is .*not the segment directory/,
+    ],
+    [
+      'another top-level directory first',
+      [{ path: 'other/' }, { path: 'other/f', body: 'x' }],
+      ArchiveLayoutError,
+      /first entry is "other\/"/,
+    ],
+    [
+      'an entry beside the segment directory',
+      [{ path: `${SEG}/` }, { path: 'beside.txt', body: 'x' }],
+      ArchiveLayoutError,
+      /outside the segment directory/,
+    ],
+    [
+      '`../` climbing out of the output folder',
+      [{ path: `${SEG}/` }, { path: `${SEG}/../../../escaped.txt`, body: 'x' }],
+      UnsafeEntryError,
+      /contains '\.\.'/,
+    ],
+    [
+      'an absolute path',
+      [{ path: `${SEG}/` }, { path: ABSOLUTE_TARGET, body: 'x' }],
+      UnsafeEntryError,
+      /absolute path/,
+    ],
+    [
+      'a symlink pointing out',
+      [
+        { path: `${SEG}/` },
+        { path: `${SEG}/v3`, type: 'SymbolicLink' as const, linkpath: '../../..' },
+        { path: `${SEG}/v3/escaped.txt`, body: 'x' },
+      ],
+      UnsafeEntryError,
+      /symbolic link/,
+    ],
+    [
+      'a hard link to a file outside',
+      [{ path: `${SEG}/` }, { path: `${SEG}/passwd`, type: 'Link' as const, linkpath: '/etc/passwd' }],
+      UnsafeEntryError,
+      /hard link/,
+    ],
+    [
+      'a FIFO',
+      [{ path: `${SEG}/` }, { path: `${SEG}/pipe`, type: 'FIFO' as const }],
+      UnsafeEntryError,
+      /entry type FIFO/,
+    ],
   ])('refuses %s, writing nothing outside', async (_what, entries, type, message) => {
     const err = await failure(rawTarGz(entries));
     expect(err).toBeInstanceOf(type);
@@ -158,7 +283,9 @@ describe('receiveArchive', () => {
     expect(await strayFiles()).toEqual([]);
     expect(existsSync(ABSOLUTE_TARGET)).toBe(false);
     // nothing after the refused entry was written either
-    expect((await readdir(dir, { recursive: true })).filter((n) => /escaped\.txt|passwd|pipe|absolute/.test(n))).toEqual([]);
+    expect(
+      (await readdir(dir, { recursive: true })).filter((n) => /escaped\.txt|passwd|pipe|absolute/.test(n)),
+    ).toEqual([]);
   });
 
   it('a refused entry rejects only once node-tar has settled: every entry before it on disk, none after, no late error', async () => {
@@ -189,7 +316,11 @@ describe('receiveArchive', () => {
 
   it('a staging folder gone before the extraction starts fails it, without waiting forever', async () => {
     // node-tar's queue stalls for good on a missing cwd (CwdError) and never emits 'close'.
-    const err = await receiveArchive(chunked(archive), { expectedBytes: archive.length, dir: path.join(dir, 'removed'), segment: SEG }).catch((e: unknown) => e);
+    const err = await receiveArchive(chunked(archive), {
+      expectedBytes: archive.length,
+      dir: path.join(dir, 'removed'),
+      segment: SEG,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SourceError);
     expect((err as Error).message).toMatch(/^writing the extracted files failed: ENOENT: Cannot cd into/);
   });
@@ -198,7 +329,10 @@ describe('receiveArchive', () => {
     // One gunzip output chunk (31 headers of 512 bytes) queues 30 files in node-tar at once; the connection then
     // breaks while they wait for their mkdir/open/close. pipeline() rejects at once: receiveArchive must not.
     const files = Array.from({ length: 30 }, (_, i) => `f-${String(i).padStart(2, '0')}`);
-    const tarWithoutEnd = rawTar([{ path: `${SEG}/` }, ...files.map((f) => ({ path: `${SEG}/${f}` }))]).subarray(0, -1024);
+    const tarWithoutEnd = rawTar([{ path: `${SEG}/` }, ...files.map((f) => ({ path: `${SEG}/${f}` }))]).subarray(
+      0,
+      -1024,
+    );
     const flushed = gzipSync(tarWithoutEnd, { finishFlush: zlibConstants.Z_SYNC_FLUSH }); // all of it, no end
     const recorder = recordProcessErrors();
     try {
@@ -210,7 +344,11 @@ describe('receiveArchive', () => {
           while (!existsSync(segDir)) await new Promise((resolve) => setImmediate(resolve));
           throw new Error('read ECONNRESET');
         }
-        const err = await receiveArchive(Readable.from(cutOnceExtracting()), { expectedBytes: flushed.length + 1000, dir, segment: SEG }).catch((e: unknown) => e);
+        const err = await receiveArchive(Readable.from(cutOnceExtracting()), {
+          expectedBytes: flushed.length + 1000,
+          dir,
+          segment: SEG,
+        }).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(LengthMismatchError);
         expect((await readdir(segDir)).sort()).toEqual(files);
         await rm(dir, { recursive: true });
@@ -238,6 +376,8 @@ describe(`receiveArchive with Apache Pinot's own archives${fixturesSkipNote}`, (
     } finally {
       await rm(byGnuTar, { recursive: true, force: true });
     }
-    expect(await verifyExtractedSegment(path.join(dir, segment), { crc, dataCrc: null, useDataCrc: false })).toMatchObject({ ok: true, crc });
+    expect(
+      await verifyExtractedSegment(path.join(dir, segment), { crc, dataCrc: null, useDataCrc: false }),
+    ).toMatchObject({ ok: true, crc });
   });
 });

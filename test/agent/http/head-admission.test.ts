@@ -46,7 +46,11 @@ describe('HEAD and download admission (review of issue 10)', () => {
       expect(get.status).toBe(503);
       expect(store.resolves).toBe(0);
 
-      const heads = await Promise.all(Array.from({ length: 40 }, () => rawRequest(server.port, `/tables/${RT}/segments/${seg.name}`, { method: 'HEAD' })));
+      const heads = await Promise.all(
+        Array.from({ length: 40 }, () =>
+          rawRequest(server.port, `/tables/${RT}/segments/${seg.name}`, { method: 'HEAD' }),
+        ),
+      );
 
       // Admission first, as for GET: refused, and no tree walked.
       expect(store.resolves).toBe(0);

@@ -22,7 +22,11 @@ beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'sidecar-http-attacks-'));
   segment = await buildSegment(path.join(root, 'data', TABLE), { name: 'events__0__1__20240101T0000Z' });
   // A short head deadline, checked often, so that the slowloris test runs in a second.
-  server = await startTestHttpServer({ dataDir: path.join(root, 'data'), headersTimeoutMs: 1_000, timeoutCheckIntervalMs: 100 });
+  server = await startTestHttpServer({
+    dataDir: path.join(root, 'data'),
+    headersTimeoutMs: 1_000,
+    timeoutCheckIntervalMs: 100,
+  });
 });
 afterAll(async () => {
   await server.close();
@@ -90,7 +94,9 @@ describe('slowloris', () => {
 
 describe('header floods', () => {
   it('one huge header → 431, nothing served', async () => {
-    const { statuses } = await exchange(`GET ${download} HTTP/1.1\r\nHost: x\r\nX-Flood: ${'a'.repeat(64 * 1024)}\r\n\r\n`);
+    const { statuses } = await exchange(
+      `GET ${download} HTTP/1.1\r\nHost: x\r\nX-Flood: ${'a'.repeat(64 * 1024)}\r\n\r\n`,
+    );
     expect(statuses).toEqual([431]);
     await stillServes();
   });
@@ -110,10 +116,22 @@ describe('request smuggling shapes', () => {
       name: 'Content-Length and Transfer-Encoding together',
       request: `POST /repair/run HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${hidden}`,
     },
-    { name: 'two different Content-Lengths', request: `POST /repair/run HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: ${hidden.length}\r\n\r\n${hidden}` },
-    { name: 'an obfuscated Transfer-Encoding', request: `POST /repair/run HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n${hidden}` },
-    { name: 'a bare LF line ending inside the headers', request: `GET ${download} HTTP/1.1\r\nHost: x\nX-A: b\r\n\r\n` },
-    { name: 'a space before the colon', request: `GET ${download} HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello` },
+    {
+      name: 'two different Content-Lengths',
+      request: `POST /repair/run HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: ${hidden.length}\r\n\r\n${hidden}`,
+    },
+    {
+      name: 'an obfuscated Transfer-Encoding',
+      request: `POST /repair/run HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n${hidden}`,
+    },
+    {
+      name: 'a bare LF line ending inside the headers',
+      request: `GET ${download} HTTP/1.1\r\nHost: x\nX-A: b\r\n\r\n`,
+    },
+    {
+      name: 'a space before the colon',
+      request: `GET ${download} HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello`,
+    },
   ])('$name → 400, the hidden request is never answered', async ({ request }) => {
     const before = await metricValue(server.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'success' });
     const { statuses } = await exchange(request);

@@ -18,7 +18,18 @@ const summary: PassSummary = {
   finishedAt: '2026-11-22T00:00:01.000Z',
   considered: 3,
   attempted: 1,
-  totals: { pending: 0, uploading: 0, verifying: 0, committing: 0, done: 1, fixed_by_other: 0, gone: 0, skipped: 2, retrying: 0, failed: 0 },
+  totals: {
+    pending: 0,
+    uploading: 0,
+    verifying: 0,
+    committing: 0,
+    done: 1,
+    fixed_by_other: 0,
+    gone: 0,
+    skipped: 2,
+    retrying: 0,
+    failed: 0,
+  },
 };
 
 describe('repair routes', () => {
@@ -37,8 +48,14 @@ describe('repair routes', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'repair-routes-'));
-    on = await startTestHttpServer({ dataDir: dir, routes: [(app) => registerRepairRoutes(app, reconciler, silentLogger)] });
-    off = await startTestHttpServer({ dataDir: dir, routes: [(app) => registerRepairRoutes(app, undefined, silentLogger)] });
+    on = await startTestHttpServer({
+      dataDir: dir,
+      routes: [(app) => registerRepairRoutes(app, reconciler, silentLogger)],
+    });
+    off = await startTestHttpServer({
+      dataDir: dir,
+      routes: [(app) => registerRepairRoutes(app, undefined, silentLogger)],
+    });
   });
   afterAll(async () => {
     await on.close();
@@ -76,7 +93,10 @@ describe('repair routes', () => {
   });
 
   it('without a deep store both routes say repair is off (404 JSON)', async () => {
-    for (const [method, route] of [['GET', '/repair/status'], ['POST', '/repair/run']] as const) {
+    for (const [method, route] of [
+      ['GET', '/repair/status'],
+      ['POST', '/repair/run'],
+    ] as const) {
       const res = await fetch(off.url(route), { method });
       expect(res.status).toBe(404);
       expect(((await res.json()) as { error: string }).error).toMatch(/repair is off/);
@@ -95,7 +115,10 @@ describe('repair routes', () => {
         const res = await fetch(server.url(route), { method });
         expect(res.status).toBe(405);
         expect(res.headers.get('allow')).toBe(allow);
-        expect(await res.json()).toMatchObject({ status: 405, error: `${method} ${route} is not allowed; use ${allow.replace(', ', ' or ')}` });
+        expect(await res.json()).toMatchObject({
+          status: 405,
+          error: `${method} ${route} is not allowed; use ${allow.replace(', ', ' or ')}`,
+        });
       }
     }
     expect(passes).toBe(before);

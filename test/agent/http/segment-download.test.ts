@@ -44,10 +44,23 @@ async function firstTarEntry(body: Buffer): Promise<string> {
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'sidecar-http-'));
   dataDir = path.join(root, 'data');
-  rt = await buildSegment(path.join(dataDir, RT), { name: RT_SEG, layout: 'v3', payloadBytes: 300_000, payloadKind: 'mixed' });
-  v3 = await buildSegment(path.join(dataDir, RT), { name: 'events__1__1__20240101T0000Z', layout: 'v3', extraFiles: { 'v3/star_tree_index': 'x'.repeat(5000) } });
+  rt = await buildSegment(path.join(dataDir, RT), {
+    name: RT_SEG,
+    layout: 'v3',
+    payloadBytes: 300_000,
+    payloadKind: 'mixed',
+  });
+  v3 = await buildSegment(path.join(dataDir, RT), {
+    name: 'events__1__1__20240101T0000Z',
+    layout: 'v3',
+    extraFiles: { 'v3/star_tree_index': 'x'.repeat(5000) },
+  });
   off = await buildSegment(path.join(dataDir, OFF), { name: 'orders_0', layout: 'v1' });
-  big = await buildSegment(path.join(dataDir, RT), { name: 'events__5__5__20240101T0000Z', payloadBytes: 48 * 1024 * 1024, payloadKind: 'random' });
+  big = await buildSegment(path.join(dataDir, RT), {
+    name: 'events__5__5__20240101T0000Z',
+    payloadBytes: 48 * 1024 * 1024,
+    payloadKind: 'random',
+  });
   // Something outside the data dir that no request may ever reach.
   await writeFile(path.join(root, 'secret.txt'), 'TOPSECRET-OUTSIDE-DATA-DIR');
   server = await startTestHttpServer({ dataDir });
@@ -63,7 +76,7 @@ describe('segment download', () => {
     ['our path, raw table', () => `/tables/events/segments/${rt.name}`, () => rt],
     ["Pinot's path", () => `/segments/${RT}/${rt.name}`, () => rt],
     ['an OFFLINE table by raw name', () => `/tables/orders/segments/${off.name}`, () => off],
-    ['an OFFLINE table on Pinot\'s path', () => `/segments/${OFF}/${off.name}`, () => off],
+    ["an OFFLINE table on Pinot's path", () => `/segments/${OFF}/${off.name}`, () => off],
     ['a v3 segment with extra index files', () => `/tables/${RT}/segments/${v3.name}`, () => v3],
   ])('%s: extracts with GNU tar to the source tree byte for byte', async (_name, target, segment) => {
     const seg = segment();
@@ -78,7 +91,9 @@ describe('segment download', () => {
     expect(await firstTarEntry(res.body)).toBe(`${seg.name}/`);
     const got = await extracted(res.body, seg.name);
     expect(got).toEqual(await digestTree(seg.dir));
-    await vi.waitFor(async () => expect(await metricValue(server.metrics, 'pinot_sidecar_peer_downloads_in_flight')).toBe(0));
+    await vi.waitFor(async () =>
+      expect(await metricValue(server.metrics, 'pinot_sidecar_peer_downloads_in_flight')).toBe(0),
+    );
   });
 
   it('HEAD answers with the same headers and no body, without streaming', async () => {
@@ -96,8 +111,14 @@ describe('segment download', () => {
     const before = await metricValue(server.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'success' });
     const res = await fetch(server.url(`/tables/${RT}/segments/${rt.name}`));
     const body = Buffer.from(await res.arrayBuffer());
-    await vi.waitFor(async () => expect(await metricValue(server.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'success' })).toBe(before + 1));
-    expect(await metricValue(server.metrics, 'pinot_sidecar_peer_download_bytes_total')).toBeGreaterThanOrEqual(body.length);
+    await vi.waitFor(async () =>
+      expect(await metricValue(server.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'success' })).toBe(
+        before + 1,
+      ),
+    );
+    expect(await metricValue(server.metrics, 'pinot_sidecar_peer_download_bytes_total')).toBeGreaterThanOrEqual(
+      body.length,
+    );
     expect(await metricValue(server.metrics, 'pinot_sidecar_peer_downloads_in_flight')).toBe(0);
   });
 
@@ -250,21 +271,34 @@ describe('streams that end badly', () => {
       const { socket } = await startDownload(server.port, `/tables/${RT}/segments/${big.name}`);
       socket.destroy();
     }
-    await vi.waitFor(async () => expect(await metricValue(server.metrics, 'pinot_sidecar_peer_downloads_in_flight')).toBe(0), { timeout: 10_000 });
+    await vi.waitFor(
+      async () => expect(await metricValue(server.metrics, 'pinot_sidecar_peer_downloads_in_flight')).toBe(0),
+      { timeout: 10_000 },
+    );
     await vi.waitFor(() => expect(openFdCount()).toBeLessThanOrEqual(baseline), { timeout: 10_000 });
-    expect(await metricValue(server.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'aborted' })).toBeGreaterThanOrEqual(3);
+    expect(
+      await metricValue(server.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'aborted' }),
+    ).toBeGreaterThanOrEqual(3);
     expect(server.slots.active).toBe(0);
   });
 
   it('a segment deleted mid-stream gives the client a broken transfer, not a clean end', async () => {
-    const victim = await buildSegment(path.join(dataDir, RT), { name: 'events__6__6__20240101T0000Z', payloadBytes: 48 * 1024 * 1024, payloadKind: 'random' });
+    const victim = await buildSegment(path.join(dataDir, RT), {
+      name: 'events__6__6__20240101T0000Z',
+      payloadBytes: 48 * 1024 * 1024,
+      payloadKind: 'random',
+    });
     const { socket, received } = await startDownload(server.port, `/tables/${RT}/segments/${victim.name}`);
     await rm(victim.dir, { recursive: true, force: true });
     await new Promise<void>((r) => socket.once('close', () => r()));
     const res = parseResponse(received());
     expect(res.status).toBe(200);
     expect(res.complete).toBe(false);
-    await vi.waitFor(async () => expect(await metricValue(server.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'error' })).toBeGreaterThanOrEqual(1));
+    await vi.waitFor(async () =>
+      expect(
+        await metricValue(server.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'error' }),
+      ).toBeGreaterThanOrEqual(1),
+    );
   });
 });
 
@@ -296,7 +330,9 @@ describe('limits and authentication', () => {
       const queued = rawRequest(limited.port, `/tables/${RT}/segments/${rt.name}`);
       await vi.waitFor(() => expect(limited.slots.queued).toBe(1));
       expect(store.resolves).toBe(1);
-      const refused = await Promise.all(Array.from({ length: 40 }, () => rawRequest(limited.port, `/tables/${RT}/segments/${rt.name}`)));
+      const refused = await Promise.all(
+        Array.from({ length: 40 }, () => rawRequest(limited.port, `/tables/${RT}/segments/${rt.name}`)),
+      );
       expect(refused.map((r) => r.status)).toEqual(refused.map(() => 503));
       expect(store.resolves).toBe(1);
       expect(await metricValue(limited.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'busy' })).toBe(40);
@@ -362,7 +398,11 @@ describe('limits and authentication', () => {
       await vi.waitFor(() => expect(limited.slots.queued).toBe(1));
       holder.destroy();
       expect((await next).status).toBe(200);
-      await vi.waitFor(async () => expect(await metricValue(limited.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'aborted' })).toBeGreaterThanOrEqual(2));
+      await vi.waitFor(async () =>
+        expect(
+          await metricValue(limited.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'aborted' }),
+        ).toBeGreaterThanOrEqual(2),
+      );
       expect(await metricValue(limited.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'busy' })).toBe(0);
     } finally {
       await limited.close();
@@ -398,12 +438,16 @@ describe('limits and authentication', () => {
       expect(none.status).toBe(401);
       expect(none.headers['www-authenticate']).toMatch(/^Bearer/);
       expect((await rawRequest(secured.port, target, { headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
-      expect((await rawRequest(secured.port, target, { headers: { Authorization: 'Basic czNjcjN0LXRva2Vu' } })).status).toBe(401);
+      expect(
+        (await rawRequest(secured.port, target, { headers: { Authorization: 'Basic czNjcjN0LXRva2Vu' } })).status,
+      ).toBe(401);
       expect((await rawRequest(secured.port, target, { method: 'HEAD' })).status).toBe(401);
       expect((await rawRequest(secured.port, `/segments/${RT}/${rt.name}`)).status).toBe(401);
       // Unknown paths are behind the token too: nothing is learned without it.
       expect((await rawRequest(secured.port, '/anything')).status).toBe(401);
-      expect((await rawRequest(secured.port, target, { headers: { Authorization: 'Bearer s3cr3t-token' } })).status).toBe(200);
+      expect(
+        (await rawRequest(secured.port, target, { headers: { Authorization: 'Bearer s3cr3t-token' } })).status,
+      ).toBe(200);
       expect((await rawRequest(secured.port, '/health/live')).status).toBe(200);
       expect((await rawRequest(secured.port, '/metrics')).status).toBe(200);
       // A path that normalises to a protected route is protected.
@@ -415,11 +459,15 @@ describe('limits and authentication', () => {
 
   it('a download refused for its token counts as unauthorized; other refused paths do not', async () => {
     const secured = await startTestHttpServer({ dataDir, token: 's3cr3t-token', authHealth: true });
-    const unauthorized = () => metricValue(secured.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'unauthorized' });
+    const unauthorized = () =>
+      metricValue(secured.metrics, 'pinot_sidecar_peer_downloads_total', { result: 'unauthorized' });
     try {
       expect((await rawRequest(secured.port, `/tables/${RT}/segments/${rt.name}`)).status).toBe(401);
       expect(await unauthorized()).toBe(1);
-      expect((await rawRequest(secured.port, `/segments/${RT}/${rt.name}`, { headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
+      expect(
+        (await rawRequest(secured.port, `/segments/${RT}/${rt.name}`, { headers: { Authorization: 'Bearer wrong' } }))
+          .status,
+      ).toBe(401);
       expect(await unauthorized()).toBe(2);
       // Not downloads: probes, metrics, repair, unknown paths, and HEAD (never counted, whatever its outcome).
       for (const [target, method] of [
@@ -463,7 +511,10 @@ describe('limits and authentication', () => {
 
   it('health: live always, ready follows readiness', async () => {
     let ready = false;
-    const s = await startTestHttpServer({ dataDir, readiness: () => ({ ready, reasons: ready ? [] : ['zookeeper not connected'] }) });
+    const s = await startTestHttpServer({
+      dataDir,
+      readiness: () => ({ ready, reasons: ready ? [] : ['zookeeper not connected'] }),
+    });
     try {
       expect((await rawRequest(s.port, '/health/live')).status).toBe(200);
       const notReady = await rawRequest(s.port, '/health/ready');

@@ -3,7 +3,8 @@ import { SingleFlight, untilAborted } from '../../../src/agent/http/single-fligh
 
 /** A computation the test settles by hand, recording the signal each run was given. */
 function controllable() {
-  const runs: Array<{ key: string; signal: AbortSignal; resolve: (v: string) => void; reject: (e: Error) => void }> = [];
+  const runs: Array<{ key: string; signal: AbortSignal; resolve: (v: string) => void; reject: (e: Error) => void }> =
+    [];
   const compute = (key: string, signal: AbortSignal) =>
     new Promise<string>((resolve, reject) => {
       runs.push({ key, signal, resolve, reject });
@@ -17,7 +18,11 @@ describe('SingleFlight', () => {
   it('concurrent callers of one key share one computation; other keys get their own', async () => {
     const { runs, compute } = controllable();
     const flights = new SingleFlight(compute, { reuseMs: 1_000 });
-    const a = [flights.get('t1', caller().signal), flights.get('t1', caller().signal), flights.get('t1', caller().signal)];
+    const a = [
+      flights.get('t1', caller().signal),
+      flights.get('t1', caller().signal),
+      flights.get('t1', caller().signal),
+    ];
     const b = flights.get('t2', caller().signal);
     expect(runs.map((r) => r.key)).toEqual(['t1', 't2']);
     expect(flights.running).toBe(2);

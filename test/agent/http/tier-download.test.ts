@@ -27,10 +27,18 @@ beforeAll(async () => {
   const dataDir = path.join(root, 'data');
   tier = path.join(root, 'cold');
   await mkdir(path.join(dataDir, RT), { recursive: true });
-  onTier = await buildSegment(path.join(tier, RT), { name: TIER_SEG, layout: 'v3', payloadBytes: 100_000, payloadKind: 'mixed' });
+  onTier = await buildSegment(path.join(tier, RT), {
+    name: TIER_SEG,
+    layout: 'v3',
+    payloadBytes: 100_000,
+    payloadKind: 'mixed',
+  });
   // What an attacker would like to reach from the tier root.
   await writeFile(path.join(root, 'secret.txt'), 'TOPSECRET');
-  const outsideSeg = await buildSegment(path.join(root, 'outside', RT), { name: 'events__6__6__20240101T0000Z', extraFiles: { 'leak.txt': 'TOPSECRET' } });
+  const outsideSeg = await buildSegment(path.join(root, 'outside', RT), {
+    name: 'events__6__6__20240101T0000Z',
+    extraFiles: { 'leak.txt': 'TOPSECRET' },
+  });
   await symlink(outsideSeg.dir, path.join(tier, RT, 'events__9__9__20240101T0000Z'));
   await symlink(path.join(root, 'outside', RT), path.join(tier, 'linked_REALTIME'));
   await symlink(root, path.join(tier, 'escape_OFFLINE'));
@@ -45,16 +53,19 @@ afterAll(async () => {
 });
 
 describe('a segment that lives only in a tier data dir', () => {
-  it.each([`/tables/events/segments/${TIER_SEG}`, `/segments/${RT}/${TIER_SEG}`])('GET %s streams it; it extracts to the tier copy byte for byte', async (target) => {
-    const res = await fetch(server.url(target));
-    expect(res.status).toBe(200);
-    expect(res.headers.get('x-segment-crc')).toBe(String(onTier.crc));
-    const dir = await mkdtemp(path.join(root, 'x-'));
-    await writeFile(path.join(dir, 'download.tar.gz'), Buffer.from(await res.arrayBuffer()));
-    await mkdir(path.join(dir, 'out'));
-    await extractTarGz(path.join(dir, 'download.tar.gz'), path.join(dir, 'out'));
-    expect(await digestTree(path.join(dir, 'out', TIER_SEG))).toEqual(await digestTree(onTier.dir));
-  });
+  it.each([`/tables/events/segments/${TIER_SEG}`, `/segments/${RT}/${TIER_SEG}`])(
+    'GET %s streams it; it extracts to the tier copy byte for byte',
+    async (target) => {
+      const res = await fetch(server.url(target));
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-segment-crc')).toBe(String(onTier.crc));
+      const dir = await mkdtemp(path.join(root, 'x-'));
+      await writeFile(path.join(dir, 'download.tar.gz'), Buffer.from(await res.arrayBuffer()));
+      await mkdir(path.join(dir, 'out'));
+      await extractTarGz(path.join(dir, 'download.tar.gz'), path.join(dir, 'out'));
+      expect(await digestTree(path.join(dir, 'out', TIER_SEG))).toEqual(await digestTree(onTier.dir));
+    },
+  );
 });
 
 describe('traversal through a tier root', () => {

@@ -50,7 +50,15 @@ async function startSidecar(seed: PinotClusterSeeder, instance: string, connectS
   await hosted.start();
   const metrics = createMetrics({ defaultMetrics: false });
   const clock = { now: Date.now() };
-  const collector = new CommitStateCollector({ hosted, session, metrics, cluster: seed.cluster, instance, logger: silentLogger, now: () => clock.now });
+  const collector = new CommitStateCollector({
+    hosted,
+    session,
+    metrics,
+    cluster: seed.cluster,
+    instance,
+    logger: silentLogger,
+    now: () => clock.now,
+  });
   return { session, hosted, metrics, collector, clock };
 }
 
@@ -75,8 +83,19 @@ async function seedWorld(connectString?: string): Promise<World> {
   await seed.putSegment(T, s(6), { status: 'IN_PROGRESS' });
   await seed.putSegment(DEDUP, s(1, 'dedup'), { downloadUrl: 's3://b/d1' });
   // s3: all replicas ERROR (A, B) -> owner A. s4: all ERROR (B, C) -> owner B. s5: A ERROR, B ONLINE -> no one.
-  await seed.setCurrentState(A, sessions[A]!, T, { [s(1)]: 'ONLINE', [s(2)]: 'ONLINE', [s(3)]: 'ERROR', [s(5)]: 'ERROR', [s(6)]: 'CONSUMING' });
-  await seed.setCurrentState(B, sessions[B]!, T, { [s(1)]: 'ONLINE', [s(3)]: 'ERROR', [s(4)]: 'ERROR', [s(5)]: 'ONLINE' });
+  await seed.setCurrentState(A, sessions[A]!, T, {
+    [s(1)]: 'ONLINE',
+    [s(2)]: 'ONLINE',
+    [s(3)]: 'ERROR',
+    [s(5)]: 'ERROR',
+    [s(6)]: 'CONSUMING',
+  });
+  await seed.setCurrentState(B, sessions[B]!, T, {
+    [s(1)]: 'ONLINE',
+    [s(3)]: 'ERROR',
+    [s(4)]: 'ERROR',
+    [s(5)]: 'ONLINE',
+  });
   await seed.setCurrentState(A, sessions[A]!, DEDUP, { [s(1, 'dedup')]: 'ERROR' });
   const ev: Record<string, Record<string, string>> = {
     [s(1)]: { [A]: 'ONLINE', [B]: 'ONLINE' },
@@ -105,7 +124,8 @@ async function seedWorld(connectString?: string): Promise<World> {
   };
 }
 
-const value = (sc: Sidecar, name: string, labels: Record<string, string> = {}) => metricValue(sc.metrics, `pinot_sidecar_${name}`, labels);
+const value = (sc: Sidecar, name: string, labels: Record<string, string> = {}) =>
+  metricValue(sc.metrics, `pinot_sidecar_${name}`, labels);
 
 describe('commit-state metrics from two sidecars on one ZooKeeper', () => {
   let world: World | undefined;
@@ -130,7 +150,10 @@ describe('commit-state metrics from two sidecars on one ZooKeeper', () => {
   it('counts each all-replicas-in-ERROR segment on exactly one sidecar: the sum is the cluster count', async () => {
     const { a, b } = await newWorld();
     await Promise.all([a.collector.refresh(), b.collector.refresh()]);
-    const perSidecar = [await value(a, 'pauseless_segments_in_error', { table: T }), await value(b, 'pauseless_segments_in_error', { table: T })];
+    const perSidecar = [
+      await value(a, 'pauseless_segments_in_error', { table: T }),
+      await value(b, 'pauseless_segments_in_error', { table: T }),
+    ];
     expect(perSidecar).toEqual([1, 1]);
     expect(perSidecar[0]! + perSidecar[1]!).toBe(2); // s3 and s4; s5 has an ONLINE replica
     expect(await value(a, 'pauseless_segments_in_unrecoverable_error', { table: T })).toBe(0);
@@ -173,7 +196,13 @@ describe('commit-state metrics from two sidecars on one ZooKeeper', () => {
     await a.collector.refresh();
     expect(await value(a, 'segments_in_error', { table: T })).toBe(2);
     expect(await value(a, 'pauseless_segments_in_error', { table: T })).toBe(1);
-    await seed.setCurrentState(A, sessions[A]!, T, { [s(1)]: 'ONLINE', [s(2)]: 'ONLINE', [s(3)]: 'ONLINE', [s(5)]: 'ONLINE', [s(6)]: 'CONSUMING' });
+    await seed.setCurrentState(A, sessions[A]!, T, {
+      [s(1)]: 'ONLINE',
+      [s(2)]: 'ONLINE',
+      [s(3)]: 'ONLINE',
+      [s(5)]: 'ONLINE',
+      [s(6)]: 'CONSUMING',
+    });
     await vi.waitFor(() => expect(a.hosted.get(T, s(3))?.state).toBe('ONLINE'));
     const before = a.session.requests.getData;
     a.clock.now += 120_000;
@@ -194,7 +223,10 @@ describe('commit-state metrics from two sidecars on one ZooKeeper', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'pdi-'));
     const http = await startTestHttpServer({
       dataDir: dir,
-      routes: [(app) => registerPauselessDebugInfo(app, { hosted: b.hosted, session: b.session, cluster: seed.cluster, instance: B })],
+      routes: [
+        (app) =>
+          registerPauselessDebugInfo(app, { hosted: b.hosted, session: b.session, cluster: seed.cluster, instance: B }),
+      ],
     });
     try {
       for (const name of ['clicks', T]) {
@@ -202,7 +234,14 @@ describe('commit-state metrics from two sidecars on one ZooKeeper', () => {
         expect(res.status).toBe(200);
         // s2 is DONE, so only s7 is still committing.
         expect(await res.text()).toBe(
-          ['{', `  "committingSegments" : [ "${s(7)}" ],`, '  "instanceToErrorSegmentsMap" : {', `    "${B}" : [ "${s(3)}", "${s(4)}" ]`, '  }', '}'].join('\n'),
+          [
+            '{',
+            `  "committingSegments" : [ "${s(7)}" ],`,
+            '  "instanceToErrorSegmentsMap" : {',
+            `    "${B}" : [ "${s(3)}", "${s(4)}" ]`,
+            '  }',
+            '}',
+          ].join('\n'),
         );
       }
       const offline = await fetch(http.url('/tables/clicks_OFFLINE/pauselessDebugInfo'));
@@ -256,7 +295,9 @@ describe('a scrape while ZooKeeper is frozen (own ZooKeeper: it is SIGSTOPped)',
     try {
       const first = await fetch(http.url('/metrics'));
       expect(first.status).toBe(200);
-      expect(await first.text()).toMatch(new RegExp(`^pinot_sidecar_pauseless_segments_in_error\\{table="${DEDUP}"\\} 1$`, 'm'));
+      expect(await first.text()).toMatch(
+        new RegExp(`^pinot_sidecar_pauseless_segments_in_error\\{table="${DEDUP}"\\} 1$`, 'm'),
+      );
       // The external view is due again, and ZooKeeper stops answering: the refresh's reads hang (the session's
       // 30 s timeout keeps it 'connected' far longer than the scrape's cap).
       a.clock.now += 61_000;
@@ -265,7 +306,9 @@ describe('a scrape while ZooKeeper is frozen (own ZooKeeper: it is SIGSTOPped)',
       expect(during.status).toBe(200);
       expect(refreshing).toBe(true); // answered without waiting for the refresh, while ZooKeeper is still frozen
       expect(a.session.state).toBe('connected');
-      expect(await during.text()).toMatch(new RegExp(`^pinot_sidecar_pauseless_segments_in_error\\{table="${DEDUP}"\\} 1$`, 'm'));
+      expect(await during.text()).toMatch(
+        new RegExp(`^pinot_sidecar_pauseless_segments_in_error\\{table="${DEDUP}"\\} 1$`, 'm'),
+      );
       zk.server.resume();
       await vi.waitFor(() => expect(refreshing).toBe(false), { timeout: 20_000 });
     } finally {
@@ -293,10 +336,24 @@ describe('a table that leaves the server leaves /metrics', () => {
     const metrics = createMetrics({ defaultMetrics: false });
     // As serve wires it (src/agent/sidecar.ts), and as the reconciler counts an upload result.
     hosted.on('tableSettings', (table) => metrics.knownTable(table));
-    const collector = new CommitStateCollector({ hosted, session, metrics, cluster: seed.cluster, instance: A, logger: silentLogger });
+    const collector = new CommitStateCollector({
+      hosted,
+      session,
+      metrics,
+      cluster: seed.cluster,
+      instance: A,
+      logger: silentLogger,
+    });
     const seriesOf = async (table: string) => {
       const text = await metrics.registry.metrics();
-      return [...new Set(text.split('\n').filter((l) => l.includes(`table="${table}"`)).map((l) => l.slice(0, l.indexOf('{'))))].sort();
+      return [
+        ...new Set(
+          text
+            .split('\n')
+            .filter((l) => l.includes(`table="${table}"`))
+            .map((l) => l.slice(0, l.indexOf('{'))),
+        ),
+      ].sort();
     };
     const perTable = [
       'pinot_sidecar_committing_segments_stuck',
@@ -327,7 +384,9 @@ describe('a table that leaves the server leaves /metrics', () => {
       await collector.refresh();
       expect(await seriesOf(GONE)).toEqual(perTable);
       // The counter starts again from 0 (a reset to Prometheus), not from its old value.
-      expect(await metricValue(metrics, 'pinot_sidecar_deep_store_uploads_total', { table: GONE, result: 'error' })).toBe(0);
+      expect(
+        await metricValue(metrics, 'pinot_sidecar_deep_store_uploads_total', { table: GONE, result: 'error' }),
+      ).toBe(0);
     } finally {
       hosted.stop();
       await session.close();

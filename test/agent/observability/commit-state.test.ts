@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { pauselessErrorCounts, repairAllowed, tableCommitState } from '../../../src/agent/observability/commit-state.js';
+import {
+  pauselessErrorCounts,
+  repairAllowed,
+  tableCommitState,
+} from '../../../src/agent/observability/commit-state.js';
 import { readClusterSettings, type ClusterSettings } from '../../../src/helix/cluster-records.js';
 import type { HostedSegment } from '../../../src/helix/hosted-segments.js';
 import { readSegmentMetadata } from '../../../src/helix/segment-metadata.js';
@@ -20,7 +24,12 @@ const settings = (over: Partial<TableSettings> = {}): TableSettings => ({
   ...over,
 });
 
-function hosted(segment: string, state: string, fields: Parameters<typeof segmentRecord>[1] | null, mtimeMs = 0): HostedSegment {
+function hosted(
+  segment: string,
+  state: string,
+  fields: Parameters<typeof segmentRecord>[1] | null,
+  mtimeMs = 0,
+): HostedSegment {
   return {
     table: 't_REALTIME',
     segment,
@@ -56,7 +65,9 @@ describe('tableCommitState', () => {
   });
   it('calls a commit stuck strictly after mtime + max completion time', () => {
     expect(state.committingStuck).toBe(1);
-    expect(tableCommitState(segments, settings(), { ...cluster, maxSegmentCompletionTimeMs: 60_000 }, now).committingStuck).toBe(2);
+    expect(
+      tableCommitState(segments, settings(), { ...cluster, maxSegmentCompletionTimeMs: 60_000 }, now).committingStuck,
+    ).toBe(2);
   });
   it('reports the pauseless flag, false when the table config is unknown', () => {
     expect(state.pauselessEnabled).toBe(true);
@@ -67,9 +78,27 @@ describe('tableCommitState', () => {
 describe('pauselessErrorCounts (controller definitions, one owner per segment)', () => {
   const seg = (n: number) => `t__0__${n}__20240101T0000Z`;
   const ev = new Map<string, Map<string, string>>([
-    [seg(1), new Map([['Server_b', 'ERROR'], ['Server_a', 'ERROR']])], // owner a
-    [seg(2), new Map([['Server_b', 'ERROR'], ['Server_c', 'ERROR']])], // owner b
-    [seg(3), new Map([['Server_a', 'ERROR'], ['Server_b', 'ONLINE']])], // not all replicas
+    [
+      seg(1),
+      new Map([
+        ['Server_b', 'ERROR'],
+        ['Server_a', 'ERROR'],
+      ]),
+    ], // owner a
+    [
+      seg(2),
+      new Map([
+        ['Server_b', 'ERROR'],
+        ['Server_c', 'ERROR'],
+      ]),
+    ], // owner b
+    [
+      seg(3),
+      new Map([
+        ['Server_a', 'ERROR'],
+        ['Server_b', 'ONLINE'],
+      ]),
+    ], // not all replicas
     [seg(4), new Map([['Server_a', 'ERROR']])], // owner a, but not in the ideal state
     ['t_uploaded_segment_0', new Map([['Server_a', 'ERROR']])], // not an LLC name
     [seg(5), new Map()],

@@ -3,7 +3,11 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { PAUSELESS_DEBUG_REUSE_MS, registerPauselessDebugInfo, type PauselessDebugInfo } from '../../../src/agent/observability/pauseless-debug.js';
+import {
+  PAUSELESS_DEBUG_REUSE_MS,
+  registerPauselessDebugInfo,
+  type PauselessDebugInfo,
+} from '../../../src/agent/observability/pauseless-debug.js';
 import { HostedSegments } from '../../../src/helix/hosted-segments.js';
 import type { ZkSession } from '../../../src/helix/zk-session.js';
 import { startTestHttpServer, type TestHttpServer } from '../../helpers/http-app.js';
@@ -27,7 +31,11 @@ interface Sidecar {
 }
 
 /** A cluster where this server hosts three segments of T, and T's debug list names `remote` more that it does not host. */
-async function startSidecar(connectString: string | undefined, remote: number, sessionTimeoutMs?: number): Promise<Sidecar> {
+async function startSidecar(
+  connectString: string | undefined,
+  remote: number,
+  sessionTimeoutMs?: number,
+): Promise<Sidecar> {
   const seedSession = await connectSession(connectString ? { connectString } : {});
   const seed = new PinotClusterSeeder(seedSession, uniqueClusterName('pauselessdebug'));
   await seed.createCluster();
@@ -37,8 +45,15 @@ async function startSidecar(connectString: string | undefined, remote: number, s
   await seed.putSegment(T, hostedSeg(1), { status: 'COMMITTING' });
   await seed.putSegment(T, hostedSeg(2), { downloadUrl: 's3://b/2' });
   await seed.putSegment(T, hostedSeg(3), { downloadUrl: 's3://b/3' });
-  await seed.setCurrentState(A, serverSession, T, { [hostedSeg(1)]: 'ONLINE', [hostedSeg(2)]: 'ONLINE', [hostedSeg(3)]: 'ERROR' });
-  const session = await connectSession({ ...(connectString ? { connectString } : {}), ...(sessionTimeoutMs ? { sessionTimeoutMs } : {}) });
+  await seed.setCurrentState(A, serverSession, T, {
+    [hostedSeg(1)]: 'ONLINE',
+    [hostedSeg(2)]: 'ONLINE',
+    [hostedSeg(3)]: 'ERROR',
+  });
+  const session = await connectSession({
+    ...(connectString ? { connectString } : {}),
+    ...(sessionTimeoutMs ? { sessionTimeoutMs } : {}),
+  });
   // The tracker reads on a session of its own: a resync it makes (after a freeze outlasting a short session)
   // must not count as reads of the endpoint's.
   const trackerSession = await connectSession(connectString ? { connectString } : {});
@@ -60,21 +75,40 @@ async function startSidecar(connectString: string | undefined, remote: number, s
     },
   };
   // Remote segments 0-4 are COMMITTING, 5-9 DONE, the rest have no znode (a stale list).
-  for (let n = 0; n < 10; n++) await seed.putSegment(T, remoteSeg(n), n < 5 ? { status: 'COMMITTING' } : { downloadUrl: `s3://b/r${n}` });
+  for (let n = 0; n < 10; n++)
+    await seed.putSegment(T, remoteSeg(n), n < 5 ? { status: 'COMMITTING' } : { downloadUrl: `s3://b/r${n}` });
   const remotes = Array.from({ length: remote }, (_, n) => remoteSeg(n));
   // Names that are not segment names are never read; a name listed twice is read once.
-  await seed.putPauselessDebug(T, [remotes[0]!, hostedSeg(1), '..', hostedSeg(2), ...remotes.slice(1), remoteSeg(3), 'a/b', hostedSeg(3)]);
+  await seed.putPauselessDebug(T, [
+    remotes[0]!,
+    hostedSeg(1),
+    '..',
+    hostedSeg(2),
+    ...remotes.slice(1),
+    remoteSeg(3),
+    'a/b',
+    hostedSeg(3),
+  ]);
   await seed.putPauselessDebug('other_REALTIME', [remoteSeg(0)]);
   return sidecar;
 }
 
-async function serveDebugInfo(sc: Sidecar, options: { timeoutMs?: number; now?: () => number } = {}): Promise<{ http: TestHttpServer; debug: PauselessDebugInfo }> {
+async function serveDebugInfo(
+  sc: Sidecar,
+  options: { timeoutMs?: number; now?: () => number } = {},
+): Promise<{ http: TestHttpServer; debug: PauselessDebugInfo }> {
   let debug: PauselessDebugInfo | undefined;
   const http = await startTestHttpServer({
     dataDir: sc.dataDir,
     routes: [
       (app) => {
-        debug = registerPauselessDebugInfo(app, { hosted: sc.hosted, session: sc.session, cluster: sc.seed.cluster, instance: A, ...options });
+        debug = registerPauselessDebugInfo(app, {
+          hosted: sc.hosted,
+          session: sc.session,
+          cluster: sc.seed.cluster,
+          instance: A,
+          ...options,
+        });
       },
     ],
   });
@@ -99,16 +133,26 @@ describe('pauselessDebugInfo on a table with many listed segments', () => {
 
   it('answers N concurrent requests with one read of each listed segment this server does not host', async () => {
     const before = sc.session.requests.getData;
-    const answers = await Promise.all(Array.from({ length: 5 }, async () => {
-      const res = await fetch(url());
-      return { status: res.status, body: await res.text() };
-    }));
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const res = await fetch(url());
+        return { status: res.status, body: await res.text() };
+      }),
+    );
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
     expect(new Set(answers.map((a) => a.body)).size).toBe(1);
     // The list, then each remote segment once for all five requests; hosted segments come from the tracker.
     expect(sc.session.requests.getData - before).toBe(1 + REMOTE);
     expect(JSON.parse(answers[0]!.body)).toEqual({
-      committingSegments: [remoteSeg(0), hostedSeg(1), remoteSeg(1), remoteSeg(2), remoteSeg(3), remoteSeg(4), remoteSeg(3)],
+      committingSegments: [
+        remoteSeg(0),
+        hostedSeg(1),
+        remoteSeg(1),
+        remoteSeg(2),
+        remoteSeg(3),
+        remoteSeg(4),
+        remoteSeg(3),
+      ],
       instanceToErrorSegmentsMap: { [A]: [hostedSeg(3)] },
     });
   });
@@ -173,11 +217,17 @@ describe('pauselessDebugInfo while ZooKeeper is frozen', () => {
       const res = await fetch(impatient.http.url('/tables/clicks/pauselessDebugInfo'));
       expect(res.status).toBe(503);
       expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
-      expect(await res.json()).toMatchObject({ status: 503, error: expect.stringMatching(/ZooKeeper did not answer within 1000 ms/) });
+      expect(await res.json()).toMatchObject({
+        status: 503,
+        error: expect.stringMatching(/ZooKeeper did not answer within 1000 ms/),
+      });
     } finally {
       zk.server.resume();
     }
-    await vi.waitFor(async () => expect((await fetch(impatient.http.url('/tables/clicks/pauselessDebugInfo'))).status).toBe(200), { timeout: 10_000 });
+    await vi.waitFor(
+      async () => expect((await fetch(impatient.http.url('/tables/clicks/pauselessDebugInfo'))).status).toBe(200),
+      { timeout: 10_000 },
+    );
   });
 
   it('sends no further read once the client that asked has disconnected', async () => {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { concernsRepair, decide, type DecideContext, type RepairDecision, type RepairFacts } from '../../../src/agent/repair/decide.js';
+import {
+  concernsRepair,
+  decide,
+  type DecideContext,
+  type RepairDecision,
+  type RepairFacts,
+} from '../../../src/agent/repair/decide.js';
 import type { UnconfirmedWrite } from '../../../src/agent/repair/errors.js';
 import type { RepairEntry } from '../../../src/agent/repair/repair-state.js';
 import type { HostedSegment } from '../../../src/helix/hosted-segments.js';
@@ -25,7 +31,9 @@ const FACTS: RepairFacts = {
 
 /** A hosted replica whose cached metadata has these fields (DONE, URL "", CRC 1000, far from retention, by default). */
 function hosted(fields: SegmentFields = {}, extra: Partial<HostedSegment> = {}): HostedSegment {
-  const metadata = readSegmentMetadata(segmentRecord(SEG, { status: 'DONE', downloadUrl: '', endTimeMs: NOW - DAY, crc: '1000', ...fields }));
+  const metadata = readSegmentMetadata(
+    segmentRecord(SEG, { status: 'DONE', downloadUrl: '', endTimeMs: NOW - DAY, crc: '1000', ...fields }),
+  );
   return { table: TABLE, segment: SEG, state: 'ONLINE', zk: { metadata, ...SEEN }, ...extra };
 }
 
@@ -74,27 +82,53 @@ const rows: Row[] = [
     facts: { tableNameWithType: 'events_OFFLINE' },
     expected: { kind: 'not_ours' },
   },
-  { name: 'metadata not read yet: its change follows', hosted: hosted({}, { zk: undefined }), expected: { kind: 'await_metadata' } },
+  {
+    name: 'metadata not read yet: its change follows',
+    hosted: hosted({}, { zk: undefined }),
+    expected: { kind: 'await_metadata' },
+  },
 
   // No znode, or one that cannot be read
-  { name: 'znode deleted after the repair finished: the record stays', entry: DONE, hosted: hosted({}, { zk: null }), expected: { kind: 'none' } },
-  { name: 'a COMMITTING segment whose znode was deleted: forgotten', entry: COMMITTING_ENTRY, hosted: hosted({}, { zk: null }), expected: { kind: 'forget' } },
+  {
+    name: 'znode deleted after the repair finished: the record stays',
+    entry: DONE,
+    hosted: hosted({}, { zk: null }),
+    expected: { kind: 'none' },
+  },
+  {
+    name: 'a COMMITTING segment whose znode was deleted: forgotten',
+    entry: COMMITTING_ENTRY,
+    hosted: hosted({}, { zk: null }),
+    expected: { kind: 'forget' },
+  },
   {
     name: 'a COMMITTING segment whose znode became unreadable: reported',
     entry: COMMITTING_ENTRY,
     hosted: hosted({}, { zk: null, metadataError: 'record nests too deep' }),
-    expected: { kind: 'skip', verdict: { eligible: false, reason: 'no_metadata', detail: 'record nests too deep' }, seen: null },
+    expected: {
+      kind: 'skip',
+      verdict: { eligible: false, reason: 'no_metadata', detail: 'record nests too deep' },
+      seen: null,
+    },
   },
   {
     name: 'an active repair whose znode was deleted: skipped, no_metadata',
     entry: BACKING_OFF,
     hosted: hosted({}, { zk: null }),
-    expected: { kind: 'skip', verdict: { eligible: false, reason: 'no_metadata', detail: 'segment metadata znode does not exist' }, seen: null },
+    expected: {
+      kind: 'skip',
+      verdict: { eligible: false, reason: 'no_metadata', detail: 'segment metadata znode does not exist' },
+      seen: null,
+    },
   },
   {
     name: 'an unreadable znode never seen before: reported (it may well be a candidate)',
     hosted: hosted({}, { zk: null, metadataError: 'record past the size limit' }),
-    expected: { kind: 'skip', verdict: { eligible: false, reason: 'no_metadata', detail: 'record past the size limit' }, seen: null },
+    expected: {
+      kind: 'skip',
+      verdict: { eligible: false, reason: 'no_metadata', detail: 'record past the size limit' },
+      seen: null,
+    },
   },
   { name: 'no znode and no entry: nothing to report', hosted: hosted({}, { zk: null }), expected: { kind: 'none' } },
 
@@ -115,40 +149,79 @@ const rows: Row[] = [
   // A URL write of ours that was never answered
   {
     name: 'a later version holding our URL: our write was applied, recorded as done',
-    entry: entry({ state: 'retrying', reason: 'connection_loss', nextAttemptAt: NOW + 1_000, unconfirmedWrite: UNCONFIRMED }),
+    entry: entry({
+      state: 'retrying',
+      reason: 'connection_loss',
+      nextAttemptAt: NOW + 1_000,
+      unconfirmedWrite: UNCONFIRMED,
+    }),
     hosted: hosted({ downloadUrl: URI }),
     expected: { kind: 'record_done', write: UNCONFIRMED, seen: SEEN },
   },
   {
     name: 'a later version still without a URL: our write was not applied, forgotten; the backoff still holds',
-    entry: entry({ state: 'retrying', reason: 'connection_loss', nextAttemptAt: NOW + 1_000, unconfirmedWrite: UNCONFIRMED }),
+    entry: entry({
+      state: 'retrying',
+      reason: 'connection_loss',
+      nextAttemptAt: NOW + 1_000,
+      unconfirmedWrite: UNCONFIRMED,
+    }),
     hosted: hosted(),
     expected: { kind: 'clear_unconfirmed', then: { kind: 'wait', for: 'retry' } },
   },
   {
     name: 'a later version with another URL: not ours, fixed by someone else',
-    entry: entry({ state: 'retrying', reason: 'connection_loss', nextAttemptAt: NOW + 1_000, unconfirmedWrite: UNCONFIRMED }),
+    entry: entry({
+      state: 'retrying',
+      reason: 'connection_loss',
+      nextAttemptAt: NOW + 1_000,
+      unconfirmedWrite: UNCONFIRMED,
+    }),
     hosted: hosted({ downloadUrl: 's3://other/copy' }),
     expected: { kind: 'clear_unconfirmed', then: { kind: 'fixed_by_other', url: 's3://other/copy', seen: SEEN } },
   },
   {
     name: 'the version the write named: cannot tell yet (a read from a server behind it)',
-    entry: entry({ state: 'retrying', reason: 'connection_loss', nextAttemptAt: NOW + 1_000, unconfirmedWrite: { ...UNCONFIRMED, baseVersion: VERSION } }),
+    entry: entry({
+      state: 'retrying',
+      reason: 'connection_loss',
+      nextAttemptAt: NOW + 1_000,
+      unconfirmedWrite: { ...UNCONFIRMED, baseVersion: VERSION },
+    }),
     hosted: hosted(),
     expected: { kind: 'wait', for: 'retry' },
   },
 
   // Not a candidate any more (a URL, no URL key, UPLOADED)
-  { name: 'a URL and no entry: none of the repair’s business', hosted: hosted({ downloadUrl: URI }), expected: { kind: 'none' } },
-  { name: 'a URL after our repair finished: the record stays', entry: DONE, hosted: hosted({ downloadUrl: URI }), expected: { kind: 'none' } },
+  {
+    name: 'a URL and no entry: none of the repair’s business',
+    hosted: hosted({ downloadUrl: URI }),
+    expected: { kind: 'none' },
+  },
+  {
+    name: 'a URL after our repair finished: the record stays',
+    entry: DONE,
+    hosted: hosted({ downloadUrl: URI }),
+    expected: { kind: 'none' },
+  },
   {
     name: 'a URL set while the repair waited: fixed by someone else',
     entry: BACKING_OFF,
     hosted: hosted({ downloadUrl: 's3://other/copy' }),
     expected: { kind: 'fixed_by_other', url: 's3://other/copy', seen: SEEN },
   },
-  { name: 'a COMMITTING segment committed normally: forgotten, nothing to report', entry: COMMITTING_ENTRY, hosted: hosted({ downloadUrl: URI }), expected: { kind: 'forget' } },
-  { name: 'an active repair whose segment became UPLOADED without a URL: forgotten', entry: BACKING_OFF, hosted: hosted({ status: 'UPLOADED', downloadUrl: undefined }), expected: { kind: 'forget' } },
+  {
+    name: 'a COMMITTING segment committed normally: forgotten, nothing to report',
+    entry: COMMITTING_ENTRY,
+    hosted: hosted({ downloadUrl: URI }),
+    expected: { kind: 'forget' },
+  },
+  {
+    name: 'an active repair whose segment became UPLOADED without a URL: forgotten',
+    entry: BACKING_OFF,
+    hosted: hosted({ status: 'UPLOADED', downloadUrl: undefined }),
+    expected: { kind: 'forget' },
+  },
 
   // Report-only (COMMITTING, IN_PROGRESS): never written
   {
@@ -165,16 +238,37 @@ const rows: Row[] = [
 
   // Candidates (DONE, URL "")
   { name: 'a candidate seen for the first time: launched', hosted: hosted(), expected: { kind: 'launch' } },
-  { name: 'backing off after a transient error: wait', entry: BACKING_OFF, hosted: hosted(), expected: { kind: 'wait', for: 'retry' } },
+  {
+    name: 'backing off after a transient error: wait',
+    entry: BACKING_OFF,
+    hosted: hosted(),
+    expected: { kind: 'wait', for: 'retry' },
+  },
   {
     name: 'waiting behind another sidecar’s lock: wait',
     entry: entry({ state: 'pending', reason: 'locked_by_other', nextAttemptAt: NOW + 30_000 }),
     hosted: hosted(),
     expected: { kind: 'wait', for: 'retry' },
   },
-  { name: 'due exactly now: launched', entry: { ...BACKING_OFF, nextAttemptAt: NOW }, hosted: hosted(), expected: { kind: 'launch' } },
-  { name: 'failed (permanent), waiting at the slowest pace: wait', entry: FAILED, hosted: hosted(), expected: { kind: 'wait', for: 'retry' } },
-  { name: 'failed, and an operator asks for a pass: launched now', entry: FAILED, hosted: hosted(), context: { operatorAsked: true }, expected: { kind: 'launch' } },
+  {
+    name: 'due exactly now: launched',
+    entry: { ...BACKING_OFF, nextAttemptAt: NOW },
+    hosted: hosted(),
+    expected: { kind: 'launch' },
+  },
+  {
+    name: 'failed (permanent), waiting at the slowest pace: wait',
+    entry: FAILED,
+    hosted: hosted(),
+    expected: { kind: 'wait', for: 'retry' },
+  },
+  {
+    name: 'failed, and an operator asks for a pass: launched now',
+    entry: FAILED,
+    hosted: hosted(),
+    context: { operatorAsked: true },
+    expected: { kind: 'launch' },
+  },
   {
     name: 'backing off, and an operator asks for a pass: a transient backoff is never bypassed',
     entry: BACKING_OFF,
@@ -182,12 +276,22 @@ const rows: Row[] = [
     context: { operatorAsked: true },
     expected: { kind: 'wait', for: 'retry' },
   },
-  { name: 'waiting beats a verdict: the wake-up decides again', entry: BACKING_OFF, hosted: hosted(), facts: { replicaState: 'ERROR' }, expected: { kind: 'wait', for: 'retry' } },
+  {
+    name: 'waiting beats a verdict: the wake-up decides again',
+    entry: BACKING_OFF,
+    hosted: hosted(),
+    facts: { replicaState: 'ERROR' },
+    expected: { kind: 'wait', for: 'retry' },
+  },
   {
     name: 'an ineligible candidate (replica not ONLINE): skipped with the rule’s reason',
     hosted: hosted(),
     facts: { replicaState: 'ERROR' },
-    expected: { kind: 'skip', verdict: { eligible: false, reason: 'not_online', detail: 'replica is ERROR' }, seen: SEEN },
+    expected: {
+      kind: 'skip',
+      verdict: { eligible: false, reason: 'not_online', detail: 'replica is ERROR' },
+      seen: SEEN,
+    },
   },
   {
     name: 'a candidate again after our repair finished (its URL reset to ""): launched',
@@ -211,7 +315,11 @@ describe('concernsRepair', () => {
     { name: 'a URL set', hosted: hosted({ downloadUrl: URI }), concerns: false },
     { name: 'metadata not read yet', hosted: hosted({}, { zk: undefined }), concerns: false },
     { name: 'no znode', hosted: hosted({}, { zk: null }), concerns: false },
-    { name: 'a znode that cannot be read', hosted: hosted({}, { zk: null, metadataError: 'record nests too deep' }), concerns: true },
+    {
+      name: 'a znode that cannot be read',
+      hosted: hosted({}, { zk: null, metadataError: 'record nests too deep' }),
+      concerns: true,
+    },
     { name: 'an OFFLINE table', hosted: { ...hosted(), table: 'events_OFFLINE' }, concerns: false },
   ])('$name: $concerns', ({ hosted: segment, concerns }) => {
     expect(concernsRepair(segment)).toBe(concerns);

@@ -38,17 +38,51 @@ const denied = (step: 'write' | 'delete'): ProbeResult => ({
 
 describe('verdictOf / isChange (pure)', () => {
   const up = verdictOf({ ok: true, mode: 'write', uri: 's3://b/k' });
-  const upWarned = verdictOf({ ok: true, mode: 'write', uri: 's3://b/k', warning: { step: 'delete', error: new DeepStoreError('no delete', { code: 'AccessDenied', retriable: false }) } });
+  const upWarned = verdictOf({
+    ok: true,
+    mode: 'write',
+    uri: 's3://b/k',
+    warning: { step: 'delete', error: new DeepStoreError('no delete', { code: 'AccessDenied', retriable: false }) },
+  });
   const deniedAtWrite = verdictOf(denied('write'));
-  const unreachable = verdictOf({ ok: false, mode: 'write', uri: 's3://b/k', step: 'write', error: new DeepStoreError('cannot reach x', { code: 'ECONNREFUSED', retriable: true }) });
-  const sameCauseOtherWords = verdictOf({ ok: false, mode: 'write', uri: 's3://b/k', step: 'write', error: new DeepStoreError('cannot reach y', { code: 'ECONNREFUSED', retriable: true }) });
+  const unreachable = verdictOf({
+    ok: false,
+    mode: 'write',
+    uri: 's3://b/k',
+    step: 'write',
+    error: new DeepStoreError('cannot reach x', { code: 'ECONNREFUSED', retriable: true }),
+  });
+  const sameCauseOtherWords = verdictOf({
+    ok: false,
+    mode: 'write',
+    uri: 's3://b/k',
+    step: 'write',
+    error: new DeepStoreError('cannot reach y', { code: 'ECONNREFUSED', retriable: true }),
+  });
   const timedOut = timeoutVerdict('write', 30_000);
 
-  it('maps the store\'s answer to state, cause and warning', () => {
+  it("maps the store's answer to state, cause and warning", () => {
     expect(up).toEqual({ state: 'up', cause: null, warning: null, uri: 's3://b/k' });
-    expect(upWarned).toMatchObject({ state: 'up', cause: null, warning: { step: 'delete', code: 'AccessDenied', message: 'no delete', retriable: false } });
-    expect(deniedAtWrite).toEqual({ state: 'down', cause: { step: 'write', code: 'AccessDenied', message: 'denied', retriable: false }, warning: null, uri: 's3://b/k' });
-    expect(timedOut).toMatchObject({ state: 'down', cause: { step: null, code: 'ProbeTimeout', retriable: true, message: expect.stringContaining('did not finish within 30 s') } });
+    expect(upWarned).toMatchObject({
+      state: 'up',
+      cause: null,
+      warning: { step: 'delete', code: 'AccessDenied', message: 'no delete', retriable: false },
+    });
+    expect(deniedAtWrite).toEqual({
+      state: 'down',
+      cause: { step: 'write', code: 'AccessDenied', message: 'denied', retriable: false },
+      warning: null,
+      uri: 's3://b/k',
+    });
+    expect(timedOut).toMatchObject({
+      state: 'down',
+      cause: {
+        step: null,
+        code: 'ProbeTimeout',
+        retriable: true,
+        message: expect.stringContaining('did not finish within 30 s'),
+      },
+    });
   });
 
   it.each<[string, ProbeVerdict | undefined, ProbeVerdict, boolean]>([
@@ -56,7 +90,12 @@ describe('verdictOf / isChange (pure)', () => {
     ['first answer, down', undefined, deniedAtWrite, true],
     ['up again', up, up, false],
     ['down, same cause', deniedAtWrite, deniedAtWrite, false],
-    ['down, same step and code in other words (a socket address, a temp name)', unreachable, sameCauseOtherWords, false],
+    [
+      'down, same step and code in other words (a socket address, a temp name)',
+      unreachable,
+      sameCauseOtherWords,
+      false,
+    ],
     ['down for another cause', deniedAtWrite, unreachable, true],
     ['down to up', deniedAtWrite, up, true],
     ['up to down', up, unreachable, true],
@@ -93,7 +132,13 @@ describe('DeepStoreProbe with a file store whose folder goes away and comes back
   });
 
   function newProbe(mode: ProbeMode = 'write'): DeepStoreProbe {
-    probe = new DeepStoreProbe({ deepStore: new FileDeepStore(pathToFileURL(base).href), mode, probeName: 'Server_a_8098', metrics, logger: logs.logger });
+    probe = new DeepStoreProbe({
+      deepStore: new FileDeepStore(pathToFileURL(base).href),
+      mode,
+      probeName: 'Server_a_8098',
+      metrics,
+      logger: logs.logger,
+    });
     return probe;
   }
 
@@ -102,28 +147,56 @@ describe('DeepStoreProbe with a file store whose folder goes away and comes back
 
   it('unknown and no gauge sample before the first answer; down (once), up (once), the gauge following', async () => {
     const p = newProbe();
-    expect(p.status()).toEqual({ mode: 'write', state: 'unknown', cause: null, warning: null, uri: null, checkedAt: null, since: null });
+    expect(p.status()).toEqual({
+      mode: 'write',
+      state: 'unknown',
+      cause: null,
+      warning: null,
+      uri: null,
+      checkedAt: null,
+      since: null,
+    });
     expect(p.readinessNote()).toBeNull();
     expect(await gauge(metrics)).toEqual([]);
-    expect(await metrics.registry.metrics()).toMatch(/# TYPE pinot_sidecar_deep_store_up gauge\n(?!pinot_sidecar_deep_store_up )/);
+    expect(await metrics.registry.metrics()).toMatch(
+      /# TYPE pinot_sidecar_deep_store_up gauge\n(?!pinot_sidecar_deep_store_up )/,
+    );
 
     // The folder is missing (the volume not mounted): down, with the store's exact words.
     const down = await p.check();
-    expect(down).toMatchObject({ state: 'down', cause: { step: 'folder', code: 'DeepStoreFolderMissing', retriable: false } });
-    expect(down.cause?.message).toBe(`deep-store write probe failed at folder: deep-store folder ${base} is missing or not a folder (is the volume mounted?)`);
+    expect(down).toMatchObject({
+      state: 'down',
+      cause: { step: 'folder', code: 'DeepStoreFolderMissing', retriable: false },
+    });
+    expect(down.cause?.message).toBe(
+      `deep-store write probe failed at folder: deep-store folder ${base} is missing or not a folder (is the volume mounted?)`,
+    );
     expect(p.readinessNote()).toBe(`deep store down: ${down.cause?.message}`);
     expect(await gauge(metrics)).toEqual([0]);
     await p.check();
     await p.check();
     expect(await gauge(metrics)).toEqual([0]);
     expect(downLines()).toHaveLength(1);
-    expect(downLines()[0]).toMatchObject({ level: 50, mode: 'write', step: 'folder', code: 'DeepStoreFolderMissing', retriable: false, cause: down.cause?.message, msg: `the deep store is unusable: ${down.cause?.message}` });
+    expect(downLines()[0]).toMatchObject({
+      level: 50,
+      mode: 'write',
+      step: 'folder',
+      code: 'DeepStoreFolderMissing',
+      retriable: false,
+      cause: down.cause?.message,
+      msg: `the deep store is unusable: ${down.cause?.message}`,
+    });
     expect(p.status().since).toBe(down.since);
 
     // The volume is mounted: up, logged once.
     await rename(await mkdtemp(path.join(root, 'mounting-')), base);
     const up = await p.check();
-    expect(up).toMatchObject({ state: 'up', cause: null, warning: null, uri: pathToFileURL(path.join(base, TEMP_FOLDER, 'Server_a_8098.probe')).href });
+    expect(up).toMatchObject({
+      state: 'up',
+      cause: null,
+      warning: null,
+      uri: pathToFileURL(path.join(base, TEMP_FOLDER, 'Server_a_8098.probe')).href,
+    });
     expect(p.readinessNote()).toBeNull();
     expect(await gauge(metrics)).toEqual([1]);
     await p.check();
@@ -147,7 +220,11 @@ describe('DeepStoreProbe with a file store whose folder goes away and comes back
 
   it('read mode: the same folder checks, nothing written', async () => {
     const p = newProbe('read');
-    expect(await p.check()).toMatchObject({ mode: 'read', state: 'down', cause: { step: 'folder', code: 'DeepStoreFolderMissing' } });
+    expect(await p.check()).toMatchObject({
+      mode: 'read',
+      state: 'down',
+      cause: { step: 'folder', code: 'DeepStoreFolderMissing' },
+    });
     await rename(await mkdtemp(path.join(root, 'mounting-')), base);
     expect(await p.check()).toMatchObject({ mode: 'read', state: 'up', uri: pathToFileURL(base).href });
     expect(await gauge(metrics)).toEqual([1]);
@@ -155,7 +232,13 @@ describe('DeepStoreProbe with a file store whose folder goes away and comes back
 
   it('start() probes at once and then every interval; after stop() no probe runs', async () => {
     newProbe();
-    probe = new DeepStoreProbe({ deepStore: new FileDeepStore(pathToFileURL(base).href), mode: 'write', metrics, logger: logs.logger, intervalMs: 25 });
+    probe = new DeepStoreProbe({
+      deepStore: new FileDeepStore(pathToFileURL(base).href),
+      mode: 'write',
+      metrics,
+      logger: logs.logger,
+      intervalMs: 25,
+    });
     probe.start();
     await vi.waitFor(() => expect(downLines()).toHaveLength(1));
     // Nobody calls check() here: only the interval can see the folder come back.
@@ -185,10 +268,25 @@ describe('DeepStoreProbe with a store that does not answer', () => {
   it('a probe past its timeout is down (ProbeTimeout) and its request is aborted; the next probe is up', async () => {
     const metrics = createMetrics({ defaultMetrics: false });
     const logs = captureLogs();
-    probe = new DeepStoreProbe({ deepStore: await s3Store(), mode: 'write', metrics, logger: logs.logger, timeoutMs: 200 });
+    probe = new DeepStoreProbe({
+      deepStore: await s3Store(),
+      mode: 'write',
+      metrics,
+      logger: logs.logger,
+      timeoutMs: 200,
+    });
     s3.proxy.inject('PutObject', faults.delay(60_000));
     const status = await probe.check();
-    expect(status).toMatchObject({ state: 'down', cause: { step: null, code: 'ProbeTimeout', retriable: true, message: 'deep-store write probe did not finish within 0.2 s: the store, or the way to it, takes requests and does not answer (a black-holed endpoint, a hung NFS mount)' } });
+    expect(status).toMatchObject({
+      state: 'down',
+      cause: {
+        step: null,
+        code: 'ProbeTimeout',
+        retriable: true,
+        message:
+          'deep-store write probe did not finish within 0.2 s: the store, or the way to it, takes requests and does not answer (a black-holed endpoint, a hung NFS mount)',
+      },
+    });
     expect(await gauge(metrics)).toEqual([0]);
     expect(logs.lines.filter((l) => l.event === 'deep_store_down').map((l) => l.code)).toEqual(['ProbeTimeout']);
     // The client gave up on the held request (the proxy saw its socket close) ...

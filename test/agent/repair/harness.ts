@@ -25,8 +25,19 @@ import { readRecord } from '../../../src/helix/znode-io.js';
 import type { ZkSession, ZkSessionOptions } from '../../../src/helix/zk-session.js';
 import { SegmentStore } from '../../../src/segments/index.js';
 import type { FaultProxy } from '../../helpers/fault-proxy.js';
-import { connectSession, PinotClusterSeeder, uniqueClusterName, type SegmentFields, type TableOptions } from '../../helpers/pinot-cluster.js';
-import { assertRepairInvariants, objectOpener, snapshotRecord, type RecordSnapshot } from '../../helpers/repair-invariants.js';
+import {
+  connectSession,
+  PinotClusterSeeder,
+  uniqueClusterName,
+  type SegmentFields,
+  type TableOptions,
+} from '../../helpers/pinot-cluster.js';
+import {
+  assertRepairInvariants,
+  objectOpener,
+  snapshotRecord,
+  type RecordSnapshot,
+} from '../../helpers/repair-invariants.js';
 import { useProxiedS3 } from '../../helpers/proxied-s3.js';
 import { FAKE_CREDENTIALS, FAKE_REGION, type S3Fake } from '../../helpers/s3-fake.js';
 import { buildSegment } from '../../helpers/segment-builder.js';
@@ -42,7 +53,11 @@ export const RAW = 'events';
 export const seg = (n: number): string => `events__0__${n}__20240101T0000Z`;
 
 /** Fast schedules for tests: 20 ms first retry, 200 ms cap, 100 ms behind a lock. */
-export const FAST: Partial<ReconcilerOptions> = { backoff: { minMs: 20, factor: 2, maxMs: 200 }, lockRetryMs: 100, safetyPassIntervalMs: 60_000 };
+export const FAST: Partial<ReconcilerOptions> = {
+  backoff: { minMs: 20, factor: 2, maxMs: 200 },
+  lockRetryMs: 100,
+  safetyPassIntervalMs: 60_000,
+};
 
 /** vi.waitFor with room for a loaded machine (its default gives up after 1 s). */
 export function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 15_000): Promise<T> {
@@ -125,7 +140,10 @@ export class RepairWorld {
     const dir = await mkdtemp(path.join(tmpdir(), 'repair-world-'));
     let deepStoreUri: string;
     if (options.s3) {
-      const bucket = `repair-${path.basename(dir).toLowerCase().replace(/[^a-z0-9-]/g, '')}`;
+      const bucket = `repair-${path
+        .basename(dir)
+        .toLowerCase()
+        .replace(/[^a-z0-9-]/g, '')}`;
       await options.s3.fake.createBucket(bucket);
       deepStoreUri = `s3://${bucket}/pinot/data`;
     } else {
@@ -142,7 +160,13 @@ export class RepairWorld {
   newDeepStore(): DeepStore {
     if (!this.options.s3) return new FileDeepStore(this.deepStoreUri);
     const endpoint = this.options.s3.proxy?.endpoint ?? this.options.s3.fake.endpoint;
-    return new S3DeepStore(this.deepStoreUri, { endpoint, region: FAKE_REGION, credentials: FAKE_CREDENTIALS, forcePathStyle: true, maxAttempts: 1 });
+    return new S3DeepStore(this.deepStoreUri, {
+      endpoint,
+      region: FAKE_REGION,
+      credentials: FAKE_CREDENTIALS,
+      forcePathStyle: true,
+      maxAttempts: 1,
+    });
   }
 
   /** Opens what a URL points at, straight from the store (never through the proxy). */
@@ -222,7 +246,12 @@ export class RepairWorld {
   ): Promise<Sidecar> {
     const { zkOptions: sessionOptions, zk, deepStore: givenStore, tierDataDirs, ...reconcilerOptions } = options;
     const session = zk ?? (await connectSession({ connectString: this.connectString, ...sessionOptions }));
-    const tracker = new HostedSegments({ session, cluster: this.cluster, instance: server.instance, retryDelayMs: 100 });
+    const tracker = new HostedSegments({
+      session,
+      cluster: this.cluster,
+      instance: server.instance,
+      retryDelayMs: 100,
+    });
     await tracker.start();
     const deepStore = givenStore ?? this.newDeepStore();
     const metrics = createMetrics({ defaultMetrics: false });
@@ -280,7 +309,11 @@ export class RepairWorld {
 
   /** The invariant check of every scenario (test/helpers/repair-invariants.ts) over every committed segment. */
   async checkInvariants(): Promise<void> {
-    await assertRepairInvariants({ session: this.seedSession, before: this.committed.values(), openObject: this.openObject });
+    await assertRepairInvariants({
+      session: this.seedSession,
+      before: this.committed.values(),
+      openObject: this.openObject,
+    });
   }
 
   async close(): Promise<void> {
@@ -316,7 +349,10 @@ export function useTestBed(): TestBed {
     },
     async world(options = {}, table = {}) {
       const s3 = (options.store ?? 's3') === 's3' ? { s3: { fake: proxied.fake, proxy: proxied.proxy } } : {};
-      current = await RepairWorld.create({ ...s3, ...(options.connectString ? { connectString: options.connectString } : {}) }, table);
+      current = await RepairWorld.create(
+        { ...s3, ...(options.connectString ? { connectString: options.connectString } : {}) },
+        table,
+      );
       return current;
     },
   };
@@ -399,7 +435,12 @@ export class GatedDeepStore implements DeepStore {
     await Promise.race([gate.released, aborted]);
   }
 
-  async put(uri: string, body: Readable, meta: SegmentObjectMeta, options: DeepStoreCallOptions = {}): Promise<{ bytes: number }> {
+  async put(
+    uri: string,
+    body: Readable,
+    meta: SegmentObjectMeta,
+    options: DeepStoreCallOptions = {},
+  ): Promise<{ bytes: number }> {
     this.puts += 1;
     try {
       await this.pass('put', uri, options.signal);
@@ -418,7 +459,11 @@ export class GatedDeepStore implements DeepStore {
     return this.inner.get(uri, options);
   }
 
-  async verifyArchive(uri: string, expected: SegmentObjectMeta, options?: DeepStoreCallOptions): Promise<ArchiveVerdict> {
+  async verifyArchive(
+    uri: string,
+    expected: SegmentObjectMeta,
+    options?: DeepStoreCallOptions,
+  ): Promise<ArchiveVerdict> {
     await this.pass('verifyArchive', uri, options?.signal);
     return this.inner.verifyArchive(uri, expected, options);
   }

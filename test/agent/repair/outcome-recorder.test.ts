@@ -25,9 +25,19 @@ function recorder() {
   const repair = new RepairState({ now: () => NOW });
   const metrics = createMetrics({ defaultMetrics: false });
   const events: string[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void events.push(String((JSON.parse(line) as { event?: string }).event)) });
-  const hosted: HostedSegment = { table: TABLE, segment: SEG, state: 'ONLINE', zk: { metadata: readSegmentMetadata(segmentRecord(SEG, { downloadUrl: '' })), ...CACHED } };
-  const view: Pick<HostedView, 'get'> = { get: (table, segment) => (table === TABLE && segment === SEG ? hosted : undefined) };
+  const logger = pino(
+    { level: 'debug' },
+    { write: (line: string) => void events.push(String((JSON.parse(line) as { event?: string }).event)) },
+  );
+  const hosted: HostedSegment = {
+    table: TABLE,
+    segment: SEG,
+    state: 'ONLINE',
+    zk: { metadata: readSegmentMetadata(segmentRecord(SEG, { downloadUrl: '' })), ...CACHED },
+  };
+  const view: Pick<HostedView, 'get'> = {
+    get: (table, segment) => (table === TABLE && segment === SEG ? hosted : undefined),
+  };
   let scheduled = 0;
   const outcomes = new OutcomeRecorder({
     repair,
@@ -42,9 +52,13 @@ function recorder() {
     onScheduled: () => void (scheduled += 1),
   });
   const uploads = async (): Promise<Record<string, number>> =>
-    Object.fromEntries((await metrics.uploads.get()).values.filter((v) => v.value > 0).map((v) => [String(v.labels.result), v.value]));
-  const orphans = async (): Promise<number> => (await metrics.deepStoreOrphans.get()).values.reduce((n, v) => n + v.value, 0);
-  const gauge = async (state: string): Promise<number | undefined> => (await metrics.repairSegments.get()).values.find((v) => v.labels.status === state)?.value;
+    Object.fromEntries(
+      (await metrics.uploads.get()).values.filter((v) => v.value > 0).map((v) => [String(v.labels.result), v.value]),
+    );
+  const orphans = async (): Promise<number> =>
+    (await metrics.deepStoreOrphans.get()).values.reduce((n, v) => n + v.value, 0);
+  const gauge = async (state: string): Promise<number | undefined> =>
+    (await metrics.repairSegments.get()).values.find((v) => v.labels.status === state)?.value;
   return { repair, outcomes, events, uploads, orphans, gauge, scheduled: () => scheduled };
 }
 
@@ -61,7 +75,13 @@ const rows: Row[] = [
   {
     name: 'locked: pending behind the lock for 50-100 % of lockRetryMs; not an attempt, not logged',
     outcome: { kind: 'locked' },
-    entry: { state: 'pending', reason: 'locked_by_other', detail: `/locks/${TABLE}/${SEG}`, attempts: 0, nextAttemptAt: NOW + 750 },
+    entry: {
+      state: 'pending',
+      reason: 'locked_by_other',
+      detail: `/locks/${TABLE}/${SEG}`,
+      attempts: 0,
+      nextAttemptAt: NOW + 750,
+    },
     events: [],
     uploads: {},
   },
@@ -90,15 +110,31 @@ const rows: Row[] = [
   {
     name: 'znode deleted during the repair: gone, the cached version marked superseded',
     outcome: { kind: 'gone', orphan: URI },
-    entry: { state: 'gone', detail: 'segment znode deleted; not recreated', attempts: 1, seen: { version: CACHED.version + 1, mtimeMs: CACHED.mtimeMs }, orphanUri: URI },
+    entry: {
+      state: 'gone',
+      detail: 'segment znode deleted; not recreated',
+      attempts: 1,
+      seen: { version: CACHED.version + 1, mtimeMs: CACHED.mtimeMs },
+      orphanUri: URI,
+    },
     events: ['gone', 'orphan_object'],
     uploads: { gone: 1 },
     orphans: 1,
   },
   {
     name: 'the fresh record has another CRC: skipped, crc_mismatch logged',
-    outcome: { kind: 'skipped', reason: 'crc_mismatch', detail: 'local creation.meta crc 1, ZK segment.crc 2', seen: WRITTEN },
-    entry: { state: 'skipped', reason: 'crc_mismatch', detail: 'local creation.meta crc 1, ZK segment.crc 2', attempts: 1 },
+    outcome: {
+      kind: 'skipped',
+      reason: 'crc_mismatch',
+      detail: 'local creation.meta crc 1, ZK segment.crc 2',
+      seen: WRITTEN,
+    },
+    entry: {
+      state: 'skipped',
+      reason: 'crc_mismatch',
+      detail: 'local creation.meta crc 1, ZK segment.crc 2',
+      attempts: 1,
+    },
     events: ['crc_mismatch'],
     uploads: {},
   },
@@ -123,12 +159,29 @@ describe('OutcomeRecorder', () => {
   });
 
   it.each([
-    { name: 'a transient failure: retrying after the backoff', err: new SidecarError('connection reset', { retriable: true }), state: 'retrying', nextAttemptAt: NOW + 20 },
-    { name: 'a permanent failure: failed, tried at the slowest pace', err: new SidecarError('access denied'), state: 'failed', nextAttemptAt: NOW + 200 },
+    {
+      name: 'a transient failure: retrying after the backoff',
+      err: new SidecarError('connection reset', { retriable: true }),
+      state: 'retrying',
+      nextAttemptAt: NOW + 20,
+    },
+    {
+      name: 'a permanent failure: failed, tried at the slowest pace',
+      err: new SidecarError('access denied'),
+      state: 'failed',
+      nextAttemptAt: NOW + 200,
+    },
   ])('$name', async ({ err, state, nextAttemptAt }) => {
     const r = recorder();
     r.outcomes.failed(TABLE, SEG, err);
-    expect(r.repair.get(TABLE, SEG)).toMatchObject({ state, reason: 'SidecarError', lastError: err.message, attempts: 1, failures: 1, nextAttemptAt });
+    expect(r.repair.get(TABLE, SEG)).toMatchObject({
+      state,
+      reason: 'SidecarError',
+      lastError: err.message,
+      attempts: 1,
+      failures: 1,
+      nextAttemptAt,
+    });
     expect(r.events).toEqual(['upload_failure']);
     expect(await r.uploads()).toEqual({ error: 1 });
     expect(r.scheduled()).toBe(1);
@@ -141,7 +194,13 @@ describe('OutcomeRecorder', () => {
     const before = r.repair.get(TABLE, SEG)!;
     expect(before).toMatchObject({ state: 'retrying', unconfirmedWrite: write });
     r.outcomes.unconfirmedNotApplied(TABLE, SEG);
-    expect(r.repair.get(TABLE, SEG)).toMatchObject({ state: 'retrying', unconfirmedWrite: null, nextAttemptAt: before.nextAttemptAt, attempts: 1, failures: 1 });
+    expect(r.repair.get(TABLE, SEG)).toMatchObject({
+      state: 'retrying',
+      unconfirmedWrite: null,
+      nextAttemptAt: before.nextAttemptAt,
+      attempts: 1,
+      failures: 1,
+    });
   });
 
   it('the same skip again changes nothing and logs nothing; report-only skips are never logged', () => {
@@ -157,7 +216,14 @@ describe('OutcomeRecorder', () => {
 
   it('a finished repair queued again starts with fresh counts; a skipped one stays skipped until its local check passes', () => {
     const r = recorder();
-    r.outcomes.attempted(TABLE, SEG, { kind: 'done', result: 'success', uri: URI, seen: WRITTEN, bytes: 1, uploadMs: 1 });
+    r.outcomes.attempted(TABLE, SEG, {
+      kind: 'done',
+      result: 'success',
+      uri: URI,
+      seen: WRITTEN,
+      bytes: 1,
+      uploadMs: 1,
+    });
     r.outcomes.queued(TABLE, SEG);
     expect(r.repair.get(TABLE, SEG)).toMatchObject({ state: 'pending', attempts: 0, failures: 0, uri: null });
     r.outcomes.skipped(TABLE, SEG, { eligible: false, reason: 'not_local' }, CACHED);

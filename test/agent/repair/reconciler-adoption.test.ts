@@ -9,7 +9,18 @@ import { StaleTempSweep } from '../../../src/agent/repair/stale-temp-sweep.js';
 import { TEMP_FOLDER, tempFileName } from '../../../src/deepstore/file-store-temps.js';
 import { CRC_METADATA_KEY, FileDeepStore, parseStoreUri } from '../../../src/deepstore/index.js';
 import { SegmentStore, streamSegmentArchive } from '../../../src/segments/index.js';
-import { entryOf, events, RAW, seg, TABLE, uploads, useTestBed, waitFor, type RepairWorld, type Server } from './harness.js';
+import {
+  entryOf,
+  events,
+  RAW,
+  seg,
+  TABLE,
+  uploads,
+  useTestBed,
+  waitFor,
+  type RepairWorld,
+  type Server,
+} from './harness.js';
 
 /**
  * What is already at the canonical key when a repair starts (issue 10 item 1): an object is adopted as
@@ -41,7 +52,9 @@ describe('an object already at the canonical key', () => {
     await mkdir(path.dirname(location.path), { recursive: true });
     await writeFile(location.path, archive.subarray(0, 120_000));
     // What the old check trusted: the head of the cut file still carries the segment's CRC.
-    expect((await world.newDeepStore().head(world.segmentUri(seg(1))))?.crc).toBe((await world.record(seg(1)))!.doc.record.simpleFields['segment.crc']);
+    expect((await world.newDeepStore().head(world.segmentUri(seg(1))))?.crc).toBe(
+      (await world.record(seg(1)))!.doc.record.simpleFields['segment.crc'],
+    );
     const sidecar = await world.startSidecar(server);
 
     await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('done'));
@@ -58,7 +71,14 @@ describe('an object already at the canonical key', () => {
     const server = await world.addServer();
     const crc = await world.commit(seg(1), [{ server }]);
     const { bucket, key } = s3Location(world.segmentUri(seg(1)));
-    await bed.fake.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.alloc(29, 0x41), Metadata: { [CRC_METADATA_KEY]: crc } }));
+    await bed.fake.client.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: Buffer.alloc(29, 0x41),
+        Metadata: { [CRC_METADATA_KEY]: crc },
+      }),
+    );
     const sidecar = await world.startSidecar(server);
 
     await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('done'));
@@ -104,11 +124,16 @@ describe('the stale temp sweep (issue 10 item 15)', () => {
     for (const file of [stale, pinotsOwn, namedLikeTemp]) await utimes(file, dayAgo, dayAgo);
     const metrics = createMetrics({ defaultMetrics: false });
     const lines: Array<{ event?: string; removed?: number }> = [];
-    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { event?: string }) });
+    const logger = pino(
+      { level: 'info' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as { event?: string }) },
+    );
     const sweep = new StaleTempSweep({ deepStore: new FileDeepStore(world.deepStoreUri), metrics, logger });
 
     sweep.start();
-    await waitFor(() => expect(lines.filter((l) => l.event === 'stale_temps_removed')).toEqual([expect.objectContaining({ removed: 1 })]));
+    await waitFor(() =>
+      expect(lines.filter((l) => l.event === 'stale_temps_removed')).toEqual([expect.objectContaining({ removed: 1 })]),
+    );
     await sweep.stop();
     const { readdir } = await import('node:fs/promises');
     expect(await readdir(temps)).toEqual([path.basename(fresh)]);

@@ -7,7 +7,17 @@ import { ZkSession, type ZkMultiOp, type ZkWriteOptions } from '../../../src/hel
 import { FileDeepStore } from '../../../src/deepstore/file-deep-store.js';
 import { faults } from '../../helpers/fault-proxy.js';
 import { mountTinyTmpfs } from '../../helpers/tiny-tmpfs.js';
-import { entryOf, events, GatedDeepStore, ManualClock, seg, uploads, useTestBed, waitFor, urlWrites } from './harness.js';
+import {
+  entryOf,
+  events,
+  GatedDeepStore,
+  ManualClock,
+  seg,
+  uploads,
+  useTestBed,
+  waitFor,
+  urlWrites,
+} from './harness.js';
 
 /**
  * Deep-store and ZooKeeper failures during a repair: S3 (fauxqs) behind the fault proxy, real ZooKeeper.
@@ -23,20 +33,30 @@ const fullStore = mountTinyTmpfs('repair-full-store', 512 * 1024);
 afterAll(() => fullStore.unmount());
 
 describe(`a full deep store${fullStore.skipNote}`, () => {
-  it.skipIf(fullStore.dir === null)('→ retrying with reason NoSpace (not AbortError), counted as no_space, ZooKeeper untouched', async () => {
-    const world = await bed.world({ store: 'file' });
-    const server = await world.addServer();
-    await world.commit(seg(1), [{ server, payloadBytes: 2 * 1024 * 1024 }]);
-    const sidecar = await world.startSidecar(server, { deepStore: new FileDeepStore(`file://${fullStore.dir}`), now: new ManualClock().now });
+  it.skipIf(fullStore.dir === null)(
+    '→ retrying with reason NoSpace (not AbortError), counted as no_space, ZooKeeper untouched',
+    async () => {
+      const world = await bed.world({ store: 'file' });
+      const server = await world.addServer();
+      await world.commit(seg(1), [{ server, payloadBytes: 2 * 1024 * 1024 }]);
+      const sidecar = await world.startSidecar(server, {
+        deepStore: new FileDeepStore(`file://${fullStore.dir}`),
+        now: new ManualClock().now,
+      });
 
-    await waitFor(() => expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'retrying', reason: 'NoSpace', attempts: 1 }));
-    expect(entryOf(sidecar, seg(1))?.lastError).toMatch(/deep store is full/);
-    expect(await uploads(sidecar, 'no_space')).toBe(1);
-    expect(await uploads(sidecar, 'error')).toBe(0);
-    expect(events(sidecar, 'upload_failure')).toEqual([expect.objectContaining({ reason: 'NoSpace', permanent: false })]);
-    expect(await world.url(seg(1))).toBe('');
-    expect(urlWrites(sidecar.session)).toBe(0);
-  });
+      await waitFor(() =>
+        expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'retrying', reason: 'NoSpace', attempts: 1 }),
+      );
+      expect(entryOf(sidecar, seg(1))?.lastError).toMatch(/deep store is full/);
+      expect(await uploads(sidecar, 'no_space')).toBe(1);
+      expect(await uploads(sidecar, 'error')).toBe(0);
+      expect(events(sidecar, 'upload_failure')).toEqual([
+        expect.objectContaining({ reason: 'NoSpace', permanent: false }),
+      ]);
+      expect(await world.url(seg(1))).toBe('');
+      expect(urlWrites(sidecar.session)).toBe(0);
+    },
+  );
 });
 
 describe('deep-store failures', () => {
@@ -49,7 +69,9 @@ describe('deep-store failures', () => {
     const clock = new ManualClock();
     const sidecar = await world.startSidecar(server, { now: clock.now });
 
-    await waitFor(() => expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'retrying', reason: 'InternalError', attempts: 1 }));
+    await waitFor(() =>
+      expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'retrying', reason: 'InternalError', attempts: 1 }),
+    );
     const entry = entryOf(sidecar, seg(1))!;
     expect(Date.parse(entry.nextAttemptAt!)).toBeGreaterThanOrEqual(clock.t + 20);
     expect(entry.lastError).toMatch(/InternalError/);
@@ -57,7 +79,9 @@ describe('deep-store failures', () => {
     expect(now.stat.version).toBe(before.stat.version);
     expect(now.doc.record).toEqual(before.doc.record);
     expect(urlWrites(sidecar.session)).toBe(0);
-    expect(events(sidecar, 'upload_failure')).toEqual([expect.objectContaining({ segment: seg(1), reason: 'InternalError', permanent: false })]);
+    expect(events(sidecar, 'upload_failure')).toEqual([
+      expect.objectContaining({ segment: seg(1), reason: 'InternalError', permanent: false }),
+    ]);
     expect(await uploads(sidecar, 'error')).toBe(1);
 
     clock.advance(200);
@@ -116,7 +140,8 @@ describe('deep-store failures', () => {
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }]);
     await world.commit(seg(2), [{ server }]);
-    const putOf = (n: number) => (r: { op: string; url: string }) => r.op === 'PutObject' && r.url.includes(`/${seg(n)}`);
+    const putOf = (n: number) => (r: { op: string; url: string }) =>
+      r.op === 'PutObject' && r.url.includes(`/${seg(n)}`);
     const denied = bed.proxy.inject(putOf(1), faults.accessDenied(), { times: Infinity });
     bed.proxy.inject(putOf(2), faults.internalError(), { times: 3 });
     const sidecar = await world.startSidecar(server, { backoff: { minMs: 20, factor: 2, maxMs: 60_000 } });
@@ -129,7 +154,9 @@ describe('deep-store failures', () => {
     expect(entry.lastError).toMatch(/AccessDenied/);
     expect(Date.parse(entry.nextAttemptAt!) - Date.parse(entry.updatedAt)).toBe(60_000);
     expect(bed.proxy.count(putOf(1))).toBe(1);
-    expect(events(sidecar, 'upload_failure').filter((e) => e.segment === seg(1))).toEqual([expect.objectContaining({ reason: 'AccessDenied', permanent: true })]);
+    expect(events(sidecar, 'upload_failure').filter((e) => e.segment === seg(1))).toEqual([
+      expect.objectContaining({ reason: 'AccessDenied', permanent: true }),
+    ]);
     expect(sidecar.reconciler.status().totals).toMatchObject({ failed: 1, done: 1 });
     expect(await world.url(seg(1))).toBe('');
 
@@ -169,7 +196,8 @@ describe('deep-store failures', () => {
         const lie = lies.shift();
         if (lie === undefined) return super.put(uri, body, meta, options);
         const bytes = await buffer(body);
-        if (lie === 'truncate') await inner.put(uri, Readable.from([bytes.subarray(0, bytes.length - 10)]), meta, options);
+        if (lie === 'truncate')
+          await inner.put(uri, Readable.from([bytes.subarray(0, bytes.length - 10)]), meta, options);
         return { bytes: bytes.length };
       }
     })(inner);

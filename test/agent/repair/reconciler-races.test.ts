@@ -6,7 +6,19 @@ import { compareAndSetSimpleField } from '../../../src/helix/znode-io.js';
 import { TEMP_FOLDER } from '../../../src/deepstore/file-store-temps.js';
 import { parseStoreUri } from '../../../src/deepstore/store-uri.js';
 import { SegmentStore, streamSegmentArchive } from '../../../src/segments/index.js';
-import { entryOf, events, GatedDeepStore, RAW, seg, TABLE, uploads, useTestBed, waitFor, type Sidecar, urlWrites } from './harness.js';
+import {
+  entryOf,
+  events,
+  GatedDeepStore,
+  RAW,
+  seg,
+  TABLE,
+  uploads,
+  useTestBed,
+  waitFor,
+  type Sidecar,
+  urlWrites,
+} from './harness.js';
 
 /**
  * Other actors changing the world in the middle of an attempt: another writer, a deleted znode, a deleted
@@ -30,7 +42,9 @@ describe('concurrent writers', () => {
     const resolved = await new SegmentStore(server.dataDir).resolve(TABLE, seg(1));
     await store.inner.put(theirUri, streamSegmentArchive(resolved), { crc: resolved.creationMeta.crcString });
     const read = (await world.record(seg(1)))!;
-    expect((await compareAndSetSimpleField(world.seedSession, read, SegmentKeys.downloadUrl, theirUri)).outcome).toBe('written');
+    expect((await compareAndSetSimpleField(world.seedSession, read, SegmentKeys.downloadUrl, theirUri)).outcome).toBe(
+      'written',
+    );
     release();
 
     await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('fixed_by_other'));
@@ -40,10 +54,14 @@ describe('concurrent writers', () => {
     expect(entryOf(sidecar, seg(1))?.orphanUri).toBe(world.segmentUri(seg(1)));
     expect(await sidecar.deepStore.head(world.segmentUri(seg(1)))).not.toBeNull();
     expect(await orphans(sidecar)).toBe(1);
-    expect(events(sidecar, 'orphan_object')).toEqual([expect.objectContaining({ segment: seg(1), uri: world.segmentUri(seg(1)) })]);
+    expect(events(sidecar, 'orphan_object')).toEqual([
+      expect.objectContaining({ segment: seg(1), uri: world.segmentUri(seg(1)) }),
+    ]);
     expect(await uploads(sidecar, 'fixed_by_other')).toBe(1);
     expect(await uploads(sidecar, 'success')).toBe(0);
-    expect(events(sidecar, 'fixed_by_other')).toEqual([expect.objectContaining({ table: TABLE, segment: seg(1), url: theirUri })]);
+    expect(events(sidecar, 'fixed_by_other')).toEqual([
+      expect.objectContaining({ table: TABLE, segment: seg(1), url: theirUri }),
+    ]);
     await world.checkInvariants();
   });
 
@@ -100,7 +118,9 @@ describe('things disappearing mid-attempt', () => {
     it('→ nothing appears at the final key, and the segment is then skipped as not_local', async () => {
       const world = await bed.world({ store: s3 ? 's3' : 'file' });
       // Large enough that the archive stream cannot have been read to the end before the put is released.
-      const { server, sidecar, store, release } = await world.heldAttempt({ replica: { payloadBytes: 12 * 1024 * 1024 } });
+      const { server, sidecar, store, release } = await world.heldAttempt({
+        replica: { payloadBytes: 12 * 1024 * 1024 },
+      });
       await rm(path.join(server.dataDir, TABLE, seg(1)), { recursive: true });
       release();
 

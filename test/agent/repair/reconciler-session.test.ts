@@ -54,7 +54,9 @@ describe('ZK session lost mid-attempt', () => {
     await world.newDeepStore().put(theirUri, streamSegmentArchive(resolved), { crc: resolved.creationMeta.crcString });
     const read = (await world.record(seg(1)))!;
     expect(read.stat.version).toBe(readVersion);
-    expect((await compareAndSetSimpleField(world.seedSession, read, SegmentKeys.downloadUrl, theirUri)).outcome).toBe('written');
+    expect((await compareAndSetSimpleField(world.seedSession, read, SegmentKeys.downloadUrl, theirUri)).outcome).toBe(
+      'written',
+    );
     release();
 
     await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('fixed_by_other'));
@@ -71,7 +73,10 @@ describe('ZK session lost mid-attempt', () => {
     // The client gave its session up; the lock goes once the server has expired that session too (right after
     // the thaw, or later on a loaded machine). Before that, the lock is another holder's as far as anyone can
     // tell, and the attempt rightly leaves it (locked_by_other, then already_uploaded): not this scenario.
-    const lockPath = new UploadLocks(world.seedSession, defaultLockRoot(world.cluster), 'probe').lockPath(TABLE, seg(1));
+    const lockPath = new UploadLocks(world.seedSession, defaultLockRoot(world.cluster), 'probe').lockPath(
+      TABLE,
+      seg(1),
+    );
     await waitFor(async () => expect(await world!.seedSession.exists(lockPath)).toBeNull());
     const creates = sidecar.session.requests.create;
     const reads = sidecar.session.requests.getData;
@@ -93,8 +98,13 @@ describe('a partition between the sidecar and ZooKeeper (through a proxy)', () =
   it('→ a write meant for the expired session is never sent on the next one; another holder of the lock is left alone (item 3)', async () => {
     world = await RepairWorld.create({ connectString: zooKeeper.connectString });
     proxy = await ZkProxy.start(zooKeeper.connectString);
-    const { sidecar, release } = await world.heldAttempt({ sidecar: { zkOptions: { ...SHORT_SESSION, connectString: proxy.connectString } } });
-    const lockPath = new UploadLocks(world.seedSession, defaultLockRoot(world.cluster), 'probe').lockPath(TABLE, seg(1));
+    const { sidecar, release } = await world.heldAttempt({
+      sidecar: { zkOptions: { ...SHORT_SESSION, connectString: proxy.connectString } },
+    });
+    const lockPath = new UploadLocks(world.seedSession, defaultLockRoot(world.cluster), 'probe').lockPath(
+      TABLE,
+      seg(1),
+    );
     expect(await world.seedSession.exists(lockPath)).not.toBeNull();
 
     // Partition: the sidecar's session expires (locally, then on the server, which deletes its lock node) and
@@ -104,16 +114,23 @@ describe('a partition between the sidecar and ZooKeeper (through a proxy)', () =
     await expired;
     await waitFor(async () => expect(await world!.seedSession.exists(lockPath)).toBeNull());
     // Meanwhile another replica's sidecar takes the lock (it will upload and write on its own).
-    const theirs = (await new UploadLocks(world.seedSession, defaultLockRoot(world.cluster), 'Server_other').tryAcquire(TABLE, seg(1)))!;
+    const theirs = (await new UploadLocks(world.seedSession, defaultLockRoot(world.cluster), 'Server_other').tryAcquire(
+      TABLE,
+      seg(1),
+    ))!;
     expect(theirs).not.toBeNull();
 
     // The held upload finishes while the partition lasts: the attempt gets to its write (or, fixed, to taking
     // the lock again), then the partition heals.
     release();
-    await waitFor(() => expect(urlWrites(sidecar.session) + events(sidecar, 'lock_session_lost').length).toBeGreaterThan(0));
+    await waitFor(() =>
+      expect(urlWrites(sidecar.session) + events(sidecar, 'lock_session_lost').length).toBeGreaterThan(0),
+    );
     proxy.allow();
 
-    await waitFor(() => expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'pending', reason: 'locked_by_other' }));
+    await waitFor(() =>
+      expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'pending', reason: 'locked_by_other' }),
+    );
     expect(events(sidecar, 'lock_taken_over')).toHaveLength(1);
     expect(urlWrites(sidecar.session)).toBe(0);
     expect(await world.url(seg(1))).toBe('');
@@ -131,7 +148,9 @@ describe('a partition between the sidecar and ZooKeeper (through a proxy)', () =
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }]);
     const lost = proxy.loseReplyTo((r) => r.type === ZK_OP.multi && r.path === world!.metadataPath(seg(1)));
-    const sidecar = await world.startSidecar(server, { zkOptions: { connectString: proxy.connectString, sessionTimeoutMs: 10_000 } });
+    const sidecar = await world.startSidecar(server, {
+      zkOptions: { connectString: proxy.connectString, sessionTimeoutMs: 10_000 },
+    });
 
     await lost;
     await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('done'));
@@ -150,14 +169,18 @@ describe('a partition between the sidecar and ZooKeeper (through a proxy)', () =
     const server = await world.addServer();
     await world.commit(seg(1), [{ server }]);
     const lost = proxy.loseReplyTo((r) => r.type === ZK_OP.multi && r.path === world!.metadataPath(seg(1)));
-    const sidecar = await world.startSidecar(server, { zkOptions: { ...SHORT_SESSION, connectString: proxy.connectString } });
+    const sidecar = await world.startSidecar(server, {
+      zkOptions: { ...SHORT_SESSION, connectString: proxy.connectString },
+    });
 
     await lost;
     // The partition outlasts the session: the attempt cannot re-read in it and ends with the write in doubt.
     const expired = nextEvent(sidecar.session, 'expired');
     proxy.refuse();
     await expired;
-    await waitFor(() => expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'retrying', reason: 'AmbiguousWriteError' }));
+    await waitFor(() =>
+      expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'retrying', reason: 'AmbiguousWriteError' }),
+    );
     proxy.allow();
 
     await waitFor(() => expect(entryOf(sidecar, seg(1))?.state).toBe('done'));

@@ -2,7 +2,18 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ReconcilerStoppedError } from '../../../src/agent/repair/errors.js';
-import { corruptLocalCrc, entryOf, events, GatedDeepStore, seg, TABLE, uploads, useTestBed, waitFor, urlWrites } from './harness.js';
+import {
+  corruptLocalCrc,
+  entryOf,
+  events,
+  GatedDeepStore,
+  seg,
+  TABLE,
+  uploads,
+  useTestBed,
+  waitFor,
+  urlWrites,
+} from './harness.js';
 
 /**
  * The reconciler end to end against a real ZooKeeper (the run's shared one, a cluster of its own per test) and
@@ -29,20 +40,31 @@ describe.each(stores)('DONE+"" is uploaded, then its URL is set ($kind)', ({ s3 
     const after = (await world.record(seg(1)))!;
     expect(after.stat.version).toBe(before.stat.version + 1);
     expect(await sidecar.deepStore.head(uri)).toMatchObject({ crc });
-    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'done', reason: null, attempts: 1, uri, lastError: null, nextAttemptAt: null });
+    expect(entryOf(sidecar, seg(1))).toMatchObject({
+      state: 'done',
+      reason: null,
+      attempts: 1,
+      uri,
+      lastError: null,
+      nextAttemptAt: null,
+    });
     expect(sidecar.reconciler.status().totals).toMatchObject({ done: 1, pending: 0, retrying: 0 });
     expect(await uploads(sidecar, 'success')).toBe(1);
     expect((await sidecar.metrics.repairLastSuccess.get()).values[0]?.value).toBeGreaterThan(0);
     expect((await sidecar.metrics.uploadBytes.get()).values[0]?.value).toBeGreaterThan(0);
     expect(events(sidecar, 'upload_start')).toEqual([expect.objectContaining({ table: TABLE, segment: seg(1), uri })]);
-    expect(events(sidecar, 'upload_success')).toEqual([expect.objectContaining({ table: TABLE, segment: seg(1), result: 'success' })]);
+    expect(events(sidecar, 'upload_success')).toEqual([
+      expect.objectContaining({ table: TABLE, segment: seg(1), result: 'success' }),
+    ]);
     if (s3) expect(bed.proxy.count('PutObject')).toBe(1);
     expect((await sidecar.metrics.repairSegments.get()).values.find((v) => v.labels.status === 'done')?.value).toBe(1);
     expect((await sidecar.metrics.repairQueueDepth.get()).values[0]?.value).toBe(0);
 
     // Once the tracker has read back our write, the segment costs nothing more: no request, no attempt.
     await sidecar.tracker.waitSynced();
-    await waitFor(() => expect(sidecar.tracker.get(TABLE, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri }));
+    await waitFor(() =>
+      expect(sidecar.tracker.get(TABLE, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri }),
+    );
     const requests = sidecar.session.totalRequests();
     expect(await sidecar.reconciler.requestPass()).toMatchObject({ considered: 0, attempted: 0 });
     expect(sidecar.session.totalRequests()).toBe(requests);
@@ -67,8 +89,16 @@ describe('segments the reconciler must leave alone', () => {
     expect(summary).toMatchObject({ trigger: 'request', considered: 4 });
     expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'skipped', reason: 'not_local' });
     expect(entryOf(sidecar, seg(2))).toMatchObject({ state: 'skipped', reason: 'not_sealed' });
-    expect(entryOf(sidecar, seg(3))).toMatchObject({ state: 'skipped', reason: 'not_online', detail: 'replica is ERROR' });
-    expect(entryOf(sidecar, seg(4))).toMatchObject({ state: 'skipped', reason: 'not_online', detail: 'replica is OFFLINE' });
+    expect(entryOf(sidecar, seg(3))).toMatchObject({
+      state: 'skipped',
+      reason: 'not_online',
+      detail: 'replica is ERROR',
+    });
+    expect(entryOf(sidecar, seg(4))).toMatchObject({
+      state: 'skipped',
+      reason: 'not_online',
+      detail: 'replica is OFFLINE',
+    });
     expect(entryOf(sidecar, seg(5))).toBeUndefined();
     expect(bed.proxy.count('PutObject') + bed.proxy.count('CreateMultipartUpload')).toBe(0);
     for (const n of [1, 2, 3, 4, 5]) expect(await world.url(seg(n))).toBe('');
@@ -114,7 +144,11 @@ describe('segments the reconciler must leave alone', () => {
     for (const [i, n] of [1, 2, 3].entries()) expect((await world.record(seg(n)))!.stat.version).toBe(versions[i]);
 
     // Commit end (DONE with a deep-store URL): the report entry goes away, nothing is counted as repaired.
-    await world.seed.putSegment(TABLE, seg(2), { status: 'DONE', downloadUrl: world.segmentUri('by-controller'), crc: '1' });
+    await world.seed.putSegment(TABLE, seg(2), {
+      status: 'DONE',
+      downloadUrl: world.segmentUri('by-controller'),
+      crc: '1',
+    });
     await waitFor(() => expect(entryOf(sidecar, seg(2))).toBeUndefined());
     expect(await uploads(sidecar, 'fixed_by_other')).toBe(0);
   });
@@ -130,7 +164,9 @@ describe('segments the reconciler must leave alone', () => {
     const entry = entryOf(sidecar, seg(1));
     expect(entry).toMatchObject({ state: 'skipped', reason: 'crc_mismatch' });
     expect(entry?.detail).toMatch(/^local creation\.meta crc \d+, ZK segment\.crc 4242$/);
-    expect(events(sidecar, 'crc_mismatch')).toEqual([expect.objectContaining({ table: TABLE, segment: seg(1), detail: entry?.detail })]);
+    expect(events(sidecar, 'crc_mismatch')).toEqual([
+      expect.objectContaining({ table: TABLE, segment: seg(1), detail: entry?.detail }),
+    ]);
     // Reported once, not once per pass.
     await sidecar.reconciler.requestPass();
     expect(events(sidecar, 'crc_mismatch')).toHaveLength(1);
@@ -153,7 +189,11 @@ describe('segments the reconciler must leave alone', () => {
     const sidecar = await world.startSidecar(server);
 
     await sidecar.reconciler.requestPass();
-    expect(entryOf(sidecar, seg(1))).toMatchObject({ state: 'skipped', reason: 'encrypted', detail: 'segment.crypter is AesCrypter' });
+    expect(entryOf(sidecar, seg(1))).toMatchObject({
+      state: 'skipped',
+      reason: 'encrypted',
+      detail: 'segment.crypter is AesCrypter',
+    });
     expect(entryOf(sidecar, seg(2))).toMatchObject({ state: 'done' });
     expect(await world.url(seg(1))).toBe('');
 
@@ -163,7 +203,11 @@ describe('segments the reconciler must leave alone', () => {
     await encrypted.commit(seg(3), [{ server: other }]);
     const second = await encrypted.startSidecar(other);
     await second.reconciler.requestPass();
-    expect(entryOf(second, seg(3))).toMatchObject({ state: 'skipped', reason: 'encrypted', detail: "the table's crypterClassName is AesCrypter" });
+    expect(entryOf(second, seg(3))).toMatchObject({
+      state: 'skipped',
+      reason: 'encrypted',
+      detail: "the table's crypterClassName is AesCrypter",
+    });
     expect(await encrypted.url(seg(3))).toBe('');
     expect(await sidecar.deepStore.head(world.segmentUri(seg(1)))).toBeNull();
     expect(await second.deepStore.head(encrypted.segmentUri(seg(3)))).toBeNull();
@@ -178,14 +222,21 @@ describe('segments the reconciler must leave alone', () => {
     await world.commit(seg(2), [{ server }]);
     // seg(1): the URL key twice (Jackson keeps the last; which one to rewrite is ambiguous).
     const plain = (await world.record(seg(1)))!.doc.source.json.toString('utf8');
-    const duplicated = plain.replace('"segment.download.url" : "",', '"segment.download.url" : "",\n    "segment.download.url" : "",');
+    const duplicated = plain.replace(
+      '"segment.download.url" : "",',
+      '"segment.download.url" : "",\n    "segment.download.url" : "",',
+    );
     expect(duplicated).not.toBe(plain);
     await world.seed.put(world.metadataPath(seg(1)), Buffer.from(duplicated));
     // seg(2): an unknown field nested 100,000 deep (Helix cannot read it; rewriting it used to overflow the stack
     // after the upload, leaving an orphan object).
-    const deep = (await world.record(seg(2)))!.doc.source.json.toString('utf8').replace(/\n}$/, `,\n  "deep" : ${'['.repeat(100_000)}${']'.repeat(100_000)}\n}`);
+    const deep = (await world.record(seg(2)))!.doc.source.json
+      .toString('utf8')
+      .replace(/\n}$/, `,\n  "deep" : ${'['.repeat(100_000)}${']'.repeat(100_000)}\n}`);
     await world.seed.put(world.metadataPath(seg(2)), Buffer.from(deep));
-    const before = await Promise.all([1, 2].map(async (n) => (await world.seedSession.getData(world.metadataPath(seg(n)))).data!));
+    const before = await Promise.all(
+      [1, 2].map(async (n) => (await world.seedSession.getData(world.metadataPath(seg(n)))).data!),
+    );
     const sidecar = await world.startSidecar(server);
 
     await sidecar.reconciler.requestPass();
@@ -232,7 +283,9 @@ describe('stop()', () => {
     expect(await world.url(seg(1))).toBe('');
     // The lock was left to die with the session: closing it releases it.
     await sidecar.stop();
-    await waitFor(async () => expect(await world.seedSession.exists(`/pinot-sidecar/${world.cluster}/locks/${TABLE}/${seg(1)}`)).toBeNull());
+    await waitFor(async () =>
+      expect(await world.seedSession.exists(`/pinot-sidecar/${world.cluster}/locks/${TABLE}/${seg(1)}`)).toBeNull(),
+    );
     await world.checkInvariants();
   });
 
@@ -285,4 +338,3 @@ describe('local directory vanishing before the attempt', () => {
     await world.checkInvariants();
   });
 });
-

@@ -13,21 +13,45 @@ describe('RepairState', () => {
     const { state, tick } = clocked();
     state.update('t_REALTIME', 's1', { state: 'pending' });
     tick(1000);
-    state.update('t_REALTIME', 's1', { state: 'retrying', reason: 'InternalError', lastError: 'boom', attempts: 1, failures: 1, nextAttemptAt: T0 + 5000 });
+    state.update('t_REALTIME', 's1', {
+      state: 'retrying',
+      reason: 'InternalError',
+      lastError: 'boom',
+      attempts: 1,
+      failures: 1,
+      nextAttemptAt: T0 + 5000,
+    });
     expect(state.nextDue()).toBe(T0 + 5000);
     tick(5000);
     state.update('t_REALTIME', 's1', { state: 'uploading', uri: 's3://b/t/s1', reason: null });
-    expect(state.get('t_REALTIME', 's1')).toMatchObject({ state: 'uploading', attempts: 1, lastError: 'boom', nextAttemptAt: null, uri: 's3://b/t/s1', updatedAt: T0 + 6000 });
+    expect(state.get('t_REALTIME', 's1')).toMatchObject({
+      state: 'uploading',
+      attempts: 1,
+      lastError: 'boom',
+      nextAttemptAt: null,
+      uri: 's3://b/t/s1',
+      updatedAt: T0 + 6000,
+    });
     expect(state.nextDue()).toBeNull();
   });
 
   it('snapshot: sorted segments, ISO times, every state in totals', () => {
     const { state } = clocked();
     state.update('b_REALTIME', 's', { state: 'skipped', reason: 'crc_mismatch', detail: 'local 1, ZK 2' });
-    state.update('a_REALTIME', 's2', { state: 'failed', reason: 'AccessDenied', lastError: 'Access Denied', attempts: 1, nextAttemptAt: T0 + 300_000 });
+    state.update('a_REALTIME', 's2', {
+      state: 'failed',
+      reason: 'AccessDenied',
+      lastError: 'Access Denied',
+      attempts: 1,
+      nextAttemptAt: T0 + 300_000,
+    });
     state.update('a_REALTIME', 's1', { state: 'done', uri: 'file:///d/a/s1', attempts: 1 });
     const snapshot = state.snapshot();
-    expect(snapshot.segments.map((s) => `${s.table}/${s.segment}`)).toEqual(['a_REALTIME/s1', 'a_REALTIME/s2', 'b_REALTIME/s']);
+    expect(snapshot.segments.map((s) => `${s.table}/${s.segment}`)).toEqual([
+      'a_REALTIME/s1',
+      'a_REALTIME/s2',
+      'b_REALTIME/s',
+    ]);
     expect(snapshot.segments[1]).toEqual({
       table: 'a_REALTIME',
       segment: 's2',
@@ -70,7 +94,16 @@ describe('RepairState', () => {
 
   it('queue depth counts segments waiting for or undergoing repair', () => {
     const { state } = clocked();
-    const states = ['pending', 'uploading', 'verifying', 'committing', 'retrying', 'failed', 'skipped', 'done'] as const;
+    const states = [
+      'pending',
+      'uploading',
+      'verifying',
+      'committing',
+      'retrying',
+      'failed',
+      'skipped',
+      'done',
+    ] as const;
     states.forEach((s, i) => state.update('t_REALTIME', `s${i}`, { state: s }));
     expect(state.queueDepth()).toBe(6);
   });

@@ -19,7 +19,9 @@ describe('UploadLocks (real ZooKeeper)', () => {
   });
 
   it('lives under the sidecar root, never inside the cluster tree', () => {
-    expect(new UploadLocks(a, root, 'x').lockPath('t_REALTIME', 's')).toBe(`/pinot-sidecar/${cluster}/locks/t_REALTIME/s`);
+    expect(new UploadLocks(a, root, 'x').lockPath('t_REALTIME', 's')).toBe(
+      `/pinot-sidecar/${cluster}/locks/t_REALTIME/s`,
+    );
   });
 
   it('one holder at a time; another session gets null, not an error; release lets it in', async () => {

@@ -28,7 +28,8 @@ export function recordText(bytes: Buffer): string {
 export function withUrlReplaced(beforeText: string, url: string): string {
   const marker = '"segment.download.url" : ""';
   const at = beforeText.indexOf(marker);
-  if (at < 0 || beforeText.indexOf(marker, at + 1) >= 0) throw new Error(`expected exactly one empty segment.download.url in ${beforeText}`);
+  if (at < 0 || beforeText.indexOf(marker, at + 1) >= 0)
+    throw new Error(`expected exactly one empty segment.download.url in ${beforeText}`);
   return `${beforeText.slice(0, at)}"segment.download.url" : ${JSON.stringify(url)}${beforeText.slice(at + marker.length)}`;
 }
 

@@ -113,7 +113,8 @@ export class RealPinotCluster {
   async start(progress: (line: string) => void): Promise<void> {
     await mkdir(path.join(this.runDir, 'logs'), { recursive: true });
     await mkdir(this.deepStoreDir, { recursive: true });
-    for (const name of ['controller', 'broker', 'server1', 'server2', 'kafka']) await mkdir(path.join(this.runDir, 'jvm-tmp', name), { recursive: true });
+    for (const name of ['controller', 'broker', 'server1', 'server2', 'kafka'])
+      await mkdir(path.join(this.runDir, 'jvm-tmp', name), { recursive: true });
     const startedAt = Date.now();
     this.zk = await ZooKeeperServer.start({ dir: path.join(this.runDir, 'zk'), tickTimeMs: 500 });
     if (this.zk.pid !== undefined) remember('pid', this.zk.pid);
@@ -136,14 +137,27 @@ export class RealPinotCluster {
 
     this.broker = this.java('broker', HEAP.broker, [
       'StartBroker',
-      '-brokerHost', 'localhost',
-      '-brokerPort', String(this.brokerPort),
-      '-brokerMultiStageRunnerPort', String(await freePort()),
-      '-zkAddress', this.zkAddress,
-      '-clusterName', CLUSTER_NAME,
+      '-brokerHost',
+      'localhost',
+      '-brokerPort',
+      String(this.brokerPort),
+      '-brokerMultiStageRunnerPort',
+      String(await freePort()),
+      '-zkAddress',
+      this.zkAddress,
+      '-clusterName',
+      CLUSTER_NAME,
     ]);
     for (const index of [1, 2]) this.servers.push(await this.defineServer(index));
-    this.kafka = this.java('kafka', HEAP.kafka, ['StartKafka', '-port', String(this.kafkaPort), '-zkAddress', `${this.zkAddress}/kafka`, '-brokerId', '0']);
+    this.kafka = this.java('kafka', HEAP.kafka, [
+      'StartKafka',
+      '-port',
+      String(this.kafkaPort),
+      '-zkAddress',
+      `${this.zkAddress}/kafka`,
+      '-brokerId',
+      '0',
+    ]);
     this.broker.start();
     for (const server of this.servers) server.service.start();
     this.kafka.start();
@@ -152,7 +166,9 @@ export class RealPinotCluster {
       ...this.servers.map((s) => this.waitServer(s)),
       this.waitKafka(),
     ]);
-    progress(`cluster up after ${secondsSince(startedAt)} s (controller, broker, 2 servers, Kafka; ZooKeeper ${this.zkAddress})`);
+    progress(
+      `cluster up after ${secondsSince(startedAt)} s (controller, broker, 2 servers, Kafka; ZooKeeper ${this.zkAddress})`,
+    );
   }
 
   private async defineServer(index: number): Promise<PinotServer> {
@@ -188,7 +204,10 @@ export class RealPinotCluster {
     await waitUntil(
       `${service.name} healthy at ${url}`,
       async () => {
-        if (!service.running) throw new Error(`${service.name} exited (code ${service.exitCode}) before it was healthy:\n${service.logTail()}`);
+        if (!service.running)
+          throw new Error(
+            `${service.name} exited (code ${service.exitCode}) before it was healthy:\n${service.logTail()}`,
+          );
         const res = await fetch(url, { signal: AbortSignal.timeout(2_000) }).catch(() => null);
         await res?.body?.cancel();
         return res?.status === 200;
@@ -201,7 +220,8 @@ export class RealPinotCluster {
     await waitUntil(
       'Kafka accepting connections',
       async () => {
-        if (!this.kafka.running) throw new Error(`Kafka exited (code ${this.kafka.exitCode}):\n${this.kafka.logTail()}`);
+        if (!this.kafka.running)
+          throw new Error(`Kafka exited (code ${this.kafka.exitCode}):\n${this.kafka.logTail()}`);
         return portOpen(this.kafkaPort);
       },
       { timeoutMs: READY_TIMEOUT_MS, intervalMs: 500 },
@@ -227,7 +247,8 @@ export class RealPinotCluster {
   /** Stop one server (SIGTERM, Helix leaves cleanly), optionally delete its dataDir, start it again. */
   async restartServer(server: PinotServer, options: { wipeDataDir: boolean }): Promise<void> {
     await server.service.stop();
-    if (options.wipeDataDir) await rm(path.join(this.runDir, `server${server.index}`), { recursive: true, force: true });
+    if (options.wipeDataDir)
+      await rm(path.join(this.runDir, `server${server.index}`), { recursive: true, force: true });
     server.service.start();
     await this.waitServer(server);
   }
@@ -258,11 +279,15 @@ export class RealPinotCluster {
 
   /** `SELECT COUNT(*) FROM <table>` through the broker. */
   async countRows(table: string): Promise<number> {
-    const res = await httpJson<{ resultTable?: { rows: unknown[][] }; exceptions?: unknown[] }>(`${this.brokerUrl}/query/sql`, {
-      method: 'POST',
-      body: { sql: `SELECT COUNT(*) FROM ${table}` },
-    });
-    if (res.exceptions && res.exceptions.length > 0) throw new Error(`query on ${table} failed: ${JSON.stringify(res.exceptions)}`);
+    const res = await httpJson<{ resultTable?: { rows: unknown[][] }; exceptions?: unknown[] }>(
+      `${this.brokerUrl}/query/sql`,
+      {
+        method: 'POST',
+        body: { sql: `SELECT COUNT(*) FROM ${table}` },
+      },
+    );
+    if (res.exceptions && res.exceptions.length > 0)
+      throw new Error(`query on ${table} failed: ${JSON.stringify(res.exceptions)}`);
     const value = res.resultTable?.rows[0]?.[0];
     if (typeof value !== 'number') throw new Error(`query on ${table}: unexpected answer ${JSON.stringify(res)}`);
     return value;
@@ -282,7 +307,12 @@ export async function httpJson<T>(url: string, init: { method?: string; body?: u
 }
 
 async function writeProperties(file: string, props: Record<string, string>): Promise<void> {
-  await writeFile(file, `${Object.entries(props).map(([k, v]) => `${k}=${v}`).join('\n')}\n`);
+  await writeFile(
+    file,
+    `${Object.entries(props)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n')}\n`,
+  );
 }
 
 function portOpen(port: number): Promise<boolean> {

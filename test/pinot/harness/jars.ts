@@ -27,7 +27,12 @@ export function pinotVersion(): string {
 }
 
 export function jarCacheDir(version: string): string {
-  return path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'pinot-sidecar', `pinot-${version}`, 'lib');
+  return path.join(
+    process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'),
+    'pinot-sidecar',
+    `pinot-${version}`,
+    'lib',
+  );
 }
 
 /** A lib dir is complete when Maven's copy finished: a marker written after it (a Ctrl-C mid-copy leaves none). */
@@ -42,24 +47,39 @@ export async function resolvePinotJars(): Promise<PinotJars | { skip: string }> 
   const libDir = jarCacheDir(version);
   if (!existsSync(path.join(libDir, COMPLETE_MARKER))) {
     for (const tool of ['mvn', 'java']) {
-      const found = await promisify(execFile)('sh', ['-c', `command -v ${tool}`]).then(() => true, () => false);
-      if (!found) return { skip: `${tool} is not installed (apt-get install ${tool === 'mvn' ? 'maven' : 'openjdk-17-jre-headless'})` };
+      const found = await promisify(execFile)('sh', ['-c', `command -v ${tool}`]).then(
+        () => true,
+        () => false,
+      );
+      if (!found)
+        return {
+          skip: `${tool} is not installed (apt-get install ${tool === 'mvn' ? 'maven' : 'openjdk-17-jre-headless'})`,
+        };
     }
     try {
-      await promisify(execFile)('mvn', ['-B', '-q', '-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${libDir}`], {
-        maxBuffer: 64 * 1024 * 1024,
-        timeout: 15 * 60_000,
-      });
+      await promisify(execFile)(
+        'mvn',
+        ['-B', '-q', '-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${libDir}`],
+        {
+          maxBuffer: 64 * 1024 * 1024,
+          timeout: 15 * 60_000,
+        },
+      );
     } catch (err) {
       const out = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`;
-      const line = out.split('\n').find((l) => l.includes('[ERROR]') && /Could not|Failed|resolve/.test(l)) ?? (err as Error).message;
-      return { skip: `Maven could not resolve Apache Pinot ${version}: ${line.replace(/^\s*\[ERROR\]\s*/, '').trim()}` };
+      const line =
+        out.split('\n').find((l) => l.includes('[ERROR]') && /Could not|Failed|resolve/.test(l)) ??
+        (err as Error).message;
+      return {
+        skip: `Maven could not resolve Apache Pinot ${version}: ${line.replace(/^\s*\[ERROR\]\s*/, '').trim()}`,
+      };
     }
     const { writeFile } = await import('node:fs/promises');
     await writeFile(path.join(libDir, COMPLETE_MARKER), `${new Date().toISOString()}\n`);
   }
   const jars = readdirSync(libDir).filter((f) => f.endsWith('.jar'));
-  if (!jars.some((j) => j.startsWith(`pinot-tools-${version}`))) return { skip: `${libDir} has no pinot-tools-${version}.jar` };
+  if (!jars.some((j) => j.startsWith(`pinot-tools-${version}`)))
+    return { skip: `${libDir} has no pinot-tools-${version}.jar` };
   return { version, libDir, classpath: path.join(libDir, '*') };
 }
 

@@ -36,7 +36,11 @@ export class JavaService {
   start(): void {
     if (this.running) throw new Error(`${this.name} is already running`);
     const fd = openSync(this.options.logFile, 'a');
-    const child = spawn('java', this.options.args, { cwd: this.options.cwd, detached: true, stdio: ['ignore', fd, fd] });
+    const child = spawn('java', this.options.args, {
+      cwd: this.options.cwd,
+      detached: true,
+      stdio: ['ignore', fd, fd],
+    });
     closeSync(fd);
     this.child = child;
     this.exitCode = undefined;
@@ -75,7 +79,10 @@ export class JavaService {
       return;
     }
     let timer: NodeJS.Timeout | undefined;
-    const late = await Promise.race([this.exitedPromise.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs)))]);
+    const late = await Promise.race([
+      this.exitedPromise.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs))),
+    ]);
     clearTimeout(timer);
     if (late) {
       try {

@@ -88,15 +88,24 @@ export class SidecarFleet {
     const port = await freePort();
     const cli = spawnCli([
       'serve',
-      '--zk', this.cluster.zkAddress,
-      '--cluster', CLUSTER_NAME,
-      '--instance', server.instance,
-      '--data-dir', server.dataDir,
-      '--deep-store', this.cluster.deepStoreUri,
-      '--port', String(port),
-      '--host', '127.0.0.1',
-      '--zk-session-timeout-ms', String(SESSION_TIMEOUT_MS),
-      '--shutdown-grace-seconds', '3',
+      '--zk',
+      this.cluster.zkAddress,
+      '--cluster',
+      CLUSTER_NAME,
+      '--instance',
+      server.instance,
+      '--data-dir',
+      server.dataDir,
+      '--deep-store',
+      this.cluster.deepStoreUri,
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--zk-session-timeout-ms',
+      String(SESSION_TIMEOUT_MS),
+      '--shutdown-grace-seconds',
+      '3',
     ]);
     if (cli.child.pid !== undefined) remember('pid', cli.child.pid);
     const proc = new SidecarProcess(server, generation, port, cli);
@@ -125,7 +134,8 @@ export class SidecarFleet {
     await waitUntil(
       `${proc.label} ready`,
       async () => {
-        if (!proc.alive) throw new Error(`${proc.label} exited (${proc.exitCode}) before it was ready:\n${cli.output().slice(-3000)}`);
+        if (!proc.alive)
+          throw new Error(`${proc.label} exited (${proc.exitCode}) before it was ready:\n${cli.output().slice(-3000)}`);
         const res = await fetch(proc.url('/health/ready')).catch(() => null);
         await res?.body?.cancel();
         return res?.status === 200;
@@ -161,6 +171,10 @@ export class SidecarFleet {
 
   /** Repair events of one kind over every process, optionally for one segment. */
   eventsOf(kind: string, segment?: string): Array<RepairEvent & { proc: SidecarProcess }> {
-    return this.all.flatMap((proc) => proc.events.filter((e) => e.event === kind && (segment === undefined || e.segment === segment)).map((e) => ({ ...e, proc })));
+    return this.all.flatMap((proc) =>
+      proc.events
+        .filter((e) => e.event === kind && (segment === undefined || e.segment === segment))
+        .map((e) => ({ ...e, proc })),
+    );
   }
 }

@@ -33,7 +33,9 @@ export function schemaOf(t: SuiteTable): unknown {
       { name: 'payload', dataType: 'STRING', maxLength: Math.max(512, t.payloadChars) },
     ],
     metricFieldSpecs: [{ name: 'value', dataType: 'LONG' }],
-    dateTimeFieldSpecs: [{ name: 'ts', dataType: 'LONG', format: '1:MILLISECONDS:EPOCH', granularity: '1:MILLISECONDS' }],
+    dateTimeFieldSpecs: [
+      { name: 'ts', dataType: 'LONG', format: '1:MILLISECONDS:EPOCH', granularity: '1:MILLISECONDS' },
+    ],
   };
 }
 
@@ -77,7 +79,11 @@ export async function createTable(cluster: RealPinotCluster, t: SuiteTable): Pro
 }
 
 /** Send rows with ids firstId .. firstId+count-1 to the table's topic (test/pinot/java/RowProducer.java). */
-export async function produceRows(cluster: RealPinotCluster, t: SuiteTable, rows: { count: number; firstId: number }): Promise<void> {
+export async function produceRows(
+  cluster: RealPinotCluster,
+  t: SuiteTable,
+  rows: { count: number; firstId: number },
+): Promise<void> {
   await promisify(execFile)(
     'java',
     [

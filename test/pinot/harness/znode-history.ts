@@ -41,7 +41,8 @@ export class ZnodeHistory {
   /** Missing version numbers between consecutive recorded versions, summed over all znodes. */
   gaps(): number {
     let gaps = 0;
-    for (const list of this.versions.values()) for (let i = 1; i < list.length; i++) gaps += list[i]!.version - list[i - 1]!.version - 1;
+    for (const list of this.versions.values())
+      for (let i = 1; i < list.length; i++) gaps += list[i]!.version - list[i - 1]!.version - 1;
     return gaps;
   }
 
@@ -53,7 +54,9 @@ export class ZnodeHistory {
     } catch (err) {
       if (!isZkCode(err, 'NO_NODE')) return this.fail(err);
       // Created with the first table: wait for it.
-      const stat = await this.session.exists(this.segmentsRoot, () => void this.watchRoot()).catch((e: unknown) => this.fail(e));
+      const stat = await this.session
+        .exists(this.segmentsRoot, () => void this.watchRoot())
+        .catch((e: unknown) => this.fail(e));
       if (stat) await this.watchRoot();
     }
   }
@@ -82,7 +85,8 @@ export class ZnodeHistory {
         else this.watchedParents.delete(path);
       });
       const list = this.versions.get(path) ?? [];
-      if (list.at(-1)?.version !== stat.version) list.push({ version: stat.version, data: data ?? Buffer.alloc(0), mtimeMs: stat.mtimeMs });
+      if (list.at(-1)?.version !== stat.version)
+        list.push({ version: stat.version, data: data ?? Buffer.alloc(0), mtimeMs: stat.mtimeMs });
       this.versions.set(path, list);
     } catch (err) {
       if (isZkCode(err, 'NO_NODE')) this.watchedParents.delete(path);
