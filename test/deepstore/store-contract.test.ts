@@ -5,16 +5,18 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AzureDeepStore } from '../../src/deepstore/azure-deep-store.js';
 import { FileDeepStore } from '../../src/deepstore/file-deep-store.js';
+import { GcsDeepStore } from '../../src/deepstore/gcs-deep-store.js';
 import { S3DeepStore } from '../../src/deepstore/s3-deep-store.js';
 import { parseStoreUri } from '../../src/deepstore/store-uri.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type Azurite } from '../helpers/azurite.js';
+import { startFakeGcs, type FakeGcs } from '../helpers/fake-gcs.js';
 import { FAKE_CREDENTIALS, FAKE_REGION, startS3Fake, type S3Fake } from '../helpers/s3-fake.js';
 import { storeContract, type StoreSubject } from './store-contract.js';
 import { MiB, uniqueName } from './support.js';
 
 /**
  * The DeepStore contract (store-contract.ts) for every store, each on its real backend: a temp folder, the S3
- * fake, Azurite. Each subject says how to make a fresh store and how to look at what it stored from outside.
+ * fake, Azurite, fake-gcs-server. Each subject says how to make a fresh store and how to look at what it stored from outside.
  */
 
 const folders: string[] = [];
@@ -140,6 +142,47 @@ const azureSubject: StoreSubject = {
   verifiesPutBy: 'recorded',
 };
 
+let gcs: FakeGcs;
+const gcsSubject: StoreSubject = {
+  name: 'gcs',
+  async start() {
+    gcs = await startFakeGcs();
+  },
+  async stop() {
+    await gcs?.stop();
+  },
+  async fresh() {
+    const bucket = uniqueName('contract');
+    await gcs.createBucket(bucket);
+    const nameOf = (uri: string): string => {
+      const location = parseStoreUri(uri);
+      if (location.kind !== 'gcs') throw new Error(`not a gs URI: ${uri}`);
+      return location.key;
+    };
+    return {
+      store: new GcsDeepStore(`gs://${bucket}/pinot/data`, {
+        emulatorEndpoint: gcs.endpoint,
+        maxAttempts: 1,
+        chunkBytes: 1 * MiB,
+      }),
+      async rawBytes(uri) {
+        const file = gcs.storage.bucket(bucket).file(nameOf(uri));
+        const [exists] = await file.exists();
+        if (!exists) return null;
+        const [bytes] = await file.download();
+        return bytes;
+      },
+      async plantForeign(uri, bytes) {
+        await gcs.storage.bucket(bucket).file(nameOf(uri)).save(bytes, { resumable: false });
+      },
+    };
+  },
+  outsideUri: 'gs://another-bucket/pinot/data/t/seg',
+  largeBodyBytes: 3 * MiB + 17, // four 1 MiB chunks
+  verifiesPutBy: 'recorded',
+};
+
 storeContract(fileSubject);
 storeContract(s3Subject);
 storeContract(azureSubject);
+storeContract(gcsSubject);
