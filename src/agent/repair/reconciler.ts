@@ -344,6 +344,7 @@ export class Reconciler {
     if (local.kind !== 'sealed') return; // eligible implies sealed; narrows the type
     this.outcomes.passedLocalCheck(table, segment);
     const signal = AbortSignal.any([stop, AbortSignal.timeout(this.attemptTimeoutMs)]);
+    const previous = this.repair.get(table, segment);
     let outcome: AttemptOutcome;
     try {
       outcome = await runRepairAttempt(this.deps, {
@@ -354,8 +355,11 @@ export class Reconciler {
         signal,
         mayWrite: () => !stop.aborted,
         progress: (state, uri) => this.outcomes.progressed(table, segment, state, uri),
-        unconfirmedWrite: this.repair.get(table, segment)?.unconfirmedWrite ?? null,
-        watchedRecord: () => this.hosted.watchedRecord(table, segment),
+        unconfirmedWrite: previous?.unconfirmedWrite ?? null,
+        // After another sidecar held the lock, it has likely just written: read rather than send a write that
+        // its compare-and-set would refuse (the watched copy may not have seen that write yet).
+        watchedRecord:
+          previous?.reason === 'locked_by_other' ? undefined : () => this.hosted.watchedRecord(table, segment),
       });
     } catch (err) {
       if (stop.aborted) this.outcomes.stopped(table, segment, err);
