@@ -93,9 +93,7 @@ function waitLine(answer: Answer): string {
 export function formatDrainCheck(b: DrainCheckBody): string {
   const domain = b.domain ? `${b.domain.id} (from ${b.domain.source})` : 'unknown';
   const scope =
-    b.drainedDomain === b.domain?.id
-      ? `${b.instance}, domain ${domain}`
-      : `domain ${b.drainedDomain} (asked of ${b.instance})`;
+    b.scope === 'server' ? `${b.instance}, domain ${domain}` : `domain ${b.drainedDomain} (asked of ${b.instance})`;
   const head = { safe: 'SAFE', unsafe: 'UNSAFE', cannot_tell: 'CANNOT TELL' }[b.verdict];
   const lines = [`${head} to take down ${scope}`];
   for (const reason of b.reasons) lines.push(`  cannot tell: ${reason}`);

@@ -44,6 +44,8 @@ export interface DrainCheckOptions {
 /** The answer of `GET /drain/check`: the assessment, with whose domain it is and how much it read. */
 export interface DrainReport extends DrainAssessment {
   instance: string;
+  /** What was assessed: this server (in its own domain), or a whole domain named with `?domain=`. */
+  scope: 'server' | 'domain';
   /** This server's failure domain; null when it cannot be read. */
   domain: FailureDomain | null;
   checkedAt: string;
@@ -56,7 +58,13 @@ export interface DrainReport extends DrainAssessment {
 /** Gather the inputs and assess. Never throws: a failure to read is a cannot_tell answer with its reason. */
 export async function checkDrain(deps: DrainCheckDeps, options: DrainCheckOptions = {}): Promise<DrainReport> {
   const reads = { externalViews: 0, instanceConfigs: 0 };
-  const base = { instance: deps.instance, checkedAt: new Date().toISOString(), reads, warnings: [] as string[] };
+  const base = {
+    instance: deps.instance,
+    scope: options.domain === undefined ? ('server' as const) : ('domain' as const),
+    checkedAt: new Date().toISOString(),
+    reads,
+    warnings: [] as string[],
+  };
   const blocked = (reasons: string[], domain: FailureDomain | null = null): DrainReport => ({
     ...base,
     domain,
