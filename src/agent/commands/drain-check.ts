@@ -101,8 +101,9 @@ export function formatDrainCheck(b: DrainCheckBody): string {
   const c = b.counts;
   if (b.verdict !== 'cannot_tell' || c.hosted > 0)
     lines.push(
-      `  ${c.hosted} hosted: ${c.withDeepStoreCopy} with a deep-store copy, ${c.replicaOutsideDomain} with a replica ` +
-        `outside ${b.drainedDomain}, ${c.atRisk} at risk, ${c.unknown} unknown, ${c.consuming} consuming (re-consumed, not lost)`,
+      `  ${c.hosted} hosted: ${c.withDeepStoreCopy} with a deep-store copy, ` +
+        `${c.replicaOutsideDomain} with a replica outside ${b.drainedDomain}, ${c.atRisk} at risk, ` +
+        `${c.unknown} unknown, ${c.consuming} consuming (re-consumed, not lost)`,
     );
   const repairs = new Map((b.preparation?.segments ?? []).map((s) => [`${s.table}/${s.segment}`, s.repair]));
   if (b.atRisk.length > 0) {
