@@ -8,6 +8,7 @@ import { errorMessage } from '../errors.js';
 import { runCrc } from './commands/crc.js';
 import { runFetch } from './commands/fetch.js';
 import { runDemo } from './commands/demo.js';
+import { runDrainCheck } from './commands/drain-check.js';
 import { runServe } from './commands/serve.js';
 import { runStatus } from './commands/status.js';
 
@@ -32,6 +33,10 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: runFetch,
     summary:
       "download a segment like a Pinot server does (deep store, else ONLINE peers), verified against ZooKeeper's CRC",
+  },
+  'drain-check': {
+    run: runDrainCheck,
+    summary: 'is it safe to take this server (or --domain) down? exit 0 safe, 1 unsafe, 2 cannot tell; --wait polls',
   },
   crc: { run: runCrc, summary: "recompute Pinot's CRC of a segment dir or tarball and compare it with creation.meta" },
 };

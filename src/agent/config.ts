@@ -158,6 +158,12 @@ export const SERVE_OPTIONS = {
     help: "ZooKeeper root of the sidecar's own upload locks (never inside the Pinot cluster)",
     default: DEFAULT_SIDECAR_ROOT,
   },
+  failureDomainTag: {
+    flag: 'failure-domain-tag',
+    env: 'PINOT_SIDECAR_FAILURE_DOMAIN_TAG',
+    type: 'string',
+    help: "Drain gate: a server's failure domain is its TAG_LIST entry with this prefix (the rest of the tag). Without it: the instance config's environment.failureDomain, else its pool, else the server itself",
+  },
   shutdownGraceS: {
     flag: 'shutdown-grace-seconds',
     env: 'PINOT_SIDECAR_SHUTDOWN_GRACE_SECONDS',
@@ -215,6 +221,7 @@ export const serveSchema = deepStoreSchema.extend({
   repairParallelism: intIn(1, 64),
   repairIntervalS: intIn(1, 86_400),
   lockRoot: z.string().regex(/^\/[^\s]*[^/\s]$|^\/$/, 'expected an absolute ZooKeeper path'),
+  failureDomainTag: z.string().min(1).optional(),
   shutdownGraceS: intIn(0, 3_600),
   tmpDir: z.string().min(1).optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),

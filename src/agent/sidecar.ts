@@ -16,6 +16,8 @@ import { DeepStoreProbe } from './repair/deep-store-probe.js';
 import { StaleTempSweep } from './repair/stale-temp-sweep.js';
 import { registerPauselessDebugInfo } from './observability/pauseless-debug.js';
 import { registerRepairRoutes } from './http/repair-routes.js';
+import { registerDrainRoutes } from './http/drain-routes.js';
+import { DrainPreparation } from './drain/prepare.js';
 import { lockRootUnder, Reconciler } from './repair/index.js';
 
 export interface SidecarParts {
@@ -202,6 +204,17 @@ export class Sidecar {
       accepting: () => sidecar?.accepting ?? true,
       routes: [
         (a) => registerRepairRoutes(a, reconciler, logger, deepStoreProbe && (() => deepStoreProbe.status())),
+        (a) =>
+          registerDrainRoutes(a, {
+            check: {
+              session,
+              hosted,
+              cluster: config.cluster,
+              instance: config.instance,
+              ...(config.failureDomainTag === undefined ? {} : { failureDomainTagPrefix: config.failureDomainTag }),
+            },
+            preparation: reconciler && new DrainPreparation(reconciler, logger),
+          }),
         (a) =>
           registerPauselessDebugInfo(a, {
             hosted,

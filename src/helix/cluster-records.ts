@@ -124,3 +124,56 @@ function port(value: string | undefined): number | null {
   // InstanceConfig writers drop the key when the port is not > 0 (updatePortIfNeeded).
   return n > 0 && n < 65536 ? n : null;
 }
+
+/** Where a server's failure domain was read from (docs/pinot-interop.md, "Failure domains"). */
+export type FailureDomainSource = 'tag' | 'environment' | 'pool' | 'instance';
+
+export interface FailureDomain {
+  /** The domain's name: what `GET /drain/check?domain=` is compared with. */
+  id: string;
+  source: FailureDomainSource;
+}
+
+export interface FailureDomainOptions {
+  /**
+   * Read the domain from the first TAG_LIST entry that starts with this prefix (its remainder is the domain), and
+   * only from there: an operator who names a tag has said what a domain is. Unset: environment, then pool.
+   */
+  tagPrefix?: string;
+}
+
+/**
+ * Pinot's placeholder when its environment provider knows no domain (CommonConstants.DEFAULT_FAILURE_DOMAIN): not a
+ * domain, or every server that reports it would look co-located.
+ */
+const PINOT_NO_DOMAIN = 'No such domain';
+
+/**
+ * The failure domain of a server, from its instance config CONFIGS/PARTICIPANT/<instance>. In order:
+ * - `--failure-domain-tag`: a TAG_LIST entry with that prefix, when the operator chose tags;
+ * - `mapFields.environment.failureDomain`: the field Pinot itself names the failure domain
+ *   (CommonConstants.ENVIRONMENT_IDENTIFIER / INSTANCE_FAILURE_DOMAIN), written by the server's starter from its
+ *   PinotEnvironmentProvider (BaseServerStarter: the Azure provider reads the VM's platform fault domain);
+ * - `mapFields.pool`: tag -> pool number (InstanceUtils.POOL_KEY), what pool-based instance assignment spreads
+ *   replica groups over; the fault-domain-aware selector maps each fault domain 1:1 to a pool
+ *   (FDAwareInstancePartitionSelector). A server in several pools is in the domain of all of them (`pool:0+1`);
+ * - none of them: the server is its own domain (the instance id), so any other server's replica counts.
+ */
+export function readFailureDomain(
+  record: ZNRecord,
+  instance: string,
+  options: FailureDomainOptions = {},
+): FailureDomain {
+  if (options.tagPrefix !== undefined) {
+    const prefix = options.tagPrefix;
+    const tag = (record.listFields.TAG_LIST ?? []).find((t) => t.startsWith(prefix) && t.length > prefix.length);
+    return tag === undefined ? { id: instance, source: 'instance' } : { id: tag.slice(prefix.length), source: 'tag' };
+  }
+  const environment = record.mapFields.environment?.failureDomain?.trim();
+  if (environment && environment !== PINOT_NO_DOMAIN) return { id: environment, source: 'environment' };
+  const pools = [...new Set(Object.values(record.mapFields.pool ?? {}).map((p) => p.trim()))]
+    .filter((p) => p !== '')
+    .sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
+  if (pools.length > 0) return { id: `pool:${pools.join('+')}`, source: 'pool' };
+  return { id: instance, source: 'instance' };
+}

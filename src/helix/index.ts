@@ -5,9 +5,13 @@
 export {
   DEFAULT_ADMIN_PORT,
   readCommittingSegments,
+  readFailureDomain,
   readInstanceEndpoint,
   readSegmentAssignment,
   type ClusterSettings,
+  type FailureDomain,
+  type FailureDomainOptions,
+  type FailureDomainSource,
   type InstanceEndpoint,
   type ReplicaState,
 } from './cluster-records.js';

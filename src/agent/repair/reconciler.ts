@@ -1,4 +1,3 @@
-import pLimit, { type LimitFunction } from 'p-limit';
 import type { DeepStore } from '../../deepstore/index.js';
 import { clusterPaths, type HostedSegmentChange, type ZkSession } from '../../helix/index.js';
 import { silentLogger, type Logger } from '../../log.js';
@@ -14,6 +13,7 @@ import { inspectLocalCopy } from './local-copy.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
 import { runRepairAttempt, type AttemptDeps, type AttemptOutcome } from './repair-attempt.js';
 import { RepairState, zeroTotals, type RepairStateName, type RepairStatus } from './repair-state.js';
+import { RepairSlots } from './slots.js';
 import { defaultLockRoot, UploadLocks } from './upload-lock.js';
 
 export interface ReconcilerOptions {
@@ -58,7 +58,7 @@ export interface ReconcilerOptions {
 
 /** What requestPass() resolves with. */
 export interface PassSummary {
-  trigger: 'start' | 'safety' | 'request';
+  trigger: 'start' | 'safety' | 'request' | 'drain';
   startedAt: string;
   finishedAt: string;
   /** Segments the pass looked at: hosted segments that matter plus active repair entries. */
@@ -82,8 +82,8 @@ const MAX_TIMER_MS = 60 * 60 * 1000;
  * no ZooKeeper reads — in case an event was missed or a local directory changed (local changes have no event).
  *
  * Deciding is pure and costs no I/O (decide.ts, on the rules of eligibility.ts) until a segment is a candidate;
- * then an attempt runs in one of `parallelism` slots (p-limit, default 2): local check, lock, fresh read, HEAD,
- * upload, verify, CAS (repair-attempt.ts). What comes of it is recorded in one place (outcome-recorder.ts: repair
+ * then an attempt runs in one of `parallelism` slots (slots.ts, default 2; a drain's segments first): local check,
+ * lock, fresh read, HEAD, upload, verify, CAS (repair-attempt.ts). What comes of it is recorded in one place (outcome-recorder.ts: repair
  * state, metrics, log events). A failed attempt frees its slot at once and records when to try again
  * (backoff.ts); a single wake timer brings due segments back. So a slow or failing segment never holds a
  * slot while it waits, and one bad segment never stops the others or a pass.
@@ -104,7 +104,7 @@ export class Reconciler {
   private readonly deps: AttemptDeps;
   private readonly repair: RepairState;
   private readonly outcomes: OutcomeRecorder;
-  private readonly limit: LimitFunction;
+  private readonly slots: RepairSlots;
 
   /** Attempts queued or running, by entry key. */
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -128,8 +128,8 @@ export class Reconciler {
     this.safetyPassIntervalMs = options.safetyPassIntervalMs ?? 10 * 60_000;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 30 * 60_000;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
-    // rejectOnClear: stop() clears the queue, and the promises of attempts that never started must settle.
-    this.limit = pLimit({ concurrency: options.parallelism ?? 2, rejectOnClear: true });
+    // stop() clears the queue, and the promises of attempts that never started settle (rejected).
+    this.slots = new RepairSlots(options.parallelism ?? 2);
     const locks = new UploadLocks(
       options.session,
       options.lockRoot ?? defaultLockRoot(options.cluster),
@@ -198,6 +198,17 @@ export class Reconciler {
     return this.runPass('request');
   }
 
+  /**
+   * `POST /drain/prepare`: the segments a drain would lose, repaired ahead of the normal queue. Each is evaluated
+   * now as an operator's request would be (a `failed` one is tried again, a backoff is still honoured) and its
+   * attempt takes the next free slot before any waiting normal one; one already waiting in line moves up. Resolves
+   * like requestPass(), when those attempts have settled. Rejects with ReconcilerStoppedError after stop().
+   */
+  requestPriority(segments: ReadonlyArray<{ table: string; segment: string }>): Promise<PassSummary> {
+    if (this.stopController.signal.aborted) return Promise.reject(new ReconcilerStoppedError());
+    return this.runPass('drain', segments);
+  }
+
   /** `GET /repair/status`: per-segment state and totals (JSON-ready). */
   status(): RepairStatus {
     return this.repair.snapshot();
@@ -253,7 +264,12 @@ export class Reconciler {
   // --- deciding ---------------------------------------------------------------------------------
 
   /** Decide what a segment needs now from the tracker's cached view (decide.ts) and act on it. No I/O. */
-  private evaluate(table: string, segment: string, context: DecideContext = {}): void {
+  private evaluate(
+    table: string,
+    segment: string,
+    context: DecideContext = {},
+    launch: { urgent?: boolean } = {},
+  ): void {
     if (this.stopController.signal.aborted) return;
     const k = tableSegmentKey(table, segment);
     if (this.inFlight.has(k)) {
@@ -267,11 +283,11 @@ export class Reconciler {
       this.now(),
       context,
     );
-    this.act(table, segment, decision);
+    this.act(table, segment, decision, launch);
   }
 
-  /** Carry out what decide() said: record it, or queue an attempt. */
-  private act(table: string, segment: string, decision: RepairDecision): void {
+  /** Carry out what decide() said: record it, or queue an attempt (`urgent`: ahead of the waiting ones). */
+  private act(table: string, segment: string, decision: RepairDecision, launch: { urgent?: boolean } = {}): void {
     switch (decision.kind) {
       case 'not_ours':
       case 'forget':
@@ -283,7 +299,7 @@ export class Reconciler {
         return;
       case 'clear_unconfirmed':
         this.outcomes.unconfirmedNotApplied(table, segment);
-        this.act(table, segment, decision.then);
+        this.act(table, segment, decision.then, launch);
         return;
       case 'skip':
         this.outcomes.skipped(table, segment, decision.verdict, decision.seen);
@@ -302,15 +318,15 @@ export class Reconciler {
         this.outcomes.fixedByOther(table, segment, decision.url, decision.seen);
         return;
       case 'launch':
-        this.launch(table, segment);
+        this.launch(table, segment, launch);
         return;
     }
   }
 
-  private launch(table: string, segment: string): void {
+  private launch(table: string, segment: string, options: { urgent?: boolean }): void {
     const k = tableSegmentKey(table, segment);
     this.outcomes.queued(table, segment);
-    const run = this.limit(() => this.attempt(table, segment));
+    const run = this.slots.run(k, () => this.attempt(table, segment), options);
     const settled = run
       .catch((err: unknown) => {
         if (!this.stopController.signal.aborted) this.log.error({ err, table, segment }, 'repair attempt crashed');
@@ -386,19 +402,28 @@ export class Reconciler {
     });
   }
 
-  private async runPass(trigger: PassSummary['trigger']): Promise<PassSummary> {
+  /** A pass over every segment that matters, or over `only` (a drain's at-risk segments, urgent). */
+  private async runPass(
+    trigger: PassSummary['trigger'],
+    only?: ReadonlyArray<{ table: string; segment: string }>,
+  ): Promise<PassSummary> {
     const startedAt = this.now();
     const keys = new Map<string, [string, string]>();
-    for (const hosted of this.hosted.all()) {
-      if (concernsRepair(hosted))
-        keys.set(tableSegmentKey(hosted.table, hosted.segment), [hosted.table, hosted.segment]);
+    if (only) for (const { table, segment } of only) keys.set(tableSegmentKey(table, segment), [table, segment]);
+    else {
+      for (const hosted of this.hosted.all()) {
+        if (concernsRepair(hosted))
+          keys.set(tableSegmentKey(hosted.table, hosted.segment), [hosted.table, hosted.segment]);
+      }
+      for (const entry of this.repair.activeEntries())
+        keys.set(tableSegmentKey(entry.table, entry.segment), [entry.table, entry.segment]);
     }
-    for (const entry of this.repair.activeEntries())
-      keys.set(tableSegmentKey(entry.table, entry.segment), [entry.table, entry.segment]);
+    const urgent = trigger === 'drain';
     let attempted = 0;
     for (const [k, [table, segment]] of keys) {
       const busy = this.inFlight.has(k);
-      this.evaluate(table, segment, { operatorAsked: trigger === 'request' });
+      if (busy && urgent) this.slots.promote(k);
+      this.evaluate(table, segment, { operatorAsked: trigger === 'request' || urgent }, { urgent });
       if (!busy && this.inFlight.has(k)) attempted += 1;
     }
     // Attempts re-evaluated when they settle (the segment changed meanwhile) may go round again; a few rounds.
@@ -432,7 +457,7 @@ export class Reconciler {
     clearInterval(this.safetyTimer);
     clearTimeout(this.wakeTimer);
     this.wakeTimer = undefined;
-    this.limit.clearQueue();
+    this.slots.clearQueue();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<true>((resolve) => {
       timer = setTimeout(() => resolve(true), this.stopTimeoutMs);
