@@ -134,7 +134,9 @@ export function clientAllowList(allow: readonly string[]): MiddlewareHandler {
   const allowed = new Set(allow);
   return async (c, next) => {
     const socket = (c.env as { incoming?: { socket?: TLSSocket } } | undefined)?.incoming?.socket;
-    const cert = socket?.getPeerCertificate?.();
+    // The plain probe port (probe-port.ts) hands its few paths to this app: no certificate there to check.
+    if (socket?.encrypted !== true) return next();
+    const cert = socket.getPeerCertificate();
     const names = cert && Object.keys(cert).length > 0 ? certificateNames(cert) : [];
     if (!allowedByList(names, allowed))
       throw new ForbiddenError(
