@@ -7,18 +7,11 @@ import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../../src/agent/http/app.js';
-import { DownloadSlots } from '../../../src/agent/http/download-slots.js';
-import {
-  readSecurity,
-  startListeners,
-  type Listeners,
-  type SecurityConfig,
-} from '../../../src/agent/http/listeners.js';
+import { readSecurity, type Listeners } from '../../../src/agent/http/listeners.js';
 import { registerRepairRoutes } from '../../../src/agent/http/repair-routes.js';
-import { createMetrics } from '../../../src/agent/metrics.js';
-import { SegmentStore } from '../../../src/segments/index.js';
+import type { Metrics } from '../../../src/agent/metrics.js';
 import { captureLogs, type CapturedLogs } from '../../helpers/log-capture.js';
+import { startSecureTestServer } from '../../helpers/secure-app.js';
 import { buildSegment } from '../../helpers/segment-builder.js';
 import { createCa, type CertAuthority, type Pair } from '../../helpers/tls-certs.js';
 
@@ -134,34 +127,15 @@ async function secretDir(name: string, files: Record<string, string>): Promise<S
 }
 
 async function start(
-  config: SecurityConfig & { tlsClientAllow?: string[]; httpPort?: number; authHealth?: boolean },
-): Promise<{ listeners: Listeners; logs: CapturedLogs; metrics: ReturnType<typeof createMetrics> }> {
-  const captured = captureLogs();
-  logs.push(captured);
-  const metrics = createMetrics({ defaultMetrics: false });
-  const security = await readSecurity(config, captured.logger);
-  const app = createApp({
-    store: new SegmentStore(dataDir),
-    slots: new DownloadSlots(4, 4),
-    metrics,
-    logger: captured.logger,
-    gzipLevel: 1,
-    ...(security.tokens ? { tokens: () => security.tokens!.tokens } : {}),
-    clientAllow: config.tlsClientAllow ?? [],
-    authHealth: config.authHealth ?? false,
-    readiness: () => ({ ready: true, reasons: [] }),
-    accepting: () => true,
-    routes: [(a) => registerRepairRoutes(a, undefined, captured.logger)],
+  config: Parameters<typeof startSecureTestServer>[1],
+): Promise<{ listeners: Listeners; logs: CapturedLogs; metrics: Metrics }> {
+  const server = await startSecureTestServer(dataDir, {
+    routes: [(a, captured) => registerRepairRoutes(a, undefined, captured.logger)],
+    ...config,
   });
-  const listeners = await startListeners(app, security, {
-    host: '127.0.0.1',
-    port: 0,
-    ...(config.httpPort === undefined ? {} : { httpPort: config.httpPort }),
-    metrics,
-    logger: captured.logger,
-  });
-  opened.push(listeners);
-  return { listeners, logs: captured, metrics };
+  opened.push(server.listeners);
+  logs.push(server.logs);
+  return server;
 }
 
 beforeAll(async () => {
