@@ -75,7 +75,7 @@ export const SERVE_OPTIONS = {
     flag: 'token-file',
     env: 'PINOT_SIDECAR_TOKEN_FILE',
     type: 'string',
-    help: 'File holding a bearer token required on every request except /health/* and /metrics (downloads and admin actions)',
+    help: 'File holding a token granting downloads and admin actions, required on every request but /health/*, /metrics',
   },
   ...TLS_AND_TOKEN_OPTIONS,
   authHealth: {

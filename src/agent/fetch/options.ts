@@ -36,7 +36,9 @@ export const FETCH_OPTIONS = {
   peerScheme: {
     flag: 'peer-scheme',
     type: 'string',
-    help: "http or https (https: the sidecars' TLS port and the servers' adminHttpsPort; like the table's peerSegmentDownloadScheme)",
+    help:
+      "http or https (https: the sidecars' TLS port and the servers' adminHttpsPort; " +
+      "like the table's peerSegmentDownloadScheme)",
     default: 'http',
   },
   ...CLIENT_TLS_OPTIONS,
