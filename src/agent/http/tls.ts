@@ -107,7 +107,7 @@ export function httpsServerOptions(m: TlsMaterial): ServerOptions {
   return { ...secureContextOptions(m), requestCert: mutual, rejectUnauthorized: mutual };
 }
 
-/** The names a client certificate answers to: its subject CN, then every subjectAltName entry, as `TYPE:value`-free strings. */
+/** The names a client certificate answers to: its subject CN, then every subjectAltName value (without `DNS:`...). */
 export function certificateNames(cert: Pick<PeerCertificate, 'subject' | 'subjectaltname'>): string[] {
   const names: string[] = [];
   const cn = cert.subject?.CN;
