@@ -39,7 +39,9 @@ export const TLS_AND_TOKEN_OPTIONS = {
     flag: 'tls-client-allow',
     env: 'PINOT_SIDECAR_TLS_CLIENT_ALLOW',
     type: 'string',
-    help: 'Client certificate names (subject CN or a subjectAltName) allowed in, others get 403; repeatable, the variable comma-separated',
+    help:
+      'Client certificate names (subject CN or a subjectAltName) allowed in, others get 403; ' +
+      'repeatable, the variable comma-separated',
     repeatable: { envSeparator: ',' },
   },
   httpPort: {

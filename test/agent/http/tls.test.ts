@@ -339,7 +339,7 @@ describe('scoped tokens', () => {
     expect((await get('/health/ready')).status).toBe(200);
   });
 
-  it('the download token cannot trigger a repair run (403); the admin token can (past auth: repair off, 404)', async () => {
+  it('a download token cannot trigger a repair run (403); the admin token can (repair off: 404)', async () => {
     const post = (o: object) => get('/repair/run', { method: 'POST', ...o });
     expect((await post(bearer(DOWNLOAD_TOKEN))).status).toBe(403);
     expect((await post({})).status).toBe(401);
