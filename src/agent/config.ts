@@ -6,6 +6,7 @@ import { SidecarError } from '../errors.js';
 import { DEFAULT_MAX_RECORD_BYTES } from '../helix/index.js';
 import { defaultCompressionThreads } from '../segments/index.js';
 import { DEEP_STORE_OPTIONS, deepStoreProblems, deepStoreSchema } from './deep-store-config.js';
+import { TLS_AND_TOKEN_OPTIONS, tlsAndTokenProblems, tlsAndTokenSchema } from './tls-config.js';
 import { bool, intIn, type OptionSpec } from './option-spec.js';
 import { DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS } from './http/stalled-reader.js';
 import { DEFAULT_SIDECAR_ROOT } from './repair/upload-lock.js';
@@ -74,8 +75,9 @@ export const SERVE_OPTIONS = {
     flag: 'token-file',
     env: 'PINOT_SIDECAR_TOKEN_FILE',
     type: 'string',
-    help: 'File holding a bearer token required on every request except /health/* and /metrics',
+    help: 'File holding a token granting downloads and admin actions, required on every request but /health/*, /metrics',
   },
+  ...TLS_AND_TOKEN_OPTIONS,
   authHealth: {
     flag: 'auth-health',
     env: 'PINOT_SIDECAR_AUTH_HEALTH',
@@ -187,6 +189,7 @@ export const SERVE_OPTIONS = {
 } as const satisfies Record<string, OptionSpec>;
 
 export const serveSchema = deepStoreSchema.extend({
+  ...tlsAndTokenSchema.shape,
   zk: z.string().regex(/^[^\s/,]+(,[^\s/,]+)*(\/\S*)?$/, 'expected host:port[,host:port][/chroot]'),
   cluster: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a Helix cluster name ([A-Za-z0-9_.-]+)'),
   instance: z.string().regex(/^[^\s/]+$/, 'expected a Helix instance id without spaces or slashes'),
@@ -240,6 +243,7 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   const { data, problems } = readOptions(SERVE_OPTIONS, serveSchema, argv, env);
   if (data) problems.push(...deepStoreProblems(data));
   if (data) problems.push(...tierDataDirProblems(data));
+  if (data) problems.push(...tlsAndTokenProblems(data));
   if (problems.length > 0 || !data) throw new ConfigError(problems);
   return data;
 }

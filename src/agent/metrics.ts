@@ -165,6 +165,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
 
     // --- ZooKeeper ---
+    tlsCertificateExpiry: new Gauge({
+      name: `${P}tls_certificate_expiry_timestamp_seconds`,
+      help: 'When the certificate the HTTPS port serves expires (Unix time); absent without TLS. Follows rotation.',
+      registers,
+    }),
     zkConnected: new Gauge({
       name: `${P}zk_connected`,
       help: 'Whether the ZooKeeper session is connected (1) or not (0).',
@@ -224,6 +229,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   metrics.staleTempsRemoved.inc(0);
   // prom-client starts an unlabelled gauge at 0; "not probed (yet)" is no sample, never a 0 that reads as down.
   metrics.deepStoreUp.remove();
+  // Without TLS there is no certificate: no sample, never a 0 that reads as expired in 1970.
+  metrics.tlsCertificateExpiry.remove();
   return metrics;
 }
 

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { errorMessage } from '../errors.js';
 import { createDeepStore, type DeepStore } from '../deepstore/index.js';
 import { ClusterNotFoundError, HostedSegments, ZkSession } from '../helix/index.js';
@@ -9,7 +8,7 @@ import { ConfigError, deepStoreOptions, type ServeConfig } from './config.js';
 import { checkTierDataDirs, DATA_DIR_CHECK_INTERVAL_MS, inspectDataDir } from './data-dir.js';
 import { createApp, type Readiness } from './http/app.js';
 import { DownloadSlots } from './http/download-slots.js';
-import { startHttpServer, type HttpServer } from './http/server.js';
+import { readSecurity, startListeners, type Listeners } from './http/listeners.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { CommitStateCollector } from './observability/commit-state-collector.js';
 import { DeepStoreProbe } from './repair/deep-store-probe.js';
@@ -60,12 +59,17 @@ export class Sidecar {
 
   private constructor(
     readonly parts: SidecarParts,
-    private readonly http: HttpServer,
+    private readonly http: Listeners,
     private readonly services: Service[],
   ) {}
 
   get port(): number {
     return this.http.port;
+  }
+
+  /** The plain-HTTP probe port (--http-port), undefined without it. */
+  get probePort(): number | undefined {
+    return this.http.probePort;
   }
 
   /**
@@ -77,7 +81,8 @@ export class Sidecar {
     const logger = options.logger ?? createLogger({ level: config.logLevel });
     // The only local writes are scratch files; with a read-only root filesystem they must go here.
     if (config.tmpDir !== undefined) process.env.TMPDIR = config.tmpDir;
-    const token = config.tokenFile === undefined ? undefined : await readToken(config.tokenFile);
+    // Tokens and certificates are read before anything listens: an unusable one is a configuration error (exit 2).
+    const security = await readSecurity(config, logger);
     const conditions = new Conditions({ logger });
     const dataDir = await inspectDataDir(config.dataDir);
     await checkTierDataDirs(config.tierDataDirs, logger);
@@ -198,7 +203,8 @@ export class Sidecar {
       refuseReplica: config.serveErrorReplicas
         ? undefined
         : (table, segment) => refusedReplicaReason(hosted.get(table, segment)?.state),
-      token,
+      ...(security.tokens ? { tokens: () => security.tokens!.tokens } : {}),
+      clientAllow: config.tlsClientAllow,
       authHealth: config.authHealth,
       readiness: () => sidecar?.readiness() ?? { ready: false, reasons: ['starting'] },
       accepting: () => sidecar?.accepting ?? true,
@@ -226,11 +232,20 @@ export class Sidecar {
       ],
       beforeScrape: () => commitState.refresh(),
     });
-    const http = await startHttpServer(app, { port: config.port, host: config.host });
+    const http = await startListeners(app, security, {
+      port: config.port,
+      host: config.host,
+      ...(config.httpPort === undefined ? {} : { httpPort: config.httpPort }),
+      metrics,
+      logger,
+    });
     sidecar = new Sidecar(parts, http, services);
     logger.info(
       {
         port: http.port,
+        tls: http.tls,
+        mutualTls: config.tlsClientCaFile !== undefined,
+        probePort: http.probePort ?? null,
         host: config.host,
         cluster: config.cluster,
         instance: config.instance,
@@ -353,20 +368,6 @@ export class Sidecar {
     })();
     return this.shuttingDown;
   }
-}
-
-async function readToken(file: string): Promise<string> {
-  let token: string;
-  try {
-    token = (await readFile(file, 'utf8')).trim();
-  } catch (err) {
-    throw new ConfigError([`--token-file (PINOT_SIDECAR_TOKEN_FILE): cannot read ${file}: ${errorMessage(err)}`]);
-  }
-  if (token === '' || /\s/.test(token))
-    throw new ConfigError([
-      `--token-file (PINOT_SIDECAR_TOKEN_FILE): ${file} must hold one non-empty token without spaces`,
-    ]);
-  return token;
 }
 
 /** Why a replica in `state` is not served by default, or undefined to serve it. */

@@ -1,6 +1,7 @@
 import { errorMessage, SidecarError } from '../../errors.js';
 import { ZkSession } from '../../helix/index.js';
 import type { CommandIo } from '../cli.js';
+import { readClientTls, type ClientTls } from '../client-tls.js';
 import { ConfigError, deepStoreOptions } from '../config.js';
 import { DeepStoreReader } from '../fetch/deep-store-reader.js';
 import { AllSourcesFailedError, FetchError, type SourceFailure } from '../fetch/errors.js';
@@ -25,9 +26,11 @@ export async function runFetch(args: string[], io: CommandIo): Promise<number> {
   }
   let parsed: FetchArgs;
   let token: string | undefined;
+  let tls: ClientTls;
   try {
     parsed = parseFetchArgs(args, io.env);
     token = parsed.config.tokenFile === undefined ? undefined : await readPeerToken(parsed.config.tokenFile);
+    tls = await readClientTls(parsed.config);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     io.stderr(
@@ -61,7 +64,12 @@ export async function runFetch(args: string[], io: CommandIo): Promise<number> {
       {
         session,
         cluster: config.cluster,
-        peer: { scheme: config.peerScheme, sidecarPort: config.peerPort, ...(token === undefined ? {} : { token }) },
+        peer: {
+          scheme: config.peerScheme,
+          sidecarPort: config.peerPort,
+          ...(token === undefined ? {} : { token }),
+          tls,
+        },
         deepStore,
         retry: { ...PINOT_PEER_RETRY, attempts: config.attempts, initialDelayMs: config.retryDelayMs },
         progress: new ProgressLine({ write: io.stderr, enabled: io.stderrIsTTY === true && !config.json }),

@@ -1,8 +1,13 @@
 import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
 import { parseArgs } from 'node:util';
 import type { CommandIo } from '../cli.js';
+import { clientTlsProblems, readClientTls, type ClientTls } from '../client-tls.js';
+import { ConfigError } from '../config.js';
 
-const HELP = `Usage: pinot-sidecar status [--url URL] [--json] [--token-file FILE]
+const HELP = `Usage: pinot-sidecar status [--url URL] [--json] [--token-file FILE] [--ca-file F]
+                             [--client-cert-file F --client-key-file F]
 
 Shows whether the sidecar is ready and what is wrong (GET <url>/health/ready: reasons and warnings),
 then its deep-store repair state (GET <url>/repair/status) as a table: table, segment, state,
@@ -11,7 +16,12 @@ or any segment is "failed" (both need an operator), 2 when the sidecar cannot be
 
   --url         sidecar base URL (PINOT_SIDECAR_URL, default http://127.0.0.1:9700)
   --json        print the raw JSON
-  --token-file  bearer token file when the sidecar requires one (PINOT_SIDECAR_TOKEN_FILE)`;
+  --token-file  bearer token file when the sidecar requires one (PINOT_SIDECAR_TOKEN_FILE); the download
+                token is enough (status only reads)
+  --ca-file     PEM CA of the sidecar's certificate, for an https:// --url (PINOT_SIDECAR_CA_FILE)
+  --client-cert-file, --client-key-file
+                PEM client pair when the sidecar requires mutual TLS (PINOT_SIDECAR_CLIENT_CERT_FILE,
+                PINOT_SIDECAR_CLIENT_KEY_FILE)`;
 
 export interface RepairStatusEntry {
   table: string;
@@ -46,6 +56,9 @@ export async function runStatus(args: string[], io: CommandIo): Promise<number> 
       url: { type: 'string' },
       json: { type: 'boolean', default: false },
       'token-file': { type: 'string' },
+      'ca-file': { type: 'string' },
+      'client-cert-file': { type: 'string' },
+      'client-key-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -58,11 +71,26 @@ export async function runStatus(args: string[], io: CommandIo): Promise<number> 
   const tokenFile = values['token-file'] ?? io.env.PINOT_SIDECAR_TOKEN_FILE;
   const headers: Record<string, string> = {};
   if (tokenFile) headers.Authorization = `Bearer ${(await readFile(tokenFile, 'utf8')).trim()}`;
+  const tlsFiles = {
+    caFile: values['ca-file'] ?? nonEmpty(io.env.PINOT_SIDECAR_CA_FILE),
+    clientCertFile: values['client-cert-file'] ?? nonEmpty(io.env.PINOT_SIDECAR_CLIENT_CERT_FILE),
+    clientKeyFile: values['client-key-file'] ?? nonEmpty(io.env.PINOT_SIDECAR_CLIENT_KEY_FILE),
+  };
+  let tls: ClientTls;
+  try {
+    const problems = clientTlsProblems(tlsFiles);
+    if (problems.length > 0) throw new ConfigError(problems);
+    tls = await readClientTls(tlsFiles);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    io.stderr(`pinot-sidecar status: ${err.problems.join('; ')}\n`);
+    return 2;
+  }
   let health: HealthBody;
   let body: RepairStatusBody;
   try {
-    health = await getJson<HealthBody>(`${base}/health/ready`, headers, [200, 503]);
-    body = await getJson<RepairStatusBody>(`${base}/repair/status`, headers, [200]);
+    health = await getJson<HealthBody>(`${base}/health/ready`, headers, [200, 503], tls);
+    body = await getJson<RepairStatusBody>(`${base}/repair/status`, headers, [200], tls);
   } catch (err) {
     io.stderr(
       `pinot-sidecar status: ${err instanceof StatusRequestError ? err.message : `${base}: ${describeRequestFailure(err)}`}\n`,
@@ -103,10 +131,31 @@ export function formatDeepStore(probe: RepairStatusBody['deepStore']): string {
 /** The sidecar answered, but not as expected (a status code that is not one of those asked for). */
 class StatusRequestError extends Error {}
 
-async function getJson<T>(url: string, headers: Record<string, string>, ok: number[]): Promise<T> {
-  const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
-  const text = await res.text();
-  if (!ok.includes(res.status)) throw new StatusRequestError(`${url} answered ${res.status}: ${text.slice(0, 500)}`);
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === '' ? undefined : v;
+}
+
+/** GET over node:http(s) (not fetch(): its TLS options cannot take a CA or a client pair without undici). */
+async function getJson<T>(url: string, headers: Record<string, string>, ok: number[], tls: ClientTls): Promise<T> {
+  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const secure = url.startsWith('https:');
+    const req = (secure ? https : http).request(url, {
+      headers,
+      agent: false,
+      signal: AbortSignal.timeout(10_000),
+      ...(secure ? tls : {}),
+    });
+    req.on('response', (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (data += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: data }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  if (!ok.includes(status)) throw new StatusRequestError(`${url} answered ${status}: ${text.slice(0, 500)}`);
   return JSON.parse(text) as T;
 }
 

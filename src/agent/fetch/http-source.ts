@@ -6,6 +6,8 @@ export interface HttpGetOptions {
   /** Sent as `Authorization: Bearer <token>`; only to sidecars, which may require one. */
   token?: string;
   idleTimeoutMs: number;
+  /** CA and client pair for https:// URLs (client-tls.ts); node's defaults without. */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   signal?: AbortSignal;
 }
 
@@ -37,6 +39,7 @@ export function httpGetArchive(url: string, options: HttpGetOptions): Promise<Ht
       headers,
       agent: false,
       timeout: options.idleTimeoutMs,
+      ...(client === https ? (options.tls ?? {}) : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
     req.on('timeout', () => {

@@ -12,6 +12,7 @@ import {
   type OptionSpec,
 } from '../config.js';
 import { DEEP_STORE_OPTIONS, deepStoreProblems, deepStoreSchema } from '../deep-store-config.js';
+import { CLIENT_TLS_OPTIONS, clientTlsProblems, clientTlsSchema } from '../client-tls.js';
 
 /**
  * `pinot-sidecar fetch` options: the table-driven reader serve uses (config.ts), with serve's own entries for
@@ -35,9 +36,12 @@ export const FETCH_OPTIONS = {
   peerScheme: {
     flag: 'peer-scheme',
     type: 'string',
-    help: "http or https (https: the servers' adminHttpsPort; like the table's peerSegmentDownloadScheme)",
+    help:
+      "http or https (https: the sidecars' TLS port and the servers' adminHttpsPort; " +
+      "like the table's peerSegmentDownloadScheme)",
     default: 'http',
   },
+  ...CLIENT_TLS_OPTIONS,
   tokenFile: {
     ...SERVE_OPTIONS.tokenFile,
     help: "File holding the bearer token the peers' sidecars require (sent to sidecars only)",
@@ -60,6 +64,7 @@ export const FETCH_OPTIONS = {
 } as const satisfies Record<string, OptionSpec>;
 
 const fetchSchema = deepStoreSchema.extend({
+  ...clientTlsSchema.shape,
   zk: serveSchema.shape.zk,
   cluster: serveSchema.shape.cluster,
   out: z.string().min(1),
@@ -91,6 +96,7 @@ export function parseFetchArgs(argv: string[], env: NodeJS.ProcessEnv): FetchArg
     );
   // fetch reads whatever store the URI in ZooKeeper names: options of every store may be given together.
   if (data !== undefined) problems.push(...deepStoreProblems(data, { anyStore: true }));
+  if (data !== undefined) problems.push(...clientTlsProblems(data));
   if (problems.length > 0 || data === undefined) throw new ConfigError(problems);
   return { table: positionals[0]!, segment: positionals[1]!, config: data };
 }

@@ -6,6 +6,7 @@ import { InvalidNameError, parseTableName, validateSegmentName } from '../../seg
 import { readPeerCandidates, readSegmentZkMetadata } from './cluster-view.js';
 import type { DeepStoreReader } from './deep-store-reader.js';
 import { AllSourcesFailedError, CrcMismatchError, FetchError, SourceError, type SourceFailure } from './errors.js';
+import type { ClientTls } from '../client-tls.js';
 import { httpGetArchive } from './http-source.js';
 import type { ProgressLine } from './progress.js';
 import { receiveArchive } from './receive.js';
@@ -33,7 +34,7 @@ export interface FetchRequest {
 export interface FetchEnvironment {
   session: ZkSession;
   cluster: string;
-  peer: { scheme: PeerScheme; sidecarPort: number; token?: string };
+  peer: { scheme: PeerScheme; sidecarPort: number; token?: string; tls?: ClientTls };
   deepStore: DeepStoreReader;
   retry: RetryPolicy;
   /** A source sending nothing for this long fails (default 60 s; Pinot's socket timeout is 600 s). */
@@ -227,15 +228,16 @@ class AttemptRun {
     const { env } = this.c;
     const idleTimeoutMs = env.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     const signal = env.signal ? { signal: env.signal } : {};
+    const tls = env.peer.tls ? { tls: env.peer.tls } : {};
     if (source.kind === 'peer') {
       // The token is for sidecars only; never hand it to a Pinot server or anyone else.
       const token = source.endpoint === 'sidecar' && env.peer.token !== undefined ? { token: env.peer.token } : {};
-      const r = await httpGetArchive(source.url, { idleTimeoutMs, ...token, ...signal });
+      const r = await httpGetArchive(source.url, { idleTimeoutMs, ...token, ...tls, ...signal });
       return { body: r.body, expectedBytes: r.contentLength, announcedCrc: r.segmentCrc };
     }
     switch (source.access) {
       case 'http': {
-        const r = await httpGetArchive(source.uri, { idleTimeoutMs, ...signal });
+        const r = await httpGetArchive(source.uri, { idleTimeoutMs, ...tls, ...signal });
         return { body: r.body, expectedBytes: r.contentLength, announcedCrc: r.segmentCrc };
       }
       case 's3':

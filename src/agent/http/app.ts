@@ -2,10 +2,11 @@ import { Hono } from 'hono';
 import type { Logger } from '../../log.js';
 import type { CompressionPool, SegmentStore } from '../../segments/index.js';
 import type { Metrics } from '../metrics.js';
-import { bearerAuth } from './auth.js';
 import type { DownloadSlots } from './download-slots.js';
 import { errorBody, NotFoundError, toHttpError } from './errors.js';
 import { isDownloadPath, registerSegmentDownloads } from './segment-download.js';
+import { clientAllowList } from './tls.js';
+import { scopedAuth, TokenSet } from './tokens.js';
 
 export interface Readiness {
   ready: boolean;
@@ -25,8 +26,12 @@ export interface AppDeps {
   compressionPool?: CompressionPool;
   /** A download whose reader takes no bytes for this long is ended (default DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS, 60 s). */
   downloadIdleTimeoutMs?: number;
-  /** Bearer token; undefined = no authentication. */
+  /** Bearer token granting every scope; undefined (and no `tokens`) = no authentication. */
   token?: string;
+  /** The scoped tokens in force at each request (tokens.ts; rotated by TokenFilesWatcher); wins over `token`. */
+  tokens?: () => TokenSet;
+  /** Names a client certificate must carry (--tls-client-allow); only with mutual TLS. */
+  clientAllow?: readonly string[];
   /** Require the token on /health/* and /metrics too. */
   authHealth?: boolean;
   readiness: () => Readiness;
@@ -60,11 +65,15 @@ export function createApp(deps: AppDeps): Hono {
     return c.body(errorBody(http.status, http.message), http.status, { 'Content-Type': 'application/json' });
   });
 
-  if (deps.token !== undefined) {
+  if (deps.clientAllow !== undefined && deps.clientAllow.length > 0) app.use('*', clientAllowList(deps.clientAllow));
+  const fixed =
+    deps.token === undefined ? undefined : TokenSet.of([{ token: deps.token, scopes: ['download', 'admin'] }]);
+  const tokens = deps.tokens ?? (fixed && (() => fixed));
+  if (tokens !== undefined) {
     app.use(
       '*',
-      bearerAuth({
-        token: deps.token,
+      scopedAuth({
+        tokens,
         openPaths: deps.authHealth ? new Set() : OPEN_PATHS,
         // A download refused for its token never reaches the download handler, which counts every
         // other outcome: count it here (GET only, like every other download outcome; HEAD is never counted).

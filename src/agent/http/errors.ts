@@ -16,10 +16,16 @@ export class BusyError extends SidecarError {
 
 /** Missing or wrong bearer token. */
 export class UnauthorizedError extends SidecarError {
-  constructor() {
-    super('missing or invalid bearer token');
+  constructor(message = 'missing or invalid bearer token') {
+    super(message);
   }
 }
+
+/**
+ * Valid credentials without the right to do this: a download token on an admin action, a client certificate not on
+ * the allow-list (403, RFC 9110 §15.5.4; 401 is for missing or wrong credentials).
+ */
+export class ForbiddenError extends SidecarError {}
 
 /** A request that is not well-formed for reasons other than a name (a path not in canonical form, ...). */
 export class BadRequestError extends SidecarError {}
@@ -49,7 +55,7 @@ export class UnavailableError extends SidecarError {
 }
 
 export interface HttpError {
-  status: 400 | 401 | 404 | 405 | 500 | 503;
+  status: 400 | 401 | 403 | 404 | 405 | 500 | 503;
   message: string;
   headers: Record<string, string>;
 }
@@ -64,6 +70,7 @@ export function toHttpError(err: unknown): HttpError {
   if (err instanceof InvalidNameError || err instanceof BadRequestError) return { status: 400, message, headers: {} };
   if (err instanceof UnauthorizedError)
     return { status: 401, message, headers: { 'WWW-Authenticate': 'Bearer realm="pinot-sidecar"' } };
+  if (err instanceof ForbiddenError) return { status: 403, message, headers: {} };
   if (err instanceof SegmentNotFoundError || err instanceof CorruptSegmentError || err instanceof NotFoundError)
     return { status: 404, message, headers: {} };
   if (err instanceof MethodNotAllowedError) return { status: 405, message, headers: { Allow: err.allowed.join(', ') } };

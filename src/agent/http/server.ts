@@ -1,7 +1,11 @@
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import type { Server as HttpPlainServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
+
+/** node:http's server, or node:https's when the port speaks TLS: both close connections the same way. */
+export type Server = HttpPlainServer | HttpsServer;
 
 export interface HttpServer {
   readonly port: number;
@@ -30,6 +34,8 @@ export interface HttpServerOptions {
   host: string;
   headersTimeoutMs?: number;
   timeoutCheckIntervalMs?: number;
+  /** HTTPS with these options (tls.ts httpsServerOptions); plain HTTP without. */
+  tls?: ServerOptions;
 }
 
 export async function startHttpServer(app: Hono, options: HttpServerOptions): Promise<HttpServer> {
@@ -43,7 +49,12 @@ export async function startHttpServer(app: Hono, options: HttpServerOptions): Pr
         fetch: app.fetch,
         port: options.port,
         hostname: options.host,
-        serverOptions: { headersTimeout, connectionsCheckingInterval, requestTimeout: 0 },
+        ...(options.tls
+          ? {
+              createServer: createHttpsServer,
+              serverOptions: { ...options.tls, headersTimeout, connectionsCheckingInterval, requestTimeout: 0 },
+            }
+          : { serverOptions: { headersTimeout, connectionsCheckingInterval, requestTimeout: 0 } }),
       },
       () => resolve(s),
     ) as Server;
