@@ -164,12 +164,14 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       registers,
     }),
 
-    // --- ZooKeeper ---
+    // --- TLS ---
     tlsCertificateExpiry: new Gauge({
       name: `${P}tls_certificate_expiry_timestamp_seconds`,
       help: 'When the certificate the HTTPS port serves expires (Unix time); absent without TLS. Follows rotation.',
       registers,
     }),
+
+    // --- ZooKeeper ---
     zkConnected: new Gauge({
       name: `${P}zk_connected`,
       help: 'Whether the ZooKeeper session is connected (1) or not (0).',

@@ -24,5 +24,7 @@ export function populatedMetrics(table = 'events_REALTIME'): Metrics {
   metrics.zkExpirations.inc(0);
   // Absent until the deep-store probe's first answer: a running sidecar has one.
   metrics.deepStoreUp.set(1);
+  // Absent without TLS: a sidecar serving HTTPS has one.
+  metrics.tlsCertificateExpiry.set(1_900_000_000);
   return metrics;
 }
