@@ -2,7 +2,7 @@
 // `pinot-sidecar <command>` (README.md, "CLI"). Each command is a function from arguments to
 // an exit code, so tests run them in-process; only this file touches process.exit.
 
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
 import { runCrc } from './commands/crc.js';
@@ -10,6 +10,9 @@ import { runFetch } from './commands/fetch.js';
 import { runDemo } from './commands/demo.js';
 import { runServe } from './commands/serve.js';
 import { runStatus } from './commands/status.js';
+import { version } from './version.js';
+
+export { version } from './version.js';
 
 export interface CommandIo {
   stdout: (text: string) => void;
@@ -68,18 +71,6 @@ export async function main(argv: string[], io: CommandIo): Promise<number> {
   } catch (err) {
     io.stderr(`pinot-sidecar ${name}: ${errorMessage(err)}\n`);
     return 2;
-  }
-}
-
-/** The package's version (package.json beside src/ and dist/: both are two levels below it). */
-export function version(): string {
-  try {
-    return (
-      (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string })
-        .version ?? 'unknown'
-    );
-  } catch {
-    return 'unknown';
   }
 }
 
