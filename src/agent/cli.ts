@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
 import { runCrc } from './commands/crc.js';
 import { runFetch } from './commands/fetch.js';
+import { runFleet } from './commands/fleet.js';
 import { runDemo } from './commands/demo.js';
 import { runServe } from './commands/serve.js';
 import { runStatus } from './commands/status.js';
@@ -35,6 +36,10 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: runFetch,
     summary:
       "download a segment like a Pinot server does (deep store, else ONLINE peers), verified against ZooKeeper's CRC",
+  },
+  fleet: {
+    run: runFleet,
+    summary: 'fleet status: every registered sidecar of a cluster in one table (exit 1 when one is unreachable)',
   },
   crc: { run: runCrc, summary: "recompute Pinot's CRC of a segment dir or tarball and compare it with creation.meta" },
 };
