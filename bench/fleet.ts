@@ -144,7 +144,8 @@ function runFleetStatus(): Promise<ChildResult> {
   const script = [
     `const { main } = await import(${JSON.stringify(cli)});`,
     'let out = "";',
-    `const code = await main(process.argv.slice(1), { stdout: (t) => (out += t), stderr: (t) => process.stderr.write(t), env: {} });`,
+    'const io = { stdout: (t) => (out += t), stderr: (t) => process.stderr.write(t), env: {} };',
+    'const code = await main(process.argv.slice(1), io);',
     'process.stdout.write(JSON.stringify({ code, maxRssKiB: process.resourceUsage().maxRSS, out }));',
   ].join('\n');
   const args = [
@@ -191,12 +192,14 @@ try {
   );
   for (const [i, r] of runs.entries())
     console.log(
-      `  run ${i + 1}: command ${r.report.elapsedMs} ms (registry + ${SIDECARS} summaries), process wall ${r.wallMs.toFixed(0)} ms ` +
-        `(with tsx start), peak RSS ${(r.maxRssKiB / 1024).toFixed(0)} MiB, exit ${r.code}`,
+      `  run ${i + 1}: command ${r.report.elapsedMs} ms (registry + ${SIDECARS} summaries), ` +
+        `process wall ${r.wallMs.toFixed(0)} ms (with tsx start), ` +
+        `peak RSS ${(r.maxRssKiB / 1024).toFixed(0)} MiB, exit ${r.code}`,
     );
   console.log(
-    `  answers: ${t.up} up, ${t.unreachable} unreachable; ${t.hostedSegments} hosted, ${t.missingDeepStore} missing copies, ` +
-      `${t.repairsPending} repairs pending, ${t.downloadsInFlight} downloads in flight; timedOut ${last.report.timedOut}`,
+    `  answers: ${t.up} up, ${t.unreachable} unreachable; ${t.hostedSegments} hosted, ` +
+      `${t.missingDeepStore} missing copies, ${t.repairsPending} repairs pending, ` +
+      `${t.downloadsInFlight} downloads in flight; timedOut ${last.report.timedOut}`,
   );
 } finally {
   await Promise.all(servers.map((s) => s.close(0)));

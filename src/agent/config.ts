@@ -74,7 +74,7 @@ export const SERVE_OPTIONS = {
     flag: 'advertise-url',
     env: 'PINOT_SIDECAR_ADVERTISE_URL',
     type: 'string',
-    help: "URL the fleet view reaches this sidecar at, registered in ZooKeeper (default: http://<the instance config's HELIX_HOST>:<--port>)",
+    help: "URL registered for the fleet view (default: http://<the instance config's HELIX_HOST>:<--port>)",
   },
   zone: {
     flag: 'zone',

@@ -160,7 +160,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     registered: new Gauge({
       name: `${P}registered`,
-      help: 'Whether this sidecar is in the fleet registry in ZooKeeper (1) or not (0: not connected yet, or see the registration condition).',
+      help: 'Whether this sidecar is in the fleet registry in ZooKeeper (1) or not (0; see the registration condition).',
       registers,
     }),
     dataDirPresent: new Gauge({

@@ -102,9 +102,15 @@ async function runFleetStatus(args: string[], io: CommandIo): Promise<number> {
   const totals = fleetTotals(results);
   const timedOut = deadline.aborted;
   if (data.json) {
-    io.stdout(
-      `${JSON.stringify({ registry: listing.path, sidecars: results, totals, vanished: listing.vanished, elapsedMs, timedOut }, null, 2)}\n`,
-    );
+    const report = {
+      registry: listing.path,
+      sidecars: results,
+      totals,
+      vanished: listing.vanished,
+      elapsedMs,
+      timedOut,
+    };
+    io.stdout(`${JSON.stringify(report, null, 2)}\n`);
   } else if (results.length > 0) {
     io.stdout(
       `${renderFleetTable(results)}\n\n${renderFleetFooter(totals, { elapsedMs, timedOut, registry: listing.path })}\n`,

@@ -121,10 +121,12 @@ export function renderFleetFooter(
     `${s(totals.hostedSegments, 'hosted segment')}, ${totals.missingDeepStore} missing a deep-store copy, ` +
       `repairs ${totals.repairsPending} pending / ${totals.repairsFailed} failed, ` +
       `${totals.downloadsInFlight} downloads in flight`,
-    `done in ${options.elapsedMs} ms${options.timedOut ? ' (overall timeout: sidecars not asked in time are listed as unreachable)' : ''}`,
+    `done in ${options.elapsedMs} ms${options.timedOut ? ` (${OVERALL_TIMEOUT_NOTE})` : ''}`,
   ];
   return lines.join('\n');
 }
+
+const OVERALL_TIMEOUT_NOTE = 'overall timeout: sidecars not asked in time are listed as unreachable';
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
