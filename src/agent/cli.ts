@@ -2,15 +2,19 @@
 // `pinot-sidecar <command>` (README.md, "CLI"). Each command is a function from arguments to
 // an exit code, so tests run them in-process; only this file touches process.exit.
 
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
 import { runCrc } from './commands/crc.js';
 import { runFetch } from './commands/fetch.js';
+import { runFleet } from './commands/fleet.js';
 import { runDemo } from './commands/demo.js';
 import { runDrainCheck } from './commands/drain-check.js';
 import { runServe } from './commands/serve.js';
 import { runStatus } from './commands/status.js';
+import { version } from './version.js';
+
+export { version } from './version.js';
 
 export interface CommandIo {
   stdout: (text: string) => void;
@@ -37,6 +41,10 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   'drain-check': {
     run: runDrainCheck,
     summary: 'is it safe to take this server (or --domain) down? exit 0 safe, 1 unsafe, 2 cannot tell; --wait polls',
+  },
+  fleet: {
+    run: runFleet,
+    summary: 'fleet status: every registered sidecar of a cluster in one table (exit 1 when one is unreachable)',
   },
   crc: { run: runCrc, summary: "recompute Pinot's CRC of a segment dir or tarball and compare it with creation.meta" },
 };
@@ -73,18 +81,6 @@ export async function main(argv: string[], io: CommandIo): Promise<number> {
   } catch (err) {
     io.stderr(`pinot-sidecar ${name}: ${errorMessage(err)}\n`);
     return 2;
-  }
-}
-
-/** The package's version (package.json beside src/ and dist/: both are two levels below it). */
-export function version(): string {
-  try {
-    return (
-      (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string })
-        .version ?? 'unknown'
-    );
-  } catch {
-    return 'unknown';
   }
 }
 

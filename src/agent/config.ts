@@ -71,6 +71,18 @@ export const SERVE_OPTIONS = {
   ...DEEP_STORE_OPTIONS,
   port: { flag: 'port', env: 'PINOT_SIDECAR_PORT', type: 'string', help: 'HTTP port', default: '9700' },
   host: { flag: 'host', env: 'PINOT_SIDECAR_HOST', type: 'string', help: 'HTTP bind address', default: '0.0.0.0' },
+  advertiseUrl: {
+    flag: 'advertise-url',
+    env: 'PINOT_SIDECAR_ADVERTISE_URL',
+    type: 'string',
+    help: "URL registered for the fleet view (default: http://<the instance config's HELIX_HOST>:<--port>)",
+  },
+  zone: {
+    flag: 'zone',
+    env: 'PINOT_SIDECAR_ZONE',
+    type: 'string',
+    help: 'Availability zone or failure domain of this server, shown by `fleet status`',
+  },
   tokenFile: {
     flag: 'token-file',
     env: 'PINOT_SIDECAR_TOKEN_FILE',
@@ -210,6 +222,14 @@ export const serveSchema = deepStoreSchema.extend({
     .optional(),
   port: intIn(0, 65535),
   host: z.string().min(1),
+  advertiseUrl: z
+    .string()
+    .regex(/^https?:\/\/[^\s/]+\/?$/, 'expected http(s)://host:port, without a path')
+    .optional(),
+  zone: z
+    .string()
+    .regex(/^\S{1,128}$/, 'expected a zone name without spaces')
+    .optional(),
   tokenFile: z.string().min(1).optional(),
   authHealth: bool.default(false),
   serveErrorReplicas: bool.default(false),

@@ -158,6 +158,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: 'Whether the Pinot server beside the sidecar is live in the cluster (1) or not (0: down, not registered, or unknown).',
       registers,
     }),
+    registered: new Gauge({
+      name: `${P}registered`,
+      help: 'Whether this sidecar is in the fleet registry in ZooKeeper (1) or not (0; see the registration condition).',
+      registers,
+    }),
     dataDirPresent: new Gauge({
       name: `${P}data_dir_present`,
       help: "Whether the server's data dir exists (1) or is still awaited (0).",

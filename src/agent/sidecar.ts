@@ -18,6 +18,10 @@ import { registerRepairRoutes } from './http/repair-routes.js';
 import { registerDrainRoutes } from './http/drain-routes.js';
 import { DrainPreparation } from './drain/prepare.js';
 import { lockRootUnder, Reconciler } from './repair/index.js';
+import { advertiseUrlSource, SidecarRegistration } from './fleet/registration.js';
+import { registrationPath } from './fleet/registry-record.js';
+import { registerFleetSummary } from './fleet/summary-route.js';
+import { version } from './version.js';
 
 export interface SidecarParts {
   session: ZkSession;
@@ -35,6 +39,8 @@ export interface SidecarParts {
   deepStoreProbe: DeepStoreProbe | undefined;
   /** The --compression-threads workers, shared by downloads and uploads; stopped last on shutdown. */
   compressionPool: CompressionPool;
+  /** This sidecar's entry in the fleet registry; set once the port is open (the URL needs it). */
+  registration?: SidecarRegistration;
 }
 
 /** A component started after the first sync and stopped first on shutdown (the reconciler, collectors). */
@@ -79,6 +85,7 @@ export class Sidecar {
    */
   static async start(config: ServeConfig, options: { logger?: Logger } = {}): Promise<Sidecar> {
     const logger = options.logger ?? createLogger({ level: config.logLevel });
+    const startedAt = new Date().toISOString();
     // The only local writes are scratch files; with a read-only root filesystem they must go here.
     if (config.tmpDir !== undefined) process.env.TMPDIR = config.tmpDir;
     // Tokens and certificates are read before anything listens: an unusable one is a configuration error (exit 2).
@@ -222,6 +229,17 @@ export class Sidecar {
             preparation: reconciler && new DrainPreparation(reconciler, logger),
           }),
         (a) =>
+          registerFleetSummary(a, {
+            instance: config.instance,
+            zone: config.zone,
+            version: version(),
+            startedAt,
+            hosted,
+            repairTotals: () => reconciler?.totals(),
+            slots,
+            readiness: () => sidecar?.readiness() ?? { ready: false, reasons: ['starting'] },
+          }),
+        (a) =>
           registerPauselessDebugInfo(a, {
             hosted,
             session,
@@ -255,6 +273,25 @@ export class Sidecar {
     );
     sidecar.noteDataDir(dataDir);
     sidecar.watch();
+    metrics.registered.set(0);
+    parts.registration = new SidecarRegistration({
+      session,
+      path: registrationPath(config.lockRoot, config.cluster, config.instance),
+      advertiseUrl: advertiseUrlSource({
+        explicit: config.advertiseUrl,
+        session,
+        cluster: config.cluster,
+        instance: config.instance,
+        port: http.port,
+      }),
+      entry: { version: version(), startedAt, capabilities: capabilities(parts), ...zoneField(config.zone) },
+      conditions,
+      onRegistered: (registered) => metrics.registered.set(registered ? 1 : 0),
+      logger,
+    });
+    // Registered as soon as ZooKeeper answers, not after the first sync: a sidecar still syncing (or waiting for its
+    // cluster) is in the fleet view, not ready, rather than missing from it.
+    parts.registration.start();
     // At once, not after the first sync: a deep store that cannot be used is said before any repair needs it.
     deepStoreProbe?.start();
     session.start();
@@ -353,6 +390,8 @@ export class Sidecar {
       this.accepting = false;
       clearTimeout(this.syncRetry);
       clearInterval(this.watchTimer);
+      // No re-registration from here on; the entry goes with the session, closed last.
+      this.parts.registration?.stop();
       // Services (the reconciler: aborts uploads, no ZooKeeper write from here on) stop while the
       // in-flight downloads drain, not before: the two must fit in one grace period together.
       await Promise.all([
@@ -368,6 +407,17 @@ export class Sidecar {
     })();
     return this.shuttingDown;
   }
+}
+
+/** What this sidecar answers, registered so that a newer CLI asks an older sidecar only what it can answer. */
+function capabilities(parts: SidecarParts): string[] {
+  const list = ['segment-download', 'fleet-summary', 'pauseless-debug', 'drain-check'];
+  if (parts.reconciler) list.push('repair', 'drain-prepare');
+  return list;
+}
+
+function zoneField(zone: string | undefined): { zone?: string } {
+  return zone === undefined ? {} : { zone };
 }
 
 /** Why a replica in `state` is not served by default, or undefined to serve it. */

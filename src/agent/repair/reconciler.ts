@@ -209,6 +209,11 @@ export class Reconciler {
     return this.runPass('drain', segments);
   }
 
+  /** Segments by repair state, without the per-segment list (`GET /fleet/summary`). */
+  totals(): Record<RepairStateName, number> {
+    return this.repair.totals();
+  }
+
   /** `GET /repair/status`: per-segment state and totals (JSON-ready). */
   status(): RepairStatus {
     return this.repair.snapshot();

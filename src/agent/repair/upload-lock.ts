@@ -1,12 +1,13 @@
 import { SidecarError } from '../../errors.js';
 import { isZkCode, parentPath, ZooKeeperError, type ZkSession } from '../../helix/index.js';
+import { sidecarClusterRoot } from '../fleet/registry-record.js';
 
 /** The sidecar's own ZooKeeper root (`--lock-root`): every cluster's locks live below it. */
 export const DEFAULT_SIDECAR_ROOT = '/pinot-sidecar';
 
 /** `<sidecarRoot>/<cluster>/locks`, the root of one cluster's upload locks. */
 export function lockRootUnder(sidecarRoot: string, cluster: string): string {
-  return `${sidecarRoot.replace(/\/+$/, '')}/${cluster}/locks`;
+  return `${sidecarClusterRoot(sidecarRoot, cluster)}/locks`;
 }
 
 /** The lock root of `cluster` under DEFAULT_SIDECAR_ROOT. */
