@@ -6,6 +6,8 @@ import { bool, ConfigError, intIn, optionsUsage, readOptions, SERVE_OPTIONS, ser
 import { readPeerToken } from '../fetch/options.js';
 import { askSidecars, readRegistry } from '../fleet/fleet-query.js';
 import { fleetExitCode, fleetTotals, renderFleetFooter, renderFleetTable } from '../fleet/fleet-report.js';
+import { askZoneDrain } from '../fleet/zone-drain-query.js';
+import { combineZoneDrain, zoneDrainExitCode } from '../fleet/zone-drain.js';
 
 /** `fleet status` options; ZooKeeper, cluster, root and token share serve's entries, so the same variables work. */
 export const FLEET_STATUS_OPTIONS = {
@@ -64,11 +66,76 @@ export async function runFleet(args: string[], io: CommandIo): Promise<number> {
     io.stdout(`${HELP}\n`);
     return sub === undefined ? 2 : 0;
   }
+  if (sub === 'drain-check') return runFleetDrainCheck(rest, io);
   if (sub !== 'status') {
-    io.stderr(`pinot-sidecar fleet: unknown subcommand "${sub}" (expected: status)\n`);
+    io.stderr(`pinot-sidecar fleet: unknown subcommand "${sub}" (expected: status, drain-check)\n`);
     return 2;
   }
   return runFleetStatus(rest, io);
+}
+
+/** `fleet drain-check --zone Z`: fleet status's options, plus the zone. */
+export const FLEET_DRAIN_CHECK_OPTIONS = {
+  ...FLEET_STATUS_OPTIONS,
+  zone: {
+    flag: 'zone',
+    type: 'string',
+    help: 'The failure domain (zone) to take down, as GET /drain/check?domain= names it',
+  },
+} as const;
+
+const fleetDrainCheckSchema = fleetStatusSchema.extend({ zone: z.string().min(1) });
+
+/**
+ * Every registered sidecar assesses the loss of the zone for its own server; the answers are combined
+ * (combineZoneDrain). Exit 0 safe, 1 unsafe, 2 cannot tell (a server of the zone silent or unsure, no server in the
+ * zone, ZooKeeper unreadable): never "safe" when unsure.
+ */
+async function runFleetDrainCheck(args: string[], io: CommandIo): Promise<number> {
+  const { data, problems } = readOptions(FLEET_DRAIN_CHECK_OPTIONS, fleetDrainCheckSchema, args, io.env);
+  if (problems.length > 0 || data === undefined) throw new ConfigError(problems);
+  const token = data.tokenFile === undefined ? undefined : await readPeerToken(data.tokenFile);
+  const deadline = AbortSignal.timeout(data.overallTimeoutMs);
+  const session = new ZkSession({ connectString: data.zk, sessionTimeoutMs: 10_000 });
+  let listing: Awaited<ReturnType<typeof readRegistry>>;
+  try {
+    await session.waitConnected(Math.min(data.overallTimeoutMs, 15_000));
+    listing = await readRegistry(session, {
+      sidecarRoot: data.lockRoot,
+      cluster: data.cluster,
+      concurrency: data.concurrency,
+    });
+  } catch (err) {
+    io.stderr(
+      `pinot-sidecar fleet drain-check: cannot read the registry from ZooKeeper ${data.zk}: ${errorMessage(err)}\n`,
+    );
+    return 2;
+  } finally {
+    await session.close();
+  }
+  const answers = await askZoneDrain(listing.entries, data.zone, {
+    timeoutMs: data.timeoutMs,
+    concurrency: data.concurrency,
+    signal: deadline,
+    ...(token === undefined ? {} : { token }),
+  });
+  const result = combineZoneDrain(data.zone, answers);
+  if (data.json) {
+    io.stdout(`${JSON.stringify({ ...result, sidecars: answers, registry: listing.path }, null, 2)}\n`);
+  } else {
+    io.stdout(`${formatZoneDrain(result)}\n`);
+  }
+  return zoneDrainExitCode(result.verdict);
+}
+
+function formatZoneDrain(result: ReturnType<typeof combineZoneDrain>): string {
+  const lines = [
+    `zone ${result.zone}: ${result.verdict.toUpperCase().replace('_', ' ')} (servers: ${result.servers.join(', ') || 'none'})`,
+  ];
+  for (const r of result.atRisk)
+    lines.push(`  at risk: ${r.instance} ${r.table}/${r.segment} ${r.reason}${r.detail ? ` (${r.detail})` : ''}`);
+  for (const reason of result.reasons) lines.push(`  cannot tell: ${reason}`);
+  return lines.join('\n');
 }
 
 async function runFleetStatus(args: string[], io: CommandIo): Promise<number> {

@@ -168,6 +168,36 @@ describe('drain-check against the real sidecar', () => {
     expect(text.code).toBe(1);
     expect(text.stdout).toContain(`UNSAFE to take down ${A}, domain z1 (from environment)`);
     expect(text.stdout).toMatch(new RegExp(`${RT}\\s+${SAME_ZONE}\\s+same_domain_only`));
+
+    // The zone gate over the fleet registry: A (z1) answers for z1; z2's server C has no sidecar: cannot tell.
+    const fleet = (zone: string) =>
+      runCli([
+        'fleet',
+        'drain-check',
+        '--zk',
+        zk.connectString,
+        '--cluster',
+        world.seed.cluster,
+        '--zone',
+        zone,
+        '--json',
+      ]);
+    let zone1 = await fleet('z1');
+    await vi.waitFor(async () => {
+      zone1 = await fleet('z1'); // the sidecar registers itself once ZooKeeper answers
+      expect(zone1.code, zone1.stderr).toBe(1);
+    });
+    const parsed = JSON.parse(zone1.stdout) as {
+      servers: string[];
+      atRisk: Array<{ instance: string; segment: string }>;
+    };
+    expect(parsed.servers).toEqual([A]);
+    expect(parsed.atRisk.map((r) => [r.instance, r.segment])).toEqual([[A, SAME_ZONE]]);
+    const zone2 = await fleet('z2');
+    expect([zone2.code, (JSON.parse(zone2.stdout) as { reasons: string[] }).reasons]).toEqual([
+      2,
+      ['no registered sidecar is in zone z2'],
+    ]);
   });
 
   it('unsafe -> safe once POST /drain/prepare has repaired the at-risk segment', { timeout: 60_000 }, async () => {

@@ -1,0 +1,68 @@
+// `fleet drain-check`'s IO: every registered sidecar's `GET /drain/check?domain=<zone>`, with bounded parallelism,
+// a timeout per sidecar and the overall deadline (as fleet status asks for /fleet/summary).
+
+import pLimit from 'p-limit';
+import { z } from 'zod';
+import { describeRequestFailure } from '../commands/status.js';
+import type { AskOptions, RegistryEntry } from './fleet-query.js';
+import type { ZoneDrainAnswer } from './zone-drain.js';
+
+/** The fields of a DrainReport (src/agent/drain/check.ts) the zone verdict needs; the rest is ignored. */
+const drainReportSchema = z.object({
+  verdict: z.enum(['safe', 'unsafe', 'cannot_tell']),
+  domain: z.object({ id: z.string() }).nullable(),
+  atRisk: z.array(
+    z.object({ table: z.string(), segment: z.string(), reason: z.string(), detail: z.string().optional() }),
+  ),
+  reasons: z.array(z.string()),
+  consuming: z.array(z.unknown()),
+});
+
+/** One answer per entry, in the entries' order; a sidecar that does not answer is an answer too. */
+export async function askZoneDrain(
+  entries: readonly RegistryEntry[],
+  zone: string,
+  options: AskOptions,
+): Promise<ZoneDrainAnswer[]> {
+  const limit = pLimit(options.concurrency);
+  return Promise.all(entries.map((entry) => limit(() => askOne(entry, zone, options))));
+}
+
+async function askOne(entry: RegistryEntry, zone: string, options: AskOptions): Promise<ZoneDrainAnswer> {
+  const unreachable = (reason: string): ZoneDrainAnswer => ({
+    instance: entry.instance,
+    state: 'unreachable',
+    reason,
+    registeredZone: entry.registration?.zone ?? null,
+  });
+  if (entry.registration === null) return unreachable(entry.problem);
+  const registration = entry.registration;
+  if (options.signal.aborted) return unreachable('not asked: the overall timeout passed first');
+  const perSidecar = AbortSignal.timeout(options.timeoutMs);
+  const url = `${registration.url.replace(/\/+$/, '')}/drain/check?domain=${encodeURIComponent(zone)}`;
+  try {
+    const res = await fetch(url, {
+      headers: options.token === undefined ? {} : { Authorization: `Bearer ${options.token}` },
+      signal: AbortSignal.any([perSidecar, options.signal]),
+    });
+    const text = await res.text();
+    if (res.status !== 200) return unreachable(`${registration.url} answered ${res.status}: ${text.slice(0, 200)}`);
+    const parsed = drainReportSchema.safeParse(JSON.parse(text));
+    if (!parsed.success) return unreachable(`${registration.url} answered something that is not a drain check`);
+    const report = parsed.data;
+    return {
+      instance: entry.instance,
+      state: 'answered',
+      verdict: report.verdict,
+      domain: report.domain?.id ?? null,
+      atRisk: report.atRisk,
+      reasons: report.reasons,
+      consuming: report.consuming.length,
+    };
+  } catch (err) {
+    if (perSidecar.aborted) return unreachable(`no answer from ${registration.url} within ${options.timeoutMs} ms`);
+    if (options.signal.aborted) return unreachable(`no answer from ${registration.url} before the overall timeout`);
+    if (err instanceof SyntaxError) return unreachable(`${registration.url} answered something that is not JSON`);
+    return unreachable(`${registration.url}: ${describeRequestFailure(err)}`);
+  }
+}
