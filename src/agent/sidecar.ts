@@ -283,6 +283,7 @@ export class Sidecar {
         cluster: config.cluster,
         instance: config.instance,
         port: http.port,
+        tls: config.tlsCertFile !== undefined,
       }),
       entry: { version: version(), startedAt, capabilities: capabilities(parts), ...zoneField(config.zone) },
       conditions,

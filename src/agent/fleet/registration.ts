@@ -201,13 +201,15 @@ export function advertiseUrlSource(options: {
   cluster: string;
   instance: string;
   port: number;
+  /** The port serves HTTPS: the default URL says https. */
+  tls?: boolean;
 }): () => Promise<string> {
-  const { explicit, session, cluster, instance, port } = options;
+  const { explicit, session, cluster, instance, port, tls = false } = options;
   if (explicit !== undefined) return () => Promise.resolve(explicit.replace(/\/+$/, ''));
   const path = clusterPaths(cluster).instanceConfig(instance);
   return async () => {
     const record = await readRecord(session, path);
     if (record === null) throw new AdvertiseUrlError(`no instance config at ${path} to learn the server's host from`);
-    return defaultAdvertiseUrl(readInstanceEndpoint(record.doc.record, path).host, port);
+    return defaultAdvertiseUrl(readInstanceEndpoint(record.doc.record, path).host, port, { tls });
   };
 }

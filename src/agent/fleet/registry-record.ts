@@ -69,9 +69,9 @@ export function decodeRegistration(path: string, data: Buffer | null): Registrat
 /**
  * The advertised URL when `--advertise-url` is not given: the server's host as Helix knows it (the instance
  * config's HELIX_HOST, which Pinot's servers and brokers already use to reach it; InstanceConfig.getHostName) and
- * the sidecar's `--port`. An IPv6 literal is bracketed.
+ * the sidecar's `--port`, over https when the port serves TLS (--tls-cert-file). An IPv6 literal is bracketed.
  */
-export function defaultAdvertiseUrl(host: string, port: number): string {
+export function defaultAdvertiseUrl(host: string, port: number, options: { tls?: boolean } = {}): string {
   const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `http://${h}:${port}`;
+  return `${options.tls === true ? 'https' : 'http'}://${h}:${port}`;
 }

@@ -56,6 +56,10 @@ describe('defaultAdvertiseUrl', () => {
   ])('%s:%d', (host, port, url) => {
     expect(defaultAdvertiseUrl(host, port)).toBe(url);
   });
+
+  it('says https when the port serves TLS', () => {
+    expect(defaultAdvertiseUrl('fd00::5', 9700, { tls: true })).toBe('https://[fd00::5]:9700');
+  });
 });
 
 describe('repairCounts', () => {
