@@ -83,3 +83,47 @@ describe('Kubernetes: TLS with cert-manager', () => {
     expect(config.httpPort).toBe(9701);
   });
 });
+
+/** docker/kubernetes/pinot-helm-values-tls.yaml: the Helm overlay, checked against the base values it repeats. */
+describe('Helm: the TLS values overlay', () => {
+  const helmBase = (readYamlDocuments(dockerPath('kubernetes', 'pinot-helm-values.yaml')) as Obj[])[0]!;
+  const helmTls = (readYamlDocuments(dockerPath('kubernetes', 'pinot-helm-values-tls.yaml')) as Obj[])[0]!;
+  const baseInit = listAt(helmBase, 'server', 'initContainers') as Obj[];
+  const tlsInit = listAt(helmTls, 'server', 'initContainers') as Obj[];
+  const tlsSidecar = byName(tlsInit, 'pinot-sidecar');
+  const baseSidecar = byName(baseInit, 'pinot-sidecar');
+
+  it('repeats the base init containers unchanged except the sidecar (Helm replaces lists)', () => {
+    expect(tlsInit.map((c) => c.name)).toEqual(baseInit.map((c) => c.name));
+    for (const c of baseInit.filter((c) => c.name !== 'pinot-sidecar')) expect(byName(tlsInit, String(c.name))).toEqual(c);
+  });
+
+  it('is the base sidecar plus the TLS env, the probe port, and the Secret mounted as a directory', () => {
+    const { env: tlsEnvList, ports, volumeMounts, startupProbe, livenessProbe, readinessProbe, ...rest } = tlsSidecar;
+    const { env: baseEnvList, ports: basePorts, volumeMounts: baseMounts, ...baseRest } = baseSidecar;
+    const probes = { startupProbe, livenessProbe, readinessProbe };
+    for (const [name, probe] of Object.entries(probes)) {
+      expect(at(probe as Obj, 'httpGet', 'port'), name).toBe('http-probes');
+      const baseProbe = baseRest[name] as Obj;
+      expect({ ...(probe as Obj), httpGet: { ...(at(probe as Obj, 'httpGet') as Obj), port: 'http-sidecar' } }).toEqual(baseProbe);
+      delete baseRest[name];
+    }
+    expect(rest).toEqual(baseRest);
+    expect((tlsEnvList as Obj[]).slice(0, (baseEnvList as Obj[]).length)).toEqual(baseEnvList);
+    expect((ports as Obj[]).slice(0, (basePorts as Obj[]).length)).toEqual(basePorts);
+    expect(byName(ports as Obj[], 'http-probes').containerPort).toBe(9701);
+    expect((volumeMounts as Obj[]).slice(0, (baseMounts as Obj[]).length)).toEqual(baseMounts);
+    expect(byName(volumeMounts as Obj[], 'sidecar-tls')).toMatchObject({ mountPath: '/etc/pinot-sidecar/tls', readOnly: true });
+  });
+
+  it('declares the Secret volume next to the base volumes, and serve accepts the merged env', () => {
+    const baseVolumes = listAt(helmBase, 'server', 'persistence', 'extraVolumes');
+    const volumes = listAt(helmTls, 'server', 'persistence', 'extraVolumes');
+    expect(volumes.slice(0, baseVolumes.length)).toEqual(baseVolumes);
+    expect(at(byName(volumes, 'sidecar-tls'), 'secret', 'secretName')).toBe(at(certificate('pinot-sidecar-tls'), 'spec', 'secretName'));
+    const merged: NodeJS.ProcessEnv = {};
+    for (const [k, v] of containerEnv(tlsSidecar)) if (v !== undefined && !v.includes('$(')) merged[k] = v;
+    const config = parseServeConfig(['--instance', 'Server_x_8098'], merged);
+    expect([config.tlsCertFile, config.httpPort]).toEqual(['/etc/pinot-sidecar/tls/tls.crt', 9701]);
+  });
+});
