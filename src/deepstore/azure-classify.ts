@@ -7,7 +7,7 @@
 // `NoSpace`.
 
 import { errorMessage } from '../errors.js';
-import { NO_SPACE_CODE, parseRetryAfter } from './classify.js';
+import { BROKEN_CONNECTION_CODES, NO_SPACE_CODE, parseRetryAfter } from './classify.js';
 import { DeepStoreError } from './errors.js';
 
 /** DeepStoreError.code of a write refused by its condition (If-None-Match: * or If-Match): see PutOptions. */
@@ -122,16 +122,7 @@ const RETRIABLE_CODES = new Set([
   'Crc64Mismatch',
   'REQUEST_SEND_ERROR',
   'PARSE_ERROR', // an answer that was not the service's (a gateway's error page)
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
+  ...BROKEN_CONNECTION_CODES,
   'TimeoutError',
   // The SDK's per-request timeout (tryTimeoutInMs) aborts the request; a caller's own abort never gets here
   // (the store rejects with signal.reason instead).

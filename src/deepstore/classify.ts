@@ -42,6 +42,23 @@ export function isStorageFullS3Failure(code: string, httpStatus: number | undefi
 }
 
 /** Answers that are wrong whatever the status code says (`NotImplemented` is a 501). */
+/**
+ * Node's codes for a connection that broke or could not be made (the request may or may not have arrived):
+ * retriable for every store. One list, spread into each store's own set.
+ */
+export const BROKEN_CONNECTION_CODES = [
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+] as const;
+
 const PERMANENT_CODES = new Set([
   'AccessDenied',
   'AccountProblem',
@@ -88,16 +105,7 @@ const RETRIABLE_CODES = new Set([
   'TokenRefreshRequired',
   'RequestTimeTooSkewed',
   // the connection broke
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
+  ...BROKEN_CONNECTION_CODES,
 ]);
 
 export function isRetriableS3Failure(code: string, httpStatus: number | undefined): boolean {

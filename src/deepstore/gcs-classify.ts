@@ -13,7 +13,7 @@
 // - 401, 403, a missing bucket, credentials that cannot be loaded or used: permanent, with what to fix.
 
 import { errorMessage } from '../errors.js';
-import { parseRetryAfter } from './classify.js';
+import { BROKEN_CONNECTION_CODES, parseRetryAfter } from './classify.js';
 import { DeepStoreError } from './errors.js';
 
 /** What a GCS failure says, whichever client raised it. */
@@ -30,16 +30,7 @@ export interface GcsErrorFacts {
 
 /** The broken-connection codes of Node's http, undici (fetch) and node-fetch (gaxios), and timeouts. */
 const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
+  ...BROKEN_CONNECTION_CODES,
   'UND_ERR_SOCKET',
   'UND_ERR_CLOSED',
   'UND_ERR_CONNECT_TIMEOUT',

@@ -4,7 +4,7 @@ import { ZkSession } from '../../helix/index.js';
 import type { CommandIo } from '../cli.js';
 import { bool, ConfigError, intIn, optionsUsage, readOptions, SERVE_OPTIONS, serveSchema } from '../config.js';
 import { readPeerToken } from '../fetch/options.js';
-import { askSidecars, readRegistry } from '../fleet/fleet-query.js';
+import { askSidecars, readRegistry, type RegistryListing } from '../fleet/fleet-query.js';
 import { fleetExitCode, fleetTotals, renderFleetFooter, renderFleetTable } from '../fleet/fleet-report.js';
 import { askZoneDrain } from '../fleet/zone-drain-query.js';
 import { combineZoneDrain, zoneDrainExitCode } from '../fleet/zone-drain.js';
@@ -96,23 +96,8 @@ async function runFleetDrainCheck(args: string[], io: CommandIo): Promise<number
   if (problems.length > 0 || data === undefined) throw new ConfigError(problems);
   const token = data.tokenFile === undefined ? undefined : await readPeerToken(data.tokenFile);
   const deadline = AbortSignal.timeout(data.overallTimeoutMs);
-  const session = new ZkSession({ connectString: data.zk, sessionTimeoutMs: 10_000 });
-  let listing: Awaited<ReturnType<typeof readRegistry>>;
-  try {
-    await session.waitConnected(Math.min(data.overallTimeoutMs, 15_000));
-    listing = await readRegistry(session, {
-      sidecarRoot: data.lockRoot,
-      cluster: data.cluster,
-      concurrency: data.concurrency,
-    });
-  } catch (err) {
-    io.stderr(
-      `pinot-sidecar fleet drain-check: cannot read the registry from ZooKeeper ${data.zk}: ${errorMessage(err)}\n`,
-    );
-    return 2;
-  } finally {
-    await session.close();
-  }
+  const listing = await readRegistryFor(data, io, 'drain-check');
+  if (listing === null) return 2;
   const answers = await askZoneDrain(listing.entries, data.zone, {
     timeoutMs: data.timeoutMs,
     concurrency: data.concurrency,
@@ -144,21 +129,8 @@ async function runFleetStatus(args: string[], io: CommandIo): Promise<number> {
   const token = data.tokenFile === undefined ? undefined : await readPeerToken(data.tokenFile);
   const started = performance.now();
   const deadline = AbortSignal.timeout(data.overallTimeoutMs);
-  const session = new ZkSession({ connectString: data.zk, sessionTimeoutMs: 10_000 });
-  let listing: Awaited<ReturnType<typeof readRegistry>>;
-  try {
-    await session.waitConnected(Math.min(data.overallTimeoutMs, 15_000));
-    listing = await readRegistry(session, {
-      sidecarRoot: data.lockRoot,
-      cluster: data.cluster,
-      concurrency: data.concurrency,
-    });
-  } catch (err) {
-    io.stderr(`pinot-sidecar fleet status: cannot read the registry from ZooKeeper ${data.zk}: ${errorMessage(err)}\n`);
-    return 2;
-  } finally {
-    await session.close();
-  }
+  const listing = await readRegistryFor(data, io, 'status');
+  if (listing === null) return 2;
   const results = await askSidecars(listing.entries, {
     timeoutMs: data.timeoutMs,
     concurrency: data.concurrency,
@@ -191,4 +163,31 @@ async function runFleetStatus(args: string[], io: CommandIo): Promise<number> {
     return 1;
   }
   return fleetExitCode(totals);
+}
+
+/**
+ * The registry both fleet commands start from; null (after saying why on stderr) when ZooKeeper cannot be read,
+ * which the commands turn into exit code 2.
+ */
+async function readRegistryFor(
+  data: { zk: string; lockRoot: string; cluster: string; concurrency: number; overallTimeoutMs: number },
+  io: CommandIo,
+  command: string,
+): Promise<RegistryListing | null> {
+  const session = new ZkSession({ connectString: data.zk, sessionTimeoutMs: 10_000 });
+  try {
+    await session.waitConnected(Math.min(data.overallTimeoutMs, 15_000));
+    return await readRegistry(session, {
+      sidecarRoot: data.lockRoot,
+      cluster: data.cluster,
+      concurrency: data.concurrency,
+    });
+  } catch (err) {
+    io.stderr(
+      `pinot-sidecar fleet ${command}: cannot read the registry from ZooKeeper ${data.zk}: ${errorMessage(err)}\n`,
+    );
+    return null;
+  } finally {
+    await session.close();
+  }
 }

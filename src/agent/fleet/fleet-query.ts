@@ -3,6 +3,7 @@
 // an overall deadline after which what has not answered is listed as such).
 
 import pLimit from 'p-limit';
+import type { z } from 'zod';
 import { errorMessage } from '../../errors.js';
 import { isZkCode, type ZkSession } from '../../helix/index.js';
 import { describeRequestFailure } from '../commands/status.js';
@@ -75,6 +76,38 @@ export async function askSidecars(entries: readonly RegistryEntry[], options: As
   return Promise.all(entries.map((entry) => limit(() => askOne(entry, options))));
 }
 
+/**
+ * GET `path` of the sidecar at `baseUrl` and parse its JSON with `schema`, within the per-sidecar timeout and the
+ * overall deadline; every way of not answering becomes a reason an operator can act on, never an exception.
+ */
+export async function getFromSidecar<T>(
+  baseUrl: string,
+  path: string,
+  schema: z.ZodType<T>,
+  what: string,
+  options: AskOptions,
+): Promise<{ ok: true; data: T } | { ok: false; reason: string }> {
+  if (options.signal.aborted) return { ok: false, reason: 'not asked: the overall timeout passed first' };
+  const perSidecar = AbortSignal.timeout(options.timeoutMs);
+  const base = baseUrl.replace(/\/+$/, '');
+  try {
+    const res = await fetch(`${base}${path}`, {
+      headers: options.token === undefined ? {} : { Authorization: `Bearer ${options.token}` },
+      signal: AbortSignal.any([perSidecar, options.signal]),
+    });
+    const text = await res.text();
+    if (res.status !== 200) return { ok: false, reason: `${baseUrl} answered ${res.status}: ${text.slice(0, 200)}` };
+    const parsed = schema.safeParse(JSON.parse(text));
+    if (!parsed.success) return { ok: false, reason: `${baseUrl} answered something that is not ${what}` };
+    return { ok: true, data: parsed.data };
+  } catch (err) {
+    if (perSidecar.aborted) return { ok: false, reason: `no answer from ${baseUrl} within ${options.timeoutMs} ms` };
+    if (options.signal.aborted) return { ok: false, reason: `no answer from ${baseUrl} before the overall timeout` };
+    if (err instanceof SyntaxError) return { ok: false, reason: `${baseUrl} answered something that is not JSON` };
+    return { ok: false, reason: `${baseUrl}: ${describeRequestFailure(err)}` };
+  }
+}
+
 async function askOne(entry: RegistryEntry, options: AskOptions): Promise<SidecarResult> {
   const { registration } = entry;
   if (registration === null)
@@ -93,22 +126,13 @@ async function askOne(entry: RegistryEntry, options: AskOptions): Promise<Sideca
     state: 'unreachable',
     reason,
   });
-  if (options.signal.aborted) return unreachable('not asked: the overall timeout passed first');
-  const perSidecar = AbortSignal.timeout(options.timeoutMs);
-  try {
-    const res = await fetch(`${registration.url.replace(/\/+$/, '')}/fleet/summary`, {
-      headers: options.token === undefined ? {} : { Authorization: `Bearer ${options.token}` },
-      signal: AbortSignal.any([perSidecar, options.signal]),
-    });
-    const text = await res.text();
-    if (res.status !== 200) return unreachable(`${registration.url} answered ${res.status}: ${text.slice(0, 200)}`);
-    const parsed = fleetSummarySchema.safeParse(JSON.parse(text));
-    if (!parsed.success) return unreachable(`${registration.url} answered something that is not a fleet summary`);
-    return { ...known, version: parsed.data.version, state: 'up', summary: parsed.data };
-  } catch (err) {
-    if (perSidecar.aborted) return unreachable(`no answer from ${registration.url} within ${options.timeoutMs} ms`);
-    if (options.signal.aborted) return unreachable(`no answer from ${registration.url} before the overall timeout`);
-    if (err instanceof SyntaxError) return unreachable(`${registration.url} answered something that is not JSON`);
-    return unreachable(`${registration.url}: ${describeRequestFailure(err)}`);
-  }
+  const answer = await getFromSidecar(
+    registration.url,
+    '/fleet/summary',
+    fleetSummarySchema,
+    'a fleet summary',
+    options,
+  );
+  if (!answer.ok) return unreachable(answer.reason);
+  return { ...known, version: answer.data.version, state: 'up', summary: answer.data };
 }

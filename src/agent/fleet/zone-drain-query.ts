@@ -3,8 +3,7 @@
 
 import pLimit from 'p-limit';
 import { z } from 'zod';
-import { describeRequestFailure } from '../commands/status.js';
-import type { AskOptions, RegistryEntry } from './fleet-query.js';
+import { getFromSidecar, type AskOptions, type RegistryEntry } from './fleet-query.js';
 import type { ZoneDrainAnswer } from './zone-drain.js';
 
 /** The fields of a DrainReport (src/agent/drain/check.ts) the zone verdict needs; the rest is ignored. */
@@ -37,32 +36,17 @@ async function askOne(entry: RegistryEntry, zone: string, options: AskOptions): 
   });
   if (entry.registration === null) return unreachable(entry.problem);
   const registration = entry.registration;
-  if (options.signal.aborted) return unreachable('not asked: the overall timeout passed first');
-  const perSidecar = AbortSignal.timeout(options.timeoutMs);
-  const url = `${registration.url.replace(/\/+$/, '')}/drain/check?domain=${encodeURIComponent(zone)}`;
-  try {
-    const res = await fetch(url, {
-      headers: options.token === undefined ? {} : { Authorization: `Bearer ${options.token}` },
-      signal: AbortSignal.any([perSidecar, options.signal]),
-    });
-    const text = await res.text();
-    if (res.status !== 200) return unreachable(`${registration.url} answered ${res.status}: ${text.slice(0, 200)}`);
-    const parsed = drainReportSchema.safeParse(JSON.parse(text));
-    if (!parsed.success) return unreachable(`${registration.url} answered something that is not a drain check`);
-    const report = parsed.data;
-    return {
-      instance: entry.instance,
-      state: 'answered',
-      verdict: report.verdict,
-      domain: report.domain?.id ?? null,
-      atRisk: report.atRisk,
-      reasons: report.reasons,
-      consuming: report.consuming.length,
-    };
-  } catch (err) {
-    if (perSidecar.aborted) return unreachable(`no answer from ${registration.url} within ${options.timeoutMs} ms`);
-    if (options.signal.aborted) return unreachable(`no answer from ${registration.url} before the overall timeout`);
-    if (err instanceof SyntaxError) return unreachable(`${registration.url} answered something that is not JSON`);
-    return unreachable(`${registration.url}: ${describeRequestFailure(err)}`);
-  }
+  const path = `/drain/check?domain=${encodeURIComponent(zone)}`;
+  const answer = await getFromSidecar(registration.url, path, drainReportSchema, 'a drain check', options);
+  if (!answer.ok) return unreachable(answer.reason);
+  const report = answer.data;
+  return {
+    instance: entry.instance,
+    state: 'answered',
+    verdict: report.verdict,
+    domain: report.domain?.id ?? null,
+    atRisk: report.atRisk,
+    reasons: report.reasons,
+    consuming: report.consuming.length,
+  };
 }
