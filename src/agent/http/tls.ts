@@ -4,10 +4,9 @@
 // `https`, ListenerConfigUtil); the sidecar reads the PEM files a Kubernetes TLS Secret holds instead.
 
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { SecretDirWatch } from './secret-dir-watch.js';
 import { readFile } from 'node:fs/promises';
 import type { ServerOptions } from 'node:https';
-import path from 'node:path';
 import { createSecureContext, type PeerCertificate, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import type { MiddlewareHandler } from 'hono';
 import { SidecarError, errorMessage } from '../../errors.js';
@@ -165,13 +164,20 @@ export interface CertificateReloaderOptions {
  */
 export class CertificateReloader {
   private current: TlsMaterial;
-  private watchers: FSWatcher[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private readonly watch: SecretDirWatch;
   private lastProblem: string | undefined;
   private reloading: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: CertificateReloaderOptions) {
     this.current = options.initial;
+    const { certFile, keyFile, clientCaFile } = options.files;
+    this.watch = new SecretDirWatch({
+      files: [certFile, keyFile, clientCaFile],
+      onChange: () => void this.reload(),
+      logger: options.logger,
+      what: 'tls',
+      ...(options.settleMs === undefined ? {} : { settleMs: options.settleMs }),
+    });
   }
 
   get material(): TlsMaterial {
@@ -179,33 +185,17 @@ export class CertificateReloader {
   }
 
   start(): void {
-    const { certFile, keyFile, clientCaFile } = this.options.files;
-    const dirs = new Set([certFile, keyFile, clientCaFile].filter((f) => f !== undefined).map((f) => path.dirname(f)));
-    for (const dir of dirs) {
-      const watcher = watch(dir, { persistent: false }, () => this.schedule());
-      watcher.on('error', (err) =>
-        this.options.logger.error({ event: 'tls_watch_failed', dir, err: errorMessage(err) }, 'cannot watch TLS files'),
-      );
-      this.watchers.push(watcher);
-    }
+    this.watch.start();
   }
 
   stop(): void {
-    clearTimeout(this.timer);
-    for (const w of this.watchers) w.close();
-    this.watchers = [];
+    this.watch.stop();
   }
 
   /** Reads the files now; resolves once the outcome is applied or logged. */
   reload(): Promise<void> {
     this.reloading = this.reloading.then(() => this.readAndApply());
     return this.reloading;
-  }
-
-  private schedule(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.reload(), this.options.settleMs ?? 200);
-    this.timer.unref();
   }
 
   private async readAndApply(): Promise<void> {

@@ -5,9 +5,8 @@
 // an identity without the right.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { SecretDirWatch } from './secret-dir-watch.js';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Context, MiddlewareHandler } from 'hono';
 import { SidecarError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -131,8 +130,7 @@ export function hasTokenFiles(files: TokenFiles): boolean {
  * tokens in force and logs one error per distinct problem; no token is ever logged.
  */
 export class TokenFilesWatcher {
-  private watchers: FSWatcher[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private readonly watch: SecretDirWatch;
   private lastProblem: string | undefined;
   private reading: Promise<void> = Promise.resolve();
 
@@ -140,36 +138,27 @@ export class TokenFilesWatcher {
     private readonly files: TokenFiles,
     private current: TokenSet,
     private readonly logger: Logger,
-    private readonly settleMs = 200,
-  ) {}
+    settleMs = 200,
+  ) {
+    this.watch = new SecretDirWatch({
+      files: [files.tokenFile, files.downloadTokenFile, files.adminTokenFile],
+      onChange: () => void this.reload(),
+      logger,
+      what: 'token',
+      settleMs,
+    });
+  }
 
   get tokens(): TokenSet {
     return this.current;
   }
 
   start(): void {
-    const dirs = new Set(
-      [this.files.tokenFile, this.files.downloadTokenFile, this.files.adminTokenFile]
-        .filter((f) => f !== undefined)
-        .map((f) => path.dirname(f)),
-    );
-    for (const dir of dirs) {
-      const watcher = watch(dir, { persistent: false }, () => {
-        clearTimeout(this.timer);
-        this.timer = setTimeout(() => void this.reload(), this.settleMs);
-        this.timer.unref();
-      });
-      watcher.on('error', (err) =>
-        this.logger.error({ event: 'token_watch_failed', dir, err: errorMessage(err) }, 'cannot watch token files'),
-      );
-      this.watchers.push(watcher);
-    }
+    this.watch.start();
   }
 
   stop(): void {
-    clearTimeout(this.timer);
-    for (const w of this.watchers) w.close();
-    this.watchers = [];
+    this.watch.stop();
   }
 
   /** Reads the files now; resolves once the new set is in force or the problem is logged. */
