@@ -132,7 +132,12 @@ export async function runRepairAttempt(deps: AttemptDeps, request: AttemptReques
 /** The lock the attempt holds now: taken again in the new session when the first one died with its own. */
 interface LockHolder {
   lock: HeldLock;
-  /** Deleted by the write of the URL (one multi request): nothing left to release. */
+  /**
+   * Deleted by the write of the URL (one multi request), or possibly so (the write went unanswered): nothing to
+   * release. After an unanswered write the node may be gone and another sidecar's lock may stand at the same path:
+   * a delete would remove theirs. A lock still ours lives until our next attempt takes it back (it is created in
+   * our session, so tryAcquire finds it ours) or our session ends.
+   */
   released?: boolean;
   /** Its node vanished while its session lives (deleted by hand): take it again before writing. */
   missing?: boolean;
@@ -284,6 +289,7 @@ async function attemptUnderLock(deps: AttemptDeps, request: AttemptRequest, held
         // Sent, and no answer came (connection loss, timeout, expiry): it may have been applied. Anything else
         // (refused before sending, or answered with an error) certainly was not.
         if (!isUnanswered(err)) throw err;
+        held.released = true;
         unconfirmed = { uri, result, baseVersion: current.stat.version };
         throw new AmbiguousWriteError(path, unconfirmed, err);
       }
