@@ -39,6 +39,7 @@ import {
   type ProbeResult,
 } from './probe.js';
 import { acceptPut } from './put-guard.js';
+import { verdictFromRecord } from './recorded-verdict.js';
 import { assertSegmentCrc } from './segment-crc.js';
 import { segmentUri } from './segment-key.js';
 import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
@@ -213,23 +214,8 @@ export class AzureDeepStore implements DeepStore {
     const bytes = props.contentLength ?? 0;
     const crc = metadataValue(props, AZURE_CRC_METADATA_KEY);
     const recordedBytes = metadataValue(props, AZURE_BYTES_METADATA_KEY);
-    if (crc !== undefined && crc !== expected.crc) {
-      return {
-        kind: 'unverified',
-        reason: `recorded CRC ${crc}, expected ${expected.crc}: another segment or version`,
-        bytes,
-        ...version(props),
-      };
-    }
-    if (crc !== undefined && recordedBytes !== undefined) {
-      if (recordedBytes === String(bytes)) return { kind: 'verified', bytes, by: 'recorded' };
-      return {
-        kind: 'unverified',
-        reason: `recorded size ${JSON.stringify(recordedBytes)} bytes, the object has ${bytes}: cut or replaced`,
-        bytes,
-        ...version(props),
-      };
-    }
+    const decided = verdictFromRecord({ bytes, crc, recordedBytes, ...version(props) }, expected.crc);
+    if (decided !== null) return decided;
     const read = await this.download(uri, signal, props.etag);
     try {
       const check = await verifyArchiveStream(read.body, expected.crc, signal ? { signal } : {});

@@ -38,6 +38,7 @@ import {
 } from './probe.js';
 import { acceptPut } from './put-guard.js';
 import { segmentUri } from './segment-key.js';
+import { verdictFromRecord } from './recorded-verdict.js';
 import { assertSegmentCrc } from './segment-crc.js';
 import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
 
@@ -212,25 +213,17 @@ export class GcsDeepStore implements DeepStore {
     if (found === null) return { kind: 'absent' };
     const bytes = Number(found.size ?? 0);
     const version = String(found.generation);
-    const recordedCrc = found.metadata?.[GCS_CRC_METADATA_KEY];
-    const recordedBytes = found.metadata?.[GCS_BYTES_METADATA_KEY];
-    if (typeof recordedCrc === 'string' && recordedCrc !== expected.crc) {
-      return {
-        kind: 'unverified',
-        reason: `recorded CRC ${recordedCrc}, expected ${expected.crc}: another segment or version`,
+    const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+    const decided = verdictFromRecord(
+      {
         bytes,
+        crc: text(found.metadata?.[GCS_CRC_METADATA_KEY]),
+        recordedBytes: text(found.metadata?.[GCS_BYTES_METADATA_KEY]),
         version,
-      };
-    }
-    if (typeof recordedCrc === 'string' && typeof recordedBytes === 'string') {
-      if (recordedBytes === String(bytes)) return { kind: 'verified', bytes, by: 'recorded' };
-      return {
-        kind: 'unverified',
-        reason: `recorded size ${JSON.stringify(recordedBytes)} bytes, the object has ${bytes}: cut or replaced`,
-        bytes,
-        version,
-      };
-    }
+      },
+      expected.crc,
+    );
+    if (decided !== null) return decided;
     const body = this.readStream(this.locate(uri).key, version, signal);
     try {
       const check = await verifyArchiveStream(body, expected.crc, signal ? { signal } : {});

@@ -40,6 +40,7 @@ import {
   type ProbeResult,
 } from './probe.js';
 import { acceptPut } from './put-guard.js';
+import { verdictFromRecord } from './recorded-verdict.js';
 import { segmentUri } from './segment-key.js';
 import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
 
@@ -259,21 +260,8 @@ export class S3DeepStore implements DeepStore {
     if (out === null) return { kind: 'absent' };
     const bytes = out.ContentLength ?? 0;
     const recorded = recordedArchive(out);
-    if (recorded.crc !== undefined && recorded.crc !== expected.crc) {
-      return {
-        kind: 'unverified',
-        reason: `recorded CRC ${recorded.crc}, expected ${expected.crc}: another segment or version`,
-        bytes,
-      };
-    }
-    if (recorded.crc !== undefined && recorded.bytes !== undefined) {
-      if (recorded.bytes === String(bytes)) return { kind: 'verified', bytes, by: 'recorded' };
-      return {
-        kind: 'unverified',
-        reason: `recorded size ${JSON.stringify(recorded.bytes)} bytes, the object has ${bytes}: cut or replaced`,
-        bytes,
-      };
-    }
+    const decided = verdictFromRecord({ bytes, crc: recorded.crc, recordedBytes: recorded.bytes }, expected.crc);
+    if (decided !== null) return decided;
     // No recorded size (written by Pinot, or by a multipart put): read it all. If-Match pins the version HEAD
     // saw, so the verdict is about the object that was looked at.
     const read = await this.getObject(uri, signal, out.ETag);
