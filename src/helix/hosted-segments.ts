@@ -201,7 +201,8 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
 
   /**
    * The segment's metadata record exactly as last read — bytes and version — while that read is still the
-   * latest word: its watch was set in the live session and has not fired since (nothing marked it dirty). Null
+   * latest word: its watch was set in the live session, has not fired since (nothing marked it dirty) and no re-read
+   * is in flight. Null
    * otherwise, and for any segment whose URL is not empty (only repair candidates keep their bytes, so memory
    * follows the number of missing deep-store copies, not of hosted segments).
    *
@@ -559,6 +560,10 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
     const [table, segment] = splitTableSegmentKey(k);
     if (!this.view.get(table)?.has(segment)) return; // no longer hosted
     const path = this.paths.segmentMetadata(table, segment);
+    // The key left the dirty set when this read was taken from it: until the read is done the kept copy is older
+    // than what ZooKeeper holds, so watchedRecord() must not hand it out (it read the set only).
+    const reading = this.view.get(table)?.get(segment);
+    if (reading) reading.record = undefined;
     let zk: ZkSegmentMetadata | null = null;
     let stat: ZkStat | undefined;
     let error: string | undefined;
