@@ -146,6 +146,8 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   private recreateAttempt = 0;
   private connectedWaiters: Array<() => void> = [];
   private lastHeardAt = 0;
+  /** When the current connection's TCP handshake completed: its ZooKeeper handshake is timed from here. */
+  private socketOpenedAt = 0;
   /** When a socket last failed (connect refused, reset...), and the cause last reported. */
   private lastSocketErrorAt = 0;
   private reportedConnectFailure: string | null = null;
@@ -492,6 +494,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     const onSocketConnected = manager.onSocketConnected;
     manager.onSocketConnected = () => {
       manager.pendingBuffer = null;
+      if (generation === this.generation) this.socketOpenedAt = Date.now();
       onSocketConnected.call(manager);
     };
     // The library swallows socket errors (it just reconnects): report what they say, once per cause.
@@ -511,10 +514,16 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
         // A healthy server answers a handshake in milliseconds; a stalled one should cost seconds, not
         // two thirds of a long session timeout.
         const handshakeTimeoutMs = Math.min(readTimeoutMs, 5_000);
-        const silentMs = Date.now() - this.lastHeardAt;
+        // A connection opened since the server last spoke is timed from its opening, not from the last reply.
+        const since = Math.max(this.lastHeardAt, this.socketOpenedAt);
+        const silentMs = Date.now() - since;
         if (silentMs <= (this.stateValue === 'connected' ? readTimeoutMs : handshakeTimeoutMs)) return;
-        // Not silent: refused or unreachable, already said (connectFailed), and the library is already retrying.
-        if (this.stateValue !== 'connected' && this.lastSocketErrorAt > this.lastHeardAt) return;
+        // No connection open: the last attempt was refused or is unreachable, already said (connectFailed), and
+        // the library is already retrying. Once a later attempt's TCP connection is up, its silent handshake is
+        // ours to drop: a ZooKeeper restarting after refusals can accept a connection and never answer its
+        // ConnectRequest, and the library's connect timeout stops at the TCP handshake (a session stuck
+        // 'disconnected' for good, seen about once in 15 restarts on a loaded machine).
+        if (this.stateValue !== 'connected' && this.lastSocketErrorAt > since) return;
         this.log.warn(
           { silentMs, state: this.stateValue },
           'zk server silent past the read timeout: dropping the connection',

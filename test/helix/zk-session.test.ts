@@ -1,13 +1,13 @@
+import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ZooKeeperError } from '../../src/helix/errors.js';
 import { ZkSession, type WatchEvent } from '../../src/helix/zk-session.js';
 import { nextEvent } from '../helpers/events.js';
 import { connectSession, uniqueClusterName } from '../helpers/pinot-cluster.js';
-import { useOwnZooKeeper } from '../helpers/zookeeper-server.js';
+import { freePort, useOwnZooKeeper } from '../helpers/zookeeper-server.js';
 
 /** Client connections the server holds (four-letter word mntr). */
 async function aliveConnections(port: number): Promise<number> {
-  const net = await import('node:net');
   const text = await new Promise<string>((resolve, reject) => {
     let out = '';
     const sock = net.connect({ port, host: '127.0.0.1' }, () => sock.end('mntr'));
@@ -188,6 +188,43 @@ describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
     expect(session.sessionId).toBe(first);
     expect(renewals).toBe(0);
   }, 90_000);
+
+  it('drops a handshake a just-opened ZooKeeper never answers after refusals, and connects on the next try', async () => {
+    // What a ZooKeeper restarting on a loaded machine did about once in 15 restarts: refuse, then accept a
+    // connection and never answer its ConnectRequest. The library's connect timeout ends at the TCP handshake.
+    const { server } = zooKeeper;
+    const port = await freePort(); // nothing listens yet: every attempt is refused
+    session = new ZkSession({ connectString: `127.0.0.1:${port}`, sessionTimeoutMs: 60_000 });
+    session.start();
+    await nextEvent(session, 'connectFailed');
+
+    const accepted: net.Socket[] = [];
+    let silentOneClosed = false;
+    const gate = net.createServer((client) => {
+      accepted.push(client);
+      client.on('error', () => undefined);
+      if (accepted.length === 1) {
+        // The first connection hears nothing, ever; its request is read and ignored.
+        client.resume().on('close', () => (silentOneClosed = true));
+        return;
+      }
+      const upstream = net.connect(server.port, '127.0.0.1');
+      upstream.on('error', () => client.destroy());
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => gate.listen(port, '127.0.0.1', resolve));
+    try {
+      await vi.waitFor(() => expect(session!.state).toBe('connected'), { timeout: 30_000, interval: 50 });
+      expect(accepted.length).toBeGreaterThanOrEqual(2);
+      await vi.waitFor(() => expect(silentOneClosed).toBe(true)); // the client dropped the silent one
+      await expect(session.exists('/')).resolves.not.toBeNull();
+    } finally {
+      await session.close();
+      session = undefined;
+      for (const s of accepted) s.destroy();
+      await new Promise<void>((resolve) => gate.close(() => resolve()));
+    }
+  });
 
   it('renews its session after ZooKeeper was down longer than the session timeout', async () => {
     const { server } = zooKeeper;
