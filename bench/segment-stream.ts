@@ -7,7 +7,8 @@
  * wrote to storage (temp files: should be 0).
  * Goals: >= 1.0x `tar|gzip -1` at level 1, first byte <= 50 ms, peak RSS <= 200 MiB with 8 downloads, 0 temp bytes.
  *
- *   node --import tsx bench/segment-stream.ts [--size-mib 512] [--concurrency 8] [--level 1] [--dir .bench/segment-stream]
+ *   node --import tsx bench/segment-stream.ts [--size-mib 512] [--concurrency 8] [--level 1]
+ *     [--dir .bench/segment-stream]
  */
 import { execFile, fork } from 'node:child_process';
 import { createReadStream } from 'node:fs';

@@ -56,7 +56,9 @@ export type ArchiveVerdict =
   | { kind: 'unverified'; reason: string; bytes: number; version?: string };
 
 export interface SweepOptions extends DeepStoreCallOptions {
-  /** Only temp files last modified longer ago than this are removed (default FILE_STORE_DEFAULTS.staleTempAgeMs, 1 h). */
+  /**
+   * Only temp files last modified longer ago than this are removed (default FILE_STORE_DEFAULTS.staleTempAgeMs, 1 h).
+   */
   olderThanMs?: number;
 }
 

@@ -662,7 +662,9 @@ export function describeSocketError(error: Error): string {
   }
 }
 
-/** The internals of node-zookeeper-client 1.1.3's ConnectionManager that the session guards (see watchServerLiveness). */
+/**
+ * The internals of node-zookeeper-client 1.1.3's ConnectionManager that the session guards (see watchServerLiveness).
+ */
 interface LibraryConnection {
   onSocketData: (buffer: Buffer) => void;
   onSocketConnected: () => void;

@@ -40,7 +40,8 @@ export interface SegmentCrc {
 
 /**
  * Pinot's segment CRC, CrcUtils.computeCrc / computeDataCrc (docs/pinot-interop.md,
- * "creation.meta and the CRC"): Adler-32 over the concatenated bytes of every regular file under the segment root, except files
+ * "creation.meta and the CRC"): Adler-32 over the concatenated bytes of every regular file under the segment root,
+ * except files
  * named `creation.meta` or ending in `.crc` (HDFS copies leave those), in String.compareTo order of
  * their paths. All paths share the root, so that is code-unit order of the relative path including
  * `v3/`. The data CRC (1.5.0+) takes only files ending in `.fwd` or `.dict`.

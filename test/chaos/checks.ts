@@ -200,7 +200,10 @@ function snapshotOf(
   };
 }
 
-/** The canonical key; HEAD metadata CRC (if any) and, when asked, the archive's creation.meta CRC equal to ZK's. Null when fine. */
+/**
+ * The canonical key; HEAD metadata CRC (if any) and, when asked, the archive's creation.meta CRC equal to ZK's. Null
+ * when fine.
+ */
 async function verifyObject(
   world: ChaosWorld,
   entry: SegmentEntry,

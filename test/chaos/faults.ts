@@ -158,7 +158,10 @@ export class FaultInjector {
     this.guarantees = [];
   }
 
-  /** Major faults, one at a time, until `signal` aborts (the fault under way completes: ZooKeeper comes back, a killed sidecar restarts). */
+  /**
+   * Major faults, one at a time, until `signal` aborts (the fault under way completes: ZooKeeper comes back, a killed
+   * sidecar restarts).
+   */
   async run(signal: AbortSignal): Promise<void> {
     const { rng, plan } = this.o;
     let queue: MajorFault[] = rng.shuffle([

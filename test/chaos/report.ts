@@ -16,7 +16,9 @@ export interface ChaosReport {
     committed: Record<SegmentKind, number>;
     committedTotal: number;
     committingCompleted: number;
-    /** Segments that were at some point DONE "" with a replica to upload from (must be repaired unless deleted first). */
+    /**
+     * Segments that were at some point DONE "" with a replica to upload from (must be repaired unless deleted first).
+     */
     repairable: number;
     repairedBySidecars: number;
     /** The driver's own controller-style fixes (blind writes), and how many raced a sidecar's write. */

@@ -9,7 +9,9 @@ export class WaitTimeoutError extends Error {
   override readonly name = 'WaitTimeoutError';
 }
 
-/** Poll `check` until it returns true; rejects with WaitTimeoutError after `timeoutMs` (errors from check propagate). */
+/**
+ * Poll `check` until it returns true; rejects with WaitTimeoutError after `timeoutMs` (errors from check propagate).
+ */
 export async function waitUntil(
   label: string,
   check: () => boolean | Promise<boolean>,

@@ -80,7 +80,10 @@ export class GeneratedOffsets {
     }
   }
 
-  /** `bias` 'after': the first mapped position at or after this one (a start); 'before': the last at or before it (an end). */
+  /**
+   * `bias` 'after': the first mapped position at or after this one (a start); 'before': the last at or before it (an
+   * end).
+   */
   offsetOf(position: Position, bias: 'after' | 'before'): number | null {
     const order = bias === 'after' ? ([LEAST_UPPER_BOUND, GREATEST_LOWER_BOUND] as const) : ([GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND] as const);
     for (const b of order) {

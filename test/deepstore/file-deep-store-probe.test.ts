@@ -116,7 +116,9 @@ describe('FileDeepStore.probe on an unusable store', () => {
   });
 });
 
-/** A real tmpfs remounted read-only: the kernel's EROFS (as root, chmod stops nothing; skipped when mount is refused). */
+/**
+ * A real tmpfs remounted read-only: the kernel's EROFS (as root, chmod stops nothing; skipped when mount is refused).
+ */
 const mount = mountTinyTmpfs('deepstore-probe', 1024 * 1024);
 
 afterAll(async () => {

@@ -16,7 +16,8 @@ import { MiB, uniqueName } from './support.js';
 
 /**
  * The DeepStore contract (store-contract.ts) for every store, each on its real backend: a temp folder, the S3
- * fake, Azurite, fake-gcs-server. Each subject says how to make a fresh store and how to look at what it stored from outside.
+ * fake, Azurite, fake-gcs-server. Each subject says how to make a fresh store and how to look at what it stored from
+ * outside.
  */
 
 const folders: string[] = [];

@@ -210,7 +210,9 @@ describe('S3DeepStore.verifyArchive', () => {
     await store.close();
   });
 
-  /** Put an object straight into the fake, as Pinot or another tool would (no proxy, no sidecar metadata unless given). */
+  /**
+   * Put an object straight into the fake, as Pinot or another tool would (no proxy, no sidecar metadata unless given).
+   */
   async function upload(body: Buffer, metadata?: Record<string, string>): Promise<void> {
     await fake.client.send(
       new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...(metadata ? { Metadata: metadata } : {}) }),

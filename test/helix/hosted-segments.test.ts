@@ -306,7 +306,8 @@ describe('HostedSegments across ZooKeeper failures (own ZooKeeper)', () => {
       await tracker.waitSynced();
       expect(hostedStates(tracker)[RT]).toEqual({ [seg(1)]: 'ERROR', [seg(9)]: 'ONLINE' });
       expect(tracker.get(RT, seg(1))?.zk?.metadata.downloadUrl).toEqual({ kind: 'uri', uri: 's3://b/during-outage' });
-      // One resync: live + list + cluster + 2 tables x (state + config) + metadata of 2 (+ 1 for a removed one at most).
+      // One resync: live + list + cluster + 2 tables x (state + config) + metadata of 2 (+ 1 for a removed one at
+      // most).
       expect(zk.totalRequests() - before).toBeLessThanOrEqual(12);
       // Then back to watches.
       await seed.putSegment(RT, seg(9), { downloadUrl: 's3://b/after' });

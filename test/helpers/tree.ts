@@ -29,7 +29,10 @@ export function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
-/** readTree with file contents replaced by their SHA-256: byte-for-byte comparison without slow deep equality on Buffers. */
+/**
+ * readTree with file contents replaced by their SHA-256: byte-for-byte comparison without slow deep equality on
+ * Buffers.
+ */
 export async function digestTree(root: string): Promise<Map<string, string>> {
   const { createHash } = await import('node:crypto');
   const out = new Map<string, string>();

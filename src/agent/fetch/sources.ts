@@ -21,7 +21,10 @@ import { FetchError } from './errors.js';
 
 export type PeerScheme = 'http' | 'https';
 
-/** How a deep-store URI is read: S3, GCS, Azure and file stores through src/deepstore, http(s) (a controller URL) directly. */
+/**
+ * How a deep-store URI is read: S3, GCS, Azure and file stores through src/deepstore, http(s) (a controller URL)
+ * directly.
+ */
 export type DeepStoreAccess = 's3' | 'gcs' | 'adl2' | 'file' | 'http' | 'unsupported';
 
 export type Source =

@@ -24,7 +24,10 @@ export class DownloadSlots {
     return this.waiting.length;
   }
 
-  /** Resolves with a release function once a slot is free; BusyError when the queue is full; the signal's reason when aborted while queued. */
+  /**
+   * Resolves with a release function once a slot is free; BusyError when the queue is full; the signal's reason when
+   * aborted while queued.
+   */
   acquire(signal?: AbortSignal): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.running < this.maxActive) {

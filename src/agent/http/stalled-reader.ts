@@ -1,6 +1,8 @@
 import type { ServerResponse } from 'node:http';
 
-/** How long a download may wait on a reader that takes no bytes before it is ended (`--download-idle-timeout-seconds`). */
+/**
+ * How long a download may wait on a reader that takes no bytes before it is ended (`--download-idle-timeout-seconds`).
+ */
 export const DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS = 60_000;
 
 export interface StalledReaderWatch {

@@ -143,7 +143,10 @@ export class PauselessDebugInfo {
     };
   }
 
-  /** The tracker's status of a hosted segment: null when its znode is missing or unreadable, undefined when not hosted or not read yet. */
+  /**
+   * The tracker's status of a hosted segment: null when its znode is missing or unreadable, undefined when not hosted
+   * or not read yet.
+   */
   private cachedStatus(table: string, segment: string): SegmentStatus | null | undefined {
     const zk = this.deps.hosted.get(table, segment)?.zk;
     return zk === undefined ? undefined : (zk?.metadata.status ?? null);

@@ -20,7 +20,10 @@ export const DEEP_STORE_PROBE_DEFAULTS = {
 export interface DeepStoreProblem {
   /** The probe's step that failed; null for a probe that did not finish (ProbeTimeout) or failed outside a step. */
   step: ProbeStep | null;
-  /** The classified error code: `NoSuchBucket`, `AccessDenied`, `ECONNREFUSED`, `EROFS`, `ProbeMismatch`, `ProbeTimeout`, ... */
+  /**
+   * The classified error code: `NoSuchBucket`, `AccessDenied`, `ECONNREFUSED`, `EROFS`, `ProbeMismatch`,
+   * `ProbeTimeout`, ...
+   */
   code: string;
   /** What happened and what to check, in the store's words. */
   message: string;

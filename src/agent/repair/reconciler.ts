@@ -83,7 +83,8 @@ const MAX_TIMER_MS = 60 * 60 * 1000;
  *
  * Deciding is pure and costs no I/O (decide.ts, on the rules of eligibility.ts) until a segment is a candidate;
  * then an attempt runs in one of `parallelism` slots (slots.ts, default 2; a drain's segments first): local check,
- * lock, fresh read, HEAD, upload, verify, CAS (repair-attempt.ts). What comes of it is recorded in one place (outcome-recorder.ts: repair
+ * lock, fresh read, HEAD, upload, verify, CAS (repair-attempt.ts). What comes of it is recorded in one place
+ * (outcome-recorder.ts: repair
  * state, metrics, log events). A failed attempt frees its slot at once and records when to try again
  * (backoff.ts); a single wake timer brings due segments back. So a slow or failing segment never holds a
  * slot while it waits, and one bad segment never stops the others or a pass.

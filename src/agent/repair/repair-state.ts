@@ -182,7 +182,10 @@ export class RepairState {
     return entry;
   }
 
-  /** Drop an active entry (the segment no longer matters: not hosted any more, committed normally). Finished entries stay. */
+  /**
+   * Drop an active entry (the segment no longer matters: not hosted any more, committed normally). Finished entries
+   * stay.
+   */
   forget(table: string, segment: string): void {
     const k = tableSegmentKey(table, segment);
     if (this.active.has(k)) this.remove(k);

@@ -7,7 +7,9 @@ import { useSeededCluster } from '../../helpers/pinot-cluster.js';
 import { buildSegment } from '../../helpers/segment-builder.js';
 import { freePort } from '../../helpers/zookeeper-server.js';
 
-/** `serve` wired to storage tiers: the variable reaches the segment store; a tier path that is not a directory stops it. */
+/**
+ * `serve` wired to storage tiers: the variable reaches the segment store; a tier path that is not a directory stops it.
+ */
 describe('pinot-sidecar serve with tier data dirs (real process)', () => {
   let root: string;
   const instance = 'Server_serve-tiers_8098';

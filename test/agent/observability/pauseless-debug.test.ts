@@ -30,7 +30,9 @@ interface Sidecar {
   close(): Promise<void>;
 }
 
-/** A cluster where this server hosts three segments of T, and T's debug list names `remote` more that it does not host. */
+/**
+ * A cluster where this server hosts three segments of T, and T's debug list names `remote` more that it does not host.
+ */
 async function startSidecar(
   connectString: string | undefined,
   remote: number,

@@ -422,7 +422,9 @@ export class GatedDeepStore implements DeepStore {
     return { reached: reachedPromise, release };
   }
 
-  /** Waits at the gate of `call` when one is set for this URI; rejects with the signal's reason if aborted meanwhile. */
+  /**
+   * Waits at the gate of `call` when one is set for this URI; rejects with the signal's reason if aborted meanwhile.
+   */
   private async pass(call: GatedCall, uri: string, signal: AbortSignal | undefined): Promise<void> {
     const gate = this.gates.get(call);
     if (!gate?.match(uri)) return;

@@ -213,7 +213,9 @@ describe('deep-store failures', () => {
   });
 });
 
-/** A real session whose next URL writes (setData, or multi) fail before reaching the server, as a connection loss would. */
+/**
+ * A real session whose next URL writes (setData, or multi) fail before reaching the server, as a connection loss would.
+ */
 class FailingWritesSession extends ZkSession {
   failUrlWrites = 0;
   override setData(path: string, data: Buffer, version: number) {

@@ -253,7 +253,9 @@ export class RealPinotCluster {
     await this.waitServer(server);
   }
 
-  /** Stop everything, Pinot first, then Kafka, then ZooKeeper; remove Kafka's /tmp dirs and (unless kept) the run dir. */
+  /**
+   * Stop everything, Pinot first, then Kafka, then ZooKeeper; remove Kafka's /tmp dirs and (unless kept) the run dir.
+   */
   async stop(options: { keepRunDir: boolean }): Promise<void> {
     await this.noteKafkaLogDirs().catch(() => undefined);
     const pinot = [this.broker, ...this.servers.map((s) => s.service), this.controller].filter((s) => s !== undefined);
