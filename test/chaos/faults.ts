@@ -262,7 +262,7 @@ export class FaultInjector {
     const before = await this.expirations();
     const open = await world.gate.close();
     try {
-      world.zk.pause();
+      await world.zk.pause();
       await sleep(plan.zkPauseMs);
       world.zk.resume();
       await world.session.waitConnected(30_000);

@@ -36,7 +36,7 @@ const SHORT_SESSION = { sessionTimeoutMs: 1_500, reconnectMinMs: 100, reconnectM
 /** Freeze ZooKeeper until every session has expired, thaw it, and resolve once they are all renewed. */
 async function loseSessions(sessions: ZkSession[]): Promise<void> {
   const expired = Promise.all(sessions.map((s) => nextEvent(s, 'expired')));
-  zk.server.pause();
+  await zk.server.pause();
   await expired;
   const renewed = Promise.all(sessions.map((s) => nextEvent(s, 'renewed')));
   zk.server.resume();

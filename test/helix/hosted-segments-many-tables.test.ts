@@ -194,7 +194,7 @@ describe('HostedSegments with many tables across a session renewal (own ZooKeepe
     const counter = readsByPath(zk);
     try {
       const expired = nextEvent(zk, 'expired');
-      server.pause();
+      await server.pause();
       await expired;
       const renewed = nextEvent(zk, 'renewed');
       server.resume();

@@ -289,7 +289,7 @@ describe('HostedSegments across ZooKeeper failures (own ZooKeeper)', () => {
     await tracker.start();
     try {
       const expired = nextEvent(zk, 'expired');
-      server.pause();
+      await server.pause();
       await expired;
       server.resume();
       const renewed = nextEvent(zk, 'renewed');

@@ -131,7 +131,7 @@ describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
     const { server } = zooKeeper;
     session = new ZkSession({ connectString: server.connectString, sessionTimeoutMs: 20_000, operationTimeoutMs: 300 });
     await session.waitConnected();
-    server.pause();
+    await server.pause();
     const err = await rejection(session.getData('/'));
     expect(err.code).toBe('TIMEOUT');
     expect(err.retriable).toBe(true);
@@ -151,7 +151,7 @@ describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
     const firstSession = session.sessionId;
     const expired = nextEvent<['server' | 'local']>(session, 'expired');
     const disconnected = nextEvent(session, 'disconnected');
-    server.pause();
+    await server.pause();
     // Sent to a frozen server with a 60 s deadline: it fails when the silent connection is dropped.
     const inFlight = rejection(session.getData('/'));
     await disconnected;
@@ -258,7 +258,7 @@ describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
     });
     await session.waitConnected();
     const expired = nextEvent(session, 'expired');
-    server.pause();
+    await server.pause();
     await expired;
     server.resume();
     const renewed = nextEvent(session, 'renewed');

@@ -2,17 +2,19 @@
 // one process per test file on a free loopback port, in-memory backend.
 //
 // The binary is found (FAKE_GCS_SERVER, $GOBIN, $(go env GOPATH)/bin) or, when missing and Go is installed,
-// built once with `go install` (one install per machine even when several test files start at once: a lock
-// file in os.tmpdir()). Nothing of fake-gcs-server is committed here; Go fetches the published module.
+// built with `go install` by the run's global setup (test/setup/fake-gcs.ts), before any test file starts: on a
+// fresh machine the build (module download + compile) takes minutes, far past a hook's timeout, and under the
+// suite's load longer still. Nothing of fake-gcs-server is committed here; Go fetches the published module.
 //
 // Upload session URLs: fake-gcs-server answers a resumable-upload POST with a Location built from the
 // request's Host header (unless -external-url is given, which we do not), so a client talking to it through
 // the fault proxy (which forwards Host) sends its chunks through the proxy too.
 
 import { Storage } from '@google-cloud/storage';
+import { inject } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, open, rm, stat } from 'node:fs/promises';
+import { access, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -72,11 +74,31 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
   }
 }
 
+/** Whether the process that wrote its pid into the install lock is still running (an unreadable lock counts). */
+async function lockHolderAlive(): Promise<boolean> {
+  const pid = Number(await readFile(LOCK, 'utf8').catch(() => ''));
+  if (!Number.isInteger(pid) || pid <= 0) {
+    // Just created, pid not written yet; or written by an older helper: trust it until the install timeout.
+    const age = await stat(LOCK).then(
+      (st) => Date.now() - st.mtimeMs,
+      () => Infinity,
+    );
+    return age < INSTALL_TIMEOUT_MS;
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * The path of a fake-gcs-server binary, installing it with `go install` when there is none. Concurrent callers
- * (parallel test files) share one install: the first takes the lock file, the others wait for the binary.
+ * (two runs on one machine) share one install: the first takes the lock file (holding its pid), the others wait
+ * for the binary, or take over a lock whose process is gone.
  */
-export async function ensureFakeGcsServer(): Promise<string> {
+export async function ensureFakeGcsServer(options: { onInstall?: () => void } = {}): Promise<string> {
   const found = await findBinary();
   if (found !== undefined) return found;
   let lock;
@@ -84,19 +106,20 @@ export async function ensureFakeGcsServer(): Promise<string> {
     lock = await open(LOCK, 'wx');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    // Someone else installs; a lock older than the install timeout is left over from a killed run.
-    return waitFor(`another test file to install ${FAKE_GCS_MODULE}`, INSTALL_TIMEOUT_MS, async () => {
+    // Someone else installs. A lock whose process is gone is left over from a killed run: take it over.
+    return waitFor(`another run to install ${FAKE_GCS_MODULE}`, INSTALL_TIMEOUT_MS, async () => {
       const binary = await findBinary();
       if (binary !== undefined) return binary;
-      const age = await stat(LOCK).then(
-        (s) => Date.now() - s.mtimeMs,
-        () => Infinity,
-      );
-      if (age > INSTALL_TIMEOUT_MS) throw new Error(`stale install lock ${LOCK} (remove it) and no ${BINARY} binary`);
+      if (!(await lockHolderAlive())) {
+        await rm(LOCK, { force: true });
+        return ensureFakeGcsServer(options);
+      }
       return undefined;
     });
   }
+  await lock.writeFile(String(process.pid));
   try {
+    options.onInstall?.();
     try {
       await run('go', ['install', FAKE_GCS_MODULE], { timeout: INSTALL_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 });
     } catch (err) {
@@ -136,7 +159,9 @@ async function answers(endpoint: string): Promise<boolean> {
 
 /** Start fake-gcs-server on a free loopback port (plain HTTP, in-memory backend); resolves once it answers. */
 export async function startFakeGcs(): Promise<FakeGcs> {
-  const binary = await ensureFakeGcsServer();
+  const prepared = inject('fakeGcsServer');
+  if ('error' in prepared) throw new Error(`fake-gcs-server is not available: ${prepared.error}`);
+  const { binary } = prepared;
   for (let attempt = 1; ; attempt += 1) {
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}`;

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -119,11 +119,18 @@ export class ZooKeeperServer {
 
   private paused = false;
 
-  /** Freeze the server (SIGSTOP). Held longer than a client's session timeout, it expires the session. */
-  pause(): void {
-    if (!this.child?.pid) throw new Error('ZooKeeper is not running');
-    process.kill(this.child.pid, 'SIGSTOP');
+  /**
+   * Freeze the server (SIGSTOP) and resolve once every thread of it has stopped. Held longer than a client's
+   * session timeout, it expires the session. kill() returns when the signal is queued: Linux wakes one thread to
+   * stop the group, and until that thread runs the others do too — on a loaded machine long enough to answer a
+   * request sent "after" the pause (seen in CI). So this waits until /proc shows every thread stopped.
+   */
+  async pause(): Promise<void> {
+    const pid = this.child?.pid;
+    if (!pid) throw new Error('ZooKeeper is not running');
+    process.kill(pid, 'SIGSTOP');
     this.paused = true;
+    await waitUntilStopped(pid);
   }
 
   resume(): void {
@@ -153,6 +160,30 @@ export async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** Resolves once every thread of `pid` is stopped (state T in /proc); at once where there is no /proc. */
+async function waitUntilStopped(pid: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    let tids: string[];
+    try {
+      tids = await readdir(`/proc/${pid}/task`);
+    } catch {
+      return; // not Linux, or the process is gone
+    }
+    const states = await Promise.all(
+      tids.map((tid) =>
+        readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').then(
+          (stat) => stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3),
+          () => 'T', // a thread that ended meanwhile stops nothing
+        ),
+      ),
+    );
+    if (states.every((state) => state === 'T' || state === 't')) return;
+    if (Date.now() > deadline) throw new Error(`ZooKeeper (pid ${pid}) did not stop within 10 s of SIGSTOP`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 /** ZooKeeper's four-letter health check: "imok" once the server accepts clients. */

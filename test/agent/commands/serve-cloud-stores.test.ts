@@ -133,8 +133,8 @@ describe('serve repairs into Azure (adl2://, Azurite)', () => {
 describe('serve repairs into Google Cloud Storage (gs://, fake-gcs-server)', () => {
   let gcs: FakeGcs;
   beforeAll(async () => {
-    gcs = await startFakeGcs();
-  }, 600_000); // the first run on a machine builds fake-gcs-server with `go install`
+    gcs = await startFakeGcs(); // built, when missing, by the run's global setup (test/setup/fake-gcs.ts)
+  });
   afterAll(async () => {
     await gcs?.stop();
   });

@@ -115,7 +115,7 @@ describe('serve while ZooKeeper is frozen', () => {
         interval: 200,
       });
       // No scrape yet: the first one must read the external view (the local replica in ERROR), from a frozen server.
-      zk.server.pause();
+      await zk.server.pause();
       try {
         const res = await rawRequest(port, '/metrics');
         expect(res.status).toBe(200);

@@ -301,7 +301,7 @@ describe('a scrape while ZooKeeper is frozen (own ZooKeeper: it is SIGSTOPped)',
       // The external view is due again, and ZooKeeper stops answering: the refresh's reads hang (the session's
       // 30 s timeout keeps it 'connected' far longer than the scrape's cap).
       a.clock.now += 61_000;
-      zk.server.pause();
+      await zk.server.pause();
       const during = await fetch(http.url('/metrics'));
       expect(during.status).toBe(200);
       expect(refreshing).toBe(true); // answered without waiting for the refresh, while ZooKeeper is still frozen

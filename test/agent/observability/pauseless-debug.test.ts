@@ -214,7 +214,7 @@ describe('pauselessDebugInfo while ZooKeeper is frozen', () => {
   });
 
   it('answers 503 with Retry-After when ZooKeeper does not answer within the timeout, and 200 once it does', async () => {
-    zk.server.pause();
+    await zk.server.pause();
     try {
       const res = await fetch(impatient.http.url('/tables/clicks/pauselessDebugInfo'));
       expect(res.status).toBe(503);
@@ -234,7 +234,7 @@ describe('pauselessDebugInfo while ZooKeeper is frozen', () => {
 
   it('sends no further read once the client that asked has disconnected', async () => {
     const before = sc.session.requests.getData;
-    zk.server.pause();
+    await zk.server.pause();
     try {
       const client = net.connect({ port: patient.http.port, host: '127.0.0.1' });
       client.on('error', () => {});

@@ -33,7 +33,7 @@ const SHORT_SESSION = { sessionTimeoutMs: 1_500, reconnectMinMs: 100, reconnectM
 /** Freeze ZooKeeper until `session` expires, thaw it, and resolve once the session is renewed. */
 async function loseSession(session: ZkSession): Promise<void> {
   const expired = nextEvent(session, 'expired');
-  zooKeeper.server.pause();
+  await zooKeeper.server.pause();
   await expired;
   const renewed = nextEvent(session, 'renewed');
   zooKeeper.server.resume();
