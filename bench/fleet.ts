@@ -73,7 +73,7 @@ async function startSidecarServer(i: number): Promise<HttpServer> {
   const totals = { ...zeroTotals(), pending: i % 7 === 0 ? 2 : 0, done: 5 };
   registerFleetSummary(app, {
     instance: instanceName(i),
-    zone: zoneOf(i),
+    zone: () => zoneOf(i),
     version: version(),
     startedAt: new Date().toISOString(),
     hosted,

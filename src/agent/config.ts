@@ -81,7 +81,7 @@ export const SERVE_OPTIONS = {
     flag: 'zone',
     env: 'PINOT_SIDECAR_ZONE',
     type: 'string',
-    help: 'Availability zone or failure domain of this server, shown by `fleet status`',
+    help: "Availability zone or failure domain of this server, shown by `fleet status`; default: the failure domain the drain gate reads from the server's instance config",
   },
   tokenFile: {
     flag: 'token-file',

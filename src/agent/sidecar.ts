@@ -18,7 +18,7 @@ import { registerRepairRoutes } from './http/repair-routes.js';
 import { registerDrainRoutes } from './http/drain-routes.js';
 import { DrainPreparation } from './drain/prepare.js';
 import { lockRootUnder, Reconciler } from './repair/index.js';
-import { advertiseUrlSource, SidecarRegistration } from './fleet/registration.js';
+import { registrationAddress, SidecarRegistration } from './fleet/registration.js';
 import { registrationPath } from './fleet/registry-record.js';
 import { registerFleetSummary } from './fleet/summary-route.js';
 import { version } from './version.js';
@@ -231,7 +231,7 @@ export class Sidecar {
         (a) =>
           registerFleetSummary(a, {
             instance: config.instance,
-            zone: config.zone,
+            zone: () => parts.registration?.zone ?? config.zone,
             version: version(),
             startedAt,
             hosted,
@@ -277,15 +277,17 @@ export class Sidecar {
     parts.registration = new SidecarRegistration({
       session,
       path: registrationPath(config.lockRoot, config.cluster, config.instance),
-      advertiseUrl: advertiseUrlSource({
-        explicit: config.advertiseUrl,
+      address: registrationAddress({
+        advertiseUrl: config.advertiseUrl,
+        zone: config.zone,
+        failureDomainTagPrefix: config.failureDomainTag,
         session,
         cluster: config.cluster,
         instance: config.instance,
         port: http.port,
         tls: config.tlsCertFile !== undefined,
       }),
-      entry: { version: version(), startedAt, capabilities: capabilities(parts), ...zoneField(config.zone) },
+      entry: { version: version(), startedAt, capabilities: capabilities(parts) },
       conditions,
       onRegistered: (registered) => metrics.registered.set(registered ? 1 : 0),
       logger,
@@ -415,10 +417,6 @@ function capabilities(parts: SidecarParts): string[] {
   const list = ['segment-download', 'fleet-summary', 'pauseless-debug', 'drain-check'];
   if (parts.reconciler) list.push('repair', 'drain-prepare');
   return list;
-}
-
-function zoneField(zone: string | undefined): { zone?: string } {
-  return zone === undefined ? {} : { zone };
 }
 
 /** Why a replica in `state` is not served by default, or undefined to serve it. */

@@ -33,6 +33,13 @@ export interface ParallelGzipOptions {
    * 2 × pool.threads, enough for one stream to keep every thread busy while its next block fills.
    */
   maxBlocksInFlight?: number;
+  /**
+   * Push the gzip header at construction instead of with the first input. For a caller that has already
+   * checked everything that could fail before the first byte (streamSegmentArchive given a plan): the client
+   * then has the first bytes while the first file is still being read and the pool is busy with other
+   * streams. Default false: a stream whose input fails at once emits nothing, as zlib's gzip.
+   */
+  headerAtOnce?: boolean;
 }
 
 /** One dispatched block, in stream order; `result` arrives when its worker is done. */
@@ -64,8 +71,8 @@ interface PendingWrite {
  * flight; a block leaves the count only when its output is handed to the consumer (push() accepted it), so a
  * slow reader stops the writer — and the tar reader behind it — after at most that many blocks.
  *
- * Time to first byte: the header is pushed with the first input (not at construction: an archive whose plan
- * fails emits nothing, as zlib's gzip did), and the first block is dispatched as soon as it is full.
+ * Time to first byte: the header is pushed with the first input, or at construction with `headerAtOnce`, and
+ * the first block is dispatched as soon as it is full.
  *
  * Destroying (client gone, abort, an error from the writer side) removes this stream's queued jobs from the
  * pool and drops its buffers; a job already running on a worker finishes there and its result is discarded.
@@ -110,6 +117,7 @@ export class ParallelGzip extends Duplex {
     this.level = level;
     this.blockSize = blockSize;
     this.maxBlocksInFlight = maxBlocksInFlight;
+    if (options.headerAtOnce === true) this.#sendHeader();
   }
 
   /** Uncompressed bytes taken from the writer so far. */

@@ -102,6 +102,8 @@ export function streamSegmentArchive(
   const tar = Readable.from(tarBytes(source, readSize), { objectMode: false, highWaterMark: readSize });
   const gzip = createParallelGzip({
     level: options.gzipLevel ?? DEFAULT_GZIP_LEVEL,
+    // A plan has checked all that could fail before the first byte: the header goes at once.
+    headerAtOnce: isPlan(source),
     ...(options.compressionPool === undefined ? {} : { pool: options.compressionPool }),
   });
   // Wired by hand rather than with pipeline() so each direction is explicit: a tar error becomes the
@@ -131,8 +133,12 @@ function archiveEntry(
   return { archivePath, absPath, kind, stats, header };
 }
 
+function isPlan(source: ResolvedSegment | SegmentArchivePlan): source is SegmentArchivePlan {
+  return 'entries' in source;
+}
+
 async function* tarBytes(source: ResolvedSegment | SegmentArchivePlan, readSize: number): AsyncGenerator<Buffer> {
-  const plan = 'entries' in source ? source : await planSegmentArchive(source);
+  const plan = isPlan(source) ? source : await planSegmentArchive(source);
   const segmentDir = plan.segment.dir;
   for (const entry of plan.entries) {
     yield entry.header;

@@ -121,6 +121,19 @@ describe(`createParallelGzip: round trips, one member (seed ${seed}; replay with
     expect(gunzipSync(Buffer.concat([header, ...rest])).toString()).toBe('a');
   });
 
+  it('with headerAtOnce the header is readable before any input; without it, nothing is', async () => {
+    const eager = createParallelGzip({ pool, headerAtOnce: true });
+    const lazy = createParallelGzip({ pool });
+    const header = eager.read() as Buffer;
+    expect([...header.subarray(0, 4)]).toEqual([0x1f, 0x8b, 8, 0]);
+    expect(lazy.read()).toBeNull();
+    eager.end('b');
+    const rest: Buffer[] = [];
+    for await (const chunk of eager) rest.push(chunk as Buffer);
+    expect(gunzipSync(Buffer.concat([header, ...rest])).toString()).toBe('b');
+    lazy.destroy();
+  });
+
   it('a block boundary inside a tar header: GNU tar lists every entry', async () => {
     const blockSize = 64 * KiB + 256; // not a multiple of 512: the boundary falls mid-header
     // Directory header, file header, then a body padded to end at 64 KiB, where the next header starts.

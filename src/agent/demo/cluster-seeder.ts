@@ -75,7 +75,13 @@ export class PinotClusterSeeder {
   /** Instance config with HELIX_HOST/adminPort, its INSTANCES folders, and (by default) a live session. */
   async addInstance(
     instance: string,
-    options: { host?: string; adminPort?: number | null; live?: boolean } = {},
+    options: {
+      host?: string;
+      adminPort?: number | null;
+      live?: boolean;
+      /** `environment.failureDomain`, as a server with a PinotEnvironmentProvider writes it (BaseServerStarter). */
+      failureDomain?: string;
+    } = {},
   ): Promise<string> {
     const simpleFields: Record<string, string> = {
       HELIX_ENABLED: 'true',
@@ -88,6 +94,9 @@ export class PinotClusterSeeder {
       newZNRecord(instance, {
         simpleFields,
         listFields: { TAG_LIST: ['DefaultTenant_REALTIME', 'DefaultTenant_OFFLINE'] },
+        ...(options.failureDomain === undefined
+          ? {}
+          : { mapFields: { environment: { failureDomain: options.failureDomain } } }),
       }),
     );
     await this.session.ensurePath(`${this.paths.root}/INSTANCES/${instance}/CURRENTSTATES`);

@@ -6,6 +6,7 @@ import {
   clusterPaths,
   isZkCode,
   parentPath,
+  readFailureDomain,
   readInstanceEndpoint,
   readRecord,
   type ZkSession,
@@ -21,10 +22,10 @@ export interface SidecarRegistrationOptions {
   session: ZkSession;
   /** registrationPath(lockRoot, cluster, instance). */
   path: string;
-  /** The URL to advertise; called on every (re-)registration, so a server that moved is followed. */
-  advertiseUrl: () => Promise<string>;
-  /** Everything in the entry but the URL. */
-  entry: Omit<Registration, 'url'>;
+  /** The URL and zone to register; called on every (re-)registration, so a server that moved is followed. */
+  address: () => Promise<RegisteredAddress>;
+  /** Everything in the entry but the URL and the zone. */
+  entry: Omit<Registration, 'url' | 'zone'>;
   conditions: Conditions;
   /** Called with true once registered in the live session, false whenever that stops being so. */
   onRegistered?: (registered: boolean) => void;
@@ -55,6 +56,7 @@ export class SidecarRegistration {
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
   private registeredIn: string | null = null;
+  private lastZone: string | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -89,6 +91,11 @@ export class SidecarRegistration {
     return this.registeredIn;
   }
 
+  /** The zone of the last registration (what `fleet status` shows), undefined before one or when it has none. */
+  get zone(): string | undefined {
+    return this.lastZone;
+  }
+
   /** One registration at a time; a request during one runs once more after it. */
   private ensure(): void {
     if (this.stopped) return;
@@ -111,8 +118,9 @@ export class SidecarRegistration {
     const { session, path } = this.options;
     const sessionId = session.sessionId;
     if (sessionId === null || sessionId === this.registeredIn) return;
-    const url = await this.options.advertiseUrl();
-    const data = encodeRegistration({ url, ...this.options.entry });
+    const { url, zone } = await this.options.address();
+    this.lastZone = zone;
+    const data = encodeRegistration({ url, ...this.options.entry, ...(zone === undefined ? {} : { zone }) });
     const write = { onlyInSession: sessionId };
     for (let tries = 0; tries < 3 && !this.stopped; tries++) {
       try {
@@ -191,25 +199,48 @@ export class AdvertiseUrlError extends SidecarError {
   }
 }
 
+/** What a registration says of where the sidecar is: the URL to reach it, and its zone when known. */
+export interface RegisteredAddress {
+  url: string;
+  zone?: string;
+}
+
 /**
- * The URL to advertise: `explicit` when given, else the server's HELIX_HOST from its instance config
- * (CONFIGS/PARTICIPANT/<instance>, read through src/helix: one getData per registration) and the sidecar's port.
+ * The URL and zone to register. The URL: `advertiseUrl` when given, else the server's HELIX_HOST from its instance
+ * config (CONFIGS/PARTICIPANT/<instance>, read through src/helix: one getData per registration) and the sidecar's
+ * port. The zone: `zone` when given, else the failure domain the drain gate reads from the same instance config
+ * (readFailureDomain: the `--failure-domain-tag` tag, `environment.failureDomain`, the pools), none when the server
+ * is only its own domain — so `fleet status`'s zone column and `fleet drain-check --zone` agree with the gate.
  */
-export function advertiseUrlSource(options: {
-  explicit: string | undefined;
+export function registrationAddress(options: {
+  advertiseUrl: string | undefined;
+  zone: string | undefined;
+  failureDomainTagPrefix?: string | undefined;
   session: ZkSession;
   cluster: string;
   instance: string;
   port: number;
   /** The port serves HTTPS: the default URL says https. */
   tls?: boolean;
-}): () => Promise<string> {
-  const { explicit, session, cluster, instance, port, tls = false } = options;
-  if (explicit !== undefined) return () => Promise.resolve(explicit.replace(/\/+$/, ''));
+}): () => Promise<RegisteredAddress> {
+  const { session, cluster, instance, port, tls = false } = options;
+  const explicitUrl = options.advertiseUrl?.replace(/\/+$/, '');
+  const explicitZone = options.zone;
+  const explicit = (url: string): RegisteredAddress =>
+    explicitZone === undefined ? { url } : { url, zone: explicitZone };
+  if (explicitUrl !== undefined && explicitZone !== undefined) return () => Promise.resolve(explicit(explicitUrl));
   const path = clusterPaths(cluster).instanceConfig(instance);
   return async () => {
     const record = await readRecord(session, path);
-    if (record === null) throw new AdvertiseUrlError(`no instance config at ${path} to learn the server's host from`);
-    return defaultAdvertiseUrl(readInstanceEndpoint(record.doc.record, path).host, port, { tls });
+    if (record === null) {
+      if (explicitUrl !== undefined) return explicit(explicitUrl); // no zone to learn: none registered
+      throw new AdvertiseUrlError(`no instance config at ${path} to learn the server's host from`);
+    }
+    const url = explicitUrl ?? defaultAdvertiseUrl(readInstanceEndpoint(record.doc.record, path).host, port, { tls });
+    if (explicitZone !== undefined) return { url, zone: explicitZone };
+    const domain = readFailureDomain(record.doc.record, instance, {
+      ...(options.failureDomainTagPrefix === undefined ? {} : { tagPrefix: options.failureDomainTagPrefix }),
+    });
+    return domain.source === 'instance' ? { url } : { url, zone: domain.id };
   };
 }

@@ -9,7 +9,8 @@ import { repairCounts, type FleetSummary } from './summary.js';
 
 export interface FleetSummaryDeps {
   instance: string;
-  zone: string | undefined;
+  /** The zone the sidecar registered (`--zone`, else its server's failure domain), read at each answer. */
+  zone: () => string | undefined;
   version: string;
   startedAt: string;
   hosted: Pick<HostedSegments, 'tables' | 'segments' | 'tableSettings' | 'clusterSettings' | 'count'>;
@@ -48,7 +49,7 @@ export function fleetSummary(deps: FleetSummaryDeps): FleetSummary {
   const totals = deps.repairTotals();
   return {
     instance: deps.instance,
-    zone: deps.zone ?? null,
+    zone: deps.zone() ?? null,
     version: deps.version,
     startedAt: deps.startedAt,
     ready: readiness.ready,

@@ -5,9 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DrainCheckBody } from '../../../src/agent/http/drain-routes.js';
 import { readRecord, readSegmentMetadata } from '../../../src/helix/index.js';
-import { newZNRecord } from '../../../src/helix/znrecord.js';
 import { runCli, spawnCli, type CliProcess } from '../../helpers/cli.js';
-import { useSeededCluster, type PinotClusterSeeder } from '../../helpers/pinot-cluster.js';
+import { useSeededCluster } from '../../helpers/pinot-cluster.js';
 import { rawRequest } from '../../helpers/raw-http.js';
 import { buildSegment, type BuiltSegment } from '../../helpers/segment-builder.js';
 import { freePort, useOwnZooKeeper } from '../../helpers/zookeeper-server.js';
@@ -38,8 +37,7 @@ const world = useSeededCluster('drain', {
       [B, 'z1'],
       [C, 'z2'],
     ] as const) {
-      sessions.set(instance, await seed.addInstance(instance));
-      await setZone(seed, instance, zone);
+      sessions.set(instance, await seed.addInstance(instance, { failureDomain: zone }));
     }
     await seed.addTable(RT);
   },
@@ -50,18 +48,6 @@ let deepStoreDir: string;
 let sameZone: BuiltSegment;
 let port: number;
 let sidecar: CliProcess;
-
-/** The instance config as a Pinot server with an environment provider writes it (BaseServerStarter). */
-async function setZone(seed: PinotClusterSeeder, instance: string, zone: string): Promise<void> {
-  await seed.put(
-    seed.paths.instanceConfig(instance),
-    newZNRecord(instance, {
-      simpleFields: { HELIX_ENABLED: 'true', HELIX_HOST: '127.0.0.1', HELIX_PORT: '8098', adminPort: '8097' },
-      mapFields: { environment: { failureDomain: zone } },
-      listFields: { TAG_LIST: ['DefaultTenant_REALTIME'] },
-    }),
-  );
-}
 
 async function drainCheck(...args: string[]): Promise<{ code: number; body: DrainCheckBody; stderr: string }> {
   const { code, stdout, stderr } = await runCli([

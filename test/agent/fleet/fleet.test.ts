@@ -22,7 +22,8 @@ const SEG = 'events__0__1__20240101T0000Z';
 const A = 'Server_fleet-a_8098';
 const B = 'Server_fleet-b_8098';
 const C = 'Server_fleet-c_8098';
-const ZONES: Record<string, string> = { [A]: 'zone-1', [B]: 'zone-1', [C]: 'zone-2' };
+/** --zone of each sidecar; C has none (its zone comes from its instance config). */
+const ZONES: Record<string, string | undefined> = { [A]: 'zone-1', [B]: 'zone-1' };
 const SHORT_SESSION_MS = 4_000;
 
 const zkConnect = (): string => cluster.session.connectString;
@@ -30,7 +31,8 @@ const cluster = useSeededCluster('fleet', {
   setup: async (seed) => {
     const liveA = await seed.addInstance(A);
     await seed.addInstance(B);
-    await seed.addInstance(C);
+    // C's sidecar is given no --zone: it registers the failure domain its server's instance config names.
+    await seed.addInstance(C, { failureDomain: 'zone-2' });
     await seed.addTable(RT);
     // Committed without a deep-store copy and hosted by A: the missing copy the fleet view must count.
     await seed.putSegment(RT, SEG, { downloadUrl: '' });
@@ -64,7 +66,7 @@ function serve(instance: string, options: { sessionTimeoutMs?: number } = {}): C
     PINOT_SIDECAR_CLUSTER: cluster.cluster,
     PINOT_SIDECAR_INSTANCE: instance,
     PINOT_SIDECAR_DATA_DIR: path.join(root, instance),
-    PINOT_SIDECAR_ZONE: ZONES[instance],
+    ...(ZONES[instance] === undefined ? {} : { PINOT_SIDECAR_ZONE: ZONES[instance] }),
     PINOT_SIDECAR_ZK_SESSION_TIMEOUT_MS: String(options.sessionTimeoutMs ?? 30_000),
   });
   processes.add(p);

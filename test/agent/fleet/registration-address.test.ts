@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { AdvertiseUrlError, registrationAddress } from '../../../src/agent/fleet/registration.js';
+import { useSeededCluster } from '../../helpers/pinot-cluster.js';
+
+/**
+ * What a sidecar registers as its URL and zone (issue 16): given options win; without them, its server's instance
+ * config — the host, and the failure domain the drain gate reads — so `fleet status` and the gate agree.
+ */
+const IN_ZONE = 'Server_in-zone_8098';
+const TAGGED = 'Server_tagged_8098';
+const ALONE = 'Server_alone_8098';
+
+const world = useSeededCluster('registration-address', {
+  setup: async (seed) => {
+    await seed.addInstance(IN_ZONE, { host: 'server-1.pinot', failureDomain: 'us-east-1a', live: false });
+    await seed.addInstance(TAGGED, { host: 'server-2.pinot', live: false });
+    await seed.addInstance(ALONE, { host: 'server-3.pinot', live: false });
+  },
+});
+
+function address(instance: string, options: { advertiseUrl?: string; zone?: string; tagPrefix?: string } = {}) {
+  return registrationAddress({
+    advertiseUrl: options.advertiseUrl,
+    zone: options.zone,
+    failureDomainTagPrefix: options.tagPrefix,
+    session: world.session,
+    cluster: world.cluster,
+    instance,
+    port: 9700,
+  })();
+}
+
+describe('registrationAddress', () => {
+  it.each([
+    [
+      'nothing given: host and failure domain from the instance config',
+      IN_ZONE,
+      {},
+      'http://server-1.pinot:9700',
+      'us-east-1a',
+    ],
+    ['--zone wins over the instance config', IN_ZONE, { zone: 'rack-7' }, 'http://server-1.pinot:9700', 'rack-7'],
+    [
+      '--advertise-url wins; the zone is still learned',
+      IN_ZONE,
+      { advertiseUrl: 'https://lb:443/' },
+      'https://lb:443',
+      'us-east-1a',
+    ],
+    ['a server that is only its own domain registers no zone', ALONE, {}, 'http://server-3.pinot:9700', undefined],
+    [
+      '--failure-domain-tag: the tag names the zone',
+      TAGGED,
+      { tagPrefix: 'DefaultTenant_' },
+      'http://server-2.pinot:9700',
+      'REALTIME',
+    ],
+  ])('%s', async (_case, instance, options, url, zone) => {
+    expect(await address(instance, options)).toEqual(zone === undefined ? { url } : { url, zone });
+  });
+
+  it('an instance config that is not there: the URL given is enough (no zone); without one, a clear error', async () => {
+    expect(await address('Server_missing_8098', { advertiseUrl: 'http://x:1' })).toEqual({ url: 'http://x:1' });
+    await expect(address('Server_missing_8098')).rejects.toThrow(AdvertiseUrlError);
+    await expect(address('Server_missing_8098')).rejects.toThrow(/set --advertise-url/);
+  });
+});
