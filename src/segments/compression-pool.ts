@@ -130,7 +130,7 @@ export function defaultCompressionThreads(): number {
  * assignment at the top of the entry module is ignored. Only a launcher could set it, which every deployment
  * would have to get right. The threadpool also serves the tar's file reads, which would queue behind
  * compression jobs. Worker threads are exactly `threads` (the pool size is this class's own, settable by a
- * flag), separate from file IO, and ran as fast as the threadpool in the measurement (256 KiB blocks, level 1:
+ * flag), separate from file IO, and ran as fast as the threadpool in the measurement (256 KiB blocks then, level 1:
  * same sizes, times within noise on the shared 2-core machine).
  *
  * Workers start on first use (a process that never compresses starts none), and are unref'd while idle so

@@ -10,15 +10,21 @@ import { crc32Combine, gzipHeader, gzipTrailer } from './gzip-member.js';
 const WINDOW_BYTES = 32 * 1024;
 
 /**
- * 256 KiB: pigz uses 128 KiB. With each block primed by the previous 32 KiB the size does not depend on the
+ * 512 KiB (pigz uses 128 KiB). With each block primed by the previous 32 KiB the size does not depend on the
  * block size (measured on half random, half text data at level 1: 128 KiB to 1 MiB all within 0.02% of each
- * other, and 0.2% *smaller* than one zlib stream); larger blocks only cost memory per stream and a later
- * first block, smaller ones more messages per byte (one postMessage round-trip per ~3 ms of deflate here).
+ * other, and 0.2% *smaller* than one zlib stream). What a block costs besides its deflate — a new zlib state, the
+ * dictionary, the sync flush, two messages — is paid per block: on 2 cores, 512 KiB blocks made a download 0.82x
+ * pigz where 256 KiB made it 0.75x, and 1 MiB 1.02x (medians of 3, bench/parallel-gzip.ts); larger blocks cost
+ * memory per stream (8 downloads at once: 194 MiB at 256 KiB, 193 MiB at 512 KiB with one spare block, 210 MiB at
+ * 1 MiB, against the 200 MiB goal). The first byte does not wait for the first block (headerAtOnce).
  */
-export const DEFAULT_BLOCK_SIZE = 256 * 1024;
+export const DEFAULT_BLOCK_SIZE = 512 * 1024;
 
-/** Recycled block buffers kept per stream: one being filled and one to spare cover the steady state. */
-const SPARE_BLOCKS = 2;
+/**
+ * Recycled block buffers kept per stream, beyond the one being filled: one covers the steady state (a block comes
+ * back from its worker about when the next one is full); a second one cost 8 MiB of peak RSS with 8 downloads.
+ */
+const SPARE_BLOCKS = 1;
 
 export interface ParallelGzipOptions {
   /** zlib level 0-9, default 1. Level 0 emits stored blocks: still one valid member, no compression work. */
