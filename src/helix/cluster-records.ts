@@ -134,6 +134,23 @@ export interface FailureDomain {
   source: FailureDomainSource;
 }
 
+/**
+ * Whether a server in domain `a` goes down with domain `b`: the same id, or — for pool domains — a pool in common. A
+ * server in several pools (`pool:0+1`, readFailureDomain) is in each of them: draining pool 0 takes it down, and a
+ * replica on it does not survive the loss of pool 0 (nor of pool 1). Plain string equality said it did.
+ */
+export function sharesFailureDomain(a: string, b: string): boolean {
+  if (a === b) return true;
+  const pools = (id: string): string[] | null =>
+    id.startsWith(POOL_PREFIX) ? id.slice(POOL_PREFIX.length).split('+') : null;
+  const left = pools(a);
+  const right = pools(b);
+  return left !== null && right !== null && left.some((pool) => right.includes(pool));
+}
+
+/** How readFailureDomain names a pool domain: `pool:` and the pool numbers joined by `+`. */
+const POOL_PREFIX = 'pool:';
+
 export interface FailureDomainOptions {
   /**
    * Read the domain from the first TAG_LIST entry that starts with this prefix (its remainder is the domain), and
@@ -174,6 +191,6 @@ export function readFailureDomain(
   const pools = [...new Set(Object.values(record.mapFields.pool ?? {}).map((p) => p.trim()))]
     .filter((p) => p !== '')
     .sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
-  if (pools.length > 0) return { id: `pool:${pools.join('+')}`, source: 'pool' };
+  if (pools.length > 0) return { id: `${POOL_PREFIX}${pools.join('+')}`, source: 'pool' };
   return { id: instance, source: 'instance' };
 }

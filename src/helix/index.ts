@@ -6,6 +6,7 @@ export {
   DEFAULT_ADMIN_PORT,
   readCommittingSegments,
   readFailureDomain,
+  sharesFailureDomain,
   readInstanceEndpoint,
   readSegmentAssignment,
   type ClusterSettings,

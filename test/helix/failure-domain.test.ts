@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readFailureDomain, type FailureDomainOptions } from '../../src/helix/cluster-records.js';
+import { readFailureDomain, sharesFailureDomain, type FailureDomainOptions } from '../../src/helix/cluster-records.js';
 import { newZNRecord } from '../../src/helix/znrecord.js';
 
 const I = 'Server_a_8098';
@@ -52,5 +52,23 @@ describe('failure domain of an instance config (CONFIGS/PARTICIPANT)', () => {
     ],
   ])('%s', (_name, fields, options, expected) => {
     expect(readFailureDomain(config(fields), I, options)).toEqual(expected);
+  });
+});
+
+describe('sharesFailureDomain: does a server in domain a go down with domain b?', () => {
+  it.each<[string, string, boolean]>([
+    ['us-east-1a', 'us-east-1a', true],
+    ['us-east-1a', 'us-east-1b', false],
+    ['pool:0', 'pool:0', true],
+    ['pool:0+1', 'pool:0', true], // a server in pools 0 and 1 is in pool 0
+    ['pool:0', 'pool:0+1', true],
+    ['pool:0+1', 'pool:1+2', true],
+    ['pool:0+1', 'pool:2', false],
+    ['pool:1', 'pool:10', false],
+    ['pool:1', '1', false], // a zone named like a pool number is not that pool
+    [I, I, true],
+    [I, 'Server_b_8098', false],
+  ])('%s with %s: %s', (a, b, expected) => {
+    expect(sharesFailureDomain(a, b)).toBe(expected);
   });
 });

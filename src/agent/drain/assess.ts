@@ -1,7 +1,7 @@
 // The drain gate's policy (issue 16): is anything lost if this server, or a whole failure domain, goes away?
 // IO-free: check.ts gathers the inputs (the tracker's cache, external views, instance configs) and calls assess().
 
-import type { FailureDomain, ReplicaState } from '../../helix/index.js';
+import { sharesFailureDomain, type FailureDomain, type ReplicaState } from '../../helix/index.js';
 
 /** What is known of a hosted segment's deep-store copy. */
 export type DeepStoreCopy =
@@ -166,7 +166,7 @@ function assessSegment(input: AssessInput, hosted: HostedCopy): SegmentVerdict {
   const domainOf = (instance: string): string | null => input.domains.get(instance)?.id ?? null;
   // This server's own replica survives a domain it is not in (a zone check asked of a server outside the zone).
   const selfDomain = domainOf(input.instance);
-  if (hosted.state === 'ONLINE' && selfDomain !== null && selfDomain !== input.drainedDomain)
+  if (hosted.state === 'ONLINE' && selfDomain !== null && !sharesFailureDomain(selfDomain, input.drainedDomain))
     return { kind: 'replica' };
 
   const replicas: ReplicaSeen[] = [];
@@ -175,7 +175,8 @@ function assessSegment(input: AssessInput, hosted: HostedCopy): SegmentVerdict {
     replicas.push({ instance, state, domain: state === 'ONLINE' ? domainOf(instance) : null });
   }
   const online = replicas.filter((r) => r.state === 'ONLINE');
-  if (online.some((r) => r.domain !== null && r.domain !== input.drainedDomain)) return { kind: 'replica' };
+  if (online.some((r) => r.domain !== null && !sharesFailureDomain(r.domain, input.drainedDomain)))
+    return { kind: 'replica' };
   const unknownDomain = online.filter((r) => r.domain === null);
   if (unknownDomain.length > 0)
     return {

@@ -118,14 +118,13 @@ export class SidecarRegistration {
     const { session, path } = this.options;
     const sessionId = session.sessionId;
     if (sessionId === null || sessionId === this.registeredIn) return;
-    const { url, zone } = await this.options.address();
-    this.lastZone = zone;
-    const data = encodeRegistration({ url, ...this.options.entry, ...(zone === undefined ? {} : { zone }) });
+    const address = await this.options.address();
+    const data = encodeRegistration({ ...address, ...this.options.entry });
     const write = { onlyInSession: sessionId };
     for (let tries = 0; tries < 3 && !this.stopped; tries++) {
       try {
         await session.create(path, data, 'ephemeral', write);
-        return this.registered(sessionId, url);
+        return this.registered(sessionId, address);
       } catch (err) {
         if (isZkCode(err, 'NO_NODE')) {
           await session.ensurePath(parentPath(path));
@@ -138,13 +137,15 @@ export class SidecarRegistration {
       if (stat.ephemeralOwner === sessionId) {
         // Ours (a create whose answer was lost): rewritten, then watched again (the write fires the watch above).
         await session.setData(path, data, stat.version, write);
-        return this.registered(sessionId, url);
+        return this.registered(sessionId, address);
       }
       return this.heldByOther(stat.ephemeralOwner);
     }
   }
 
-  private async registered(sessionId: string, url: string): Promise<void> {
+  private async registered(sessionId: string, address: RegisteredAddress): Promise<void> {
+    const { url } = address;
+    this.lastZone = address.zone;
     const { session, path } = this.options;
     await session.exists(path, (event) => this.onEntryEvent(event.type));
     this.failures = 0;
@@ -203,7 +204,12 @@ export class AdvertiseUrlError extends SidecarError {
 export interface RegisteredAddress {
   url: string;
   zone?: string;
+  /** Where the zone came from (Registration.zoneFrom); set with `zone`. */
+  zoneFrom?: 'flag' | 'instance-config';
 }
+
+/** A zone id fit to register and print in a column (what `--zone` accepts): no whitespace, at most 128 characters. */
+const ZONE_ID = /^\S{1,128}$/;
 
 /**
  * The URL and zone to register. The URL: `advertiseUrl` when given, else the server's HELIX_HOST from its instance
@@ -227,7 +233,7 @@ export function registrationAddress(options: {
   const explicitUrl = options.advertiseUrl?.replace(/\/+$/, '');
   const explicitZone = options.zone;
   const explicit = (url: string): RegisteredAddress =>
-    explicitZone === undefined ? { url } : { url, zone: explicitZone };
+    explicitZone === undefined ? { url } : { url, zone: explicitZone, zoneFrom: 'flag' };
   if (explicitUrl !== undefined && explicitZone !== undefined) return () => Promise.resolve(explicit(explicitUrl));
   const path = clusterPaths(cluster).instanceConfig(instance);
   return async () => {
@@ -237,10 +243,12 @@ export function registrationAddress(options: {
       throw new AdvertiseUrlError(`no instance config at ${path} to learn the server's host from`);
     }
     const url = explicitUrl ?? defaultAdvertiseUrl(readInstanceEndpoint(record.doc.record, path).host, port, { tls });
-    if (explicitZone !== undefined) return { url, zone: explicitZone };
+    if (explicitZone !== undefined) return { url, zone: explicitZone, zoneFrom: 'flag' };
     const domain = readFailureDomain(record.doc.record, instance, {
       ...(options.failureDomainTagPrefix === undefined ? {} : { tagPrefix: options.failureDomainTagPrefix }),
     });
-    return domain.source === 'instance' ? { url } : { url, zone: domain.id };
+    // The server alone (no domain configured), or an id a column cannot hold: no zone rather than a wrong one.
+    if (domain.source === 'instance' || !ZONE_ID.test(domain.id)) return { url };
+    return { url, zone: domain.id, zoneFrom: 'instance-config' };
   };
 }

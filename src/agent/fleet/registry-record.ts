@@ -33,6 +33,12 @@ export const registrationSchema = z.object({
   /** The endpoints it answers (`fleet-summary`, `segment-download`, ...): a newer CLI asks an older sidecar safely. */
   capabilities: z.array(z.string()),
   zone: z.string().optional(),
+  /**
+   * Where `zone` came from: `flag` (`--zone`, the operator's word) or `instance-config` (the server's failure
+   * domain when the sidecar registered, which an operator may change since: only a live answer confirms it).
+   * Absent in entries of sidecars older than the field, which registered only `--zone`.
+   */
+  zoneFrom: z.enum(['flag', 'instance-config']).optional(),
 });
 
 export type Registration = z.infer<typeof registrationSchema>;

@@ -4,7 +4,7 @@
 import pLimit from 'p-limit';
 import { z } from 'zod';
 import { getFromSidecar, type AskOptions, type RegistryEntry } from './fleet-query.js';
-import type { ZoneDrainAnswer } from './zone-drain.js';
+import { zoneToTrust, type ZoneDrainAnswer } from './zone-drain.js';
 
 /** The fields of a DrainReport (src/agent/drain/check.ts) the zone verdict needs; the rest is ignored. */
 const drainReportSchema = z.object({
@@ -32,7 +32,7 @@ async function askOne(entry: RegistryEntry, zone: string, options: AskOptions): 
     instance: entry.instance,
     state: 'unreachable',
     reason,
-    registeredZone: entry.registration?.zone ?? null,
+    registeredZone: zoneToTrust(entry.registration),
   });
   if (entry.registration === null) return unreachable(entry.problem);
   const registration = entry.registration;

@@ -2,7 +2,9 @@
 // `GET /drain/check?domain=Z` (each assesses its server's segments against the loss of zone Z). Pure: the answers
 // in, one verdict out.
 
+import { sharesFailureDomain } from '../../helix/index.js';
 import type { DrainVerdict } from '../drain/assess.js';
+import type { Registration } from './registry-record.js';
 
 /** What one sidecar answered (the fields of its DrainReport this needs), or why it did not. */
 export type ZoneDrainAnswer =
@@ -41,7 +43,7 @@ export function combineZoneDrain(zone: string, answers: readonly ZoneDrainAnswer
   const reasons: string[] = [];
   for (const answer of answers) {
     if (answer.state === 'unreachable') {
-      if (answer.registeredZone === zone || answer.registeredZone === null) {
+      if (answer.registeredZone === null || sharesFailureDomain(answer.registeredZone, zone)) {
         servers.push(answer.instance);
         const where = answer.registeredZone === null ? 'may be in the zone (no zone registered)' : 'is in the zone';
         reasons.push(`${answer.instance} ${where} and did not answer: ${answer.reason}`);
@@ -52,7 +54,7 @@ export function combineZoneDrain(zone: string, answers: readonly ZoneDrainAnswer
       reasons.push(`${answer.instance} cannot read its own failure domain`);
       continue;
     }
-    if (answer.domain !== zone) continue;
+    if (!sharesFailureDomain(answer.domain, zone)) continue;
     servers.push(answer.instance);
     for (const segment of answer.atRisk) atRisk.push({ instance: answer.instance, ...segment });
     if (answer.verdict === 'cannot_tell') reasons.push(...answer.reasons.map((r) => `${answer.instance}: ${r}`));
@@ -60,6 +62,17 @@ export function combineZoneDrain(zone: string, answers: readonly ZoneDrainAnswer
   if (servers.length === 0 && reasons.length === 0) reasons.push(`no registered sidecar is in zone ${zone}`);
   const verdict: DrainVerdict = atRisk.length > 0 ? 'unsafe' : reasons.length > 0 ? 'cannot_tell' : 'safe';
   return { zone, verdict, servers, atRisk, reasons };
+}
+
+/**
+ * The zone a sidecar that does not answer is taken to be in: the one it registered from `--zone`, or null ("may
+ * be in any zone"). A zone it learned from its server's instance config may be stale — the server retagged since,
+ * or Pinot wrote the domain after the sidecar registered — and only a live answer confirms it; trusting it would
+ * let a silent server of the zone be skipped, and the zone called safe.
+ */
+export function zoneToTrust(registration: Pick<Registration, 'zone' | 'zoneFrom'> | null): string | null {
+  if (registration === null || registration.zoneFrom === 'instance-config') return null;
+  return registration.zone ?? null;
 }
 
 /** 0 safe, 1 unsafe, 2 cannot tell: the exit codes of `drain-check`. */

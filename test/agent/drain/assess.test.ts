@@ -140,6 +140,36 @@ describe('assess: is anything lost with the drained domain?', () => {
       ),
       { verdict: 'safe', reasons: [], unknown: 0 },
     ],
+    [
+      'pools: the only other replica is on a server in pools 0 and 1, and pool 0 goes: at risk',
+      input(
+        NONE,
+        { [ME]: 'ONLINE', [OTHER]: 'ONLINE' },
+        {
+          drainedDomain: 'pool:0',
+          domains: new Map([
+            [ME, { id: 'pool:0', source: 'pool' }],
+            [OTHER, { id: 'pool:0+1', source: 'pool' }],
+          ]),
+        },
+      ),
+      { verdict: 'unsafe', reasons: ['same_domain_only'], unknown: 0 },
+    ],
+    [
+      'pools: a replica on a server in pool 1 only survives pool 0',
+      input(
+        NONE,
+        { [ME]: 'ONLINE', [OTHER]: 'ONLINE' },
+        {
+          drainedDomain: 'pool:0',
+          domains: new Map([
+            [ME, { id: 'pool:0+1', source: 'pool' }],
+            [OTHER, { id: 'pool:1', source: 'pool' }],
+          ]),
+        },
+      ),
+      { verdict: 'safe', reasons: [], unknown: 0 },
+    ],
   ])('%s', (_name, given, expected) => {
     expect(summary(assess(given))).toEqual(expected);
   });

@@ -123,6 +123,7 @@ describe('registration', () => {
         url: `http://127.0.0.1:${ports[A]}`,
         version: version(),
         zone: 'zone-1',
+        zoneFrom: 'flag',
         capabilities: expect.arrayContaining(['fleet-summary', 'segment-download']) as string[],
       });
       expect(Date.parse(e.registration.startedAt)).not.toBeNaN();
@@ -262,7 +263,8 @@ describe('fleet status', () => {
           reason: `no answer from http://127.0.0.1:${ports[B]} within 1500 ms`,
         });
         expect(byInstance.get(A)).toMatchObject({ state: 'up', zone: 'zone-1' });
-        expect(byInstance.get(C)).toMatchObject({ state: 'up', zone: 'zone-2' });
+        // C was given no --zone: its server's failure domain, in the registry and in its own summary.
+        expect(byInstance.get(C)).toMatchObject({ state: 'up', zone: 'zone-2', summary: { zone: 'zone-2' } });
         expect(body.totals).toMatchObject({ up: 2, unreachable: 1 });
         expect(body.timedOut).toBe(false);
 

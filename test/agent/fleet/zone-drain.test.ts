@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { combineZoneDrain, zoneDrainExitCode, type ZoneDrainAnswer } from '../../../src/agent/fleet/zone-drain.js';
+import {
+  combineZoneDrain,
+  zoneDrainExitCode,
+  zoneToTrust,
+  type ZoneDrainAnswer,
+} from '../../../src/agent/fleet/zone-drain.js';
 
 const answered = (
   instance: string,
@@ -71,6 +76,33 @@ describe('combineZoneDrain (fleet drain-check --zone)', () => {
     expect(result.servers).toEqual(servers);
     if (verdict === 'cannot_tell') expect(result.reasons.length).toBeGreaterThan(0);
     if (verdict === 'unsafe') expect(result.atRisk).toEqual([{ instance: 'a', ...risk }]);
+  });
+
+  it.each<[string, ZoneDrainAnswer[], 'safe' | 'unsafe' | 'cannot_tell', string[]]>([
+    [
+      'a server in pools 0 and 1 is in pool 0: its risk counts',
+      [answered('a', 'pool:0+1', { verdict: 'unsafe', atRisk: [risk] })],
+      'unsafe',
+      ['a'],
+    ],
+    ['a silent sidecar registered in pools 0 and 1 may hold pool 0', [silent('a', 'pool:0+1')], 'cannot_tell', ['a']],
+    ['pool 1 alone is not pool 0', [answered('a', 'pool:0'), answered('c', 'pool:1')], 'safe', ['a']],
+  ])('pools: %s', (_label, answers, verdict, servers) => {
+    const result = combineZoneDrain('pool:0', answers);
+    expect(result.verdict).toBe(verdict);
+    expect(result.servers).toEqual(servers);
+    if (verdict === 'cannot_tell') expect(result.reasons.length).toBeGreaterThan(0);
+    if (verdict === 'unsafe') expect(result.atRisk).toEqual([{ instance: 'a', ...risk }]);
+  });
+
+  it.each<[string, Parameters<typeof zoneToTrust>[0], string | null]>([
+    ['--zone: the operator said so', { zone: 'z1', zoneFrom: 'flag' }, 'z1'],
+    ['an entry older than zoneFrom registered only --zone', { zone: 'z1' }, 'z1'],
+    ['learned from the instance config: may be stale, so any zone', { zone: 'z1', zoneFrom: 'instance-config' }, null],
+    ['no zone', {}, null],
+    ['no readable entry', null, null],
+  ])("a silent sidecar's zone to trust: %s", (_label, registration, zone) => {
+    expect(zoneToTrust(registration)).toBe(zone);
   });
 
   it.each([
