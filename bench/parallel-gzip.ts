@@ -212,6 +212,8 @@ async function main(): Promise<void> {
   // ~20% of the time). Each figure is the median of `rounds` runs taken in turn, so that a slow moment of a shared
   // machine does not fall on one side only. The one-member check has a download of its own, after the timed ones.
   const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new Error(`--rounds must be a positive integer, got ${values.rounds}`);
   const runs: Record<'sidecar' | 'pigz' | 'single' | 'oneThread', Timed[]> = {
     sidecar: [],
     pigz: [],

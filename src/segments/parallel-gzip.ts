@@ -21,6 +21,18 @@ const WINDOW_BYTES = 32 * 1024;
 export const DEFAULT_BLOCK_SIZE = 512 * 1024;
 
 /**
+ * Input bytes one stream may have in flight by default: 2 blocks per thread, up to this. With 8 threads and 512 KiB
+ * blocks that is 8 blocks (16 would hold 8 MiB of input per download, twice what 256 KiB blocks held, for no speed:
+ * when several downloads share the pool, their blocks keep every thread busy).
+ */
+export const MAX_DEFAULT_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
+
+/** Blocks in flight per stream by default: 2 per pool thread (one compressing, one queued), within the byte cap. */
+export function defaultBlocksInFlight(threads: number, blockSize: number): number {
+  return Math.max(2, Math.min(2 * threads, Math.floor(MAX_DEFAULT_BYTES_IN_FLIGHT / blockSize)));
+}
+
+/**
  * Recycled block buffers kept per stream, beyond the one being filled: one covers the steady state (a block comes
  * back from its worker about when the next one is full); a second one cost 8 MiB of peak RSS with 8 downloads.
  */
@@ -36,7 +48,8 @@ export interface ParallelGzipOptions {
   /**
    * Blocks of this stream dispatched but not yet passed to the consumer (compressing, queued, or compressed
    * and waiting for a slow reader). Bounds the stream's memory to about this many blocks in and out; default
-   * 2 × pool.threads, enough for one stream to keep every thread busy while its next block fills.
+   * defaultBlocksInFlight(): 2 × pool.threads (one stream keeps every thread busy while its next block fills),
+   * at most MAX_DEFAULT_BYTES_IN_FLIGHT of input.
    */
   maxBlocksInFlight?: number;
   /**
@@ -116,7 +129,7 @@ export class ParallelGzip extends Duplex {
       throw new RangeError(`block size must be an integer of at least ${WINDOW_BYTES}, got ${blockSize}`);
     }
     this.#pool = options.pool ?? defaultCompressionPool();
-    const maxBlocksInFlight = options.maxBlocksInFlight ?? 2 * this.#pool.threads;
+    const maxBlocksInFlight = options.maxBlocksInFlight ?? defaultBlocksInFlight(this.#pool.threads, blockSize);
     if (!Number.isInteger(maxBlocksInFlight) || maxBlocksInFlight < 1) {
       throw new RangeError(`blocks in flight must be a positive integer, got ${maxBlocksInFlight}`);
     }

@@ -189,42 +189,48 @@ describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
     expect(renewals).toBe(0);
   }, 90_000);
 
-  it('drops a handshake a just-opened ZooKeeper never answers after refusals, and connects on the next try', async () => {
-    // What a ZooKeeper restarting on a loaded machine did about once in 15 restarts: refuse, then accept a
-    // connection and never answer its ConnectRequest. The library's connect timeout ends at the TCP handshake.
-    const { server } = zooKeeper;
-    const port = await freePort(); // nothing listens yet: every attempt is refused
-    session = new ZkSession({ connectString: `127.0.0.1:${port}`, sessionTimeoutMs: 60_000 });
-    session.start();
-    await nextEvent(session, 'connectFailed');
+  it(
+    'drops a handshake a just-opened ZooKeeper never answers after refusals, and connects on the next try',
+    {
+      timeout: 60_000,
+    },
+    async () => {
+      // What a ZooKeeper restarting on a loaded machine did about once in 15 restarts: refuse, then accept a
+      // connection and never answer its ConnectRequest. The library's connect timeout ends at the TCP handshake.
+      const { server } = zooKeeper;
+      const port = await freePort(); // nothing listens yet: every attempt is refused
+      session = new ZkSession({ connectString: `127.0.0.1:${port}`, sessionTimeoutMs: 60_000 });
+      session.start();
+      await nextEvent(session, 'connectFailed');
 
-    const accepted: net.Socket[] = [];
-    let silentOneClosed = false;
-    const gate = net.createServer((client) => {
-      accepted.push(client);
-      client.on('error', () => undefined);
-      if (accepted.length === 1) {
-        // The first connection hears nothing, ever; its request is read and ignored.
-        client.resume().on('close', () => (silentOneClosed = true));
-        return;
+      const accepted: net.Socket[] = [];
+      let silentOneClosed = false;
+      const gate = net.createServer((client) => {
+        accepted.push(client);
+        client.on('error', () => undefined);
+        if (accepted.length === 1) {
+          // The first connection hears nothing, ever; its request is read and ignored.
+          client.resume().on('close', () => (silentOneClosed = true));
+          return;
+        }
+        const upstream = net.connect(server.port, '127.0.0.1');
+        upstream.on('error', () => client.destroy());
+        client.pipe(upstream).pipe(client);
+      });
+      await new Promise<void>((resolve) => gate.listen(port, '127.0.0.1', resolve));
+      try {
+        await vi.waitFor(() => expect(session!.state).toBe('connected'), { timeout: 30_000, interval: 50 });
+        expect(accepted.length).toBeGreaterThanOrEqual(2);
+        await vi.waitFor(() => expect(silentOneClosed).toBe(true)); // the client dropped the silent one
+        await expect(session.exists('/')).resolves.not.toBeNull();
+      } finally {
+        await session.close();
+        session = undefined;
+        for (const s of accepted) s.destroy();
+        await new Promise<void>((resolve) => gate.close(() => resolve()));
       }
-      const upstream = net.connect(server.port, '127.0.0.1');
-      upstream.on('error', () => client.destroy());
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => gate.listen(port, '127.0.0.1', resolve));
-    try {
-      await vi.waitFor(() => expect(session!.state).toBe('connected'), { timeout: 30_000, interval: 50 });
-      expect(accepted.length).toBeGreaterThanOrEqual(2);
-      await vi.waitFor(() => expect(silentOneClosed).toBe(true)); // the client dropped the silent one
-      await expect(session.exists('/')).resolves.not.toBeNull();
-    } finally {
-      await session.close();
-      session = undefined;
-      for (const s of accepted) s.destroy();
-      await new Promise<void>((resolve) => gate.close(() => resolve()));
-    }
-  });
+    },
+  );
 
   it('renews its session after ZooKeeper was down longer than the session timeout', async () => {
     const { server } = zooKeeper;

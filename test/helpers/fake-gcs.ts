@@ -85,6 +85,9 @@ async function lockHolderAlive(): Promise<boolean> {
     );
     return age < INSTALL_TIMEOUT_MS;
   }
+  // Our own pid in a lock we are waiting on is a stale lock of an earlier process that had the same pid (a
+  // container's pids repeat, its /tmp may not be new).
+  if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -117,8 +120,8 @@ export async function ensureFakeGcsServer(options: { onInstall?: () => void } = 
       return undefined;
     });
   }
-  await lock.writeFile(String(process.pid));
   try {
+    await lock.writeFile(String(process.pid));
     options.onInstall?.();
     try {
       await run('go', ['install', FAKE_GCS_MODULE], { timeout: INSTALL_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 });

@@ -11,7 +11,12 @@ import { crc32, gunzipSync, gzipSync, inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CompressionPool } from '../../src/segments/compression-pool.js';
 import { CompressionError } from '../../src/segments/errors.js';
-import { createParallelGzip, DEFAULT_BLOCK_SIZE, type ParallelGzipOptions } from '../../src/segments/parallel-gzip.js';
+import {
+  createParallelGzip,
+  DEFAULT_BLOCK_SIZE,
+  defaultBlocksInFlight,
+  type ParallelGzipOptions,
+} from '../../src/segments/parallel-gzip.js';
 import { fixturesSkipNote, hasPinotFixtures, pinotFixturesDir } from '../helpers/fixtures.js';
 import { listTarGz } from '../helpers/raw-tar.js';
 import { createRng, testSeed, type Rng } from '../helpers/rng.js';
@@ -288,6 +293,19 @@ describe('createParallelGzip: memory bound and backpressure', () => {
     } finally {
       await shared.close();
     }
+  });
+});
+
+describe('defaultBlocksInFlight: 2 per thread, at most 4 MiB of input per stream', () => {
+  it.each<[number, number, number]>([
+    [1, DEFAULT_BLOCK_SIZE, 2],
+    [2, DEFAULT_BLOCK_SIZE, 4],
+    [4, DEFAULT_BLOCK_SIZE, 8],
+    [8, DEFAULT_BLOCK_SIZE, 8], // 16 would hold 8 MiB per download
+    [8, 256 * KiB, 16],
+    [2, 4 * 1024 * KiB, 2], // never fewer than 2: one compressing while the next fills
+  ])('%i threads, %i-byte blocks: %i', (threads, blockSize, blocks) => {
+    expect(defaultBlocksInFlight(threads, blockSize)).toBe(blocks);
   });
 });
 

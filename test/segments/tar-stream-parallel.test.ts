@@ -78,6 +78,19 @@ describe('streamSegmentArchive: one gzip member from the parallel compressor', (
     expect(await archiveTree(seg, gz)).toEqual(await digestTree(seg.dir));
   });
 
+  it('given a plan, the gzip header is readable before any file is read; given a segment, nothing is', async () => {
+    const name = `seg_${++counter}`;
+    await buildSegment(path.join(dataDir, TABLE), { name, payloadBytes: MiB, payloadKind: 'text' });
+    const seg = await store.resolve(TABLE, name);
+    const planned = streamSegmentArchive(await planSegmentArchive(seg), { compressionPool: pool });
+    const unplanned = streamSegmentArchive(seg, { compressionPool: pool });
+    const header = planned.read() as Buffer | null;
+    expect(header === null ? null : [...header.subarray(0, 3)]).toEqual([0x1f, 0x8b, 8]);
+    expect(unplanned.read()).toBeNull();
+    planned.destroy();
+    unplanned.destroy();
+  });
+
   it('level 0 (stored) is still one valid member', async () => {
     const name = `seg_${++counter}`;
     await buildSegment(path.join(dataDir, TABLE), { name, payloadBytes: MiB, payloadKind: 'text' });
