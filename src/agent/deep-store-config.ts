@@ -182,9 +182,8 @@ export function deepStoreProblems(
  * DEFAULT_S3_REGION; an absent checksum mode is left to the store. GCS: STORAGE_EMULATOR_HOST is refused: the Node
  * SDK (7.x, "experimental") takes it verbatim as its base URL for metadata and reads, while uploads would go to the
  * configured endpoint: give --gcs-emulator-endpoint instead. Azure: secrets from the named files, else
- * AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN /
- * AZURE_STORAGE_CONNECTION_STRING, else none (DefaultAzureCredential). Throws an Error naming the option whose file
- * cannot be read.
+ * AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN / AZURE_STORAGE_CONNECTION_STRING, else none (DefaultAzureCredential).
+ * Throws an Error naming the option whose file cannot be read.
  */
 export function deepStoreOptions(config: DeepStoreConfig, env: NodeJS.ProcessEnv): Omit<DeepStoreOptions, 'logger'> {
   const secret = (file: string | undefined, variable: string, flag: string): string | undefined => {

@@ -238,9 +238,9 @@ export class AzureDeepStore implements DeepStore {
   /**
    * Nothing to sweep: a put() that dies mid-upload leaves no blob, only uncommitted blocks, which no reader and no
    * ordinary listing sees (only List Blobs with include=uncommittedblobs) and which cannot be deleted. The blob's next
-   * Put Block List (the retry) discards
-   * every uncommitted block it does not name, and Azure deletes uncommitted blocks after 7 days
-   * (BlockBlobClient.commitBlockList: "Uncommitted blocks will expire and be permanently deleted after 7 days").
+   * Put Block List (the retry) discards every uncommitted block it does not name, and Azure deletes uncommitted blocks
+   * after 7 days (BlockBlobClient.commitBlockList: "Uncommitted blocks will expire and be permanently deleted after 7
+   * days").
    */
   async sweepStaleTemps(options: SweepOptions = {}): Promise<SweepResult> {
     options.signal?.throwIfAborted();

@@ -41,10 +41,9 @@ export interface SegmentCrc {
 /**
  * Pinot's segment CRC, CrcUtils.computeCrc / computeDataCrc (docs/pinot-interop.md,
  * "creation.meta and the CRC"): Adler-32 over the concatenated bytes of every regular file under the segment root,
- * except files
- * named `creation.meta` or ending in `.crc` (HDFS copies leave those), in String.compareTo order of
- * their paths. All paths share the root, so that is code-unit order of the relative path including
- * `v3/`. The data CRC (1.5.0+) takes only files ending in `.fwd` or `.dict`.
+ * except files named `creation.meta` or ending in `.crc` (HDFS copies leave those), in String.compareTo order of their
+ * paths. All paths share the root, so that is code-unit order of the relative path including `v3/`. The data CRC
+ * (1.5.0+) takes only files ending in `.fwd` or `.dict`.
  *
  * Recomputes both CRCs in one pass: the data files are a subset read in the same order, so each file
  * is read once and fed to both checksums. Files are streamed in `readSize` chunks; segments can be

@@ -84,13 +84,13 @@ const MAX_TIMER_MS = 60 * 60 * 1000;
  * Deciding is pure and costs no I/O (decide.ts, on the rules of eligibility.ts) until a segment is a candidate;
  * then an attempt runs in one of `parallelism` slots (slots.ts, default 2; a drain's segments first): local check,
  * lock, fresh read, HEAD, upload, verify, CAS (repair-attempt.ts). What comes of it is recorded in one place
- * (outcome-recorder.ts: repair
- * state, metrics, log events). A failed attempt frees its slot at once and records when to try again
- * (backoff.ts); a single wake timer brings due segments back. So a slow or failing segment never holds a
- * slot while it waits, and one bad segment never stops the others or a pass.
+ * (outcome-recorder.ts: repair state, metrics, log events). A failed attempt frees its slot at once and records when to
+ * try again (backoff.ts); a single wake timer brings due segments back. So a slow or failing segment never holds a slot
+ * while it waits, and one bad segment never stops the others or a pass.
  *
- * ZooKeeper cost per repaired segment: create lock, read, compare-and-set, delete lock (plus the tracker's own
- * re-read of the znode our write changed). After stop() begins there is no ZooKeeper write at all: no lock,
+ * ZooKeeper cost per repaired segment: create the lock, then one multi (compare-and-set of the URL on the version the
+ * tracker watches, and the lock's delete), plus the tracker's own re-read of the znode our write changed
+ * (docs/architecture.md, bench/repair.ts: 5.05 requests in all). After stop() begins there is no ZooKeeper write at all: no lock,
  * no CAS, not even a lock delete (the ephemeral lock dies with the session the owner closes).
  */
 export class Reconciler {

@@ -10,8 +10,7 @@ import { buildSegment, type BuiltSegment } from '../../helpers/segment-builder.j
 /**
  * Attacks on the HTTP surface that an adversarial review found the sidecar survived (issue 10): slowloris,
  * header floods and request-smuggling shapes. Kept as tests so they stay survived: each sends bytes over a raw socket,
- * as an
- * attacker would, and checks that the request is refused, that no second request hidden in the first is ever
+ * as an attacker would, and checks that the request is refused, that no second request hidden in the first is ever
  * answered, and that the server still serves a normal download afterwards.
  */
 let root: string;
