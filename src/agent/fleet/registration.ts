@@ -237,7 +237,10 @@ export function registrationAddress(options: {
   if (explicitUrl !== undefined && explicitZone !== undefined) return () => Promise.resolve(explicit(explicitUrl));
   const path = clusterPaths(cluster).instanceConfig(instance);
   return async () => {
-    const record = await readRecord(session, path);
+    // With the URL given, the instance config only adds the zone: one that cannot be read (corrupt, over the size
+    // limit) costs the zone, not the registration.
+    const record =
+      explicitUrl === undefined ? await readRecord(session, path) : await readRecord(session, path).catch(() => null);
     if (record === null) {
       if (explicitUrl !== undefined) return explicit(explicitUrl); // no zone to learn: none registered
       throw new AdvertiseUrlError(`no instance config at ${path} to learn the server's host from`);

@@ -14,6 +14,7 @@ const IN_ZONE = 'Server_in-zone_8098';
 const TAGGED = 'Server_tagged_8098';
 const ALONE = 'Server_alone_8098';
 const SPACED = 'Server_spaced_8098';
+const CORRUPT = 'Server_corrupt_8098';
 
 const world = useSeededCluster('registration-address', {
   setup: async (seed) => {
@@ -21,6 +22,7 @@ const world = useSeededCluster('registration-address', {
     await seed.addInstance(TAGGED, { host: 'server-2.pinot', live: false });
     await seed.addInstance(ALONE, { host: 'server-3.pinot', live: false });
     await seed.addInstance(SPACED, { host: 'server-4.pinot', failureDomain: 'rack 7', live: false });
+    await seed.put(seed.paths.instanceConfig(CORRUPT), Buffer.from('{"id":"Server_corrupt_8098","simpleFields":{'));
   },
 });
 
@@ -71,6 +73,11 @@ describe('registrationAddress', () => {
     ],
   ])('%s', async (_case, instance, options, expected) => {
     expect(await address(instance, options)).toEqual(expected);
+  });
+
+  it('an instance config that cannot be read: with the URL given, registered without a zone; without, an error', async () => {
+    expect(await address(CORRUPT, { advertiseUrl: 'http://x:1' })).toEqual({ url: 'http://x:1' });
+    await expect(address(CORRUPT)).rejects.toThrow();
   });
 
   it('an instance config that is not there: the URL given is enough (no zone); without one, a clear error', async () => {
