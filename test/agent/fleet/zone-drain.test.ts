@@ -4,7 +4,9 @@ import {
   zoneDrainExitCode,
   zoneToTrust,
   type ZoneDrainAnswer,
+  type ZoneDrainVerdict,
 } from '../../../src/agent/fleet/zone-drain.js';
+import type { DrainVerdict } from '../../../src/agent/drain/assess.js';
 
 const answered = (
   instance: string,
@@ -27,6 +29,14 @@ const silent = (instance: string, registeredZone: string | null): ZoneDrainAnswe
   registeredZone,
 });
 const risk = { table: 't_REALTIME', segment: 's1', reason: 'same_domain_only' };
+
+/** The verdict and the servers counted in the zone; a cannot-tell says why, an unsafe one names a's risk. */
+function expectVerdict(result: ZoneDrainVerdict, verdict: DrainVerdict, servers: string[]): void {
+  expect(result.verdict).toBe(verdict);
+  expect(result.servers).toEqual(servers);
+  if (verdict === 'cannot_tell') expect(result.reasons.length).toBeGreaterThan(0);
+  if (verdict === 'unsafe') expect(result.atRisk).toEqual([{ instance: 'a', ...risk }]);
+}
 
 describe('combineZoneDrain (fleet drain-check --zone)', () => {
   it.each<[string, ZoneDrainAnswer[], 'safe' | 'unsafe' | 'cannot_tell', string[]]>([
@@ -71,11 +81,7 @@ describe('combineZoneDrain (fleet drain-check --zone)', () => {
     ['no server in the zone (a typo?)', [answered('c', 'z2')], 'cannot_tell', []],
     ['a sidecar that cannot read its own domain', [answered('a', 'z1'), answered('x', null)], 'cannot_tell', ['a']],
   ])('%s', (_label, answers, verdict, servers) => {
-    const result = combineZoneDrain('z1', answers);
-    expect(result.verdict).toBe(verdict);
-    expect(result.servers).toEqual(servers);
-    if (verdict === 'cannot_tell') expect(result.reasons.length).toBeGreaterThan(0);
-    if (verdict === 'unsafe') expect(result.atRisk).toEqual([{ instance: 'a', ...risk }]);
+    expectVerdict(combineZoneDrain('z1', answers), verdict, servers);
   });
 
   it.each<[string, ZoneDrainAnswer[], 'safe' | 'unsafe' | 'cannot_tell', string[]]>([
@@ -88,11 +94,7 @@ describe('combineZoneDrain (fleet drain-check --zone)', () => {
     ['a silent sidecar registered in pools 0 and 1 may hold pool 0', [silent('a', 'pool:0+1')], 'cannot_tell', ['a']],
     ['pool 1 alone is not pool 0', [answered('a', 'pool:0'), answered('c', 'pool:1')], 'safe', ['a']],
   ])('pools: %s', (_label, answers, verdict, servers) => {
-    const result = combineZoneDrain('pool:0', answers);
-    expect(result.verdict).toBe(verdict);
-    expect(result.servers).toEqual(servers);
-    if (verdict === 'cannot_tell') expect(result.reasons.length).toBeGreaterThan(0);
-    if (verdict === 'unsafe') expect(result.atRisk).toEqual([{ instance: 'a', ...risk }]);
+    expectVerdict(combineZoneDrain('pool:0', answers), verdict, servers);
   });
 
   it.each<[string, Parameters<typeof zoneToTrust>[0], string | null]>([
