@@ -141,6 +141,7 @@ export class CompressionPool {
   readonly #idle: PoolThread[] = [];
   readonly #busy = new Set<PoolThread>();
   readonly #queue: QueuedJob[] = [];
+  #streams = 0;
   #nextId = 0;
   #closed = false;
 
@@ -165,6 +166,34 @@ export class CompressionPool {
   /** Worker threads started and alive. */
   get started(): number {
     return this.#idle.length + this.#busy.size;
+  }
+
+  /** Streams that share the pool now (join() / its leave function). */
+  get streams(): number {
+    return this.#streams;
+  }
+
+  /**
+   * Counts a stream as sharing the pool until the returned function is called (calling it again does nothing).
+   * The streams divide the pool's share of blocks in flight between them (blocksInFlightShare).
+   */
+  join(): () => void {
+    this.#streams += 1;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.#streams -= 1;
+    };
+  }
+
+  /**
+   * How many blocks one of the current streams may have in flight, at most `max`: together about 2 per thread (one
+   * compressing, one queued behind it), whatever the number of streams, and never fewer than one each. Memory then
+   * follows the pool, not the number of downloads: 8 downloads on 2 threads hold one block each, a lone one four.
+   */
+  blocksInFlightShare(max: number): number {
+    return Math.max(1, Math.min(max, Math.ceil((2 * this.threads) / Math.max(1, this.#streams))));
   }
 
   /** Compresses one block on the next free worker (FIFO across every caller of the pool). */

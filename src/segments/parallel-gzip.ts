@@ -10,22 +10,23 @@ import { crc32Combine, gzipHeader, gzipTrailer } from './gzip-member.js';
 const WINDOW_BYTES = 32 * 1024;
 
 /**
- * 512 KiB (pigz uses 128 KiB). With each block primed by the previous 32 KiB the size does not depend on the
+ * 1 MiB (pigz uses 128 KiB). With each block primed by the previous 32 KiB the size does not depend on the
  * block size (measured on half random, half text data at level 1: 128 KiB to 1 MiB all within 0.02% of each
  * other, and 0.2% *smaller* than one zlib stream). What a block costs besides its deflate — a new zlib state, the
- * dictionary, the sync flush, two messages — is paid per block: on 2 cores, 512 KiB blocks made a download 0.82x
- * pigz where 256 KiB made it 0.75x, and 1 MiB 1.02x (medians of 3, bench/parallel-gzip.ts); larger blocks cost
- * memory per stream (8 downloads at once: 194 MiB at 256 KiB, 193 MiB at 512 KiB with one spare block, 210 MiB at
- * 1 MiB, against the 200 MiB goal). The first byte does not wait for the first block (headerAtOnce).
+ * dictionary, the sync flush, two messages — is paid per block: on 2 cores a download was 0.71–0.75x pigz with
+ * 256 KiB blocks, ~0.85x with 512 KiB and 0.85–0.88x with 1 MiB (bench/parallel-gzip.ts and a bare-client A/B,
+ * medians). Memory does not grow with it: streams share the pool's blocks in flight (about 2 per thread in all), so
+ * 8 downloads at once hold one block each (175 MiB peak, against 190–201 MiB with 512 KiB blocks and four in flight
+ * per stream). The first byte does not wait for the first block (headerAtOnce).
  */
-export const DEFAULT_BLOCK_SIZE = 512 * 1024;
+export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 
 /**
- * Input bytes one stream may have in flight by default: 2 blocks per thread, up to this. With 8 threads and 512 KiB
- * blocks that is 8 blocks (16 would hold 8 MiB of input per download, twice what 256 KiB blocks held, for no speed:
- * when several downloads share the pool, their blocks keep every thread busy).
+ * Input bytes one stream may have in flight by default: 2 blocks per thread, up to this. The pool's share
+ * (CompressionPool.blocksInFlightShare) already keeps all streams together at about 2 blocks per thread; this only
+ * bounds a lone download when `--compression-threads` is set high (64 threads x 2 x 1 MiB would be 128 MiB).
  */
-export const MAX_DEFAULT_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
+export const MAX_DEFAULT_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
 /** Blocks in flight per stream by default: 2 per pool thread (one compressing, one queued), within the byte cap. */
 export function defaultBlocksInFlight(threads: number, blockSize: number): number {
@@ -47,9 +48,10 @@ export interface ParallelGzipOptions {
   blockSize?: number;
   /**
    * Blocks of this stream dispatched but not yet passed to the consumer (compressing, queued, or compressed
-   * and waiting for a slow reader). Bounds the stream's memory to about this many blocks in and out; default
-   * defaultBlocksInFlight(): 2 × pool.threads (one stream keeps every thread busy while its next block fills),
-   * at most MAX_DEFAULT_BYTES_IN_FLIGHT of input.
+   * and waiting for a slow reader). Bounds the stream's memory to about this many blocks in and out. Given, it is
+   * the bound. By default the stream takes its share of the pool's blocks (CompressionPool.blocksInFlightShare),
+   * at most defaultBlocksInFlight(): 2 × pool.threads (one stream keeps every thread busy while its next block
+   * fills), at most MAX_DEFAULT_BYTES_IN_FLIGHT of input.
    */
   maxBlocksInFlight?: number;
   /**
@@ -86,9 +88,11 @@ interface PendingWrite {
  * it, and one trailer after it, whose CRC-32 combines the per-block CRCs (crc32Combine) and whose ISIZE is
  * the total length mod 2^32 (RFC 1952).
  *
- * Memory and backpressure: a write is consumed only while fewer than `maxBlocksInFlight` blocks are in
- * flight; a block leaves the count only when its output is handed to the consumer (push() accepted it), so a
- * slow reader stops the writer — and the tar reader behind it — after at most that many blocks.
+ * Memory and backpressure: a write is consumed only while the stream has fewer blocks in flight than its share
+ * of the pool's (CompressionPool.blocksInFlightShare: about 2 per thread among all the pool's streams, at least
+ * one, at most `maxBlocksInFlight`; a `maxBlocksInFlight` given is used as is); a block leaves the count only when its output is handed to the consumer
+ * (push() accepted it), so a slow reader stops the writer — and the tar reader behind it — after at most that many
+ * blocks, and memory follows the pool's size rather than the number of downloads.
  *
  * Time to first byte: the header is pushed with the first input, or at construction with `headerAtOnce`, and
  * the first block is dispatched as soon as it is full.
@@ -118,6 +122,10 @@ export class ParallelGzip extends Duplex {
   #bytesIn = 0;
   #bytesOut = 0;
   #peakBlocksInFlight = 0;
+  /** `maxBlocksInFlight` was given: it is the bound, used as is, not shared with the pool's other streams. */
+  readonly #boundGiven: boolean;
+  /** Stops counting this stream among the pool's (idempotent): at the end of the member, or when destroyed. */
+  readonly #leavePool: () => void;
 
   constructor(options: ParallelGzipOptions = {}) {
     super({ allowHalfOpen: true });
@@ -136,6 +144,8 @@ export class ParallelGzip extends Duplex {
     this.level = level;
     this.blockSize = blockSize;
     this.maxBlocksInFlight = maxBlocksInFlight;
+    this.#boundGiven = options.maxBlocksInFlight !== undefined;
+    this.#leavePool = this.#pool.join();
     if (options.headerAtOnce === true) this.#sendHeader();
   }
 
@@ -177,6 +187,7 @@ export class ParallelGzip extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#leavePool();
     this.#abort.abort(error ?? new Error('the gzip stream was destroyed'));
     // A held write's callback is not called: the Writable is destroyed and takes nothing more.
     this.#write = undefined;
@@ -204,7 +215,7 @@ export class ParallelGzip extends Duplex {
     const write = this.#write;
     if (write === undefined) return;
     while (write.offset < write.chunk.length) {
-      if (this.#slots.length >= this.maxBlocksInFlight) return; // #drain resumes when a block leaves
+      if (this.#slots.length >= this.#blocksAllowed()) return; // #drain resumes when a block leaves
       this.#block ??= this.#newBlock();
       const copied = write.chunk.copy(this.#block, this.#filled, write.offset);
       write.offset += copied;
@@ -214,6 +225,11 @@ export class ParallelGzip extends Duplex {
     }
     this.#write = undefined;
     write.callback();
+  }
+
+  /** This stream's share of the pool's blocks in flight now (CompressionPool.blocksInFlightShare), at most its own bound. */
+  #blocksAllowed(): number {
+    return this.#boundGiven ? this.maxBlocksInFlight : this.#pool.blocksInFlightShare(this.maxBlocksInFlight);
   }
 
   #newBlock(): Buffer {
@@ -258,8 +274,8 @@ export class ParallelGzip extends Duplex {
       this.#length = (this.#length + length) % 2 ** 32;
       this.#wantsData = this.#pushOut(output);
     }
-    if (this.#slots.length < this.maxBlocksInFlight) this.#consume();
-    if (this.#final !== undefined && !this.#lastDispatched && this.#slots.length < this.maxBlocksInFlight) {
+    if (this.#slots.length < this.#blocksAllowed()) this.#consume();
+    if (this.#final !== undefined && !this.#lastDispatched && this.#slots.length < this.#blocksAllowed()) {
       this.#lastDispatched = true;
       this.#dispatch(true);
     }
@@ -268,6 +284,7 @@ export class ParallelGzip extends Duplex {
       this.#final = undefined;
       this.#pushOut(gzipTrailer(this.#crc, this.#length));
       this.push(null);
+      this.#leavePool();
       final();
     }
   }

@@ -296,14 +296,71 @@ describe('createParallelGzip: memory bound and backpressure', () => {
   });
 });
 
-describe('defaultBlocksInFlight: 2 per thread, at most 4 MiB of input per stream', () => {
+describe("the pool's share of blocks in flight: memory follows the pool, not the number of streams", () => {
+  it.each<[number, number, number, number]>([
+    // threads, streams, a stream's own bound, its share
+    [2, 0, 4, 4],
+    [2, 1, 4, 4],
+    [2, 2, 4, 2],
+    [2, 3, 4, 2],
+    [2, 4, 4, 1],
+    [2, 8, 4, 1], // never fewer than one: every stream moves
+    [8, 1, 8, 8],
+    [8, 3, 8, 6],
+    [2, 1, 2, 2], // never above the stream's own bound
+  ])('%i threads, %i streams, bound %i: %i', async (threads, streams, bound, share) => {
+    const counted = new CompressionPool({ threads });
+    const leaves = Array.from({ length: streams }, () => counted.join());
+    expect(counted.blocksInFlightShare(bound)).toBe(share);
+    leaves.forEach((leave) => leave());
+    leaves[0]?.(); // leaving twice counts once
+    expect(counted.streams).toBe(0);
+    await counted.close();
+  });
+
+  it('8 streams with paused readers on a 2-thread pool hold one block each; all finish once read; none counted after', async () => {
+    const shared = new CompressionPool({ threads: 2 });
+    const blockSize = 64 * KiB;
+    try {
+      const sources = Array.from({ length: 8 }, () => countingSource(4 * MiB));
+      const streams = sources.map((source) => {
+        const gzip = createParallelGzip({ pool: shared, blockSize }); // default bound: 4 on 2 threads
+        source.stream.pipe(gzip);
+        return gzip;
+      });
+      expect(shared.streams).toBe(8);
+      // Nobody reads yet: settled when nothing runs or waits in the pool.
+      await vi.waitFor(
+        () => {
+          expect(streams.every((gzip) => gzip.blocksInFlight === 1)).toBe(true);
+          expect(shared.active + shared.queued).toBe(0);
+        },
+        { timeout: 20_000, interval: 10 },
+      );
+      const outputs = await Promise.all(
+        streams.map(async (gzip) => {
+          const out: Buffer[] = [];
+          for await (const chunk of gzip) out.push(chunk as Buffer);
+          return Buffer.concat(out);
+        }),
+      );
+      outputs.forEach((gz, i) => expect(decodeFirstMemberOnly(gz).equals(sources[i]!.data), `stream ${i}`).toBe(true));
+      expect(streams.every((gzip) => gzip.peakBlocksInFlight <= 4)).toBe(true);
+      expect(shared.streams).toBe(0);
+    } finally {
+      await shared.close();
+    }
+  });
+});
+
+describe('defaultBlocksInFlight: 2 per thread, at most 16 MiB of input per stream', () => {
   it.each<[number, number, number]>([
-    [1, DEFAULT_BLOCK_SIZE, 2],
-    [2, DEFAULT_BLOCK_SIZE, 4],
-    [4, DEFAULT_BLOCK_SIZE, 8],
-    [8, DEFAULT_BLOCK_SIZE, 8], // 16 would hold 8 MiB per download
-    [8, 256 * KiB, 16],
-    [2, 4 * 1024 * KiB, 2], // never fewer than 2: one compressing while the next fills
+    [1, MiB, 2],
+    [2, MiB, 4],
+    [8, MiB, 16],
+    [64, MiB, 16], // 128 would hold 128 MiB for one download
+    [64, 256 * KiB, 64],
+    [2, 16 * MiB, 2], // never fewer than 2: one compressing while the next fills
   ])('%i threads, %i-byte blocks: %i', (threads, blockSize, blocks) => {
     expect(defaultBlocksInFlight(threads, blockSize)).toBe(blocks);
   });
