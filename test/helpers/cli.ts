@@ -48,3 +48,18 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProces
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, output: () => out, exited };
 }
+
+/**
+ * Stops a `pinot-sidecar` process the way an orchestrator does: SIGTERM, then SIGKILL if it has not exited within
+ * `graceMs`; resolves once it has exited. A graceful stop closes its ZooKeeper session, so its ephemeral nodes (the
+ * fleet registry entry, upload locks) go at once: a SIGKILL leaves them for a whole session timeout, where the next
+ * test's sidecar with the same --instance finds its registration "held by" the dead one.
+ */
+export async function stopCli(p: CliProcess, graceMs = 15_000): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  p.child.kill('SIGCONT'); // a frozen process could not act on SIGTERM
+  p.child.kill('SIGTERM');
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
+  await p.exited;
+  clearTimeout(timer);
+}

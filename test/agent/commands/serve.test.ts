@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { parseServeConfig, ConfigError } from '../../../src/agent/config.js';
-import { runCli, spawnCli } from '../../helpers/cli.js';
+import { runCli, spawnCli, stopCli } from '../../helpers/cli.js';
 import { PinotClusterSeeder, uniqueClusterName, useSeededCluster } from '../../helpers/pinot-cluster.js';
 import { buildSegment } from '../../helpers/segment-builder.js';
 import { freePort } from '../../helpers/zookeeper-server.js';
@@ -198,7 +198,7 @@ describe('pinot-sidecar serve (real process)', () => {
       expect(p.output()).toMatch(/data dir .*later does not exist yet/);
       expect(p.output()).toMatch(/data_dir: ok again/);
     } finally {
-      p.child.kill('SIGKILL');
+      await stopCli(p);
     }
   });
 
@@ -244,7 +244,7 @@ describe('pinot-sidecar serve (real process)', () => {
       });
       expect(p.output()).toMatch(/cluster: ok again/);
     } finally {
-      p.child.kill('SIGKILL');
+      await stopCli(p);
     }
   });
 
@@ -300,7 +300,7 @@ describe('pinot-sidecar serve (real process)', () => {
       });
       expect(await metric(port, 'pinot_sidecar_server_live')).toBe(1);
     } finally {
-      p.child.kill('SIGKILL');
+      await stopCli(p);
     }
   });
 
@@ -342,7 +342,7 @@ describe('pinot-sidecar serve (real process)', () => {
       expect(output).not.toMatch(/silent past the read timeout/);
       expect(output).not.toMatch(/"stack"/);
     } finally {
-      p.child.kill('SIGKILL');
+      await stopCli(p);
     }
   });
 
@@ -376,7 +376,7 @@ describe('pinot-sidecar serve (real process)', () => {
       expect(lines.some((l) => JSON.parse(l).msg === 'first sync done')).toBe(true);
       expect(lines.some((l) => JSON.parse(l).msg === 'shut down')).toBe(true);
     } finally {
-      p.child.kill('SIGKILL');
+      await stopCli(p);
     }
   });
 
@@ -415,7 +415,7 @@ describe('pinot-sidecar serve (real process)', () => {
       expect(status.stdout).toMatch(/^deep store: DOWN since .*no-such-deep-store/m);
       expect(p.output().match(/"event":"deep_store_down"/g)).toHaveLength(1);
     } finally {
-      p.child.kill('SIGKILL');
+      await stopCli(p);
     }
   });
 
@@ -455,7 +455,7 @@ describe('pinot-sidecar serve (real process)', () => {
           body: res.status === 200 ? `${(await res.arrayBuffer()).byteLength} bytes` : await res.text(),
         };
       } finally {
-        p.child.kill('SIGKILL');
+        await stopCli(p);
       }
     };
     const refused = await serveWith([]);
