@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HostedSegments } from '../../src/helix/hosted-segments.js';
 import { compareAndSetSimpleField, readRecord } from '../../src/helix/znode-io.js';
 import type { ZkSession } from '../../src/helix/zk-session.js';
 import { nextEvent } from '../helpers/events.js';
 import { connectSession, PinotClusterSeeder, uniqueClusterName } from '../helpers/pinot-cluster.js';
+import { ZK_OP, ZkProxy } from '../helpers/zk-proxy.js';
 
 /**
  * HostedSegments.watchedRecord (issue 15): the repair writes on the tracker's copy of a candidate's record instead
@@ -58,5 +59,45 @@ describe('HostedSegments.watchedRecord', () => {
     await synced;
     expect(tracker.get(RT, seg(1))?.zk?.version).toBe(read.stat.version + 1);
     expect(tracker.watchedRecord(RT, seg(1))).toBeNull();
+  });
+});
+
+describe('HostedSegments.watchedRecord while a re-read is in flight', () => {
+  it('is null from the moment the re-read is sent until its answer: the kept copy is older than ZooKeeper then', async () => {
+    const seedSession = await connectSession();
+    const seed = new PinotClusterSeeder(seedSession, uniqueClusterName('watched-inflight'));
+    const proxy = await ZkProxy.start(seedSession.connectString);
+    let zk: ZkSession | undefined;
+    let tracker: HostedSegments | undefined;
+    try {
+      await seed.createCluster();
+      const serverSession = await seed.addInstance(SERVER);
+      await seed.addTable(RT);
+      await seed.putSegment(RT, seg(1), { downloadUrl: '' });
+      await seed.setCurrentState(SERVER, serverSession, RT, { [seg(1)]: 'ONLINE' });
+      zk = await connectSession({ connectString: proxy.connectString });
+      tracker = new HostedSegments({ session: zk, cluster: seed.cluster, instance: SERVER });
+      await tracker.start();
+      const path = seed.paths.segmentMetadata(RT, seg(1));
+      const before = tracker.watchedRecord(RT, seg(1));
+      expect(before).not.toBeNull();
+
+      // The tracker's re-read reaches ZooKeeper; its answer is held back with the connection, which is then cut.
+      const sent = proxy.loseReplyTo((r) => r.type === ZK_OP.getData && r.path === path);
+      const { data, stat } = await seedSession.getData(path);
+      await seedSession.setData(path, data!, stat.version); // a change the watch reports (same bytes, new version)
+      await sent;
+      // The key has left the dirty set with the read taken from it, and no answer has come: no copy to write on.
+      expect(tracker.watchedRecord(RT, seg(1))).toBeNull();
+      await vi.waitFor(() => expect(tracker!.watchedRecord(RT, seg(1))?.stat.version).toBe(before!.stat.version + 1), {
+        timeout: 30_000,
+        interval: 50,
+      });
+    } finally {
+      tracker?.stop();
+      await zk?.close();
+      await proxy.close();
+      await seedSession.close();
+    }
   });
 });
