@@ -41,7 +41,6 @@ export function isStorageFullS3Failure(code: string, httpStatus: number | undefi
   return STORAGE_FULL_CODES.has(code) || httpStatus === 507;
 }
 
-/** Answers that are wrong whatever the status code says (`NotImplemented` is a 501). */
 /**
  * Node's codes for a connection that broke or could not be made (the request may or may not have arrived):
  * retriable for every store. One list, spread into each store's own set.
@@ -59,6 +58,7 @@ export const BROKEN_CONNECTION_CODES = [
   'EAI_AGAIN',
 ] as const;
 
+/** Answers that are wrong whatever the status code says (`NotImplemented` is a 501). */
 const PERMANENT_CODES = new Set([
   'AccessDenied',
   'AccountProblem',

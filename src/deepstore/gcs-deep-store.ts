@@ -37,9 +37,9 @@ import {
   type ProbeResult,
 } from './probe.js';
 import { acceptPut } from './put-guard.js';
-import { segmentUri } from './segment-key.js';
 import { verdictFromRecord } from './recorded-verdict.js';
 import { assertSegmentCrc } from './segment-crc.js';
+import { segmentUri } from './segment-key.js';
 import { locateObject, parseStoreUri, type StoreLocation } from './store-uri.js';
 
 /**

@@ -202,9 +202,8 @@ export class HostedSegments extends EventEmitter<HostedSegmentsEvents> {
   /**
    * The segment's metadata record exactly as last read — bytes and version — while that read is still the
    * latest word: its watch was set in the live session, has not fired since (nothing marked it dirty) and no re-read
-   * is in flight. Null
-   * otherwise, and for any segment whose URL is not empty (only repair candidates keep their bytes, so memory
-   * follows the number of missing deep-store copies, not of hosted segments).
+   * is in flight. Null otherwise, and for any segment whose URL is not empty (only repair candidates keep their bytes,
+   * so memory follows the number of missing deep-store copies, not of hosted segments).
    *
    * The repair writes on this version instead of reading the znode once more (issue 15: a request that carries
    * no information). It stays safe when a change is already on its way: the write is a compare-and-set on this

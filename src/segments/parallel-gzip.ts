@@ -90,9 +90,10 @@ interface PendingWrite {
  *
  * Memory and backpressure: a write is consumed only while the stream has fewer blocks in flight than its share
  * of the pool's (CompressionPool.blocksInFlightShare: about 2 per thread among all the pool's streams, at least
- * one, at most `maxBlocksInFlight`; a `maxBlocksInFlight` given is used as is); a block leaves the count only when its output is handed to the consumer
- * (push() accepted it), so a slow reader stops the writer — and the tar reader behind it — after at most that many
- * blocks, and memory follows the pool's size rather than the number of downloads.
+ * one, at most `maxBlocksInFlight`; a `maxBlocksInFlight` given is used as is); a block leaves the count only when
+ * its output is handed to the consumer (push() accepted it), so a slow reader stops the writer — and the tar reader
+ * behind it — after at most that many blocks, and memory follows the pool's size rather than the number of
+ * downloads.
  *
  * Time to first byte: the header is pushed with the first input, or at construction with `headerAtOnce`, and
  * the first block is dispatched as soon as it is full.
@@ -227,7 +228,7 @@ export class ParallelGzip extends Duplex {
     write.callback();
   }
 
-  /** This stream's share of the pool's blocks in flight now (CompressionPool.blocksInFlightShare), at most its own bound. */
+  /** This stream's share of the pool's blocks in flight now (blocksInFlightShare), at most its own bound. */
   #blocksAllowed(): number {
     return this.#boundGiven ? this.maxBlocksInFlight : this.#pool.blocksInFlightShare(this.maxBlocksInFlight);
   }

@@ -231,22 +231,24 @@ export function registrationAddress(options: {
 }): () => Promise<RegisteredAddress> {
   const { session, cluster, instance, port, tls = false } = options;
   const explicitUrl = options.advertiseUrl?.replace(/\/+$/, '');
-  const explicitZone = options.zone;
-  const explicit = (url: string): RegisteredAddress =>
-    explicitZone === undefined ? { url } : { url, zone: explicitZone, zoneFrom: 'flag' };
-  if (explicitUrl !== undefined && explicitZone !== undefined) return () => Promise.resolve(explicit(explicitUrl));
+  const flagZone = options.zone === undefined ? {} : { zone: options.zone, zoneFrom: 'flag' as const };
+  if (explicitUrl !== undefined && options.zone !== undefined)
+    return () => Promise.resolve({ url: explicitUrl, ...flagZone });
   const path = clusterPaths(cluster).instanceConfig(instance);
   return async () => {
-    // With the URL given, the instance config only adds the zone: one that cannot be read (corrupt, over the size
-    // limit) costs the zone, not the registration.
-    const record =
-      explicitUrl === undefined ? await readRecord(session, path) : await readRecord(session, path).catch(() => null);
+    // With the URL given, the instance config only adds the zone: one that is missing or cannot be read (corrupt,
+    // over the size limit) costs the zone, not the registration.
+    const record = await readRecord(session, path).catch((err: unknown) => {
+      if (explicitUrl === undefined) throw err;
+      return null;
+    });
     if (record === null) {
-      if (explicitUrl !== undefined) return explicit(explicitUrl); // no zone to learn: none registered
-      throw new AdvertiseUrlError(`no instance config at ${path} to learn the server's host from`);
+      if (explicitUrl === undefined)
+        throw new AdvertiseUrlError(`no instance config at ${path} to learn the server's host from`);
+      return { url: explicitUrl, ...flagZone };
     }
     const url = explicitUrl ?? defaultAdvertiseUrl(readInstanceEndpoint(record.doc.record, path).host, port, { tls });
-    if (explicitZone !== undefined) return { url, zone: explicitZone, zoneFrom: 'flag' };
+    if (options.zone !== undefined) return { url, ...flagZone };
     const domain = readFailureDomain(record.doc.record, instance, {
       ...(options.failureDomainTagPrefix === undefined ? {} : { tagPrefix: options.failureDomainTagPrefix }),
     });

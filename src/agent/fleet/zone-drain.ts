@@ -45,7 +45,10 @@ export function combineZoneDrain(zone: string, answers: readonly ZoneDrainAnswer
     if (answer.state === 'unreachable') {
       if (answer.registeredZone === null || sharesFailureDomain(answer.registeredZone, zone)) {
         servers.push(answer.instance);
-        const where = answer.registeredZone === null ? 'may be in the zone (no zone registered)' : 'is in the zone';
+        const where =
+          answer.registeredZone === null
+            ? 'may be in the zone (it registered no --zone; a zone learned from its instance config may be stale)'
+            : 'is in the zone';
         reasons.push(`${answer.instance} ${where} and did not answer: ${answer.reason}`);
       }
       continue;

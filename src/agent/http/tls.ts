@@ -4,7 +4,6 @@
 // `https`, ListenerConfigUtil); the sidecar reads the PEM files a Kubernetes TLS Secret holds instead.
 
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { SecretDirWatch } from './secret-dir-watch.js';
 import { readFile } from 'node:fs/promises';
 import type { ServerOptions } from 'node:https';
 import { createSecureContext, type PeerCertificate, type SecureContextOptions, type TLSSocket } from 'node:tls';
@@ -12,6 +11,7 @@ import type { MiddlewareHandler } from 'hono';
 import { SidecarError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { ForbiddenError } from './errors.js';
+import { SecretDirWatch } from './secret-dir-watch.js';
 
 /** The PEM files of the serving certificate, and of the CA client certificates must chain to (mutual TLS). */
 export interface TlsFiles {

@@ -5,12 +5,12 @@
 // an identity without the right.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { SecretDirWatch } from './secret-dir-watch.js';
 import { readFile } from 'node:fs/promises';
 import type { Context, MiddlewareHandler } from 'hono';
 import { SidecarError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { ForbiddenError, UnauthorizedError } from './errors.js';
+import { SecretDirWatch } from './secret-dir-watch.js';
 
 /** `download`: reads (segment downloads, status, debug views); `admin`: every request that changes something. */
 export type Scope = 'download' | 'admin';

@@ -81,17 +81,17 @@ const MAX_TIMER_MS = 60 * 60 * 1000;
  * `safetyPassIntervalMs` (default 10 min) re-evaluates every segment that matters from the tracker's cache —
  * no ZooKeeper reads — in case an event was missed or a local directory changed (local changes have no event).
  *
- * Deciding is pure and costs no I/O (decide.ts, on the rules of eligibility.ts) until a segment is a candidate;
- * then an attempt runs in one of `parallelism` slots (slots.ts, default 2; a drain's segments first): local check,
- * lock, fresh read, HEAD, upload, verify, CAS (repair-attempt.ts). What comes of it is recorded in one place
- * (outcome-recorder.ts: repair state, metrics, log events). A failed attempt frees its slot at once and records when to
- * try again (backoff.ts); a single wake timer brings due segments back. So a slow or failing segment never holds a slot
- * while it waits, and one bad segment never stops the others or a pass.
+ * Deciding is pure and costs no I/O (decide.ts, on the rules of eligibility.ts) until a segment is a candidate; then an
+ * attempt runs in one of `parallelism` slots (slots.ts, default 2; a drain's segments first): local check, lock, the
+ * record (the tracker's watched copy, or a fresh read), HEAD, upload, verify, CAS (repair-attempt.ts). What comes of it
+ * is recorded in one place (outcome-recorder.ts: repair state, metrics, log events). A failed attempt frees its slot at
+ * once and records when to try again (backoff.ts); a single wake timer brings due segments back. So a slow or failing
+ * segment never holds a slot while it waits, and one bad segment never stops the others or a pass.
  *
  * ZooKeeper cost per repaired segment: create the lock, then one multi (compare-and-set of the URL on the version the
  * tracker watches, and the lock's delete), plus the tracker's own re-read of the znode our write changed
- * (docs/architecture.md, bench/repair.ts: 5.05 requests in all). After stop() begins there is no ZooKeeper write at all: no lock,
- * no CAS, not even a lock delete (the ephemeral lock dies with the session the owner closes).
+ * (docs/architecture.md, bench/repair.ts: 5.05 requests in all). After stop() begins there is no ZooKeeper write at
+ * all: no lock, no CAS, not even a lock delete (the ephemeral lock dies with the session the owner closes).
  */
 export class Reconciler {
   private readonly hosted: HostedView;

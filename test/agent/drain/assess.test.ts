@@ -18,6 +18,12 @@ const DOMAINS = new Map<string, FailureDomain | null>([
   [SAME, dom('z1')],
   [OTHER, dom('z2')],
 ]);
+/** This server and OTHER in the pool domains given (readFailureDomain's `pool:` ids). */
+const inPools = (me: string, other: string) =>
+  new Map<string, FailureDomain | null>([
+    [ME, { id: me, source: 'pool' }],
+    [OTHER, { id: other, source: 'pool' }],
+  ]);
 const NONE: DeepStoreCopy = { kind: 'none', detail: 'download URL ""' };
 const URI: DeepStoreCopy = { kind: 'uri', uri: 's3://b/events/s' };
 
@@ -145,13 +151,7 @@ describe('assess: is anything lost with the drained domain?', () => {
       input(
         NONE,
         { [ME]: 'ONLINE', [OTHER]: 'ONLINE' },
-        {
-          drainedDomain: 'pool:0',
-          domains: new Map([
-            [ME, { id: 'pool:0', source: 'pool' }],
-            [OTHER, { id: 'pool:0+1', source: 'pool' }],
-          ]),
-        },
+        { drainedDomain: 'pool:0', domains: inPools('pool:0', 'pool:0+1') },
       ),
       { verdict: 'unsafe', reasons: ['same_domain_only'], unknown: 0 },
     ],
@@ -160,13 +160,7 @@ describe('assess: is anything lost with the drained domain?', () => {
       input(
         NONE,
         { [ME]: 'ONLINE', [OTHER]: 'ONLINE' },
-        {
-          drainedDomain: 'pool:0',
-          domains: new Map([
-            [ME, { id: 'pool:0+1', source: 'pool' }],
-            [OTHER, { id: 'pool:1', source: 'pool' }],
-          ]),
-        },
+        { drainedDomain: 'pool:0', domains: inPools('pool:0+1', 'pool:1') },
       ),
       { verdict: 'safe', reasons: [], unknown: 0 },
     ],
