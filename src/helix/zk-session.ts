@@ -221,8 +221,15 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     });
   }
 
+  /**
+   * End the session. When connected, resolves once the server has closed the connection after the
+   * closeSession request (so the session's ephemeral nodes, its locks and fleet registration, are gone
+   * when this resolves: a process that exits right after sees them gone at once, not a session timeout
+   * later), or after CLOSE_WAIT_MS when the server does not answer.
+   */
   async close(): Promise<void> {
     if (this.stateValue === 'closed') return;
+    const wasConnected = this.stateValue === 'connected';
     this.stateValue = 'closed';
     clearTimeout(this.expiryTimer);
     clearTimeout(this.recreateTimer);
@@ -232,7 +239,9 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     this.client = undefined;
     if (client) {
       client.removeAllListeners();
+      const closed = wasConnected ? socketClosed(client, CLOSE_WAIT_MS) : Promise.resolve();
       closeQuietly(client);
+      await closed;
     }
     this.emit('closed');
   }
@@ -671,6 +680,29 @@ interface LibraryConnection {
   onSocketError: (error: Error) => void;
   pendingBuffer: Buffer | null;
   socket?: { destroy(): void };
+}
+
+/**
+ * How long close() waits for the server to end the connection: ZooKeeper answers a closeSession in
+ * milliseconds; a frozen or unreachable one must not hold a shutdown for long (the session then ends by timeout).
+ */
+const CLOSE_WAIT_MS = 2_000;
+
+/** Resolves when the library reports the connection gone (the server closed it), or after `timeoutMs`. */
+function socketClosed(client: zookeeper.Client, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.removeListener('state', onState);
+      resolve();
+    };
+    const onState = (state: zookeeper.State) => {
+      if (state === zookeeper.State.DISCONNECTED) done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    timer.unref();
+    client.on('state', onState);
+  });
 }
 
 /** The library's close() throws when its socket does not exist yet (closed in the tick it started). */

@@ -115,6 +115,17 @@ describe('ZkSession against the shared ZooKeeper', () => {
     await s.close();
     expect((await rejection(s.exists('/'))).code).toBe('CLOSED');
   });
+
+  it('close() resolves once the server ended the session: its ephemeral nodes are already gone', async () => {
+    for (let i = 0; i < 5; i++) {
+      const s = await connectSession();
+      const path = `${root}/ephemeral-${i}`;
+      await s.create(path, null, 'ephemeral');
+      await s.close();
+      // Another session's read, sent the moment close() resolves: the closeSession was processed before it.
+      expect(await session.exists(path)).toBeNull();
+    }
+  });
 });
 
 describe('ZkSession when ZooKeeper misbehaves (own ZooKeeper)', () => {
