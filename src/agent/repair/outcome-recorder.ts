@@ -73,8 +73,10 @@ export class OutcomeRecorder {
       case 'locked': {
         // Not an error and not an attempt: another replica's sidecar is on it. Its URL write will reach us as a
         // change (fixed_by_other); if it dies, its ephemeral lock goes with its session and we take over.
-        const nextAttemptAt = this.now() + Math.round(this.lockRetryMs * (0.5 + this.random() / 2));
+        const at = this.now();
+        const nextAttemptAt = at + Math.round(this.lockRetryMs * (0.5 + this.random() / 2));
         this.setState(table, segment, {
+          at,
           state: 'pending',
           reason: 'locked_by_other',
           detail: this.lockPath(table, segment),
@@ -157,8 +159,10 @@ export class OutcomeRecorder {
     const entry = this.repair.get(table, segment);
     const failures = (entry?.failures ?? 0) + 1;
     const failure = classifyFailure(err);
-    const nextAttemptAt = this.now() + retryDelayMs(failures, failure, this.backoff, this.random);
+    const at = this.now();
+    const nextAttemptAt = at + retryDelayMs(failures, failure, this.backoff, this.random);
     const next = this.setState(table, segment, {
+      at,
       state: failure.permanent ? 'failed' : 'retrying',
       reason: failure.reason,
       detail: null,

@@ -101,6 +101,11 @@ export interface RepairStatus {
 
 export type RepairPatch = Partial<Omit<RepairEntry, 'table' | 'segment' | 'updatedAt' | 'state'>> & {
   state: RepairStateName;
+  /**
+   * The instant of this change (default: now). A caller that schedules `nextAttemptAt` from its own reading of the
+   * clock passes that reading, so the status shows exactly the delay chosen (updatedAt + delay = nextAttemptAt).
+   */
+  at?: number;
 };
 
 export interface RepairStateOptions {
@@ -146,7 +151,7 @@ export class RepairState {
    * Move a segment to `patch.state`, creating its entry if needed. Fields not in the patch keep their values,
    * except that nextAttemptAt is cleared unless given (only waiting states have one).
    */
-  update(table: string, segment: string, patch: RepairPatch): Readonly<RepairEntry> {
+  update(table: string, segment: string, { at, ...patch }: RepairPatch): Readonly<RepairEntry> {
     const k = tableSegmentKey(table, segment);
     const previous = this.active.get(k) ?? this.finished.get(k);
     const entry: RepairEntry = {
@@ -164,7 +169,7 @@ export class RepairState {
       ...previous,
       nextAttemptAt: null,
       ...patch,
-      updatedAt: this.now(),
+      updatedAt: at ?? this.now(),
     };
     // A finished repair has nothing left to confirm.
     if (isFinished(entry.state)) entry.unconfirmedWrite = null;

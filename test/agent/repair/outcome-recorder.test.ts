@@ -21,8 +21,8 @@ const CACHED = { version: 5, mtimeMs: NOW - 10_000 };
 const WRITTEN = { version: 6, mtimeMs: NOW - 1_000 };
 
 /** A recorder over a fresh repair state, real metrics, a captured log, and a hand-made view of one hosted segment. */
-function recorder() {
-  const repair = new RepairState({ now: () => NOW });
+function recorder({ now = () => NOW }: { now?: () => number } = {}) {
+  const repair = new RepairState({ now });
   const metrics = createMetrics({ defaultMetrics: false });
   const events: string[] = [];
   const logger = pino(
@@ -44,7 +44,7 @@ function recorder() {
     hosted: view,
     metrics,
     logger,
-    now: () => NOW,
+    now,
     random: () => 0.5,
     backoff: { minMs: 20, factor: 2, maxMs: 200 },
     lockRetryMs: 1000,
@@ -185,6 +185,17 @@ describe('OutcomeRecorder', () => {
     expect(r.events).toEqual(['upload_failure']);
     expect(await r.uploads()).toEqual({ error: 1 });
     expect(r.scheduled()).toBe(1);
+  });
+
+  it('a failure is scheduled from the instant it is recorded: nextAttemptAt - updatedAt is exactly the delay', () => {
+    let clock = NOW;
+    const r = recorder({ now: () => clock++ }); // every reading of the clock a millisecond later
+    r.outcomes.failed(TABLE, SEG, new SidecarError('access denied'));
+    const entry = r.repair.get(TABLE, SEG)!;
+    expect(entry.nextAttemptAt! - entry.updatedAt).toBe(200);
+    r.outcomes.attempted(TABLE, SEG, { kind: 'locked' });
+    const waiting = r.repair.get(TABLE, SEG)!;
+    expect(waiting.nextAttemptAt! - waiting.updatedAt).toBe(750); // lockRetryMs x (0.5 + random / 2)
   });
 
   it('an unanswered URL write is kept to be settled by a later view, then cleared when the view shows it not applied', () => {
