@@ -36,6 +36,7 @@ export {
   planSegmentArchive,
   streamSegmentArchive,
   type ArchiveEntry,
+  type PlanOptions,
   type SegmentArchiveOptions,
   type SegmentArchivePlan,
 } from './tar-stream.js';

@@ -1,3 +1,4 @@
+import type { BigIntStats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { SidecarError } from '../errors.js';
@@ -87,17 +88,19 @@ export interface DirIdentity {
 
 /**
  * Throws SegmentChangedError unless the directory is still the same inode and `creation.meta` still
- * has the same inode, size, mtime and bytes as when the segment was resolved.
+ * has the same inode, size, mtime and bytes as when the segment was resolved. Returns the directory's lstat taken
+ * for the check, so a caller that also needs it (the archive's first entry) does not ask the disk twice.
  */
 export async function assertSealUnchanged(segment: {
   dir: string;
   dirIdentity: DirIdentity;
   seal: Seal;
-}): Promise<void> {
+}): Promise<BigIntStats> {
   const { dir, dirIdentity, seal } = segment;
   let change: string | undefined;
+  let stats: BigIntStats;
   try {
-    const stats = await lstat(dir, { bigint: true });
+    stats = await lstat(dir, { bigint: true });
     if (stats.dev !== dirIdentity.dev || stats.ino !== dirIdentity.ino) change = 'directory was replaced';
     else {
       const now = await readFileSnapshot(seal.creationMetaPath, MAX_CREATION_META_BYTES);
@@ -114,4 +117,5 @@ export async function assertSealUnchanged(segment: {
     );
   }
   if (change !== undefined) throw new SegmentChangedError(dir, change);
+  return stats;
 }

@@ -17,6 +17,8 @@ export interface ResolvedSegment {
   creationMeta: CreationMeta;
   creationMetaPath: string;
   dirIdentity: DirIdentity;
+  /** lstat of the directory when it was resolved (its identity is dirIdentity). */
+  dirStats: BigIntStats;
   seal: Seal;
 }
 
@@ -207,6 +209,7 @@ async function lookupSegment(realRoot: string, table: string, segment: string): 
       creationMeta: seal.creationMeta,
       creationMetaPath: seal.creationMetaPath,
       dirIdentity: { dev: dirStats.dev, ino: dirStats.ino },
+      dirStats,
       seal,
     },
   };

@@ -78,6 +78,24 @@ describe('streamSegmentArchive: one gzip member from the parallel compressor', (
     expect(await archiveTree(seg, gz)).toEqual(await digestTree(seg.dir));
   });
 
+  it('read buffers are filled again only after the compressor took them: a slow reader with small reads gets every byte', async () => {
+    // 64 KiB reads reuse two buffers over ~100 reads; the reader takes a chunk only every few event-loop turns, so
+    // the compressor holds writes (its blocks in flight are full) while the next read is already done: a buffer
+    // filled again too early would put later bytes where earlier ones belong.
+    const name = `seg_${++counter}`;
+    await buildSegment(path.join(dataDir, TABLE), { name, payloadBytes: 6 * MiB + 4321, payloadKind: 'mixed' });
+    const seg = await store.resolve(TABLE, name);
+    const plan = await planSegmentArchive(seg);
+    const chunks: Buffer[] = [];
+    for await (const chunk of streamSegmentArchive(plan, { compressionPool: pool, readSize: 64 * 1024 })) {
+      chunks.push(chunk as Buffer);
+      for (let turn = 0; turn < 3; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    const gz = Buffer.concat(chunks);
+    expect(decodeFirstMemberOnly(gz).length).toBe(plan.tarBytes);
+    expect(await archiveTree(seg, gz)).toEqual(await digestTree(seg.dir));
+  });
+
   it('given a plan, the gzip header is readable before any file is read; given a segment, nothing is', async () => {
     const name = `seg_${++counter}`;
     await buildSegment(path.join(dataDir, TABLE), { name, payloadBytes: MiB, payloadKind: 'text' });

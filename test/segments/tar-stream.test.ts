@@ -192,6 +192,32 @@ describe('streamSegmentArchive: refusing unsafe segments before the first byte',
   });
 });
 
+describe('planSegmentArchive({ justResolved }): the seal is not read twice, and is still guarded', () => {
+  it('the plan does not read the seal again; a seal changed meanwhile still fails the stream before its end', async () => {
+    const seg = await segment({ payloadBytes: 256 * 1024 });
+    const meta = Buffer.from(seg.seal.snapshot.bytes);
+    meta.writeBigInt64BE(42n, 8);
+    await writeFile(seg.creationMetaPath, meta);
+    // Without the option the re-read catches the change before the first byte.
+    await expect(planSegmentArchive(seg)).rejects.toBeInstanceOf(SegmentChangedError);
+    // With it the plan trusts the resolve (no re-read), and the end-of-archive check catches the change.
+    const plan = await planSegmentArchive(seg, { justResolved: true });
+    expect(plan.entries[0]!.stats).toBe(seg.dirStats);
+    const { bytes, error } = await readWith(streamSegmentArchive(plan), 0, async () => {});
+    expect(error).toBeInstanceOf(SegmentChangedError);
+    expect(bytes).toBeGreaterThan(0);
+  });
+
+  it('an unchanged segment planned right after its resolve archives exactly as a re-checked plan does', async () => {
+    const seg = await segment({ layout: 'v3', payloadBytes: 100_000 });
+    const fresh = await planSegmentArchive(seg, { justResolved: true });
+    const checked = await planSegmentArchive(seg);
+    expect(fresh.tarBytes).toBe(checked.tarBytes);
+    expect(fresh.entries.map((e) => e.header)).toEqual(checked.entries.map((e) => e.header));
+    await assertRoundTrip(seg, await streamToFile(fresh));
+  });
+});
+
 describe('streamSegmentArchive: consistency guard while streaming', () => {
   // 8 MiB of random data: the stream is still inside this file when the first gzip chunk arrives.
   const big = { payloadBytes: 8 * MiB } as const;

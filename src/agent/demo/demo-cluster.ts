@@ -121,7 +121,7 @@ export async function seedDemoCluster(
     let downloadUrl = s.zk.downloadUrl;
     if (s.inDeepStore) {
       downloadUrl = deepStore.segmentUri(rawTableName(s.table), s.segment);
-      const plan = await planSegmentArchive(await store.resolve(s.table, s.segment));
+      const plan = await planSegmentArchive(await store.resolve(s.table, s.segment), { justResolved: true });
       await deepStore.put(downloadUrl, streamSegmentArchive(plan), { crc: crc! });
     }
     await seed.putSegment(s.table, s.segment, {

@@ -179,7 +179,7 @@ async function planSegment(names: SegmentNames, deps: SegmentDownloadDeps): Prom
   const refused = deps.refuseReplica?.(resolved.tableNameWithType, resolved.segmentName);
   if (refused !== undefined)
     throw new NotFoundError(`${resolved.tableNameWithType}/${resolved.segmentName} is not served: ${refused}`);
-  return planSegmentArchive(resolved);
+  return planSegmentArchive(resolved, { justResolved: true });
 }
 
 /**
