@@ -190,7 +190,10 @@ async function child(): Promise<void> {
       };
       process.send?.(report);
     }
-    if (message === 'exit') process.exit(0);
+    if (message === 'exit') {
+      clearInterval(sampler);
+      process.exit(0);
+    }
   });
 }
 
