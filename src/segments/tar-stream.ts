@@ -20,6 +20,12 @@ export interface SegmentArchiveOptions {
   readSize?: number;
   /** Aborting destroys the stream (and releases its file descriptor) with an AbortError. */
   signal?: AbortSignal;
+  /**
+   * Asked before each chunk of the archive is read: a promise returned holds the read (not the blocks already
+   * read) until it settles; undefined goes on at once. Lets the caller put more urgent work first (the HTTP layer's
+   * PlansFirst: the plans of new downloads). Default: never hold.
+   */
+  beforeRead?: () => Promise<void> | undefined;
 }
 
 export interface ArchiveEntry {
@@ -121,7 +127,7 @@ export function streamSegmentArchive(
     ...(options.compressionPool === undefined ? {} : { pool: options.compressionPool }),
   });
   if (options.signal !== undefined) addAbortSignal(options.signal, gzip);
-  void feedArchive(tarBytes(source, buffers), gzip, buffers);
+  void feedArchive(tarBytes(source, buffers), gzip, buffers, options.beforeRead);
   return gzip;
 }
 
@@ -162,8 +168,19 @@ class ReadBuffers {
  * a compressor that closes first (client gone, abort, an error downstream) stops the generator, whose `finally`
  * closes its file.
  */
-async function feedArchive(chunks: AsyncGenerator<Buffer, void>, gzip: Writable, buffers: ReadBuffers): Promise<void> {
-  let next = chunks.next();
+async function feedArchive(
+  chunks: AsyncGenerator<Buffer, void>,
+  gzip: Writable,
+  buffers: ReadBuffers,
+  beforeRead: (() => Promise<void> | undefined) | undefined,
+): Promise<void> {
+  /** The next chunk, once `beforeRead` lets it be read; nothing is read for a compressor already gone. */
+  const advance = async (): Promise<IteratorResult<Buffer, void>> => {
+    const hold = beforeRead?.();
+    if (hold !== undefined) await hold;
+    return gzip.destroyed ? { done: true, value: undefined } : chunks.next();
+  };
+  let next = advance();
   try {
     for (;;) {
       const { value, done } = await next;
@@ -172,7 +189,7 @@ async function feedArchive(chunks: AsyncGenerator<Buffer, void>, gzip: Writable,
         return;
       }
       if (gzip.destroyed) return;
-      next = chunks.next();
+      next = advance();
       // Read ahead: its failure is awaited (and thrown) on the next turn, not while the write is pending.
       next.catch(() => undefined);
       if (!(await written(gzip, value))) return;

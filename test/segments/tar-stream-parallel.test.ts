@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CompressionPool } from '../../src/segments/compression-pool.js';
+import type { ParallelGzip } from '../../src/segments/parallel-gzip.js';
 import { SegmentStore, type ResolvedSegment } from '../../src/segments/segment-store.js';
 import { planSegmentArchive, streamSegmentArchive } from '../../src/segments/tar-stream.js';
 import { fixturesSkipNote, hasPinotFixtures, pinotFixture, pinotFixturesDir } from '../helpers/fixtures.js';
@@ -94,6 +95,29 @@ describe('streamSegmentArchive: one gzip member from the parallel compressor', (
     const gz = Buffer.concat(chunks);
     expect(decodeFirstMemberOnly(gz).length).toBe(plan.tarBytes);
     expect(await archiveTree(seg, gz)).toEqual(await digestTree(seg.dir));
+  });
+
+  it('beforeRead holds the reads: the gzip header alone comes out until the hold settles, then the whole archive', async () => {
+    const name = `seg_${++counter}`;
+    await buildSegment(path.join(dataDir, TABLE), { name, payloadBytes: MiB, payloadKind: 'text' });
+    const plan = await planSegmentArchive(await store.resolve(TABLE, name));
+    let release!: () => void;
+    const hold = new Promise<void>((resolve) => (release = resolve));
+    let asked = 0;
+    const stream = streamSegmentArchive(plan, {
+      compressionPool: pool,
+      beforeRead: () => (++asked === 1 ? hold : undefined),
+    }) as ParallelGzip;
+    for (let turn = 0; turn < 5; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(asked).toBe(1);
+    expect(stream.bytesIn).toBe(0);
+    const header = stream.read() as Buffer | null;
+    expect(header?.length).toBe(10);
+    expect(stream.read()).toBeNull();
+    release();
+    const gz = Buffer.concat([header!, await collect(stream)]);
+    expect(asked).toBeGreaterThan(plan.entries.length);
+    expect(decodeFirstMemberOnly(gz).length).toBe(plan.tarBytes);
   });
 
   it('given a plan, the gzip header is readable before any file is read; given a segment, nothing is', async () => {

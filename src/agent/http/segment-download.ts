@@ -17,6 +17,7 @@ import {
 import type { DownloadResult, Metrics } from '../metrics.js';
 import type { DownloadSlots } from './download-slots.js';
 import { BadRequestError, NotFoundError, toHttpError, UnavailableError } from './errors.js';
+import { PlansFirst } from './plans-first.js';
 import { DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS, watchForStalledReader } from './stalled-reader.js';
 
 export interface SegmentDownloadDeps {
@@ -59,14 +60,20 @@ export function isDownloadPath(path: string): boolean {
 }
 
 export function registerSegmentDownloads(app: Hono, deps: SegmentDownloadDeps): void {
+  // One per app: the downloads of this server wait for the plans of this server's new downloads.
+  const routeDeps: RouteDeps = { ...deps, plansFirst: new PlansFirst() };
   for (const route of ROUTES) {
     app.get(route.pattern, async (c) => {
       // Hono serves HEAD by running the GET handler and dropping the body: answer HEAD here, before a stream
       // (and a file descriptor) exists only to be discarded.
-      if (c.req.raw.method === 'HEAD') return head(c, route.shape, deps);
-      return download(c, route.shape, deps);
+      if (c.req.raw.method === 'HEAD') return head(c, route.shape, routeDeps);
+      return download(c, route.shape, routeDeps);
     });
   }
+}
+
+interface RouteDeps extends SegmentDownloadDeps {
+  plansFirst: PlansFirst;
 }
 
 /**
@@ -74,7 +81,7 @@ export function registerSegmentDownloads(app: Hono, deps: SegmentDownloadDeps): 
  * admitted like a download, but only to a free slot, held just while planning; with none free it is refused
  * at once (503 + Retry-After) rather than queued behind multi-GB transfers.
  */
-async function head(c: Context, shape: readonly string[], deps: SegmentDownloadDeps): Promise<Response> {
+async function head(c: Context, shape: readonly string[], deps: RouteDeps): Promise<Response> {
   if (!deps.accepting()) throw new UnavailableError('shutting down: not accepting new downloads');
   const names = namesFromRequest(c, shape);
   const release = deps.slots.acquireNow();
@@ -92,7 +99,7 @@ async function head(c: Context, shape: readonly string[], deps: SegmentDownloadD
  * requests took RSS from 103 to 202 MiB when planning came first); a queued one plans once its slot
  * is free, against the segment as it is then.
  */
-async function download(c: Context, shape: readonly string[], deps: SegmentDownloadDeps): Promise<Response> {
+async function download(c: Context, shape: readonly string[], deps: RouteDeps): Promise<Response> {
   const started = performance.now();
   const { metrics } = deps;
   const signal = c.req.raw.signal;
@@ -115,7 +122,11 @@ async function download(c: Context, shape: readonly string[], deps: SegmentDownl
   metrics.downloadsInFlight.inc();
   let bytes = 0;
   let archiveError: unknown;
-  const archive = streamSegmentArchive(plan, { gzipLevel: deps.gzipLevel, compressionPool: deps.compressionPool });
+  const archive = streamSegmentArchive(plan, {
+    gzipLevel: deps.gzipLevel,
+    compressionPool: deps.compressionPool,
+    beforeRead: () => deps.plansFirst.wait(),
+  });
   archive.once('error', (err) => {
     archiveError = err;
   });
@@ -173,13 +184,18 @@ function namesFromRequest(c: Context, shape: readonly string[]): SegmentNames {
   return names;
 }
 
-/** The disk work: resolve the sealed segment and walk its tree. */
-async function planSegment(names: SegmentNames, deps: SegmentDownloadDeps): Promise<SegmentArchivePlan> {
-  const resolved = await deps.store.resolve(names.table, names.segment);
-  const refused = deps.refuseReplica?.(resolved.tableNameWithType, resolved.segmentName);
-  if (refused !== undefined)
-    throw new NotFoundError(`${resolved.tableNameWithType}/${resolved.segmentName} is not served: ${refused}`);
-  return planSegmentArchive(resolved, { justResolved: true });
+/** The disk work: resolve the sealed segment and walk its tree, ahead of the running streams' reads (PlansFirst). */
+async function planSegment(names: SegmentNames, deps: RouteDeps): Promise<SegmentArchivePlan> {
+  const endPlan = deps.plansFirst.startPlan();
+  try {
+    const resolved = await deps.store.resolve(names.table, names.segment);
+    const refused = deps.refuseReplica?.(resolved.tableNameWithType, resolved.segmentName);
+    if (refused !== undefined)
+      throw new NotFoundError(`${resolved.tableNameWithType}/${resolved.segmentName} is not served: ${refused}`);
+    return await planSegmentArchive(resolved, { justResolved: true });
+  } finally {
+    endPlan();
+  }
 }
 
 /**
