@@ -115,6 +115,24 @@ function firstBytesOfBurst(port: number, count: number): Promise<number[]> {
   return Promise.all(Array.from({ length: count }, one));
 }
 
+/** Resolves once the server has no download in flight (its metrics say so): a burst starts on a quiet server. */
+async function downloadsDrained(port: number): Promise<void> {
+  for (;;) {
+    const text = await new Promise<string>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve(body));
+        })
+        .on('error', reject);
+    });
+    if (/^pinot_sidecar_peer_downloads_in_flight 0$/m.test(text)) return;
+    await new Promise<void>((resolve) => setTimeout(resolve, 20)); // poll interval
+  }
+}
+
 /** The run with the median time (the lower middle one for an even count). */
 function median(runs: Timed[]): Timed {
   const sorted = [...runs].sort((a, b) => a.ms - b.ms);
@@ -285,6 +303,7 @@ async function main(): Promise<void> {
   const burstRounds = Number(values['burst-rounds']);
   const burstWorst: number[] = [];
   for (let round = 0; round < burstRounds; round++) {
+    await downloadsDrained(parallelServer.port);
     burstWorst.push(Math.max(...(await firstBytesOfBurst(parallelServer.port, concurrency))));
   }
   burstWorst.sort((a, b) => a - b);
