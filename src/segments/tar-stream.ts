@@ -174,10 +174,12 @@ async function feedArchive(
   buffers: ReadBuffers,
   beforeRead: (() => Promise<void> | undefined) | undefined,
 ): Promise<void> {
+  // A hold ends early when the compressor closes, so a destroyed stream closes its file at once, whatever the hold.
+  const closed = new Promise<void>((resolve) => gzip.once('close', resolve));
   /** The next chunk, once `beforeRead` lets it be read; nothing is read for a compressor already gone. */
   const advance = async (): Promise<IteratorResult<Buffer, void>> => {
     const hold = beforeRead?.();
-    if (hold !== undefined) await hold;
+    if (hold !== undefined) await Promise.race([hold, closed]);
     return gzip.destroyed ? { done: true, value: undefined } : chunks.next();
   };
   let next = advance();

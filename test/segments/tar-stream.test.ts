@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SegmentChangedError, SegmentNotFoundError, UnsafeSegmentError } from '../../src/segments/errors.js';
 import { SegmentStore, type ResolvedSegment } from '../../src/segments/segment-store.js';
 import { planSegmentArchive, streamSegmentArchive, type SegmentArchiveOptions } from '../../src/segments/tar-stream.js';
-import { DEFAULT_BLOCK_SIZE } from '../../src/segments/parallel-gzip.js';
+import { DEFAULT_BLOCK_SIZE, type ParallelGzip } from '../../src/segments/parallel-gzip.js';
 import { extractTarGz, listTarGz } from '../helpers/raw-tar.js';
 import { buildSegment, type SegmentBuildSpec } from '../helpers/segment-builder.js';
 import { createRng, testSeed } from '../helpers/rng.js';
@@ -283,6 +283,31 @@ describe('streamSegmentArchive: consistency guard while streaming', () => {
 });
 
 describe('streamSegmentArchive: no file descriptor outlives the stream', () => {
+  it('a beforeRead hold that never settles does not keep the file open once the stream is destroyed', async () => {
+    const seg = await segment({ payloadBytes: 8 * MiB });
+    const baseline = openFdCount();
+    let held = false;
+    const releases: (() => void)[] = [];
+    // beforeRead is first asked inside streamSegmentArchive, before the stream is returned.
+    const started: { stream?: ParallelGzip } = {};
+    const stream = (started.stream = streamSegmentArchive(seg, {
+      readSize: 64 * 1024,
+      // Inside the 8 MiB payload file (the files before it are a few KiB): hold every read from then on, forever.
+      beforeRead: () => {
+        if ((started.stream?.bytesIn ?? 0) < 512 * 1024) return undefined;
+        held = true;
+        // Its resolver is kept, so the suspended reader stays reachable: the file is not closed by the collector.
+        return new Promise<void>((resolve) => releases.push(resolve));
+      },
+    }) as ParallelGzip);
+    stream.resume();
+    await vi.waitFor(() => expect(held).toBe(true), { timeout: 10_000, interval: 5 });
+    expect(openFdCount()).toBeGreaterThan(baseline); // the payload file, open in the suspended reader
+    stream.destroy();
+    await waitForFdBaseline(baseline);
+    for (const release of releases) release();
+  });
+
   it.each([
     {
       how: 'destroying the stream (client disconnect)',

@@ -81,7 +81,7 @@ interface RouteDeps extends SegmentDownloadDeps {
  * admitted like a download, but only to a free slot, held just while planning; with none free it is refused
  * at once (503 + Retry-After) rather than queued behind multi-GB transfers.
  */
-async function head(c: Context, shape: readonly string[], deps: RouteDeps): Promise<Response> {
+async function head(c: Context, shape: readonly string[], deps: SegmentDownloadDeps): Promise<Response> {
   if (!deps.accepting()) throw new UnavailableError('shutting down: not accepting new downloads');
   const names = namesFromRequest(c, shape);
   const release = deps.slots.acquireNow();
@@ -109,7 +109,13 @@ async function download(c: Context, shape: readonly string[], deps: RouteDeps): 
     if (!deps.accepting()) throw new UnavailableError('shutting down: not accepting new downloads');
     const names = namesFromRequest(c, shape);
     release = await deps.slots.acquire(signal);
-    plan = await planSegment(names, deps);
+    // Ahead of the running streams' reads: this download's first byte waits for its plan (PlansFirst).
+    const endPlan = deps.plansFirst.startPlan();
+    try {
+      plan = await planSegment(names, deps);
+    } finally {
+      endPlan();
+    }
     // Counted as aborted below; the error only ends the handler (nobody reads the answer).
     if (signal.aborted) throw new UnavailableError('the client left before the download started');
   } catch (err) {
@@ -125,7 +131,7 @@ async function download(c: Context, shape: readonly string[], deps: RouteDeps): 
   const archive = streamSegmentArchive(plan, {
     gzipLevel: deps.gzipLevel,
     compressionPool: deps.compressionPool,
-    beforeRead: () => deps.plansFirst.wait(),
+    beforeRead: deps.plansFirst.streamGate(),
   });
   archive.once('error', (err) => {
     archiveError = err;
@@ -184,18 +190,13 @@ function namesFromRequest(c: Context, shape: readonly string[]): SegmentNames {
   return names;
 }
 
-/** The disk work: resolve the sealed segment and walk its tree, ahead of the running streams' reads (PlansFirst). */
-async function planSegment(names: SegmentNames, deps: RouteDeps): Promise<SegmentArchivePlan> {
-  const endPlan = deps.plansFirst.startPlan();
-  try {
-    const resolved = await deps.store.resolve(names.table, names.segment);
-    const refused = deps.refuseReplica?.(resolved.tableNameWithType, resolved.segmentName);
-    if (refused !== undefined)
-      throw new NotFoundError(`${resolved.tableNameWithType}/${resolved.segmentName} is not served: ${refused}`);
-    return await planSegmentArchive(resolved, { justResolved: true });
-  } finally {
-    endPlan();
-  }
+/** The disk work: resolve the sealed segment and walk its tree. */
+async function planSegment(names: SegmentNames, deps: SegmentDownloadDeps): Promise<SegmentArchivePlan> {
+  const resolved = await deps.store.resolve(names.table, names.segment);
+  const refused = deps.refuseReplica?.(resolved.tableNameWithType, resolved.segmentName);
+  if (refused !== undefined)
+    throw new NotFoundError(`${resolved.tableNameWithType}/${resolved.segmentName} is not served: ${refused}`);
+  return planSegmentArchive(resolved, { justResolved: true });
 }
 
 /**

@@ -33,24 +33,25 @@ afterEach(() => {
 
 describe('PlansFirst', () => {
   it('with no plan in flight, a stream goes on at once (no promise)', () => {
-    expect(new PlansFirst({ now: clock }).wait()).toBeUndefined();
+    expect(new PlansFirst({ now: clock }).streamGate()()).toBeUndefined();
   });
 
   it('a stream waits while a plan is in flight and goes on when it ends', async () => {
-    const gate = new PlansFirst({ now: clock });
-    const end = gate.startPlan();
-    const waiting = gate.wait();
+    const plans = new PlansFirst({ now: clock });
+    const gate = plans.streamGate();
+    const end = plans.startPlan();
+    const waiting = gate();
     expect(await settled(waiting)).toBe('pending');
     end();
     expect(await settled(waiting)).toBe('resolved');
-    expect(gate.wait()).toBeUndefined();
+    expect(gate()).toBeUndefined();
   });
 
-  it('with two plans, the stream waits for both', async () => {
-    const gate = new PlansFirst({ now: clock });
-    const endFirst = gate.startPlan();
-    const endSecond = gate.startPlan();
-    const waiting = gate.wait();
+  it('with two plans in flight, the stream waits for both', async () => {
+    const plans = new PlansFirst({ now: clock });
+    const endFirst = plans.startPlan();
+    const endSecond = plans.startPlan();
+    const waiting = plans.streamGate()();
     endFirst();
     expect(await settled(waiting)).toBe('pending');
     endSecond();
@@ -58,46 +59,79 @@ describe('PlansFirst', () => {
   });
 
   it('ending a plan twice does not count as ending another one', async () => {
-    const gate = new PlansFirst({ now: clock });
-    const endFirst = gate.startPlan();
-    gate.startPlan();
+    const plans = new PlansFirst({ now: clock });
+    const endFirst = plans.startPlan();
+    plans.startPlan();
+    const waiting = plans.streamGate()();
     endFirst();
     endFirst();
-    expect(gate.planning).toBe(1);
-    expect(await settled(gate.wait())).toBe('pending');
+    expect(plans.planning).toBe(1);
+    expect(await settled(waiting)).toBe('pending');
   });
 
-  it(`a plan that never ends holds a stream ${PLAN_HOLD_MS} ms from its start, no longer`, async () => {
-    const gate = new PlansFirst({ now: clock });
-    gate.startPlan(); // stuck on a slow disk
+  it(`a plan that never ends holds each stream once, ${PLAN_HOLD_MS} ms from the plan's start at most`, async () => {
+    const plans = new PlansFirst({ now: clock });
+    plans.startPlan(); // stuck on a slow disk
     await advance(20);
-    const waiting = gate.wait();
+    const first = plans.streamGate();
+    const waiting = first();
     await advance(PLAN_HOLD_MS - 20 - 1);
     expect(await settled(waiting)).toBe('pending');
     await advance(1);
     expect(await settled(waiting)).toBe('resolved');
-    // Older than the hold, it no longer counts: the next reads go on at once.
-    expect(gate.wait()).toBeUndefined();
-    expect(gate.planning).toBe(1);
+    expect(first()).toBeUndefined(); // this stream has waited for that plan: its next reads go on
+    expect(plans.streamGate()()).toBeUndefined(); // and for any stream, the plan is now older than the hold
+    expect(plans.planning).toBe(1);
   });
 
-  it('a stuck old plan does not keep a stream waiting once the young ones end', async () => {
-    const gate = new PlansFirst({ now: clock });
-    gate.startPlan();
+  it('a stream that waited for a plan is not held by it again, while another stream is', async () => {
+    const plans = new PlansFirst({ now: clock });
+    const end = plans.startPlan();
+    const first = plans.streamGate();
+    const firstWait = first();
+    await advance(PLAN_HOLD_MS);
+    expect(await settled(firstWait)).toBe('resolved');
+    expect(first()).toBeUndefined();
+    end();
+  });
+
+  it('plans that start while a stream waits do not extend its wait; its next read waits for them', async () => {
+    // Plans overlapping without end must slow a stream by their own length per read, never stop it.
+    const plans = new PlansFirst({ now: clock });
+    const gate = plans.streamGate();
+    const endA = plans.startPlan();
+    const waitA = gate();
+    await advance(2);
+    const endB = plans.startPlan();
+    endA();
+    expect(await settled(waitA)).toBe('resolved');
+    const waitB = gate();
+    expect(await settled(waitB)).toBe('pending');
+    await advance(2);
+    plans.startPlan(); // C, never ending
+    endB();
+    expect(await settled(waitB)).toBe('resolved');
+  });
+
+  it('a stuck old plan does not hold a stream that asks later; a young one does', async () => {
+    const plans = new PlansFirst({ now: clock });
+    plans.startPlan();
     await advance(PLAN_HOLD_MS + 10);
-    const endYoung = gate.startPlan();
-    const waiting = gate.wait();
+    const gate = plans.streamGate();
+    expect(gate()).toBeUndefined();
+    const endYoung = plans.startPlan();
+    const waiting = gate();
     expect(await settled(waiting)).toBe('pending');
     endYoung();
     expect(await settled(waiting)).toBe('resolved');
   });
 
-  it('the hold counts from the youngest plan: a later plan extends the wait of a stream that asks after it', async () => {
-    const gate = new PlansFirst({ now: clock, holdMs: 10 });
-    gate.startPlan();
+  it('the hold counts from the youngest plan the stream waits for', async () => {
+    const plans = new PlansFirst({ now: clock, holdMs: 10 });
+    plans.startPlan();
     await advance(6);
-    gate.startPlan();
-    const waiting = gate.wait();
+    plans.startPlan();
+    const waiting = plans.streamGate()();
     await advance(9);
     expect(await settled(waiting)).toBe('pending');
     await advance(1);
