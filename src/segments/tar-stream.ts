@@ -134,8 +134,8 @@ export function streamSegmentArchive(
 /**
  * Read buffers of one archive stream, each filled again once the compressor has taken its bytes instead of a new
  * 1 MiB allocation per read: with one buffer being read while the other is copied into blocks, a stream holds
- * two. Measured on a 64 MiB download (bench-style segment, 2 threads): the server's main thread spent ~145-148 ms
- * of CPU with a fresh buffer per read and ~110-118 ms with reused ones — the difference was garbage collection
+ * two. Measured on a 64 MiB download (bench-style segment, 2 threads): the server's main thread spent 143-155 ms
+ * of CPU with a fresh buffer per read and 112-127 ms with reused ones — the difference was garbage collection
  * of external memory, which also delays every other request's first byte.
  */
 class ReadBuffers {

@@ -75,6 +75,7 @@ export class PlansFirst {
   streamGate(): () => Promise<void> | undefined {
     let waitedFor = -1; // the highest plan id this stream has waited for
     return () => {
+      if (this.#plans.size === 0) return undefined; // the common case, asked before every chunk of every stream
       const oldestCounted = this.#now() - this.#holdMs;
       const snapshot = [...this.#plans].filter((plan) => plan.id > waitedFor && plan.startedAt > oldestCounted);
       if (snapshot.length === 0) return undefined;
