@@ -38,6 +38,7 @@ export async function startTestHttpServer(
     accepting: options.accepting ?? (() => true),
     routes: options.routes,
     beforeScrape: options.beforeScrape,
+    plansFirst: options.plansFirst,
   });
   const server = await startHttpServer(app, {
     port: 0,

@@ -4,6 +4,7 @@ import type { CompressionPool, SegmentStore } from '../../segments/index.js';
 import type { Metrics } from '../metrics.js';
 import type { DownloadSlots } from './download-slots.js';
 import { errorBody, NotFoundError, toHttpError } from './errors.js';
+import type { PlansFirst } from './plans-first.js';
 import { isDownloadPath, registerSegmentDownloads } from './segment-download.js';
 import { clientAllowList } from './tls.js';
 import { scopedAuth, TokenSet } from './tokens.js';
@@ -39,6 +40,8 @@ export interface AppDeps {
   accepting: () => boolean;
   /** Why a replica must not be served (see SegmentDownloadDeps.refuseReplica). */
   refuseReplica?: (tableNameWithType: string, segment: string) => string | undefined;
+  /** See SegmentDownloadDeps.plansFirst (default one per app). */
+  plansFirst?: PlansFirst;
   /** Brings computed gauges up to date right before /metrics renders (the commit-state collector). */
   beforeScrape?: () => Promise<void>;
   /** Extra routes (repair status, debug views), registered after authentication. */

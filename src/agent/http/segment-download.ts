@@ -37,6 +37,8 @@ export interface SegmentDownloadDeps {
    * the segment is found on disk, before its tree is walked. Absent: every sealed local copy is served.
    */
   refuseReplica?: (tableNameWithType: string, segment: string) => string | undefined;
+  /** Where downloads' plans come before running streams' reads; default one per registerSegmentDownloads call. */
+  plansFirst?: PlansFirst;
 }
 
 /**
@@ -61,7 +63,7 @@ export function isDownloadPath(path: string): boolean {
 
 export function registerSegmentDownloads(app: Hono, deps: SegmentDownloadDeps): void {
   // One per app: the downloads of this server wait for the plans of this server's new downloads.
-  const routeDeps: RouteDeps = { ...deps, plansFirst: new PlansFirst() };
+  const routeDeps: RouteDeps = { ...deps, plansFirst: deps.plansFirst ?? new PlansFirst() };
   for (const route of ROUTES) {
     app.get(route.pattern, async (c) => {
       // Hono serves HEAD by running the GET handler and dropping the body: answer HEAD here, before a stream

@@ -9,6 +9,7 @@ import { fixturesSkipNote, hasPinotFixtures, pinotFixture } from '../../helpers/
 import { metricValue, startTestHttpServer, type TestHttpServer } from '../../helpers/http-app.js';
 import { parseResponse, rawRequest, type RawResponse } from '../../helpers/raw-http.js';
 import { digestTree, openFdCount } from '../../helpers/tree.js';
+import { PlansFirst } from '../../../src/agent/http/plans-first.js';
 import { SegmentStore } from '../../../src/segments/index.js';
 
 let root: string;
@@ -105,6 +106,48 @@ describe('segment download', () => {
       expect(res.headers['content-type']).toBe('application/gzip');
     }
     expect(await metricValue(server.metrics, 'pinot_sidecar_peer_download_bytes_total')).toBe(before);
+  });
+
+  it("a download's plan counts in PlansFirst and its stream holds its reads while another plan is in flight; HEAD does not count", async () => {
+    /** The real PlansFirst, counting what the download path asks of it. */
+    class CountingPlansFirst extends PlansFirst {
+      started = 0;
+      asked = 0;
+      override startPlan(): () => void {
+        this.started += 1;
+        return super.startPlan();
+      }
+      override streamGate(): () => Promise<void> | undefined {
+        const gate = super.streamGate();
+        return () => {
+          this.asked += 1;
+          return gate();
+        };
+      }
+    }
+    // A hold as long as the test: only the end of the other plan lets the stream read.
+    const plans = new CountingPlansFirst({ holdMs: 60_000 });
+    const own = await startTestHttpServer({ dataDir, plansFirst: plans });
+    try {
+      expect((await rawRequest(own.port, `/tables/${RT}/segments/${rt.name}`, { method: 'HEAD' })).status).toBe(200);
+      expect(plans.started).toBe(0);
+      const endOther = plans.startPlan(); // another download's plan, still in flight
+      const res = await fetch(own.url(`/tables/${RT}/segments/${rt.name}`));
+      expect(res.status).toBe(200);
+      expect(plans.started).toBe(2);
+      await vi.waitFor(() => expect(plans.asked).toBe(1));
+      const reader = res.body!.getReader();
+      const first = await reader.read();
+      expect(first.value?.length).toBe(10); // the gzip header, sent once the plan succeeded; no file byte yet
+      expect(plans.asked).toBe(1);
+      endOther();
+      const chunks = [Buffer.from(first.value)];
+      for (let part = await reader.read(); !part.done; part = await reader.read()) chunks.push(Buffer.from(part.value));
+      expect(plans.asked).toBeGreaterThan(1);
+      expect(await extracted(Buffer.concat(chunks), rt.name)).toEqual(await digestTree(rt.dir));
+    } finally {
+      await own.close();
+    }
   });
 
   it('counts downloads and bytes', async () => {
